@@ -348,7 +348,12 @@ impl Guide {
         let _ = writeln!(s, "\n三、申请材料（请一次性备齐）");
         for (i, m) in self.materials.iter().enumerate() {
             let need = if m.required { "必交" } else { "视情提交" };
-            let _ = write!(s, "{}. {}：{} {} 份（{}）", i + 1, m.name, m.form.label(), m.count, need);
+            // Count is what the agent photographs: pages of a document, or cards.
+            let unit = match m.capture {
+                CaptureKind::Card => "张",
+                CaptureKind::Page => "页",
+            };
+            let _ = write!(s, "{}. {}：{}，{} {}（{}）", i + 1, m.name, m.form.label(), m.count, unit, need);
             if !m.note.is_empty() {
                 let _ = write!(s, "；{}", m.note);
             }
