@@ -1,5 +1,7 @@
-//! Bianmin app entry point: launches the Dioxus UI.
+//! Bianmin app entry point: only launches the UI (see `app.rs`).
+
+use bianmin::app;
 
 fn main() {
-    println!("bianmin app: UI not built yet");
+    app::launch();
 }

@@ -1,0 +1,3 @@
+//! Screens of the app, one module per screen.
+
+pub mod items;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+#! Installs the Debian packages and Rust targets Bianmin needs, skipping what is already there.
+# Sourced by tools/run.sh and tools/test.sh; safe to run again. Needs root or sudo for apt.
+set -euo pipefail
+
+BIANMIN_APT_PACKAGES=(
+  # Dioxus desktop (wry/tao webview) and its devtools websocket (OpenSSL).
+  libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libssl-dev pkg-config
+  # A headless X server for the app's end-to-end tests and for running without a display.
+  xvfb xauth
+  # Chinese glyphs for the UI and screenshots.
+  fonts-noto-cjk
+  # Resident pages are tested in real headless Chromium.
+  chromium chromium-driver
+  # Screenshots of the real window.
+  imagemagick
+  # Type-checking the Android build: C code in build scripts (ring) compiled by clang for aarch64.
+  clang llvm libc6-dev-arm64-cross
+)
+
+missing=()
+for p in "${BIANMIN_APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
