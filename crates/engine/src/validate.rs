@@ -314,9 +314,9 @@ impl Precheck {
         let mut out: Vec<String> = self.fields.iter().map(|p| format!("{}：{}", p.label, p.message)).collect();
         out.extend(self.missing_materials.iter().map(|m| {
             if m.have == 0 {
-                format!("缺少材料：{}（需{}份）", m.name, m.need)
+                format!("缺少材料：{}（需拍{}张）", m.name, m.need)
             } else {
-                format!("材料不全：{}（已有{}份，需{}份）", m.name, m.have, m.need)
+                format!("材料不全：{}（已拍{}张，需{}张）", m.name, m.have, m.need)
             }
         }));
         out
@@ -337,10 +337,10 @@ pub fn precheck(
     if let Some(guide) = &item.guide {
         for m in guide.materials.iter().filter(|m| m.required) {
             let have = materials.iter().find(|p| p.key == m.key).map(|p| p.pages.len() as u32).unwrap_or(0);
-            // `count` is how many paper copies the town keeps; one photographed page is what
-            // proves the material was brought, so that is what 初审 asks for.
-            if have == 0 {
-                missing_materials.push(MissingMaterial { key: m.key.clone(), name: m.name.clone(), have, need: 1 });
+            // `count` is how many photos (pages or card sides) the guide expects for it.
+            let need = m.count.max(1);
+            if have < need {
+                missing_materials.push(MissingMaterial { key: m.key.clone(), name: m.name.clone(), have, need });
             }
         }
     }
