@@ -8,4 +8,5 @@ pub mod case;
 pub mod catalog;
 pub mod deadline;
 pub mod number;
+pub mod receipt;
 pub mod validate;
