@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod sync;
+
 /// A case number (办件编号), minted on the phone: `{village}-{yyyymmdd}-{device}-{seq}`.
 ///
 /// It doubles as the case's client-made id, so a retried upload is recognised as the same case.

@@ -1,0 +1,265 @@
+//! Wire types of the sync protocol between a device and the town centre (see `docs/protocol.md`).
+//!
+//! Serde data plus the exact bytes that get signed, so the phone, the agent CLI and the server
+//! cannot disagree about them. No transport, storage or crypto crate is used here: signing and
+//! hashing happen in the engine (client) and in `bianmin-town` (server).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{AgentRef, CaseId, CaseState, Decision, DecisionEvent, Delivery, MissingItem};
+
+/// Header carrying the enrolled device's id.
+pub const H_DEVICE: &str = "x-bianmin-device";
+/// Header carrying the request time, Unix seconds.
+pub const H_TIMESTAMP: &str = "x-bianmin-timestamp";
+/// Header carrying a fresh random nonce (hex, at least 16 characters).
+pub const H_NONCE: &str = "x-bianmin-nonce";
+/// Header carrying the lower-case hex SHA-256 of the body, or [`UNSIGNED_PAYLOAD`].
+pub const H_CONTENT_SHA256: &str = "x-bianmin-content-sha256";
+/// Header carrying the Ed25519 signature (lower-case hex) of [`signing_string`].
+pub const H_SIGNATURE: &str = "x-bianmin-signature";
+/// tus-style header: the byte offset of an upload.
+pub const H_UPLOAD_OFFSET: &str = "upload-offset";
+/// tus-style header: the total length of an upload.
+pub const H_UPLOAD_LENGTH: &str = "upload-length";
+/// Body hash placeholder allowed only for attachment chunks (PATCH), whose bytes are checked
+/// against the attachment's content hash before the upload is acknowledged.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// How far a request's timestamp may be from the server's clock, in seconds.
+pub const TIMESTAMP_WINDOW_SECS: i64 = 300;
+
+/// The parts of a request that its signature covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedParts<'a> {
+    pub method: &'a str,
+    /// Path plus query exactly as sent, e.g. `/v1/changes?cursor=12`.
+    pub path_and_query: &'a str,
+    pub timestamp: i64,
+    pub nonce: &'a str,
+    pub content_sha256: &'a str,
+    /// `upload-offset` and `upload-length` headers, empty when absent.
+    pub upload_offset: &'a str,
+    pub upload_length: &'a str,
+}
+
+/// The exact text a device signs for a request. Domain-separated from receipts and resident links.
+pub fn signing_string(p: &SignedParts<'_>) -> String {
+    format!(
+        "bianmin-request/v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        p.method.to_ascii_uppercase(),
+        p.path_and_query,
+        p.timestamp,
+        p.nonce,
+        p.content_sha256,
+        p.upload_offset,
+        p.upload_length
+    )
+}
+
+/// What an enrolled device may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceRole {
+    /// A village agent's phone: submits and reads its own village's cases.
+    Agent,
+    /// A town staff tablet: processes the cases of its town's villages.
+    Staff,
+}
+
+/// Sent once by a new device with the one-time code from the town centre.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    /// The one-time enrolment code (case and separators are ignored).
+    pub code: String,
+    /// The device's own six-character base32 code (also used in case numbers).
+    pub device_id: String,
+    /// The device's Ed25519 public key, lower-case hex (32 bytes). The private key never leaves it.
+    pub public_key: String,
+    /// Who uses the device (首问负责 records this name).
+    #[serde(default)]
+    pub person: String,
+}
+
+/// The town centre's answer to an enrolment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub device_id: String,
+    pub role: DeviceRole,
+    /// The village an agent device serves; `None` for staff.
+    pub village: Option<String>,
+    /// The town (9-digit code) the device belongs to.
+    pub town: String,
+    /// Human-readable name of the scope, e.g. `古韩镇南关村`.
+    pub scope_name: String,
+    /// The server's Ed25519 public key (hex); receipts are verified against it.
+    pub server_key: String,
+}
+
+/// The signed acknowledgement that the town centre durably holds one version of a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub case_id: CaseId,
+    pub version: u32,
+    /// Lower-case hex SHA-256 of the canonical JSON of the submission.
+    pub content_sha256: String,
+    pub received_at: DateTime<Utc>,
+    /// Ed25519 signature (hex) by the server key over [`Receipt::signing_string`].
+    pub signature: String,
+}
+
+impl Receipt {
+    /// The exact text the server signs.
+    pub fn signing_string(&self) -> String {
+        format!(
+            "bianmin-ack/v1\n{}\n{}\n{}\n{}",
+            self.case_id,
+            self.version,
+            self.content_sha256,
+            self.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )
+    }
+}
+
+/// Where an attachment upload stands (answer to HEAD and PATCH).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadOffset {
+    pub sha256: String,
+    /// Bytes the server holds durably; the next PATCH must start here.
+    pub offset: u64,
+    /// Declared total length, once known.
+    pub length: Option<u64>,
+    /// The whole file is stored and its hash verified.
+    pub complete: bool,
+}
+
+/// One entry of the changes feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeEntry {
+    /// Monotonic position in the feed; pass the last one seen as the next cursor.
+    pub seq: u64,
+    pub village: String,
+    pub event: DecisionEvent,
+}
+
+/// A page of the changes feed after a cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangesPage {
+    pub entries: Vec<ChangeEntry>,
+    /// The cursor to send next time (the last entry's seq, or the request's cursor if empty).
+    pub cursor: u64,
+    /// More entries are waiting; ask again at once.
+    pub more: bool,
+}
+
+/// What town staff do to a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum TownAction {
+    /// 受理; the server computes the deadline from the item's promised days.
+    Accept,
+    /// 补正, with the complete list of what is missing.
+    RequestCorrection { missing: Vec<MissingItem>, #[serde(default)] note: String },
+    /// 不予受理.
+    Refuse { reason: String },
+    /// 转县.
+    Forward { note: String },
+    /// 办结.
+    Complete { result: String, delivery: Delivery },
+}
+
+/// A staff action on a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    #[serde(flatten)]
+    pub action: TownAction,
+    /// The staff member's name, recorded with the decision.
+    #[serde(default)]
+    pub staff: String,
+    /// If given, the action is refused (409) unless the case is at this version.
+    #[serde(default)]
+    pub expected_version: Option<u32>,
+}
+
+/// The outcome of a staff action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    pub case_id: CaseId,
+    pub version: u32,
+    pub state: CaseState,
+    pub decision: Decision,
+    pub deadline: Option<NaiveDate>,
+}
+
+/// One row of the town inbox; personal data masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxRow {
+    pub case_id: CaseId,
+    pub version: u32,
+    pub village: String,
+    pub village_name: String,
+    pub item: String,
+    pub item_name: String,
+    pub state: CaseState,
+    /// Applicant name masked (张*).
+    pub applicant: String,
+    /// ID number masked to its last four digits.
+    pub id_number: String,
+    /// 首问负责.
+    pub responsible: AgentRef,
+    pub received_at: DateTime<Utc>,
+    pub deadline: Option<NaiveDate>,
+    pub overdue: bool,
+}
+
+/// One stored attachment as listed by the town.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentInfo {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The error body of every 4xx/5xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `missing_attachments`, `conflict`, `unauthorized`.
+    pub error: String,
+    /// English explanation.
+    pub message: String,
+    /// Content hashes of attachments the server does not hold yet (`missing_attachments`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_are_tagged_and_flattened() {
+        let req = ActionRequest {
+            action: TownAction::Refuse { reason: "不符合条件".into() },
+            staff: "王".into(),
+            expected_version: None,
+        };
+        let v = serde_json::to_value(&req).unwrap();
+        assert_eq!(v["action"], "refuse");
+        assert_eq!(v["reason"], "不符合条件");
+        assert_eq!(serde_json::from_value::<ActionRequest>(v).unwrap(), req);
+    }
+
+    #[test]
+    fn signing_string_covers_every_part() {
+        let p = SignedParts {
+            method: "put",
+            path_and_query: "/v1/cases/x?a=1",
+            timestamp: 5,
+            nonce: "n",
+            content_sha256: "h",
+            upload_offset: "",
+            upload_length: "",
+        };
+        assert_eq!(signing_string(&p), "bianmin-request/v1\nPUT\n/v1/cases/x?a=1\n5\nn\nh\n\n");
+    }
+}

@@ -1,0 +1,150 @@
+//! The Bianmin town centre (镇综合便民服务中心): receives cases from village devices, lets town staff
+//! process them, and feeds decisions back to the villages. See `docs/protocol.md`.
+//!
+//! `app(state)` builds the whole HTTP API; `main.rs` only parses the command line.
+
+pub mod audit;
+pub mod auth;
+pub mod divisions;
+pub mod error;
+pub mod files;
+pub mod routes;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, head, post, put};
+use axum::Router;
+use bianmin_engine::catalog::Catalog;
+use bianmin_engine::deadline::WorkCalendar;
+use ed25519_dalek::SigningKey;
+use thiserror::Error;
+
+pub use crate::divisions::Divisions;
+pub use crate::error::ApiError;
+pub use crate::files::Files;
+pub use crate::store::{SledStore, TownStore};
+
+/// Limits on what clients may send.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest JSON body (a case submission lists pages, it carries no photos).
+    pub json_body: usize,
+    /// Largest single attachment.
+    pub attachment: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { json_body: 1024 * 1024, attachment: 32 * 1024 * 1024 }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("data directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Divisions(#[from] divisions::DivisionsError),
+    #[error("catalog: {0}")]
+    Catalog(#[from] bianmin_engine::catalog::CatalogError),
+}
+
+/// Per-key async locks: one upload per attachment, one writer per case.
+#[derive(Default)]
+pub struct KeyedLocks {
+    map: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    pub async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget idle locks so the map does not grow with every case ever seen.
+            if map.len() > 4096 {
+                map.retain(|_, v| Arc::strong_count(v) > 1);
+            }
+            map.entry(key.to_string()).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+}
+
+/// Everything the handlers share.
+pub struct Inner {
+    pub store: Arc<dyn TownStore>,
+    pub files: Files,
+    pub divisions: Divisions,
+    pub catalog: Catalog,
+    pub calendar: WorkCalendar,
+    pub server_key: SigningKey,
+    pub nonces: auth::NonceCache,
+    pub locks: KeyedLocks,
+    pub limits: Limits,
+}
+
+/// Shared state of the API.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Opens the data directory with the embedded sled store.
+    pub fn open(data: &Path) -> Result<AppState, StartError> {
+        std::fs::create_dir_all(data)?;
+        let store = Arc::new(SledStore::open(&data.join("db"))?);
+        AppState::with_store(data, store)
+    }
+
+    /// Uses the given store (another backend, or a sled store a test keeps a handle on).
+    pub fn with_store(data: &Path, store: Arc<dyn TownStore>) -> Result<AppState, StartError> {
+        let files = Files::new(data)?;
+        Ok(AppState(Arc::new(Inner {
+            store,
+            server_key: files.server_key()?,
+            divisions: Divisions::for_data_dir(data)?,
+            catalog: Catalog::embedded()?,
+            calendar: WorkCalendar::shipped(),
+            nonces: auth::NonceCache::default(),
+            locks: KeyedLocks::default(),
+            limits: Limits::default(),
+            files,
+        })))
+    }
+
+    /// Changes the limits (tests of the limits).
+    pub fn with_limits(self, limits: Limits) -> AppState {
+        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|_| panic!("with_limits before the state is shared"));
+        AppState(Arc::new(Inner { limits, ..inner }))
+    }
+}
+
+/// The whole HTTP API.
+pub fn app(state: AppState) -> Router {
+    let authed = Router::new()
+        .route("/v1/me", get(routes::me))
+        .route("/v1/cases/{id}", put(routes::submit_case).get(routes::get_case))
+        .route("/v1/cases/{id}/actions", post(routes::act))
+        .route("/v1/cases/{id}/attachments/{sha}", get(routes::get_attachment))
+        .route("/v1/attachments/{sha}", head(routes::upload_offset).patch(routes::upload_chunk))
+        .route("/v1/inbox", get(routes::inbox))
+        .route("/v1/changes", get(routes::changes))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/v1/enrol", post(routes::enrol))
+        .merge(authed)
+        .fallback(routes::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,224 @@
+//! `bianmin-town`: the town centre's server and its administration commands.
+//!
+//! `serve` runs the HTTP API and prints the bound address alone on the first line of stdout (so
+//! `--listen 127.0.0.1:0` works in tests); `enroll` and `revoke` write files the running server
+//! reads, so they work while it runs; `cases` and `audit` open the database and need it stopped.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use bianmin_protocol::sync::{AttachmentInfo, DeviceRole};
+use bianmin_protocol::CaseState;
+use bianmin_town::files::{write_atomic, Ticket};
+use bianmin_town::store::{SledStore, TownStore};
+use bianmin_town::{app, AppState, Divisions, Files};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "bianmin-town", about = "Bianmin town centre (镇综合便民服务中心)")]
+struct Cli {
+    /// Data directory (database, attachments, keys).
+    #[arg(long, global = true, default_value = "town-data")]
+    data: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the HTTP API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8714")]
+        listen: String,
+    },
+    /// List the county's towns and villages with their codes.
+    Villages {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a one-time enrolment code (valid 10 minutes) for a village phone or a town tablet.
+    Enroll {
+        #[arg(long, conflicts_with = "town", required_unless_present = "town")]
+        village: Option<String>,
+        #[arg(long)]
+        town: Option<String>,
+        /// The server address phones should use; put into the QR code.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Disable a device: its requests get 401 from now on.
+    Revoke { device: String },
+    /// List received cases.
+    Cases {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the audit log's hash chain.
+    Audit {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve { listen } => serve(&cli.data, &listen),
+        Cmd::Villages { json } => villages(&cli.data, json),
+        Cmd::Enroll { village, town, server } => enroll(&cli.data, village, town, server),
+        Cmd::Revoke { device } => revoke(&cli.data, &device),
+        Cmd::Cases { json } => cases(&cli.data, json),
+        Cmd::Audit { json } => audit(&cli.data, json),
+    }
+}
+
+fn serve(data: &Path, listen: &str) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
+        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        write_atomic(&data.join("server.addr"), addr.to_string().as_bytes())?;
+        // The address alone on the first line: tests and scripts read it to find a `:0` port.
+        let mut out = std::io::stdout();
+        writeln!(out, "http://{addr}")?;
+        out.flush()?;
+        tracing::info!(%addr, "town centre listening");
+        axum::serve(listener, app(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}
+
+fn villages(data: &Path, json: bool) -> Result<()> {
+    let d = Divisions::for_data_dir(data)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+        return Ok(());
+    }
+    println!("{} {}", d.county.code, d.county.name);
+    for t in &d.towns {
+        println!("  {} {}{}", t.code, t.name, if t.confirmed { "" } else { " (code to be confirmed)" });
+        for v in &t.villages {
+            println!("    {} {}{}", v.code, v.name, if v.confirmed { "" } else { " (code to be confirmed)" });
+        }
+    }
+    Ok(())
+}
+
+fn enroll(data: &Path, village: Option<String>, town: Option<String>, server: Option<String>) -> Result<()> {
+    let d = Divisions::for_data_dir(data)?;
+    let (ticket, scope) = match (village, town) {
+        (Some(v), _) => {
+            let Some((t, vil)) = d.village(&v) else { bail!("unknown village code {v}; see `villages`") };
+            (
+                Ticket { role: DeviceRole::Agent, village: Some(v.clone()), town: t.code.clone(), expires_at: expiry() },
+                format!("{}{}", t.name, vil.name),
+            )
+        }
+        (None, Some(t)) => {
+            let Some(town) = d.town(&t) else { bail!("unknown town code {t}; see `villages`") };
+            (Ticket { role: DeviceRole::Staff, village: None, town: t.clone(), expires_at: expiry() }, town.name.clone())
+        }
+        (None, None) => bail!("give --village CODE or --town CODE"),
+    };
+    let files = Files::new(data)?;
+    let code = files.issue_ticket(&ticket)?;
+    let server = server.or_else(|| std::fs::read_to_string(data.join("server.addr")).ok().map(|a| format!("http://{}", a.trim())));
+    let payload = match &server {
+        Some(s) => format!("bianmin:enrol?server={s}&code={code}"),
+        None => format!("bianmin:enrol?code={code}"),
+    };
+    let qr = qrcode::QrCode::new(payload.as_bytes())?;
+    let art = qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build();
+    println!("{code}");
+    println!("enrolment code for {scope} ({:?}), valid until {} (single use)", ticket.role, ticket.expires_at.to_rfc3339());
+    println!("{payload}");
+    println!("{art}");
+    Ok(())
+}
+
+fn expiry() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::minutes(10)
+}
+
+fn revoke(data: &Path, device: &str) -> Result<()> {
+    bianmin_engine::number::check_device(device).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Files::new(data)?.revoke(device)?;
+    println!("device {device} revoked");
+    Ok(())
+}
+
+fn open_store(data: &Path) -> Result<SledStore> {
+    SledStore::open(&data.join("db")).with_context(|| {
+        format!("cannot open the database in {} (is `serve` running on it? stop it first)", data.display())
+    })
+}
+
+#[derive(Serialize)]
+struct CaseRow {
+    id: String,
+    version: u32,
+    village: String,
+    item: String,
+    state: CaseState,
+    responsible: String,
+    attachments: Vec<AttachmentInfo>,
+}
+
+fn cases(data: &Path, json: bool) -> Result<()> {
+    let store = open_store(data)?;
+    let mut rows: Vec<CaseRow> = store
+        .cases()?
+        .into_iter()
+        .map(|sc| CaseRow {
+            id: sc.case.id.clone(),
+            version: sc.case.version,
+            village: sc.case.village.clone(),
+            item: sc.case.item.clone(),
+            state: sc.case.state,
+            responsible: sc.case.responsible.device_id.clone(),
+            attachments: sc
+                .case
+                .materials
+                .iter()
+                .flat_map(|m| &m.pages)
+                .map(|p| AttachmentInfo { name: p.name.clone(), bytes: p.bytes, sha256: p.sha256.clone() })
+                .collect(),
+        })
+        .collect();
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        for r in &rows {
+            println!("{}  v{}  {}  {}  {}  {} attachments", r.id, r.version, r.item, r.state.as_str(), r.state.label(), r.attachments.len());
+        }
+    }
+    Ok(())
+}
+
+fn audit(data: &Path, json: bool) -> Result<()> {
+    let store = open_store(data)?;
+    let log = store.audit_log()?;
+    let verdict = bianmin_town::audit::verify_chain(&log);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&log)?);
+    }
+    match verdict {
+        Ok(()) => {
+            eprintln!("audit log intact: {} entries", log.len());
+            Ok(())
+        }
+        Err(e) => bail!("audit log TAMPERED: {e}"),
+    }
+}

@@ -1,0 +1,638 @@
+//! HTTP handlers: enrolment, case submission with signed receipts, resumable attachment upload,
+//! the changes feed, and the town staff's inbox and actions.
+//!
+//! Authorization is decided here, per route, from the authenticated device: an agent device acts
+//! only for its village, a staff tablet only for its town's villages. Every write is committed and
+//! flushed by the store before the handler answers.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use bianmin_engine::case::{Case, CaseEvent, StateChange};
+use bianmin_engine::number::{check_device, CaseNumber};
+use bianmin_engine::validate::{mask_id_number, mask_name};
+use bianmin_protocol::sync::{
+    ActionRequest, ActionResult, ChangesPage, DeviceRole, EnrolRequest, EnrolResponse, InboxRow, Receipt, TownAction,
+    UploadOffset, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
+};
+use bianmin_protocol::{CaseState, CaseSubmission, Decision, DecisionEvent, Delivery};
+use chrono::{FixedOffset, NaiveDate, Utc};
+use ed25519_dalek::{Signer, VerifyingKey};
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::audit::AuditDraft;
+use crate::auth::AuthDevice;
+use crate::error::ApiError;
+use crate::files::{is_sha256, Finish, TicketError};
+use crate::store::{DeviceRecord, StoredCase, VersionRecord};
+use crate::AppState;
+
+/// Today in China (UTC+8): deadlines and overdue flags are calendar days there.
+pub fn china_today() -> NaiveDate {
+    Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive()
+}
+
+/// The canonical content hash of a submission: SHA-256 of its serde_json serialisation.
+pub fn submission_sha256(sub: &CaseSubmission) -> String {
+    crate::files::sha256_hex(&serde_json::to_vec(sub).expect("submissions serialize"))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f).await??)
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(ApiError::malformed_json)
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// Villages a device may see.
+fn scope(state: &AppState, d: &DeviceRecord) -> Vec<String> {
+    match d.role {
+        DeviceRole::Agent => d.village.iter().cloned().collect(),
+        DeviceRole::Staff => state.divisions.villages_of(&d.town),
+    }
+}
+
+fn may_see(state: &AppState, d: &DeviceRecord, village: &str) -> bool {
+    match d.role {
+        DeviceRole::Agent => d.village.as_deref() == Some(village),
+        DeviceRole::Staff => state.divisions.village(village).is_some_and(|(t, _)| t.code == d.town),
+    }
+}
+
+fn require(d: &DeviceRecord, role: DeviceRole) -> Result<(), ApiError> {
+    if d.role == role {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(match role {
+            DeviceRole::Agent => "only a village agent device may do this",
+            DeviceRole::Staff => "only a town staff device may do this",
+        }))
+    }
+}
+
+fn enrol_response(state: &AppState, d: &DeviceRecord) -> EnrolResponse {
+    let scope_name = match &d.village {
+        Some(v) => state.divisions.village_full_name(v).unwrap_or_default(),
+        None => state.divisions.town(&d.town).map(|t| t.name.clone()).unwrap_or_default(),
+    };
+    EnrolResponse {
+        device_id: d.id.clone(),
+        role: d.role,
+        village: d.village.clone(),
+        town: d.town.clone(),
+        scope_name,
+        server_key: hex::encode(state.server_key.verifying_key().to_bytes()),
+    }
+}
+
+/// POST /v1/enrol: exchanges a one-time code for a registered device key.
+pub async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolResponse>, ApiError> {
+    if body.len() > 16 * 1024 {
+        return Err(ApiError::too_large("enrolment request too large"));
+    }
+    let req: EnrolRequest = parse_json(&body)?;
+    check_device(&req.device_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let key: [u8; 32] = hex::decode(&req.public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("public_key must be 32 bytes of hex"))?;
+    VerifyingKey::from_bytes(&key).map_err(|_| ApiError::bad_request("public_key is not a valid Ed25519 key"))?;
+    let id = req.device_id.clone();
+    let st = state.clone();
+    if blocking(move || st.store.device(&id)).await?.is_some() {
+        return Err(ApiError::conflict("device_exists", "this device id is already enrolled; generate a new one"));
+    }
+    let ticket = state.files.redeem_ticket(&req.code, Utc::now()).map_err(|e| match e {
+        TicketError::Unknown => ApiError::unauthorized("enrolment code is unknown or already used"),
+        TicketError::Expired => ApiError::unauthorized("enrolment code has expired"),
+    })?;
+    let record = DeviceRecord {
+        id: req.device_id.clone(),
+        role: ticket.role,
+        village: ticket.village.clone(),
+        town: ticket.town.clone(),
+        public_key: req.public_key.to_ascii_lowercase(),
+        person: req.person.clone(),
+        enrolled_at: Utc::now(),
+        revoked: false,
+    };
+    let audit = AuditDraft::new(&record.id, "enrol", None, format!("{:?} {}", record.role, record.village.as_deref().unwrap_or(&record.town)));
+    let st = state.clone();
+    let r = record.clone();
+    if !blocking(move || st.store.insert_device(&r, audit)).await? {
+        state.files.restore_ticket(&req.code);
+        return Err(ApiError::conflict("device_exists", "this device id is already enrolled; generate a new one"));
+    }
+    tracing::info!(device = %record.id, role = ?record.role, "device enrolled");
+    Ok(Json(enrol_response(&state, &record)))
+}
+
+/// GET /v1/me: who the server thinks this device is.
+pub async fn me(State(state): State<AppState>, Extension(AuthDevice(d)): Extension<AuthDevice>) -> Json<EnrolResponse> {
+    Json(enrol_response(&state, &d))
+}
+
+fn sign_receipt(state: &AppState, case_id: &str, version: u32, content_sha256: &str) -> Receipt {
+    let mut r = Receipt {
+        case_id: case_id.to_string(),
+        version,
+        content_sha256: content_sha256.to_string(),
+        // Truncated to what the signing string carries, so the stored value re-verifies exactly.
+        received_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is valid"),
+        signature: String::new(),
+    };
+    r.signature = hex::encode(state.server_key.sign(r.signing_string().as_bytes()).to_bytes());
+    r
+}
+
+/// Everything about a submission that does not depend on stored state.
+fn check_submission(state: &AppState, d: &DeviceRecord, path_id: &str, sub: &CaseSubmission) -> Result<(), ApiError> {
+    if sub.id != path_id {
+        return Err(ApiError::bad_request("case id in the body differs from the URL"));
+    }
+    let number: CaseNumber = sub.id.parse().map_err(|e: bianmin_engine::number::CaseNumberError| ApiError::bad_request(e.to_string()))?;
+    if sub.version == 0 {
+        return Err(ApiError::bad_request("version starts at 1"));
+    }
+    if state.divisions.village(&sub.village).is_none() {
+        return Err(ApiError::unprocessable("unknown_village", format!("unknown village {}", sub.village)));
+    }
+    if d.village.as_deref() != Some(sub.village.as_str()) || number.village != sub.village {
+        return Err(ApiError::forbidden("this device may only submit cases of its own village"));
+    }
+    if number.device != d.id || sub.responsible.device_id != d.id || sub.responsible.village != sub.village {
+        return Err(ApiError::forbidden("case number and responsible agent must be this device"));
+    }
+    if state.catalog.item(&sub.item).is_none() {
+        return Err(ApiError::unprocessable("unknown_item", format!("unknown item {}", sub.item)));
+    }
+    for m in &sub.materials {
+        for p in &m.pages {
+            if !is_sha256(&p.sha256) {
+                return Err(ApiError::bad_request(format!("attachment {} has no valid sha256", p.name)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// PUT /v1/cases/{id}: idempotent submission by the client-made id.
+pub async fn submit_case(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    require(&d, DeviceRole::Agent)?;
+    let sub: CaseSubmission = parse_json(&body)?;
+    check_submission(&state, &d, &id, &sub)?;
+    let mut missing = Vec::new();
+    for p in sub.materials.iter().flat_map(|m| &m.pages) {
+        match state.files.attachment_size(&p.sha256) {
+            Some(n) if n == p.bytes => {}
+            Some(n) => {
+                return Err(ApiError::unprocessable(
+                    "attachment_size_mismatch",
+                    format!("attachment {} is {} bytes on the server, the case says {}", p.sha256, n, p.bytes),
+                ))
+            }
+            None => {
+                if !missing.contains(&p.sha256) {
+                    missing.push(p.sha256.clone())
+                }
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ApiError::unprocessable("missing_attachments", "upload these attachments first").with_missing(missing));
+    }
+    let hash = submission_sha256(&sub);
+    let _guard = state.locks.lock(&format!("case/{id}")).await;
+    let st = state.clone();
+    let lookup = id.clone();
+    let existing = blocking(move || st.store.case(&lookup)).await?;
+    let now = Utc::now();
+    let (stored, action) = match existing {
+        None if sub.version == 1 => {
+            let mut case = Case::from_submission(&sub, now);
+            case.last_decision = Some(Decision::Received);
+            let receipt = sign_receipt(&state, &id, 1, &hash);
+            let mut versions = BTreeMap::new();
+            versions.insert(1, VersionRecord { content_sha256: hash.clone(), receipt });
+            (StoredCase { case, received_at: now, versions, corrections: 0 }, "submit")
+        }
+        None => return Err(ApiError::conflict("unknown_case", "a later version was sent for a case the town never received")),
+        Some(sc) => {
+            if let Some(v) = sc.versions.get(&sub.version) {
+                if v.content_sha256 == hash {
+                    // The same submission again (a lost answer was retried): the original receipt.
+                    return Ok((StatusCode::OK, Json(v.receipt.clone())).into_response());
+                }
+                return Err(ApiError::conflict("conflict", "this case version was already received with different content"));
+            }
+            if sub.version != sc.case.version + 1 || sc.case.state != CaseState::CorrectionRequested {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "a new version is only accepted after a correction request, as the next version number",
+                ));
+            }
+            let mut sc = sc;
+            // A resubmission after 补正: the same case, next version, back in the inbox. On the phone it
+            // went CorrectionRequested → Draft/Ready → Queued; here it is Received again.
+            let from = sc.case.state;
+            let c = &mut sc.case;
+            c.version = sub.version;
+            c.sealed_versions = sub.version;
+            c.applicant = sub.applicant.clone();
+            c.answers = sub.answers.clone();
+            c.materials = sub.materials.clone();
+            c.correction.clear();
+            c.state = CaseState::Received;
+            c.last_decision = Some(Decision::Received);
+            c.history.push(StateChange { from, to: CaseState::Received, at: now, by: d.id.clone(), note: format!("resubmitted as version {}", sub.version) });
+            let receipt = sign_receipt(&state, &id, sub.version, &hash);
+            sc.versions.insert(sub.version, VersionRecord { content_sha256: hash.clone(), receipt });
+            (sc, "resubmit")
+        }
+    };
+    let receipt = stored.versions[&sub.version].receipt.clone();
+    let event = DecisionEvent { case_id: id.clone(), version: sub.version, decision: Decision::Received, by: "town".into(), at: now };
+    let audit = AuditDraft::new(&d.id, action, Some(&id), format!("version {} content {}", sub.version, hash));
+    let st = state.clone();
+    blocking(move || st.store.commit(Some(&stored), &[event], vec![audit])).await?;
+    tracing::info!(case = %id, version = sub.version, "case received");
+    Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
+
+async fn load_visible(state: &AppState, d: &DeviceRecord, id: &str) -> Result<StoredCase, ApiError> {
+    let st = state.clone();
+    let lookup = id.to_string();
+    let sc = blocking(move || st.store.case(&lookup)).await?;
+    // A case the device may not see and a case that does not exist look alike only where the id
+    // itself is out of scope; an id of another village is refused as forbidden.
+    let village = id.split('-').next().unwrap_or("");
+    if !may_see(state, d, village) {
+        return Err(ApiError::forbidden("this device may not see cases of that village"));
+    }
+    let sc = sc.ok_or_else(|| ApiError::not_found("no such case"))?;
+    if !may_see(state, d, &sc.case.village) {
+        return Err(ApiError::forbidden("this device may not see cases of that village"));
+    }
+    Ok(sc)
+}
+
+/// GET /v1/cases/{id}: the full case, personal data included (audited).
+pub async fn get_case(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path(id): Path<String>,
+) -> Result<Json<Case>, ApiError> {
+    let sc = load_visible(&state, &d, &id).await?;
+    let audit = AuditDraft::new(&d.id, "view_case", Some(&id), "personal data");
+    let st = state.clone();
+    blocking(move || st.store.commit(None, &[], vec![audit])).await?;
+    Ok(Json(sc.case))
+}
+
+/// GET /v1/cases/{id}/attachments/{sha}: one page of a case (audited).
+pub async fn get_attachment(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path((id, sha)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let sc = load_visible(&state, &d, &id).await?;
+    let page = sc
+        .case
+        .materials
+        .iter()
+        .flat_map(|m| &m.pages)
+        .find(|p| p.sha256 == sha)
+        .ok_or_else(|| ApiError::not_found("the case has no such attachment"))?
+        .clone();
+    let bytes = tokio::fs::read(state.files.attachment_path(&sha)).await?;
+    let audit = AuditDraft::new(&d.id, "view_attachment", Some(&id), page.name.clone());
+    let st = state.clone();
+    blocking(move || st.store.commit(None, &[], vec![audit])).await?;
+    let mut resp = Response::new(Body::from(bytes));
+    resp.headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_str(&page.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    Ok(resp)
+}
+
+fn upload_headers(resp: &mut Response, u: &UploadOffset) {
+    resp.headers_mut().insert(H_UPLOAD_OFFSET, HeaderValue::from(u.offset));
+    if let Some(l) = u.length {
+        resp.headers_mut().insert(H_UPLOAD_LENGTH, HeaderValue::from(l));
+    }
+    resp.headers_mut().insert("upload-complete", HeaderValue::from_static(if u.complete { "1" } else { "0" }));
+    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn current_offset(state: &AppState, sha: &str) -> UploadOffset {
+    if let Some(n) = state.files.attachment_size(sha) {
+        return UploadOffset { sha256: sha.to_string(), offset: n, length: Some(n), complete: true };
+    }
+    let (offset, length) = state.files.partial_state(sha);
+    UploadOffset { sha256: sha.to_string(), offset, length, complete: false }
+}
+
+/// HEAD /v1/attachments/{sha}: where to resume.
+pub async fn upload_offset(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path(sha): Path<String>,
+) -> Result<Response, ApiError> {
+    require(&d, DeviceRole::Agent)?;
+    if !is_sha256(&sha) {
+        return Err(ApiError::bad_request("attachment id must be a lower-case hex SHA-256"));
+    }
+    let u = current_offset(&state, &sha);
+    let mut resp = StatusCode::OK.into_response();
+    upload_headers(&mut resp, &u);
+    Ok(resp)
+}
+
+fn header_u64(h: &HeaderMap, name: &str) -> Result<u64, ApiError> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("header {name} must be a non-negative integer")))
+}
+
+/// PATCH /v1/attachments/{sha}: appends bytes at `Upload-Offset`; verifies the hash at the end.
+pub async fn upload_chunk(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path(sha): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require(&d, DeviceRole::Agent)?;
+    if !is_sha256(&sha) {
+        return Err(ApiError::bad_request("attachment id must be a lower-case hex SHA-256"));
+    }
+    let offset = header_u64(&headers, H_UPLOAD_OFFSET)?;
+    let length = header_u64(&headers, H_UPLOAD_LENGTH)?;
+    if length > state.limits.attachment {
+        return Err(ApiError::too_large(format!("attachments are limited to {} bytes", state.limits.attachment)));
+    }
+    let _guard = state.locks.lock(&format!("upload/{sha}")).await;
+    let before = current_offset(&state, &sha);
+    if before.complete {
+        let mut resp = Json(before.clone()).into_response();
+        upload_headers(&mut resp, &before);
+        return Ok(resp);
+    }
+    if let Err(declared) = state.files.begin_upload(&sha, length)? {
+        return Err(ApiError::conflict("length_mismatch", format!("this upload was started with Upload-Length {declared}"))
+            .with_offset(before.offset));
+    }
+    if offset != before.offset {
+        return Err(ApiError::conflict("offset_mismatch", format!("the server holds {} bytes; resume there", before.offset))
+            .with_offset(before.offset));
+    }
+    if let Some(cl) = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+        if offset + cl > length {
+            return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(offset));
+        }
+    }
+    let mut file = state.files.open_partial(&sha)?;
+    let mut written = offset;
+    let mut stream = body.into_data_stream();
+    let mut broken = None;
+    let mut too_long = false;
+    while let Some(frame) = stream.next().await {
+        match frame {
+            Ok(bytes) => {
+                if written + bytes.len() as u64 > length {
+                    too_long = true;
+                    break;
+                }
+                // Blocking write of one frame (at most a few hundred KiB); appends are in order.
+                file.write_all(&bytes)?;
+                written += bytes.len() as u64;
+            }
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    // Whatever arrived is kept: the client resumes at the byte where the connection broke.
+    file.sync_data()?;
+    drop(file);
+    if let Some(e) = broken {
+        tracing::info!(%sha, offset = written, error = %e, "upload interrupted; kept received bytes");
+        return Err(ApiError::bad_request("request body was cut off").with_offset(written));
+    }
+    if too_long {
+        return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(written));
+    }
+    if written == length {
+        let st = state.clone();
+        let s = sha.clone();
+        match tokio::task::spawn_blocking(move || st.files.finish_upload(&s)).await?? {
+            Finish::Stored => tracing::info!(%sha, bytes = length, "attachment stored"),
+            Finish::HashMismatch => {
+                return Err(ApiError::unprocessable(
+                    "hash_mismatch",
+                    "the uploaded bytes do not hash to the attachment id; the upload was discarded, start again at 0",
+                )
+                .with_offset(0))
+            }
+        }
+    }
+    let after = current_offset(&state, &sha);
+    let mut resp = Json(after.clone()).into_response();
+    upload_headers(&mut resp, &after);
+    Ok(resp)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangesQuery {
+    #[serde(default)]
+    pub cursor: u64,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// GET /v1/changes?cursor=N: decisions on the device's cases after the cursor.
+pub async fn changes(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Query(q): Query<ChangesQuery>,
+) -> Result<Json<ChangesPage>, ApiError> {
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let villages = scope(&state, &d);
+    let st = state.clone();
+    let (entries, more) = blocking(move || st.store.changes(&villages, q.cursor, limit)).await?;
+    let cursor = entries.last().map(|e| e.seq).unwrap_or(q.cursor);
+    Ok(Json(ChangesPage { entries, cursor, more }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InboxQuery {
+    pub village: Option<String>,
+    pub state: Option<String>,
+    #[serde(default)]
+    pub overdue: Option<bool>,
+}
+
+/// GET /v1/inbox?village=&state=&overdue=: the town's cases, personal data masked.
+pub async fn inbox(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<Vec<InboxRow>>, ApiError> {
+    require(&d, DeviceRole::Staff)?;
+    if let Some(v) = &q.village {
+        if !may_see(&state, &d, v) {
+            return Err(ApiError::forbidden("that village is not in this town"));
+        }
+    }
+    let want_state = match &q.state {
+        Some(s) => Some(CaseState::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown state {s}")))?),
+        None => None,
+    };
+    let st = state.clone();
+    let all = blocking(move || st.store.cases()).await?;
+    let today = china_today();
+    let mut rows: Vec<InboxRow> = all
+        .into_iter()
+        .filter(|sc| may_see(&state, &d, &sc.case.village))
+        .filter(|sc| q.village.as_ref().is_none_or(|v| &sc.case.village == v))
+        .filter(|sc| want_state.is_none_or(|s| sc.case.state == s))
+        .filter(|sc| q.overdue.is_none_or(|o| sc.case.is_overdue(today) == o))
+        .map(|sc| InboxRow {
+            village_name: state.divisions.village_full_name(&sc.case.village).unwrap_or_default(),
+            item_name: state.catalog.item(&sc.case.item).map(|i| i.name.clone()).unwrap_or_default(),
+            applicant: mask_name(&sc.case.applicant.name),
+            id_number: mask_id_number(&sc.case.applicant.id_number),
+            overdue: sc.case.is_overdue(today),
+            case_id: sc.case.id.clone(),
+            version: sc.case.version,
+            village: sc.case.village.clone(),
+            item: sc.case.item.clone(),
+            state: sc.case.state,
+            responsible: sc.case.responsible.clone(),
+            received_at: sc.received_at,
+            deadline: sc.case.deadline,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.received_at.cmp(&b.received_at).then(a.case_id.cmp(&b.case_id)));
+    let audit = AuditDraft::new(&d.id, "view_inbox", None, format!("{} rows (masked)", rows.len()));
+    let st = state.clone();
+    blocking(move || st.store.commit(None, &[], vec![audit])).await?;
+    Ok(Json(rows))
+}
+
+/// Turns a staff action into the decision it records, checking its content.
+fn decide(state: &AppState, sc: &StoredCase, action: &TownAction) -> Result<Decision, ApiError> {
+    let item = state.catalog.item(&sc.case.item);
+    let guide = item.and_then(|i| i.guide.as_ref());
+    Ok(match action {
+        TownAction::Accept => {
+            let days = guide
+                .map(|g| g.promised_days)
+                .ok_or_else(|| ApiError::unprocessable("no_promised_days", "the item has no guide with promised days"))?;
+            Case::accept_decision(china_today(), days, &state.calendar)
+        }
+        TownAction::RequestCorrection { missing, note } => {
+            if missing.is_empty() {
+                return Err(ApiError::unprocessable("empty_correction", "a correction request must list everything missing"));
+            }
+            if sc.corrections >= 1 {
+                return Err(ApiError::conflict("correction_already_requested", "补正 is requested once, with the complete list"));
+            }
+            let known: Vec<&str> = guide
+                .map(|g| g.materials.iter().map(|m| m.key.as_str()).chain(g.fields.iter().map(|f| f.key.as_str())).collect())
+                .unwrap_or_default();
+            for m in missing {
+                let applicant_field = m.key.starts_with("applicant.");
+                if !(applicant_field || known.contains(&m.key.as_str())) {
+                    return Err(ApiError::unprocessable("unknown_key", format!("{} is neither a material nor a field of the item", m.key)));
+                }
+                if m.note.trim().is_empty() {
+                    return Err(ApiError::unprocessable("empty_note", format!("say what is wrong with {}", m.key)));
+                }
+            }
+            Decision::CorrectionRequested { missing: missing.clone(), note: note.clone() }
+        }
+        TownAction::Refuse { reason } => {
+            if reason.trim().is_empty() {
+                return Err(ApiError::unprocessable("empty_reason", "a refusal needs a reason"));
+            }
+            Decision::Refused { reason: reason.clone() }
+        }
+        TownAction::Forward { note } => Decision::Forwarded { note: note.clone() },
+        TownAction::Complete { result, delivery } => {
+            if result.trim().is_empty() {
+                return Err(ApiError::unprocessable("empty_result", "completion needs a result"));
+            }
+            if let Delivery::Mail { carrier, tracking_number } = delivery {
+                if carrier.trim().is_empty() || tracking_number.trim().is_empty() {
+                    return Err(ApiError::unprocessable("missing_tracking", "mail delivery needs a carrier and a tracking number"));
+                }
+            }
+            Decision::Completed { result: result.clone(), delivery: delivery.clone() }
+        }
+    })
+}
+
+/// POST /v1/cases/{id}/actions: 受理 / 补正 / 不予受理 / 转县 / 办结.
+pub async fn act(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ActionResult>, ApiError> {
+    require(&d, DeviceRole::Staff)?;
+    let req: ActionRequest = parse_json(&body)?;
+    let _guard = state.locks.lock(&format!("case/{id}")).await;
+    let mut sc = load_visible(&state, &d, &id).await?;
+    if let Some(v) = req.expected_version {
+        if v != sc.case.version {
+            return Err(ApiError::conflict("version_changed", format!("the case is now at version {}", sc.case.version)));
+        }
+    }
+    let decision = decide(&state, &sc, &req.action)?;
+    let by = if req.staff.trim().is_empty() { d.id.clone() } else { format!("{} ({})", req.staff.trim(), d.id) };
+    let now = Utc::now();
+    sc.case
+        .apply(CaseEvent::Town(decision.clone()), &by, now)
+        .map_err(|e| ApiError::conflict("invalid_transition", e.to_string()))?;
+    if matches!(decision, Decision::CorrectionRequested { .. }) {
+        sc.corrections += 1;
+    }
+    let event = DecisionEvent { case_id: id.clone(), version: sc.case.version, decision: decision.clone(), by: by.clone(), at: now };
+    let name = match &req.action {
+        TownAction::Accept => "accept",
+        TownAction::RequestCorrection { .. } => "request_correction",
+        TownAction::Refuse { .. } => "refuse",
+        TownAction::Forward { .. } => "forward",
+        TownAction::Complete { .. } => "complete",
+    };
+    let audit = AuditDraft::new(&d.id, name, Some(&id), serde_json::to_string(&decision).unwrap_or_default());
+    let result = ActionResult { case_id: id.clone(), version: sc.case.version, state: sc.case.state, decision, deadline: sc.case.deadline };
+    let st = state.clone();
+    blocking(move || st.store.commit(Some(&sc), &[event], vec![audit])).await?;
+    tracing::info!(case = %id, action = name, "town action");
+    Ok(Json(result))
+}
