@@ -9,4 +9,5 @@ pub mod catalog;
 pub mod deadline;
 pub mod number;
 pub mod receipt;
+pub mod transport;
 pub mod validate;

@@ -1,0 +1,365 @@
+//! The HTTP client of the sync protocol: the only code in the engine that touches the network.
+//!
+//! Every call is signed with the device key (see `docs/protocol.md`), and every failure is
+//! classified so the sync loop and the UI know what to do: `Offline` (no route to the town
+//! centre: wait for the network), `Retryable` (timeouts, dropped connections, 5xx: back off and
+//! retry), `Rejected` (the server refused this request: retrying the same thing will not help).
+
+use std::time::Duration;
+
+use bianmin_protocol::sync::{
+    signing_string, ActionRequest, ActionResult, ChangesPage, EnrolRequest, EnrolResponse, ErrorBody, InboxRow,
+    Receipt, SignedParts, UploadOffset, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP,
+    H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
+};
+use bianmin_protocol::CaseSubmission;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use rand::RngCore;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::case::Case;
+
+/// A classified transport failure.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TransportError {
+    /// The town centre cannot be reached at all (no network, DNS, connection refused).
+    #[error("town centre unreachable: {0}")]
+    Offline(String),
+    /// A transient failure: timeout, connection dropped mid-request, server busy or failing.
+    #[error("transient failure: {0}")]
+    Retryable(String),
+    /// The server answered and refused the request.
+    #[error("rejected ({status}): {message}")]
+    Rejected {
+        status: u16,
+        /// The server's stable error code (`conflict`, `missing_attachments`, `unauthorized`, ...).
+        code: String,
+        message: String,
+        /// Attachment hashes the server still needs (`missing_attachments`).
+        missing: Vec<String>,
+        /// Where an upload must resume (`offset_mismatch`).
+        upload_offset: Option<u64>,
+    },
+}
+
+impl TransportError {
+    /// Whether trying again later can succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TransportError::Offline(_) | TransportError::Retryable(_))
+    }
+
+    /// The device was revoked or its credential is no longer valid.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, TransportError::Rejected { status: 401, .. })
+    }
+
+    /// What to tell the agent, in plain Chinese.
+    pub fn user_message(&self) -> String {
+        match self {
+            TransportError::Offline(_) => "连不上镇中心：当前没有网络或镇中心地址有误。办件已安全保存在手机里，有网络时会自动上传。".to_string(),
+            TransportError::Retryable(_) => "网络不稳定，上传中断了。已传的部分不会重传，稍后会自动继续。".to_string(),
+            TransportError::Rejected { status: 401, .. } => {
+                "本机登记已失效或已被镇中心停用，无法上传。请联系镇中心重新登记本机。办件仍保存在手机里。".to_string()
+            }
+            TransportError::Rejected { status: 403, .. } => "镇中心拒绝了此操作：本机只能办理本村的办件。".to_string(),
+            TransportError::Rejected { code, .. } if code == "conflict" => {
+                "镇中心已收到这个办件的另一份内容，不能覆盖。请联系镇中心核对。".to_string()
+            }
+            TransportError::Rejected { code, message, .. } if code == "unknown_item" || code == "unknown_village" => {
+                format!("镇中心不认识这个事项或村，请更新应用后再试。（{message}）")
+            }
+            TransportError::Rejected { status: 413, .. } => "文件太大，镇中心拒收。请重新拍摄该页。".to_string(),
+            TransportError::Rejected { status, message, .. } => format!("镇中心拒绝了请求（{status}）：{message}"),
+        }
+    }
+}
+
+fn classify(e: reqwest::Error) -> TransportError {
+    let text = e.to_string();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    let mut chain = text.clone();
+    while let Some(s) = src {
+        chain.push_str(": ");
+        chain.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_connect() {
+        TransportError::Offline(chain)
+    } else {
+        TransportError::Retryable(chain)
+    }
+}
+
+/// The lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The canonical content hash of a submission (what the server's receipt binds).
+pub fn submission_sha256(sub: &CaseSubmission) -> String {
+    sha256_hex(&serde_json::to_vec(sub).expect("submissions serialize"))
+}
+
+/// Checks a receipt's signature with the server key learned at enrolment.
+pub fn verify_receipt(server_key: &VerifyingKey, r: &Receipt) -> bool {
+    let Some(sig) = hex::decode(&r.signature).ok().and_then(|b| Signature::from_slice(&b).ok()) else {
+        return false;
+    };
+    server_key.verify(r.signing_string().as_bytes(), &sig).is_ok()
+}
+
+/// What a device signs with.
+#[derive(Clone)]
+pub struct Credential {
+    pub device_id: String,
+    pub key: SigningKey,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential").field("device_id", &self.device_id).finish_non_exhaustive()
+    }
+}
+
+/// Timeouts of the client; short connects so "offline" is detected quickly on a dead network.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Whole request; uploads are chunked so this bounds one chunk.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { connect: Duration::from_secs(10), request: Duration::from_secs(120) }
+    }
+}
+
+/// A client for one town centre.
+#[derive(Clone)]
+pub struct Transport {
+    http: reqwest::Client,
+    base: String,
+    cred: Option<Credential>,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport").field("base", &self.base).field("cred", &self.cred).finish()
+    }
+}
+
+impl Transport {
+    /// A client for `server` (e.g. `https://bm.example.cn`), signing with `cred` if given.
+    pub fn new(server: &str, cred: Option<Credential>) -> Result<Transport, TransportError> {
+        Transport::with_timeouts(server, cred, Timeouts::default())
+    }
+
+    pub fn with_timeouts(server: &str, cred: Option<Credential>, t: Timeouts) -> Result<Transport, TransportError> {
+        let base = server.trim().trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(TransportError::Rejected {
+                status: 0,
+                code: "bad_server_url".into(),
+                message: format!("server address must start with http:// or https://: {base}"),
+                missing: vec![],
+                upload_offset: None,
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(t.connect)
+            .timeout(t.request)
+            .build()
+            .map_err(|e| TransportError::Offline(e.to_string()))?;
+        Ok(Transport { http, base, cred })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    fn signed(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body_hash: &str,
+        upload: Option<(u64, u64)>,
+    ) -> Result<reqwest::RequestBuilder, TransportError> {
+        let cred = self.cred.as_ref().ok_or_else(|| TransportError::Rejected {
+            status: 401,
+            code: "not_enrolled".into(),
+            message: "this device is not enrolled".into(),
+            missing: vec![],
+            upload_offset: None,
+        })?;
+        let ts = chrono::Utc::now().timestamp();
+        let mut n = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut n);
+        let nonce = hex::encode(n);
+        let (off, len) = upload.map(|(o, l)| (o.to_string(), l.to_string())).unwrap_or_default();
+        let msg = signing_string(&SignedParts {
+            method: method.as_str(),
+            path_and_query,
+            timestamp: ts,
+            nonce: &nonce,
+            content_sha256: body_hash,
+            upload_offset: &off,
+            upload_length: &len,
+        });
+        let sig = cred.key.sign(msg.as_bytes());
+        let mut rb = self
+            .http
+            .request(method, format!("{}{}", self.base, path_and_query))
+            .header(H_DEVICE, &cred.device_id)
+            .header(H_TIMESTAMP, ts.to_string())
+            .header(H_NONCE, nonce)
+            .header(H_CONTENT_SHA256, body_hash)
+            .header(H_SIGNATURE, hex::encode(sig.to_bytes()));
+        if upload.is_some() {
+            rb = rb.header(H_UPLOAD_OFFSET, off).header(H_UPLOAD_LENGTH, len);
+        }
+        Ok(rb)
+    }
+
+    async fn send(rb: reqwest::RequestBuilder) -> Result<reqwest::Response, TransportError> {
+        let resp = rb.send().await.map_err(classify)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let offset = resp.headers().get(H_UPLOAD_OFFSET).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
+            return Err(TransportError::Retryable(format!("server answered {status}")));
+        }
+        let body: ErrorBody = serde_json::from_str(&text).unwrap_or(ErrorBody {
+            error: "http".into(),
+            message: text.chars().take(200).collect(),
+            missing: vec![],
+        });
+        Err(TransportError::Rejected {
+            status: status.as_u16(),
+            code: body.error,
+            message: body.message,
+            missing: body.missing,
+            upload_offset: offset,
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, TransportError> {
+        // A body cut off after the status line is a transient failure, not a bad answer.
+        let bytes = resp.bytes().await.map_err(classify)?;
+        serde_json::from_slice(&bytes).map_err(|e| TransportError::Retryable(format!("unreadable answer: {e}")))
+    }
+
+    async fn call<T: DeserializeOwned>(&self, method: Method, pq: &str, body: Option<Vec<u8>>) -> Result<T, TransportError> {
+        let body = body.unwrap_or_default();
+        let mut rb = self.signed(method, pq, &sha256_hex(&body), None)?;
+        if !body.is_empty() {
+            rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        }
+        Transport::json(Transport::send(rb).await?).await
+    }
+
+    /// `GET /healthz`: whether the town centre is reachable and ready.
+    pub async fn health(&self) -> Result<(), TransportError> {
+        Transport::send(self.http.get(format!("{}/healthz", self.base))).await.map(|_| ())
+    }
+
+    /// Exchanges a one-time code for enrolment (unsigned: the device has no credential yet).
+    pub async fn enrol(&self, req: &EnrolRequest) -> Result<EnrolResponse, TransportError> {
+        let rb = self.http.post(format!("{}/v1/enrol", self.base)).json(req);
+        Transport::json(Transport::send(rb).await?).await
+    }
+
+    /// `GET /v1/me`.
+    pub async fn me(&self) -> Result<EnrolResponse, TransportError> {
+        self.call(Method::GET, "/v1/me", None).await
+    }
+
+    /// `HEAD /v1/attachments/{sha}`: how many bytes the server holds.
+    pub async fn upload_offset(&self, sha256: &str) -> Result<UploadOffset, TransportError> {
+        let rb = self.signed(Method::HEAD, &format!("/v1/attachments/{sha256}"), &sha256_hex(b""), None)?;
+        let resp = Transport::send(rb).await?;
+        let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        let offset = h(H_UPLOAD_OFFSET).ok_or_else(|| TransportError::Retryable("no Upload-Offset in answer".into()))?;
+        Ok(UploadOffset {
+            sha256: sha256.to_string(),
+            offset,
+            length: h(H_UPLOAD_LENGTH),
+            complete: resp.headers().get("upload-complete").is_some_and(|v| v == "1"),
+        })
+    }
+
+    /// `PATCH /v1/attachments/{sha}`: appends `chunk` at `offset` of a `length`-byte attachment.
+    pub async fn upload_chunk(&self, sha256: &str, offset: u64, length: u64, chunk: Vec<u8>) -> Result<UploadOffset, TransportError> {
+        let rb = self
+            .signed(Method::PATCH, &format!("/v1/attachments/{sha256}"), UNSIGNED_PAYLOAD, Some((offset, length)))?
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(chunk);
+        Transport::json(Transport::send(rb).await?).await
+    }
+
+    /// `PUT /v1/cases/{id}`: submits a sealed version; answers the signed receipt.
+    pub async fn submit(&self, sub: &CaseSubmission) -> Result<Receipt, TransportError> {
+        let body = serde_json::to_vec(sub).expect("submissions serialize");
+        self.call(Method::PUT, &format!("/v1/cases/{}", sub.id), Some(body)).await
+    }
+
+    /// `GET /v1/changes?cursor=N`.
+    pub async fn changes(&self, cursor: u64) -> Result<ChangesPage, TransportError> {
+        self.call(Method::GET, &format!("/v1/changes?cursor={cursor}"), None).await
+    }
+
+    /// `GET /v1/cases/{id}` (full case; audited by the server).
+    pub async fn case(&self, id: &str) -> Result<Case, TransportError> {
+        self.call(Method::GET, &format!("/v1/cases/{id}"), None).await
+    }
+
+    /// `GET /v1/inbox` for town staff; `query` is e.g. `state=received&overdue=true` (may be empty).
+    pub async fn inbox(&self, query: &str) -> Result<Vec<InboxRow>, TransportError> {
+        let pq = if query.is_empty() { "/v1/inbox".to_string() } else { format!("/v1/inbox?{query}") };
+        self.call(Method::GET, &pq, None).await
+    }
+
+    /// `POST /v1/cases/{id}/actions` for town staff.
+    pub async fn act(&self, id: &str, req: &ActionRequest) -> Result<ActionResult, TransportError> {
+        let body = serde_json::to_vec(req).expect("actions serialize");
+        self.call(Method::POST, &format!("/v1/cases/{id}/actions"), Some(body)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_verify_only_with_the_server_key() {
+        let k = SigningKey::from_bytes(&[3; 32]);
+        let mut r = Receipt {
+            case_id: "c".into(),
+            version: 1,
+            content_sha256: "h".into(),
+            received_at: chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            signature: String::new(),
+        };
+        r.signature = hex::encode(k.sign(r.signing_string().as_bytes()).to_bytes());
+        assert!(verify_receipt(&k.verifying_key(), &r));
+        assert!(!verify_receipt(&SigningKey::from_bytes(&[4; 32]).verifying_key(), &r));
+        r.version = 2;
+        assert!(!verify_receipt(&k.verifying_key(), &r));
+    }
+
+    #[test]
+    fn messages_are_chinese_and_classified() {
+        let off = TransportError::Offline("x".into());
+        assert!(off.is_transient());
+        assert!(off.user_message().contains("镇中心"));
+        let revoked = TransportError::Rejected { status: 401, code: "unauthorized".into(), message: "device has been revoked".into(), missing: vec![], upload_offset: None };
+        assert!(revoked.is_unauthorized() && !revoked.is_transient());
+        assert!(revoked.user_message().contains("停用"));
+    }
+}
