@@ -1,0 +1,2 @@
+//! Pipeline benchmark (placeholder while writing).
+fn main() {}

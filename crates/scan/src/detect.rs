@@ -1,0 +1,462 @@
+//! Page detection: coarse segmentation on a ~500 px copy, then sub-pixel edge refinement on the
+//! full-resolution photo.
+//!
+//! Coarse stage: box-downscale, blur, Otsu threshold, largest bright component, convex hull
+//! reduced to four vertices. Fine stage: for each side, search along the normal for the strongest
+//! bright-inside/dark-outside step, fit a robust line, intersect adjacent lines. Segmenting on a
+//! small copy keeps this stage cheap; refining on the full photo keeps corners within a pixel or two.
+
+use crate::decode::{luma, Raster};
+use crate::geom::{is_convex, order_corners, polygon_area, Mat3, Orientation, Point};
+
+/// Long side of the coarse copy, in pixels.
+const SMALL_TARGET: usize = 512;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Detection {
+    /// TL, TR, BR, BL in oriented (displayed) photo coordinates.
+    pub corners: [Point; 4],
+    /// False when no page edge was found and the whole frame is used.
+    pub detected: bool,
+}
+
+/// Whole-frame corners for an oriented size.
+pub fn frame_corners(w: u32, h: u32) -> [Point; 4] {
+    let (x1, y1) = (w as f32 - 1.0, h as f32 - 1.0);
+    [Point::new(0.0, 0.0), Point::new(x1, 0.0), Point::new(x1, y1), Point::new(0.0, y1)]
+}
+
+/// Samples the stored raster at oriented coordinates (bilinear, luma).
+pub struct Sampler<'a> {
+    r: &'a Raster,
+    m: Mat3,
+}
+
+impl<'a> Sampler<'a> {
+    pub fn new(r: &'a Raster, o: Orientation) -> Self {
+        Sampler { r, m: o.oriented_to_raw(r.w as u32, r.h as u32) }
+    }
+    #[inline]
+    fn px(&self, x: usize, y: usize) -> f32 {
+        let i = (y * self.r.w + x) * self.r.ch;
+        if self.r.ch == 1 {
+            self.r.data[i] as f32
+        } else {
+            luma(self.r.data[i], self.r.data[i + 1], self.r.data[i + 2]) as f32
+        }
+    }
+    pub fn get(&self, p: Point) -> f32 {
+        let (x, y) = self.m.apply(p.x as f64, p.y as f64);
+        let x = (x as f32).clamp(0.0, (self.r.w - 1) as f32);
+        let y = (y as f32).clamp(0.0, (self.r.h - 1) as f32);
+        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(self.r.w - 1), (y0 + 1).min(self.r.h - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let a = self.px(x0, y0) * (1.0 - fx) + self.px(x1, y0) * fx;
+        let b = self.px(x0, y1) * (1.0 - fx) + self.px(x1, y1) * fx;
+        a * (1.0 - fy) + b * fy
+    }
+}
+
+/// Box-downscales the stored raster by an integer factor to luma.
+fn downscale(r: &Raster, f: usize) -> (usize, usize, Vec<f32>) {
+    let (sw, sh) = (r.w / f, r.h / f);
+    let mut out = vec![0f32; sw * sh];
+    let mut acc = vec![0u32; sw];
+    for sy in 0..sh {
+        acc.iter_mut().for_each(|a| *a = 0);
+        for y in sy * f..sy * f + f {
+            let row = &r.data[y * r.w * r.ch..(y + 1) * r.w * r.ch];
+            if r.ch == 1 {
+                for (sx, a) in acc.iter_mut().enumerate() {
+                    *a += row[sx * f..sx * f + f].iter().map(|&v| v as u32).sum::<u32>();
+                }
+            } else {
+                for (sx, a) in acc.iter_mut().enumerate() {
+                    for x in sx * f..sx * f + f {
+                        let p = &row[x * r.ch..x * r.ch + 3];
+                        *a += luma(p[0], p[1], p[2]) as u32;
+                    }
+                }
+            }
+        }
+        let inv = 1.0 / (f * f) as f32;
+        for sx in 0..sw {
+            out[sy * sw + sx] = acc[sx] as f32 * inv;
+        }
+    }
+    (sw, sh, out)
+}
+
+fn box_blur(w: usize, h: usize, src: &[f32], rad: usize) -> Vec<f32> {
+    let mut tmp = vec![0f32; w * h];
+    let mut out = vec![0f32; w * h];
+    let norm = 1.0 / (2 * rad + 1) as f32;
+    for y in 0..h {
+        for x in 0..w {
+            let mut s = 0.0;
+            for k in 0..=2 * rad {
+                let xx = (x + k).saturating_sub(rad).min(w - 1);
+                s += src[y * w + xx];
+            }
+            tmp[y * w + x] = s * norm;
+        }
+    }
+    for y in 0..h {
+        for x in 0..w {
+            let mut s = 0.0;
+            for k in 0..=2 * rad {
+                let yy = (y + k).saturating_sub(rad).min(h - 1);
+                s += tmp[yy * w + x];
+            }
+            out[y * w + x] = s * norm;
+        }
+    }
+    out
+}
+
+fn otsu(v: &[f32]) -> f32 {
+    let mut hist = [0u32; 256];
+    for &x in v {
+        hist[x.clamp(0.0, 255.0) as usize] += 1;
+    }
+    let total = v.len() as f64;
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let (mut wb, mut sb, mut best, mut best_t) = (0f64, 0f64, -1f64, 128usize);
+    for t in 0..256 {
+        wb += hist[t] as f64;
+        if wb == 0.0 {
+            continue;
+        }
+        let wf = total - wb;
+        if wf == 0.0 {
+            break;
+        }
+        sb += t as f64 * hist[t] as f64;
+        let mb = sb / wb;
+        let mf = (sum_all - sb) / wf;
+        let between = wb * wf * (mb - mf) * (mb - mf);
+        if between > best {
+            best = between;
+            best_t = t;
+        }
+    }
+    best_t as f32 + 0.5
+}
+
+/// Largest 4-connected component of `mask`; returns (area, per-row leftmost/rightmost x).
+fn largest_component(w: usize, h: usize, mask: &[bool]) -> (usize, Vec<(usize, usize, usize)>) {
+    let mut label = vec![0u32; w * h];
+    let mut best = (0usize, 0u32);
+    let mut stack = Vec::new();
+    let mut next = 0u32;
+    for start in 0..w * h {
+        if !mask[start] || label[start] != 0 {
+            continue;
+        }
+        next += 1;
+        let mut area = 0;
+        label[start] = next;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            area += 1;
+            let (x, y) = (i % w, i / w);
+            let mut visit = |j: usize| {
+                if mask[j] && label[j] == 0 {
+                    label[j] = next;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < w {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - w);
+            }
+            if y + 1 < h {
+                visit(i + w);
+            }
+        }
+        if area > best.0 {
+            best = (area, next);
+        }
+    }
+    let mut rows = Vec::new();
+    for y in 0..h {
+        let row = &label[y * w..(y + 1) * w];
+        if let (Some(l), Some(r)) = (row.iter().position(|&v| v == best.1), row.iter().rposition(|&v| v == best.1)) {
+            rows.push((y, l, r));
+        }
+    }
+    (best.0, rows)
+}
+
+fn convex_hull(mut pts: Vec<Point>) -> Vec<Point> {
+    pts.sort_by(|a, b| a.x.total_cmp(&b.x).then(a.y.total_cmp(&b.y)));
+    pts.dedup();
+    if pts.len() < 3 {
+        return pts;
+    }
+    let cross = |o: Point, a: Point, b: Point| (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+    let mut lower: Vec<Point> = Vec::new();
+    for &p in &pts {
+        while lower.len() >= 2 && cross(lower[lower.len() - 2], lower[lower.len() - 1], p) <= 0.0 {
+            lower.pop();
+        }
+        lower.push(p);
+    }
+    let mut upper: Vec<Point> = Vec::new();
+    for &p in pts.iter().rev() {
+        while upper.len() >= 2 && cross(upper[upper.len() - 2], upper[upper.len() - 1], p) <= 0.0 {
+            upper.pop();
+        }
+        upper.push(p);
+    }
+    lower.pop();
+    upper.pop();
+    lower.extend(upper);
+    lower
+}
+
+/// Largest-area quadrilateral with vertices on a convex polygon. Unlike greedy vertex removal,
+/// this cannot drop a sharp corner whose hull neighbours happen to be close to it.
+fn max_area_quad(mut hull: Vec<Point>) -> Option<[Point; 4]> {
+    // Drop nearly collinear vertices first so the cubic search stays small.
+    let mut changed = true;
+    while changed && hull.len() > 4 {
+        changed = false;
+        let n = hull.len();
+        if let Some(i) = (0..n).find(|&i| polygon_area(&[hull[(i + n - 1) % n], hull[i], hull[(i + 1) % n]]).abs() < 1.0) {
+            hull.remove(i);
+            changed = true;
+        }
+    }
+    let n = hull.len();
+    if n < 4 {
+        return None;
+    }
+    let tri = |a: usize, b: usize, c: usize| polygon_area(&[hull[a], hull[b], hull[c]]).abs();
+    let mut best = (0f32, [0usize; 4]);
+    for i in 0..n {
+        for k in i + 2..n {
+            if (k + 2) % n == i || k + 1 >= n + i {
+                continue;
+            }
+            let (mut bj, mut aj) = (i + 1, 0f32);
+            for j in i + 1..k {
+                let a = tri(i, j, k);
+                if a > aj {
+                    aj = a;
+                    bj = j;
+                }
+            }
+            let (mut bl, mut al) = ((k + 1) % n, 0f32);
+            let mut l = k + 1;
+            while l % n != i {
+                let a = tri(k, l % n, i);
+                if a > al {
+                    al = a;
+                    bl = l % n;
+                }
+                l += 1;
+            }
+            if aj + al > best.0 {
+                best = (aj + al, [i, bj, k, bl]);
+            }
+        }
+    }
+    let q = best.1;
+    if best.0 <= 0.0 {
+        return None;
+    }
+    Some([hull[q[0]], hull[q[1]], hull[q[2]], hull[q[3]]])
+}
+
+/// Coarse quad in stored-raster pixel coordinates, or None when no page-like region stands out.
+fn coarse_quad(r: &Raster) -> Option<[Point; 4]> {
+    let f = (r.w.max(r.h)).div_ceil(SMALL_TARGET).max(1);
+    let (sw, sh, small) = downscale(r, f);
+    if sw < 16 || sh < 16 {
+        return None;
+    }
+    let blurred = box_blur(sw, sh, &small, 2);
+    let t = otsu(&blurred);
+    let mask: Vec<bool> = blurred.iter().map(|&v| v > t).collect();
+    let (area, rows) = largest_component(sw, sh, &mask);
+    if let Some(path) = std::env::var_os("SCAN_DEBUG_MASK") {
+        let mut pgm = format!("P5 {sw} {sh} 255\n").into_bytes();
+        pgm.extend(blurred.iter().zip(mask.iter()).map(|(&v, &m)| if m { 255 } else { (v * 0.5) as u8 }));
+        let _ = std::fs::write(format!("{}-{t}.pgm", path.to_string_lossy()), pgm);
+        eprintln!("otsu {t}");
+    }
+    let frame = (sw * sh) as f32;
+    // Too small to be the subject, or so large the page must run past the frame.
+    if (area as f32) < 0.08 * frame || (area as f32) > 0.92 * frame {
+        return None;
+    }
+    let mut pts = Vec::with_capacity(rows.len() * 2);
+    for &(y, l, rr) in &rows {
+        pts.push(Point::new(l as f32, y as f32));
+        pts.push(Point::new(rr as f32, y as f32));
+    }
+    let quad = max_area_quad(convex_hull(pts))?;
+    let qa = polygon_area(&quad).abs();
+    if qa <= 0.0 || (area as f32) < 0.75 * qa {
+        return None;
+    }
+    // Corners on the frame border mean the page is cut off; the whole frame is the safer crop.
+    let on_border = quad
+        .iter()
+        .filter(|p| p.x < 1.5 || p.y < 1.5 || p.x > sw as f32 - 2.5 || p.y > sh as f32 - 2.5)
+        .count();
+    if on_border >= 2 {
+        return None;
+    }
+    let off = (f as f32 - 1.0) / 2.0;
+    Some(quad.map(|p| Point::new(p.x * f as f32 + off, p.y * f as f32 + off)))
+}
+
+/// Total-least-squares line through points: (point on line, unit direction).
+fn fit_line(pts: &[Point]) -> Option<(Point, Point)> {
+    if pts.len() < 2 {
+        return None;
+    }
+    let n = pts.len() as f64;
+    let mx = pts.iter().map(|p| p.x as f64).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.y as f64).sum::<f64>() / n;
+    let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
+    for p in pts {
+        let (dx, dy) = (p.x as f64 - mx, p.y as f64 - my);
+        sxx += dx * dx;
+        sxy += dx * dy;
+        syy += dy * dy;
+    }
+    let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
+    Some((Point::new(mx as f32, my as f32), Point::new(theta.cos() as f32, theta.sin() as f32)))
+}
+
+fn line_dist(l: &(Point, Point), p: Point) -> f32 {
+    ((p.x - l.0.x) * l.1.y - (p.y - l.0.y) * l.1.x).abs()
+}
+
+fn intersect(a: &(Point, Point), b: &(Point, Point)) -> Option<Point> {
+    let den = a.1.x * b.1.y - a.1.y * b.1.x;
+    if den.abs() < 1e-6 {
+        return None;
+    }
+    let t = ((b.0.x - a.0.x) * b.1.y - (b.0.y - a.0.y) * b.1.x) / den;
+    Some(Point::new(a.0.x + a.1.x * t, a.0.y + a.1.y * t))
+}
+
+/// One refinement pass: each side searched within ±`radius` px along its normal.
+fn refine(s: &Sampler, q: [Point; 4], radius: f32) -> [Point; 4] {
+    const SAMPLES: usize = 48;
+    const MIN_STEP: f32 = 10.0;
+    let mut lines = Vec::with_capacity(4);
+    for i in 0..4 {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let len = a.dist(b).max(1.0);
+        let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
+        // Outward normal for a clockwise (on screen) polygon.
+        let n = Point::new(d.y, -d.x);
+        let steps = (2.0 * radius) as usize + 1;
+        let mut prof = vec![0f32; steps];
+        let mut pts = Vec::with_capacity(SAMPLES);
+        for k in 0..SAMPLES {
+            let t = 0.08 + 0.84 * k as f32 / (SAMPLES - 1) as f32;
+            let c = Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            for (j, pv) in prof.iter_mut().enumerate() {
+                let sdist = j as f32 - radius;
+                let mut acc = 0.0;
+                for tt in [-2.0f32, 0.0, 2.0] {
+                    acc += s.get(Point::new(c.x + n.x * sdist + d.x * tt, c.y + n.y * sdist + d.y * tt));
+                }
+                *pv = acc / 3.0;
+            }
+            // Step response: brighter inside (smaller s) than outside.
+            let mut best = (0.0f32, 0usize);
+            let resp = |j: usize| prof[j - 2] - prof[j + 2];
+            for j in 2..steps - 2 {
+                let e = resp(j);
+                if e > best.0 {
+                    best = (e, j);
+                }
+            }
+            if best.0 < MIN_STEP {
+                continue;
+            }
+            let j = best.1;
+            let mut off = 0.0;
+            if j > 2 && j + 3 < steps {
+                let (l, m, r) = (resp(j - 1), resp(j), resp(j + 1));
+                let den = l - 2.0 * m + r;
+                if den.abs() > 1e-6 {
+                    off = (0.5 * (l - r) / den).clamp(-0.5, 0.5);
+                }
+            }
+            let sd = j as f32 + off - radius;
+            pts.push(Point::new(c.x + n.x * sd, c.y + n.y * sd));
+        }
+        // Robust fit: drop points far from the first fit (text, shadows, fingers), refit.
+        let mut line = None;
+        if pts.len() >= 8 {
+            let mut cur = pts.clone();
+            for _ in 0..3 {
+                let Some(l) = fit_line(&cur) else { break };
+                let mut ds: Vec<f32> = cur.iter().map(|&p| line_dist(&l, p)).collect();
+                ds.sort_by(f32::total_cmp);
+                let thr = (ds[ds.len() / 2] * 2.5).max(1.0);
+                line = Some(l);
+                let kept: Vec<Point> = cur.iter().copied().filter(|&p| line_dist(&l, p) <= thr).collect();
+                if kept.len() < 8 || kept.len() == cur.len() {
+                    break;
+                }
+                cur = kept;
+            }
+            if let Some(l) = line {
+                line = fit_line(&pts.iter().copied().filter(|&p| line_dist(&l, p) <= 2.0).collect::<Vec<_>>())
+                    .filter(|_| pts.iter().filter(|&&p| line_dist(&l, p) <= 2.0).count() >= 8)
+                    .or(Some(l));
+            }
+        }
+        lines.push(line.unwrap_or((a, d)));
+    }
+    let mut out = q;
+    for i in 0..4 {
+        // Corner i is where side i-1 (ending at it) meets side i (starting at it).
+        if let Some(p) = intersect(&lines[(i + 3) % 4], &lines[i]) {
+            if p.dist(q[i]) <= radius * 4.0 {
+                out[i] = p;
+            }
+        }
+    }
+    out
+}
+
+/// Finds the page in a stored raster; corners are returned in oriented coordinates.
+pub fn detect(r: &Raster, o: Orientation) -> Detection {
+    let (ow, oh) = o.oriented_size(r.w as u32, r.h as u32);
+    let whole = Detection { corners: frame_corners(ow, oh), detected: false };
+    let Some(raw_quad) = coarse_quad(r) else { return whole };
+    let Some(to_oriented) = o.oriented_to_raw(r.w as u32, r.h as u32).inverse() else { return whole };
+    let mut q = order_corners(raw_quad.map(|p| to_oriented.apply_pt(p)));
+    let s = Sampler::new(r, o);
+    if std::env::var_os("SCAN_DEBUG").is_some() {
+        eprintln!("coarse {:?}", q);
+    }
+    let f = (r.w.max(r.h)).div_ceil(SMALL_TARGET).max(1) as f32;
+    q = refine(&s, q, (3.0 * f).max(8.0));
+    q = refine(&s, order_corners(q), (3.0 * f).max(8.0));
+    if std::env::var_os("SCAN_DEBUG").is_some() {
+        eprintln!("refine1 {:?}", q);
+    }
+    q = refine(&s, order_corners(q), 6.0);
+    q = order_corners(q);
+    if !is_convex(&q) || polygon_area(&q).abs() < 0.05 * (ow * oh) as f32 {
+        return whole;
+    }
+    Detection { corners: q, detected: true }
+}

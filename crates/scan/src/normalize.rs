@@ -1,0 +1,113 @@
+//! Illumination normalisation: estimate the paper ("background") brightness on a coarse grid,
+//! divide every pixel by it, then stretch so paper clips to white and ink goes black.
+//!
+//! Background = per-block maximum (ink is darker than paper, so the block max is paper) followed
+//! by a grey closing (max then min filter) that removes glyphs, table rules and seal strokes up to
+//! a few blocks wide while still following soft shadows and lighting gradients. Clipping paper to
+//! pure white also removes sensor noise from the paper, which is what makes the JPEG small.
+
+use crate::par::for_rows;
+use crate::{CancelToken, ScanError};
+
+/// Block size of the background grid, in output pixels.
+const BLOCK: usize = 16;
+/// Relative brightness at or above which a pixel becomes pure white.
+const WHITE: f32 = 0.86;
+/// Relative brightness at or below which a pixel becomes pure black.
+const BLACK: f32 = 0.30;
+
+fn filter(grid: &[f32], gw: usize, gh: usize, rad: usize, take_max: bool) -> Vec<f32> {
+    let pick = |a: f32, b: f32| if take_max { a.max(b) } else { a.min(b) };
+    let mut tmp = grid.to_vec();
+    for y in 0..gh {
+        for x in 0..gw {
+            let (l, r) = (x.saturating_sub(rad), (x + rad).min(gw - 1));
+            tmp[y * gw + x] = grid[y * gw + l..=y * gw + r].iter().copied().fold(grid[y * gw + x], pick);
+        }
+    }
+    let mut out = tmp.clone();
+    for y in 0..gh {
+        let (t, b) = (y.saturating_sub(rad), (y + rad).min(gh - 1));
+        for x in 0..gw {
+            out[y * gw + x] = (t..=b).map(|yy| tmp[yy * gw + x]).fold(tmp[y * gw + x], pick);
+        }
+    }
+    out
+}
+
+fn smooth(grid: &[f32], gw: usize, gh: usize) -> Vec<f32> {
+    let mut out = vec![0f32; grid.len()];
+    for y in 0..gh {
+        for x in 0..gw {
+            let mut s = 0.0;
+            let mut n = 0.0;
+            for yy in y.saturating_sub(1)..=(y + 1).min(gh - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(gw - 1) {
+                    s += grid[yy * gw + xx];
+                    n += 1.0;
+                }
+            }
+            out[y * gw + x] = s / n;
+        }
+    }
+    out
+}
+
+/// Normalises an interleaved `w`x`h` image with `ch` channels in place.
+pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, cancel: &CancelToken) -> Result<(), ScanError> {
+    let (gw, gh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
+    let mut grids = vec![vec![0f32; gw * gh]; ch];
+    let mut gmax = vec![0u8; gw * gh * ch];
+    for y in 0..h {
+        let row = &img[y * w * ch..(y + 1) * w * ch];
+        let gy = y / BLOCK;
+        for gx in 0..gw {
+            let seg = &row[gx * BLOCK * ch..((gx + 1) * BLOCK).min(w) * ch];
+            for c in 0..ch {
+                let m = seg.iter().skip(c).step_by(ch).copied().max().unwrap_or(0);
+                let g = &mut gmax[(gy * gw + gx) * ch + c];
+                *g = (*g).max(m);
+            }
+        }
+        if y % 256 == 0 {
+            cancel.check()?;
+        }
+    }
+    for c in 0..ch {
+        let g: Vec<f32> = (0..gw * gh).map(|i| (gmax[i * ch + c] as f32).max(8.0)).collect();
+        let closed = filter(&filter(&g, gw, gh, 1, true), gw, gh, 1, false);
+        grids[c] = smooth(&closed, gw, gh);
+    }
+    // Per-pixel: out = v / bg * A - B, clamped; A and B fold in the white/black stretch.
+    let a = 255.0 / (WHITE - BLACK);
+    let b = BLACK * a;
+    let grids = &grids;
+    for_rows(img, w * ch, threads, cancel, |first, band| {
+        let mut inv = vec![0f32; w * ch];
+        let mut col = vec![0f32; gw];
+        for (ry, row) in band.chunks_mut(w * ch).enumerate() {
+            let y = (first + ry) as f32;
+            // Grid cell centres are at (i + 0.5) * BLOCK - 0.5.
+            let gyf = ((y + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (gh - 1) as f32);
+            let gy0 = gyf as usize;
+            let gy1 = (gy0 + 1).min(gh - 1);
+            let fy = gyf - gy0 as f32;
+            for c in 0..ch {
+                let g = &grids[c];
+                for (gx, cv) in col.iter_mut().enumerate() {
+                    *cv = g[gy0 * gw + gx] * (1.0 - fy) + g[gy1 * gw + gx] * fy;
+                }
+                for x in 0..w {
+                    let gxf = ((x as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (gw - 1) as f32);
+                    let gx0 = gxf as usize;
+                    let gx1 = (gx0 + 1).min(gw - 1);
+                    let fx = gxf - gx0 as f32;
+                    inv[x * ch + c] = a / (col[gx0] * (1.0 - fx) + col[gx1] * fx);
+                }
+            }
+            for (p, &k) in row.iter_mut().zip(inv.iter()) {
+                *p = (*p as f32 * k - b).clamp(0.0, 255.0) as u8;
+            }
+        }
+    })
+}
