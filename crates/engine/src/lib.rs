@@ -9,5 +9,6 @@ pub mod catalog;
 pub mod deadline;
 pub mod number;
 pub mod receipt;
+pub mod sync;
 pub mod transport;
 pub mod validate;

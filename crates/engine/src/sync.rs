@@ -1,0 +1,400 @@
+//! The sync loop: uploads sealed cases with their attachments and brings town decisions back.
+//!
+//! One run (`sync_once`): for every queued case, each attachment is uploaded from the byte the
+//! server already holds (HEAD, then PATCH from there), the case is submitted by its own id, the
+//! server's signed receipt is checked and recorded; then the changes feed is read from the stored
+//! cursor and every decision applied. Runs are retried with exponential backoff and full jitter
+//! (`sync_with_retry`), and [`spawn_sync_loop`] runs them on enqueue, when the town centre becomes
+//! reachable again, and periodically, reporting progress (cases and bytes) through a channel.
+//!
+//! The outbox is reached through the small [`SyncStore`] trait, so this file does not depend on how
+//! the outbox stores cases.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bianmin_protocol::sync::Receipt;
+use bianmin_protocol::{CaseSubmission, DecisionEvent};
+use ed25519_dalek::VerifyingKey;
+use rand::Rng;
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::transport::{verify_receipt, Transport, TransportError};
+
+/// A failure inside the device's own store.
+pub type StoreFailure = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the sync loop needs from the outbox.
+pub trait SyncStore: Send + Sync {
+    /// Sealed versions that have no receipt yet, oldest first.
+    fn pending(&self) -> Result<Vec<CaseSubmission>, StoreFailure>;
+    /// Up to `max` plain bytes of an attachment, from `offset`.
+    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, StoreFailure>;
+    /// Records the town's receipt; the version leaves the queue.
+    fn mark_uploaded(&self, receipt: &Receipt) -> Result<(), StoreFailure>;
+    /// Applies a decision from the changes feed.
+    fn apply_town_event(&self, event: &DecisionEvent) -> Result<(), StoreFailure>;
+    /// The changes-feed cursor (0 before the first fetch).
+    fn cursor(&self) -> Result<u64, StoreFailure>;
+    fn set_cursor(&self, cursor: u64) -> Result<(), StoreFailure>;
+}
+
+/// Why a sync run stopped.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("local store: {0}")]
+    Store(String),
+    #[error("receipt for {case_id} v{version} does not verify with the town centre's key")]
+    BadReceipt { case_id: String, version: u32 },
+}
+
+impl SyncError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, SyncError::Transport(t) if t.is_transient())
+    }
+
+    /// Plain Chinese for the agent.
+    pub fn user_message(&self) -> String {
+        match self {
+            SyncError::Transport(t) => t.user_message(),
+            SyncError::Store(_) => "手机存储读写出错，办件未上传。请检查存储空间后重试。".to_string(),
+            SyncError::BadReceipt { .. } => "镇中心回执校验失败，可能连到了错误的服务器。请联系镇中心。".to_string(),
+        }
+    }
+}
+
+fn store_err(e: StoreFailure) -> SyncError {
+    SyncError::Store(e.to_string())
+}
+
+/// Progress and outcomes, for the UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    /// A run starts with this much to send.
+    Started { cases: usize, bytes: u64 },
+    /// Bytes and cases done so far in this run.
+    Progress { cases_done: usize, cases_total: usize, bytes_done: u64, bytes_total: u64 },
+    /// The town holds this version (signed receipt recorded).
+    Acknowledged { case_id: String, version: u32 },
+    /// The town refused this case; it stays in the outbox with the reason.
+    Rejected { case_id: String, status: u16, message: String },
+    /// A town decision was applied.
+    Decision(DecisionEvent),
+    /// The run ended.
+    Finished { acknowledged: usize, rejected: usize, decisions: usize },
+    /// The run failed; `retry_in` when another attempt is scheduled. `message` is Chinese.
+    Failed { message: String, retry_in: Option<Duration> },
+    /// The town centre became reachable or unreachable.
+    Reachability { online: bool },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub acknowledged: Vec<(String, u32)>,
+    /// Cases the server refused, with status and message.
+    pub rejected: Vec<(String, u16, String)>,
+    pub decisions: usize,
+    /// Attachment bytes sent in PATCH bodies (including chunks cut off by a broken connection).
+    pub bytes_sent: u64,
+    /// Cases still waiting after the run (rejected ones).
+    pub remaining: usize,
+}
+
+/// Largest chunk per PATCH: bounds memory on a cheap phone and the time one request takes.
+pub const CHUNK: usize = 1024 * 1024;
+
+async fn upload_attachment(
+    store: &dyn SyncStore,
+    t: &Transport,
+    sha: &str,
+    length: u64,
+    on_bytes: &mut (dyn FnMut(u64) + Send),
+    sent: &mut u64,
+) -> Result<(), SyncError> {
+    let state = t.upload_offset(sha).await?;
+    if state.complete {
+        on_bytes(length);
+        return Ok(());
+    }
+    let mut offset = state.offset;
+    on_bytes(offset);
+    loop {
+        let chunk = store.read_attachment(sha, offset, CHUNK).map_err(store_err)?;
+        if chunk.is_empty() && offset < length {
+            return Err(SyncError::Store(format!("attachment {sha} is shorter than recorded")));
+        }
+        let n = chunk.len() as u64;
+        *sent += n;
+        match t.upload_chunk(sha, offset, length, chunk).await {
+            Ok(u) => {
+                on_bytes(u.offset.saturating_sub(offset));
+                offset = u.offset;
+                if u.complete {
+                    return Ok(());
+                }
+            }
+            // The server holds a different amount (an earlier chunk landed after all): resume there.
+            Err(TransportError::Rejected { status: 409, upload_offset: Some(o), .. }) if o != offset => {
+                on_bytes(o.saturating_sub(offset));
+                offset = o;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// One sync run. Transient failures end the run with an error (the caller retries); a case the
+/// server refuses is reported and the others continue.
+pub async fn sync_once(
+    store: &dyn SyncStore,
+    t: &Transport,
+    server_key: Option<&VerifyingKey>,
+    progress: &(dyn Fn(SyncEvent) + Send + Sync),
+) -> Result<SyncReport, SyncError> {
+    let pending = store.pending().map_err(store_err)?;
+    let mut seen = BTreeSet::new();
+    let bytes_total: u64 = pending
+        .iter()
+        .flat_map(|s| s.materials.iter().flat_map(|m| &m.pages))
+        .filter(|p| seen.insert(p.sha256.clone()))
+        .map(|p| p.bytes)
+        .sum();
+    progress(SyncEvent::Started { cases: pending.len(), bytes: bytes_total });
+    let mut report = SyncReport::default();
+    let mut bytes_done = 0u64;
+    let mut uploaded = BTreeSet::new();
+    let cases_total = pending.len();
+    for (i, sub) in pending.iter().enumerate() {
+        for p in sub.materials.iter().flat_map(|m| &m.pages) {
+            if !uploaded.insert(p.sha256.clone()) {
+                continue;
+            }
+            let mut on_bytes = |n: u64| {
+                bytes_done += n;
+                progress(SyncEvent::Progress { cases_done: i, cases_total, bytes_done, bytes_total });
+            };
+            upload_attachment(store, t, &p.sha256, p.bytes, &mut on_bytes, &mut report.bytes_sent).await?;
+        }
+        match t.submit(sub).await {
+            Ok(receipt) => {
+                if let Some(k) = server_key {
+                    if !verify_receipt(k, &receipt) || receipt.case_id != sub.id || receipt.version != sub.version {
+                        return Err(SyncError::BadReceipt { case_id: sub.id.clone(), version: sub.version });
+                    }
+                }
+                store.mark_uploaded(&receipt).map_err(store_err)?;
+                report.acknowledged.push((sub.id.clone(), sub.version));
+                progress(SyncEvent::Acknowledged { case_id: sub.id.clone(), version: sub.version });
+            }
+            Err(TransportError::Rejected { status, message, .. }) if status != 401 => {
+                report.rejected.push((sub.id.clone(), status, message.clone()));
+                progress(SyncEvent::Rejected { case_id: sub.id.clone(), status, message });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        progress(SyncEvent::Progress { cases_done: i + 1, cases_total, bytes_done, bytes_total });
+    }
+    report.remaining = report.rejected.len();
+    pull_changes(store, t, progress, &mut report).await?;
+    progress(SyncEvent::Finished {
+        acknowledged: report.acknowledged.len(),
+        rejected: report.rejected.len(),
+        decisions: report.decisions,
+    });
+    Ok(report)
+}
+
+/// Reads the changes feed from the stored cursor and applies every decision.
+pub async fn pull_changes(
+    store: &dyn SyncStore,
+    t: &Transport,
+    progress: &(dyn Fn(SyncEvent) + Send + Sync),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    let mut cursor = store.cursor().map_err(store_err)?;
+    loop {
+        let page = t.changes(cursor).await?;
+        for e in &page.entries {
+            // A decision the phone cannot apply (e.g. for a case it no longer holds) must not block
+            // the feed forever; the store records what it could not apply.
+            if store.apply_town_event(&e.event).is_ok() {
+                report.decisions += 1;
+                progress(SyncEvent::Decision(e.event.clone()));
+            }
+        }
+        cursor = page.cursor;
+        store.set_cursor(cursor).map_err(store_err)?;
+        if !page.more {
+            return Ok(());
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: attempt n waits a uniform time in `[0, min(cap, base·2ⁿ)]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+    /// Attempts per `sync_with_retry` call (at least 1).
+    pub max_attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff { base: Duration::from_millis(500), cap: Duration::from_secs(60), max_attempts: 8 }
+    }
+}
+
+impl Backoff {
+    /// The wait before retry number `attempt` (0-based).
+    pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
+        let ceiling = self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(self.cap);
+        let ms = ceiling.as_millis() as u64;
+        Duration::from_millis(if ms == 0 { 0 } else { rng.gen_range(0..=ms) })
+    }
+}
+
+/// Runs `sync_once` until it succeeds, a non-transient error happens, or the attempts run out.
+pub async fn sync_with_retry(
+    store: &dyn SyncStore,
+    t: &Transport,
+    server_key: Option<&VerifyingKey>,
+    backoff: &Backoff,
+    progress: &(dyn Fn(SyncEvent) + Send + Sync),
+) -> Result<SyncReport, SyncError> {
+    let mut attempt = 0;
+    loop {
+        match sync_once(store, t, server_key, progress).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.is_transient() && attempt + 1 < backoff.max_attempts.max(1) => {
+                let wait = backoff.delay(attempt, &mut rand::thread_rng());
+                progress(SyncEvent::Failed { message: e.user_message(), retry_in: Some(wait) });
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                progress(SyncEvent::Failed { message: e.user_message(), retry_in: None });
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// When the background loop runs.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopConfig {
+    /// A full run this often even without triggers (decisions arrive this way).
+    pub periodic: Duration,
+    /// How often to probe `/healthz` while the town centre is unreachable.
+    pub probe: Duration,
+    pub backoff: Backoff,
+}
+
+impl Default for LoopConfig {
+    fn default() -> LoopConfig {
+        LoopConfig { periodic: Duration::from_secs(300), probe: Duration::from_secs(15), backoff: Backoff::default() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Enqueued,
+    NetworkChanged,
+    Stop,
+}
+
+/// Controls a running sync loop.
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    tx: mpsc::UnboundedSender<Trigger>,
+}
+
+impl SyncHandle {
+    /// A case was sealed into the outbox: sync now.
+    pub fn enqueued(&self) {
+        let _ = self.tx.send(Trigger::Enqueued);
+    }
+    /// The platform reports a network change (or the user pressed 立即同步): probe and sync.
+    pub fn network_changed(&self) {
+        let _ = self.tx.send(Trigger::NetworkChanged);
+    }
+    pub fn stop(&self) {
+        let _ = self.tx.send(Trigger::Stop);
+    }
+}
+
+/// Starts the background loop on the current tokio runtime; events go to `events`.
+pub fn spawn_sync_loop(
+    store: Arc<dyn SyncStore>,
+    transport: Transport,
+    server_key: Option<VerifyingKey>,
+    cfg: LoopConfig,
+    events: mpsc::UnboundedSender<SyncEvent>,
+) -> SyncHandle {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let emit = move |e: SyncEvent| {
+            let _ = events.send(e);
+        };
+        let mut online: Option<bool> = None;
+        let mut periodic = tokio::time::interval(cfg.periodic);
+        let mut probe = tokio::time::interval(cfg.probe);
+        loop {
+            let run = tokio::select! {
+                t = rx.recv() => match t {
+                    None | Some(Trigger::Stop) => return,
+                    Some(_) => true,
+                },
+                _ = periodic.tick() => true,
+                _ = probe.tick() => {
+                    // Only a change from unreachable to reachable triggers a run.
+                    let now = transport.health().await.is_ok();
+                    let regained = online == Some(false) && now;
+                    if online != Some(now) {
+                        emit(SyncEvent::Reachability { online: now });
+                    }
+                    online = Some(now);
+                    regained
+                }
+            };
+            if run {
+                match sync_with_retry(store.as_ref(), &transport, server_key.as_ref(), &cfg.backoff, &emit).await {
+                    Ok(_) => online = Some(true),
+                    Err(e) if e.is_transient() => {
+                        if online != Some(false) {
+                            emit(SyncEvent::Reachability { online: false });
+                        }
+                        online = Some(false);
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+    });
+    SyncHandle { tx }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_jitter_stays_under_the_exponential_ceiling() {
+        let b = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5), max_attempts: 5 };
+        let mut rng = rand::thread_rng();
+        for attempt in 0..40 {
+            let ceiling = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(20))).min(Duration::from_secs(5));
+            for _ in 0..50 {
+                assert!(b.delay(attempt, &mut rng) <= ceiling);
+            }
+        }
+        // Jitter spreads retries: not all equal.
+        let samples: BTreeSet<Duration> = (0..50).map(|_| b.delay(6, &mut rng)).collect();
+        assert!(samples.len() > 10);
+    }
+}
