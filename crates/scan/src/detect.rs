@@ -144,8 +144,8 @@ fn otsu(v: &[f32]) -> f32 {
     best_t as f32 + 0.5
 }
 
-/// Largest 4-connected component of `mask`; returns (area, per-row leftmost/rightmost x).
-fn largest_component(w: usize, h: usize, mask: &[bool]) -> (usize, Vec<(usize, usize, usize)>) {
+/// Largest 4-connected component of `mask`; returns (area, boundary sample points).
+fn largest_component(w: usize, h: usize, mask: &[bool]) -> (usize, Vec<Point>) {
     let mut label = vec![0u32; w * h];
     let mut best = (0usize, 0u32);
     let mut stack = Vec::new();
@@ -184,14 +184,30 @@ fn largest_component(w: usize, h: usize, mask: &[bool]) -> (usize, Vec<(usize, u
             best = (area, next);
         }
     }
-    let mut rows = Vec::new();
+    // Boundary samples: leftmost/rightmost pixel per row and topmost/bottommost per column.
+    let mut pts = Vec::new();
+    let mut top = vec![usize::MAX; w];
+    let mut bot = vec![0usize; w];
     for y in 0..h {
         let row = &label[y * w..(y + 1) * w];
         if let (Some(l), Some(r)) = (row.iter().position(|&v| v == best.1), row.iter().rposition(|&v| v == best.1)) {
-            rows.push((y, l, r));
+            pts.push(Point::new(l as f32, y as f32));
+            pts.push(Point::new(r as f32, y as f32));
+            for x in l..=r {
+                if row[x] == best.1 {
+                    top[x] = top[x].min(y);
+                    bot[x] = y;
+                }
+            }
         }
     }
-    (best.0, rows)
+    for x in 0..w {
+        if top[x] != usize::MAX {
+            pts.push(Point::new(x as f32, top[x] as f32));
+            pts.push(Point::new(x as f32, bot[x] as f32));
+        }
+    }
+    (best.0, pts)
 }
 
 fn convex_hull(mut pts: Vec<Point>) -> Vec<Point> {
@@ -224,9 +240,17 @@ fn convex_hull(mut pts: Vec<Point>) -> Vec<Point> {
 /// Largest-area quadrilateral with vertices on a convex polygon. Unlike greedy vertex removal,
 /// this cannot drop a sharp corner whose hull neighbours happen to be close to it.
 fn max_area_quad(mut hull: Vec<Point>) -> Option<[Point; 4]> {
-    // Drop nearly collinear vertices first so the cubic search stays small.
-    let mut changed = true;
-    while changed && hull.len() > 4 {
+    // Drop exactly collinear vertices, and only thin out further when the hull is large: repeated
+    // removal of "almost collinear" vertices would erode rounded corners step by step.
+    hull = {
+        let n = hull.len();
+        (0..n)
+            .filter(|&i| n <= 4 || polygon_area(&[hull[(i + n - 1) % n], hull[i], hull[(i + 1) % n]]).abs() > 1e-3)
+            .map(|i| hull[i])
+            .collect()
+    };
+    let mut changed = hull.len() > 120;
+    while changed && hull.len() > 120 {
         changed = false;
         let n = hull.len();
         if let Some(i) = (0..n).find(|&i| polygon_area(&[hull[(i + n - 1) % n], hull[i], hull[(i + 1) % n]]).abs() < 1.0) {
@@ -285,7 +309,7 @@ fn coarse_quad(r: &Raster) -> Option<[Point; 4]> {
     let blurred = box_blur(sw, sh, &small, 2);
     let t = otsu(&blurred);
     let mask: Vec<bool> = blurred.iter().map(|&v| v > t).collect();
-    let (area, rows) = largest_component(sw, sh, &mask);
+    let (area, pts) = largest_component(sw, sh, &mask);
     if let Some(path) = std::env::var_os("SCAN_DEBUG_MASK") {
         let mut pgm = format!("P5 {sw} {sh} 255\n").into_bytes();
         pgm.extend(blurred.iter().zip(mask.iter()).map(|(&v, &m)| if m { 255 } else { (v * 0.5) as u8 }));
@@ -297,12 +321,8 @@ fn coarse_quad(r: &Raster) -> Option<[Point; 4]> {
     if (area as f32) < 0.08 * frame || (area as f32) > 0.92 * frame {
         return None;
     }
-    let mut pts = Vec::with_capacity(rows.len() * 2);
-    for &(y, l, rr) in &rows {
-        pts.push(Point::new(l as f32, y as f32));
-        pts.push(Point::new(rr as f32, y as f32));
-    }
-    let quad = max_area_quad(convex_hull(pts))?;
+    let quad = max_area_quad(convex_hull(pts.clone()))?;
+    let quad = fit_sides(fit_sides(quad, &pts), &pts);
     let qa = polygon_area(&quad).abs();
     if qa <= 0.0 || (area as f32) < 0.75 * qa {
         return None;
@@ -317,6 +337,36 @@ fn coarse_quad(r: &Raster) -> Option<[Point; 4]> {
     }
     let off = (f as f32 - 1.0) / 2.0;
     Some(quad.map(|p| Point::new(p.x * f as f32 + off, p.y * f as f32 + off)))
+}
+
+/// Replaces hull-vertex corners by intersections of lines fitted to the middle of each side, so
+/// rounded or dog-eared corners do not pull the corner inward.
+fn fit_sides(q: [Point; 4], pts: &[Point]) -> [Point; 4] {
+    let mut lines = Vec::with_capacity(4);
+    for i in 0..4 {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let len = a.dist(b).max(1.0);
+        let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
+        let near: Vec<Point> = pts
+            .iter()
+            .copied()
+            .filter(|p| {
+                let t = ((p.x - a.x) * d.x + (p.y - a.y) * d.y) / len;
+                let off = ((p.x - a.x) * d.y - (p.y - a.y) * d.x).abs();
+                (0.15..=0.85).contains(&t) && off <= 4.0
+            })
+            .collect();
+        lines.push(if near.len() >= 6 { fit_line(&near).unwrap_or((a, d)) } else { (a, d) });
+    }
+    let mut out = q;
+    for i in 0..4 {
+        if let Some(p) = intersect(&lines[(i + 3) % 4], &lines[i]) {
+            if p.dist(q[i]) <= 12.0 {
+                out[i] = p;
+            }
+        }
+    }
+    out
 }
 
 /// Total-least-squares line through points: (point on line, unit direction).
@@ -399,6 +449,9 @@ fn refine(s: &Sampler, q: [Point; 4], radius: f32) -> [Point; 4] {
             }
             let sd = j as f32 + off - radius;
             pts.push(Point::new(c.x + n.x * sd, c.y + n.y * sd));
+        }
+        if std::env::var_os("SCAN_DEBUG").is_some() {
+            eprintln!("side {i} r {radius}: {} pts, first {:?} last {:?}", pts.len(), pts.first(), pts.last());
         }
         // Robust fit: drop points far from the first fit (text, shadows, fingers), refit.
         let mut line = None;
