@@ -1,6 +1,9 @@
 //! Shared helpers of the town tests: a town in a temp dir, enrolled devices, signed requests, sample cases.
 #![allow(dead_code)]
 
+pub mod outbox;
+pub mod proxy;
+
 use std::sync::Arc;
 
 use axum::body::Body;
