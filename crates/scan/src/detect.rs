@@ -58,31 +58,29 @@ impl<'a> Sampler<'a> {
     }
 }
 
-/// Box-downscales the stored raster by an integer factor to luma.
+/// Box-downscales the stored raster by an integer factor to luma. Rows are first summed into
+/// per-column accumulators (a straight vectorisable add), then groups of `f` columns are summed.
 fn downscale(r: &Raster, f: usize) -> (usize, usize, Vec<f32>) {
     let (sw, sh) = (r.w / f, r.h / f);
     let mut out = vec![0f32; sw * sh];
-    let mut acc = vec![0u32; sw];
+    let mut acc = vec![0u32; r.w];
+    let inv = 1.0 / (f * f) as f32;
     for sy in 0..sh {
         acc.iter_mut().for_each(|a| *a = 0);
         for y in sy * f..sy * f + f {
             let row = &r.data[y * r.w * r.ch..(y + 1) * r.w * r.ch];
             if r.ch == 1 {
-                for (sx, a) in acc.iter_mut().enumerate() {
-                    *a += row[sx * f..sx * f + f].iter().map(|&v| v as u32).sum::<u32>();
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += v as u32;
                 }
             } else {
-                for (sx, a) in acc.iter_mut().enumerate() {
-                    for x in sx * f..sx * f + f {
-                        let p = &row[x * r.ch..x * r.ch + 3];
-                        *a += luma(p[0], p[1], p[2]) as u32;
-                    }
+                for (a, p) in acc.iter_mut().zip(row.chunks_exact(r.ch)) {
+                    *a += luma(p[0], p[1], p[2]) as u32;
                 }
             }
         }
-        let inv = 1.0 / (f * f) as f32;
         for sx in 0..sw {
-            out[sy * sw + sx] = acc[sx] as f32 * inv;
+            out[sy * sw + sx] = acc[sx * f..sx * f + f].iter().sum::<u32>() as f32 * inv;
         }
     }
     (sw, sh, out)

@@ -22,6 +22,21 @@ pub fn jpeg(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: u16) ->
 pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: u16, target: usize, hard_cap: usize) -> Result<(Vec<u8>, u8), ScanError> {
     const FLOOR_QUALITY: u8 = 40;
     let mut q = quality.clamp(10, 100);
+    // Predict the size from a quarter of the image (every 4th 16-row strip) and start at the
+    // highest quality predicted to fit, so a dense page usually costs one full encode, not three.
+    if ch == 1 && h >= 256 {
+        let strip = 16 * w * ch;
+        let sample: Vec<u8> = img.chunks(strip).step_by(4).filter(|c| c.len() == strip).flatten().copied().collect();
+        let sh = sample.len() / (w * ch);
+        let scale = h as f64 / sh as f64;
+        while q > FLOOR_QUALITY {
+            let est = jpeg(&sample, w, sh, ch, q, dpi)?.len() as f64 * scale;
+            if est <= target as f64 * 0.97 {
+                break;
+            }
+            q = q.saturating_sub(10).max(FLOOR_QUALITY);
+        }
+    }
     loop {
         let out = jpeg(img, w, h, ch, q, dpi)?;
         let limit = if q > FLOOR_QUALITY { target } else { hard_cap };

@@ -63,10 +63,16 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, 
         let gy = y / BLOCK;
         for gx in 0..gw {
             let seg = &row[gx * BLOCK * ch..((gx + 1) * BLOCK).min(w) * ch];
-            for c in 0..ch {
-                let m = seg.iter().skip(c).step_by(ch).copied().max().unwrap_or(0);
-                let g = &mut gmax[(gy * gw + gx) * ch + c];
+            if ch == 1 {
+                let m = seg.iter().copied().max().unwrap_or(0);
+                let g = &mut gmax[gy * gw + gx];
                 *g = (*g).max(m);
+            } else {
+                for c in 0..ch {
+                    let m = seg.iter().skip(c).step_by(ch).copied().max().unwrap_or(0);
+                    let g = &mut gmax[(gy * gw + gx) * ch + c];
+                    *g = (*g).max(m);
+                }
             }
         }
         if y % 256 == 0 {
@@ -78,16 +84,29 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, 
         let closed = filter(&filter(&g, gw, gh, 1, true), gw, gh, 1, false);
         grids[c] = smooth(&closed, gw, gh);
     }
-    // Per-pixel: out = v / bg * A - B, clamped; A and B fold in the white/black stretch.
+    // Per-pixel: out = v * (A / bg) - B; A and B fold in the white/black stretch. The factor
+    // A / bg is interpolated bilinearly from the grid (smooth, so interpolating the reciprocal
+    // instead of bg itself makes no visible difference and saves a divide per pixel).
     let a = 255.0 / (WHITE - BLACK);
     let b = BLACK * a;
+    let grids: Vec<Vec<f32>> = grids.iter().map(|g| g.iter().map(|&v| a / v).collect()).collect();
     let grids = &grids;
+    // Column interpolation tables, shared by all rows. Grid cell centres are at (i + 0.5) * BLOCK - 0.5.
+    let mut cx0 = vec![0usize; w];
+    let mut cx1 = vec![0usize; w];
+    let mut cfx = vec![0f32; w];
+    for x in 0..w {
+        let gxf = ((x as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (gw - 1) as f32);
+        cx0[x] = gxf as usize;
+        cx1[x] = (cx0[x] + 1).min(gw - 1);
+        cfx[x] = gxf - cx0[x] as f32;
+    }
+    let (cx0, cx1, cfx) = (&cx0, &cx1, &cfx);
     for_rows(img, w * ch, threads, cancel, |first, band| {
         let mut inv = vec![0f32; w * ch];
         let mut col = vec![0f32; gw];
         for (ry, row) in band.chunks_mut(w * ch).enumerate() {
             let y = (first + ry) as f32;
-            // Grid cell centres are at (i + 0.5) * BLOCK - 0.5.
             let gyf = ((y + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (gh - 1) as f32);
             let gy0 = gyf as usize;
             let gy1 = (gy0 + 1).min(gh - 1);
@@ -95,14 +114,11 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, 
             for c in 0..ch {
                 let g = &grids[c];
                 for (gx, cv) in col.iter_mut().enumerate() {
-                    *cv = g[gy0 * gw + gx] * (1.0 - fy) + g[gy1 * gw + gx] * fy;
+                    *cv = g[gy0 * gw + gx] + (g[gy1 * gw + gx] - g[gy0 * gw + gx]) * fy;
                 }
                 for x in 0..w {
-                    let gxf = ((x as f32 + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (gw - 1) as f32);
-                    let gx0 = gxf as usize;
-                    let gx1 = (gx0 + 1).min(gw - 1);
-                    let fx = gxf - gx0 as f32;
-                    inv[x * ch + c] = a / (col[gx0] * (1.0 - fx) + col[gx1] * fx);
+                    let (l, r) = (col[cx0[x]], col[cx1[x]]);
+                    inv[x * ch + c] = l + (r - l) * cfx[x];
                 }
             }
             for (p, &k) in row.iter_mut().zip(inv.iter()) {
