@@ -308,12 +308,6 @@ fn coarse_quad(r: &Raster) -> Option<[Point; 4]> {
     let t = otsu(&blurred);
     let mask: Vec<bool> = blurred.iter().map(|&v| v > t).collect();
     let (area, pts) = largest_component(sw, sh, &mask);
-    if let Some(path) = std::env::var_os("SCAN_DEBUG_MASK") {
-        let mut pgm = format!("P5 {sw} {sh} 255\n").into_bytes();
-        pgm.extend(blurred.iter().zip(mask.iter()).map(|(&v, &m)| if m { 255 } else { (v * 0.5) as u8 }));
-        let _ = std::fs::write(format!("{}-{t}.pgm", path.to_string_lossy()), pgm);
-        eprintln!("otsu {t}");
-    }
     let frame = (sw * sh) as f32;
     // Too small to be the subject, or so large the page must run past the frame.
     if (area as f32) < 0.08 * frame || (area as f32) > 0.92 * frame {
@@ -448,9 +442,6 @@ fn refine(s: &Sampler, q: [Point; 4], radius: f32) -> [Point; 4] {
             let sd = j as f32 + off - radius;
             pts.push(Point::new(c.x + n.x * sd, c.y + n.y * sd));
         }
-        if std::env::var_os("SCAN_DEBUG").is_some() {
-            eprintln!("side {i} r {radius}: {} pts, first {:?} last {:?}", pts.len(), pts.first(), pts.last());
-        }
         // Robust fit: drop points far from the first fit (text, shadows, fingers), refit.
         let mut line = None;
         if pts.len() >= 8 {
@@ -495,15 +486,9 @@ pub fn detect(r: &Raster, o: Orientation) -> Detection {
     let Some(to_oriented) = o.oriented_to_raw(r.w as u32, r.h as u32).inverse() else { return whole };
     let mut q = order_corners(raw_quad.map(|p| to_oriented.apply_pt(p)));
     let s = Sampler::new(r, o);
-    if std::env::var_os("SCAN_DEBUG").is_some() {
-        eprintln!("coarse {:?}", q);
-    }
     let f = (r.w.max(r.h)).div_ceil(SMALL_TARGET).max(1) as f32;
     q = refine(&s, q, (3.0 * f).max(8.0));
     q = refine(&s, order_corners(q), (3.0 * f).max(8.0));
-    if std::env::var_os("SCAN_DEBUG").is_some() {
-        eprintln!("refine1 {:?}", q);
-    }
     q = refine(&s, order_corners(q), 6.0);
     q = order_corners(q);
     if !is_convex(&q) || polygon_area(&q).abs() < 0.05 * (ow * oh) as f32 {

@@ -16,9 +16,11 @@ mod normalize;
 mod par;
 pub mod synth;
 mod warp;
+#[doc(hidden)]
+pub use warp::warp as warp_for_probe;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -90,19 +92,35 @@ impl ScanOptions {
 
 /// Cheap clonable cancellation flag, shared between the UI and a worker.
 #[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken {
+    flag: Arc<AtomicBool>,
+    /// When set, the token cancels itself after this many checks: lets tests cancel
+    /// deterministically at every point of the pipeline without threads or sleeps.
+    budget: Option<Arc<AtomicUsize>>,
+}
 
 impl CancelToken {
     pub fn new() -> Self {
         Self::default()
     }
+    /// A token that cancels itself at its `n`-th check (0 = already cancelled).
+    pub fn cancel_after_checks(n: usize) -> Self {
+        CancelToken { flag: Arc::new(AtomicBool::new(n == 0)), budget: Some(Arc::new(AtomicUsize::new(n))) }
+    }
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.flag.store(true, Ordering::Relaxed);
     }
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.flag.load(Ordering::Relaxed)
     }
+    /// `Err(Cancelled)` once cancelled; called between stages and every 64 rows inside them.
     pub fn check(&self) -> Result<(), ScanError> {
+        if let Some(b) = &self.budget {
+            let left = b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(1))).unwrap_or(0);
+            if left <= 1 {
+                self.cancel();
+            }
+        }
         if self.is_cancelled() {
             Err(ScanError::Cancelled)
         } else {

@@ -13,8 +13,13 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
     let h_ = m.0;
     let (sw, sh, ch) = (src.w, src.h, src.ch);
     let data = &src.data[..];
-    let maxx = (sw - 1) as f32;
-    let maxy = (sh - 1) as f32;
+    // Clamp just inside the last pixel so x0 + 1 and y0 + 1 are always valid (no per-pixel
+    // edge handling); a 1-pixel source never occurs (sources are photos, at least 16 px).
+    let maxx = (sw as f32 - 1.0 - 1.0 / 128.0).max(0.0);
+    let maxy = (sh as f32 - 1.0 - 1.0 / 128.0).max(0.0);
+    assert!(sw >= 2 && sh >= 2 && data.len() >= sw * sh * ch);
+    let max_fx = (maxx * 256.0) as i32;
+    let max_fy = (maxy * 256.0) as i32;
     // Output is processed in 64x64 tiles: with EXIF rotation folded in, an output row can run
     // down a column of the stored photo, and tiling keeps those source reads in cache.
     const TILE: usize = 64;
@@ -32,13 +37,20 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
                 let (dx, dy, dz) = (h_[0] as f32, h_[3] as f32, h_[6] as f32);
                 let row = &mut band[ry * w * ch_out..(ry + 1) * w * ch_out];
                 // Pass 1 (vectorisable): source coordinates in 8.8 fixed point for the tile row.
+                // Float-to-int uses the 1.5 * 2^23 magic-number trick (round to nearest, exact
+                // for |v| < 2^22) instead of `as i32`, whose saturating/NaN semantics compile to
+                // scalar branches; the integer clamp then keeps indices in range whatever the input.
+                const MAGIC: f32 = 12_582_912.0;
+                let magic_bits = MAGIC.to_bits() as i32;
                 let mut fxs = [0i32; TILE];
                 let mut fys = [0i32; TILE];
                 for k in 0..tw {
                     let kf = k as f32;
-                    let iz = 1.0 / (z + dz * kf);
-                    fxs[k] = (((x + dx * kf) * iz).clamp(0.0, maxx) * 256.0) as i32;
-                    fys[k] = (((y + dy * kf) * iz).clamp(0.0, maxy) * 256.0) as i32;
+                    let iz = 256.0 / (z + dz * kf);
+                    let fx = ((x + dx * kf) * iz + MAGIC).to_bits() as i32 - magic_bits;
+                    let fy = ((y + dy * kf) * iz + MAGIC).to_bits() as i32 - magic_bits;
+                    fxs[k] = fx.clamp(0, max_fx);
+                    fys[k] = fy.clamp(0, max_fy);
                 }
                 // Pass 2: bilinear gather with integer weights.
                 for k in 0..tw {
@@ -48,14 +60,19 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
                     let y0 = (iy >> 8) as usize;
                     let fx = ix & 255;
                     let fy = iy & 255;
-                    let x1 = if x0 + 1 < sw { x0 + 1 } else { x0 };
-                    let y1 = if y0 + 1 < sh { y0 + 1 } else { y0 };
-                    let (r0, r1) = (y0 * sw, y1 * sw);
+                    let x1 = x0 + 1;
+                    let (r0, r1) = (y0 * sw, y0 * sw + sw);
                     if ch == 1 {
-                        let a = data[r0 + x0] as i32;
-                        let b = data[r0 + x1] as i32;
-                        let c = data[r1 + x0] as i32;
-                        let d = data[r1 + x1] as i32;
+                        // SAFETY: sx <= maxx < sw - 1 and sy <= maxy < sh - 1 (clamped above), so
+                        // x0 + 1 < sw and y0 + 1 < sh, and every index is below sw * sh <= data.len().
+                        let (a, b, c, d) = unsafe {
+                            (
+                                *data.get_unchecked(r0 + x0) as i32,
+                                *data.get_unchecked(r0 + x1) as i32,
+                                *data.get_unchecked(r1 + x0) as i32,
+                                *data.get_unchecked(r1 + x1) as i32,
+                            )
+                        };
                         let top = (a << 8) + (b - a) * fx;
                         let bot = (c << 8) + (d - c) * fx;
                         row[u] = (((top << 8) + (bot - top) * fy + (1 << 15)) >> 16) as u8;
