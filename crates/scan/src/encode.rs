@@ -46,7 +46,8 @@ pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: 
         if q <= 10 {
             return Err(ScanError::OutputTooLarge { bytes: out.len() });
         }
-        q = q.saturating_sub(10).max(10);
+        // Step down to the floor for the soft target; below it only the hard cap drives.
+        q = if q > FLOOR_QUALITY { q.saturating_sub(10).max(FLOOR_QUALITY) } else { q.saturating_sub(10).max(10) };
     }
 }
 

@@ -99,9 +99,13 @@ fn output_dimensions_and_size_caps() {
         let img = decode_luma(&s);
         assert_eq!((img.width(), img.height()), want, "{}: encoded size", p.spec.name);
         assert!(s.data.len() <= HARD_CAP_BYTES, "{}: {} bytes", p.spec.name, s.data.len());
+        // The target is soft: quality goes down to 40 for it, and only the hard cap goes further.
         let target = opts_for(p).target_bytes;
-        assert!(s.data.len() <= target, "{}: {} bytes over target {target}", p.spec.name, s.data.len());
         assert!(s.quality >= 40, "{}: quality {}", p.spec.name, s.quality);
+        assert!(s.data.len() <= target || s.quality == 40, "{}: {} bytes over target {target} at q{}", p.spec.name, s.data.len(), s.quality);
+        if s.detected {
+            assert!(s.data.len() <= target, "{}: {} bytes over target {target}", p.spec.name, s.data.len());
+        }
     }
 }
 
