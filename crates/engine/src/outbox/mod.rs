@@ -1,0 +1,736 @@
+//! The on-device outbox: drafts, sealed cases, photos and sync receipts, durable and encrypted.
+//!
+//! This is the only code that touches sled. Every case lives twice: as an encrypted record file
+//! under `cases/` (the truth, written atomically) and in the sled index (fast lookups, outbox
+//! order, metadata). Photos are encrypted files under `blobs/`, named by a keyed hash. A call
+//! returns `Ok` only after the record file is renamed into place and sled's `flush` returned, so
+//! a case the agent saw as saved survives a crash, a kill or a dead battery. If sled cannot open
+//! its index, the index is rebuilt from the record files.
+
+pub mod crypto;
+pub mod disk;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use bianmin_protocol::sync::Receipt;
+use bianmin_protocol::{AgentRef, Applicant, AttachmentRef, CaseState, CaseSubmission, DecisionEvent, MaterialPages};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::case::{Case, CaseEvent, TransitionError};
+use crate::catalog::Item;
+use crate::number::{device_code_from, CaseNumber, CaseNumberError};
+use crate::sync::{StoreFailure, SyncStore};
+use crate::validate;
+
+pub use crypto::{FileKeyStore, KeyStore, MemoryKeyStore};
+pub use disk::{Disk, RealDisk};
+
+use crypto::{DeviceKeys, Key};
+
+/// Why an outbox operation failed. Nothing was changed when one is returned.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("index database: {0}")]
+    Db(#[from] sled::Error),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    #[error("disk full: {needed} bytes needed, {available} available")]
+    DiskFull { needed: u64, available: u64 },
+    #[error(transparent)]
+    KeyStore(#[from] crypto::KeyStoreError),
+    #[error("{0} does not decrypt with this device's key (altered or foreign data)")]
+    Tampered(String),
+    #[error("no case {0}")]
+    NotFound(String),
+    #[error("case {id} is {state:?} and can no longer be edited")]
+    NotEditable { id: String, state: CaseState },
+    #[error("case {id} does not pass the pre-check: {}", problems.join("; "))]
+    Precheck { id: String, problems: Vec<String> },
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    #[error("no attachment {0} on this device")]
+    UnknownAttachment(String),
+    #[error("attachment {0} was purged after the town confirmed it")]
+    Purged(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Number(#[from] CaseNumberError),
+}
+
+impl StoreError {
+    /// Plain Chinese for the agent, saying what to do.
+    pub fn user_message(&self) -> String {
+        match self {
+            StoreError::DiskFull { .. } => {
+                "手机存储空间不足，请清理照片或其他应用后再试。已保存的内容不会丢失。".to_string()
+            }
+            StoreError::NotEditable { .. } => "该办件已封存上报，不能再修改。如需更改，请等待镇中心退回补正。".to_string(),
+            StoreError::Precheck { problems, .. } => format!("初审未通过：{}", problems.join("；")),
+            StoreError::NotFound(_) => "找不到该办件。".to_string(),
+            StoreError::Purged(_) => "该材料已由镇中心确认接收，手机上的照片已按规定清理。".to_string(),
+            StoreError::Tampered(_) | StoreError::Corrupt(_) | StoreError::KeyStore(_) => {
+                "手机上的办件数据无法读取，请联系镇中心技术人员。".to_string()
+            }
+            _ => "保存失败，请重试。已保存的内容不会丢失。".to_string(),
+        }
+    }
+
+    fn io(what: impl Into<String>, source: std::io::Error) -> StoreError {
+        if disk::is_disk_full(&source) {
+            StoreError::DiskFull { needed: 0, available: 0 }
+        } else {
+            StoreError::Io { what: what.into(), source }
+        }
+    }
+}
+
+/// Tunables.
+#[derive(Debug, Clone)]
+pub struct OutboxOptions {
+    /// Free space kept in reserve: a capture or seal is refused below it, so the phone never
+    /// runs the database itself out of room.
+    pub reserve_bytes: u64,
+    /// How long photos stay after the town confirmed receipt.
+    pub purge_after: Duration,
+    /// sled's page cache; a few MiB on phones.
+    pub cache_bytes: u64,
+}
+
+impl Default for OutboxOptions {
+    fn default() -> Self {
+        OutboxOptions { reserve_bytes: 16 << 20, purge_after: Duration::from_secs(30 * 24 * 3600), cache_bytes: 4 << 20 }
+    }
+}
+
+/// One line of the outbox list. Personal data masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    pub id: String,
+    pub item: String,
+    pub state: CaseState,
+    pub version: u32,
+    pub applicant: String,
+    pub id_number: String,
+    pub pages: usize,
+    pub updated_at: DateTime<Utc>,
+    pub deadline: Option<NaiveDate>,
+}
+
+/// Everything stored about one case, encrypted as a whole.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    case: Case,
+    /// Each sealed version exactly as it was sent; never changed once written.
+    sealed: BTreeMap<u32, CaseSubmission>,
+    receipts: BTreeMap<u32, Receipt>,
+    /// Town events already applied (idempotency of the changes feed).
+    seen: BTreeSet<String>,
+    /// When the town first confirmed a version; photos are purged a while after.
+    confirmed_at: Option<DateTime<Utc>>,
+    /// Photos already purged (tombstones: the reference stays, the bytes are gone).
+    purged: BTreeSet<String>,
+    updated_at: DateTime<Utc>,
+}
+
+/// The on-disk envelope of a record: the case key wrapped by the device key, and the body.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    id: String,
+    key: String,
+    body: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeviceFile {
+    device_code: String,
+}
+
+/// The outbox. Share it behind an `Arc`; writers are serialised inside.
+pub struct Outbox {
+    dir: PathBuf,
+    db: sled::Db,
+    cases: sled::Tree,
+    queue: sled::Tree,
+    blobs: sled::Tree,
+    meta: sled::Tree,
+    keys: DeviceKeys,
+    disk: Arc<dyn Disk>,
+    device_code: String,
+    options: OutboxOptions,
+    write: Mutex<()>,
+}
+
+const META_CURSOR: &str = "sync.cursor";
+
+impl Outbox {
+    /// Opens (or creates) the outbox in `dir` with the real disk and default options.
+    pub fn open(dir: &Path, keystore: &dyn KeyStore) -> Result<Outbox, StoreError> {
+        Outbox::open_with(dir, keystore, Arc::new(RealDisk), OutboxOptions::default())
+    }
+
+    /// Opens with an injected disk (tests fill it or break writes) and options.
+    pub fn open_with(
+        dir: &Path,
+        keystore: &dyn KeyStore,
+        disk: Arc<dyn Disk>,
+        options: OutboxOptions,
+    ) -> Result<Outbox, StoreError> {
+        for sub in ["cases", "blobs"] {
+            let d = dir.join(sub);
+            fs::create_dir_all(&d).map_err(|e| StoreError::io(format!("create {}", d.display()), e))?;
+            sweep_tmp(&d);
+        }
+        let keys = DeviceKeys::derive(&keystore.device_key()?);
+        let device_code = device_code(dir, disk.as_ref())?;
+        let index = dir.join("index");
+        let (db, rebuilt) = match open_db(&index, options.cache_bytes) {
+            Ok(db) => (db, false),
+            Err(e) => {
+                let aside = dir.join(format!("index.corrupt-{}", Utc::now().format("%Y%m%d%H%M%S")));
+                tracing::error!(error = %e, moved_to = %aside.display(), "outbox index cannot be opened; rebuilding it from the case files");
+                fs::rename(&index, &aside).map_err(|e| StoreError::io("move corrupt index aside", e))?;
+                (open_db(&index, options.cache_bytes)?, true)
+            }
+        };
+        let outbox = Outbox {
+            dir: dir.to_path_buf(),
+            cases: db.open_tree("cases")?,
+            queue: db.open_tree("queue")?,
+            blobs: db.open_tree("blobs")?,
+            meta: db.open_tree("meta")?,
+            db,
+            keys,
+            disk,
+            device_code,
+            options,
+            write: Mutex::new(()),
+        };
+        if rebuilt || (outbox.cases.is_empty() && outbox.has_case_files()) {
+            outbox.rebuild_index()?;
+        }
+        Ok(outbox)
+    }
+
+    /// This phone's device code (part of every case number).
+    pub fn device_code(&self) -> &str {
+        &self.device_code
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Starts a new case for `item`, with a fresh case number, saved as a draft.
+    pub fn create_draft(
+        &self,
+        item: &str,
+        applicant: Applicant,
+        responsible: AgentRef,
+        now: DateTime<Utc>,
+    ) -> Result<Case, StoreError> {
+        let _w = self.lock();
+        self.check_space(64 << 10)?;
+        let number = self.next_number(&responsible.village, now.date_naive())?;
+        let case = Case::new(number.to_string(), item, applicant, responsible, now);
+        let record = Record {
+            case: case.clone(),
+            sealed: BTreeMap::new(),
+            receipts: BTreeMap::new(),
+            seen: BTreeSet::new(),
+            confirmed_at: None,
+            purged: BTreeSet::new(),
+            updated_at: now,
+        };
+        self.put_record(&record, &crypto::random_key())?;
+        Ok(case)
+    }
+
+    /// Autosave: stores the editable parts of a draft (applicant, answers). Refused once sealed.
+    pub fn save_draft(&self, case: &Case) -> Result<(), StoreError> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(&case.id)?;
+        if !rec.case.is_editable() {
+            return Err(StoreError::NotEditable { id: case.id.clone(), state: rec.case.state });
+        }
+        let changed = rec.case.applicant != case.applicant || rec.case.answers != case.answers;
+        rec.case.applicant = case.applicant.clone();
+        rec.case.answers = case.answers.clone();
+        // An edit after 初审 needs 初审 again.
+        if rec.case.state == CaseState::Ready && changed {
+            rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
+        }
+        rec.updated_at = Utc::now();
+        self.put_record(&rec, &key)
+    }
+
+    /// Adds a photographed page to a material of an editable case.
+    pub fn add_page(&self, case_id: &str, material: &str, name: &str, bytes: &[u8]) -> Result<AttachmentRef, StoreError> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(case_id)?;
+        if !rec.case.is_editable() {
+            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
+        }
+        // The photo, its record and the index together need a little over the photo's size.
+        self.check_space(bytes.len() as u64 * 2 + (64 << 10))?;
+        let sha = hex::encode(Sha256::digest(bytes));
+        let path = self.blob_path(&sha);
+        let sealed = crypto::seal(&key, sha.as_bytes(), bytes);
+        self.disk.write_atomic(&path, &sealed).map_err(|e| StoreError::io(format!("write photo {}", path.display()), e))?;
+        let att = AttachmentRef { name: name.to_string(), sha256: sha.clone(), bytes: bytes.len() as u64, mime: mime_of(bytes) };
+        match rec.case.materials.iter_mut().find(|m| m.key == material) {
+            Some(m) => {
+                if !m.pages.iter().any(|p| p.sha256 == sha) {
+                    m.pages.push(att.clone());
+                }
+            }
+            None => rec.case.materials.push(MaterialPages { key: material.to_string(), pages: vec![att.clone()] }),
+        }
+        if rec.case.state == CaseState::Ready {
+            rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
+        }
+        rec.updated_at = Utc::now();
+        self.blobs.insert(self.keys.name(&sha), case_id.as_bytes())?;
+        self.put_record(&rec, &key)?;
+        Ok(att)
+    }
+
+    /// Removes a page (a retake) from an editable case. The file stays until no version refers to it.
+    pub fn remove_page(&self, case_id: &str, material: &str, sha256: &str) -> Result<(), StoreError> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(case_id)?;
+        if !rec.case.is_editable() {
+            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
+        }
+        for m in rec.case.materials.iter_mut().filter(|m| m.key == material) {
+            m.pages.retain(|p| p.sha256 != sha256);
+        }
+        rec.case.materials.retain(|m| !m.pages.is_empty());
+        if rec.case.state == CaseState::Ready {
+            rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
+        }
+        rec.updated_at = Utc::now();
+        self.put_record(&rec, &key)
+    }
+
+    /// Runs 初审 against the item's guide and, if it passes, seals the case into the outbox.
+    /// A case corrected after 补正 is sealed as the next version of the same case.
+    pub fn seal(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<Case, StoreError> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(case_id)?;
+        if !rec.case.is_editable() {
+            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
+        }
+        let check = validate::precheck(item, &rec.case.applicant, &rec.case.answers, &rec.case.materials, now.date_naive());
+        if !check.passed() {
+            return Err(StoreError::Precheck { id: case_id.to_string(), problems: check.lines() });
+        }
+        self.check_space(64 << 10)?;
+        let by = rec.case.responsible.device_id.clone();
+        if rec.case.state != CaseState::Ready {
+            rec.case.apply(CaseEvent::PrecheckPassed, &by, now)?;
+        }
+        rec.case.apply(CaseEvent::Seal, &by, now)?;
+        let sub = rec.case.submission(now);
+        rec.sealed.insert(sub.version, sub.clone());
+        rec.updated_at = now;
+        // The queue entry goes in with the record in one flush: a sealed case is never missing
+        // from the queue after a crash, and the record says Queued.
+        let seq = self.db.generate_id()?;
+        self.queue.insert(seq.to_be_bytes(), format!("{}\n{}", case_id, sub.version).as_bytes())?;
+        self.put_record(&rec, &key)?;
+        Ok(rec.case)
+    }
+
+    /// The decrypted case.
+    pub fn get(&self, case_id: &str) -> Result<Case, StoreError> {
+        Ok(self.load(case_id)?.0.case)
+    }
+
+    /// The receipt the town signed for a version, if any.
+    pub fn receipt(&self, case_id: &str, version: u32) -> Result<Option<Receipt>, StoreError> {
+        Ok(self.load(case_id)?.0.receipts.get(&version).cloned())
+    }
+
+    /// Every case, newest first, with personal data masked.
+    pub fn list(&self) -> Result<Vec<CaseSummary>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.cases.iter() {
+            let (_, v) = kv?;
+            let (rec, _) = self.decode(&v)?;
+            let c = &rec.case;
+            out.push(CaseSummary {
+                id: c.id.clone(),
+                item: c.item.clone(),
+                state: c.state,
+                version: c.version,
+                applicant: validate::mask_name(&c.applicant.name),
+                id_number: validate::mask_id_number(&c.applicant.id_number),
+                pages: c.materials.iter().map(|m| m.pages.len()).sum(),
+                updated_at: rec.updated_at,
+                deadline: c.deadline,
+            });
+        }
+        out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
+        Ok(out)
+    }
+
+    /// Number of sealed versions waiting for the town's receipt.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The decrypted bytes of a page.
+    pub fn read_page(&self, att: &AttachmentRef) -> Result<Vec<u8>, StoreError> {
+        self.read_blob(&att.sha256)
+    }
+
+    /// Plain metadata (server URL, enrolment facts). Not for secrets.
+    pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let _w = self.lock();
+        self.meta.insert(key.as_bytes(), value)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Secret metadata (the device's signing key): encrypted with the device key.
+    pub fn put_secret(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let sealed = crypto::seal(&self.keys.wrap, key.as_bytes(), value);
+        self.put_meta(&format!("secret.{key}"), &sealed)
+    }
+
+    pub fn get_secret(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.get_meta(&format!("secret.{key}"))? {
+            None => Ok(None),
+            Some(s) => crypto::open(&self.keys.wrap, key.as_bytes(), &s)
+                .map(Some)
+                .map_err(|_| StoreError::Tampered(format!("secret {key}"))),
+        }
+    }
+
+    /// Deletes photo bytes of cases the town confirmed longer than `purge_after` ago, keeping
+    /// the references as tombstones. Returns how many files were removed.
+    pub fn purge_confirmed(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let _w = self.lock();
+        let mut removed = 0;
+        let ids: Vec<String> = self.cases.iter().keys().filter_map(|k| k.ok()).map(|k| String::from_utf8_lossy(&k).to_string()).collect();
+        for id in ids {
+            let (mut rec, key) = self.load(&id)?;
+            let Some(confirmed) = rec.confirmed_at else { continue };
+            let age = now.signed_duration_since(confirmed).to_std().unwrap_or_default();
+            // Only when nothing is waiting: a case being corrected may still need its photos.
+            if age < self.options.purge_after || rec.case.is_editable() || rec.case.state == CaseState::Queued {
+                continue;
+            }
+            let shas: BTreeSet<String> =
+                rec.case.materials.iter().flat_map(|m| m.pages.iter().map(|p| p.sha256.clone())).collect();
+            let mut changed = false;
+            for sha in shas.difference(&rec.purged.clone()) {
+                let path = self.blob_path(sha);
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::io("purge photo", e)),
+                }
+                rec.purged.insert(sha.clone());
+                changed = true;
+            }
+            if changed {
+                self.put_record(&rec, &key)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    // ---- internals ----
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check_space(&self, needed: u64) -> Result<(), StoreError> {
+        let available = self.disk.available(&self.dir).map_err(|e| StoreError::io("check free space", e))?;
+        if available < needed + self.options.reserve_bytes {
+            return Err(StoreError::DiskFull { needed, available });
+        }
+        Ok(())
+    }
+
+    fn next_number(&self, village: &str, date: NaiveDate) -> Result<CaseNumber, StoreError> {
+        let key = format!("seq.{village}.{}", date.format("%Y%m%d"));
+        let next = self.meta.update_and_fetch(key.as_bytes(), |old| {
+            let n = old.map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4]))).unwrap_or(0);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        let seq = u32::from_be_bytes(next.as_deref().unwrap_or(&[0, 0, 0, 1]).try_into().unwrap_or([0, 0, 0, 1]));
+        // The counter must be durable before the number is used, or a crash could reuse it.
+        self.db.flush()?;
+        Ok(CaseNumber::new(village, date, &self.device_code, seq)?)
+    }
+
+    fn case_path(&self, id: &str) -> PathBuf {
+        self.dir.join("cases").join(format!("{}.case", self.keys.name(id)))
+    }
+
+    fn blob_path(&self, sha: &str) -> PathBuf {
+        self.dir.join("blobs").join(format!("{}.blob", self.keys.name(sha)))
+    }
+
+    fn encode(&self, rec: &Record, key: &Key) -> Vec<u8> {
+        let id = &rec.case.id;
+        let body = serde_json::to_vec(rec).expect("records serialise");
+        let env = Envelope {
+            id: id.clone(),
+            key: B64.encode(crypto::seal(&self.keys.wrap, id.as_bytes(), key)),
+            body: B64.encode(crypto::seal(key, id.as_bytes(), &body)),
+        };
+        serde_json::to_vec(&env).expect("envelopes serialise")
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<(Record, Key), StoreError> {
+        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let tampered = || StoreError::Tampered(format!("case {}", env.id));
+        let wrapped = B64.decode(&env.key).map_err(|_| tampered())?;
+        let key: Key = crypto::open(&self.keys.wrap, env.id.as_bytes(), &wrapped)
+            .map_err(|_| tampered())?
+            .try_into()
+            .map_err(|_| tampered())?;
+        let body = B64.decode(&env.body).map_err(|_| tampered())?;
+        let plain = crypto::open(&key, env.id.as_bytes(), &body).map_err(|_| tampered())?;
+        let rec: Record = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((rec, key))
+    }
+
+    fn load(&self, id: &str) -> Result<(Record, Key), StoreError> {
+        let bytes = self.cases.get(id.as_bytes())?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        self.decode(&bytes)
+    }
+
+    /// Writes the record file, then the index, then flushes: durable when this returns.
+    fn put_record(&self, rec: &Record, key: &Key) -> Result<(), StoreError> {
+        let bytes = self.encode(rec, key);
+        let path = self.case_path(&rec.case.id);
+        self.disk.write_atomic(&path, &bytes).map_err(|e| StoreError::io(format!("write case {}", path.display()), e))?;
+        self.cases.insert(rec.case.id.as_bytes(), bytes)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn read_blob(&self, sha: &str) -> Result<Vec<u8>, StoreError> {
+        let owner = self.blobs.get(self.keys.name(sha))?.ok_or_else(|| StoreError::UnknownAttachment(sha.to_string()))?;
+        let (rec, key) = self.load(&String::from_utf8_lossy(&owner))?;
+        if rec.purged.contains(sha) {
+            return Err(StoreError::Purged(sha.to_string()));
+        }
+        let sealed = fs::read(self.blob_path(sha)).map_err(|e| StoreError::io(format!("read photo {sha}"), e))?;
+        crypto::open(&key, sha.as_bytes(), &sealed).map_err(|_| StoreError::Tampered(format!("photo {sha}")))
+    }
+
+    fn has_case_files(&self) -> bool {
+        fs::read_dir(self.dir.join("cases")).map(|mut d| d.next().is_some()).unwrap_or(false)
+    }
+
+    /// Rebuilds cases, queue, photo index and sequence counters from the record files.
+    fn rebuild_index(&self) -> Result<(), StoreError> {
+        let mut records = Vec::new();
+        let dir = self.dir.join("cases");
+        for entry in fs::read_dir(&dir).map_err(|e| StoreError::io("list case files", e))? {
+            let path = entry.map_err(|e| StoreError::io("list case files", e))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("case") {
+                continue;
+            }
+            let bytes = fs::read(&path).map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
+            match self.decode(&bytes) {
+                Ok((rec, _)) => records.push((rec, bytes)),
+                Err(e) => tracing::error!(file = %path.display(), error = %e, "skipping unreadable case file during rebuild"),
+            }
+        }
+        let mut queued = Vec::new();
+        for (rec, bytes) in &records {
+            let c = &rec.case;
+            self.cases.insert(c.id.as_bytes(), bytes.as_slice())?;
+            for m in &c.materials {
+                for p in &m.pages {
+                    self.blobs.insert(self.keys.name(&p.sha256), c.id.as_bytes())?;
+                }
+            }
+            for sub in rec.sealed.values() {
+                if !rec.receipts.contains_key(&sub.version) && c.state == CaseState::Queued && c.version == sub.version {
+                    queued.push((sub.sealed_at, c.id.clone(), sub.version));
+                }
+            }
+            if let Ok(n) = c.id.parse::<CaseNumber>() {
+                let key = format!("seq.{}.{}", n.village, n.date.format("%Y%m%d"));
+                let cur = self.meta.get(key.as_bytes())?.map(|b| u32::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
+                if n.seq > cur {
+                    self.meta.insert(key.as_bytes(), &n.seq.to_be_bytes())?;
+                }
+            }
+        }
+        queued.sort();
+        for (_, id, version) in queued {
+            let seq = self.db.generate_id()?;
+            self.queue.insert(seq.to_be_bytes(), format!("{id}\n{version}").as_bytes())?;
+        }
+        self.db.flush()?;
+        tracing::warn!(cases = records.len(), "outbox index rebuilt from case files");
+        Ok(())
+    }
+
+    fn queue_entries(&self) -> Result<Vec<(sled::IVec, String, u32)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.queue.iter() {
+            let (k, v) = kv?;
+            let s = String::from_utf8_lossy(&v).to_string();
+            let (id, ver) = s.split_once('\n').ok_or_else(|| StoreError::Corrupt("queue entry".into()))?;
+            out.push((k, id.to_string(), ver.parse().map_err(|_| StoreError::Corrupt("queue version".into()))?));
+        }
+        Ok(out)
+    }
+}
+
+impl SyncStore for Outbox {
+    fn pending(&self) -> Result<Vec<CaseSubmission>, StoreFailure> {
+        let mut out = Vec::new();
+        for (_, id, version) in self.queue_entries()? {
+            let (rec, _) = self.load(&id)?;
+            let sub = rec.sealed.get(&version).ok_or_else(|| StoreError::Corrupt(format!("{id} v{version} not sealed")))?;
+            out.push(sub.clone());
+        }
+        Ok(out)
+    }
+
+    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, StoreFailure> {
+        let bytes = self.read_blob(sha256)?;
+        let start = (offset as usize).min(bytes.len());
+        let end = start.saturating_add(max).min(bytes.len());
+        Ok(bytes[start..end].to_vec())
+    }
+
+    fn mark_uploaded(&self, receipt: &Receipt) -> Result<(), StoreFailure> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(&receipt.case_id)?;
+        if rec.receipts.contains_key(&receipt.version) {
+            return Ok(());
+        }
+        rec.receipts.insert(receipt.version, receipt.clone());
+        rec.confirmed_at.get_or_insert(receipt.received_at);
+        if rec.case.state == CaseState::Queued && rec.case.version == receipt.version {
+            rec.case.apply(CaseEvent::Uploaded, "town", receipt.received_at)?;
+        }
+        rec.updated_at = Utc::now();
+        for (k, id, version) in self.queue_entries()? {
+            if id == receipt.case_id && version == receipt.version {
+                self.queue.remove(k)?;
+            }
+        }
+        self.put_record(&rec, &key)?;
+        Ok(())
+    }
+
+    fn apply_town_event(&self, event: &DecisionEvent) -> Result<(), StoreFailure> {
+        let _w = self.lock();
+        let (mut rec, key) = match self.load(&event.case_id) {
+            Ok(found) => found,
+            // Not this phone's case (another device of the village): nothing to do.
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let tag = format!(
+            "{}:{}:{}:{}",
+            event.version,
+            event.decision.resulting_state().as_str(),
+            event.at.timestamp_micros(),
+            event.by
+        );
+        if rec.seen.contains(&tag) {
+            return Ok(());
+        }
+        if event.version == rec.case.version {
+            if let Err(e) = rec.case.apply(CaseEvent::Town(event.decision.clone()), &event.by, event.at) {
+                // The feed may repeat what the phone already knows (e.g. Received after the
+                // decision); it never blocks the feed.
+                tracing::info!(case = %event.case_id, error = %e, "town event does not apply; skipped");
+            }
+        }
+        rec.seen.insert(tag);
+        rec.updated_at = Utc::now();
+        self.put_record(&rec, &key)?;
+        Ok(())
+    }
+
+    fn cursor(&self) -> Result<u64, StoreFailure> {
+        Ok(self
+            .get_meta(META_CURSOR)?
+            .map(|b| u64::from_be_bytes(b.try_into().unwrap_or([0; 8])))
+            .unwrap_or(0))
+    }
+
+    fn set_cursor(&self, cursor: u64) -> Result<(), StoreFailure> {
+        Ok(self.put_meta(META_CURSOR, &cursor.to_be_bytes())?)
+    }
+}
+
+fn open_db(path: &Path, cache: u64) -> Result<sled::Db, StoreError> {
+    // sled panics on some corrupt files instead of returning an error; both mean "rebuild".
+    let cfg = sled::Config::new().path(path).cache_capacity(cache);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cfg.open())) {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(StoreError::Corrupt("sled panicked while opening the index".into())),
+    }
+}
+
+fn device_code(dir: &Path, disk: &dyn Disk) -> Result<String, StoreError> {
+    let path = dir.join("device.json");
+    match fs::read(&path) {
+        Ok(b) => {
+            let f: DeviceFile = serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(format!("device.json: {e}")))?;
+            Ok(f.device_code)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut random = [0u8; crate::number::DEVICE_CODE_LEN];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
+            let code = device_code_from(random);
+            let body = serde_json::to_vec(&DeviceFile { device_code: code.clone() }).expect("serialise");
+            disk.write_atomic(&path, &body).map_err(|e| StoreError::io("write device.json", e))?;
+            Ok(code)
+        }
+        Err(e) => Err(StoreError::io("read device.json", e)),
+    }
+}
+
+/// Removes temp files left by a crash mid-write.
+fn sweep_tmp(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().extension().and_then(|x| x.to_str()) == Some("tmp") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+fn mime_of(bytes: &[u8]) -> String {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else {
+        "application/octet-stream"
+    }
+    .to_string()
+}

@@ -1,0 +1,303 @@
+//! The outbox against its promises: durable, encrypted, idempotent, and safe on a full or failing disk.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bianmin_engine::catalog::{Catalog, Item};
+use bianmin_engine::outbox::disk::{write_atomic_with, Disk, RealDisk};
+use bianmin_engine::outbox::{MemoryKeyStore, Outbox, OutboxOptions, StoreError};
+use bianmin_engine::sync::SyncStore;
+use bianmin_engine::validate::checksum_char;
+use bianmin_protocol::sync::Receipt;
+use bianmin_protocol::{AgentRef, Applicant, CaseState, Decision, DecisionEvent, MissingItem};
+use chrono::Utc;
+
+const NAME: &str = "王秀英";
+
+fn id_number() -> String {
+    let first17 = "14042319560312004";
+    format!("{first17}{}", checksum_char(first17.as_bytes()))
+}
+
+fn applicant() -> Applicant {
+    Applicant { name: NAME.into(), id_number: id_number(), phone: "13934561234".into(), address: "古韩镇南关村".into() }
+}
+
+fn agent() -> AgentRef {
+    AgentRef { device_id: "dev-1".into(), name: "李代办".into(), village: "140423100201".into() }
+}
+
+/// A photo with a distinctive byte run that must never appear on disk in clear.
+fn photo(n: u8) -> Vec<u8> {
+    let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    v.extend(b"PLAINPHOTOMARKER".iter().cycle().take(20_000));
+    v.push(n);
+    v
+}
+
+/// V41 (农户改厕申请) with every required material photographed and answers filled.
+fn complete_case(ob: &Outbox, item: &Item) -> String {
+    let case = ob.create_draft(&item.code, applicant(), agent(), Utc::now()).unwrap();
+    let guide = item.guide.as_ref().unwrap();
+    let mut c = ob.get(&case.id).unwrap();
+    c.answers = answers(item);
+    ob.save_draft(&c).unwrap();
+    let mut n = 0;
+    for m in guide.materials.iter().filter(|m| m.required) {
+        for _ in 0..m.count {
+            n += 1;
+            ob.add_page(&case.id, &m.key, &format!("{}-{n}.jpg", m.key), &photo(n)).unwrap();
+        }
+    }
+    case.id
+}
+
+fn answers(item: &Item) -> BTreeMap<String, String> {
+    use bianmin_engine::catalog::FieldKind::*;
+    item.guide
+        .as_ref()
+        .unwrap()
+        .fields
+        .iter()
+        .map(|f| {
+            let v = match f.kind {
+                Text | Textarea => "情况属实".to_string(),
+                Number => f.min.unwrap_or(0).max(1).min(f.max.unwrap_or(i64::MAX)).to_string(),
+                Date => "2026-11-20".to_string(),
+                Choice => f.choices[0].clone(),
+                Bool => "是".to_string(),
+                IdNumber => id_number(),
+                Phone => "13934561234".to_string(),
+            };
+            (f.key.clone(), v)
+        })
+        .collect()
+}
+
+fn open(dir: &Path) -> Outbox {
+    Outbox::open(dir, &MemoryKeyStore([9; 32])).unwrap()
+}
+
+fn receipt(id: &str, version: u32) -> Receipt {
+    Receipt { case_id: id.into(), version, content_sha256: "00".into(), received_at: Utc::now(), signature: String::new() }
+}
+
+fn event(id: &str, version: u32, decision: Decision) -> DecisionEvent {
+    DecisionEvent { case_id: id.into(), version, decision, by: "town-staff".into(), at: Utc::now() }
+}
+
+#[test]
+fn a_case_goes_through_the_outbox_and_a_correction_is_the_same_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let ob = open(dir.path());
+
+    // An empty draft does not pass 初审, and says everything that is missing at once.
+    let bare = ob.create_draft("V41", Applicant::default(), agent(), Utc::now()).unwrap();
+    match ob.seal(&bare.id, item, Utc::now()) {
+        Err(StoreError::Precheck { problems, .. }) => assert!(problems.len() >= 3, "{problems:?}"),
+        other => panic!("expected a precheck failure, got {other:?}"),
+    }
+
+    let id = complete_case(&ob, item);
+    let sealed = ob.seal(&id, item, Utc::now()).unwrap();
+    assert_eq!(sealed.state, CaseState::Queued);
+    assert!(matches!(ob.add_page(&id, "x", "x.jpg", &photo(1)), Err(StoreError::NotEditable { .. })));
+    let pending = ob.pending().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, id);
+    let first_page = &pending[0].materials[0].pages[0];
+    assert_eq!(ob.read_attachment(&first_page.sha256, 0, usize::MAX).unwrap(), ob.read_page(first_page).unwrap());
+
+    ob.mark_uploaded(&receipt(&id, 1)).unwrap();
+    ob.mark_uploaded(&receipt(&id, 1)).unwrap();
+    assert!(ob.pending().unwrap().is_empty());
+    assert_eq!(ob.get(&id).unwrap().state, CaseState::Uploaded);
+
+    let missing = vec![MissingItem { key: "id_card".into(), note: "身份证反面不清晰".into() }];
+    let corr = event(&id, 1, Decision::CorrectionRequested { missing: missing.clone(), note: String::new() });
+    ob.apply_town_event(&corr).unwrap();
+    ob.apply_town_event(&corr).unwrap();
+    let c = ob.get(&id).unwrap();
+    assert_eq!(c.state, CaseState::CorrectionRequested);
+    assert_eq!(c.correction, missing);
+    assert_eq!(c.history.len(), 4, "the repeated event was applied once");
+
+    ob.add_page(&id, "id_card", "id_card-retake.jpg", &photo(99)).unwrap();
+    let v2 = ob.seal(&id, item, Utc::now()).unwrap();
+    assert_eq!((v2.id.as_str(), v2.version), (id.as_str(), 2));
+    let pending = ob.pending().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].version, 2);
+    assert_eq!(ob.list().unwrap().len(), 2, "no duplicate case");
+}
+
+#[test]
+fn nothing_personal_is_readable_on_disk_and_everything_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let id = {
+        let ob = open(dir.path());
+        let id = complete_case(&ob, item);
+        ob.seal(&id, item, Utc::now()).unwrap();
+        ob.put_secret("signing_key", b"SECRETKEYMATERIAL").unwrap();
+        id
+    };
+    let id_no = id_number();
+    let needles: [&[u8]; 4] = [NAME.as_bytes(), id_no.as_bytes(), b"PLAINPHOTOMARKER", b"SECRETKEYMATERIAL"];
+    for entry in walk(dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        for n in needles {
+            assert!(!bytes.windows(n.len()).any(|w| w == n), "{} holds {:?} in clear", entry.display(), String::from_utf8_lossy(n));
+        }
+    }
+    let ob = open(dir.path());
+    let c = ob.get(&id).unwrap();
+    assert_eq!(c.applicant.name, NAME);
+    assert_eq!(ob.pending().unwrap().len(), 1);
+    assert_eq!(ob.get_secret("signing_key").unwrap().unwrap(), b"SECRETKEYMATERIAL");
+    let summary = &ob.list().unwrap()[0];
+    assert_eq!(summary.applicant, "王**");
+    assert!(summary.id_number.starts_with("**************"));
+    // A different device key opens nothing.
+    drop(ob);
+    let foreign = Outbox::open(dir.path(), &MemoryKeyStore([1; 32])).unwrap();
+    assert!(matches!(foreign.get(&id), Err(StoreError::Tampered(_))));
+}
+
+#[test]
+fn a_corrupt_index_is_rebuilt_from_the_case_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let (sealed_id, draft_id) = {
+        let ob = open(dir.path());
+        let a = complete_case(&ob, item);
+        ob.seal(&a, item, Utc::now()).unwrap();
+        let b = ob.create_draft("V41", applicant(), agent(), Utc::now()).unwrap().id;
+        (a, b)
+    };
+    // Wreck every file of the sled index.
+    for f in walk(&dir.path().join("index")) {
+        std::fs::write(&f, b"garbage, not a sled file").unwrap();
+    }
+    let ob = open(dir.path());
+    assert_eq!(ob.get(&sealed_id).unwrap().state, CaseState::Queued);
+    assert_eq!(ob.get(&draft_id).unwrap().state, CaseState::Draft);
+    let pending = ob.pending().unwrap();
+    assert_eq!(pending.len(), 1);
+    for p in &pending[0].materials[0].pages {
+        assert_eq!(ob.read_page(p).unwrap().len() as u64, p.bytes);
+    }
+    // Case numbers continue after the highest one seen: no reuse after a rebuild.
+    let next = ob.create_draft("V41", applicant(), agent(), Utc::now()).unwrap().id;
+    assert!(next > draft_id, "{next} should follow {draft_id}");
+}
+
+/// A disk with little room left.
+struct FullDisk;
+
+impl Disk for FullDisk {
+    fn available(&self, _: &Path) -> io::Result<u64> {
+        Ok(1 << 20)
+    }
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        RealDisk.write_atomic(path, bytes)
+    }
+}
+
+/// A disk whose writes fail with ENOSPC after `budget` more bytes, halfway through a file.
+struct FailingDisk {
+    budget: AtomicU64,
+}
+
+impl Disk for FailingDisk {
+    fn available(&self, _: &Path) -> io::Result<u64> {
+        Ok(u64::MAX / 2)
+    }
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        write_atomic_with(path, |f| {
+            use std::io::Write;
+            let left = self.budget.load(Ordering::SeqCst);
+            if (bytes.len() as u64) <= left {
+                self.budget.fetch_sub(bytes.len() as u64, Ordering::SeqCst);
+                return f.write_all(bytes);
+            }
+            f.write_all(&bytes[..left as usize])?;
+            self.budget.store(0, Ordering::SeqCst);
+            Err(io::Error::from_raw_os_error(28))
+        })
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_captures_with_a_clear_message_and_keeps_what_was_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let ob = Outbox::open_with(dir.path(), &MemoryKeyStore([9; 32]), Arc::new(FullDisk), OutboxOptions::default()).unwrap();
+    let err = ob.create_draft("V41", applicant(), agent(), Utc::now()).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }));
+    assert!(err.user_message().contains("存储空间不足"));
+    assert!(ob.list().unwrap().is_empty());
+}
+
+#[test]
+fn a_write_error_mid_photo_leaves_nothing_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = Arc::new(FailingDisk { budget: AtomicU64::new(u64::MAX / 2) });
+    let ob = Outbox::open_with(dir.path(), &MemoryKeyStore([9; 32]), disk.clone(), OutboxOptions::default()).unwrap();
+    let id = ob.create_draft("V41", applicant(), agent(), Utc::now()).unwrap().id;
+    ob.add_page(&id, "id_card", "a.jpg", &photo(1)).unwrap();
+    let before = ob.get(&id).unwrap();
+
+    disk.budget.store(5_000, Ordering::SeqCst);
+    let err = ob.add_page(&id, "id_card", "b.jpg", &photo(2)).unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    assert_eq!(ob.get(&id).unwrap(), before, "the case did not change");
+    let leftovers: Vec<_> = walk(dir.path()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let blobs = std::fs::read_dir(dir.path().join("blobs")).unwrap().count();
+    assert_eq!(blobs, 1, "only the first photo is stored");
+    drop(ob);
+    let ob = open(dir.path());
+    assert_eq!(ob.get(&id).unwrap(), before);
+    let page = &before.materials[0].pages[0];
+    assert_eq!(ob.read_page(page).unwrap(), photo(1));
+}
+
+#[test]
+fn photos_are_purged_after_confirmation_leaving_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let options = OutboxOptions { purge_after: std::time::Duration::from_secs(3600), ..OutboxOptions::default() };
+    let ob = Outbox::open_with(dir.path(), &MemoryKeyStore([9; 32]), Arc::new(RealDisk), options).unwrap();
+    let id = complete_case(&ob, item);
+    ob.seal(&id, item, Utc::now()).unwrap();
+    assert_eq!(ob.purge_confirmed(Utc::now() + chrono::Duration::days(60)).unwrap(), 0, "nothing before the receipt");
+    ob.mark_uploaded(&receipt(&id, 1)).unwrap();
+    assert_eq!(ob.purge_confirmed(Utc::now()).unwrap(), 0, "kept while recent");
+    let removed = ob.purge_confirmed(Utc::now() + chrono::Duration::hours(2)).unwrap();
+    assert!(removed > 0);
+    let c = ob.get(&id).unwrap();
+    let page = &c.materials[0].pages[0];
+    assert!(matches!(ob.read_page(page), Err(StoreError::Purged(_))));
+    assert_eq!(std::fs::read_dir(dir.path().join("blobs")).unwrap().count(), 0);
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
