@@ -11,6 +11,7 @@
 pub mod decode;
 pub mod detect;
 mod encode;
+mod fastjpeg;
 pub mod geom;
 mod normalize;
 mod par;
