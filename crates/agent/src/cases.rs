@@ -1,0 +1,340 @@
+//! Case commands: list the catalog, create a case from files, list the outbox, and the crash-test loop.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bianmin_engine::catalog::{Catalog, CaptureKind};
+use bianmin_engine::outbox::{FileKeyStore, Outbox, StoreError};
+use bianmin_engine::validate;
+use bianmin_protocol::{AgentRef, Applicant};
+use chrono::Utc;
+use clap::Args;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Metadata key of the village the device is enrolled for (set at enrolment).
+pub const META_VILLAGE: &str = "village";
+/// Metadata key of the agent's display name.
+pub const META_PERSON: &str = "person";
+/// The village used before enrolment: the pilot village 古韩镇南关村.
+pub const DEFAULT_VILLAGE: &str = "140423100201";
+
+#[derive(Args)]
+pub struct ItemsArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Include the 99 town-level items too.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Args)]
+pub struct NewArgs {
+    /// Item code, e.g. V11.
+    #[arg(long)]
+    pub item: String,
+    /// JSON file with the applicant: name, id_number, phone, address.
+    #[arg(long)]
+    pub applicant: PathBuf,
+    /// A photographed material: KEY=PHOTO (repeat for more pages or materials).
+    #[arg(long = "material", value_name = "KEY=PHOTO")]
+    pub materials: Vec<String>,
+    /// A form answer: KEY=VALUE.
+    #[arg(long = "answer", value_name = "KEY=VALUE")]
+    pub answers: Vec<String>,
+    /// The village the case belongs to (default: the enrolled village, or the pilot village).
+    #[arg(long)]
+    pub village: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct CrashLoopArgs {
+    /// Item to create cases for.
+    #[arg(long, default_value = "V41")]
+    pub item: String,
+    /// Stop after this many cases (default: until killed).
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+/// Opens the device's outbox with its desktop key file.
+pub fn open_outbox(data: &Path) -> Result<Outbox> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory {}", data.display()))?;
+    Outbox::open(data, &FileKeyStore::new(data.join("device.key")))
+        .with_context(|| format!("cannot open the outbox in {}", data.display()))
+}
+
+#[derive(Serialize)]
+struct ItemJson<'a> {
+    code: &'a str,
+    name: &'a str,
+    kind: &'a str,
+    promised_days: Option<u32>,
+    materials: Vec<MaterialJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct MaterialJson<'a> {
+    key: &'a str,
+    name: &'a str,
+    required: bool,
+    kind: &'static str,
+    count: u32,
+}
+
+pub fn items(args: &ItemsArgs) -> Result<ExitCode> {
+    let catalog = Catalog::embedded()?;
+    let list: Vec<ItemJson> = catalog
+        .items()
+        .iter()
+        .filter(|i| args.all || i.is_village())
+        .map(|i| ItemJson {
+            code: &i.code,
+            name: &i.name,
+            kind: &i.kind,
+            promised_days: i.guide.as_ref().map(|g| g.promised_days),
+            materials: i
+                .guide
+                .iter()
+                .flat_map(|g| g.materials.iter())
+                .map(|m| MaterialJson {
+                    key: &m.key,
+                    name: &m.name,
+                    required: m.required,
+                    kind: match m.capture {
+                        CaptureKind::Card => "card",
+                        CaptureKind::Page => "page",
+                    },
+                    count: m.count,
+                })
+                .collect(),
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+    } else {
+        for i in &list {
+            println!("{}\t{}\t{} materials", i.code, i.name, i.materials.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn split_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
+    s.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| anyhow!("{what} must be KEY=VALUE, got {s:?}"))
+}
+
+pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
+    let catalog = Catalog::embedded()?;
+    let item = catalog.item(&args.item).ok_or_else(|| anyhow!("unknown item {:?} (see `bianmin-agent items`)", args.item))?;
+    if !item.is_village() {
+        bail!("item {} is a town-level item; village agents file village items (V01-V43)", item.code);
+    }
+    let guide = item.guide.as_ref().expect("village items have guides (checked by the catalog loader)");
+
+    // Everything is read and checked before anything is stored: bad input stores nothing.
+    let text = std::fs::read_to_string(&args.applicant)
+        .with_context(|| format!("cannot read applicant file {}", args.applicant.display()))?;
+    let applicant: Applicant = serde_json::from_str(&text)
+        .with_context(|| format!("applicant file {} is not valid JSON with name, id_number, phone", args.applicant.display()))?;
+    let today = chrono::Local::now().date_naive();
+    let problems = validate::applicant(&applicant, today);
+    if !problems.is_empty() {
+        let lines: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, english(&p.key))).collect();
+        bail!("invalid applicant: {}", lines.join("; "));
+    }
+    let mut answers = BTreeMap::new();
+    for a in &args.answers {
+        let (k, v) = split_pair(a, "--answer")?;
+        if !guide.fields.iter().any(|f| f.key == k) {
+            bail!("item {} has no form field {k:?}", item.code);
+        }
+        answers.insert(k.to_string(), v.to_string());
+    }
+    let mut photos = Vec::new();
+    for m in &args.materials {
+        let (k, path) = split_pair(m, "--material")?;
+        if !guide.materials.iter().any(|g| g.key == k) {
+            bail!("item {} has no material {k:?}", item.code);
+        }
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read photo {path}"))?;
+        if bytes.is_empty() {
+            bail!("photo {path} is empty");
+        }
+        photos.push((k.to_string(), Path::new(path).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), bytes));
+    }
+
+    let outbox = open_outbox(data)?;
+    let village = match &args.village {
+        Some(v) => v.clone(),
+        None => outbox
+            .get_meta(META_VILLAGE)?
+            .map(|b| String::from_utf8_lossy(&b).to_string())
+            .unwrap_or_else(|| DEFAULT_VILLAGE.to_string()),
+    };
+    bianmin_engine::number::check_village(&village).map_err(|e| anyhow!("{e}"))?;
+    let person = outbox.get_meta(META_PERSON)?.map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
+    let agent = AgentRef { device_id: outbox.device_code().to_string(), name: person, village };
+    let mut case = outbox.create_draft(&item.code, applicant, agent, Utc::now()).map_err(store)?;
+    case.answers = answers;
+    outbox.save_draft(&case).map_err(store)?;
+    for (key, name, bytes) in &photos {
+        outbox.add_page(&case.id, key, name, bytes).map_err(store)?;
+    }
+    match outbox.seal(&case.id, item, Utc::now()) {
+        Ok(sealed) => {
+            println!("{}", sealed.id);
+            eprintln!("case {} sealed into the outbox ({} queued)", sealed.id, outbox.queued());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(StoreError::Precheck { problems, .. }) => {
+            // The draft is durable; the agent completes it later.
+            println!("{}", case.id);
+            eprintln!("case {} kept as a draft; the pre-check (初审) found:", case.id);
+            let current = outbox.get(&case.id)?;
+            let check = validate::precheck(item, &current.applicant, &current.answers, &current.materials, today);
+            for m in &check.missing_materials {
+                eprintln!("  missing material: {} ({}), {} of {} photos", m.key, m.name, m.have, m.need);
+            }
+            for p in &check.fields {
+                eprintln!("  field {}: {}", p.key, p.message);
+            }
+            if check.passed() {
+                eprintln!("  {}", problems.join("; "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(store(e)),
+    }
+}
+
+/// English wording for CLI errors about the applicant block.
+fn english(key: &str) -> &'static str {
+    match key {
+        "applicant.name" => "name is missing or longer than 30 characters",
+        "applicant.id_number" => "not a valid resident ID number (GB 11643: 18 characters, region, birth date, checksum)",
+        "applicant.phone" => "not a valid mainland mobile number (11 digits, 1[3-9]...)",
+        "applicant.address" => "address is longer than 200 characters",
+        _ => "invalid",
+    }
+}
+
+fn store(e: StoreError) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+#[derive(Serialize)]
+struct CaseJson {
+    id: String,
+    item: String,
+    state: &'static str,
+    version: u32,
+    applicant: String,
+    id_number: String,
+    pages: usize,
+    updated_at: String,
+}
+
+pub fn list(data: &Path, args: &ListArgs) -> Result<ExitCode> {
+    let outbox = open_outbox(data)?;
+    let cases: Vec<CaseJson> = outbox
+        .list()?
+        .into_iter()
+        .map(|s| CaseJson {
+            id: s.id,
+            item: s.item,
+            state: s.state.as_str(),
+            version: s.version,
+            applicant: s.applicant,
+            id_number: s.id_number,
+            pages: s.pages,
+            updated_at: s.updated_at.to_rfc3339(),
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&cases)?);
+    } else {
+        for c in &cases {
+            println!("{}\t{}\t{}\tv{}\t{}\t{}", c.id, c.item, c.state, c.version, c.applicant, c.id_number);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The photo bytes the crash loop stores for page `n` of case number `seq`: reproducible, so a
+/// test can check what it reads back; 96 KB keeps 200 kill cycles quick in a debug build.
+pub fn crash_photo(seq: u64, n: u32) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    let mut block: [u8; 32] = Sha256::digest(format!("{seq}/{n}")).into();
+    while out.len() < 96_000 {
+        out.extend_from_slice(&block);
+        block = Sha256::digest(block).into();
+    }
+    out
+}
+
+/// A valid applicant for the crash loop.
+pub fn crash_applicant(seq: u64) -> Applicant {
+    let first17 = format!("14042319800101{:03}", seq % 1000);
+    let id = format!("{first17}{}", validate::checksum_char(first17.as_bytes()));
+    Applicant { name: format!("测试{seq}"), id_number: id, phone: "13934561234".into(), address: String::new() }
+}
+
+pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
+    let catalog = Catalog::embedded()?;
+    let item = catalog.item(&args.item).ok_or_else(|| anyhow!("unknown item {}", args.item))?;
+    let guide = item.guide.as_ref().expect("village item");
+    let outbox = open_outbox(data)?;
+    let agent = AgentRef { device_id: outbox.device_code().to_string(), name: String::new(), village: DEFAULT_VILLAGE.into() };
+    let mut stdout = std::io::stdout().lock();
+    let mut made = 0u64;
+    while args.count.is_none_or(|c| made < c) {
+        let case = outbox.create_draft(&item.code, crash_applicant(made), agent.clone(), Utc::now()).map_err(store)?;
+        let mut c = case.clone();
+        c.answers = crash_answers(item);
+        outbox.save_draft(&c).map_err(store)?;
+        let seq: u64 = case.id.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut n = 0;
+        for m in guide.materials.iter().filter(|m| m.required) {
+            for _ in 0..m.count {
+                n += 1;
+                outbox.add_page(&case.id, &m.key, &format!("{}-{n}.jpg", m.key), &crash_photo(seq, n)).map_err(store)?;
+            }
+        }
+        outbox.seal(&case.id, item, Utc::now()).map_err(store)?;
+        // Printed only now: the id on stdout is the promise that the case is durable.
+        writeln!(stdout, "{}", case.id)?;
+        stdout.flush()?;
+        made += 1;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Valid answers for every field of an item (the crash loop fills forms mechanically).
+pub fn crash_answers(item: &bianmin_engine::catalog::Item) -> BTreeMap<String, String> {
+    use bianmin_engine::catalog::FieldKind::*;
+    let mut out = BTreeMap::new();
+    for f in item.guide.iter().flat_map(|g| g.fields.iter()) {
+        let v = match f.kind {
+            Text | Textarea => "情况属实".to_string(),
+            Number => f.min.unwrap_or(0).max(1).min(f.max.unwrap_or(i64::MAX)).to_string(),
+            Date => "2026-11-20".to_string(),
+            Choice => f.choices[0].clone(),
+            Bool => "是".to_string(),
+            IdNumber => crash_applicant(0).id_number,
+            Phone => "13934561234".to_string(),
+        };
+        out.insert(f.key.clone(), v);
+    }
+    out
+}

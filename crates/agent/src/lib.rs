@@ -1,0 +1,3 @@
+//! The agent CLI's commands as a library, so tests can share their helpers.
+
+pub mod cases;
