@@ -102,6 +102,8 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, 
         cfx[x] = gxf - cx0[x] as f32;
     }
     let (cx0, cx1, cfx) = (&cx0, &cx1, &cfx);
+    // Pixels before the first cell centre (x < BLOCK / 2) take the first cell's value.
+    let x_first = BLOCK / 2;
     for_rows(img, w * ch, threads, cancel, |first, band| {
         let mut inv = vec![0f32; w * ch];
         let mut col = vec![0f32; gw];
@@ -116,9 +118,30 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, 
                 for (gx, cv) in col.iter_mut().enumerate() {
                     *cv = g[gy0 * gw + gx] + (g[gy1 * gw + gx] - g[gy0 * gw + gx]) * fy;
                 }
-                for x in 0..w {
-                    let (l, r) = (col[cx0[x]], col[cx1[x]]);
-                    inv[x * ch + c] = l + (r - l) * cfx[x];
+                if ch == 1 {
+                    // Piecewise-linear between grid cell centres: a straight ramp per span,
+                    // which vectorises (no per-pixel table lookups).
+                    for (x, iv) in inv.iter_mut().enumerate().take(x_first) {
+                        *iv = col[cx0[x]];
+                    }
+                    for gx in 0..gw.saturating_sub(1) {
+                        let (l, r) = (col[gx], col[gx + 1]);
+                        let x0 = x_first + gx * BLOCK;
+                        let x1 = (x0 + BLOCK).min(w);
+                        let d = (r - l) / BLOCK as f32;
+                        for (k, iv) in inv[x0..x1].iter_mut().enumerate() {
+                            *iv = l + d * (k as f32 + 0.5);
+                        }
+                    }
+                    let tail = (x_first + (gw - 1) * BLOCK).min(w);
+                    for iv in inv[tail..w].iter_mut() {
+                        *iv = col[gw - 1];
+                    }
+                } else {
+                    for x in 0..w {
+                        let (l, r) = (col[cx0[x]], col[cx1[x]]);
+                        inv[x * ch + c] = l + (r - l) * cfx[x];
+                    }
                 }
             }
             for (p, &k) in row.iter_mut().zip(inv.iter()) {

@@ -60,19 +60,20 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
                     let y0 = (iy >> 8) as usize;
                     let fx = ix & 255;
                     let fy = iy & 255;
-                    let x1 = x0 + 1;
                     let (r0, r1) = (y0 * sw, y0 * sw + sw);
                     if ch == 1 {
-                        // SAFETY: sx <= maxx < sw - 1 and sy <= maxy < sh - 1 (clamped above), so
-                        // x0 + 1 < sw and y0 + 1 < sh, and every index is below sw * sh <= data.len().
-                        let (a, b, c, d) = unsafe {
+                        // SAFETY: the fixed-point coordinates are clamped to maxx < sw - 1 and
+                        // maxy < sh - 1, so x0 + 1 < sw and y0 + 1 < sh: both 2-byte reads end at
+                        // or before index sw * sh - 1 < data.len() (asserted above).
+                        // Each horizontal pair is one unaligned 16-bit load.
+                        let (p0, p1) = unsafe {
                             (
-                                *data.get_unchecked(r0 + x0) as i32,
-                                *data.get_unchecked(r0 + x1) as i32,
-                                *data.get_unchecked(r1 + x0) as i32,
-                                *data.get_unchecked(r1 + x1) as i32,
+                                (data.as_ptr().add(r0 + x0) as *const u16).read_unaligned(),
+                                (data.as_ptr().add(r1 + x0) as *const u16).read_unaligned(),
                             )
                         };
+                        let (p0, p1) = (u16::from_le(p0) as i32, u16::from_le(p1) as i32);
+                        let (a, b, c, d) = (p0 & 0xFF, p0 >> 8, p1 & 0xFF, p1 >> 8);
                         let top = (a << 8) + (b - a) * fx;
                         let bot = (c << 8) + (d - c) * fx;
                         row[u] = (((top << 8) + (bot - top) * fy + (1 << 15)) >> 16) as u8;
@@ -80,9 +81,9 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
                         let mut px = [0i32; 3];
                         for (kk, p) in px.iter_mut().enumerate() {
                             let a = data[(r0 + x0) * 3 + kk] as i32;
-                            let b = data[(r0 + x1) * 3 + kk] as i32;
+                            let b = data[(r0 + x0 + 1) * 3 + kk] as i32;
                             let c = data[(r1 + x0) * 3 + kk] as i32;
-                            let d = data[(r1 + x1) * 3 + kk] as i32;
+                            let d = data[(r1 + x0 + 1) * 3 + kk] as i32;
                             let top = (a << 8) + (b - a) * fx;
                             let bot = (c << 8) + (d - c) * fx;
                             *p = ((top << 8) + (bot - top) * fy + (1 << 15)) >> 16;
