@@ -11,6 +11,9 @@ use crate::{CancelToken, ScanError};
 
 /// Block size of the background grid, in output pixels.
 const BLOCK: usize = 16;
+/// Radius (in blocks) of the grey closing applied to the block maxima; 0 = block max alone,
+/// which already ignores strokes thinner than a block and follows narrow finger shadows best.
+const CLOSE_RADIUS: usize = 0;
 /// Relative brightness at or above which a pixel becomes pure white.
 const WHITE: f32 = 0.86;
 /// Relative brightness at or below which a pixel becomes pure black.
@@ -30,24 +33,6 @@ fn filter(grid: &[f32], gw: usize, gh: usize, rad: usize, take_max: bool) -> Vec
         let (t, b) = (y.saturating_sub(rad), (y + rad).min(gh - 1));
         for x in 0..gw {
             out[y * gw + x] = (t..=b).map(|yy| tmp[yy * gw + x]).fold(tmp[y * gw + x], pick);
-        }
-    }
-    out
-}
-
-fn smooth(grid: &[f32], gw: usize, gh: usize) -> Vec<f32> {
-    let mut out = vec![0f32; grid.len()];
-    for y in 0..gh {
-        for x in 0..gw {
-            let mut s = 0.0;
-            let mut n = 0.0;
-            for yy in y.saturating_sub(1)..=(y + 1).min(gh - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(gw - 1) {
-                    s += grid[yy * gw + xx];
-                    n += 1.0;
-                }
-            }
-            out[y * gw + x] = s / n;
         }
     }
     out
@@ -81,8 +66,8 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, 
     }
     for c in 0..ch {
         let g: Vec<f32> = (0..gw * gh).map(|i| (gmax[i * ch + c] as f32).max(8.0)).collect();
-        let closed = filter(&filter(&g, gw, gh, 1, true), gw, gh, 1, false);
-        grids[c] = smooth(&closed, gw, gh);
+        let closed = filter(&filter(&g, gw, gh, CLOSE_RADIUS, true), gw, gh, CLOSE_RADIUS, false);
+        grids[c] = closed;
     }
     // Per-pixel: out = v * (A / bg) - B; A and B fold in the white/black stretch. The factor
     // A / bg is interpolated bilinearly from the grid (smooth, so interpolating the reciprocal
