@@ -7,7 +7,11 @@ pub mod audit;
 pub mod auth;
 pub mod divisions;
 pub mod error;
+pub mod feedback;
 pub mod files;
+pub mod oversight;
+pub mod ratelimit;
+pub mod resident;
 pub mod routes;
 pub mod store;
 
@@ -86,6 +90,8 @@ pub struct Inner {
     pub nonces: auth::NonceCache,
     pub locks: KeyedLocks,
     pub limits: Limits,
+    /// 好差评: ratings, bad-review loops, county sessions, public rate limits.
+    pub feedback: feedback::Feedback,
 }
 
 /// Shared state of the API.
@@ -119,6 +125,7 @@ impl AppState {
             nonces: auth::NonceCache::default(),
             locks: KeyedLocks::default(),
             limits: Limits::default(),
+            feedback: feedback::Feedback::open(data)?,
             files,
         })))
     }
@@ -145,6 +152,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/v1/enrol", post(routes::enrol))
         .merge(authed)
+        .merge(oversight::routes(state.clone()))
         .fallback(routes::not_found)
         .with_state(state)
 }

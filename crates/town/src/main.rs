@@ -60,6 +60,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// County supervisor accounts for the 好差评 oversight pages.
+    Supervisor {
+        #[command(subcommand)]
+        cmd: SupervisorCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum SupervisorCmd {
+    /// Create (or reset) an account; prints its one-time password alone on the first line.
+    Add {
+        #[arg(long)]
+        name: String,
+    },
 }
 
 fn main() -> Result<()> {
@@ -71,6 +85,12 @@ fn main() -> Result<()> {
         Cmd::Revoke { device } => revoke(&cli.data, &device),
         Cmd::Cases { json } => cases(&cli.data, json),
         Cmd::Audit { json } => audit(&cli.data, json),
+        Cmd::Supervisor { cmd: SupervisorCmd::Add { name } } => {
+            let password = bianmin_town::oversight::supervisor_add(&cli.data, &name)?;
+            println!("{password}");
+            eprintln!("supervisor {name} created; log in at /county/login (the password is shown only now)");
+            Ok(())
+        }
     }
 }
 
@@ -90,7 +110,8 @@ fn serve(data: &Path, listen: &str) -> Result<()> {
         writeln!(out, "http://{addr}")?;
         out.flush()?;
         tracing::info!(%addr, "town centre listening");
-        axum::serve(listener, app(state))
+        // Peer addresses feed the per-client rate limit of the public 好差评 pages.
+        axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
             .await?;
         Ok(())

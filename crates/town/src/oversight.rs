@@ -1,0 +1,426 @@
+//! County oversight (县行政审批局督办) and the bad-review loop's staff side.
+//!
+//! HTML pages under `/county` behind a supervisor login (argon2 password, HttpOnly SameSite=Strict
+//! session cookie, a per-session CSRF token in every form), a CSV export, and the JSON routes town
+//! staff tablets use for 核实 / 整改 / 回访 with the existing device authentication.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Json, Router};
+use bianmin_protocol::sync::DeviceRole;
+use chrono::{DateTime, FixedOffset, Utc};
+use maud::{html, Markup};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditDraft;
+use crate::auth::AuthDevice;
+use crate::error::ApiError;
+use crate::feedback::{csrf_token, figures, level_label, Figures, Rectification, StepError, StepKind};
+use crate::resident::{frame, message_page};
+use crate::routes::china_today;
+use crate::store::StoreError;
+use crate::AppState;
+
+const COOKIE: &str = "bm_county";
+
+/// The routes of this module, merged into `app`.
+pub fn routes(state: AppState) -> Router<AppState> {
+    let public = Router::new()
+        .route("/r/{case_id}", get(crate::resident::page))
+        .route("/r/{case_id}/rate", post(crate::resident::rate))
+        .route("/county/login", get(login_page).post(login))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::public));
+    let county = Router::new()
+        .route("/county", get(dashboard))
+        .route("/county/export.csv", get(export_csv))
+        .route("/county/rectifications/{case_id}", post(county_step))
+        .route("/county/logout", post(logout));
+    let staff = Router::new()
+        .route("/v1/rectifications", get(staff_list))
+        .route("/v1/rectifications/{case_id}/steps", post(staff_step))
+        .route_layer(axum::middleware::from_fn_with_state(state, crate::auth::authenticate));
+    public.merge(county).merge(staff)
+}
+
+fn china_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The logged-in supervisor and the session token, or a redirect to the login form.
+fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
+    let token = cookie_value(headers).ok_or_else(|| Redirect::to("/county/login").into_response())?;
+    let name = state.feedback.session(&token).ok_or_else(|| Redirect::to("/county/login").into_response())?;
+    Ok((name, token))
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "county page failed");
+    message_page(StatusCode::INTERNAL_SERVER_ERROR, "系统繁忙", "系统暂时无法处理请求，请稍后再试。")
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+fn login_form(error: Option<&str>) -> Markup {
+    frame(
+        "县级监管登录",
+        html! {
+            div.card {
+                h1 { "好差评监管 · 登录" }
+                @if let Some(e) = error { p.bad { (e) } }
+                form method="post" action="/county/login" {
+                    label { "账号" input type="text" name="name" required autocomplete="username"; }
+                    label { "密码" input type="password" name="password" required autocomplete="current-password"; }
+                    button type="submit" { "登录" }
+                }
+            }
+        },
+    )
+}
+
+async fn login_page() -> Markup {
+    login_form(None)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(State(state): State<AppState>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
+    let Ok(Form(f)) = form else {
+        return (StatusCode::BAD_REQUEST, login_form(Some("请填写账号和密码。"))).into_response();
+    };
+    let data = state.feedback.data_dir().to_path_buf();
+    let name = f.name.trim().to_string();
+    let n = name.clone();
+    // Argon2 is deliberately slow: keep it off the async workers.
+    let ok = match tokio::task::spawn_blocking(move || crate::feedback::check_supervisor(&data, &n, &f.password)).await {
+        Ok(Ok(ok)) => ok,
+        Ok(Err(e)) => return internal(e),
+        Err(e) => return internal(e),
+    };
+    let audit = AuditDraft::new(&format!("supervisor:{name}"), if ok { "county_login" } else { "county_login_failed" }, None, "");
+    let st = state.clone();
+    if let Err(r) = blocking(move || st.store.commit(None, &[], vec![audit])).await {
+        return r;
+    }
+    if !ok {
+        return (StatusCode::UNAUTHORIZED, login_form(Some("账号或密码不正确。"))).into_response();
+    }
+    let token = state.feedback.new_session(&name);
+    let cookie = format!("{COOKIE}={token}; Path=/county; HttpOnly; SameSite=Strict; Max-Age={}", crate::feedback::SESSION_TTL.as_secs());
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/county")).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap, form: Result<Form<CsrfForm>, FormRejection>) -> Response {
+    if let Ok((_, token)) = session(&state, &headers) {
+        if form.map(|f| f.0.csrf == csrf_token(&token)).unwrap_or(false) {
+            state.feedback.end_session(&token);
+        }
+    }
+    let cookie = format!("{COOKIE}=; Path=/county; HttpOnly; SameSite=Strict; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/county/login")).into_response()
+}
+
+struct Overview {
+    figures: Vec<Figures>,
+    overdue: Vec<(String, String, String, String)>,
+    loops: Vec<Rectification>,
+}
+
+async fn overview(state: &AppState) -> Result<Overview, Response> {
+    let st = state.clone();
+    let (cases, ratings, mut loops) =
+        blocking(move || Ok((st.store.cases()?, st.feedback.ratings()?, st.feedback.rectifications()?))).await?;
+    let today = china_today();
+    let figures = figures(&state.divisions, &cases, &ratings, &loops, today);
+    let mut overdue: Vec<_> = cases
+        .iter()
+        .filter(|c| c.case.is_overdue(today))
+        .map(|c| {
+            (
+                c.case.id.clone(),
+                state.divisions.village_full_name(&c.case.village).unwrap_or_default(),
+                state.catalog.item(&c.case.item).map(|i| i.name.clone()).unwrap_or_default(),
+                c.case.deadline.map(|d| d.to_string()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    overdue.sort();
+    // Open loops first, the most overdue on top.
+    loops.sort_by_key(|l| (l.is_closed(), l.deadline, l.case_id.clone()));
+    Ok(Overview { figures, overdue, loops })
+}
+
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (name, token) = match session(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let o = match overview(&state).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let csrf = csrf_token(&token);
+    let today = china_today();
+    let open = o.loops.iter().filter(|l| !l.is_closed()).count();
+    let page = frame(
+        "好差评监管",
+        html! {
+            div.card {
+                h1 { "好差评与督办 · 县级监管" }
+                p.muted { "当前用户：" (name) "　日期：" (today) }
+                form method="post" action="/county/logout" { input type="hidden" name="csrf" value=(csrf); button type="submit" style="width:auto" { "退出" } }
+            }
+            div.card {
+                h2 { "三个百分百与办件指标" }
+                p.muted { "联动反馈率＝评价已反馈到办件和村代办员的比例；核实整改率＝差评已核实并整改的比例；回访率＝差评整改后已回访的比例。" }
+                table id="figures" {
+                    tr { th { "区域" } th { "办件" } th { "按时办结率" } th { "超期" } th { "评价" } th { "满意率" } th { "差评" } th { "联动反馈率" } th { "核实整改率" } th { "回访率" } }
+                    @for f in &o.figures {
+                        tr class=[(f.level != "village").then_some("town")] {
+                            td { (f.name) } td { (f.cases) } td { (f.on_time_rate()) } td { (f.overdue_now) }
+                            td { (f.ratings) } td { (f.satisfaction()) } td { (f.bad) }
+                            td { (f.fed_back_rate()) } td.rectified { (f.rectified_rate()) } td.followed { (f.followed_up_rate()) }
+                        }
+                    }
+                }
+                p { a href="/county/export.csv" { "导出CSV" } }
+            }
+            div.card {
+                h2 { "超期办件（督办）" }
+                @if o.overdue.is_empty() { p.muted { "暂无超期办件。" } }
+                @else {
+                    table { tr { th { "办件编号" } th { "村" } th { "事项" } th { "承诺日期" } }
+                        @for (id, v, item, dl) in &o.overdue { tr { td { (id) } td { (v) } td { (item) } td { span.flag { "超期" } " " (dl) } } }
+                    }
+                }
+            }
+            div.card {
+                h2 { "差评整改（" (open) "件未闭环）" }
+                @if o.loops.is_empty() { p.muted { "暂无差评。" } }
+                @for l in &o.loops {
+                    div.card id={ "loop-" (l.case_id) } {
+                        p {
+                            strong { (state.divisions.village_full_name(&l.village).unwrap_or_default()) } "　" (level_label(l.level)) br;
+                            "办件编号：" (l.case_id) br;
+                            "整改期限：" (l.deadline) "　状态："
+                            @if l.is_overdue(today) { span.flag.status { (l.status_label(today)) } } @else { span.status { (l.status_label(today)) } }
+                        }
+                        @if !l.comment.is_empty() { p { "群众意见：" (l.comment) } }
+                        @if !l.steps.is_empty() {
+                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; (s.notes) } } }
+                        }
+                        @if let Some(next) = l.next_step() {
+                            form method="post" action={ "/county/rectifications/" (l.case_id) } {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="step" value=(next.as_str());
+                                label { "登记" (next.label()) "情况" textarea name="notes" rows="2" required maxlength="500" {} }
+                                button type="submit" { "提交" (next.label()) }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    ([(header::CACHE_CONTROL, "no-store")], page).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StepForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    notes: String,
+}
+
+async fn county_step(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(case_id): Path<String>,
+    form: Result<Form<StepForm>, FormRejection>,
+) -> Response {
+    let (name, token) = match session(&state, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(Form(f)) = form else {
+        return message_page(StatusCode::BAD_REQUEST, "提交失败", "表单内容不正确。");
+    };
+    if f.csrf != csrf_token(&token) {
+        return message_page(StatusCode::FORBIDDEN, "提交失败", "页面已失效，请刷新后重试。");
+    }
+    let Some(kind) = StepKind::parse(&f.step) else {
+        return message_page(StatusCode::BAD_REQUEST, "提交失败", "未知的整改步骤。");
+    };
+    match record_step(&state, &case_id, kind, &format!("县监督员 {name}"), &f.notes, &format!("supervisor:{name}")).await {
+        Ok(_) => Redirect::to("/county").into_response(),
+        Err(e) => message_page(e.status, "提交失败", &e.message),
+    }
+}
+
+/// Records a loop step and audits it.
+async fn record_step(state: &AppState, case_id: &str, kind: StepKind, by: &str, notes: &str, actor: &str) -> Result<Rectification, ApiError> {
+    let st = state.clone();
+    let (id, by_s, notes_s) = (case_id.to_string(), by.to_string(), notes.to_string());
+    let r = tokio::task::spawn_blocking(move || st.feedback.add_step(&id, kind, &by_s, &notes_s)).await?;
+    let r = r.map_err(|e| match e {
+        StepError::NotFound => ApiError::not_found("no bad review is open for this case"),
+        StepError::Closed => ApiError::conflict("loop_closed", e.to_string()),
+        StepError::OutOfOrder { .. } => ApiError::conflict("step_out_of_order", e.to_string()),
+        StepError::Empty => ApiError::unprocessable("empty_step", e.to_string()),
+        StepError::Store(s) => ApiError::from(s),
+    })?;
+    let audit = AuditDraft::new(actor, &format!("rectification_{}", kind.as_str()), Some(case_id), notes.chars().take(200).collect::<String>());
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || st.store.commit(None, &[], vec![audit])).await??;
+    Ok(r)
+}
+
+fn csv_field(s: &str) -> String {
+    // Quote everything; a leading formula character is neutralised for spreadsheet programs.
+    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = session(&state, &headers) {
+        return r;
+    }
+    let o = match overview(&state).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    // A BOM so that Excel opens the UTF-8 Chinese correctly.
+    let mut out = String::from("\u{feff}level,code,name,cases,completed,completed_on_time,on_time_rate,overdue_now,ratings,satisfied,satisfaction,bad_reviews,ratings_fed_back,fed_back_rate,verified_and_rectified,rectified_rate,followed_up,followed_up_rate,bad_overdue\n");
+    for f in &o.figures {
+        let cols = [
+            f.level.to_string(),
+            f.code.clone(),
+            f.name.clone(),
+            f.cases.to_string(),
+            f.completed.to_string(),
+            f.completed_on_time.to_string(),
+            f.on_time_rate(),
+            f.overdue_now.to_string(),
+            f.ratings.to_string(),
+            f.satisfied.to_string(),
+            f.satisfaction(),
+            f.bad.to_string(),
+            f.ratings_fed_back.to_string(),
+            f.fed_back_rate(),
+            f.bad_verified_and_rectified.to_string(),
+            f.rectified_rate(),
+            f.bad_followed_up.to_string(),
+            f.followed_up_rate(),
+            f.bad_overdue.to_string(),
+        ];
+        out.push_str(&cols.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"haochaping.csv\""),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        out,
+    )
+        .into_response()
+}
+
+/// A loop as the staff API shows it.
+#[derive(Debug, Serialize)]
+pub struct LoopView {
+    #[serde(flatten)]
+    pub record: Rectification,
+    pub level_label: &'static str,
+    pub next_step: Option<StepKind>,
+    pub overdue: bool,
+}
+
+/// GET /v1/rectifications: the bad-review loops of the staff device's town.
+async fn staff_list(State(state): State<AppState>, Extension(AuthDevice(d)): Extension<AuthDevice>) -> Result<Json<Vec<LoopView>>, ApiError> {
+    if d.role != DeviceRole::Staff {
+        return Err(ApiError::forbidden("only a town staff device may do this"));
+    }
+    let st = state.clone();
+    let all = tokio::task::spawn_blocking(move || st.feedback.rectifications()).await??;
+    let today = china_today();
+    let villages = state.divisions.villages_of(&d.town);
+    Ok(Json(
+        all.into_iter()
+            .filter(|r| villages.contains(&r.village))
+            .map(|r| LoopView { level_label: level_label(r.level), next_step: r.next_step(), overdue: r.is_overdue(today), record: r })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StepRequest {
+    pub step: StepKind,
+    /// Who did it (the staff member's name).
+    pub by: String,
+    pub notes: String,
+}
+
+/// POST /v1/rectifications/{case_id}/steps: 核实 / 整改 / 回访 by a town staff device.
+async fn staff_step(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path(case_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<LoopView>, ApiError> {
+    if d.role != DeviceRole::Staff {
+        return Err(ApiError::forbidden("only a town staff device may do this"));
+    }
+    let req: StepRequest = serde_json::from_slice(&body).map_err(ApiError::malformed_json)?;
+    let st = state.clone();
+    let id = case_id.clone();
+    let existing = tokio::task::spawn_blocking(move || st.feedback.rectification(&id)).await??
+        .ok_or_else(|| ApiError::not_found("no bad review is open for this case"))?;
+    if !state.divisions.village(&existing.village).is_some_and(|(t, _)| t.code == d.town) {
+        return Err(ApiError::forbidden("that case is not in this town"));
+    }
+    let by = format!("{} ({})", req.by.trim(), d.id);
+    let r = record_step(&state, &case_id, req.step, &by, &req.notes, &d.id).await?;
+    let today = china_today();
+    Ok(Json(LoopView { level_label: level_label(r.level), next_step: r.next_step(), overdue: r.is_overdue(today), record: r }))
+}
+
+/// `bianmin-town supervisor add --name NAME`: creates the account and returns its password.
+pub fn supervisor_add(data: &std::path::Path, name: &str) -> Result<String, crate::feedback::SupervisorError> {
+    crate::feedback::add_supervisor(data, name)
+}

@@ -1,0 +1,421 @@
+//! The resident's page behind the receipt QR (`/r/{case_id}?t={token}`) and the 好差评 form.
+//!
+//! Server-rendered, no JavaScript, one small inline stylesheet: it has to load on 2G and inside
+//! WeChat's browser. maud escapes every interpolated value, so comments and names cannot inject
+//! markup. The receipt token (device-signed, bound to the case number) is the page's credential and
+//! travels in the form as its CSRF token; the phone's last four digits confirm the resident.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use bianmin_engine::case::CaseEvent;
+use bianmin_engine::receipt::{self, ReceiptError};
+use bianmin_engine::validate::mask_name;
+use bianmin_protocol::{CaseState, Decision, DecisionEvent};
+use chrono::{DateTime, FixedOffset, Utc};
+use ed25519_dalek::VerifyingKey;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Deserialize;
+
+use crate::audit::AuditDraft;
+use crate::feedback::{is_bad, level_label, Rating, Rectification, LEVELS, MAX_COMMENT_CHARS};
+use crate::routes::china_today;
+use crate::store::{StoreError, StoredCase};
+use crate::AppState;
+
+/// Shared by every HTML page of the town centre: small, readable on a 320 px screen.
+pub const CSS: &str = "body{font:16px/1.6 -apple-system,'PingFang SC','Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;background:#f4f6f8;color:#222}\
+main{max-width:40em;margin:0 auto;padding:12px}h1{font-size:1.25em;margin:.4em 0}h2{font-size:1.05em;margin:1em 0 .4em}\
+.card{background:#fff;border-radius:8px;padding:12px;margin:10px 0;box-shadow:0 1px 2px #0001}\
+.muted{color:#667}.ok{color:#1a7f37}.bad{color:#c0392b}ol.tl{list-style:none;padding:0;margin:0}\
+ol.tl li{border-left:3px solid #1677ff;padding:0 0 10px 12px;margin-left:4px}ol.tl li.now{border-color:#1a7f37}\
+label{display:block;margin:6px 0}fieldset{border:1px solid #ddd;border-radius:6px;margin:8px 0}\
+select,input[type=text],input[type=password],input[type=tel],textarea{font:inherit;width:100%;box-sizing:border-box;padding:8px;border:1px solid #bbb;border-radius:6px}\
+button{font:inherit;background:#1677ff;color:#fff;border:0;border-radius:6px;padding:10px 18px;margin-top:8px;width:100%}\
+table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ddd;padding:4px 6px;text-align:left}\
+th{background:#eef2f7}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}";
+
+/// The page frame.
+pub fn frame(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                // Receipt links carry a token: keep it out of Referer headers and search engines.
+                meta name="referrer" content="no-referrer";
+                meta name="robots" content="noindex";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body { main { (body) } }
+        }
+    }
+}
+
+fn no_store(status: StatusCode, m: Markup) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], m).into_response()
+}
+
+/// A page with a heading and one message (errors, limits, kind notices).
+pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    no_store(
+        status,
+        frame(
+            title,
+            html! {
+                div.card {
+                    h1 { (title) }
+                    p { (message) }
+                    p.muted { "如有疑问，请联系您所在村的便民服务点代办员。" }
+                }
+            },
+        ),
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "resident page failed");
+    message_page(StatusCode::INTERNAL_SERVER_ERROR, "系统繁忙", "系统暂时无法处理您的请求，请稍后再试。")
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(internal(e)),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// Checks the receipt token against the enrolled key of the device named in the case number.
+async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<receipt::ReceiptClaim, Response> {
+    let forged = || message_page(StatusCode::FORBIDDEN, "链接无效", "该查询链接无效或已被篡改，请使用回执上的二维码重新扫描。");
+    let device = receipt::signer_device(case_id)
+        .map_err(|_| message_page(StatusCode::NOT_FOUND, "办件编号无效", "没有这个办件编号，请核对回执上的二维码。"))?;
+    let st = state.clone();
+    let record = blocking(move || st.store.device(&device)).await?.ok_or_else(forged)?;
+    let key = hex::decode(&record.public_key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+        .ok_or_else(|| internal("stored device key is malformed"))?;
+    match receipt::verify(&key, case_id, token, china_today()) {
+        Ok(c) => Ok(c),
+        Err(ReceiptError::Expired(d)) => Err(message_page(
+            StatusCode::GONE,
+            "链接已过期",
+            &format!("该查询链接已于{}过期。如需查询，请联系村代办员。", d.format("%Y年%m月%d日")),
+        )),
+        Err(_) => Err(forged()),
+    }
+}
+
+fn china_time(t: DateTime<Utc>) -> String {
+    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).format("%Y-%m-%d %H:%M").to_string()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    pub t: String,
+}
+
+/// Completes the rating's effect on the case if a crash interrupted it after the rating was stored.
+async fn feed_back(state: &AppState, case_id: &str) -> Result<(), Response> {
+    let _g = state.locks.lock(&format!("case/{case_id}")).await;
+    let st = state.clone();
+    let id = case_id.to_string();
+    blocking(move || {
+        let Some(mut sc) = st.store.case(&id)? else { return Ok(()) };
+        if !matches!(sc.case.state, CaseState::Completed | CaseState::Delivered) || st.feedback.rating(&id)?.is_none() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        if sc.case.apply(CaseEvent::Town(Decision::Rated), "resident", now).is_err() {
+            return Ok(());
+        }
+        let ev = DecisionEvent { case_id: id.clone(), version: sc.case.version, decision: Decision::Rated, by: "resident".into(), at: now };
+        let audit = AuditDraft::new("resident", "rate", Some(&id), "rating recorded");
+        st.store.commit(Some(&sc), &[ev], vec![audit])
+    })
+    .await
+}
+
+/// GET /r/{case_id}?t=: the status timeline, and the rating form once the case is finished.
+pub async fn page(State(state): State<AppState>, Path(case_id): Path<String>, Query(q): Query<TokenQuery>) -> Response {
+    let claim = match check_token(&state, &case_id, &q.t).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let st = state.clone();
+    let id = case_id.clone();
+    let (sc, rating) = match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(mut sc) = sc else {
+        return no_store(
+            StatusCode::OK,
+            frame(
+                "办件查询",
+                html! {
+                    div.card {
+                        h1 { "办件查询" }
+                        p.muted { "办件编号：" (case_id) }
+                        p { "您的办件正在由村代办员上传，请稍后再查看。" }
+                        p.muted { "村里网络不好时，代办员的手机会在有信号后自动上传。回执开具日期：" (claim.issued.format("%Y-%m-%d")) }
+                    }
+                },
+            ),
+        );
+    };
+    if rating.is_some() && sc.case.state != CaseState::Rated {
+        if let Err(r) = feed_back(&state, &case_id).await {
+            return r;
+        }
+    }
+    if rating.is_some() {
+        sc.case.state = CaseState::Rated;
+    }
+    no_store(StatusCode::OK, frame("办件查询", render_case(&state, &sc, rating.as_ref(), &q.t, None)))
+}
+
+fn render_case(state: &AppState, sc: &StoredCase, rating: Option<&Rating>, token: &str, error: Option<&str>) -> Markup {
+    let c = &sc.case;
+    let item = state.catalog.item(&c.item).map(|i| i.name.clone()).unwrap_or_else(|| c.item.clone());
+    let village = state.divisions.village_full_name(&c.village).unwrap_or_default();
+    let completion = match (&c.last_decision, rating.and_then(|r| r.completion.as_ref())) {
+        (Some(d @ Decision::Completed { .. }), _) => Some(d.clone()),
+        (_, Some(d)) => Some(d.clone()),
+        _ => None,
+    };
+    let can_rate = rating.is_none() && matches!(c.state, CaseState::Completed | CaseState::Delivered);
+    html! {
+        div.card {
+            h1 { (item) }
+            p {
+                "申请人：" (mask_name(&c.applicant.name)) br;
+                "办件编号：" span.muted { (c.id) } br;
+                "受理地点：" (village) "便民服务点" br;
+                "当前状态：" strong { (c.state.label()) }
+            }
+        }
+        div.card {
+            h2 { "办理进度" }
+            ol.tl {
+                li { strong { "已提交" } " " span.muted { (china_time(c.created_at)) } br; "村代办员已收件并完成初审" }
+                @for h in &c.history {
+                    @if let Some(text) = step_text(h.to) {
+                        li class=[(h.to == c.state).then_some("now")] {
+                            strong { (text) } " " span.muted { (china_time(h.at)) }
+                            @if h.to == CaseState::Accepted {
+                                @if let Some(d) = c.deadline { br; "承诺办结日期：" (d.format("%Y年%m月%d日")) }
+                            }
+                            @if h.to == CaseState::CorrectionRequested && !h.note.is_empty() { br; "补正说明：" (h.note) }
+                            @if h.to == CaseState::Refused && !h.note.is_empty() { br; "原因：" (h.note) }
+                            @if h.to == CaseState::Completed {
+                                @if let Some(Decision::Completed { result, delivery }) = &completion {
+                                    br; "办理结果：" (result)
+                                    br; "送达方式：" (delivery.label())
+                                }
+                            }
+                        }
+                    }
+                }
+                @if let Some(r) = rating {
+                    li.now { strong { "已评价" } " " span.muted { (china_time(r.rated_at)) } }
+                }
+            }
+        }
+        @if let Some(r) = rating {
+            div.card {
+                h2.ok { "评价已提交，感谢您的反馈" }
+                p { "整体满意度：" strong { (level_label(r.level)) } }
+                p.muted { "服务效率：" (level_label(r.efficiency)) "　服务水平：" (level_label(r.quality)) "　服务态度：" (level_label(r.attitude)) }
+                @if !r.comment.is_empty() { p { "您的意见：" (r.comment) } }
+                @if is_bad(r.level) { p { "我们已记录您的意见，相关部门将在15个工作日内核实整改并回访您。" } }
+            }
+        } @else if can_rate {
+            (rating_form(c.id.as_str(), token, error))
+        } @else {
+            div.card { p.muted { "办结后可在此页面对本次服务进行评价。" } }
+        }
+        p.muted { "监督电话请见回执。本页面不显示完整个人信息。" }
+    }
+}
+
+fn step_text(s: CaseState) -> Option<&'static str> {
+    Some(match s {
+        CaseState::Uploaded | CaseState::Received => "镇便民服务中心已接收",
+        CaseState::Accepted => "已受理",
+        CaseState::CorrectionRequested => "需补正材料",
+        CaseState::Refused => "不予受理",
+        CaseState::Forwarded => "已转县办理",
+        CaseState::Completed => "已办结",
+        CaseState::Delivered => "已送达",
+        _ => return None,
+    })
+}
+
+fn indicator(name: &str, label: &str) -> Markup {
+    html! {
+        label {
+            (label)
+            select name=(name) required {
+                option value="" { "请选择" }
+                @for (v, l) in LEVELS { option value=(v) { (l) } }
+            }
+        }
+    }
+}
+
+fn rating_form(case_id: &str, token: &str, error: Option<&str>) -> Markup {
+    html! {
+        div.card {
+            h2 { "请对本次服务进行评价" }
+            @if let Some(e) = error { p.bad { (e) } }
+            form method="post" action={ "/r/" (case_id) "/rate" } {
+                input type="hidden" name="t" value=(token);
+                fieldset {
+                    legend { "整体满意度" }
+                    @for (v, l) in LEVELS {
+                        label { input type="radio" name="level" value=(v) required; " " (l) }
+                    }
+                }
+                (indicator("efficiency", "服务效率"))
+                (indicator("quality", "服务水平"))
+                (indicator("attitude", "服务态度"))
+                label { "意见或建议（选填，最多" (MAX_COMMENT_CHARS) "字）"
+                    textarea name="comment" rows="3" maxlength=(MAX_COMMENT_CHARS) {}
+                }
+                label { "请输入办件登记手机号的后四位，以确认是您本人"
+                    input type="tel" name="phone4" inputmode="numeric" pattern="[0-9]{4}" maxlength="4" required autocomplete="off";
+                }
+                button type="submit" { "提交评价" }
+            }
+            p.muted { "每件办件只能评价一次。" }
+        }
+    }
+}
+
+/// The rating form's fields (all text, so a malformed post gets a Chinese page, not a rejection).
+#[derive(Debug, Deserialize)]
+pub struct RateForm {
+    #[serde(default)]
+    pub t: String,
+    #[serde(default)]
+    pub level: String,
+    #[serde(default)]
+    pub efficiency: String,
+    #[serde(default)]
+    pub quality: String,
+    #[serde(default)]
+    pub attitude: String,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub phone4: String,
+}
+
+fn level_of(s: &str) -> Option<u8> {
+    s.trim().parse::<u8>().ok().filter(|l| (1..=5).contains(l))
+}
+
+/// POST /r/{case_id}/rate: one rating per case.
+pub async fn rate(State(state): State<AppState>, Path(case_id): Path<String>, form: Result<Form<RateForm>, FormRejection>) -> Response {
+    let Ok(Form(f)) = form else {
+        return message_page(StatusCode::BAD_REQUEST, "提交失败", "评价内容格式不正确，请返回重新填写。");
+    };
+    let claim = match check_token(&state, &case_id, &f.t).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let _g = state.locks.lock(&format!("case/{case_id}")).await;
+    let st = state.clone();
+    let id = case_id.clone();
+    let (sc, existing) = match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(mut sc) = sc else {
+        return message_page(StatusCode::CONFLICT, "暂不能评价", "您的办件正在由村代办员上传，请稍后再查看。");
+    };
+    if existing.is_some() || sc.case.state == CaseState::Rated {
+        return message_page(StatusCode::CONFLICT, "已评价", "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！");
+    }
+    if !matches!(sc.case.state, CaseState::Completed | CaseState::Delivered) {
+        return message_page(StatusCode::CONFLICT, "暂不能评价", "办件办结后才能评价，请稍后再查看。");
+    }
+    let again = |msg: &str, status: StatusCode| no_store(status, frame("办件查询", render_case(&state, &sc, None, &f.t, Some(msg))));
+    let (Some(level), Some(efficiency), Some(quality), Some(attitude)) =
+        (level_of(&f.level), level_of(&f.efficiency), level_of(&f.quality), level_of(&f.attitude))
+    else {
+        return again("请选择整体满意度和每一项评价。", StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let comment = f.comment.trim().to_string();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return again(&format!("意见最多{MAX_COMMENT_CHARS}字，请删减后再提交。"), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    if state.feedback.phone_locked(&case_id) {
+        return message_page(StatusCode::FORBIDDEN, "暂不能评价", "手机号后四位输入错误次数过多，请联系村代办员协助评价。");
+    }
+    let phone = sc.case.applicant.phone.trim();
+    let expected: String = phone.chars().skip(phone.chars().count().saturating_sub(4)).collect();
+    if f.phone4.trim() != expected || expected.len() != 4 {
+        let locked = state.feedback.phone_failed(&case_id);
+        if locked {
+            return message_page(StatusCode::FORBIDDEN, "暂不能评价", "手机号后四位输入错误次数过多，请联系村代办员协助评价。");
+        }
+        return again("手机号后四位不正确，请核对办件登记的手机号。", StatusCode::FORBIDDEN);
+    }
+    let now = Utc::now();
+    let rating = Rating {
+        case_id: case_id.clone(),
+        village: sc.case.village.clone(),
+        level,
+        efficiency,
+        quality,
+        attitude,
+        comment: comment.clone(),
+        rated_at: now,
+        token_issued: claim.issued,
+        completion: sc.case.last_decision.clone().filter(|d| matches!(d, Decision::Completed { .. })),
+    };
+    let loop_record = is_bad(level).then(|| Rectification {
+        case_id: case_id.clone(),
+        village: sc.case.village.clone(),
+        level,
+        comment: comment.clone(),
+        opened_at: now,
+        deadline: state.feedback.deadline(&state.calendar, china_today()),
+        steps: Vec::new(),
+    });
+    if let Err(e) = sc.case.apply(CaseEvent::Town(Decision::Rated), "resident", now) {
+        return internal(e);
+    }
+    let ev = DecisionEvent { case_id: case_id.clone(), version: sc.case.version, decision: Decision::Rated, by: "resident".into(), at: now };
+    let audit = AuditDraft::new("resident", "rate", Some(&case_id), format!("level {level}{}", if is_bad(level) { ", bad review opened" } else { "" }));
+    let st = state.clone();
+    let stored = match blocking(move || {
+        // The rating is the one-per-case gate; the case update and feed event follow it. Should the
+        // process die in between, `page` completes the update on the next visit (`feed_back`).
+        if !st.feedback.rate(&rating, loop_record.as_ref())? {
+            return Ok(false);
+        }
+        st.store.commit(Some(&sc), &[ev], vec![audit])?;
+        Ok(true)
+    })
+    .await
+    {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if !stored {
+        return message_page(StatusCode::CONFLICT, "已评价", "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！");
+    }
+    tracing::info!(case = %case_id, level, "resident rating stored");
+    Redirect::to(&format!("/r/{}?t={}", case_id, f.t.trim())).into_response()
+}
