@@ -36,7 +36,13 @@ pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: 
     if ch == 1 && h >= 256 {
         let strip = 8 * w;
         for (i, c) in img.chunks(strip).enumerate() {
-            if c.len() == strip && (i as u32).wrapping_mul(2_654_435_761) >> 30 == 0 {
+            // A full 64-bit mix (not a multiplicative step, whose quasi-periodic picks can line
+            // up with text line spacing) decides which strips are sampled.
+            let mut x = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^= x >> 31;
+            if c.len() == strip && x & 3 == 0 {
                 sample.extend_from_slice(c);
             }
         }

@@ -237,25 +237,34 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
             if size > 0 {
                 bw.put(bits, size);
             }
-            let mut run = 0u32;
-            for &zi in &ZIGZAG[1..] {
-                let v = coef[zi];
-                if v == 0 {
-                    run += 1;
-                    continue;
-                }
+            if flat {
+                // No AC energy: end of block right away.
+                let (c, l) = ac[0x00];
+                bw.put(c as u32, l as u32);
+                continue;
+            }
+            // Bitmask of non-zero AC coefficients in zigzag order, then walk only the set bits.
+            let mut nz = 0u64;
+            for (k, &zi) in ZIGZAG.iter().enumerate().skip(1) {
+                nz |= ((coef[zi] != 0) as u64) << k;
+            }
+            let mut last = 0u32;
+            while nz != 0 {
+                let k = nz.trailing_zeros();
+                nz &= nz - 1;
+                let mut run = k - last - 1;
+                last = k;
                 while run > 15 {
                     let (c, l) = ac[0xF0];
                     bw.put(c as u32, l as u32);
                     run -= 16;
                 }
-                let (size, bits) = category(v.clamp(-1023, 1023));
+                let (size, bits) = category(coef[ZIGZAG[k as usize]].clamp(-1023, 1023));
                 let (c, l) = ac[((run << 4) | size) as usize];
                 bw.put(c as u32, l as u32);
                 bw.put(bits, size);
-                run = 0;
             }
-            if run > 0 {
+            if last < 63 {
                 let (c, l) = ac[0x00];
                 bw.put(c as u32, l as u32);
             }

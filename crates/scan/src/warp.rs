@@ -22,7 +22,7 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
     let max_fy = (maxy * 256.0) as i32;
     // Output is processed in 64x64 tiles: with EXIF rotation folded in, an output row can run
     // down a column of the stored photo, and tiling keeps those source reads in cache.
-    const TILE: usize = 64;
+    const TILE: usize = 128;
     for_rows(&mut out, w * ch_out, threads, cancel, |first, band| {
         let rows = band.len() / (w * ch_out);
         for tx in (0..w).step_by(TILE) {
