@@ -311,7 +311,11 @@ fn run(bytes: &[u8], manual: Option<[Point; 4]>, opts: &ScanOptions, cancel: &Ca
     t.warp = t0.elapsed();
 
     let t0 = Instant::now();
-    normalize::normalize(&mut img, w as usize, h as usize, ch, opts.threads, cancel)?;
+    let profile = match opts.mode {
+        Mode::Page => normalize::PAGE,
+        Mode::Card => normalize::CARD,
+    };
+    normalize::normalize(&mut img, w as usize, h as usize, ch, profile, opts.threads, cancel)?;
     t.normalize = t0.elapsed();
     cancel.check()?;
 

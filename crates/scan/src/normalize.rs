@@ -14,10 +14,21 @@ const BLOCK: usize = 16;
 /// Radius (in blocks) of the grey closing applied to the block maxima; 0 = block max alone,
 /// which already ignores strokes thinner than a block and follows narrow finger shadows best.
 const CLOSE_RADIUS: usize = 0;
-/// Relative brightness at or above which a pixel becomes pure white.
-const WHITE: f32 = 0.86;
-/// Relative brightness at or below which a pixel becomes pure black.
-const BLACK: f32 = 0.30;
+/// How hard to clean: pages are text on paper and take a strong stretch; cards carry a portrait
+/// and security print whose mid-tones must survive.
+#[derive(Clone, Copy, Debug)]
+pub struct Profile {
+    /// Relative brightness at or above which a pixel becomes pure white.
+    pub white: f32,
+    /// Relative brightness at or below which a pixel becomes pure black.
+    pub black: f32,
+    /// The background may not fall below this fraction of the paper level (the 90th percentile
+    /// of block maxima): large dark areas such as an ID photo are then not mistaken for shadow.
+    pub floor: f32,
+}
+
+pub const PAGE: Profile = Profile { white: 0.86, black: 0.30, floor: 0.0 };
+pub const CARD: Profile = Profile { white: 0.94, black: 0.08, floor: 0.85 };
 
 fn filter(grid: &[f32], gw: usize, gh: usize, rad: usize, take_max: bool) -> Vec<f32> {
     let pick = |a: f32, b: f32| if take_max { a.max(b) } else { a.min(b) };
@@ -39,7 +50,7 @@ fn filter(grid: &[f32], gw: usize, gh: usize, rad: usize, take_max: bool) -> Vec
 }
 
 /// Normalises an interleaved `w`x`h` image with `ch` channels in place.
-pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, cancel: &CancelToken) -> Result<(), ScanError> {
+pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, profile: Profile, threads: usize, cancel: &CancelToken) -> Result<(), ScanError> {
     let (gw, gh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
     let mut grids = vec![vec![0f32; gw * gh]; ch];
     let mut gmax = vec![0u8; gw * gh * ch];
@@ -72,8 +83,16 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, threads: usize, 
     // Per-pixel: out = v * (A / bg) - B; A and B fold in the white/black stretch. The factor
     // A / bg is interpolated bilinearly from the grid (smooth, so interpolating the reciprocal
     // instead of bg itself makes no visible difference and saves a divide per pixel).
-    let a = 255.0 / (WHITE - BLACK);
-    let b = BLACK * a;
+    if profile.floor > 0.0 {
+        for g in grids.iter_mut() {
+            let mut sorted = g.clone();
+            sorted.sort_by(f32::total_cmp);
+            let floor = sorted[sorted.len() * 9 / 10] * profile.floor;
+            g.iter_mut().for_each(|v| *v = v.max(floor));
+        }
+    }
+    let a = 255.0 / (profile.white - profile.black);
+    let b = profile.black * a;
     let grids: Vec<Vec<f32>> = grids.iter().map(|g| g.iter().map(|&v| a / v).collect()).collect();
     let grids = &grids;
     // Column interpolation tables, shared by all rows. Grid cell centres are at (i + 0.5) * BLOCK - 0.5.
