@@ -9,7 +9,7 @@ bash tools/deps.sh
 # The end-to-end tests open the real webview window and headless Chromium; xvfb-run gives
 # them a display of their own even where one exists, so a developer's desktop is left alone.
 echo "== cargo test (workspace)" >&2
-xvfb-run -a -s "-screen 0 1600x1000x24" cargo test --workspace --locked
+xvfb-run -a -s "-screen 0 1600x1000x24" cargo test --workspace
 
 # Android: no SDK or NDK can be had here, so the Android build is type-checked only.
 # ring's C code is compiled by Debian's clang against the aarch64 glibc headers (enough for a check).
@@ -19,7 +19,7 @@ if rustup target list --installed 2>/dev/null | grep -q '^aarch64-linux-android$
   export CC_aarch64_linux_android=clang
   export AR_aarch64_linux_android=llvm-ar
   export CFLAGS_aarch64_linux_android="--target=aarch64-linux-android21 -D_GNU_SOURCE -isystem /usr/aarch64-linux-gnu/include"
-  cargo check --locked --target aarch64-linux-android -p bianmin-engine -p bianmin
+  cargo check --target aarch64-linux-android -p bianmin-engine -p bianmin
 else
   echo "warning: the aarch64-linux-android target could not be installed; skipping the Android type-check" >&2
 fi

@@ -1,11 +1,12 @@
 //! The on-device outbox: drafts, sealed cases, photos and sync receipts, durable and encrypted.
 //!
-//! This is the only code that touches sled. Every case lives twice: as an encrypted record file
-//! under `cases/` (the truth, written atomically) and in the sled index (fast lookups, outbox
-//! order, metadata). Photos are encrypted files under `blobs/`, named by a keyed hash. A call
-//! returns `Ok` only after the record file is renamed into place and sled's `flush` returned, so
-//! a case the agent saw as saved survives a crash, a kill or a dead battery. If sled cannot open
-//! its index, the index is rebuilt from the record files.
+//! This is the only code that touches sled. The sled index holds every case (encrypted), the
+//! outbox order and metadata; each case is also checkpointed as an encrypted record file under
+//! `cases/` when it is created and when it is sealed. Photos are encrypted files under `blobs/`,
+//! named by a keyed hash. A call returns `Ok` only after sled's `flush` returned (and, for a
+//! checkpoint, the record file was renamed into place), so a case the agent saw as saved survives
+//! a crash, a kill or a dead battery. If sled cannot open its index, the index is rebuilt from the
+//! record files; receipts and decisions after the last checkpoint come back from the town.
 
 pub mod crypto;
 pub mod disk;
@@ -252,7 +253,7 @@ impl Outbox {
             purged: BTreeSet::new(),
             updated_at: now,
         };
-        self.put_record(&record, &crypto::random_key())?;
+        self.put_record(&record, &crypto::random_key(), true)?;
         Ok(case)
     }
 
@@ -271,7 +272,7 @@ impl Outbox {
             rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
         }
         rec.updated_at = Utc::now();
-        self.put_record(&rec, &key)
+        self.put_record(&rec, &key, false)
     }
 
     /// Adds a photographed page to a material of an editable case.
@@ -301,7 +302,7 @@ impl Outbox {
         }
         rec.updated_at = Utc::now();
         self.blobs.insert(self.keys.name(&sha), case_id.as_bytes())?;
-        self.put_record(&rec, &key)?;
+        self.put_record(&rec, &key, false)?;
         Ok(att)
     }
 
@@ -320,7 +321,7 @@ impl Outbox {
             rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
         }
         rec.updated_at = Utc::now();
-        self.put_record(&rec, &key)
+        self.put_record(&rec, &key, false)
     }
 
     /// Runs 初审 against the item's guide and, if it passes, seals the case into the outbox.
@@ -348,7 +349,7 @@ impl Outbox {
         // from the queue after a crash, and the record says Queued.
         let seq = self.db.generate_id()?;
         self.queue.insert(seq.to_be_bytes(), format!("{}\n{}", case_id, sub.version).as_bytes())?;
-        self.put_record(&rec, &key)?;
+        self.put_record(&rec, &key, true)?;
         Ok(rec.case)
     }
 
@@ -450,7 +451,7 @@ impl Outbox {
                 changed = true;
             }
             if changed {
-                self.put_record(&rec, &key)?;
+                self.put_record(&rec, &key, false)?;
             }
         }
         Ok(removed)
@@ -477,8 +478,8 @@ impl Outbox {
             Some((n + 1).to_be_bytes().to_vec())
         })?;
         let seq = u32::from_be_bytes(next.as_deref().unwrap_or(&[0, 0, 0, 1]).try_into().unwrap_or([0, 0, 0, 1]));
-        // The counter must be durable before the number is used, or a crash could reuse it.
-        self.db.flush()?;
+        // No flush here: the caller's record write flushes the counter with the case, and a
+        // number is only "used" once its case is durable, so a crash cannot reuse one.
         Ok(CaseNumber::new(village, date, &self.device_code, seq)?)
     }
 
@@ -520,11 +521,17 @@ impl Outbox {
         self.decode(&bytes)
     }
 
-    /// Writes the record file, then the index, then flushes: durable when this returns.
-    fn put_record(&self, rec: &Record, key: &Key) -> Result<(), StoreError> {
+    /// Writes the index entry and flushes: durable when this returns. With `checkpoint`, the
+    /// record file is written first too. Checkpoints are taken when a case is created and when it
+    /// is sealed: what a rebuild from files can lose in between (later draft edits, receipts,
+    /// decisions) the town gives back, as receipts are idempotent and the changes feed replays
+    /// from cursor 0 once the index is new.
+    fn put_record(&self, rec: &Record, key: &Key, checkpoint: bool) -> Result<(), StoreError> {
         let bytes = self.encode(rec, key);
-        let path = self.case_path(&rec.case.id);
-        self.disk.write_atomic(&path, &bytes).map_err(|e| StoreError::io(format!("write case {}", path.display()), e))?;
+        if checkpoint {
+            let path = self.case_path(&rec.case.id);
+            self.disk.write_atomic(&path, &bytes).map_err(|e| StoreError::io(format!("write case {}", path.display()), e))?;
+        }
         self.cases.insert(rec.case.id.as_bytes(), bytes)?;
         self.db.flush()?;
         Ok(())
@@ -638,7 +645,7 @@ impl SyncStore for Outbox {
                 self.queue.remove(k)?;
             }
         }
-        self.put_record(&rec, &key)?;
+        self.put_record(&rec, &key, false)?;
         Ok(())
     }
 
@@ -669,7 +676,7 @@ impl SyncStore for Outbox {
         }
         rec.seen.insert(tag);
         rec.updated_at = Utc::now();
-        self.put_record(&rec, &key)?;
+        self.put_record(&rec, &key, false)?;
         Ok(())
     }
 
