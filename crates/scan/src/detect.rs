@@ -121,8 +121,8 @@ fn otsu(v: &[f32]) -> f32 {
     let total = v.len() as f64;
     let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
     let (mut wb, mut sb, mut best, mut best_t) = (0f64, 0f64, -1f64, 128usize);
-    for t in 0..256 {
-        wb += hist[t] as f64;
+    for (t, &count) in hist.iter().enumerate() {
+        wb += count as f64;
         if wb == 0.0 {
             continue;
         }
@@ -130,7 +130,7 @@ fn otsu(v: &[f32]) -> f32 {
         if wf == 0.0 {
             break;
         }
-        sb += t as f64 * hist[t] as f64;
+        sb += t as f64 * count as f64;
         let mb = sb / wb;
         let mf = (sum_all - sb) / wf;
         let between = wb * wf * (mb - mf) * (mb - mf);

@@ -25,6 +25,7 @@ pub fn jpeg(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: u16) ->
 /// Encodes at `quality`, then steps quality down until the result is within `target` bytes (not
 /// below `floor_quality`), and further down to quality 10 if it still exceeds `hard_cap`.
 /// Returns the bytes and the quality used.
+#[allow(clippy::too_many_arguments)]
 pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: u16, target: usize, hard_cap: usize) -> Result<(Vec<u8>, u8), ScanError> {
     const FLOOR_QUALITY: u8 = 40;
     let mut q = quality.clamp(10, 100);

@@ -73,6 +73,7 @@ impl Mat3 {
     }
 
     /// The homography taking `src[i]` to `dst[i]` for four point pairs (no three collinear).
+    #[allow(clippy::needless_range_loop)] // index form mirrors the elimination algorithm
     pub fn from_quads(src: &[Point; 4], dst: &[Point; 4]) -> Option<Mat3> {
         // Standard 8x8 DLT system with h22 = 1, solved by Gaussian elimination with pivoting.
         let mut a = [[0.0f64; 9]; 8];

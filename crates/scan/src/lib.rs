@@ -17,8 +17,6 @@ mod normalize;
 mod par;
 pub mod synth;
 mod warp;
-#[doc(hidden)]
-pub use warp::warp as warp_for_probe;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,5 +1,5 @@
 //! Development probe: scans one synthetic photo repeatedly so a profiler sees the pipeline, not
-//! the corpus renderer: `cargo run --release --example warp_probe`.
+//! the corpus renderer: `cargo run -p bianmin-scan --release --example profile_scan`.
 use bianmin_scan::{scan, synth, CancelToken, ScanOptions};
 fn main() {
     let p = synth::render(&synth::corpus()[5]);
