@@ -1,0 +1,213 @@
+//! End to end in a real headless Chromium (driven over WebDriver with fantoccini): a case submitted by
+//! an enrolled village device over real HTTP and taken to 办结 by town staff; the resident opens the
+//! receipt link, rates 不满意 and sees the confirmation; the village phone's feed carries Rated; the
+//! county supervisor logs in, sees the open bad review, the loop is closed (核实 by the town tablet's
+//! API, 整改 and 回访 on the county page) and the county's three 百分百 figures change.
+//! Screenshots go to target/e2e/.
+
+mod common;
+mod haochaping;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use bianmin_engine::receipt;
+use bianmin_engine::transport::{Credential, Timeouts, Transport};
+use bianmin_protocol::sync::{ActionRequest, DeviceRole, EnrolRequest, TownAction};
+use bianmin_protocol::{Decision, Delivery};
+use bianmin_town::routes::china_today;
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use haochaping::TRACKING;
+use serde_json::json;
+
+/// chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_chromedriver() -> Result<Driver> {
+    // Ask the OS for a free port, release it, hand it to chromedriver.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = Command::new("/usr/bin/chromedriver")
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting /usr/bin/chromedriver")?;
+    // Ready when it says so on stdout: no sleeping.
+    let out = child.stdout.take().context("chromedriver stdout")?;
+    let mut lines = BufReader::new(out).lines();
+    loop {
+        match lines.next() {
+            Some(line) => {
+                if line?.contains("started successfully") {
+                    break;
+                }
+            }
+            None => bail!("chromedriver exited before it was ready"),
+        }
+    }
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Driver { child, url: format!("http://127.0.0.1:{port}") })
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Result<Client> {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-quic", "--no-first-run", "--disable-sync",
+                "--disable-dev-shm-usage", "--lang=zh-CN", "--window-size=412,915",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    Ok(ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await?)
+}
+
+fn e2e_dir() -> PathBuf {
+    // CARGO_MANIFEST_DIR is crates/town; the workspace target dir is two levels up.
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/e2e");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+async fn shot(c: &Client, name: &str) -> Result<()> {
+    let png = c.screenshot().await?;
+    std::fs::write(e2e_dir().join(name), png)?;
+    Ok(())
+}
+
+/// The text of the county row's cell with class `cls`.
+async fn county_cell(c: &Client, cls: &str) -> Result<String> {
+    let rows = c.find_all(Locator::Css("#figures tr.town")).await?;
+    let last = rows.last().context("no county row")?;
+    Ok(last.find(Locator::Css(&format!("td.{cls}"))).await?.text().await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Result<()> {
+    let town = Town::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = town.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = format!("http://{addr}");
+    let timeouts = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(20) };
+
+    // The village phone enrols and submits over real HTTP.
+    let dev = Device::fresh(NANGUAN);
+    let open = Transport::with_timeouts(&server, None, timeouts)?;
+    let code = town.code(DeviceRole::Agent, Some(NANGUAN), GUHAN);
+    open.enrol(&EnrolRequest { code, device_id: dev.id.clone(), public_key: hex::encode(dev.key.verifying_key().to_bytes()), person: "李代办".into() }).await?;
+    let phone = Transport::with_timeouts(&server, Some(Credential { device_id: dev.id.clone(), key: dev.key.clone() }), timeouts)?;
+    let scan = page(7, 20_000);
+    let sha = bianmin_engine::transport::sha256_hex(&scan);
+    phone.upload_chunk(&sha, 0, scan.len() as u64, scan.clone()).await?;
+    let id = dev.next_case_id();
+    phone.submit(&dev.submission(&id, 1, &[&scan])).await?;
+
+    // The town tablet enrols and takes the case to 办结, mailed with a tracking number.
+    let tablet = Device::fresh("");
+    let code = town.code(DeviceRole::Staff, None, GUHAN);
+    open.enrol(&EnrolRequest { code, device_id: tablet.id.clone(), public_key: hex::encode(tablet.key.verifying_key().to_bytes()), person: "王镇办".into() }).await?;
+    let staff = Transport::with_timeouts(&server, Some(Credential { device_id: tablet.id.clone(), key: tablet.key.clone() }), timeouts)?;
+    let act = |a: TownAction| ActionRequest { action: a, staff: "王镇办".into(), expected_version: None };
+    staff.act(&id, &act(TownAction::Accept)).await?;
+    let done = TownAction::Complete { result: "证明已开具".into(), delivery: Delivery::Mail { carrier: "EMS".into(), tracking_number: TRACKING.into() } };
+    staff.act(&id, &act(done)).await?;
+
+    // The receipt link the phone minted offline (what `bianmin-agent receipt` prints).
+    let token = receipt::mint(&dev.key, &id, china_today());
+    let url = receipt::url(&server, &id, &token);
+
+    let driver = start_chromedriver()?;
+    let profile = tempfile::tempdir()?;
+    let c = browser(&driver, profile.path()).await?;
+    let result = async {
+        // Resident: status timeline, then the rating form.
+        c.goto(&url).await?;
+        let src = c.source().await?;
+        for want in ["已办结", "张*", TRACKING, "承诺办结日期", "提交评价"] {
+            assert!(src.contains(want), "resident page lacks {want}");
+        }
+        shot(&c, "resident-before.png").await?;
+        c.find(Locator::Css("input[name=level][value='2']")).await?.click().await?;
+        for (name, v) in [("efficiency", "3"), ("quality", "2"), ("attitude", "2")] {
+            c.find(Locator::Css(&format!("select[name={name}]"))).await?.select_by_value(v).await?;
+        }
+        c.find(Locator::Css("textarea[name=comment]")).await?.send_keys("跑了两趟才办好<b>太慢</b>").await?;
+        c.find(Locator::Css("input[name=phone4]")).await?.send_keys("8000").await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        let confirm = c.wait().for_element(Locator::Css("h2.ok")).await?;
+        assert_eq!(confirm.text().await?, "评价已提交，感谢您的反馈");
+        let src = c.source().await?;
+        assert!(src.contains("不满意") && src.contains("&lt;b&gt;太慢&lt;/b&gt;"), "rating shown, comment escaped");
+        assert!(c.find_all(Locator::Css("form")).await?.is_empty(), "no second form");
+        shot(&c, "resident-after.png").await?;
+
+        // Opening the link again shows the stored rating, not a new form.
+        c.goto(&url).await?;
+        assert!(c.source().await?.contains("评价已提交"));
+
+        // County supervisor logs in.
+        let password = bianmin_town::oversight::supervisor_add(town.dir.path(), "张科长")?;
+        c.goto(&format!("{server}/county")).await?;
+        c.wait().for_element(Locator::Css("input[name=password]")).await?;
+        c.find(Locator::Css("input[name=name]")).await?.send_keys("张科长").await?;
+        c.find(Locator::Css("input[name=password]")).await?.send_keys(&password).await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.wait().for_element(Locator::Css("#figures")).await?;
+        assert_eq!(county_cell(&c, "rectified").await?, "0.0%");
+        assert_eq!(county_cell(&c, "followed").await?, "0.0%");
+        let status = c.find(Locator::Css(&format!("[id='loop-{id}'] .status"))).await?.text().await?;
+        assert_eq!(status, "待核实");
+        shot(&c, "county-before.png").await?;
+
+        // 核实 from the town tablet's API, 整改 and 回访 on the county page.
+        let r = town.router();
+        let (st, body) = send(&r, tablet.json("POST", &format!("/v1/rectifications/{id}/steps"), &json!({"step": "verify", "by": "王镇办", "notes": "已核实：群众往返两次"}))).await;
+        assert_eq!(st, axum::http::StatusCode::OK, "{body}");
+        for notes in ["窗口一次性告知清单上墙", "电话回访，群众表示满意"] {
+            c.goto(&format!("{server}/county")).await?;
+            let form = c.find(Locator::Css(&format!("[id='loop-{id}'] form"))).await?;
+            form.find(Locator::Css("textarea[name=notes]")).await?.send_keys(notes).await?;
+            form.find(Locator::Css("button[type=submit]")).await?.click().await?;
+            c.wait().for_element(Locator::Css("#figures")).await?;
+        }
+        assert_eq!(county_cell(&c, "rectified").await?, "100.0%");
+        assert_eq!(county_cell(&c, "followed").await?, "100.0%");
+        let status = c.find(Locator::Css(&format!("[id='loop-{id}'] .status"))).await?.text().await?;
+        assert_eq!(status, "已闭环");
+        shot(&c, "county-after.png").await?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result?;
+
+    // The village phone sees the rating in its feed.
+    let feed = phone.changes(0).await?;
+    assert_eq!(feed.entries.iter().filter(|e| e.event.case_id == id && e.event.decision == Decision::Rated).count(), 1);
+    let stored = town.state.feedback.rating(&id)?.context("rating stored")?;
+    assert_eq!((stored.level, stored.efficiency, stored.quality, stored.attitude), (2, 3, 2, 2));
+    Ok(())
+}
