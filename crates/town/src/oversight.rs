@@ -19,7 +19,7 @@ use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
 use crate::error::ApiError;
 use crate::feedback::{csrf_token, figures, level_label, Figures, Rectification, StepError, StepKind};
-use crate::resident::{frame, message_page};
+use crate::resident::{frame, frame_with, message_page};
 use crate::routes::china_today;
 use crate::store::StoreError;
 use crate::AppState;
@@ -193,8 +193,9 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let csrf = csrf_token(&token);
     let today = china_today();
     let open = o.loops.iter().filter(|l| !l.is_closed()).count();
-    let page = frame(
+    let page = frame_with(
         "好差评监管",
+        true,
         html! {
             div.card {
                 h1 { "好差评与督办 · 县级监管" }
@@ -204,7 +205,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
             div.card {
                 h2 { "三个百分百与办件指标" }
                 p.muted { "联动反馈率＝评价已反馈到办件和村代办员的比例；核实整改率＝差评已核实并整改的比例；回访率＝差评整改后已回访的比例。" }
-                table id="figures" {
+                div.scroll { table id="figures" {
                     tr { th { "区域" } th { "办件" } th { "按时办结率" } th { "超期" } th { "评价" } th { "满意率" } th { "差评" } th { "联动反馈率" } th { "核实整改率" } th { "回访率" } }
                     @for f in &o.figures {
                         tr class=[(f.level != "village").then_some("town")] {
@@ -213,7 +214,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                             td { (f.fed_back_rate()) } td.rectified { (f.rectified_rate()) } td.followed { (f.followed_up_rate()) }
                         }
                     }
-                }
+                } }
                 p { a href="/county/export.csv" { "导出CSV" } }
             }
             div.card {

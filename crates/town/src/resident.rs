@@ -35,10 +35,15 @@ label{display:block;margin:6px 0}fieldset{border:1px solid #ddd;border-radius:6p
 select,input[type=text],input[type=password],input[type=tel],textarea{font:inherit;width:100%;box-sizing:border-box;padding:8px;border:1px solid #bbb;border-radius:6px}\
 button{font:inherit;background:#1677ff;color:#fff;border:0;border-radius:6px;padding:10px 18px;margin-top:8px;width:100%}\
 table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ddd;padding:4px 6px;text-align:left}\
-th{background:#eef2f7}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}";
+th{background:#eef2f7}.scroll{overflow-x:auto}td:first-child,th{white-space:nowrap}main.wide{max-width:72em}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}";
 
 /// The page frame.
 pub fn frame(title: &str, body: Markup) -> Markup {
+    frame_with(title, false, body)
+}
+
+/// The page frame; `wide` for the county's tables on a desk screen.
+pub fn frame_with(title: &str, wide: bool, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -51,7 +56,7 @@ pub fn frame(title: &str, body: Markup) -> Markup {
                 title { (title) }
                 style { (PreEscaped(CSS)) }
             }
-            body { main { (body) } }
+            body { main class=[wide.then_some("wide")] { (body) } }
         }
     }
 }

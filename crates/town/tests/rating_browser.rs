@@ -170,6 +170,8 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
 
         // County supervisor logs in.
         let password = bianmin_town::oversight::supervisor_add(town.dir.path(), "张科长")?;
+        // The county works at a desk: a desktop-sized window.
+        c.set_window_size(1280, 1600).await?;
         c.goto(&format!("{server}/county")).await?;
         c.wait().for_element(Locator::Css("input[name=password]")).await?;
         c.find(Locator::Css("input[name=name]")).await?.send_keys("张科长").await?;
