@@ -2,7 +2,7 @@
 //! OpenCV pipeline (`opencv_reference.py`) on the same synthetic photos, one thread and all cores.
 //!
 //! Run: `cargo bench -p bianmin-scan --bench pipeline` (after `bash crates/scan/benches/setup_venv.sh`).
-//! Env: SCAN_BENCH_REPS (default 7), SCAN_BENCH_PYTHON (default /work/main/.bench-venv/bin/python
+//! Env: SCAN_BENCH_REPS (default 5), SCAN_BENCH_ROUNDS (default 3), SCAN_BENCH_PYTHON (default /work/main/.bench-venv/bin/python
 //! relative to the workspace), SCAN_BENCH_KEEP=DIR to keep photos and outputs for inspection.
 
 use bianmin_scan::{scan, synth, CancelToken, Mode, ScanOptions, StageTimings};
@@ -87,6 +87,16 @@ fn run_opencv(python: &Path, script: &Path, dir: &Path, reps: usize, threads: us
     Some(out)
 }
 
+/// Per photo and stage, the median over rounds.
+fn merge(rounds: &[Table]) -> Table {
+    let mut out = Table::new();
+    for (name, (_, bytes)) in &rounds[0] {
+        let med = STAGES.iter().map(|s| (s.to_string(), median(rounds.iter().map(|t| t[name].0[*s]).collect()))).collect();
+        out.insert(name.clone(), (med, *bytes));
+    }
+    out
+}
+
 /// Mean over photos of the per-photo medians.
 fn avg(t: &Table, s: &str) -> f64 {
     t.values().map(|(m, _)| m[s]).sum::<f64>() / t.len() as f64
@@ -97,7 +107,7 @@ fn avg_kb(t: &Table) -> f64 {
 }
 
 fn main() {
-    let reps: usize = std::env::var("SCAN_BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(7);
+    let reps: usize = std::env::var("SCAN_BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let python = std::env::var_os("SCAN_BENCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| root.join("../../.bench-venv/bin/python"));
     let script = root.join("benches/opencv_reference.py");
@@ -121,15 +131,29 @@ fn main() {
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
 
-    eprintln!("running Rust (1 thread, {reps} reps per photo)...");
-    let rust1 = run_rust(&photos, reps, 1, keep.as_deref());
-    eprintln!("running OpenCV reference (1 thread)...");
-    let cv1 = run_opencv(&python, &script, &dir, reps, 1, keep.as_deref());
-    eprintln!("running both on all {cores} cores...");
-    let rust_n = run_rust(&photos, reps, cores, None);
-    let cv_n = run_opencv(&python, &script, &dir, reps, 0, None);
+    // The machine is shared, so load drifts: Rust and OpenCV runs alternate in rounds and each
+    // photo's figure is the median over the rounds' medians, so both see the same conditions.
+    let rounds: usize = std::env::var("SCAN_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let mut r1s = Vec::new();
+    let mut c1s = Vec::new();
+    let mut rns = Vec::new();
+    let mut cns = Vec::new();
+    for round in 0..rounds {
+        eprintln!("round {}/{rounds}: Rust 1 thread, OpenCV 1 thread, Rust {cores} threads, OpenCV all threads ({reps} reps per photo)", round + 1);
+        r1s.push(run_rust(&photos, reps, 1, if round == 0 { keep.as_deref() } else { None }));
+        c1s.extend(run_opencv(&python, &script, &dir, reps, 1, if round == 0 { keep.as_deref() } else { None }));
+        rns.push(run_rust(&photos, reps, cores, None));
+        cns.extend(run_opencv(&python, &script, &dir, reps, 0, None));
+    }
+    let rust1 = merge(&r1s);
+    let rust_n = merge(&rns);
+    let cv1 = if c1s.is_empty() { None } else { Some(merge(&c1s)) };
+    let cv_n = if cns.is_empty() { None } else { Some(merge(&cns)) };
 
-    println!("\nbianmin-scan pipeline vs OpenCV reference — {} synthetic 12 MP photos of A4 pages, median of {reps} runs per photo, mean over photos (ms)\n", photos.len());
+    println!(
+        "\nbianmin-scan pipeline vs OpenCV reference — {} synthetic 12 MP photos of A4 pages; per photo the median of {rounds} alternating rounds x {reps} runs; mean over photos (ms)\n",
+        photos.len()
+    );
     println!("| stage | Rust 1T | OpenCV 1T | Rust/OpenCV 1T | Rust {cores}T | OpenCV {cores}T | Rust/OpenCV {cores}T |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for s in STAGES {
