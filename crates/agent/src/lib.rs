@@ -1,3 +1,4 @@
 //! The agent CLI's commands as a library, so tests can share their helpers.
 
 pub mod cases;
+pub mod sync_cmd;

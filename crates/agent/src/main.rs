@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use bianmin_agent::cases;
+use bianmin_agent::{cases, sync_cmd};
 
 #[derive(Parser)]
 #[command(name = "bianmin-agent", version, about = "Headless village-agent client over the Bianmin engine")]
@@ -28,6 +28,14 @@ enum Command {
     /// Creates sealed cases in a loop, printing each id once durable (for the crash test).
     #[command(hide = true)]
     CrashLoop(cases::CrashLoopArgs),
+    /// Enrols this device with the town centre using a one-time code.
+    Enroll(sync_cmd::EnrollArgs),
+    /// Sends every queued case and fetches the town's decisions; exit 0 only when all are acknowledged.
+    Sync(sync_cmd::SyncArgs),
+    /// Enrolment, queue and the state of every case.
+    Status(sync_cmd::StatusArgs),
+    /// Adds what the town asked for (补正) and reseals the case as its next version.
+    Correct(sync_cmd::CorrectArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +45,10 @@ fn main() -> ExitCode {
         Command::New(a) => cases::new(&cli.data, &a),
         Command::List(a) => cases::list(&cli.data, &a),
         Command::CrashLoop(a) => cases::crash_loop(&cli.data, &a),
+        Command::Enroll(a) => sync_cmd::enroll(&cli.data, &a),
+        Command::Sync(a) => sync_cmd::sync(&cli.data, &a),
+        Command::Status(a) => sync_cmd::status(&cli.data, &a),
+        Command::Correct(a) => sync_cmd::correct(&cli.data, &a),
     };
     match result {
         Ok(code) => code,

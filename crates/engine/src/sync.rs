@@ -10,7 +10,7 @@
 //! The outbox is reached through the small [`SyncStore`] trait, so this file does not depend on how
 //! the outbox stores cases.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,6 +101,8 @@ pub struct SyncReport {
     pub decisions: usize,
     /// Attachment bytes sent in PATCH bodies (including chunks cut off by a broken connection).
     pub bytes_sent: u64,
+    /// Attachment bytes the server confirmed holding during this run.
+    pub bytes_acked: u64,
     /// Cases still waiting after the run (rejected ones).
     pub remaining: usize,
 }
@@ -114,9 +116,16 @@ async fn upload_attachment(
     sha: &str,
     length: u64,
     on_bytes: &mut (dyn FnMut(u64) + Send),
-    sent: &mut u64,
+    report: &mut SyncReport,
+    known: &mut BTreeMap<String, u64>,
 ) -> Result<(), SyncError> {
     let state = t.upload_offset(sha).await?;
+    // Bytes that reached the server during an earlier, broken attempt count as progress now.
+    let prev = known.get(sha).copied().unwrap_or(0);
+    if state.offset > prev {
+        report.bytes_acked += state.offset - prev;
+        known.insert(sha.to_string(), state.offset);
+    }
     if state.complete {
         on_bytes(length);
         return Ok(());
@@ -129,9 +138,11 @@ async fn upload_attachment(
             return Err(SyncError::Store(format!("attachment {sha} is shorter than recorded")));
         }
         let n = chunk.len() as u64;
-        *sent += n;
+        report.bytes_sent += n;
         match t.upload_chunk(sha, offset, length, chunk).await {
             Ok(u) => {
+                report.bytes_acked += u.offset.saturating_sub(offset);
+                known.insert(sha.to_string(), u.offset);
                 on_bytes(u.offset.saturating_sub(offset));
                 offset = u.offset;
                 if u.complete {
@@ -140,6 +151,8 @@ async fn upload_attachment(
             }
             // The server holds a different amount (an earlier chunk landed after all): resume there.
             Err(TransportError::Rejected { status: 409, upload_offset: Some(o), .. }) if o != offset => {
+                report.bytes_acked += o.saturating_sub(offset);
+                known.insert(sha.to_string(), o);
                 on_bytes(o.saturating_sub(offset));
                 offset = o;
             }
@@ -156,6 +169,20 @@ pub async fn sync_once(
     server_key: Option<&VerifyingKey>,
     progress: &(dyn Fn(SyncEvent) + Send + Sync),
 ) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    sync_run(store, t, server_key, progress, &mut report, &mut BTreeMap::new()).await?;
+    Ok(report)
+}
+
+/// One run, recording what it achieved in `report` even when it fails half-way.
+async fn sync_run(
+    store: &dyn SyncStore,
+    t: &Transport,
+    server_key: Option<&VerifyingKey>,
+    progress: &(dyn Fn(SyncEvent) + Send + Sync),
+    report: &mut SyncReport,
+    known: &mut BTreeMap<String, u64>,
+) -> Result<(), SyncError> {
     let pending = store.pending().map_err(store_err)?;
     let mut seen = BTreeSet::new();
     let bytes_total: u64 = pending
@@ -165,7 +192,6 @@ pub async fn sync_once(
         .map(|p| p.bytes)
         .sum();
     progress(SyncEvent::Started { cases: pending.len(), bytes: bytes_total });
-    let mut report = SyncReport::default();
     let mut bytes_done = 0u64;
     let mut uploaded = BTreeSet::new();
     let cases_total = pending.len();
@@ -178,7 +204,7 @@ pub async fn sync_once(
                 bytes_done += n;
                 progress(SyncEvent::Progress { cases_done: i, cases_total, bytes_done, bytes_total });
             };
-            upload_attachment(store, t, &p.sha256, p.bytes, &mut on_bytes, &mut report.bytes_sent).await?;
+            upload_attachment(store, t, &p.sha256, p.bytes, &mut on_bytes, report, known).await?;
         }
         match t.submit(sub).await {
             Ok(receipt) => {
@@ -200,13 +226,13 @@ pub async fn sync_once(
         progress(SyncEvent::Progress { cases_done: i + 1, cases_total, bytes_done, bytes_total });
     }
     report.remaining = report.rejected.len();
-    pull_changes(store, t, progress, &mut report).await?;
+    pull_changes(store, t, progress, report).await?;
     progress(SyncEvent::Finished {
         acknowledged: report.acknowledged.len(),
         rejected: report.rejected.len(),
         decisions: report.decisions,
     });
-    Ok(report)
+    Ok(())
 }
 
 /// Reads the changes feed from the stored cursor and applies every decision.
@@ -259,7 +285,9 @@ impl Backoff {
     }
 }
 
-/// Runs `sync_once` until it succeeds, a non-transient error happens, or the attempts run out.
+/// Runs sync until it succeeds, a non-transient error happens, or `max_attempts` runs in a row made
+/// no progress. A run that moved bytes, got a receipt or applied a decision before failing resets
+/// the backoff: on a flaky link every attempt gets further, and the wait must not grow meanwhile.
 pub async fn sync_with_retry(
     store: &dyn SyncStore,
     t: &Transport,
@@ -268,9 +296,24 @@ pub async fn sync_with_retry(
     progress: &(dyn Fn(SyncEvent) + Send + Sync),
 ) -> Result<SyncReport, SyncError> {
     let mut attempt = 0;
+    let mut total = SyncReport::default();
+    // Server offsets seen so far, so bytes that arrived before a connection broke count as progress.
+    let mut known = BTreeMap::new();
     loop {
-        match sync_once(store, t, server_key, progress).await {
-            Ok(r) => return Ok(r),
+        let mut run = SyncReport::default();
+        let result = sync_run(store, t, server_key, progress, &mut run, &mut known).await;
+        let advanced = run.bytes_acked > 0 || !run.acknowledged.is_empty() || run.decisions > 0;
+        total.acknowledged.extend(run.acknowledged);
+        total.decisions += run.decisions;
+        total.bytes_sent += run.bytes_sent;
+        total.bytes_acked += run.bytes_acked;
+        total.rejected = run.rejected;
+        total.remaining = run.remaining;
+        if advanced {
+            attempt = 0;
+        }
+        match result {
+            Ok(()) => return Ok(total),
             Err(e) if e.is_transient() && attempt + 1 < backoff.max_attempts.max(1) => {
                 let wait = backoff.delay(attempt, &mut rand::thread_rng());
                 progress(SyncEvent::Failed { message: e.user_message(), retry_in: Some(wait) });

@@ -1,0 +1,211 @@
+//! The issue's "done when": the `bianmin-agent` CLI on one data dir and the town centre on another
+//! complete the loop through a faulty proxy — enrol, create, sync, town asks for a correction, the
+//! village sees it, resubmits the same case, town accepts and completes, the village sees 办结.
+//!
+//! The town runs in-process from the `bianmin-town` library on 127.0.0.1:0; the agent is the real
+//! binary. Town staff act through the engine's signed transport, as a tablet would.
+
+#[path = "../../town/tests/common/proxy.rs"]
+mod proxy;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bianmin_engine::catalog::Catalog;
+use bianmin_engine::transport::{Credential, Transport};
+use bianmin_protocol::sync::{ActionRequest, DeviceRole, EnrolRequest, TownAction};
+use bianmin_protocol::{Delivery, MissingItem};
+use bianmin_town::files::Ticket;
+use bianmin_town::{app, AppState};
+use proxy::Faults;
+
+const VILLAGE: &str = "140423100201";
+const TOWN: &str = "140423100";
+
+fn agent(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bianmin-agent")).arg("--data").arg(data).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// `sync` until it exits 0 (each run already retries with backoff; the proxy breaks ~30% of requests).
+fn sync_until_acknowledged(data: &Path) -> String {
+    for _ in 0..30 {
+        let o = agent(data, &["sync", "--attempts", "20"]);
+        if o.status.success() {
+            return text(&o);
+        }
+        assert_eq!(o.status.code(), Some(1), "sync failed hard: {}", text(&o));
+    }
+    panic!("sync never acknowledged everything");
+}
+
+fn status(data: &Path) -> serde_json::Value {
+    let o = agent(data, &["status", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn code(state: &AppState, role: DeviceRole, village: Option<&str>) -> String {
+    state
+        .files
+        .issue_ticket(&Ticket { role, village: village.map(str::to_string), town: TOWN.into(), expires_at: chrono::Utc::now() + chrono::Duration::minutes(10) })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
+    let town_dir = tempfile::tempdir().unwrap();
+    let agent_dir = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let state = AppState::open(town_dir.path()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(state.clone());
+    tokio::spawn(async move { axum_serve(listener, router).await });
+    let px = proxy::start(addr, Faults::harsh(), 11).await;
+    let url = format!("http://{}", px.addr);
+    let data = agent_dir.path().to_path_buf();
+
+    // Enrol through the faulty proxy; a lost answer is recovered by the CLI, a reset request is
+    // retried with a fresh code.
+    let mut enrolled = false;
+    for _ in 0..20 {
+        let c = code(&state, DeviceRole::Agent, Some(VILLAGE));
+        let o = tokio::task::spawn_blocking({
+            let (data, url) = (data.clone(), url.clone());
+            move || agent(&data, &["enroll", "--server", &url, "--code", &c, "--person", "李代办"])
+        })
+        .await
+        .unwrap();
+        if o.status.success() {
+            enrolled = true;
+            break;
+        }
+    }
+    assert!(enrolled, "enrolment never went through");
+    let st = status(&data);
+    assert_eq!(st["enrolled"], true);
+    assert_eq!(st["village"], VILLAGE);
+
+    // Create a complete case with the CLI (every required material photographed).
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V01").unwrap();
+    let guide = item.guide.as_ref().unwrap();
+    let applicant = work.path().join("applicant.json");
+    std::fs::write(&applicant, serde_json::to_vec(&bianmin_agent::cases::crash_applicant(7)).unwrap()).unwrap();
+    let mut args: Vec<String> = vec!["new".into(), "--item".into(), "V01".into(), "--applicant".into(), applicant.display().to_string()];
+    let mut photos = Vec::new();
+    let mut n = 0;
+    for m in guide.materials.iter().filter(|m| m.required) {
+        for _ in 0..m.count {
+            n += 1;
+            let p = work.path().join(format!("{}-{n}.jpg", m.key));
+            let bytes = bianmin_agent::cases::crash_photo(99, n);
+            std::fs::write(&p, &bytes).unwrap();
+            photos.push(bytes);
+            args.push("--material".into());
+            args.push(format!("{}={}", m.key, p.display()));
+        }
+    }
+    for (k, v) in bianmin_agent::cases::crash_answers(item) {
+        args.push("--answer".into());
+        args.push(format!("{k}={v}"));
+    }
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = agent(&data, &args_ref);
+    assert!(o.status.success(), "{}", text(&o));
+    let case_id = String::from_utf8(o.stdout).unwrap().lines().next().unwrap().to_string();
+    assert_eq!(status(&data)["queued"], 1);
+
+    // Unreachable town centre: exit 1 with the reason, the case stays queued.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let o = agent(&data, &["sync", "--server", &format!("http://{dead}"), "--attempts", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 case(s) still waiting"), "{}", text(&o));
+    assert_eq!(status(&data)["queued"], 1);
+
+    // Sync through the faulty proxy.
+    let d = data.clone();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    let st = status(&data);
+    assert_eq!(st["queued"], 0);
+    assert_eq!(st["cases"][0]["state"], "received");
+
+    // Town staff (a tablet enrolled directly) ask for a correction with the complete list.
+    let staff_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let staff_id = bianmin_engine::number::device_code_from(rand::random());
+    let direct = format!("http://{addr}");
+    Transport::new(&direct, None)
+        .unwrap()
+        .enrol(&EnrolRequest { code: code(&state, DeviceRole::Staff, None), device_id: staff_id.clone(), public_key: hex::encode(staff_key.verifying_key().to_bytes()), person: "王镇办".into() })
+        .await
+        .unwrap();
+    let staff = Transport::new(&direct, Some(Credential { device_id: staff_id, key: staff_key })).unwrap();
+    let act = |a: TownAction| ActionRequest { action: a, staff: "王镇办".into(), expected_version: None };
+    let inbox = staff.inbox("state=received").await.unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].case_id, case_id);
+    let missing = vec![MissingItem { key: "household_register".into(), note: "户口簿本人页不清晰，请重拍".into() }];
+    staff.act(&case_id, &act(TownAction::RequestCorrection { missing: missing.clone(), note: "请一次补齐".into() })).await.unwrap();
+
+    // The village sees the correction with its list.
+    let d = data.clone();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    let st = status(&data);
+    assert_eq!(st["cases"][0]["state"], "correction_requested");
+    assert_eq!(st["cases"][0]["correction"][0]["key"], "household_register");
+
+    // It adds the page and resubmits the same case, now version 2.
+    let fix = work.path().join("household_register-retake.jpg");
+    let retake = bianmin_agent::cases::crash_photo(100, 1);
+    std::fs::write(&fix, &retake).unwrap();
+    let o = agent(&data, &["correct", &case_id, "--material", &format!("household_register={}", fix.display())]);
+    assert!(o.status.success(), "{}", text(&o));
+    photos.push(retake);
+    let d = data.clone();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    let st = status(&data);
+    assert_eq!(st["cases"][0]["version"], 2);
+    assert_eq!(st["cases"][0]["state"], "received");
+
+    // Town accepts and completes by mail; the village sees 办结 with the tracking number.
+    let accepted = staff.act(&case_id, &act(TownAction::Accept)).await.unwrap();
+    assert!(accepted.deadline.is_some());
+    let delivery = Delivery::Mail { carrier: "EMS".into(), tracking_number: "1180000000003".into() };
+    staff.act(&case_id, &act(TownAction::Complete { result: "兵役登记已完成".into(), delivery })).await.unwrap();
+    let d = data.clone();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    let st = status(&data);
+    assert_eq!(st["cases"][0]["state"], "completed", "{st}");
+    assert_eq!(st["cases"][0]["last_decision"]["delivery"]["tracking_number"], "1180000000003");
+    assert!(st["cases"][0]["deadline"].is_string());
+
+    // The town holds one case (no duplicate), two versions, every page byte-identical, 首问负责 kept.
+    let cases = state.store.cases().unwrap();
+    assert_eq!(cases.len(), 1);
+    let sc = &cases[0];
+    assert_eq!(sc.versions.len(), 2);
+    assert_eq!(sc.case.responsible.name, "李代办");
+    let stored: Vec<Vec<u8>> = sc.case.materials.iter().flat_map(|m| &m.pages).map(|p| std::fs::read(state.files.attachment_path(&p.sha256)).unwrap()).collect();
+    assert_eq!(stored.len(), photos.len());
+    for p in &photos {
+        assert!(stored.contains(p), "a page differs or is missing");
+    }
+    bianmin_town::audit::verify_chain(&state.store.audit_log().unwrap()).unwrap();
+    eprintln!("proxy: {:?}", px.stats);
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    axum::serve(listener, router).await.unwrap();
+}
+
+#[test]
+fn sync_without_enrolment_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = agent(dir.path(), &["sync"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not enrolled"), "{}", text(&o));
+}
