@@ -1,1 +1,4 @@
 //! Reusable UI pieces shared by several screens.
+
+pub mod qr;
+pub mod top_bar;

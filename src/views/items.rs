@@ -1,36 +1,53 @@
-//! The item list: every village-level item of the catalog, searchable by name.
+//! The item list: every village-level item of the catalog, searchable by name, code or pinyin initials.
 
-use std::sync::Arc;
-
-use bianmin_engine::catalog::Catalog;
 use dioxus::prelude::*;
+
+use crate::app::{Nav, Screen, Services};
+use crate::components::top_bar::TopBar;
+use crate::services::search::SearchKey;
 
 /// Lists the village items (村级政务服务事项) with a search box.
 #[component]
-pub fn ItemList(catalog: Arc<Catalog>) -> Element {
+pub fn ItemList() -> Element {
+    let services = use_context::<Services>();
+    let nav = use_context::<Nav>();
+    let catalog = services.catalog.clone();
+    // Initials are computed once per screen, not per keystroke.
+    let keys = use_hook(|| {
+        catalog.village_items().map(|i| (i.code.clone(), SearchKey::new(&i.code, &i.name))).collect::<Vec<_>>()
+    });
     let mut query = use_signal(String::new);
-    let q = query.read().trim().to_string();
-    let items: Vec<_> = catalog
+    let q = query.read().clone();
+    let items: Vec<_> = services
+        .catalog
         .village_items()
-        .filter(|i| q.is_empty() || i.name.contains(q.as_str()) || i.code.eq_ignore_ascii_case(&q))
-        .map(|i| (i.code.clone(), i.seq, i.name.clone(), i.kind.clone()))
+        .zip(keys.iter())
+        .filter(|(_, (_, key))| key.matches(&q))
+        .map(|(i, _)| (i.code.clone(), i.seq, i.name.clone(), i.kind.clone()))
         .collect();
     rsx! {
-        header { class: "bar", h1 { "村级政务服务事项" } }
+        TopBar { title: "选择事项" }
         input {
             class: "search",
+            id: "item-search",
             r#type: "search",
-            placeholder: "搜索事项名称",
+            placeholder: "搜索事项名称或拼音首字母，如 dbsq",
             value: "{query}",
             oninput: move |e| query.set(e.value()),
         }
         p { class: "count", "共 {items.len()} 项" }
+        if items.is_empty() {
+            p { class: "empty", "没有找到相关事项，请换个说法，或输入拼音首字母。" }
+        }
         ul { class: "items",
             for (code, seq, name, kind) in items {
-                li { key: "{code}", class: "item", "data-code": "{code}",
-                    span { class: "seq", "{seq}" }
-                    span { class: "name", "{name}" }
-                    span { class: "kind", "{kind}" }
+                li { key: "{code}",
+                    button { class: "item", "data-code": "{code}",
+                        onclick: { let code = code.clone(); move |_| nav.go(Screen::Guide(code.clone())) },
+                        span { class: "seq", "{seq}" }
+                        span { class: "name", "{name}" }
+                        span { class: "kind", "{kind}" }
+                    }
                 }
             }
         }

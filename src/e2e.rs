@@ -1,0 +1,283 @@
+//! End-to-end test mode (`BIANMIN_E2E=1`): drives the real webview through `document::eval`.
+//!
+//! The driver fills inputs and clicks exactly as a user would (DOM events that Dioxus serialises
+//! to Rust), waits for conditions by polling the DOM with a bounded wait, saves screenshots at
+//! phone and tablet size, and exits 0 when every step passed or 1 naming the step that failed.
+//! `tests/e2e.rs` starts the app in this mode. Photos go through the capture interface's test hook
+//! (a text field taking a file path), because a file input cannot be clicked from JS.
+//!
+//! Environment: `BIANMIN_E2E_OUT` (screenshot and result dir), `BIANMIN_E2E_PHOTO` (a JPEG),
+//! `BIANMIN_SERVER` (prefills enrolment), `BIANMIN_DATA` (a fresh data dir).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bianmin_engine::catalog::{Catalog, FieldKind};
+use bianmin_engine::validate::checksum_char;
+use chrono::Local;
+use dioxus::prelude::*;
+use serde_json::Value;
+
+/// The item the scenario applies for: 城乡居民最低生活保障的申报.
+pub const ITEM: &str = "V11";
+/// How long any single condition may take before the step fails.
+const BOUNDED_WAIT: Duration = Duration::from_secs(30);
+
+/// Phone and tablet viewport sizes of the acceptance criteria.
+pub const PHONE: (u32, u32) = (360, 640);
+pub const TABLET: (u32, u32) = (1280, 800);
+
+/// A valid resident ID number for the scenario's applicant, born 1980-01-01.
+pub fn valid_id() -> String {
+    let first17 = "14042319800101123";
+    format!("{first17}{}", checksum_char(first17.as_bytes()))
+}
+
+/// The same number with a wrong check digit, which validation must flag.
+pub fn invalid_id() -> String {
+    let good = valid_id();
+    let last = good.chars().last().expect("18 chars");
+    let wrong = if last == '1' { '2' } else { '1' };
+    format!("{}{wrong}", &good[..17])
+}
+
+/// Renders nothing; in test mode it starts the scenario once the root is mounted.
+#[component]
+pub fn Driver() -> Element {
+    use_hook(|| {
+        if std::env::var_os("BIANMIN_BENCH").is_some() {
+            spawn(async move {
+                // First screen rendered: the root is in the DOM and painted.
+                let _ = document::eval("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;").await;
+                println!("BIANMIN_FIRST_SCREEN");
+                std::process::exit(0);
+            });
+        }
+        if std::env::var_os("BIANMIN_E2E").is_some() {
+            spawn(async move {
+                let code = match scenario().await {
+                    Ok(()) => {
+                        println!("E2E PASS");
+                        0
+                    }
+                    Err(e) => {
+                        eprintln!("E2E FAIL: {e}");
+                        let _ = screenshot("failure", PHONE).await;
+                        1
+                    }
+                };
+                std::process::exit(code);
+            });
+        }
+    });
+    rsx! {}
+}
+
+type Step = Result<(), String>;
+
+fn out_dir() -> PathBuf {
+    PathBuf::from(std::env::var("BIANMIN_E2E_OUT").unwrap_or_else(|_| "target/e2e".into()))
+}
+
+async fn eval(js: &str) -> Result<Value, String> {
+    document::eval(js).await.map_err(|e| format!("eval failed: {e:?}\n{js}"))
+}
+
+/// JS string literal.
+fn lit(s: &str) -> String {
+    serde_json::to_string(s).expect("string serialises")
+}
+
+/// Polls `cond` (a JS expression) until it is truthy, at most `BOUNDED_WAIT`.
+async fn wait_for(cond: &str, what: &str) -> Step {
+    let start = Instant::now();
+    loop {
+        let v = eval(&format!("try {{ return !!({cond}); }} catch (e) {{ return false; }}")).await?;
+        if v == Value::Bool(true) {
+            return Ok(());
+        }
+        if start.elapsed() > BOUNDED_WAIT {
+            let body = eval("return document.body.innerText.slice(0, 800);").await.unwrap_or_default();
+            return Err(format!("timed out waiting for {what} ({cond}); screen text: {body}"));
+        }
+        // Yield to the UI between polls; the condition, not the delay, is what synchronises.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+}
+
+async fn wait_el(sel: &str) -> Step {
+    wait_for(&format!("document.querySelector({})", lit(sel)), sel).await
+}
+
+async fn click(sel: &str) -> Step {
+    wait_el(sel).await?;
+    eval(&format!("document.querySelector({}).click(); return 1;", lit(sel))).await.map(|_| ())
+}
+
+/// Types into an input the way a keyboard does: sets the value and fires `input` (and `change`).
+async fn fill(sel: &str, value: &str) -> Step {
+    wait_el(sel).await?;
+    eval(&format!(
+        "const el = document.querySelector({}); el.focus(); el.value = {};
+         el.dispatchEvent(new Event('input', {{ bubbles: true }}));
+         el.dispatchEvent(new Event('change', {{ bubbles: true }})); return 1;",
+        lit(sel),
+        lit(value)
+    ))
+    .await
+    .map(|_| ())
+}
+
+async fn text(sel: &str) -> Result<String, String> {
+    wait_el(sel).await?;
+    let v = eval(&format!("return document.querySelector({}).innerText;", lit(sel))).await?;
+    Ok(v.as_str().unwrap_or_default().to_string())
+}
+
+/// Resizes the window to a viewport size and waits until the page has laid out at that size.
+async fn resize(size: (u32, u32)) -> Step {
+    #[cfg(not(any(target_os = "android", target_os = "ios")))]
+    dioxus::desktop::window().set_inner_size(dioxus::desktop::LogicalSize::new(size.0 as f64, size.1 as f64));
+    wait_for(&format!("window.innerWidth === {} && window.innerHeight === {}", size.0, size.1), "window resize").await?;
+    eval("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;").await.map(|_| ())
+}
+
+/// Saves `target/e2e/{name}-{phone|tablet}.png` of the window at `size`.
+async fn screenshot(name: &str, size: (u32, u32)) -> Step {
+    resize(size).await?;
+    let label = if size == PHONE { "phone" } else { "tablet" };
+    let dir = out_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{name}-{label}.png"));
+    // The window sits at (0,0) of the test's own X screen, so the crop is exactly the viewport.
+    let status = std::process::Command::new("import")
+        .args(["-window", "root", "-crop", &format!("{}x{}+0+0", size.0, size.1), "+repage"])
+        .arg(&path)
+        .status()
+        .map_err(|e| format!("ImageMagick import failed to start: {e}"))?;
+    if !status.success() {
+        return Err(format!("import failed for {}", path.display()));
+    }
+    Ok(())
+}
+
+async fn both_sizes(name: &str) -> Step {
+    screenshot(name, TABLET).await?;
+    screenshot(name, PHONE).await
+}
+
+fn photo() -> Result<String, String> {
+    std::env::var("BIANMIN_E2E_PHOTO").map_err(|_| "BIANMIN_E2E_PHOTO is not set".to_string())
+}
+
+/// A valid answer for each field kind of the item's form.
+fn answer_for(kind: FieldKind, min: Option<i64>, choices: &[String]) -> String {
+    match kind {
+        FieldKind::Text | FieldKind::Textarea => "家庭收入低于当地低保标准".to_string(),
+        FieldKind::Number => min.unwrap_or(1).max(1).to_string(),
+        FieldKind::Date => Local::now().date_naive().format("%Y-%m-%d").to_string(),
+        FieldKind::Choice => choices.first().cloned().unwrap_or_default(),
+        FieldKind::Bool => "是".to_string(),
+        FieldKind::IdNumber => valid_id(),
+        FieldKind::Phone => "13800138000".to_string(),
+    }
+}
+
+async fn scenario() -> Step {
+    let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
+    let item = catalog.item(ITEM).ok_or("scenario item missing")?.clone();
+    let guide = item.guide.clone().ok_or("scenario item has no guide")?;
+    let photo = photo()?;
+
+    // Enrolment as a village agent.
+    wait_el("#enrol-submit").await?;
+    click("#role-village").await?;
+    fill("#enrol-code", "140423").await?;
+    fill("#enrol-person", "李代办").await?;
+    click("#enrol-submit").await?;
+    wait_for("document.querySelector('.errors') && document.querySelector('.errors').innerText.includes('12位')", "enrolment error")
+        .await?;
+    fill("#enrol-code", "140423101201").await?;
+    click("#enrol-submit").await?;
+    wait_el("#go-items").await?;
+    both_sizes("home").await?;
+
+    // Item list, searched by pinyin initials.
+    click("#go-items").await?;
+    wait_el(".item[data-code='V01']").await?;
+    both_sizes("items").await?;
+    fill("#item-search", "zdshbz").await?;
+    wait_for(
+        &format!("document.querySelectorAll('.item').length >= 1 && document.querySelector('.item[data-code={ITEM}]')"),
+        "pinyin search result",
+    )
+    .await?;
+    click(&format!(".item[data-code='{ITEM}']")).await?;
+    wait_el("#notice").await?;
+    let notice = text("#notice").await?;
+    if !notice.contains("一次性告知") {
+        return Err(format!("notice text missing: {notice}"));
+    }
+    both_sizes("guide").await?;
+    click("#start-case").await?;
+
+    // The form, with a validation error that is then corrected.
+    wait_el("#f-applicant-name").await?;
+    fill("#f-applicant-name", "王秀英").await?;
+    fill("#f-applicant-id_number", &invalid_id()).await?;
+    wait_el(".problem[data-for='applicant.id_number']").await?;
+    both_sizes("case-form-error").await?;
+    fill("#f-applicant-id_number", &valid_id()).await?;
+    wait_for("!document.querySelector(\".problem[data-for='applicant.id_number']\")", "ID error cleared").await?;
+    fill("#f-applicant-phone", "13800138000").await?;
+    fill("#f-applicant-address", "襄垣县古韩镇某村").await?;
+    for f in &guide.fields {
+        if f.required {
+            let v = answer_for(f.kind, f.min, &f.choices);
+            fill(&format!("#f-{}", f.key), &v).await?;
+        }
+    }
+
+    // 初审 before the photos lists what is missing.
+    click("#precheck-run").await?;
+    wait_el("#precheck").await?;
+
+    // Photos of every required material, as many as the guide asks.
+    for m in guide.materials.iter().filter(|m| m.required) {
+        for n in 1..=m.count.max(1) {
+            fill(&format!(".capture-hook[data-capture='{}']", m.key), &photo).await?;
+            wait_for(
+                &format!(
+                    "document.querySelector(\"[data-material='{}'] .have\").innerText.startsWith('已拍 {n}/')",
+                    m.key
+                ),
+                &format!("photo {n} of {}", m.key),
+            )
+            .await?;
+        }
+    }
+    both_sizes("case-form").await?;
+
+    click("#precheck-run").await?;
+    wait_el("#precheck-ok").await?;
+    click("#seal").await?;
+
+    // The receipt with its QR code; the test decodes the screenshot.
+    wait_el("#receipt .qr svg").await?;
+    let url = eval("return document.querySelector('#receipt .qr').dataset.url;").await?;
+    let url = url.as_str().ok_or("no receipt url")?.to_string();
+    let case_id = text("#receipt-case").await?;
+    if !url.contains(&format!("/r/{case_id}?t=")) {
+        return Err(format!("receipt url {url} does not point at case {case_id}"));
+    }
+    eval("document.querySelector('#receipt .qr').scrollIntoView({block: 'start'}); return 1;").await?;
+    screenshot("receipt", TABLET).await?;
+    std::fs::write(out_dir().join("receipt-url.txt"), &url).map_err(|e| e.to_string())?;
+    click("#receipt-done").await?;
+
+    // The outbox shows the sealed case waiting for upload.
+    click("#go-outbox").await?;
+    wait_el(&format!(".case-row[data-case='{case_id}'][data-state='queued']")).await?;
+    both_sizes("outbox").await?;
+    Ok(())
+}

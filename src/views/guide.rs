@@ -1,0 +1,82 @@
+//! The item's service guide (办事指南) with the printable 一次性告知 notice, and "start a case".
+
+use bianmin_engine::case::Case;
+use bianmin_protocol::{AgentRef, Applicant};
+use chrono::{Local, Utc};
+use dioxus::prelude::*;
+
+use crate::app::{Nav, Screen, Services};
+use crate::components::top_bar::TopBar;
+
+#[component]
+pub fn GuideScreen(code: String) -> Element {
+    let services = use_context::<Services>();
+    let nav = use_context::<Nav>();
+    let mut error = use_signal(|| None::<String>);
+    let Some(item) = services.catalog.item(&code).cloned() else {
+        return rsx! { TopBar { title: "事项" } p { class: "error", "找不到事项 {code}，请返回重新选择。" } };
+    };
+    let Some(guide) = item.guide.clone() else {
+        return rsx! {
+            TopBar { title: "{item.name}" }
+            p { class: "error", "该事项的办事指南尚未发布，请联系镇中心。" }
+        };
+    };
+    let notice = guide.notice(&item);
+    let start = {
+        let services = services.clone();
+        let code = code.clone();
+        move |_| {
+            let Some(dev) = services.device.read().clone() else { return };
+            let today = Local::now().date_naive();
+            let id = match services.book.next_case_id(&dev, today) {
+                Ok(id) => id,
+                Err(e) => return error.set(Some(e)),
+            };
+            let agent = AgentRef { device_id: dev.device_code.clone(), name: dev.person.clone(), village: dev.place.clone() };
+            let case = Case::new(id.clone(), &code, Applicant::default(), agent, Utc::now());
+            match services.book.save(&case) {
+                Ok(()) => {
+                    services.touched();
+                    nav.replace(Screen::Case(id));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    };
+    rsx! {
+        TopBar { title: "{item.name}" }
+        main { class: "page guide",
+            if guide.draft { p { class: "draft", "本指南为草稿，以县行政审批局发布为准。" } }
+            dl { class: "facts",
+                dt { "承诺时限" } dd { "{guide.promised_days} 个工作日" }
+                dt { "收费" } dd { "{guide.fee}" }
+                dt { "办理层级" } dd { "{guide.handling_level}" }
+                dt { "监督电话" } dd { "{guide.supervision_phone}" }
+            }
+            h2 { "需要的材料" }
+            ol { class: "materials",
+                for m in guide.materials.iter() {
+                    li { key: "{m.key}",
+                        strong { "{m.name}" }
+                        " {m.form.label()} × {m.count}"
+                        if !m.required { span { class: "muted", "（视情提交）" } }
+                        if !m.note.is_empty() { p { class: "muted", "{m.note}" } }
+                    }
+                }
+            }
+            h2 { "办理流程" }
+            ol { for (i, p) in guide.procedure.iter().enumerate() { li { key: "{i}", "{p}" } } }
+            if let Some(e) = error() { p { class: "error", "{e}" } }
+            div { class: "actions",
+                button { class: "btn primary big", id: "start-case", onclick: start, "开始办理" }
+                button { class: "btn", id: "print-notice",
+                    onclick: move |_| { document::eval("window.print()"); },
+                    "打印一次性告知书"
+                }
+            }
+            h2 { "一次性告知书" }
+            pre { class: "notice", id: "notice", "{notice}" }
+        }
+    }
+}

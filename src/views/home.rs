@@ -1,0 +1,43 @@
+//! Village agent home: outbox counts, connectivity and last sync, and the two main actions.
+
+use dioxus::prelude::*;
+
+use crate::app::{Nav, Screen, Services};
+use crate::components::top_bar::{SyncPanel, TopBar};
+
+#[component]
+pub fn Home() -> Element {
+    let services = use_context::<Services>();
+    let nav = use_context::<Nav>();
+    let _ = services.revision.read();
+    let counts = services.book.counts();
+    let who = services.device.read().as_ref().map(|d| format!("{} · {}", d.person, d.place)).unwrap_or_default();
+    rsx! {
+        TopBar { title: "便民服务点" }
+        main { class: "page home",
+            p { class: "muted", "{who}" }
+            div { class: "counts",
+                Count { label: "草稿", n: counts.drafts, id: "count-drafts" }
+                Count { label: "待上传", n: counts.waiting, id: "count-waiting" }
+                Count { label: "需补正", n: counts.corrections, id: "count-corrections" }
+                Count { label: "镇中心办理中", n: counts.at_town, id: "count-town" }
+                Count { label: "已办结", n: counts.done, id: "count-done" }
+            }
+            SyncPanel {}
+            div { class: "actions",
+                button { class: "btn primary big", id: "go-items", onclick: move |_| nav.go(Screen::Items), "新建办件" }
+                button { class: "btn big", id: "go-outbox", onclick: move |_| nav.go(Screen::Outbox), "我的办件" }
+            }
+        }
+    }
+}
+
+#[component]
+fn Count(label: String, n: usize, id: String) -> Element {
+    rsx! {
+        div { class: "count-card", id: "{id}",
+            strong { "{n}" }
+            span { "{label}" }
+        }
+    }
+}

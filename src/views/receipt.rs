@@ -1,0 +1,68 @@
+//! The receipt (回执) for the resident: case number, materials received, promised date and the QR link.
+
+use bianmin_engine::receipt;
+use bianmin_engine::validate::mask_name;
+use chrono::Local;
+use dioxus::prelude::*;
+
+use crate::app::{Nav, Screen, Services};
+use crate::components::qr::Qr;
+use crate::components::top_bar::TopBar;
+
+#[component]
+pub fn ReceiptScreen(id: String) -> Element {
+    let services = use_context::<Services>();
+    let nav = use_context::<Nav>();
+    let _ = services.revision.read();
+    let Some(case) = services.book.get(&id) else {
+        return rsx! { TopBar { title: "回执" } p { class: "error", "找不到这个办件。" } };
+    };
+    let Some(dev) = services.device.read().clone() else { return rsx! {} };
+    let item = services.catalog.item(&case.item).cloned();
+    let name = item.as_ref().map(|i| i.name.clone()).unwrap_or_else(|| case.item.clone());
+    let days = item.as_ref().and_then(|i| i.guide.as_ref()).map(|g| g.promised_days).unwrap_or(0);
+    // The link is signed on the phone, so the receipt works before the case is synced.
+    let url = match dev.key() {
+        Ok(key) => receipt::url(&dev.server, &case.id, &receipt::mint(&key, &case.id, Local::now().date_naive())),
+        Err(e) => return rsx! { TopBar { title: "回执" } p { class: "error", "无法生成回执二维码：{e}。请重新登记设备。" } },
+    };
+    let promised = match case.deadline {
+        Some(d) => format!("{d} 前办结"),
+        None => format!("镇中心受理后 {days} 个工作日内办结"),
+    };
+    let materials: Vec<(String, usize)> = item
+        .as_ref()
+        .and_then(|i| i.guide.as_ref())
+        .map(|g| {
+            g.materials
+                .iter()
+                .filter_map(|m| {
+                    let n = case.materials.iter().find(|p| p.key == m.key).map(|p| p.pages.len()).unwrap_or(0);
+                    (n > 0).then(|| (m.name.clone(), n))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rsx! {
+        TopBar { title: "回执" }
+        main { class: "page receipt", id: "receipt",
+            h2 { "便民服务回执" }
+            dl { class: "facts",
+                dt { "办件编号" } dd { code { id: "receipt-case", "{case.id}" } }
+                dt { "事项" } dd { "{name}" }
+                dt { "申请人" } dd { "{mask_name(&case.applicant.name)}" }
+                dt { "状态" } dd { "{case.state.label()}" }
+                dt { "承诺时限" } dd { "{promised}" }
+                dt { "首问负责人" } dd { "{case.responsible.name}" }
+            }
+            h3 { "已收材料" }
+            ul { for (n, k) in materials { li { "{n}：{k} 张" } } }
+            Qr { data: url.clone() }
+            p { class: "muted", "请申请人用微信或相机扫码，随时查看办理进度，办结后可以评价。" }
+            div { class: "actions no-print",
+                button { class: "btn", onclick: move |_| { document::eval("window.print()"); }, "打印回执" }
+                button { class: "btn primary", id: "receipt-done", onclick: move |_| nav.home(Screen::Home), "完成" }
+            }
+        }
+    }
+}
