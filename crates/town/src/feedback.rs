@@ -511,7 +511,7 @@ pub fn figures(
     for r in ratings {
         let f = per.entry(r.village.clone()).or_default();
         f.ratings += 1;
-        if !is_bad(r.level) && r.level >= 3 {
+        if r.level >= 3 {
             f.satisfied += 1;
         }
         if states.get(r.case_id.as_str()) == Some(&CaseState::Rated) {

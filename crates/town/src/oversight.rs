@@ -61,9 +61,9 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The logged-in supervisor and the session token, or a redirect to the login form.
-fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
-    let token = cookie_value(headers).ok_or_else(|| Redirect::to("/county/login").into_response())?;
-    let name = state.feedback.session(&token).ok_or_else(|| Redirect::to("/county/login").into_response())?;
+fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Redirect> {
+    let token = cookie_value(headers).ok_or_else(|| Redirect::to("/county/login"))?;
+    let name = state.feedback.session(&token).ok_or_else(|| Redirect::to("/county/login"))?;
     Ok((name, token))
 }
 
@@ -184,7 +184,7 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (name, token) = match session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let o = match overview(&state).await {
         Ok(o) => o,
@@ -275,7 +275,7 @@ async fn county_step(
 ) -> Response {
     let (name, token) = match session(&state, &headers) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Ok(Form(f)) = form else {
         return message_page(StatusCode::BAD_REQUEST, "提交失败", "表单内容不正确。");
@@ -318,7 +318,7 @@ fn csv_field(s: &str) -> String {
 
 async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = session(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let o = match overview(&state).await {
         Ok(o) => o,
@@ -412,7 +412,7 @@ async fn staff_step(
     let id = case_id.clone();
     let existing = tokio::task::spawn_blocking(move || st.feedback.rectification(&id)).await??
         .ok_or_else(|| ApiError::not_found("no bad review is open for this case"))?;
-    if !state.divisions.village(&existing.village).is_some_and(|(t, _)| t.code == d.town) {
+    if state.divisions.village(&existing.village).is_none_or(|(t, _)| t.code != d.town) {
         return Err(ApiError::forbidden("that case is not in this town"));
     }
     let by = format!("{} ({})", req.by.trim(), d.id);
