@@ -107,6 +107,55 @@ pub struct SyncReport {
     pub remaining: usize,
 }
 
+/// Quick retries of one request inside a run before the whole run backs off: every request of
+/// the protocol is idempotent, and on a link that drops a third of all connections a run that
+/// needs a dozen requests in a row would otherwise almost never finish.
+const IN_RUN_RETRIES: u32 = 3;
+
+async fn pause(n: u32) {
+    let ms = rand::thread_rng().gen_range(0..=(25u64 << n.min(6)));
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+async fn head_retry(t: &Transport, sha: &str) -> Result<bianmin_protocol::sync::UploadOffset, TransportError> {
+    let mut n = 0;
+    loop {
+        match t.upload_offset(sha).await {
+            Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
+                n += 1;
+                pause(n).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn submit_retry(t: &Transport, sub: &CaseSubmission) -> Result<Receipt, TransportError> {
+    let mut n = 0;
+    loop {
+        match t.submit(sub).await {
+            Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
+                n += 1;
+                pause(n).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn changes_retry(t: &Transport, cursor: u64) -> Result<bianmin_protocol::sync::ChangesPage, TransportError> {
+    let mut n = 0;
+    loop {
+        match t.changes(cursor).await {
+            Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
+                n += 1;
+                pause(n).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Largest chunk per PATCH: bounds memory on a cheap phone and the time one request takes.
 pub const CHUNK: usize = 1024 * 1024;
 
@@ -119,7 +168,7 @@ async fn upload_attachment(
     report: &mut SyncReport,
     known: &mut BTreeMap<String, u64>,
 ) -> Result<(), SyncError> {
-    let state = t.upload_offset(sha).await?;
+    let state = head_retry(t, sha).await?;
     // Bytes that reached the server during an earlier, broken attempt count as progress now.
     let prev = known.get(sha).copied().unwrap_or(0);
     if state.offset > prev {
@@ -132,6 +181,7 @@ async fn upload_attachment(
     }
     let mut offset = state.offset;
     on_bytes(offset);
+    let mut broken = 0;
     loop {
         let chunk = store.read_attachment(sha, offset, CHUNK).map_err(store_err)?;
         if chunk.is_empty() && offset < length {
@@ -155,6 +205,21 @@ async fn upload_attachment(
                 known.insert(sha.to_string(), o);
                 on_bytes(o.saturating_sub(offset));
                 offset = o;
+            }
+            // The connection broke mid-chunk: ask where the server got to and go on from there.
+            Err(e) if e.is_transient() && broken < IN_RUN_RETRIES => {
+                broken += 1;
+                pause(broken).await;
+                let u = head_retry(t, sha).await?;
+                if u.offset > offset {
+                    report.bytes_acked += u.offset - offset;
+                    known.insert(sha.to_string(), u.offset);
+                    on_bytes(u.offset - offset);
+                }
+                if u.complete {
+                    return Ok(());
+                }
+                offset = u.offset;
             }
             Err(e) => return Err(e.into()),
         }
@@ -206,7 +271,7 @@ async fn sync_run(
             };
             upload_attachment(store, t, &p.sha256, p.bytes, &mut on_bytes, report, known).await?;
         }
-        match t.submit(sub).await {
+        match submit_retry(t, sub).await {
             Ok(receipt) => {
                 if let Some(k) = server_key {
                     if !verify_receipt(k, &receipt) || receipt.case_id != sub.id || receipt.version != sub.version {
@@ -244,7 +309,7 @@ pub async fn pull_changes(
 ) -> Result<(), SyncError> {
     let mut cursor = store.cursor().map_err(store_err)?;
     loop {
-        let page = t.changes(cursor).await?;
+        let page = changes_retry(t, cursor).await?;
         for e in &page.entries {
             // A decision the phone cannot apply (e.g. for a case it no longer holds) must not block
             // the feed forever; the store records what it could not apply.
