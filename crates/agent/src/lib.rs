@@ -1,4 +1,5 @@
 //! The agent CLI's commands as a library, so tests can share their helpers.
 
 pub mod cases;
+pub mod receipt_cmd;
 pub mod sync_cmd;

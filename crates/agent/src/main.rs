@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use bianmin_agent::{cases, sync_cmd};
+use bianmin_agent::{cases, receipt_cmd, sync_cmd};
 
 #[derive(Parser)]
 #[command(name = "bianmin-agent", version, about = "Headless village-agent client over the Bianmin engine")]
@@ -36,6 +36,8 @@ enum Command {
     Status(sync_cmd::StatusArgs),
     /// Adds what the town asked for (补正) and reseals the case as its next version.
     Correct(sync_cmd::CorrectArgs),
+    /// Prints the resident's receipt link (QR content) for a case, minted offline with the device key.
+    Receipt(receipt_cmd::ReceiptArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Sync(a) => sync_cmd::sync(&cli.data, &a),
         Command::Status(a) => sync_cmd::status(&cli.data, &a),
         Command::Correct(a) => sync_cmd::correct(&cli.data, &a),
+        Command::Receipt(a) => receipt_cmd::receipt(&cli.data, &a),
     };
     match result {
         Ok(code) => code,
