@@ -56,6 +56,9 @@ pub fn probe(bytes: &[u8]) -> Result<Header, ScanError> {
     if h.width == 0 || h.height == 0 {
         return Err(ScanError::Corrupt("image has zero width or height".into()));
     }
+    if h.width < 16 || h.height < 16 {
+        return Err(ScanError::Unsupported(format!("image is only {}x{} pixels", h.width, h.height)));
+    }
     let mp = h.width as f64 * h.height as f64 / 1e6;
     if mp > MAX_MEGAPIXELS {
         return Err(ScanError::TooLarge { megapixels: mp as f32 });

@@ -143,3 +143,20 @@ fn every_error_has_a_chinese_user_message() {
         assert!(!e.to_string().is_empty());
     }
 }
+
+#[test]
+fn tiny_images_are_rejected_not_warped() {
+    for (w, h) in [(1, 1), (1, 500), (15, 15)] {
+        let mut png = Vec::new();
+        image::DynamicImage::ImageLuma8(image::GrayImage::new(w, h))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .expect("png");
+        assert!(matches!(err(&png), ScanError::Unsupported(_)), "{w}x{h}");
+    }
+    let mut png = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(16, 16, image::Luma([200])))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    let s = scan(&png, &ScanOptions::default(), &CancelToken::new()).expect("16x16 is enough");
+    assert!(!s.detected);
+}
