@@ -241,7 +241,7 @@ fn render_case(state: &AppState, sc: &StoredCase, rating: Option<&Rating>, token
                 p { "整体满意度：" strong { (level_label(r.level)) } }
                 p.muted { "服务效率：" (level_label(r.efficiency)) "　服务水平：" (level_label(r.quality)) "　服务态度：" (level_label(r.attitude)) }
                 @if !r.comment.is_empty() { p { "您的意见：" (r.comment) } }
-                @if is_bad(r.level) { p { "我们已记录您的意见，相关部门将在15个工作日内核实整改并回访您。" } }
+                @if is_bad(r.level) { p { "我们已记录您的意见，相关部门将在" (state.feedback.rectify_days) "个工作日内核实整改并回访您。" } }
             }
         } @else if can_rate {
             (rating_form(c.id.as_str(), token, error))

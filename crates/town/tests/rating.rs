@@ -305,3 +305,38 @@ fn the_store_admits_one_rating_per_case_under_racing_threads() {
     assert_eq!(won, 1);
     assert_eq!(fb.ratings().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
+    let s = setup().await;
+    let r = s.town.router();
+    // A second case, accepted with a deadline that has passed (as if accepted weeks ago).
+    let p = page(43, 2048);
+    s.agent.upload(&r, &p).await;
+    let late = s.agent.next_case_id();
+    assert_eq!(send(&r, s.agent.json("PUT", &format!("/v1/cases/{late}"), &s.agent.submission(&late, 1, &[&p]))).await.0, StatusCode::CREATED);
+    let accept = bianmin_protocol::sync::ActionRequest { action: bianmin_protocol::sync::TownAction::Accept, staff: "王镇办".into(), expected_version: None };
+    assert_eq!(send(&r, s.staff.json("POST", &format!("/v1/cases/{late}/actions"), &accept)).await.0, StatusCode::OK);
+    let mut sc = s.town.store.case(&late).unwrap().unwrap();
+    let past = china_today() - Days::new(3);
+    sc.case.deadline = Some(past);
+    s.town.store.commit(Some(&sc), &[], vec![]).unwrap();
+
+    // A bad review whose loop deadline has passed.
+    let (token, _) = receipt_path(&s.agent, &s.id);
+    assert_eq!(send(&r, rating_post(&s.id, &token, 1, "没人管", "8000")).await.0, StatusCode::SEE_OTHER);
+    let mut l = s.town.state.feedback.rectification(&s.id).unwrap().unwrap();
+    l.deadline = past;
+    assert!(l.is_overdue(china_today()));
+    assert_eq!(l.status_label(china_today()), "待核实（已超期）");
+
+    let f = figures(&s.town.state.divisions, &s.town.store.cases().unwrap(), &s.town.state.feedback.ratings().unwrap(), &[l.clone()], china_today());
+    let county = f.last().unwrap();
+    assert_eq!((county.overdue_now, county.bad_overdue, county.cases, county.completed), (1, 1, 2, 1));
+
+    let password = bianmin_town::oversight::supervisor_add(s.town.dir.path(), "督办员").unwrap();
+    let resp = send_raw(&r, form("/county/login", &[("name", "督办员"), ("password", &password)], None)).await;
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let (_, body) = send(&r, get("/county", Some(&cookie))).await;
+    assert!(body.contains(&late) && body.contains("超期办件（督办）") && body.contains(&past.to_string()), "overdue case listed");
+}
