@@ -44,6 +44,9 @@ async fn the_page_shows_the_timeline_and_bad_tokens_are_refused() {
     for want in ["已办结", "张*", "已受理", "承诺办结日期", TRACKING, "证明已开具", "提交评价", "非常不满意", "服务态度"] {
         assert!(body.contains(want), "page lacks {want}");
     }
+    // Light enough for 2G: one request, no scripts, a few KB.
+    assert!(body.len() < 12 * 1024, "resident page is {} bytes", body.len());
+    assert!(!body.contains("<script"));
     // The full name and phone never appear.
     assert!(!body.contains("张三") && !body.contains("13800138000"));
 

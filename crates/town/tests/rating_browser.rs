@@ -167,6 +167,11 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         // Opening the link again shows the stored rating, not a new form.
         c.goto(&url).await?;
         assert!(c.source().await?.contains("评价已提交"));
+        // A forged link (signed by a key that is not the phone's) gets the Chinese refusal page.
+        let forged = receipt::url(&server, &id, &receipt::mint(&ed25519_dalek::SigningKey::from_bytes(&[3; 32]), &id, china_today()));
+        c.goto(&forged).await?;
+        assert_eq!(c.find(Locator::Css("h1")).await?.text().await?, "链接无效");
+        shot(&c, "resident-forged.png").await?;
 
         // County supervisor logs in.
         let password = bianmin_town::oversight::supervisor_add(town.dir.path(), "张科长")?;
@@ -188,12 +193,13 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         let r = town.router();
         let (st, body) = send(&r, tablet.json("POST", &format!("/v1/rectifications/{id}/steps"), &json!({"step": "verify", "by": "王镇办", "notes": "已核实：群众往返两次"}))).await;
         assert_eq!(st, axum::http::StatusCode::OK, "{body}");
-        for notes in ["窗口一次性告知清单上墙", "电话回访，群众表示满意"] {
+        for (n, notes) in [(2, "窗口一次性告知清单上墙"), (3, "电话回访，群众表示满意")] {
             c.goto(&format!("{server}/county")).await?;
             let form = c.find(Locator::Css(&format!("[id='loop-{id}'] form"))).await?;
             form.find(Locator::Css("textarea[name=notes]")).await?.send_keys(notes).await?;
             form.find(Locator::Css("button[type=submit]")).await?.click().await?;
-            c.wait().for_element(Locator::Css("#figures")).await?;
+            // Wait for the page that lists the new step (the old page has the table too).
+            c.wait().for_element(Locator::Css(&format!("[id='loop-{id}'] ol.tl li:nth-child({n})"))).await?;
         }
         assert_eq!(county_cell(&c, "rectified").await?, "100.0%");
         assert_eq!(county_cell(&c, "followed").await?, "100.0%");
