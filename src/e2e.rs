@@ -92,8 +92,9 @@ fn lit(s: &str) -> String {
 async fn wait_for(cond: &str, what: &str) -> Step {
     let start = Instant::now();
     loop {
-        let v = eval(&format!("try {{ return !!({cond}); }} catch (e) {{ return false; }}")).await?;
-        if v == Value::Bool(true) {
+        // An eval issued before the webview finished loading the page fails; that is "not yet".
+        let v = eval(&format!("try {{ return !!({cond}); }} catch (e) {{ return false; }}")).await;
+        if v == Ok(Value::Bool(true)) {
             return Ok(());
         }
         if start.elapsed() > BOUNDED_WAIT {
@@ -111,26 +112,65 @@ async fn wait_el(sel: &str) -> Step {
 
 async fn click(sel: &str) -> Step {
     wait_el(sel).await?;
-    eval(&format!("document.querySelector({}).click(); return 1;", lit(sel))).await.map(|_| ())
+    act(&format!("document.querySelector({}).click();", lit(sel))).await
+}
+
+/// Runs a DOM action exactly once, after this eval has answered.
+///
+/// A reply can be lost ("Finished") when the screen re-renders while the eval is in flight, so
+/// the action sets a per-action marker: a lost reply is resolved by reading the marker back, and
+/// the action is only sent again if it never ran.
+async fn act(body: &str) -> Step {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let token = NEXT.fetch_add(1, Ordering::Relaxed);
+    let js = format!(
+        "window.__e2e = window.__e2e || {{}};
+         if (!window.__e2e[{token}]) {{ window.__e2e[{token}] = 1; setTimeout(() => {{ {body} }}, 0); }}
+         return 1;"
+    );
+    let start = Instant::now();
+    loop {
+        if eval(&js).await.is_ok() {
+            return Ok(());
+        }
+        if let Ok(Value::Bool(true)) = eval(&format!("return !!(window.__e2e && window.__e2e[{token}]);")).await {
+            return Ok(());
+        }
+        if start.elapsed() > BOUNDED_WAIT {
+            return Err(format!("could not run action: {body}"));
+        }
+    }
+}
+
+/// An idempotent read, retried when its reply was lost.
+async fn read(js: &str) -> Result<Value, String> {
+    let start = Instant::now();
+    loop {
+        match eval(js).await {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() > BOUNDED_WAIT => return Err(e),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Types into an input the way a keyboard does: sets the value and fires `input` (and `change`).
 async fn fill(sel: &str, value: &str) -> Step {
     wait_el(sel).await?;
-    eval(&format!(
+    act(&format!(
         "const el = document.querySelector({}); el.focus(); el.value = {};
          el.dispatchEvent(new Event('input', {{ bubbles: true }}));
-         el.dispatchEvent(new Event('change', {{ bubbles: true }})); return 1;",
+         el.dispatchEvent(new Event('change', {{ bubbles: true }}));",
         lit(sel),
         lit(value)
     ))
     .await
-    .map(|_| ())
 }
 
 async fn text(sel: &str) -> Result<String, String> {
     wait_el(sel).await?;
-    let v = eval(&format!("return document.querySelector({}).innerText;", lit(sel))).await?;
+    let v = read(&format!("return document.querySelector({}).innerText;", lit(sel))).await?;
     Ok(v.as_str().unwrap_or_default().to_string())
 }
 
@@ -139,7 +179,7 @@ async fn resize(size: (u32, u32)) -> Step {
     #[cfg(not(any(target_os = "android", target_os = "ios")))]
     dioxus::desktop::window().set_inner_size(dioxus::desktop::LogicalSize::new(size.0 as f64, size.1 as f64));
     wait_for(&format!("window.innerWidth === {} && window.innerHeight === {}", size.0, size.1), "window resize").await?;
-    eval("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;").await.map(|_| ())
+    read("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;").await.map(|_| ())
 }
 
 /// Saves `target/e2e/{name}-{phone|tablet}.png` of the window at `size`.
@@ -226,6 +266,7 @@ async fn scenario() -> Step {
     fill("#f-applicant-name", "王秀英").await?;
     fill("#f-applicant-id_number", &invalid_id()).await?;
     wait_el(".problem[data-for='applicant.id_number']").await?;
+    read("document.querySelector(\".problem[data-for='applicant.id_number']\").scrollIntoView({block: 'center'}); return 1;").await?;
     both_sizes("case-form-error").await?;
     fill("#f-applicant-id_number", &valid_id()).await?;
     wait_for("!document.querySelector(\".problem[data-for='applicant.id_number']\")", "ID error cleared").await?;
@@ -256,6 +297,7 @@ async fn scenario() -> Step {
             .await?;
         }
     }
+    read("document.querySelector('.materials').scrollIntoView({block: 'start'}); return 1;").await?;
     both_sizes("case-form").await?;
 
     click("#precheck-run").await?;
@@ -264,13 +306,13 @@ async fn scenario() -> Step {
 
     // The receipt with its QR code; the test decodes the screenshot.
     wait_el("#receipt .qr svg").await?;
-    let url = eval("return document.querySelector('#receipt .qr').dataset.url;").await?;
+    let url = read("return document.querySelector('#receipt .qr').dataset.url;").await?;
     let url = url.as_str().ok_or("no receipt url")?.to_string();
     let case_id = text("#receipt-case").await?;
     if !url.contains(&format!("/r/{case_id}?t=")) {
         return Err(format!("receipt url {url} does not point at case {case_id}"));
     }
-    eval("document.querySelector('#receipt .qr').scrollIntoView({block: 'start'}); return 1;").await?;
+    read("document.querySelector('#receipt .qr').scrollIntoView({block: 'start'}); return 1;").await?;
     screenshot("receipt", TABLET).await?;
     std::fs::write(out_dir().join("receipt-url.txt"), &url).map_err(|e| e.to_string())?;
     click("#receipt-done").await?;

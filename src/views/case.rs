@@ -397,7 +397,7 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
             if !m.note.is_empty() { p { class: "muted", "{m.note}" } }
             div { class: "pages",
                 for (i, p) in pages.iter().enumerate() {
-                    figure { key: "{p.sha256}-{i}", class: if retake() == Some(i) { "page retaking" } else { "page" },
+                    figure { key: "{p.sha256}-{i}", class: if retake() == Some(i) { "shot retaking" } else { "shot" },
                         if let Some(url) = services.book.page_data_url(p) { img { src: "{url}", alt: "{p.name}" } }
                         if editable {
                             figcaption {
