@@ -52,7 +52,32 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
                     fxs[k] = fx.clamp(0, max_fx);
                     fys[k] = fy.clamp(0, max_fy);
                 }
-                // Pass 2: bilinear gather with integer weights.
+                // Pass 2: bilinear sampling with integer weights. For luma the gather (pure loads,
+                // which the CPU overlaps freely) is split from the arithmetic (vectorised).
+                if ch == 1 {
+                    let mut p0s = [0u16; TILE];
+                    let mut p1s = [0u16; TILE];
+                    for k in 0..tw {
+                        let x0 = (fxs[k] >> 8) as usize;
+                        let r0 = (fys[k] >> 8) as usize * sw + x0;
+                        // SAFETY: the fixed-point coordinates are clamped to maxx < sw - 1 and
+                        // maxy < sh - 1, so x0 + 1 < sw and y0 + 1 < sh: both 2-byte reads end at
+                        // or before index sw * sh - 1 < data.len() (asserted above).
+                        unsafe {
+                            p0s[k] = (data.as_ptr().add(r0) as *const u16).read_unaligned();
+                            p1s[k] = (data.as_ptr().add(r0 + sw) as *const u16).read_unaligned();
+                        }
+                    }
+                    for k in 0..tw {
+                        let (p0, p1) = (u16::from_le(p0s[k]) as i32, u16::from_le(p1s[k]) as i32);
+                        let (a, b, c, d) = (p0 & 0xFF, p0 >> 8, p1 & 0xFF, p1 >> 8);
+                        let (fx, fy) = (fxs[k] & 255, fys[k] & 255);
+                        let top = (a << 8) + (b - a) * fx;
+                        let bot = (c << 8) + (d - c) * fx;
+                        row[tx + k] = (((top << 8) + (bot - top) * fy + (1 << 15)) >> 16) as u8;
+                    }
+                    continue;
+                }
                 for k in 0..tw {
                     let u = tx + k;
                     let (ix, iy) = (fxs[k], fys[k]);
@@ -61,23 +86,7 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
                     let fx = ix & 255;
                     let fy = iy & 255;
                     let (r0, r1) = (y0 * sw, y0 * sw + sw);
-                    if ch == 1 {
-                        // SAFETY: the fixed-point coordinates are clamped to maxx < sw - 1 and
-                        // maxy < sh - 1, so x0 + 1 < sw and y0 + 1 < sh: both 2-byte reads end at
-                        // or before index sw * sh - 1 < data.len() (asserted above).
-                        // Each horizontal pair is one unaligned 16-bit load.
-                        let (p0, p1) = unsafe {
-                            (
-                                (data.as_ptr().add(r0 + x0) as *const u16).read_unaligned(),
-                                (data.as_ptr().add(r1 + x0) as *const u16).read_unaligned(),
-                            )
-                        };
-                        let (p0, p1) = (u16::from_le(p0) as i32, u16::from_le(p1) as i32);
-                        let (a, b, c, d) = (p0 & 0xFF, p0 >> 8, p1 & 0xFF, p1 >> 8);
-                        let top = (a << 8) + (b - a) * fx;
-                        let bot = (c << 8) + (d - c) * fx;
-                        row[u] = (((top << 8) + (bot - top) * fy + (1 << 15)) >> 16) as u8;
-                    } else {
+                    {
                         let mut px = [0i32; 3];
                         for (kk, p) in px.iter_mut().enumerate() {
                             let a = data[(r0 + x0) * 3 + kk] as i32;
