@@ -50,6 +50,13 @@ pub struct Device {
     /// When the last sync with the town centre finished.
     #[serde(default)]
     pub last_sync: Option<DateTime<Utc>>,
+    /// The town centre's receipt key (hex), once enrolled online; `None` for an offline enrolment
+    /// that the town still has to confirm.
+    #[serde(default)]
+    pub server_key: Option<String>,
+    /// Human-readable place, e.g. 古韩镇南关村, from the town centre.
+    #[serde(default)]
+    pub place_name: String,
 }
 
 impl Device {
@@ -69,6 +76,8 @@ impl Device {
             signing_key: STANDARD.encode(key.to_bytes()),
             enrolled_at: now,
             last_sync: None,
+            server_key: None,
+            place_name: String::new(),
         }
     }
 

@@ -1,8 +1,10 @@
 //! Enrolment (设备登记): the role, the town centre's address and the enrolment code.
 //!
-//! The code is what the town centre gives each service point: the 12-digit village code for a
-//! village agent's phone, the town's code for a town tablet. It can be typed, or scanned from the
-//! town's enrolment sheet (`bianmin:enrol?...` QR, decoded on the phone).
+//! The normal way is the one-time enrolment code from the town centre (`bianmin-town enroll`): the
+//! app sends it with the device's public key, and the town's answer fixes the role (village agent
+//! or town staff), the village and the server's receipt key. Where there is no signal at all, a
+//! village phone can start with its 12-digit village code offline and is confirmed by the town
+//! later. The code can be typed, or read from the enrolment sheet's `bianmin:enrol?...` QR text.
 
 use chrono::Utc;
 use dioxus::prelude::*;
@@ -27,14 +29,12 @@ pub fn check(role: Role, f: &EnrolForm) -> Vec<String> {
     }
     let code = f.code.trim();
     let digits = code.chars().all(|c| c.is_ascii_digit());
-    match role {
-        Role::Village if !(digits && code.len() == 12) => {
-            out.push("村登记码是12位数字（本村统计区划代码），请核对镇中心发的登记单。".to_string())
-        }
-        Role::Town if !(digits && (code.len() == 9 || code.len() == 12)) => {
-            out.push("镇登记码是9位或12位数字（本镇区划代码），请核对县局发的登记单。".to_string())
-        }
-        _ => {}
+    if code.is_empty() {
+        out.push("请填写登记码（镇中心发的一次性登记码）。".to_string());
+    } else if digits && code.len() != 12 {
+        out.push("村登记码是12位数字（本村统计区划代码），请核对镇中心发的登记单。".to_string());
+    } else if digits && role == Role::Town {
+        out.push("平板请使用镇中心发的一次性登记码，不能用村代码登记。".to_string());
     }
     if f.person.trim().is_empty() {
         out.push("请填写您的姓名，办件上会记录首问负责人。".to_string());
@@ -57,6 +57,35 @@ pub fn parse_enrol_qr(text: &str) -> Option<(String, String)> {
     Some((server?, code?))
 }
 
+/// Enrols the device: online with a one-time code, or offline with a 12-digit village code.
+pub async fn enrol(role: Role, f: &EnrolForm) -> Result<Device, String> {
+    use bianmin_engine::transport::Transport;
+    use bianmin_protocol::sync::{DeviceRole, EnrolRequest};
+    let code = f.code.trim();
+    let mut d = Device::new(role, &f.server, code, &f.person, Utc::now());
+    if code.len() == 12 && code.chars().all(|c| c.is_ascii_digit()) {
+        // Offline start for a village with no signal; the first sync registers the device.
+        return Ok(d);
+    }
+    let key = d.key()?;
+    let req = EnrolRequest {
+        code: code.to_string(),
+        device_id: d.device_code.clone(),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        person: d.person.clone(),
+    };
+    let transport = Transport::new(&d.server, None).map_err(|e| e.user_message())?;
+    let resp = transport.enrol(&req).await.map_err(|e| format!("登记失败：{}", e.user_message()))?;
+    d.role = match resp.role {
+        DeviceRole::Agent => Role::Village,
+        DeviceRole::Staff => Role::Town,
+    };
+    d.place = resp.village.clone().unwrap_or(resp.town.clone());
+    d.place_name = resp.scope_name;
+    d.server_key = Some(resp.server_key);
+    Ok(d)
+}
+
 #[component]
 pub fn Enrol() -> Element {
     let services = use_context::<Services>();
@@ -64,10 +93,12 @@ pub fn Enrol() -> Element {
     let mut role = use_signal(|| Role::Village);
     let mut form = use_signal(|| EnrolForm {
         server: std::env::var("BIANMIN_SERVER").unwrap_or_default(),
+        code: std::env::var("BIANMIN_ENROLL_CODE").unwrap_or_default(),
         ..Default::default()
     });
     let mut problems = use_signal(Vec::<String>::new);
     let r = role();
+    let mut busy = use_signal(|| false);
     let submit = {
         let services = services.clone();
         move |_| {
@@ -77,17 +108,26 @@ pub fn Enrol() -> Element {
                 problems.set(p);
                 return;
             }
-            let d = Device::new(role(), &f.server, &f.code, &f.person, Utc::now());
-            match services.book.save_device(&d) {
-                Ok(()) => {
-                    let mut dev = services.device;
-                    let first = start_screen(&Some(d.clone()));
-                    dev.set(Some(d));
-                    services.sync_now.send(crate::services::sync::SyncTrigger::Button);
-                    nav.home(first);
+            let services = services.clone();
+            busy.set(true);
+            spawn(async move {
+                let result = enrol(role(), &f).await;
+                busy.set(false);
+                let d = match result {
+                    Ok(d) => d,
+                    Err(e) => return problems.set(vec![e]),
+                };
+                match services.book.save_device(&d) {
+                    Ok(()) => {
+                        let mut dev = services.device;
+                        let first = start_screen(&Some(d.clone()));
+                        dev.set(Some(d));
+                        services.sync_now.send(crate::services::sync::SyncTrigger::Button);
+                        nav.home(first);
+                    }
+                    Err(e) => problems.set(vec![e]),
                 }
-                Err(e) => problems.set(vec![e]),
-            }
+            });
         }
     };
     rsx! {
@@ -138,7 +178,9 @@ pub fn Enrol() -> Element {
                     for p in problems.read().iter() { li { "{p}" } }
                 }
             }
-            button { class: "btn primary", id: "enrol-submit", onclick: submit, "登记本设备" }
+            button { class: "btn primary", id: "enrol-submit", disabled: busy(), onclick: submit,
+                if busy() { "正在向镇中心登记…" } else { "登记本设备" }
+            }
         }
     }
 }
@@ -153,7 +195,8 @@ mod tests {
         assert_eq!(check(Role::Village, &f).len(), 3);
         let ok = EnrolForm { server: "http://127.0.0.1:8080".into(), code: "140423101201".into(), person: "李".into() };
         assert!(check(Role::Village, &ok).is_empty());
-        assert!(check(Role::Town, &EnrolForm { code: "140423101".into(), ..ok }).is_empty());
+        assert_eq!(check(Role::Town, &ok).len(), 1, "a tablet needs the town's one-time code");
+        assert!(check(Role::Town, &EnrolForm { code: "K7Q2-MX4P".into(), ..ok }).is_empty());
     }
 
     #[test]

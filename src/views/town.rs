@@ -12,7 +12,7 @@ use crate::components::top_bar::{SyncPanel, TopBar};
 #[component]
 pub fn TownInbox() -> Element {
     let services = use_context::<Services>();
-    let who = services.device.read().as_ref().map(|d| format!("{} · {}", d.person, d.place)).unwrap_or_default();
+    let who = services.device.read().as_ref().map(|d| format!("{} · {}", d.person, if d.place_name.is_empty() { &d.place } else { &d.place_name })).unwrap_or_default();
     rsx! {
         TopBar { title: "镇中心收件箱" }
         main { class: "page town",
