@@ -63,8 +63,28 @@ impl<'a> Sampler<'a> {
 fn downscale(r: &Raster, f: usize) -> (usize, usize, Vec<f32>) {
     let (sw, sh) = (r.w / f, r.h / f);
     let mut out = vec![0f32; sw * sh];
-    let mut acc = vec![0u32; r.w];
+    // u16 column sums vectorise twice as wide as u32; f rows of 255 must fit (f <= 257).
+    let wide = f > 257;
+    let mut acc = vec![0u32; if wide { r.w } else { 0 }];
+    let mut acc16 = vec![0u16; if wide { 0 } else { r.w }];
     let inv = 1.0 / (f * f) as f32;
+    if !wide && r.ch == 1 {
+        for sy in 0..sh {
+            acc16.iter_mut().for_each(|a| *a = 0);
+            for y in sy * f..sy * f + f {
+                for (a, &v) in acc16.iter_mut().zip(&r.data[y * r.w..(y + 1) * r.w]) {
+                    *a += v as u16;
+                }
+            }
+            for sx in 0..sw {
+                out[sy * sw + sx] = acc16[sx * f..sx * f + f].iter().map(|&v| v as u32).sum::<u32>() as f32 * inv;
+            }
+        }
+        return (sw, sh, out);
+    }
+    if !wide {
+        acc = vec![0u32; r.w];
+    }
     for sy in 0..sh {
         acc.iter_mut().for_each(|a| *a = 0);
         for y in sy * f..sy * f + f {
