@@ -141,26 +141,45 @@ fn Shell(catalog: Arc<Catalog>, book: Book) -> Element {
     let device = use_signal(|| book.device());
     let revision = use_signal(|| 0u64);
     let mut status = use_signal(SyncStatus::default);
-    let sync_now = use_coroutine(move |mut rx: UnboundedReceiver<SyncTrigger>| async move {
+    let sync_book = book.clone();
+    let mut sync_revision = revision;
+    let mut sync_device = device;
+    let sync_now = use_coroutine(move |mut rx: UnboundedReceiver<SyncTrigger>| {
+        let sync_book = sync_book.clone();
+        async move {
         use futures_util::StreamExt;
         loop {
-            let server = device.peek().as_ref().map(|d| d.server.clone());
-            if let Some(server) = server {
+            let dev = device.peek().clone();
+            if let Some(dev) = dev {
                 let was = status.peek().online;
-                let now_up = sync::reachable(&server).await;
-                let mut s = status.write();
-                s.online = Some(now_up);
-                s.message = if now_up {
-                    if was != Some(true) {
-                        tracing::info!("town centre reachable at {server}");
+                let now_up = sync::reachable(&dev.server).await;
+                {
+                    let mut s = status.write();
+                    s.online = Some(now_up);
+                    if !now_up {
+                        s.message = "连不上镇中心：办件已安全保存在手机里，有信号时会自动上传。".to_string();
+                    } else if was != Some(true) {
+                        tracing::info!("town centre reachable at {}", dev.server);
                     }
-                    "已连上镇中心".to_string()
-                } else {
-                    "连不上镇中心：办件已安全保存在手机里，有信号时会自动上传。".to_string()
-                };
+                }
+                // Only a device the town centre enrolled can sync (its key is registered there).
+                if now_up && dev.server_key.is_some() {
+                    match sync::run_once(&sync_book, &dev, status).await {
+                        Ok(()) => {
+                            let mut d = dev.clone();
+                            d.last_sync = Some(chrono::Utc::now());
+                            if sync_book.save_device(&d).is_ok() {
+                                sync_device.set(Some(d));
+                            }
+                        }
+                        Err(msg) => status.write().message = msg,
+                    }
+                    *sync_revision.write() += 1;
+                }
             }
             // Wait for the button, a focus event, or the next probe.
             let _ = tokio::time::timeout(sync::PROBE_EVERY, rx.next()).await;
+        }
         }
     });
     use_context_provider(|| Services {

@@ -247,3 +247,63 @@ mod tests {
         assert!(book.page_data_url(&p).unwrap().starts_with("data:image/jpeg;base64,"));
     }
 }
+
+/// The engine's sync client drives uploads and decisions through this.
+impl bianmin_engine::sync::SyncStore for Book {
+    fn pending(&self) -> Result<Vec<bianmin_protocol::CaseSubmission>, bianmin_engine::sync::StoreFailure> {
+        let mut out: Vec<_> = self
+            .list()
+            .into_iter()
+            .filter(|c| c.state == CaseState::Queued)
+            .map(|c| {
+                // The seal time is fixed in the history, so every retry sends the identical submission.
+                let sealed_at = c.history.iter().rev().find(|h| h.to == CaseState::Queued).map(|h| h.at).unwrap_or(c.created_at);
+                c.submission(sealed_at)
+            })
+            .collect();
+        out.sort_by(|a, b| a.sealed_at.cmp(&b.sealed_at));
+        Ok(out)
+    }
+
+    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, bianmin_engine::sync::StoreFailure> {
+        use std::io::{Read, Seek, SeekFrom};
+        if !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!("bad attachment id {sha256}").into());
+        }
+        let mut f = fs::File::open(self.dir.join("pages").join(sha256))?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(max);
+        f.take(max as u64).read_to_end(&mut buf)?;
+        Ok(buf)
+    }
+
+    fn mark_uploaded(&self, receipt: &bianmin_protocol::sync::Receipt) -> Result<(), bianmin_engine::sync::StoreFailure> {
+        let Some(mut c) = self.get(&receipt.case_id) else { return Ok(()) };
+        if c.state == CaseState::Queued && c.version == receipt.version {
+            c.apply(bianmin_engine::case::CaseEvent::Uploaded, "town", receipt.received_at)?;
+            self.save(&c)?;
+        }
+        Ok(())
+    }
+
+    fn apply_town_event(&self, event: &bianmin_protocol::DecisionEvent) -> Result<(), bianmin_engine::sync::StoreFailure> {
+        let Some(mut c) = self.get(&event.case_id) else { return Ok(()) };
+        if event.version != c.version {
+            return Ok(());
+        }
+        // The feed may repeat what the phone already knows; an event that does not apply is skipped.
+        if c.apply(bianmin_engine::case::CaseEvent::Town(event.decision.clone()), &event.by, event.at).is_ok() {
+            self.save(&c)?;
+        }
+        Ok(())
+    }
+
+    fn cursor(&self) -> Result<u64, bianmin_engine::sync::StoreFailure> {
+        Ok(fs::read_to_string(self.dir.join("cursor")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0))
+    }
+
+    fn set_cursor(&self, cursor: u64) -> Result<(), bianmin_engine::sync::StoreFailure> {
+        Self::write_atomic(&self.dir.join("cursor"), cursor.to_string().as_bytes())?;
+        Ok(())
+    }
+}

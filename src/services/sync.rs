@@ -54,6 +54,75 @@ pub async fn reachable(server: &str) -> bool {
     )
 }
 
+/// One sync run with the engine's client: uploads queued cases (resumable, chunked) and applies
+/// the town's decisions, mirroring its progress into `status` while it runs.
+pub async fn run_once(
+    book: &crate::services::book::Book,
+    device: &crate::services::book::Device,
+    mut status: dioxus::prelude::Signal<SyncStatus>,
+) -> Result<(), String> {
+    use std::sync::{Arc, Mutex};
+
+    use bianmin_engine::sync::{sync_once, SyncEvent};
+    use bianmin_engine::transport::{Credential, Transport};
+    use dioxus::prelude::*;
+
+    let key = device.key()?;
+    let server_key = device
+        .server_key
+        .as_deref()
+        .and_then(|h| hex::decode(h.trim()).ok())
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
+    let t = Transport::new(&device.server, Some(Credential { device_id: device.device_code.clone(), key }))
+        .map_err(|e| e.user_message())?;
+    // The engine reports progress from its own context; the UI copies it while the run is going.
+    let shared = Arc::new(Mutex::new((0.0f32, String::new())));
+    let sink = shared.clone();
+    let progress = move |e: SyncEvent| {
+        let mut g = sink.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            SyncEvent::Started { cases, .. } => g.1 = format!("正在上传 {cases} 件…"),
+            SyncEvent::Progress { bytes_done, bytes_total, cases_done, cases_total } => {
+                g.0 = if bytes_total > 0 { bytes_done as f32 / bytes_total as f32 } else { 1.0 };
+                g.1 = format!("正在上传：第 {cases_done}/{cases_total} 件");
+            }
+            SyncEvent::Rejected { message, .. } => g.1 = format!("镇中心退回了一件：{message}"),
+            SyncEvent::Failed { message, .. } => g.1 = message,
+            _ => {}
+        }
+    };
+    status.write().running = true;
+    let run = sync_once(book, &t, server_key.as_ref(), &progress);
+    futures_util::pin_mut!(run);
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            _ = tokio::time::sleep(Duration::from_millis(150)) => {
+                let g = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut s = status.write();
+                s.progress = g.0;
+                s.message = g.1;
+            }
+        }
+    };
+    let mut s = status.write();
+    s.running = false;
+    match result {
+        Ok(r) => {
+            s.progress = 1.0;
+            s.last_sync = Some(Utc::now());
+            s.message = if r.remaining == 0 {
+                format!("同步完成：上传 {} 件，收到镇中心消息 {} 条", r.acknowledged.len(), r.decisions)
+            } else {
+                format!("同步完成，但有 {} 件被镇中心退回，请打开办件查看原因", r.remaining)
+            };
+            Ok(())
+        }
+        Err(e) => Err(e.user_message()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
