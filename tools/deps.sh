@@ -14,6 +14,8 @@ BIANMIN_APT_PACKAGES=(
   chromium chromium-driver
   # Screenshots of the real window.
   imagemagick
+  # tools/run.sh waits for the town centre's health check.
+  curl
   # Type-checking the Android build: C code in build scripts (ring) compiled by clang for aarch64.
   clang llvm libc6-dev-arm64-cross
 )
