@@ -159,6 +159,16 @@ impl Transport {
     }
 
     pub fn with_timeouts(server: &str, cred: Option<Credential>, t: Timeouts) -> Result<Transport, TransportError> {
+        Transport::build(server, cred, t, None)
+    }
+
+    /// Also trusts the PEM certificate `root_pem` (a town centre with a private CA or self-signed
+    /// certificate), besides the public web roots.
+    pub fn with_root_certificate(server: &str, cred: Option<Credential>, t: Timeouts, root_pem: &[u8]) -> Result<Transport, TransportError> {
+        Transport::build(server, cred, t, Some(root_pem))
+    }
+
+    fn build(server: &str, cred: Option<Credential>, t: Timeouts, root_pem: Option<&[u8]>) -> Result<Transport, TransportError> {
         let base = server.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(TransportError::Rejected {
@@ -169,11 +179,18 @@ impl Transport {
                 upload_offset: None,
             });
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(t.connect)
-            .timeout(t.request)
-            .build()
-            .map_err(|e| TransportError::Offline(e.to_string()))?;
+        let mut builder = reqwest::Client::builder().connect_timeout(t.connect).timeout(t.request);
+        if let Some(pem) = root_pem {
+            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| TransportError::Rejected {
+                status: 0,
+                code: "bad_certificate".into(),
+                message: format!("root certificate is not valid PEM: {e}"),
+                missing: vec![],
+                upload_offset: None,
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| TransportError::Offline(e.to_string()))?;
         Ok(Transport { http, base, cred })
     }
 

@@ -14,6 +14,7 @@ pub mod ratelimit;
 pub mod resident;
 pub mod routes;
 pub mod store;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::path::Path;

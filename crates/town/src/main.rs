@@ -32,6 +32,12 @@ enum Cmd {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8714")]
         listen: String,
+        /// PEM certificate chain: serve HTTPS (production must use TLS, here or in a reverse proxy).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key for --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// List the county's towns and villages with their codes.
     Villages {
@@ -79,7 +85,7 @@ enum SupervisorCmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve { listen } => serve(&cli.data, &listen),
+        Cmd::Serve { listen, tls_cert, tls_key } => serve(&cli.data, &listen, tls_cert.zip(tls_key)),
         Cmd::Villages { json } => villages(&cli.data, json),
         Cmd::Enroll { village, town, server } => enroll(&cli.data, village, town, server),
         Cmd::Revoke { device } => revoke(&cli.data, &device),
@@ -94,7 +100,7 @@ fn main() -> Result<()> {
     }
 }
 
-fn serve(data: &Path, listen: &str) -> Result<()> {
+fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -102,14 +108,22 @@ fn serve(data: &Path, listen: &str) -> Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
+        let acceptor = match &tls {
+            Some((cert, key)) => Some(bianmin_town::tls::acceptor(cert, key)?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
         write_atomic(&data.join("server.addr"), addr.to_string().as_bytes())?;
         // The address alone on the first line: tests and scripts read it to find a `:0` port.
         let mut out = std::io::stdout();
-        writeln!(out, "http://{addr}")?;
+        writeln!(out, "{}://{addr}", if acceptor.is_some() { "https" } else { "http" })?;
         out.flush()?;
-        tracing::info!(%addr, "town centre listening");
+        tracing::info!(%addr, tls = acceptor.is_some(), "town centre listening");
+        if let Some(acceptor) = acceptor {
+            bianmin_town::tls::serve(listener, acceptor, app(state), shutdown_signal()).await;
+            return Ok(());
+        }
         // Peer addresses feed the per-client rate limit of the public 好差评 pages.
         axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())
