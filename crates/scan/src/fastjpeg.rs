@@ -177,23 +177,28 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
     let mut coef = [0i32; 64];
     for by in 0..bh_ {
         for bx in 0..bw_ {
-            // Gather with edge replication for partial blocks; note whether the block is flat.
+            // Flatness first, on whole 8-byte rows (most blocks of a page are pure white), then
+            // the float gather only for blocks that need a DCT. Edge blocks replicate the edge.
             let first = img[(by * 8).min(h - 1) * w + (bx * 8).min(w - 1)];
-            let mut flat = true;
-            for y in 0..8 {
+            let full = bx * 8 + 8 <= w;
+            let pattern = u64::from_ne_bytes([first; 8]);
+            let flat = (0..8).all(|y| {
                 let sy = (by * 8 + y).min(h - 1);
                 let row = &img[sy * w..sy * w + w];
-                if bx * 8 + 8 <= w {
-                    let src = &row[bx * 8..bx * 8 + 8];
-                    for x in 0..8 {
-                        blk[y * 8 + x] = src[x] as f32 - 128.0;
-                        flat &= src[x] == first;
-                    }
+                if full {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&row[bx * 8..bx * 8 + 8]);
+                    u64::from_ne_bytes(b) == pattern
                 } else {
+                    (0..8).all(|x| row[(bx * 8 + x).min(w - 1)] == first)
+                }
+            });
+            if !flat {
+                for y in 0..8 {
+                    let sy = (by * 8 + y).min(h - 1);
+                    let row = &img[sy * w..sy * w + w];
                     for x in 0..8 {
-                        let v = row[(bx * 8 + x).min(w - 1)];
-                        blk[y * 8 + x] = v as f32 - 128.0;
-                        flat &= v == first;
+                        blk[y * 8 + x] = row[(bx * 8 + x).min(w - 1)] as f32 - 128.0;
                     }
                 }
             }
