@@ -3,3 +3,4 @@
 pub mod cases;
 pub mod receipt_cmd;
 pub mod sync_cmd;
+pub mod scan_cmd;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use bianmin_agent::{cases, receipt_cmd, sync_cmd};
+use bianmin_agent::{cases, receipt_cmd, scan_cmd, sync_cmd};
 
 #[derive(Parser)]
 #[command(name = "bianmin-agent", version, about = "Headless village-agent client over the Bianmin engine")]
@@ -38,6 +38,8 @@ enum Command {
     Correct(sync_cmd::CorrectArgs),
     /// Prints the resident's receipt link (QR content) for a case, minted offline with the device key.
     Receipt(receipt_cmd::ReceiptArgs),
+    /// Turns phone photos into clean page or ID-card scans (perspective, shadows, size).
+    Scan(scan_cmd::ScanArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Status(a) => sync_cmd::status(&cli.data, &a),
         Command::Correct(a) => sync_cmd::correct(&cli.data, &a),
         Command::Receipt(a) => receipt_cmd::receipt(&cli.data, &a),
+        Command::Scan(a) => scan_cmd::scan(&a),
     };
     match result {
         Ok(code) => code,

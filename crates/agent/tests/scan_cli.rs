@@ -1,0 +1,34 @@
+//! `bianmin-agent scan`: several photos in one process, a good page and a bad file reported apart.
+
+use std::process::Command;
+
+use bianmin_scan::synth;
+
+#[test]
+fn scans_many_photos_and_reports_a_broken_one_without_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = &synth::corpus()[0];
+    let photo = synth::render(spec);
+    let good = dir.path().join("page.jpg");
+    std::fs::write(&good, &photo.jpeg).unwrap();
+    let bad = dir.path().join("broken.jpg");
+    std::fs::write(&bad, &photo.jpeg[..2000]).unwrap();
+    let out = dir.path().join("out");
+
+    let run = Command::new(env!("CARGO_BIN_EXE_bianmin-agent"))
+        .args(["scan", "--mode", "page", "--out"])
+        .arg(&out)
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "one photo failed, so the exit code says so");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(stdout.contains("1654x2339"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("broken.jpg"), "{stderr}");
+    let scanned = std::fs::read(out.join("page.jpg")).unwrap();
+    let img = image::load_from_memory(&scanned).unwrap();
+    assert_eq!((img.width(), img.height()), (1654, 2339));
+    assert!(scanned.len() <= 300 * 1024 + 64 * 1024, "{} bytes", scanned.len());
+}
