@@ -90,6 +90,24 @@ fn lit(s: &str) -> String {
 
 /// Polls `cond` (a JS expression) until it is truthy, at most `BOUNDED_WAIT`.
 async fn wait_for(cond: &str, what: &str) -> Step {
+    wait_for_in(cond, what, BOUNDED_WAIT).await
+}
+
+/// Presses "立即同步" until `cond` holds: the town centre acts in its own time (another thread).
+async fn sync_until(cond: &str, what: &str) -> Step {
+    let start = Instant::now();
+    loop {
+        click("#sync-now").await?;
+        if wait_for_in(cond, what, Duration::from_secs(3)).await.is_ok() {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            return wait_for_in(cond, what, Duration::ZERO).await;
+        }
+    }
+}
+
+async fn wait_for_in(cond: &str, what: &str, limit: Duration) -> Step {
     let start = Instant::now();
     loop {
         // An eval issued before the webview finished loading the page fails; that is "not yet".
@@ -97,7 +115,7 @@ async fn wait_for(cond: &str, what: &str) -> Step {
         if v == Ok(Value::Bool(true)) {
             return Ok(());
         }
-        if start.elapsed() > BOUNDED_WAIT {
+        if start.elapsed() > limit {
             let body = eval("return document.body.innerText.slice(0, 800);").await.unwrap_or_default();
             return Err(format!("timed out waiting for {what} ({cond}); screen text: {body}"));
         }
@@ -237,7 +255,9 @@ async fn scenario() -> Step {
     click("#enrol-submit").await?;
     wait_for("document.querySelector('.errors') && document.querySelector('.errors').innerText.includes('12位')", "enrolment error")
         .await?;
-    fill("#enrol-code", "140423101201").await?;
+    // The town centre's one-time code (from the test's town server) enrols online.
+    let code = std::env::var("BIANMIN_ENROLL_CODE").map_err(|_| "BIANMIN_ENROLL_CODE is not set".to_string())?;
+    fill("#enrol-code", &code).await?;
     click("#enrol-submit").await?;
     wait_el("#go-items").await?;
     both_sizes("home").await?;
@@ -304,22 +324,60 @@ async fn scenario() -> Step {
     wait_el("#precheck-ok").await?;
     click("#seal").await?;
 
-    // The receipt with its QR code; the test decodes the screenshot.
+    // The receipt is shown at once (signed on the phone, before any upload).
+    wait_el("#receipt .qr svg").await?;
+    let case_id = text("#receipt-case").await?;
+    click("#receipt-done").await?;
+
+    // The outbox: queued, then uploaded and received by the town centre.
+    click("#go-outbox").await?;
+    let row = format!(".case-row[data-case='{case_id}']");
+    wait_el(&row).await?;
+    both_sizes("outbox").await?;
+    let state_is = |s: &str| format!("document.querySelector(\"{row}\").dataset.state === '{s}'");
+    // Uploaded, received, then the town asks for a correction (the test acts as town staff);
+    // the town may act between two polls, so only the correction is waited for.
+    sync_until(&state_is("correction_requested"), "补正 arrives").await?;
+    both_sizes("outbox-correction").await?;
+    click(&row).await?;
+    wait_el("#correction li").await?;
+    both_sizes("correction").await?;
+    let keys = read("return Array.from(document.querySelectorAll('#correction li')).map(l => l.dataset.key);").await?;
+    let keys: Vec<String> = serde_json::from_value(keys).map_err(|e| e.to_string())?;
+    for key in &keys {
+        let have = format!("document.querySelector(\"[data-material='{key}'] .have\").innerText");
+        let before = read(&format!("return {have};")).await?;
+        fill(&format!(".capture-hook[data-capture='{key}']"), &photo).await?;
+        wait_for(&format!("{have} !== {before}"), &format!("new page for {key}")).await?;
+    }
+    click("#precheck-run").await?;
+    wait_el("#precheck-ok").await?;
+    click("#seal").await?;
+    wait_el("#receipt .qr svg").await?;
+    click("#receipt-done").await?;
+
+    // Resubmitted as version 2 of the same case; the town accepts and completes it.
+    click("#go-outbox").await?;
+    wait_el(&row).await?;
+    sync_until(&state_is("completed"), "办结 arrives").await?;
+    let rows = read("return document.querySelectorAll('.case-row').length;").await?;
+    if rows != Value::from(1) {
+        return Err(format!("expected one case after the resubmission, found {rows}"));
+    }
+    click(&row).await?;
+    wait_el("#completed").await?;
+    both_sizes("case-completed").await?;
+    click("#show-receipt").await?;
+
+    // The final receipt; the test decodes its QR from the screenshot.
     wait_el("#receipt .qr svg").await?;
     let url = read("return document.querySelector('#receipt .qr').dataset.url;").await?;
     let url = url.as_str().ok_or("no receipt url")?.to_string();
-    let case_id = text("#receipt-case").await?;
     if !url.contains(&format!("/r/{case_id}?t=")) {
         return Err(format!("receipt url {url} does not point at case {case_id}"));
     }
     read("document.querySelector('#receipt .qr').scrollIntoView({block: 'start'}); return 1;").await?;
     screenshot("receipt", TABLET).await?;
     std::fs::write(out_dir().join("receipt-url.txt"), &url).map_err(|e| e.to_string())?;
-    click("#receipt-done").await?;
-
-    // The outbox shows the sealed case waiting for upload.
-    click("#go-outbox").await?;
-    wait_el(&format!(".case-row[data-case='{case_id}'][data-state='queued']")).await?;
-    both_sizes("outbox").await?;
     Ok(())
 }
