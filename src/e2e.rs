@@ -55,7 +55,8 @@ pub fn Driver() -> Element {
         }
         if std::env::var_os("BIANMIN_E2E").is_some() {
             spawn(async move {
-                let code = match scenario().await {
+                let run = if std::env::var("BIANMIN_E2E_ROLE").as_deref() == Ok("town") { town_scenario().await } else { scenario().await };
+                let code = match run {
                     Ok(()) => {
                         println!("E2E PASS");
                         0
@@ -379,5 +380,21 @@ async fn scenario() -> Step {
     read("document.querySelector('#receipt .qr').scrollIntoView({block: 'start'}); return 1;").await?;
     screenshot("receipt", TABLET).await?;
     std::fs::write(out_dir().join("receipt-url.txt"), &url).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// The town tablet: enrols with a staff code, sees the finished case in the inbox, opens it.
+async fn town_scenario() -> Step {
+    let code = std::env::var("BIANMIN_ENROLL_CODE").map_err(|_| "BIANMIN_ENROLL_CODE is not set".to_string())?;
+    wait_el("#enrol-submit").await?;
+    click("#role-town").await?;
+    fill("#enrol-code", &code).await?;
+    fill("#enrol-person", "镇窗口张").await?;
+    click("#enrol-submit").await?;
+    wait_el(".town .case-row").await?;
+    both_sizes("town-inbox").await?;
+    click(".town .case-row").await?;
+    wait_el("#act-complete").await?;
+    both_sizes("town-case").await?;
     Ok(())
 }

@@ -160,7 +160,21 @@ fn village_case_with_correction_from_form_to_receipt() {
     assert!(status.success(), "scenario failed (see E2E FAIL above); screenshots in {}", out.display());
     let case_id = staff.join().unwrap().expect("town staff steps");
 
-    for name in ["home", "items", "guide", "case-form-error", "case-form", "outbox", "correction", "case-completed"] {
+    // The town tablet role of the same app: its inbox shows the case.
+    let tablet_code = ticket(&town_dir, bianmin_protocol::sync::DeviceRole::Staff, None);
+    let tablet = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1400x900x24", env!("CARGO_BIN_EXE_bianmin")])
+        .env("BIANMIN_E2E", "1")
+        .env("BIANMIN_E2E_ROLE", "town")
+        .env("BIANMIN_DATA", tmp.path().join("tablet"))
+        .env("BIANMIN_E2E_OUT", &out)
+        .env("BIANMIN_SERVER", &server)
+        .env("BIANMIN_ENROLL_CODE", &tablet_code)
+        .status()
+        .expect("tablet app starts");
+    assert!(tablet.success(), "town tablet scenario failed (see E2E FAIL above)");
+
+    for name in ["home", "items", "guide", "case-form-error", "case-form", "outbox", "correction", "case-completed", "town-inbox", "town-case"] {
         for size in ["phone", "tablet"] {
             let p = out.join(format!("{name}-{size}.png"));
             assert!(p.exists(), "missing screenshot {}", p.display());
