@@ -98,7 +98,9 @@ pub fn TownInbox() -> Element {
                                         span { class: "badge s-{r.state.as_str()}", "{r.state.label()}" }
                                     }
                                     div { class: "muted", "{r.village_name} · {r.applicant} · 身份证尾号{r.id_number} · 第{r.version}版" }
-                                    div { class: if r.overdue { "error" } else { "muted" }, "{countdown(r.deadline, today)}" }
+                                    if matches!(r.state, CaseState::Accepted | CaseState::Forwarded) {
+                                        div { class: if r.overdue { "error" } else { "muted" }, "{countdown(r.deadline, today)}" }
+                                    }
                                 }
                             }
                         }
