@@ -322,19 +322,6 @@ pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
 
 /// Valid answers for every field of an item (the crash loop fills forms mechanically).
 pub fn crash_answers(item: &bianmin_engine::catalog::Item) -> BTreeMap<String, String> {
-    use bianmin_engine::catalog::FieldKind::*;
-    let mut out = BTreeMap::new();
-    for f in item.guide.iter().flat_map(|g| g.fields.iter()) {
-        let v = match f.kind {
-            Text | Textarea => "情况属实".to_string(),
-            Number => f.min.unwrap_or(0).max(1).min(f.max.unwrap_or(i64::MAX)).to_string(),
-            Date => "2026-11-20".to_string(),
-            Choice => f.choices[0].clone(),
-            Bool => "是".to_string(),
-            IdNumber => crash_applicant(0).id_number,
-            Phone => "13934561234".to_string(),
-        };
-        out.insert(f.key.clone(), v);
-    }
-    out
+    let id = crash_applicant(0).id_number;
+    item.guide.iter().flat_map(|g| g.fields.iter()).map(|f| (f.key.clone(), f.sample_answer(&id))).collect()
 }

@@ -181,6 +181,22 @@ pub struct FieldDef {
     pub help: String,
 }
 
+impl FieldDef {
+    /// A value that passes this field's validation, for forms filled by scripts (the agent's crash
+    /// loop, tests, benchmarks); `id_number` is the answer for ID-number fields.
+    pub fn sample_answer(&self, id_number: &str) -> String {
+        match self.kind {
+            FieldKind::Text | FieldKind::Textarea => "情况属实".to_string(),
+            FieldKind::Number => self.min.unwrap_or(0).max(1).min(self.max.unwrap_or(i64::MAX)).to_string(),
+            FieldKind::Date => "2026-11-20".to_string(),
+            FieldKind::Choice => self.choices[0].clone(),
+            FieldKind::Bool => "是".to_string(),
+            FieldKind::IdNumber => id_number.to_string(),
+            FieldKind::Phone => "13934561234".to_string(),
+        }
+    }
+}
+
 /// Why a catalog could not be loaded; every variant names the file, and the item where there is one.
 #[derive(Debug, Error)]
 pub enum CatalogError {

@@ -56,25 +56,8 @@ fn complete_case(ob: &Outbox, item: &Item) -> String {
 }
 
 fn answers(item: &Item) -> BTreeMap<String, String> {
-    use bianmin_engine::catalog::FieldKind::*;
-    item.guide
-        .as_ref()
-        .unwrap()
-        .fields
-        .iter()
-        .map(|f| {
-            let v = match f.kind {
-                Text | Textarea => "情况属实".to_string(),
-                Number => f.min.unwrap_or(0).max(1).min(f.max.unwrap_or(i64::MAX)).to_string(),
-                Date => "2026-11-20".to_string(),
-                Choice => f.choices[0].clone(),
-                Bool => "是".to_string(),
-                IdNumber => id_number(),
-                Phone => "13934561234".to_string(),
-            };
-            (f.key.clone(), v)
-        })
-        .collect()
+    let id = id_number();
+    item.guide.as_ref().unwrap().fields.iter().map(|f| (f.key.clone(), f.sample_answer(&id))).collect()
 }
 
 fn open(dir: &Path) -> Outbox {

@@ -44,20 +44,8 @@ fn a_complete_case_passes_for_every_village_item() {
     let applicant = Applicant { name: "王秀英".into(), id_number: valid_id(), phone: "13934561234".into(), address: "古韩镇南关村".into() };
     for item in catalog.village_items() {
         let guide = item.guide.as_ref().unwrap();
-        let mut answers = BTreeMap::new();
-        for f in &guide.fields {
-            use bianmin_engine::catalog::FieldKind::*;
-            let v = match f.kind {
-                Text | Textarea => "情况属实".to_string(),
-                Number => f.min.unwrap_or(0).max(1).min(f.max.unwrap_or(i64::MAX)).to_string(),
-                Date => "2026-11-20".to_string(),
-                Choice => f.choices[0].clone(),
-                Bool => "是".to_string(),
-                IdNumber => valid_id(),
-                Phone => "13934561234".to_string(),
-            };
-            answers.insert(f.key.clone(), v);
-        }
+        let answers: BTreeMap<String, String> =
+            guide.fields.iter().map(|f| (f.key.clone(), f.sample_answer(&valid_id()))).collect();
         let mut n = 0;
         let materials: Vec<MaterialPages> = guide
             .materials
