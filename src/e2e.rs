@@ -225,8 +225,18 @@ async fn both_sizes(name: &str) -> Step {
     screenshot(name, PHONE).await
 }
 
+/// How many different page photos the test provides (`page-0.jpg` ...) in `BIANMIN_E2E_PHOTO`.
+pub const PHOTOS: usize = 12;
+
+/// The photo directory; each capture takes the next page from it.
 fn photo() -> Result<String, String> {
     std::env::var("BIANMIN_E2E_PHOTO").map_err(|_| "BIANMIN_E2E_PHOTO is not set".to_string())
+}
+
+/// A different page photo for every capture (`n` counts captures).
+fn nth_photo(dir: &str, n: &mut usize) -> String {
+    *n += 1;
+    format!("{dir}/page-{}.jpg", *n % PHOTOS)
 }
 
 /// A valid answer for each field kind of the item's form.
@@ -247,6 +257,7 @@ async fn scenario() -> Step {
     let item = catalog.item(ITEM).ok_or("scenario item missing")?.clone();
     let guide = item.guide.clone().ok_or("scenario item has no guide")?;
     let photo = photo()?;
+    let mut shots = 0;
 
     // Enrolment as a village agent.
     wait_el("#enrol-submit").await?;
@@ -307,7 +318,7 @@ async fn scenario() -> Step {
     // Photos of every required material, as many as the guide asks.
     for m in guide.materials.iter().filter(|m| m.required) {
         for n in 1..=m.count.max(1) {
-            fill(&format!(".capture-hook[data-capture='{}']", m.key), &photo).await?;
+            fill(&format!(".capture-hook[data-capture='{}']", m.key), &nth_photo(&photo, &mut shots)).await?;
             wait_for(
                 &format!(
                     "document.querySelector(\"[data-material='{}'] .have\").innerText.startsWith('已拍 {n}/')",
@@ -348,7 +359,7 @@ async fn scenario() -> Step {
     for key in &keys {
         let have = format!("document.querySelector(\"[data-material='{key}'] .have\").innerText");
         let before = read(&format!("return {have};")).await?;
-        fill(&format!(".capture-hook[data-capture='{key}']"), &photo).await?;
+        fill(&format!(".capture-hook[data-capture='{key}']"), &nth_photo(&photo, &mut shots)).await?;
         wait_for(&format!("{have} !== {before}"), &format!("new page for {key}")).await?;
     }
     click("#precheck-run").await?;

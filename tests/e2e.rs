@@ -13,18 +13,29 @@ use std::time::{Duration, Instant};
 
 /// A page-like JPEG: white paper with dark text lines, like a photographed form.
 fn sample_photo(dir: &Path) -> PathBuf {
-    let mut img = image::GrayImage::from_pixel(800, 1100, image::Luma([235]));
-    for line in 0..30 {
-        let y = 80 + line * 32;
-        for x in 60..(740 - (line % 5) * 60) {
-            for dy in 0..6 {
-                img.put_pixel(x, y + dy, image::Luma([40]));
+    // Several different pages: the outbox keeps one copy of a photo taken twice for a material,
+    // so every capture in the scenario must be a different picture, as with a real camera.
+    let pages = dir.join("pages");
+    std::fs::create_dir_all(&pages).expect("photo dir");
+    for k in 0..bianmin::e2e::PHOTOS as u32 {
+        let mut img = image::GrayImage::from_pixel(800, 1100, image::Luma([235]));
+        for line in 0..30 {
+            let y = 80 + line * 32;
+            for x in 60..(740 - ((line + k) % 7) * 50) {
+                for dy in 0..6 {
+                    img.put_pixel(x, y + dy, image::Luma([40]));
+                }
             }
         }
+        // A page number block, so no two pages are the same picture.
+        for x in 60 + k * 50..90 + k * 50 {
+            for y in 1040..1070 {
+                img.put_pixel(x, y, image::Luma([40]));
+            }
+        }
+        img.save(pages.join(format!("page-{k}.jpg"))).expect("write sample photo");
     }
-    let path = dir.join("page.jpg");
-    img.save(&path).expect("write sample photo");
-    path
+    pages
 }
 
 /// The pilot village 古韩镇南关村 and its town.

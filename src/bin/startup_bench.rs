@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use bianmin::services::book::{Book, Device, Role};
+use bianmin::services::book::{Book, Role};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -28,8 +28,10 @@ fn main() {
     // An enrolled device, so the first screen is the agent's home (outbox counts read from disk).
     let data = std::env::temp_dir().join(format!("bianmin-bench-{}", std::process::id()));
     let book = Book::open(&data).expect("data dir");
-    book.save_device(&Device::new(Role::Village, "http://127.0.0.1:9", "140423101201", "基准", chrono::Utc::now()))
-        .expect("enrol");
+    let device = book.new_device(Role::Village, "http://127.0.0.1:9", "140423101201", "基准", chrono::Utc::now()).expect("enrol");
+    book.save_device(&device).expect("enrol");
+    // The app opens the same outbox; release it first.
+    drop(book);
     let mut times = Vec::new();
     for run in 0..runs {
         let start = Instant::now();

@@ -1,26 +1,24 @@
-//! The case book on this device: enrolment, cases and captured pages under the data directory.
+//! The case book on this device: enrolment, cases and captured pages, kept in the engine's
+//! encrypted outbox.
 //!
-//! Every write goes to a temporary file that is synced and then renamed over the old one, so a
-//! crash or a full disk leaves either the old or the new version, never half a case: a draft
-//! typed by the agent survives the app being killed. Pages are files named by their SHA-256,
-//! never values inside a database (BRIEF §6), so the same photo is stored once.
-//!
-//! This is the app's own file layout while the engine's encrypted outbox (issue 3) is not in the
-//! tree; the screens only use the methods below, so switching to it changes this file only.
+//! The screens speak to this thin adapter, not to the outbox itself: it turns the outbox's
+//! errors into the Chinese messages the agent sees and keeps the enrolment (plain facts as
+//! outbox metadata, the signing key as an encrypted outbox secret). Everything personal — names,
+//! ID numbers, photos — is encrypted at rest by the outbox (ARCHITECTURE.md); the device key
+//! comes from a key file beside the data (Android Keystore is the known gap, see README).
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bianmin_engine::case::Case;
-use bianmin_engine::number::{device_code_from, CaseNumber, DEVICE_CODE_LEN};
-use bianmin_protocol::{AttachmentRef, CaseState};
-use chrono::{DateTime, NaiveDate, Utc};
+use bianmin_engine::catalog::Item;
+use bianmin_engine::outbox::{CaseSummary, FileKeyStore, Outbox, StoreError};
+use bianmin_protocol::{AgentRef, Applicant, AttachmentRef, CaseState};
+use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Who uses this device, fixed at enrolment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,9 +40,11 @@ pub struct Device {
     pub place: String,
     /// The agent's or staff member's name.
     pub person: String,
-    /// Six base32 characters, part of every case number minted here.
+    /// Six base32 characters, part of every case number minted here (the outbox's device code).
     pub device_code: String,
-    /// Ed25519 secret key (base64) that signs receipt links.
+    /// Ed25519 secret key (base64) that signs requests and receipt links. Never written with the
+    /// other facts: the book keeps it as an encrypted outbox secret.
+    #[serde(skip)]
     pub signing_key: String,
     pub enrolled_at: DateTime<Utc>,
     /// When the last sync with the town centre finished.
@@ -60,32 +60,16 @@ pub struct Device {
 }
 
 impl Device {
-    /// A new enrolment with a fresh device code and receipt key.
-    pub fn new(role: Role, server: &str, place: &str, person: &str, now: DateTime<Utc>) -> Device {
-        use rand::RngCore;
-        let mut rng = rand::rngs::OsRng;
-        let mut code = [0u8; DEVICE_CODE_LEN];
-        rng.fill_bytes(&mut code);
-        let key = SigningKey::generate(&mut rng);
-        Device {
-            role,
-            server: server.trim().trim_end_matches('/').to_string(),
-            place: place.trim().to_string(),
-            person: person.trim().to_string(),
-            device_code: device_code_from(code),
-            signing_key: STANDARD.encode(key.to_bytes()),
-            enrolled_at: now,
-            last_sync: None,
-            server_key: None,
-            place_name: String::new(),
-        }
-    }
-
-    /// The receipt signing key.
+    /// The signing key.
     pub fn key(&self) -> Result<SigningKey, String> {
         let raw = STANDARD.decode(&self.signing_key).map_err(|e| e.to_string())?;
-        let bytes: [u8; 32] = raw.try_into().map_err(|_| "签名密钥长度不对".to_string())?;
+        let bytes: [u8; 32] = raw.try_into().map_err(|_| "签名密钥长度不对，请重新登记设备。".to_string())?;
         Ok(SigningKey::from_bytes(&bytes))
+    }
+
+    /// Who is responsible (首问负责) for cases started on this device.
+    pub fn agent(&self) -> AgentRef {
+        AgentRef { device_id: self.device_code.clone(), name: self.person.clone(), village: self.place.clone() }
     }
 }
 
@@ -99,80 +83,146 @@ pub struct Counts {
     pub done: usize,
 }
 
-/// The on-device book of cases.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Book {
-    dir: PathBuf,
+/// Outbox metadata key of the enrolment facts (JSON of [`Device`] without the key).
+const META_DEVICE: &str = "app.device";
+/// Outbox secret holding the Ed25519 signing key; the same name the agent CLI uses, so a data
+/// directory enrolled with `bianmin-agent` keeps its key.
+const SECRET_SIGNING_KEY: &str = "device_signing_key";
+
+fn message(what: &str, e: StoreError) -> String {
+    tracing::warn!(error = %e, "{what}");
+    e.user_message()
 }
 
-fn io_err(what: &str, e: std::io::Error) -> String {
-    if e.raw_os_error() == Some(28) {
-        return format!("{what}失败：手机存储空间已满，请删除一些照片或视频后再试。已填写的内容没有丢失。");
+/// The on-device book of cases, shared by every screen and the sync task.
+#[derive(Clone)]
+pub struct Book {
+    outbox: Arc<Outbox>,
+}
+
+impl PartialEq for Book {
+    fn eq(&self, other: &Book) -> bool {
+        Arc::ptr_eq(&self.outbox, &other.outbox)
     }
-    format!("{what}失败：{e}。请重试；如果一直失败，请重启应用。")
+}
+
+impl std::fmt::Debug for Book {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Book").field("dir", &self.outbox.dir()).finish()
+    }
 }
 
 impl Book {
-    /// Opens (creating) the book in `dir`.
+    /// Opens (creating) the book in `dir`; the device key lives in `dir/device.key` (0600).
     pub fn open(dir: &Path) -> Result<Book, String> {
-        for sub in ["cases", "pages"] {
-            fs::create_dir_all(dir.join(sub)).map_err(|e| io_err("创建数据目录", e))?;
-        }
-        Ok(Book { dir: dir.to_path_buf() })
+        let outbox = Outbox::open(dir, &FileKeyStore::new(dir.join("device.key"))).map_err(|e| {
+            tracing::error!(error = %e, dir = %dir.display(), "cannot open the outbox");
+            format!("无法打开办件库：{}", e.user_message())
+        })?;
+        Ok(Book { outbox: Arc::new(outbox) })
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.outbox.dir()
     }
 
-    /// Writes `bytes` to `path` atomically: temp file, fsync, rename.
-    fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
+    /// The outbox itself, for the engine's sync client.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The signing key of this device, made (and stored encrypted) on first use, so an enrolment
+    /// whose answer was lost can be retried with the same key.
+    fn signing_key(&self) -> Result<SigningKey, String> {
+        let stored = self.outbox.get_secret(SECRET_SIGNING_KEY).map_err(|e| message("read signing key", e))?;
+        if let Some(raw) = stored {
+            let bytes: [u8; 32] = raw.try_into().map_err(|_| "签名密钥已损坏，请联系镇中心重新登记。".to_string())?;
+            return Ok(SigningKey::from_bytes(&bytes));
         }
-        fs::rename(&tmp, path)
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        self.outbox.put_secret(SECRET_SIGNING_KEY, &key.to_bytes()).map_err(|e| message("store signing key", e))?;
+        Ok(key)
     }
 
+    /// A new enrolment for this device: its outbox device code and its signing key.
+    pub fn new_device(&self, role: Role, server: &str, place: &str, person: &str, now: DateTime<Utc>) -> Result<Device, String> {
+        let key = self.signing_key()?;
+        Ok(Device {
+            role,
+            server: server.trim().trim_end_matches('/').to_string(),
+            place: place.trim().to_string(),
+            person: person.trim().to_string(),
+            device_code: self.outbox.device_code().to_string(),
+            signing_key: STANDARD.encode(key.to_bytes()),
+            enrolled_at: now,
+            last_sync: None,
+            server_key: None,
+            place_name: String::new(),
+        })
+    }
+
+    /// The enrolment, if this device has one.
     pub fn device(&self) -> Option<Device> {
-        let text = fs::read(self.dir.join("device.json")).ok()?;
-        serde_json::from_slice(&text).ok()
+        let raw = self.outbox.get_meta(META_DEVICE).map_err(|e| tracing::warn!(error = %e, "read enrolment")).ok()??;
+        let mut d: Device = serde_json::from_slice(&raw).map_err(|e| tracing::warn!(error = %e, "enrolment record unreadable")).ok()?;
+        let key = self.outbox.get_secret(SECRET_SIGNING_KEY).map_err(|e| tracing::warn!(error = %e, "read signing key")).ok()??;
+        d.signing_key = STANDARD.encode(key);
+        Some(d)
     }
 
     pub fn save_device(&self, d: &Device) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(d).map_err(|e| e.to_string())?;
-        Self::write_atomic(&self.dir.join("device.json"), &json).map_err(|e| io_err("保存登记信息", e))
+        let json = serde_json::to_vec(d).map_err(|e| e.to_string())?;
+        self.outbox.put_meta(META_DEVICE, &json).map_err(|e| message("save enrolment", e))
     }
 
-    fn case_path(&self, id: &str) -> PathBuf {
-        self.dir.join("cases").join(format!("{id}.json"))
-    }
-
-    /// Saves a case (draft autosave, seal, decisions).
-    pub fn save(&self, case: &Case) -> Result<(), String> {
-        let json = serde_json::to_vec(case).map_err(|e| e.to_string())?;
-        Self::write_atomic(&self.case_path(&case.id), &json).map_err(|e| io_err("保存", e))
+    /// Starts a case for `item` with a fresh case number, saved as a draft.
+    pub fn create(&self, item: &str, device: &Device) -> Result<Case, String> {
+        self.outbox.create_draft(item, Applicant::default(), device.agent(), Utc::now()).map_err(|e| message("create case", e))
     }
 
     pub fn get(&self, id: &str) -> Option<Case> {
-        let bytes = fs::read(self.case_path(id)).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        self.outbox.get(id).map_err(|e| tracing::warn!(case = id, error = %e, "read case")).ok()
     }
 
-    /// Every case, newest first.
-    pub fn list(&self) -> Vec<Case> {
-        let mut out: Vec<Case> = fs::read_dir(self.dir.join("cases"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .filter_map(|e| fs::read(e.path()).ok())
-            .filter_map(|b| serde_json::from_slice::<Case>(&b).ok())
-            .collect();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        out
+    /// Autosave of what the agent typed (applicant and answers); returns the case as stored.
+    pub fn save_draft(&self, case: &Case) -> Result<Case, String> {
+        self.outbox.save_draft(case).map_err(|e| message("autosave", e))?;
+        self.outbox.get(&case.id).map_err(|e| message("reload case", e))
+    }
+
+    /// 初审: Ready if it passes, otherwise every problem in Chinese.
+    pub fn precheck(&self, id: &str, item: &Item) -> Result<Case, Vec<String>> {
+        match self.outbox.precheck(id, item, Utc::now()) {
+            Ok(c) => Ok(c),
+            Err(StoreError::Precheck { problems, .. }) => Err(problems),
+            Err(e) => Err(vec![message("precheck", e)]),
+        }
+    }
+
+    /// Seals the case into the outbox (初审 runs again inside, so nothing unchecked is queued).
+    pub fn seal(&self, id: &str, item: &Item) -> Result<Case, String> {
+        self.outbox.seal(id, item, Utc::now()).map_err(|e| message("seal", e))
+    }
+
+    /// Stores a captured page in a material; `slot` replaces that page (a retake).
+    pub fn add_page(&self, id: &str, material: &str, slot: Option<usize>, name: &str, bytes: &[u8]) -> Result<Case, String> {
+        match slot {
+            Some(i) => self.outbox.replace_page(id, material, i, name, bytes),
+            None => self.outbox.add_page(id, material, name, bytes),
+        }
+        .map_err(|e| message("store photo", e))?;
+        self.outbox.get(id).map_err(|e| message("reload case", e))
+    }
+
+    /// Removes a page from a material of an editable case.
+    pub fn remove_page(&self, id: &str, material: &str, sha256: &str) -> Result<Case, String> {
+        self.outbox.remove_page(id, material, sha256).map_err(|e| message("remove photo", e))?;
+        self.outbox.get(id).map_err(|e| message("reload case", e))
+    }
+
+    /// Every case, most recently changed first, names and ID numbers masked.
+    pub fn list(&self) -> Vec<CaseSummary> {
+        self.outbox.list().map_err(|e| tracing::warn!(error = %e, "list cases")).unwrap_or_default()
     }
 
     pub fn counts(&self) -> Counts {
@@ -189,34 +239,14 @@ impl Book {
         c
     }
 
-    /// The next case number for this device today; the counter is kept in a file per day.
-    pub fn next_case_id(&self, device: &Device, today: NaiveDate) -> Result<String, String> {
-        let path = self.dir.join(format!("seq-{}", today.format("%Y%m%d")));
-        let last: u32 = fs::read_to_string(&path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-        let seq = last + 1;
-        Self::write_atomic(&path, seq.to_string().as_bytes()).map_err(|e| io_err("生成办件编号", e))?;
-        CaseNumber::new(&device.place, today, &device.device_code, seq)
-            .map(|n| n.to_string())
-            .map_err(|e| format!("无法生成办件编号：{e}。请检查登记的村代码是否为12位数字。"))
-    }
-
-    /// Stores a captured page and returns its reference.
-    pub fn add_page(&self, bytes: &[u8], name: &str, mime: &str) -> Result<AttachmentRef, String> {
-        let sha = hex::encode(Sha256::digest(bytes));
-        let path = self.dir.join("pages").join(&sha);
-        if !path.exists() {
-            Self::write_atomic(&path, bytes).map_err(|e| io_err("保存照片", e))?;
-        }
-        Ok(AttachmentRef { name: name.to_string(), sha256: sha, bytes: bytes.len() as u64, mime: mime.to_string() })
-    }
-
-    pub fn page_path(&self, page: &AttachmentRef) -> PathBuf {
-        self.dir.join("pages").join(&page.sha256)
+    /// The decrypted page bytes.
+    pub fn page(&self, page: &AttachmentRef) -> Result<Vec<u8>, String> {
+        self.outbox.read_page(page).map_err(|e| message("read photo", e))
     }
 
     /// The page as a `data:` URL for an `<img>`; works the same in every webview.
     pub fn page_data_url(&self, page: &AttachmentRef) -> Option<String> {
-        let bytes = fs::read(self.page_path(page)).ok()?;
+        let bytes = self.page(page).ok()?;
         Some(format!("data:{};base64,{}", page.mime, STANDARD.encode(bytes)))
     }
 }
@@ -224,86 +254,47 @@ impl Book {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bianmin_protocol::{AgentRef, Applicant};
 
     #[test]
-    fn cases_round_trip_and_numbers_count_up() {
+    fn enrolment_keeps_the_key_secret_and_cases_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let book = Book::open(dir.path()).unwrap();
-        let dev = Device::new(Role::Village, "http://x/", "140423101201", "李代办", Utc::now());
+        assert!(book.device().is_none());
+        let dev = book.new_device(Role::Village, "http://x/", "140423101201", "李代办", Utc::now()).unwrap();
+        assert_eq!(dev.server, "http://x");
         book.save_device(&dev).unwrap();
         assert_eq!(book.device().unwrap(), dev);
-        let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
-        let a = book.next_case_id(&dev, today).unwrap();
-        let b = book.next_case_id(&dev, today).unwrap();
-        assert!(a.ends_with("-0001") && b.ends_with("-0002"), "{a} {b}");
-        let agent = AgentRef { device_id: dev.device_code.clone(), name: dev.person.clone(), village: dev.place.clone() };
-        let case = Case::new(a.clone(), "V11", Applicant::default(), agent, Utc::now());
-        book.save(&case).unwrap();
-        assert_eq!(book.get(&a).unwrap(), case);
-        assert_eq!(book.counts().drafts, 1);
-        let p = book.add_page(b"jpeg", "x.jpg", "image/jpeg").unwrap();
-        assert!(book.page_path(&p).exists());
-        assert!(book.page_data_url(&p).unwrap().starts_with("data:image/jpeg;base64,"));
-    }
-}
-
-/// The engine's sync client drives uploads and decisions through this.
-impl bianmin_engine::sync::SyncStore for Book {
-    fn pending(&self) -> Result<Vec<bianmin_protocol::CaseSubmission>, bianmin_engine::sync::StoreFailure> {
-        let mut out: Vec<_> = self
-            .list()
-            .into_iter()
-            .filter(|c| c.state == CaseState::Queued)
-            .map(|c| {
-                // The seal time is fixed in the history, so every retry sends the identical submission.
-                let sealed_at = c.history.iter().rev().find(|h| h.to == CaseState::Queued).map(|h| h.at).unwrap_or(c.created_at);
-                c.submission(sealed_at)
-            })
-            .collect();
-        out.sort_by(|a, b| a.sealed_at.cmp(&b.sealed_at));
-        Ok(out)
-    }
-
-    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, bianmin_engine::sync::StoreFailure> {
-        use std::io::{Read, Seek, SeekFrom};
-        if !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("bad attachment id {sha256}").into());
+        // The same key after reopening, and a second enrolment attempt reuses it.
+        drop(book);
+        let book = Book::open(dir.path()).unwrap();
+        assert_eq!(book.device().unwrap().key().unwrap().to_bytes(), dev.key().unwrap().to_bytes());
+        assert_eq!(book.new_device(Role::Village, "http://x", "140423101201", "李代办", Utc::now()).unwrap().signing_key, dev.signing_key);
+        // Neither the key nor the agent's name is readable in any file of the data directory.
+        let key_b64 = dev.signing_key.clone();
+        let a = book.create("V11", &dev).unwrap();
+        let b = book.create("V11", &dev).unwrap();
+        assert!(a.id.ends_with("-0001") && b.id.ends_with("-0002"), "{} {}", a.id, b.id);
+        let mut draft = a.clone();
+        draft.applicant.name = "王秀英".into();
+        assert_eq!(book.save_draft(&draft).unwrap().applicant.name, "王秀英");
+        assert_eq!(book.counts().drafts, 2);
+        let c = book.add_page(&a.id, "id_card", None, "x.jpg", b"\xFF\xD8jpeg").unwrap();
+        let p = c.materials[0].pages[0].clone();
+        assert!(book.page_data_url(&p).unwrap().starts_with("data:"));
+        drop(book);
+        for entry in walk(dir.path()) {
+            let bytes = std::fs::read(&entry).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(&key_b64) && !text.contains("王秀英"), "{} leaks personal data", entry.display());
         }
-        let mut f = fs::File::open(self.dir.join("pages").join(sha256))?;
-        f.seek(SeekFrom::Start(offset))?;
-        let mut buf = Vec::with_capacity(max);
-        f.take(max as u64).read_to_end(&mut buf)?;
-        Ok(buf)
     }
 
-    fn mark_uploaded(&self, receipt: &bianmin_protocol::sync::Receipt) -> Result<(), bianmin_engine::sync::StoreFailure> {
-        let Some(mut c) = self.get(&receipt.case_id) else { return Ok(()) };
-        if c.state == CaseState::Queued && c.version == receipt.version {
-            c.apply(bianmin_engine::case::CaseEvent::Uploaded, "town", receipt.received_at)?;
-            self.save(&c)?;
+    fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
         }
-        Ok(())
-    }
-
-    fn apply_town_event(&self, event: &bianmin_protocol::DecisionEvent) -> Result<(), bianmin_engine::sync::StoreFailure> {
-        let Some(mut c) = self.get(&event.case_id) else { return Ok(()) };
-        if event.version != c.version {
-            return Ok(());
-        }
-        // The feed may repeat what the phone already knows; an event that does not apply is skipped.
-        if c.apply(bianmin_engine::case::CaseEvent::Town(event.decision.clone()), &event.by, event.at).is_ok() {
-            self.save(&c)?;
-        }
-        Ok(())
-    }
-
-    fn cursor(&self) -> Result<u64, bianmin_engine::sync::StoreFailure> {
-        Ok(fs::read_to_string(self.dir.join("cursor")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0))
-    }
-
-    fn set_cursor(&self, cursor: u64) -> Result<(), bianmin_engine::sync::StoreFailure> {
-        Self::write_atomic(&self.dir.join("cursor"), cursor.to_string().as_bytes())?;
-        Ok(())
+        out
     }
 }

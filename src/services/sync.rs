@@ -93,7 +93,7 @@ pub async fn run_once(
         }
     };
     status.write().running = true;
-    let run = sync_once(book, &t, server_key.as_ref(), &progress);
+    let run = sync_once(book.outbox(), &t, server_key.as_ref(), &progress);
     futures_util::pin_mut!(run);
     let result = loop {
         tokio::select! {

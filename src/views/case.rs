@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use bianmin_engine::case::{Case, CaseEvent};
+use bianmin_engine::case::Case;
 use bianmin_engine::catalog::{FieldDef, FieldKind, Item};
 use bianmin_engine::validate::{self, FieldProblem};
-use bianmin_protocol::{CaseState, Decision, MaterialPages};
-use chrono::{Local, NaiveDate, Utc};
+use bianmin_protocol::{CaseState, Decision};
+use chrono::{Local, NaiveDate};
 use dioxus::prelude::*;
 
 use crate::app::{Nav, Screen, Services};
@@ -64,15 +64,6 @@ pub fn set_value(case: &mut Case, key: &str, value: String) {
     }
 }
 
-/// The pages of a material (empty if none yet).
-fn pages_mut<'a>(case: &'a mut Case, key: &str) -> &'a mut MaterialPages {
-    if let Some(i) = case.materials.iter().position(|m| m.key == key) {
-        return &mut case.materials[i];
-    }
-    case.materials.push(MaterialPages { key: key.to_string(), pages: Vec::new() });
-    case.materials.last_mut().expect("just pushed")
-}
-
 /// Chinese name of a key in a 补正 list: a material, a form field, or the applicant block.
 pub fn key_label(item: &Item, key: &str) -> String {
     if let Some(g) = &item.guide {
@@ -108,15 +99,19 @@ pub fn CaseScreen(id: String) -> Element {
     // Saves the case after a change; a Ready case that is edited goes back to draft (初审 again).
     let commit = {
         let services = services.clone();
-        move |mut c: Case| {
-            if c.state == CaseState::Ready {
-                let _ = c.apply(CaseEvent::Reopen, "agent", Utc::now());
+        // The outbox reopens a Ready case that is edited (初审 again) and returns it as stored.
+        move |c: Case| {
+            match services.book.save_draft(&c) {
+                Ok(saved) => {
+                    error.set(None);
+                    case.set(Some(saved));
+                }
+                Err(e) => {
+                    // Keep what was typed on screen; the message says the save failed.
+                    error.set(Some(e));
+                    case.set(Some(c));
+                }
             }
-            match services.book.save(&c) {
-                Ok(()) => error.set(None),
-                Err(e) => error.set(Some(e)),
-            }
-            case.set(Some(c));
             services.touched();
         }
     };
@@ -149,47 +144,32 @@ pub fn CaseScreen(id: String) -> Element {
     };
 
     let run_precheck = {
-        let mut commit = commit.clone();
         let services = services.clone();
+        let item = item.clone();
         move |_| {
-            let Some(mut c) = case.peek().clone() else { return };
-            let item = match services.catalog.item(&c.item) {
-                Some(i) => i.clone(),
-                None => return,
-            };
-            let pc = validate::precheck(&item, &c.applicant, &c.answers, &c.materials, today());
+            let Some(c) = case.peek().clone() else { return };
             tried.set(true);
-            if pc.passed() {
-                check_lines.set(Vec::new());
-                if c.state != CaseState::Ready {
-                    if let Err(e) = c.apply(CaseEvent::PrecheckPassed, "agent", Utc::now()) {
-                        return error.set(Some(format!("无法完成初审：{e}")));
-                    }
+            match services.book.precheck(&c.id, &item) {
+                Ok(ready) => {
+                    check_lines.set(Vec::new());
+                    error.set(None);
+                    case.set(Some(ready));
+                    services.touched();
                 }
-                let services = services.clone();
-                if let Err(e) = services.book.save(&c) {
-                    return error.set(Some(e));
-                }
-                case.set(Some(c));
-                services.touched();
-            } else {
-                check_lines.set(pc.lines());
-                commit(c);
+                Err(lines) => check_lines.set(lines),
             }
         }
     };
 
     let seal = {
         let services = services.clone();
+        let item = item.clone();
         move |_| {
-            let Some(mut c) = case.peek().clone() else { return };
-            if let Err(e) = c.apply(CaseEvent::Seal, "agent", Utc::now()) {
-                return error.set(Some(format!("无法封存：{e}。请先完成初审。")));
-            }
-            match services.book.save(&c) {
-                Ok(()) => {
-                    let id = c.id.clone();
-                    case.set(Some(c));
+            let Some(c) = case.peek().clone() else { return };
+            match services.book.seal(&c.id, &item) {
+                Ok(sealed) => {
+                    let id = sealed.id.clone();
+                    case.set(Some(sealed));
                     services.touched();
                     services.sync_now.send(crate::services::sync::SyncTrigger::Button);
                     nav.replace(Screen::Receipt(id));
@@ -357,26 +337,15 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
                 Ok(p) => p,
                 Err(e) => return on_error.call(e),
             };
-            let Some(mut c) = case.peek().clone() else { return };
-            let n = c.materials.iter().find(|p| p.key == key).map(|p| p.pages.len()).unwrap_or(0);
-            let name = format!("{}-{}.jpg", key, n + 1);
-            let page = match services.book.add_page(&photo.bytes, &name, &photo.mime) {
-                Ok(p) => p,
-                Err(e) => return on_error.call(e),
-            };
+            let Some(c) = case.peek().clone() else { return };
             let slot = retake.take();
-            let pages = &mut pages_mut(&mut c, &key).pages;
-            match slot {
-                Some(i) if i < pages.len() => pages[i] = page,
-                _ => pages.push(page),
+            let n = c.materials.iter().find(|p| p.key == key).map(|p| p.pages.len()).unwrap_or(0);
+            let ext = if photo.mime == "image/png" { "png" } else { "jpg" };
+            let name = format!("{}-{}.{ext}", key, slot.map(|i| i + 1).unwrap_or(n + 1));
+            match services.book.add_page(&c.id, &key, slot, &name, &photo.bytes) {
+                Ok(saved) => case.set(Some(saved)),
+                Err(e) => return on_error.call(e),
             }
-            if c.state == CaseState::Ready {
-                let _ = c.apply(CaseEvent::Reopen, "agent", Utc::now());
-            }
-            if let Err(e) = services.book.save(&c) {
-                return on_error.call(e);
-            }
-            case.set(Some(c));
             services.touched();
         }
     };
@@ -407,12 +376,12 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
                                         let services = services.clone();
                                         let key = m.key.clone();
                                         move |_| {
-                                            let Some(mut c) = case.peek().clone() else { return };
-                                            let pages = &mut pages_mut(&mut c, &key).pages;
-                                            if i < pages.len() { pages.remove(i); }
-                                            if c.state == CaseState::Ready { let _ = c.apply(CaseEvent::Reopen, "agent", Utc::now()); }
-                                            if let Err(e) = services.book.save(&c) { return on_error.call(e); }
-                                            case.set(Some(c));
+                                            let Some(c) = case.peek().clone() else { return };
+                                            let Some(sha) = c.materials.iter().find(|m| m.key == key).and_then(|m| m.pages.get(i)).map(|p| p.sha256.clone()) else { return };
+                                            match services.book.remove_page(&c.id, &key, &sha) {
+                                                Ok(saved) => case.set(Some(saved)),
+                                                Err(e) => return on_error.call(e),
+                                            }
                                             services.touched();
                                         }
                                     },

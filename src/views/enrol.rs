@@ -10,7 +10,7 @@ use chrono::Utc;
 use dioxus::prelude::*;
 
 use crate::app::{start_screen, Nav, Services};
-use crate::services::book::{Device, Role};
+use crate::services::book::{Book, Device, Role};
 
 /// What an enrolment form holds, checked before anything is saved.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -58,11 +58,11 @@ pub fn parse_enrol_qr(text: &str) -> Option<(String, String)> {
 }
 
 /// Enrols the device: online with a one-time code, or offline with a 12-digit village code.
-pub async fn enrol(role: Role, f: &EnrolForm) -> Result<Device, String> {
+pub async fn enrol(book: &Book, role: Role, f: &EnrolForm) -> Result<Device, String> {
     use bianmin_engine::transport::Transport;
     use bianmin_protocol::sync::{DeviceRole, EnrolRequest};
     let code = f.code.trim();
-    let mut d = Device::new(role, &f.server, code, &f.person, Utc::now());
+    let mut d = book.new_device(role, &f.server, code, &f.person, Utc::now())?;
     if code.len() == 12 && code.chars().all(|c| c.is_ascii_digit()) {
         // Offline start for a village with no signal; the first sync registers the device.
         return Ok(d);
@@ -111,7 +111,7 @@ pub fn Enrol() -> Element {
             let services = services.clone();
             busy.set(true);
             spawn(async move {
-                let result = enrol(role(), &f).await;
+                let result = enrol(&services.book, role(), &f).await;
                 busy.set(false);
                 let d = match result {
                     Ok(d) => d,

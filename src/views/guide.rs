@@ -1,8 +1,5 @@
 //! The item's service guide (办事指南) with the printable 一次性告知 notice, and "start a case".
 
-use bianmin_engine::case::Case;
-use bianmin_protocol::{AgentRef, Applicant};
-use chrono::{Local, Utc};
 use dioxus::prelude::*;
 
 use crate::app::{Nav, Screen, Services};
@@ -28,17 +25,10 @@ pub fn GuideScreen(code: String) -> Element {
         let code = code.clone();
         move |_| {
             let Some(dev) = services.device.read().clone() else { return };
-            let today = Local::now().date_naive();
-            let id = match services.book.next_case_id(&dev, today) {
-                Ok(id) => id,
-                Err(e) => return error.set(Some(e)),
-            };
-            let agent = AgentRef { device_id: dev.device_code.clone(), name: dev.person.clone(), village: dev.place.clone() };
-            let case = Case::new(id.clone(), &code, Applicant::default(), agent, Utc::now());
-            match services.book.save(&case) {
-                Ok(()) => {
+            match services.book.create(&code, &dev) {
+                Ok(case) => {
                     services.touched();
-                    nav.replace(Screen::Case(id));
+                    nav.replace(Screen::Case(case.id));
                 }
                 Err(e) => error.set(Some(e)),
             }

@@ -1,6 +1,5 @@
 //! My cases (发件箱): every case on the phone with its state and upload progress.
 
-use bianmin_engine::validate::mask_name;
 use bianmin_protocol::CaseState;
 use dioxus::prelude::*;
 
@@ -35,7 +34,7 @@ pub fn Outbox() -> Element {
                                 strong { {services.catalog.item(&c.item).map(|i| i.name.clone()).unwrap_or(c.item.clone())} }
                                 span { class: "badge s-{c.state.as_str()}", "{c.state.label()}" }
                             }
-                            div { class: "muted", "{mask_name(&c.applicant.name)} · {c.id}" }
+                            div { class: "muted", "{c.applicant} · {c.id}" }
                             if c.state == CaseState::Queued || c.state == CaseState::Uploaded {
                                 progress { max: "1", value: "{upload_fraction(c.state)}" }
                             }

@@ -120,6 +120,37 @@ fn a_case_goes_through_the_outbox_and_a_correction_is_the_same_case() {
 }
 
 #[test]
+fn precheck_marks_ready_and_a_retake_keeps_the_page_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let ob = open(dir.path());
+
+    let bare = ob.create_draft("V41", Applicant::default(), agent(), Utc::now()).unwrap();
+    assert!(matches!(ob.precheck(&bare.id, item, Utc::now()), Err(StoreError::Precheck { .. })));
+    assert_eq!(ob.get(&bare.id).unwrap().state, CaseState::Draft, "a failed 初审 changes nothing");
+
+    let id = complete_case(&ob, item);
+    let ready = ob.precheck(&id, item, Utc::now()).unwrap();
+    assert_eq!(ready.state, CaseState::Ready);
+    assert_eq!(ob.get(&id).unwrap().state, CaseState::Ready);
+
+    // Retake the first page of the first material: same slot, and the case needs 初审 again.
+    let before = ob.get(&id).unwrap().materials[0].clone();
+    let retaken = ob.replace_page(&id, &before.key, 0, "retake.jpg", &photo(200)).unwrap();
+    let after = ob.get(&id).unwrap();
+    assert_eq!(after.state, CaseState::Draft);
+    assert_eq!(after.materials[0].pages.len(), before.pages.len());
+    assert_eq!(after.materials[0].pages[0], retaken);
+    assert_eq!(after.materials[0].pages[1..], before.pages[1..]);
+    assert_eq!(ob.read_page(&retaken).unwrap(), photo(200));
+    // An index past the end appends.
+    ob.replace_page(&id, &before.key, 99, "extra.jpg", &photo(201)).unwrap();
+    assert_eq!(ob.get(&id).unwrap().materials[0].pages.len(), before.pages.len() + 1);
+    assert_eq!(ob.seal(&id, item, Utc::now()).unwrap().state, CaseState::Queued);
+}
+
+#[test]
 fn nothing_personal_is_readable_on_disk_and_everything_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = Catalog::embedded().unwrap();

@@ -277,6 +277,16 @@ impl Outbox {
 
     /// Adds a photographed page to a material of an editable case.
     pub fn add_page(&self, case_id: &str, material: &str, name: &str, bytes: &[u8]) -> Result<AttachmentRef, StoreError> {
+        self.put_page(case_id, material, None, name, bytes)
+    }
+
+    /// A retake: the photo replaces page `index` of the material, keeping the page order the
+    /// agent sees. An index past the end appends.
+    pub fn replace_page(&self, case_id: &str, material: &str, index: usize, name: &str, bytes: &[u8]) -> Result<AttachmentRef, StoreError> {
+        self.put_page(case_id, material, Some(index), name, bytes)
+    }
+
+    fn put_page(&self, case_id: &str, material: &str, slot: Option<usize>, name: &str, bytes: &[u8]) -> Result<AttachmentRef, StoreError> {
         let _w = self.lock();
         let (mut rec, key) = self.load(case_id)?;
         if !rec.case.is_editable() {
@@ -290,11 +300,19 @@ impl Outbox {
         self.disk.write_atomic(&path, &sealed).map_err(|e| StoreError::io(format!("write photo {}", path.display()), e))?;
         let att = AttachmentRef { name: name.to_string(), sha256: sha.clone(), bytes: bytes.len() as u64, mime: mime_of(bytes) };
         match rec.case.materials.iter_mut().find(|m| m.key == material) {
-            Some(m) => {
-                if !m.pages.iter().any(|p| p.sha256 == sha) {
-                    m.pages.push(att.clone());
+            Some(m) => match slot {
+                Some(i) if i < m.pages.len() => {
+                    m.pages[i] = att.clone();
+                    // The same photo twice in one material is one page.
+                    let mut seen = BTreeSet::new();
+                    m.pages.retain(|p| seen.insert(p.sha256.clone()));
                 }
-            }
+                _ => {
+                    if !m.pages.iter().any(|p| p.sha256 == sha) {
+                        m.pages.push(att.clone());
+                    }
+                }
+            },
             None => rec.case.materials.push(MaterialPages { key: material.to_string(), pages: vec![att.clone()] }),
         }
         if rec.case.state == CaseState::Ready {
@@ -322,6 +340,27 @@ impl Outbox {
         }
         rec.updated_at = Utc::now();
         self.put_record(&rec, &key, false)
+    }
+
+    /// Runs 初审 against the item's guide; if it passes the case becomes Ready (not yet sealed),
+    /// otherwise every problem is returned at once and the case stays as it was.
+    pub fn precheck(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<Case, StoreError> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(case_id)?;
+        if !rec.case.is_editable() {
+            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
+        }
+        let check = validate::precheck(item, &rec.case.applicant, &rec.case.answers, &rec.case.materials, now.date_naive());
+        if !check.passed() {
+            return Err(StoreError::Precheck { id: case_id.to_string(), problems: check.lines() });
+        }
+        if rec.case.state != CaseState::Ready {
+            let by = rec.case.responsible.device_id.clone();
+            rec.case.apply(CaseEvent::PrecheckPassed, &by, now)?;
+            rec.updated_at = now;
+            self.put_record(&rec, &key, false)?;
+        }
+        Ok(rec.case)
     }
 
     /// Runs 初审 against the item's guide and, if it passes, seals the case into the outbox.
