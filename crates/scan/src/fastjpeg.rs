@@ -6,6 +6,8 @@
 //! luminance table and the Annex K Huffman tables. Output is a plain JFIF baseline file that any
 //! decoder reads. Colour output keeps using the `jpeg-encoder` crate.
 
+use crate::simd::multiversion;
+
 const ZIGZAG: [usize; 64] = [
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49,
     56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
@@ -118,6 +120,7 @@ fn segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
+multiversion! {
 /// Encodes an 8-bit grayscale image as baseline JPEG at `quality` (1..=100) and `dpi`.
 pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec<u8> {
     assert!(w > 0 && h > 0 && w <= 65535 && h <= 65535 && img.len() >= w * h);
@@ -279,6 +282,7 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
     let mut out = bw.out;
     out.extend_from_slice(&[0xFF, 0xD9]);
     out
+}
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod fastjpeg;
 pub mod geom;
 mod normalize;
 mod par;
+mod simd;
 pub mod synth;
 mod warp;
 

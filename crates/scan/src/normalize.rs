@@ -7,6 +7,7 @@
 //! pure white also removes sensor noise from the paper, which is what makes the JPEG small.
 
 use crate::par::for_rows;
+use crate::simd::multiversion;
 use crate::{CancelToken, ScanError};
 
 /// Block size of the background grid, in output pixels.
@@ -26,6 +27,17 @@ pub struct Profile {
     /// of block maxima): large dark areas such as an ID photo are then not mistaken for shadow.
     pub floor: f32,
 }
+
+/// Offsets of the pixels of one grid span from its left cell centre, in pixels.
+const RAMP: [f32; BLOCK] = {
+    let mut r = [0f32; BLOCK];
+    let mut k = 0;
+    while k < BLOCK {
+        r[k] = k as f32 + 0.5;
+        k += 1;
+    }
+    r
+};
 
 pub const PAGE: Profile = Profile { white: 0.86, black: 0.30, floor: 0.0 };
 pub const CARD: Profile = Profile { white: 0.94, black: 0.08, floor: 0.85 };
@@ -54,26 +66,9 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, profile: Profile
     let (gw, gh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
     let mut grids = vec![vec![0f32; gw * gh]; ch];
     let mut gmax = vec![0u8; gw * gh * ch];
-    for y in 0..h {
-        let row = &img[y * w * ch..(y + 1) * w * ch];
-        let gy = y / BLOCK;
-        for gx in 0..gw {
-            let seg = &row[gx * BLOCK * ch..((gx + 1) * BLOCK).min(w) * ch];
-            if ch == 1 {
-                let m = seg.iter().copied().max().unwrap_or(0);
-                let g = &mut gmax[gy * gw + gx];
-                *g = (*g).max(m);
-            } else {
-                for c in 0..ch {
-                    let m = seg.iter().skip(c).step_by(ch).copied().max().unwrap_or(0);
-                    let g = &mut gmax[(gy * gw + gx) * ch + c];
-                    *g = (*g).max(m);
-                }
-            }
-        }
-        if y % 256 == 0 {
-            cancel.check()?;
-        }
+    for y0 in (0..h).step_by(256) {
+        cancel.check()?;
+        block_max_rows(img, w, ch, gw, y0, (y0 + 256).min(h), &mut gmax);
     }
     for c in 0..ch {
         let g: Vec<f32> = (0..gw * gh).map(|i| (gmax[i * ch + c] as f32).max(8.0)).collect();
@@ -106,51 +101,83 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, profile: Profile
         cfx[x] = gxf - cx0[x] as f32;
     }
     let (cx0, cx1, cfx) = (&cx0, &cx1, &cfx);
-    // Pixels before the first cell centre (x < BLOCK / 2) take the first cell's value.
+    for_rows(img, w * ch, threads, cancel, |first, band| apply_band(band, first, w, ch, grids, gw, gh, cx0, cx1, cfx, b))
+}
+
+multiversion! {
+/// Applies the interpolated gain to the rows of `band` (the first is image row `first`).
+fn apply_band(band: &mut [u8], first: usize, w: usize, ch: usize, grids: &[Vec<f32>], gw: usize, gh: usize, cx0: &[usize], cx1: &[usize], cfx: &[f32], b: f32) {
     let x_first = BLOCK / 2;
-    for_rows(img, w * ch, threads, cancel, |first, band| {
-        let mut inv = vec![0f32; w * ch];
-        let mut col = vec![0f32; gw];
-        for (ry, row) in band.chunks_mut(w * ch).enumerate() {
-            let y = (first + ry) as f32;
-            let gyf = ((y + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (gh - 1) as f32);
-            let gy0 = gyf as usize;
-            let gy1 = (gy0 + 1).min(gh - 1);
-            let fy = gyf - gy0 as f32;
-            for c in 0..ch {
-                let g = &grids[c];
-                for (gx, cv) in col.iter_mut().enumerate() {
-                    *cv = g[gy0 * gw + gx] + (g[gy1 * gw + gx] - g[gy0 * gw + gx]) * fy;
-                }
-                if ch == 1 {
-                    // Piecewise-linear between grid cell centres: a straight ramp per span,
-                    // which vectorises (no per-pixel table lookups).
-                    for (x, iv) in inv.iter_mut().enumerate().take(x_first) {
-                        *iv = col[cx0[x]];
-                    }
-                    for gx in 0..gw.saturating_sub(1) {
-                        let (l, r) = (col[gx], col[gx + 1]);
-                        let x0 = x_first + gx * BLOCK;
-                        let x1 = (x0 + BLOCK).min(w);
-                        let d = (r - l) / BLOCK as f32;
-                        for (k, iv) in inv[x0..x1].iter_mut().enumerate() {
-                            *iv = l + d * (k as f32 + 0.5);
-                        }
-                    }
-                    let tail = (x_first + (gw - 1) * BLOCK).min(w);
-                    for iv in inv[tail..w].iter_mut() {
-                        *iv = col[gw - 1];
-                    }
-                } else {
-                    for x in 0..w {
-                        let (l, r) = (col[cx0[x]], col[cx1[x]]);
-                        inv[x * ch + c] = l + (r - l) * cfx[x];
-                    }
-                }
+    let mut inv = vec![0f32; w * ch];
+    let mut col = vec![0f32; gw];
+    for (ry, row) in band.chunks_mut(w * ch).enumerate() {
+        let y = (first + ry) as f32;
+        let gyf = ((y + 0.5) / BLOCK as f32 - 0.5).clamp(0.0, (gh - 1) as f32);
+        let gy0 = gyf as usize;
+        let gy1 = (gy0 + 1).min(gh - 1);
+        let fy = gyf - gy0 as f32;
+        for c in 0..ch {
+            let g = &grids[c];
+            for (gx, cv) in col.iter_mut().enumerate() {
+                *cv = g[gy0 * gw + gx] + (g[gy1 * gw + gx] - g[gy0 * gw + gx]) * fy;
             }
-            for (p, &k) in row.iter_mut().zip(inv.iter()) {
-                *p = (*p as f32 * k - b).clamp(0.0, 255.0) as u8;
+            if ch == 1 {
+                // Piecewise-linear between grid cell centres: a straight ramp per span,
+                // which vectorises (no per-pixel table lookups).
+                for (x, iv) in inv.iter_mut().enumerate().take(x_first) {
+                    *iv = col[cx0[x]];
+                }
+                for gx in 0..gw.saturating_sub(1) {
+                    let (l, r) = (col[gx], col[gx + 1]);
+                    let x0 = x_first + gx * BLOCK;
+                    let x1 = (x0 + BLOCK).min(w);
+                    let d = (r - l) / BLOCK as f32;
+                    for (iv, &o) in inv[x0..x1].iter_mut().zip(RAMP.iter()) {
+                        *iv = l + d * o;
+                    }
+                }
+                let tail = (x_first + (gw - 1) * BLOCK).min(w);
+                for iv in inv[tail..w].iter_mut() {
+                    *iv = col[gw - 1];
+                }
+            } else {
+                for x in 0..w {
+                    let (l, r) = (col[cx0[x]], col[cx1[x]]);
+                    inv[x * ch + c] = l + (r - l) * cfx[x];
+                }
             }
         }
-    })
+        // Round to nearest through the 1.5 * 2^23 magic number: after the clamp the value's
+        // low mantissa byte is the rounded result, which keeps the loop vectorised (a
+        // float-to-u8 `as` cast compiles to one scalar conversion per pixel).
+        const MAGIC: f32 = 12_582_912.0;
+        for (p, &k) in row.iter_mut().zip(inv.iter()) {
+            *p = ((*p as f32 * k - b).clamp(0.0, 255.0) + MAGIC).to_bits() as u8;
+        }
+    }
+}
+}
+
+multiversion! {
+/// Folds rows `y0..y1` into the per-block maxima `gmax` (`gw` blocks per row, `ch` interleaved).
+fn block_max_rows(img: &[u8], w: usize, ch: usize, gw: usize, y0: usize, y1: usize, gmax: &mut [u8]) {
+    for y in y0..y1 {
+        let row = &img[y * w * ch..(y + 1) * w * ch];
+        let gy = y / BLOCK;
+        for gx in 0..gw {
+            let seg = &row[gx * BLOCK * ch..((gx + 1) * BLOCK).min(w) * ch];
+            if ch == 1 {
+                let m = seg.iter().copied().max().unwrap_or(0);
+                let g = &mut gmax[gy * gw + gx];
+                *g = (*g).max(m);
+            } else {
+                for c in 0..ch {
+                    let m = seg.iter().skip(c).step_by(ch).copied().max().unwrap_or(0);
+                    let g = &mut gmax[(gy * gw + gx) * ch + c];
+                    *g = (*g).max(m);
+                }
+            }
+        }
+    }
+}
 }
