@@ -5,7 +5,7 @@
 //! errors into the Chinese messages the agent sees and keeps the enrolment (plain facts as
 //! outbox metadata, the signing key as an encrypted outbox secret). Everything personal — names,
 //! ID numbers, photos — is encrypted at rest by the outbox (ARCHITECTURE.md); the device key
-//! comes from a key file beside the data (Android Keystore is the known gap, see README).
+//! comes from the platform's key store (`keystore.rs`: Android Keystore, a 0600 file on desktop).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Item;
-use bianmin_engine::outbox::{CaseSummary, FileKeyStore, Outbox, StoreError};
+use bianmin_engine::outbox::{CaseSummary, Outbox, StoreError};
 use bianmin_protocol::{AgentRef, Applicant, AttachmentRef, CaseState};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
@@ -113,9 +113,10 @@ impl std::fmt::Debug for Book {
 }
 
 impl Book {
-    /// Opens (creating) the book in `dir`; the device key lives in `dir/device.key` (0600).
+    /// Opens (creating) the book in `dir` with this platform's device key store.
     pub fn open(dir: &Path) -> Result<Book, String> {
-        let outbox = Outbox::open(dir, &FileKeyStore::new(dir.join("device.key"))).map_err(|e| {
+        let keys = crate::services::keystore::for_data_dir(dir);
+        let outbox = Outbox::open(dir, keys.as_ref()).map_err(|e| {
             tracing::error!(error = %e, dir = %dir.display(), "cannot open the outbox");
             format!("无法打开办件库：{}", e.user_message())
         })?;

@@ -32,6 +32,9 @@ pub enum KeyStoreError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("key file {0} is not a 32-byte key")]
     Corrupt(PathBuf),
+    /// The platform's key store (Android Keystore) refused or failed.
+    #[error("platform key store: {0}")]
+    Platform(String),
 }
 
 /// Desktop key store: a 32-byte key in a file only the owner may read.
