@@ -127,3 +127,135 @@ fn outbox_and_receipt_show_a_sealed_case() {
     assert!(html.contains(&format!("http://127.0.0.1:9/r/{}?t=", case.id)));
     assert!(html.contains("<svg"));
 }
+
+// --- Scan: corner editor, progress, and the material card's 调整边角 ---
+
+use bianmin::capture::pipeline;
+use bianmin::components::corner_editor::CornerEditor;
+use bianmin::components::scan_progress::ScanProgress;
+use bianmin_scan::{CancelToken, Point};
+
+#[derive(Props, Clone, PartialEq)]
+struct EditorHarness {
+    corners: [Point; 4],
+    busy: bool,
+    error: Option<String>,
+}
+
+/// The editor as the material card shows it, on a 400×800 photo.
+#[allow(non_snake_case)]
+fn EditorWrapper(h: EditorHarness) -> Element {
+    rsx! {
+        CornerEditor {
+            preview: "data:image/jpeg;base64,AAAA",
+            width: 400,
+            height: 800,
+            corners: h.corners,
+            auto_corners: h.corners,
+            busy: h.busy,
+            error: h.error,
+            on_confirm: |_| {},
+            on_cancel: |_| {},
+        }
+    }
+}
+
+fn render_editor(corners: [Point; 4], busy: bool, error: Option<String>) -> String {
+    let mut dom = VirtualDom::new_with_props(EditorWrapper, EditorHarness { corners, busy, error });
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+#[test]
+fn corner_editor_puts_four_handles_at_the_corners_scaled_to_the_stage() {
+    // Pixel centres: x = 99.5 is a quarter of a 400-pixel-wide photo, y = 599.5 three quarters of 800.
+    let corners = [Point::new(99.5, 199.5), Point::new(299.5, 199.5), Point::new(299.5, 599.5), Point::new(99.5, 599.5)];
+    let html = render_editor(corners, false, None);
+    assert_eq!(html.matches("class=\"ce-handle\"").count(), 4, "{html}");
+    for (i, (x, y), name) in [(0, (25, 25), "左上角"), (1, (75, 25), "右上角"), (2, (75, 75), "右下角"), (3, (25, 75), "左下角")] {
+        let handle = format!("data-corner=\"{i}\" aria-label=\"{name}\" style=\"left: {x}.00%; top: {y}.00%;\"");
+        assert!(html.contains(&handle), "handle {i} at {x}%/{y}%: {html}");
+    }
+    assert!(html.contains("src=\"data:image/jpeg;base64,AAAA\""));
+    assert!(html.contains("aspect-ratio: 400 / 800"));
+    for label in ["重置", "取消", "确定"] {
+        assert!(html.contains(label), "{label}: {html}");
+    }
+    assert!(!html.contains("ce-hint"), "a proper quadrilateral gets no warning");
+    assert!(!html.contains("disabled"));
+}
+
+#[test]
+fn corner_editor_refuses_corners_that_are_not_a_page() {
+    let line = [Point::new(0.0, 0.0), Point::new(100.0, 100.0), Point::new(200.0, 200.0), Point::new(300.0, 300.0)];
+    let html = render_editor(line, false, Some("四个角的位置不对，请重新调整".into()));
+    assert!(html.contains("ce-quad bad"), "{html}");
+    assert!(html.contains("四个角围成的形状不对"));
+    assert!(html.contains("四个角的位置不对，请重新调整"), "the last error is shown");
+    assert!(html.contains("id=\"ce-confirm\" disabled"), "确定 is disabled: {html}");
+}
+
+#[test]
+fn corner_editor_shows_progress_while_the_page_is_recut() {
+    let corners = [Point::new(10.0, 10.0), Point::new(390.0, 10.0), Point::new(390.0, 790.0), Point::new(10.0, 790.0)];
+    let html = render_editor(corners, true, None);
+    assert!(html.contains("正在处理照片…"), "{html}");
+    assert!(html.contains("<progress"));
+    assert!(html.contains("scan-cancel"));
+    assert!(!html.contains("ce-confirm"), "no 确定 while busy");
+}
+
+#[allow(non_snake_case)]
+fn ProgressWrapper() -> Element {
+    rsx! { ScanProgress { on_cancel: |_| {} } }
+}
+
+#[test]
+fn scan_progress_says_the_photo_is_processed_and_offers_cancel() {
+    let mut dom = VirtualDom::new(ProgressWrapper);
+    dom.rebuild_in_place();
+    let html = dioxus_ssr::render(&dom);
+    assert!(html.contains("role=\"status\""), "{html}");
+    assert!(html.contains("正在处理照片…"));
+    assert!(html.contains("<progress class=\"scan-bar\""));
+    assert!(html.contains(">取消</button>"));
+}
+
+/// A photo of a light page on a dark desk, as a JPEG.
+fn desk_photo() -> Vec<u8> {
+    let mut img = image::GrayImage::from_pixel(600, 800, image::Luma([45]));
+    for y in 80..720 {
+        for x in 100..500 {
+            let ink = y > 120 && (y - 120) % 30 < 5 && x < 460;
+            img.put_pixel(x, y, image::Luma([if ink { 30 } else { 225 }]));
+        }
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory() {
+    let (_dir, book, dev) = enrolled();
+    let case = new_case(&book, &dev, Applicant::default());
+    let catalog = Catalog::embedded().unwrap();
+    let guide = catalog.item("V11").unwrap().guide.clone().unwrap();
+    let (scanned, stored_raw) = (&guide.materials[0], &guide.materials[1]);
+    let got = pipeline::capture_page(&book, &case.id, scanned, None, desk_photo(), &CancelToken::new()).unwrap();
+    // A page stored without this session's original (e.g. before a restart).
+    book.add_page(&case.id, &stored_raw.key, None, "old.jpg", &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2]).unwrap();
+    let html = render(&book, Screen::Case(case.id.clone()));
+    let card = |key: &str| {
+        let start = html.find(&format!("data-material=\"{key}\"")).unwrap();
+        let end = html[start + 1..].find("data-material=").map(|e| start + 1 + e).unwrap_or(html.len());
+        html[start..end].to_string()
+    };
+    let with_original = card(&scanned.key);
+    assert!(with_original.contains(">调整边角</button>"), "{with_original}");
+    assert!(with_original.contains("已拍 1/"));
+    let without = card(&stored_raw.key);
+    assert!(without.contains(">重拍再调</button>"), "{without}");
+    assert!(without.contains("原照片只在本次使用时暂存"), "the button says to retake: {without}");
+    assert!(pipeline::originals().contains(&got.sha256));
+}

@@ -5,8 +5,17 @@
 //! mobile (BRIEF §6), so there a native camera plugin (`android/`, `ios/`) takes the photo and
 //! hands back a file path. In the end-to-end test mode the button also has a hidden text field
 //! taking a file path, because a test cannot click a file input in the real webview.
+//!
+//! Every photo then goes through the scanner (`pipeline`, the app's only user of `bianmin-scan`):
+//! `ScanCapture` runs it off the UI thread and stores the clean page, `AdjustCorners` re-cuts a
+//! page from its original with the corner editor.
 
 use dioxus::prelude::*;
+
+pub mod pipeline;
+mod scanning;
+
+pub use scanning::{AdjustCorners, ScanCapture};
 
 #[cfg(not(any(target_os = "android", target_os = "ios")))]
 mod desktop;

@@ -14,7 +14,7 @@ use chrono::{Local, NaiveDate};
 use dioxus::prelude::*;
 
 use crate::app::{Nav, Screen, Services};
-use crate::capture::{CaptureButton, Photo};
+use crate::capture::{pipeline::originals, AdjustCorners, ScanCapture};
 use crate::components::top_bar::TopBar;
 
 /// The applicant fields every item has, with their problem keys.
@@ -329,26 +329,6 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
     let have = pages.len();
     // Which page the next photo replaces (retake), if any.
     let mut retake = use_signal(|| None::<usize>);
-    let store_photo = {
-        let services = services.clone();
-        let key = m.key.clone();
-        move |r: Result<Photo, String>| {
-            let photo = match r {
-                Ok(p) => p,
-                Err(e) => return on_error.call(e),
-            };
-            let Some(c) = case.peek().clone() else { return };
-            let slot = retake.take();
-            let n = c.materials.iter().find(|p| p.key == key).map(|p| p.pages.len()).unwrap_or(0);
-            let ext = if photo.mime == "image/png" { "png" } else { "jpg" };
-            let name = format!("{}-{}.{ext}", key, slot.map(|i| i + 1).unwrap_or(n + 1));
-            match services.book.add_page(&c.id, &key, slot, &name, &photo.bytes) {
-                Ok(saved) => case.set(Some(saved)),
-                Err(e) => return on_error.call(e),
-            }
-            services.touched();
-        }
-    };
     let status_class = if have >= need { "mat done" } else if m.required { "mat missing" } else { "mat" };
     let label = match retake() {
         Some(i) => format!("重拍第{}张", i + 1),
@@ -371,6 +351,7 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
                         if editable {
                             figcaption {
                                 button { class: "mini", onclick: move |_| retake.set(Some(i)), "重拍" }
+                                AdjustCorners { case, material: m.clone(), index: i, sha: p.sha256.clone(), retake }
                                 button { class: "mini",
                                     onclick: {
                                         let services = services.clone();
@@ -382,6 +363,8 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
                                                 Ok(saved) => case.set(Some(saved)),
                                                 Err(e) => return on_error.call(e),
                                             }
+                                            // A deleted page's original is not kept in memory any longer.
+                                            originals().remove(&sha);
                                             services.touched();
                                         }
                                     },
@@ -393,7 +376,7 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
                 }
             }
             if editable {
-                CaptureButton { label, tag: "{m.key}", on_photo: store_photo }
+                ScanCapture { case, material: m.clone(), label, retake }
             }
         }
     }
