@@ -346,14 +346,7 @@ impl Outbox {
     /// otherwise every problem is returned at once and the case stays as it was.
     pub fn precheck(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<Case, StoreError> {
         let _w = self.lock();
-        let (mut rec, key) = self.load(case_id)?;
-        if !rec.case.is_editable() {
-            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
-        }
-        let check = validate::precheck(item, &rec.case.applicant, &rec.case.answers, &rec.case.materials, now.date_naive());
-        if !check.passed() {
-            return Err(StoreError::Precheck { id: case_id.to_string(), problems: check.lines() });
-        }
+        let (mut rec, key) = self.load_checked(case_id, item, now)?;
         if rec.case.state != CaseState::Ready {
             let by = rec.case.responsible.device_id.clone();
             rec.case.apply(CaseEvent::PrecheckPassed, &by, now)?;
@@ -363,11 +356,9 @@ impl Outbox {
         Ok(rec.case)
     }
 
-    /// Runs 初审 against the item's guide and, if it passes, seals the case into the outbox.
-    /// A case corrected after 补正 is sealed as the next version of the same case.
-    pub fn seal(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<Case, StoreError> {
-        let _w = self.lock();
-        let (mut rec, key) = self.load(case_id)?;
+    /// An editable case that passes 初审, loaded for a change. Call with the write lock held.
+    fn load_checked(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<(Record, Key), StoreError> {
+        let (rec, key) = self.load(case_id)?;
         if !rec.case.is_editable() {
             return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
         }
@@ -375,6 +366,14 @@ impl Outbox {
         if !check.passed() {
             return Err(StoreError::Precheck { id: case_id.to_string(), problems: check.lines() });
         }
+        Ok((rec, key))
+    }
+
+    /// Runs 初审 against the item's guide and, if it passes, seals the case into the outbox.
+    /// A case corrected after 补正 is sealed as the next version of the same case.
+    pub fn seal(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<Case, StoreError> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load_checked(case_id, item, now)?;
         self.check_space(64 << 10)?;
         let by = rec.case.responsible.device_id.clone();
         if rec.case.state != CaseState::Ready {
