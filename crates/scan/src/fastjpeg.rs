@@ -70,30 +70,51 @@ fn huff_codes(bits: &[u8; 16], vals: &[u8]) -> [(u16, u8); 256] {
     table
 }
 
+/// Huffman bit sink. Codes collect in a 64-bit accumulator and leave it 32 bits at a time; a
+/// word without an 0xFF byte (almost all of them) is appended whole, otherwise byte by byte with
+/// the 0x00 stuffing that JPEG requires after every 0xFF.
 struct BitWriter {
     out: Vec<u8>,
     acc: u64,
+    /// Bits pending in the low end of `acc`; below 32 between calls.
     n: u32,
 }
 
 impl BitWriter {
-    #[inline]
+    /// Appends the low `len` bits of `code` (`len` <= 32).
+    #[inline(always)]
     fn put(&mut self, code: u32, len: u32) {
         self.acc = (self.acc << len) | code as u64;
         self.n += len;
-        while self.n >= 8 {
-            self.n -= 8;
-            let b = (self.acc >> self.n) as u8;
-            self.out.push(b);
-            if b == 0xFF {
-                self.out.push(0); // byte stuffing
+        if self.n >= 32 {
+            self.n -= 32;
+            let word = (self.acc >> self.n) as u32;
+            // Some byte is 0xFF exactly when some byte of !word is zero.
+            let inv = !word;
+            if inv.wrapping_sub(0x0101_0101) & word & 0x8080_8080 == 0 {
+                self.out.extend_from_slice(&word.to_be_bytes());
+            } else {
+                for b in word.to_be_bytes() {
+                    self.out.push(b);
+                    if b == 0xFF {
+                        self.out.push(0);
+                    }
+                }
             }
         }
     }
     fn flush(&mut self) {
-        if self.n > 0 {
-            let pad = 8 - self.n;
-            self.put((1 << pad) - 1, pad);
+        // Pad with 1-bits to a byte boundary, then emit the remaining whole bytes.
+        let pad = (8 - self.n % 8) % 8;
+        self.acc = (self.acc << pad) | ((1u64 << pad) - 1);
+        self.n += pad;
+        while self.n > 0 {
+            self.n -= 8;
+            let b = (self.acc >> self.n) as u8;
+            self.out.push(b);
+            if b == 0xFF {
+                self.out.push(0);
+            }
         }
     }
 }
@@ -178,6 +199,7 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
     let mut blk = [0f32; 64];
     let mut tmp = [0f32; 64];
     let mut coef = [0i32; 64];
+    let mut nat = [0i32; 64];
     for by in 0..bh_ {
         for bx in 0..bw_ {
             // Flatness first, on whole 8-byte rows (most blocks of a page are pure white), then
@@ -208,7 +230,6 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
             if flat {
                 // F(0,0) = 8 * (v - 128); every AC coefficient is zero.
                 coef[0] = round_i32(8.0 * (first as f32 - 128.0) * rq[0]);
-                coef[1..].iter_mut().for_each(|c| *c = 0);
             } else {
                 // Rows: tmp[y][u] = sum_x M[u][x] * blk[y][x], written as 8-wide multiply-adds over
                 // u (no reduction, so the compiler vectorises it without reassociating floats).
@@ -232,8 +253,13 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
                         }
                     }
                     for u in 0..8 {
-                        coef[v * 8 + u] = round_i32(acc[u] * rq[v * 8 + u]);
+                        nat[v * 8 + u] = round_i32(acc[u] * rq[v * 8 + u]);
                     }
+                }
+                // Zigzag order as a separate pass: a scattered store inside the loop above
+                // would keep the compiler from vectorising the DCT.
+                for (c, &zi) in coef.iter_mut().zip(ZIGZAG.iter()) {
+                    *c = nat[zi];
                 }
             }
             // DC difference, then run-length coded AC in zigzag order.
@@ -241,20 +267,18 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
             prev_dc = coef[0];
             let (size, bits) = category(diff);
             let (c, l) = dc[size as usize];
-            bw.put(c as u32, l as u32);
-            if size > 0 {
-                bw.put(bits, size);
-            }
             if flat {
-                // No AC energy: end of block right away.
-                let (c, l) = ac[0x00];
-                bw.put(c as u32, l as u32);
+                // No AC energy: DC code, magnitude and end of block in one write (at most 24 bits).
+                let (e, el) = ac[0x00];
+                bw.put(((((c as u32) << size) | bits) << el) | e as u32, l as u32 + size + el as u32);
                 continue;
             }
+            // Code and magnitude bits in one write (at most 9 + 11 bits).
+            bw.put(((c as u32) << size) | bits, l as u32 + size);
             // Bitmask of non-zero AC coefficients in zigzag order, then walk only the set bits.
             let mut nz = 0u64;
-            for (k, &zi) in ZIGZAG.iter().enumerate().skip(1) {
-                nz |= ((coef[zi] != 0) as u64) << k;
+            for (k, &c) in coef.iter().enumerate().skip(1) {
+                nz |= ((c != 0) as u64) << k;
             }
             let mut last = 0u32;
             while nz != 0 {
@@ -267,10 +291,9 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
                     bw.put(c as u32, l as u32);
                     run -= 16;
                 }
-                let (size, bits) = category(coef[ZIGZAG[k as usize]].clamp(-1023, 1023));
+                let (size, bits) = category(coef[k as usize].clamp(-1023, 1023));
                 let (c, l) = ac[((run << 4) | size) as usize];
-                bw.put(c as u32, l as u32);
-                bw.put(bits, size);
+                bw.put(((c as u32) << size) | bits, l as u32 + size);
             }
             if last < 63 {
                 let (c, l) = ac[0x00];
