@@ -196,7 +196,10 @@ impl Case {
                     Decision::Completed { result, .. } => note = result.clone(),
                     _ => {}
                 }
-                self.last_decision = Some(decision.clone());
+                // 已送达 and 评价 carry no details: the result and how it is delivered stay on show.
+                if !matches!(decision, Decision::Delivered | Decision::Rated) {
+                    self.last_decision = Some(decision.clone());
+                }
             }
             _ => {}
         }

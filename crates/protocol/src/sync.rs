@@ -166,6 +166,12 @@ pub enum TownAction {
     Forward { note: String },
     /// 办结.
     Complete { result: String, delivery: Delivery },
+    /// 已送达: the result reached the resident. Town staff mark any completed case; a village agent
+    /// marks only results the town handed to them to bring (代办员送达).
+    Deliver {
+        #[serde(default)]
+        note: String,
+    },
 }
 
 /// A staff action on a case.

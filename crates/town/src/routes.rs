@@ -593,20 +593,40 @@ fn decide(state: &AppState, sc: &StoredCase, action: &TownAction) -> Result<Deci
             }
             Decision::Completed { result: result.clone(), delivery: delivery.clone() }
         }
+        TownAction::Deliver { .. } => Decision::Delivered,
     })
 }
 
-/// POST /v1/cases/{id}/actions: 受理 / 补正 / 不予受理 / 转县 / 办结.
+/// Whether the device may take this action on a case it can see: town staff any action; a village
+/// agent only 已送达, and only for a result the town gave them to bring (代办员送达).
+fn may_act(d: &DeviceRecord, sc: &StoredCase, action: &TownAction) -> Result<(), ApiError> {
+    match (d.role, action) {
+        (DeviceRole::Staff, _) => Ok(()),
+        (DeviceRole::Agent, TownAction::Deliver { .. }) => {
+            if matches!(&sc.case.last_decision, Some(Decision::Completed { delivery: Delivery::AgentDelivery, .. })) {
+                Ok(())
+            } else {
+                Err(ApiError::forbidden("a village agent marks delivered only results the town gave them to bring"))
+            }
+        }
+        (DeviceRole::Agent, _) => Err(ApiError::forbidden("only a town staff device may do this")),
+    }
+}
+
+/// POST /v1/cases/{id}/actions: 受理 / 补正 / 不予受理 / 转县 / 办结 / 已送达.
 pub async fn act(
     State(state): State<AppState>,
     Extension(AuthDevice(d)): Extension<AuthDevice>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<ActionResult>, ApiError> {
-    require(&d, DeviceRole::Staff)?;
     let req: ActionRequest = parse_json(&body)?;
+    if !matches!(req.action, TownAction::Deliver { .. }) {
+        require(&d, DeviceRole::Staff)?;
+    }
     let _guard = state.locks.lock(&format!("case/{id}")).await;
     let mut sc = load_visible(&state, &d, &id).await?;
+    may_act(&d, &sc, &req.action)?;
     if let Some(v) = req.expected_version {
         if v != sc.case.version {
             return Err(ApiError::conflict("version_changed", format!("the case is now at version {}", sc.case.version)));
@@ -628,6 +648,7 @@ pub async fn act(
         TownAction::Refuse { .. } => "refuse",
         TownAction::Forward { .. } => "forward",
         TownAction::Complete { .. } => "complete",
+        TownAction::Deliver { .. } => "deliver",
     };
     let audit = AuditDraft::new(&d.id, name, Some(&id), serde_json::to_string(&decision).unwrap_or_default());
     let result = ActionResult { case_id: id.clone(), version: sc.case.version, state: sc.case.state, decision, deadline: sc.case.deadline };

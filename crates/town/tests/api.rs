@@ -376,6 +376,49 @@ async fn correction_resubmission_acceptance_and_completion() {
 }
 
 #[tokio::test]
+async fn delivery_is_marked_by_staff_or_by_the_agent_who_brings_it() {
+    let t = Town::new();
+    let r = t.router();
+    let a = t.agent(NANGUAN).await;
+    let other = t.agent(WANGQIAO_VILLAGE).await;
+    let s = t.staff(GUHAN).await;
+    let p = page(31, 2000);
+    a.upload(&r, &p).await;
+    let brought = a.submission(&a.next_case_id(), 1, &[&p]);
+    let mailed = a.submission(&a.next_case_id(), 1, &[&p]);
+    let acts = |sub: &bianmin_protocol::CaseSubmission| format!("/v1/cases/{}/actions", sub.id);
+    let deliver = || action(TownAction::Deliver { note: String::new() });
+    for sub in [&brought, &mailed] {
+        assert_eq!(send(&r, a.json("PUT", &format!("/v1/cases/{}", sub.id), sub)).await.0, StatusCode::CREATED);
+        assert_eq!(send(&r, s.json("POST", &acts(sub), &action(TownAction::Accept))).await.0, StatusCode::OK);
+    }
+    // Not completed yet: nobody can mark it delivered.
+    assert_eq!(send(&r, s.json("POST", &acts(&brought), &deliver())).await.0, StatusCode::CONFLICT);
+    let by_agent = TownAction::Complete { result: "已批准".into(), delivery: Delivery::AgentDelivery };
+    let by_mail = TownAction::Complete { result: "已批准".into(), delivery: Delivery::Mail { carrier: "EMS".into(), tracking_number: "1180000000002".into() } };
+    assert_eq!(send(&r, s.json("POST", &acts(&brought), &action(by_agent))).await.0, StatusCode::OK);
+    assert_eq!(send(&r, s.json("POST", &acts(&mailed), &action(by_mail))).await.0, StatusCode::OK);
+
+    // The agent may not mark a mailed result, nor take any staff action; another village's agent
+    // does not see the case at all.
+    assert_eq!(send(&r, a.json("POST", &acts(&mailed), &deliver())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(&r, a.json("POST", &acts(&brought), &action(TownAction::Refuse { reason: "x".into() }))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(send(&r, other.json("POST", &acts(&brought), &deliver())).await.0, StatusCode::FORBIDDEN);
+
+    // The agent who brings it marks it; the phone learns it from the feed; twice is a conflict.
+    let (st, body) = send(&r, a.json("POST", &acts(&brought), &deliver())).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(serde_json::from_str::<ActionResult>(&body).unwrap().state, CaseState::Delivered);
+    assert_eq!(send(&r, a.json("POST", &acts(&brought), &deliver())).await.0, StatusCode::CONFLICT);
+    let (_, body) = send(&r, a.get("/v1/changes?cursor=0")).await;
+    let feed: ChangesPage = serde_json::from_str(&body).unwrap();
+    assert!(feed.entries.iter().any(|e| e.event.case_id == brought.id && e.event.decision == Decision::Delivered));
+    // Staff mark the mailed one once the post office confirms it.
+    assert_eq!(send(&r, s.json("POST", &acts(&mailed), &deliver())).await.0, StatusCode::OK);
+    assert_eq!(t.store.case(&mailed.id).unwrap().unwrap().case.state, CaseState::Delivered);
+}
+
+#[tokio::test]
 async fn audit_log_records_actions_and_reads_and_detects_tampering() {
     let t = Town::new();
     let r = t.router();
