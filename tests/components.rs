@@ -259,3 +259,30 @@ fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory()
     assert!(without.contains("原照片只在本次使用时暂存"), "the button says to retake: {without}");
     assert!(pipeline::originals().contains(&got.sha256));
 }
+
+#[test]
+fn a_result_the_agent_brings_offers_the_delivered_button() {
+    use bianmin_engine::sync::SyncStore;
+    use bianmin_protocol::{Decision, DecisionEvent, Delivery};
+    let (_dir, book, dev) = enrolled();
+    let case = sealed_case(&book, &dev);
+    let receipt = bianmin_protocol::sync::Receipt {
+        case_id: case.id.clone(),
+        version: 1,
+        content_sha256: String::new(),
+        received_at: Utc::now(),
+        signature: String::new(),
+    };
+    book.outbox().mark_uploaded(&receipt).unwrap();
+    let town = |decision: Decision| DecisionEvent { case_id: case.id.clone(), version: 1, decision, by: "镇中心".into(), at: Utc::now() };
+    book.outbox().apply_town_event(&town(Decision::Received)).unwrap();
+    let deadline = Utc::now().date_naive() + chrono::Days::new(10);
+    book.outbox().apply_town_event(&town(Decision::Accepted { deadline })).unwrap();
+    let html = render(&book, Screen::Case(case.id.clone()));
+    assert!(!html.contains("mark-delivered"), "not before 办结");
+    let done = Decision::Completed { result: "已批准".into(), delivery: Delivery::AgentDelivery };
+    book.outbox().apply_town_event(&town(done)).unwrap();
+    let html = render(&book, Screen::Case(case.id.clone()));
+    assert!(html.contains("id=\"mark-delivered\""), "{html}");
+    assert!(html.contains("送达方式：代办员送达"));
+}

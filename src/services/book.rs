@@ -67,6 +67,12 @@ impl Device {
         Ok(SigningKey::from_bytes(&bytes))
     }
 
+    /// A signed client for the town centre, as this device.
+    pub fn transport(&self) -> Result<bianmin_engine::transport::Transport, String> {
+        let cred = bianmin_engine::transport::Credential { device_id: self.device_code.clone(), key: self.key()? };
+        bianmin_engine::transport::Transport::new(&self.server, Some(cred)).map_err(|e| e.user_message())
+    }
+
     /// Who is responsible (首问负责) for cases started on this device.
     pub fn agent(&self) -> AgentRef {
         AgentRef { device_id: self.device_code.clone(), name: self.person.clone(), village: self.place.clone() }

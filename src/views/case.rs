@@ -234,6 +234,9 @@ pub fn CaseScreen(id: String) -> Element {
                 }
             } else {
                 Timeline { case: current.clone() }
+                if agent_brings(&current) {
+                    DeliverButton { case_id: current.id.clone() }
+                }
                 div { class: "actions",
                     button { class: "btn big", id: "show-receipt",
                         onclick: { let id = current.id.clone(); move |_| nav.go(Screen::Receipt(id.clone())) },
@@ -405,6 +408,53 @@ fn Timeline(case: Case) -> Element {
             if let Some(Decision::Refused { reason }) = &case.last_decision {
                 p { class: "error", "不予受理：{reason}" }
             }
+        }
+    }
+}
+
+/// Whether the town gave this completed result to the agent to bring to the resident (代办员送达).
+pub fn agent_brings(case: &Case) -> bool {
+    case.state == CaseState::Completed
+        && matches!(&case.last_decision, Some(Decision::Completed { delivery: bianmin_protocol::Delivery::AgentDelivery, .. }))
+}
+
+/// 已送达: the agent confirms the result reached the resident. It needs the town centre at that
+/// moment (the town records it); offline, the message says to press again with signal.
+#[component]
+fn DeliverButton(case_id: String) -> Element {
+    use bianmin_protocol::sync::{ActionRequest, TownAction};
+    let services = use_context::<Services>();
+    let mut busy = use_signal(|| false);
+    let mut message = use_signal(|| None::<(bool, String)>);
+    let deliver = move |_| {
+        let Some(dev) = services.device.read().clone() else { return };
+        let id = case_id.clone();
+        let sync_now = services.sync_now;
+        busy.set(true);
+        spawn(async move {
+            let req = ActionRequest { action: TownAction::Deliver { note: String::new() }, staff: dev.person.clone(), expected_version: None };
+            let result = match dev.transport() {
+                Ok(t) => t.act(&id, &req).await.map_err(|e| e.user_message()),
+                Err(e) => Err(e),
+            };
+            busy.set(false);
+            match result {
+                Ok(_) => {
+                    message.set(Some((true, "已记录送达，镇中心和申请人都能看到。".to_string())));
+                    // The change feed brings the new state to this phone.
+                    sync_now.send(crate::services::sync::SyncTrigger::Button);
+                }
+                Err(e) => message.set(Some((false, format!("没能记录送达：{e}")))),
+            }
+        });
+    };
+    rsx! {
+        div { class: "actions deliver",
+            p { class: "muted", "镇中心已办结，结果由您送达申请人。送到后请点下面的按钮。" }
+            button { class: "btn primary big", id: "mark-delivered", disabled: busy(), onclick: deliver,
+                if busy() { "正在记录…" } else { "已送达申请人" }
+            }
+            if let Some((ok, m)) = message() { p { class: if ok { "ok" } else { "error" }, "{m}" } }
         }
     }
 }
