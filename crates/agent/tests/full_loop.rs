@@ -5,30 +5,18 @@
 //! The town runs in-process from the `bianmin-town` library on 127.0.0.1:0; the agent is the real
 //! binary. Town staff act through the engine's signed transport, as a tablet would.
 
+mod common;
 #[path = "../../town/tests/common/proxy.rs"]
 mod proxy;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use bianmin_engine::catalog::Catalog;
 use bianmin_engine::transport::{Credential, Transport};
 use bianmin_protocol::sync::{ActionRequest, DeviceRole, EnrolRequest, TownAction};
 use bianmin_protocol::{Delivery, MissingItem};
-use bianmin_town::files::Ticket;
 use bianmin_town::{app, AppState};
+use common::*;
 use proxy::Faults;
-
-const VILLAGE: &str = "140423100201";
-const TOWN: &str = "140423100";
-
-fn agent(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bianmin-agent")).arg("--data").arg(data).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// `sync` until it exits 0 (each run already retries with backoff; the proxy breaks ~30% of requests).
 fn sync_until_acknowledged(data: &Path) -> String {
@@ -46,13 +34,6 @@ fn status(data: &Path) -> serde_json::Value {
     let o = agent(data, &["status", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     serde_json::from_slice(&o.stdout).unwrap()
-}
-
-fn code(state: &AppState, role: DeviceRole, village: Option<&str>) -> String {
-    state
-        .files
-        .issue_ticket(&Ticket { role, village: village.map(str::to_string), town: TOWN.into(), expires_at: chrono::Utc::now() + chrono::Duration::minutes(10) })
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,33 +72,7 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     assert_eq!(st["village"], VILLAGE);
 
     // Create a complete case with the CLI (every required material photographed).
-    let catalog = Catalog::embedded().unwrap();
-    let item = catalog.item("V01").unwrap();
-    let guide = item.guide.as_ref().unwrap();
-    let applicant = work.path().join("applicant.json");
-    std::fs::write(&applicant, serde_json::to_vec(&bianmin_agent::cases::crash_applicant(7)).unwrap()).unwrap();
-    let mut args: Vec<String> = vec!["new".into(), "--item".into(), "V01".into(), "--applicant".into(), applicant.display().to_string()];
-    let mut photos = Vec::new();
-    let mut n = 0;
-    for m in guide.materials.iter().filter(|m| m.required) {
-        for _ in 0..m.count {
-            n += 1;
-            let p = work.path().join(format!("{}-{n}.jpg", m.key));
-            let bytes = bianmin_agent::cases::crash_photo(99, n);
-            std::fs::write(&p, &bytes).unwrap();
-            photos.push(bytes);
-            args.push("--material".into());
-            args.push(format!("{}={}", m.key, p.display()));
-        }
-    }
-    for (k, v) in bianmin_agent::cases::crash_answers(item) {
-        args.push("--answer".into());
-        args.push(format!("{k}={v}"));
-    }
-    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = agent(&data, &args_ref);
-    assert!(o.status.success(), "{}", text(&o));
-    let case_id = String::from_utf8(o.stdout).unwrap().lines().next().unwrap().to_string();
+    let (case_id, mut photos) = new_complete_case(&data, work.path(), 7, 99);
     assert_eq!(status(&data)["queued"], 1);
 
     // Unreachable town centre: exit 1 with the reason, the case stays queued.

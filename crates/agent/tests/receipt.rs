@@ -2,24 +2,13 @@
 //! was synced (the town says so kindly) and after (the town shows the case), and is stable on reprint.
 
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{Command, Output};
 
-use bianmin_engine::catalog::Catalog;
 use bianmin_protocol::sync::DeviceRole;
-use bianmin_town::files::Ticket;
 use bianmin_town::{app, AppState};
 
-const VILLAGE: &str = "140423100201";
-const TOWN: &str = "140423100";
+mod common;
 
-fn agent(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bianmin-agent")).arg("--data").arg(data).args(args).output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+use common::*;
 
 /// A plain HTTP/1.1 GET over loopback: status code and body.
 fn http_get(url: &str) -> (u16, String) {
@@ -52,10 +41,7 @@ async fn receipt_link_is_minted_offline_and_opens_on_the_town_centre() {
     assert!(!o.status.success());
     assert!(o.stdout.is_empty() && String::from_utf8_lossy(&o.stderr).contains("not enrolled"), "{}", text(&o));
 
-    let code = state
-        .files
-        .issue_ticket(&Ticket { role: DeviceRole::Agent, village: Some(VILLAGE.into()), town: TOWN.into(), expires_at: chrono::Utc::now() + chrono::Duration::minutes(10) })
-        .unwrap();
+    let code = code(&state, DeviceRole::Agent, Some(VILLAGE));
     let o = tokio::task::spawn_blocking({
         let (data, server) = (data.clone(), server.clone());
         move || agent(&data, &["enroll", "--server", &server, "--code", &code, "--person", "李代办"])
@@ -65,30 +51,7 @@ async fn receipt_link_is_minted_offline_and_opens_on_the_town_centre() {
     assert!(o.status.success(), "{}", text(&o));
 
     // A complete case, sealed but not synced.
-    let catalog = Catalog::embedded().unwrap();
-    let item = catalog.item("V01").unwrap();
-    let guide = item.guide.as_ref().unwrap();
-    let applicant = work.path().join("applicant.json");
-    std::fs::write(&applicant, serde_json::to_vec(&bianmin_agent::cases::crash_applicant(3)).unwrap()).unwrap();
-    let mut args: Vec<String> = vec!["new".into(), "--item".into(), "V01".into(), "--applicant".into(), applicant.display().to_string()];
-    let mut n = 0;
-    for m in guide.materials.iter().filter(|m| m.required) {
-        for _ in 0..m.count {
-            n += 1;
-            let p = work.path().join(format!("{}-{n}.jpg", m.key));
-            std::fs::write(&p, bianmin_agent::cases::crash_photo(5, n)).unwrap();
-            args.push("--material".into());
-            args.push(format!("{}={}", m.key, p.display()));
-        }
-    }
-    for (k, v) in bianmin_agent::cases::crash_answers(item) {
-        args.push("--answer".into());
-        args.push(format!("{k}={v}"));
-    }
-    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = agent(&data, &args_ref);
-    assert!(o.status.success(), "{}", text(&o));
-    let case_id = String::from_utf8(o.stdout).unwrap().lines().next().unwrap().to_string();
+    let (case_id, _) = new_complete_case(&data, work.path(), 3, 5);
 
     let o = agent(&data, &["receipt", &case_id]);
     assert!(o.status.success(), "{}", text(&o));
@@ -119,5 +82,5 @@ async fn receipt_link_is_minted_offline_and_opens_on_the_town_centre() {
     assert!(o.status.success(), "{}", text(&o));
     let (st, body) = tokio::task::spawn_blocking(move || http_get(&url)).await.unwrap();
     assert_eq!(st, 200);
-    assert!(body.contains(&item.name) && body.contains("镇便民服务中心已接收"), "{body}");
+    assert!(body.contains(&bianmin_engine::catalog::Catalog::embedded().unwrap().item("V01").unwrap().name) && body.contains("镇便民服务中心已接收"), "{body}");
 }

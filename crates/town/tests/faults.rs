@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,15 +128,8 @@ fn town_bin() -> &'static str {
 }
 
 fn start_server(data: &Path) -> Server {
-    let mut child = Command::new(town_bin())
-        .args(["--data", data.to_str().unwrap(), "serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr: SocketAddr = line.trim().trim_start_matches("http://").parse().unwrap_or_else(|_| panic!("no address on stdout: {line:?}"));
+    let (child, url) = serve_binary(data, &[]);
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap_or_else(|_| panic!("no address on stdout: {url:?}"));
     Server { child, addr }
 }
 

@@ -1,29 +1,21 @@
 //! `serve --tls-cert/--tls-key`: the binary serves HTTPS, the engine's client talks to it with the
 //! town's certificate as trust root, and a plain-HTTP client gets nowhere.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
 use bianmin_engine::transport::{Timeouts, Transport};
 use bianmin_protocol::sync::EnrolRequest;
+use common::serve_binary;
 
 #[tokio::test]
 async fn serve_over_tls_and_enrol() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("town");
     let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bianmin-town"))
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert", &format!("{certs}/test-cert.pem"), "--tls-key", &format!("{certs}/test-key.pem")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().to_string();
+    let (mut child, url) = serve_binary(&data, &["--tls-cert", &format!("{certs}/test-cert.pem"), "--tls-key", &format!("{certs}/test-key.pem")]);
     assert!(url.starts_with("https://127.0.0.1:"), "{url:?}");
 
     let pem = std::fs::read(format!("{certs}/test-ca.pem")).unwrap();

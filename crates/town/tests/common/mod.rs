@@ -27,6 +27,24 @@ pub const SHANFU_VILLAGE: &str = "140423108201";
 pub const SHANFU: &str = "140423108";
 pub const WANGQIAO_VILLAGE: &str = "140423101201";
 
+/// Starts the real `bianmin-town` binary serving `data` on 127.0.0.1:0 (plus `extra` arguments) and
+/// returns it with the URL it prints alone on its first stdout line.
+pub fn serve_binary(data: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bianmin-town"))
+        .arg("--data")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    (child, line.trim().to_string())
+}
+
 pub struct Town {
     pub dir: tempfile::TempDir,
     pub state: AppState,

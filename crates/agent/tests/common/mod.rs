@@ -1,0 +1,67 @@
+//! Shared setup of the agent CLI's integration tests: running the real binary, enrolment codes from
+//! an in-process town centre, and a complete V01 case made through `bianmin-agent new`.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bianmin_engine::catalog::Catalog;
+use bianmin_protocol::sync::DeviceRole;
+use bianmin_town::files::Ticket;
+use bianmin_town::AppState;
+
+/// The pilot village 古韩镇南关村 and its town.
+pub const VILLAGE: &str = "140423100201";
+pub const TOWN: &str = "140423100";
+
+/// Runs `bianmin-agent --data DATA ARGS...`.
+pub fn agent(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bianmin-agent")).arg("--data").arg(data).args(args).output().unwrap()
+}
+
+/// Both streams, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A one-time enrolment code issued by the town centre's files, as `bianmin-town enroll` does.
+pub fn code(state: &AppState, role: DeviceRole, village: Option<&str>) -> String {
+    state
+        .files
+        .issue_ticket(&Ticket { role, village: village.map(str::to_string), town: TOWN.into(), expires_at: chrono::Utc::now() + chrono::Duration::minutes(10) })
+        .unwrap()
+}
+
+/// Creates a complete V01 case (every required material photographed, every field answered) with
+/// `bianmin-agent new`; returns its number and the photo bytes given.
+pub fn new_complete_case(data: &Path, work: &Path, applicant_seed: u64, photo_seed: u64) -> (String, Vec<Vec<u8>>) {
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V01").unwrap();
+    let guide = item.guide.as_ref().unwrap();
+    let applicant = work.join("applicant.json");
+    std::fs::write(&applicant, serde_json::to_vec(&bianmin_agent::cases::crash_applicant(applicant_seed)).unwrap()).unwrap();
+    let mut args: Vec<String> = vec!["new".into(), "--item".into(), "V01".into(), "--applicant".into(), applicant.display().to_string()];
+    let mut photos = Vec::new();
+    let mut n = 0;
+    for m in guide.materials.iter().filter(|m| m.required) {
+        for _ in 0..m.count {
+            n += 1;
+            let p = work.join(format!("{}-{n}.jpg", m.key));
+            let bytes = bianmin_agent::cases::crash_photo(photo_seed, n);
+            std::fs::write(&p, &bytes).unwrap();
+            photos.push(bytes);
+            args.push("--material".into());
+            args.push(format!("{}={}", m.key, p.display()));
+        }
+    }
+    for (k, v) in bianmin_agent::cases::crash_answers(item) {
+        args.push("--answer".into());
+        args.push(format!("{k}={v}"));
+    }
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = agent(data, &args_ref);
+    assert!(o.status.success(), "{}", text(&o));
+    let case_id = String::from_utf8(o.stdout).unwrap().lines().next().unwrap().to_string();
+    (case_id, photos)
+}
