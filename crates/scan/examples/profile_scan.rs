@@ -1,7 +1,7 @@
 //! Development probe: scans synthetic photos repeatedly and prints per-stage medians, so a
 //! profiler (or a quick A/B) sees the pipeline, not the corpus renderer:
 //! `cargo run -p bianmin-scan --release --example profile_scan [PHOTO_INDEX...]`
-//! (env RUNS, THREADS, STAT=min).
+//! (env RUNS, THREADS, STAT=min, DUMP=DIR).
 use bianmin_scan::{scan, synth, CancelToken, ScanOptions};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -13,6 +13,10 @@ fn main() {
     let mut sum = [0f64; 6];
     for &i in &idx {
         let p = synth::render(&corpus[i]);
+        // DUMP=DIR writes the photo, e.g. to run `benches/opencv_reference.py DIR 15 1` beside it.
+        if let Some(d) = std::env::var_os("DUMP") {
+            std::fs::write(std::path::Path::new(&d).join(format!("{}.jpg", corpus[i].name)), &p.jpeg).unwrap();
+        }
         let mut t: Vec<[f64; 6]> = Vec::new();
         let mut last = None;
         for _ in 0..runs {

@@ -8,6 +8,7 @@
 
 use crate::decode::{luma, Raster};
 use crate::geom::{is_convex, order_corners, polygon_area, Mat3, Orientation, Point};
+use crate::simd::multiversion;
 
 /// Long side of the coarse copy, in pixels.
 const SMALL_TARGET: usize = 512;
@@ -58,6 +59,7 @@ impl<'a> Sampler<'a> {
     }
 }
 
+multiversion! {
 /// Box-downscales the stored raster by an integer factor to luma. Rows are first summed into
 /// per-column accumulators (a straight vectorisable add), then groups of `f` columns are summed.
 fn downscale(r: &Raster, f: usize) -> (usize, usize, Vec<f32>) {
@@ -105,32 +107,62 @@ fn downscale(r: &Raster, f: usize) -> (usize, usize, Vec<f32>) {
     }
     (sw, sh, out)
 }
+}
 
+multiversion! {
+/// Separable box blur with edge replication. Taps are summed in the same order everywhere; the
+/// interior of each row and whole rows of the vertical pass run as straight vector loops.
 fn box_blur(w: usize, h: usize, src: &[f32], rad: usize) -> Vec<f32> {
     let mut tmp = vec![0f32; w * h];
     let mut out = vec![0f32; w * h];
     let norm = 1.0 / (2 * rad + 1) as f32;
+    let taps = 2 * rad + 1;
+    let mut inner = vec![0f32; w];
     for y in 0..h {
-        for x in 0..w {
+        let row = &src[y * w..(y + 1) * w];
+        let t = &mut tmp[y * w..(y + 1) * w];
+        let edge = |x: usize| {
             let mut s = 0.0;
-            for k in 0..=2 * rad {
-                let xx = (x + k).saturating_sub(rad).min(w - 1);
-                s += src[y * w + xx];
+            for k in 0..taps {
+                s += row[(x + k).saturating_sub(rad).min(w - 1)];
             }
-            tmp[y * w + x] = s * norm;
+            s * norm
+        };
+        if w <= 2 * rad {
+            for (x, v) in t.iter_mut().enumerate() {
+                *v = edge(x);
+            }
+            continue;
+        }
+        for x in (0..rad).chain(w - rad..w) {
+            t[x] = edge(x);
+        }
+        let acc = &mut inner[..w - 2 * rad];
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        for k in 0..taps {
+            for (a, &v) in acc.iter_mut().zip(&row[k..k + w - 2 * rad]) {
+                *a += v;
+            }
+        }
+        for (v, &a) in t[rad..w - rad].iter_mut().zip(acc.iter()) {
+            *v = a * norm;
         }
     }
+    let mut acc = vec![0f32; w];
     for y in 0..h {
-        for x in 0..w {
-            let mut s = 0.0;
-            for k in 0..=2 * rad {
-                let yy = (y + k).saturating_sub(rad).min(h - 1);
-                s += tmp[yy * w + x];
+        acc.iter_mut().for_each(|a| *a = 0.0);
+        for k in 0..taps {
+            let yy = (y + k).saturating_sub(rad).min(h - 1);
+            for (a, &v) in acc.iter_mut().zip(&tmp[yy * w..(yy + 1) * w]) {
+                *a += v;
             }
-            out[y * w + x] = s * norm;
+        }
+        for (o, &a) in out[y * w..(y + 1) * w].iter_mut().zip(&acc) {
+            *o = a * norm;
         }
     }
     out
+}
 }
 
 fn otsu(v: &[f32]) -> f32 {

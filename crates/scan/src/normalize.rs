@@ -161,6 +161,25 @@ fn apply_band(band: &mut [u8], first: usize, w: usize, ch: usize, grids: &[Vec<f
 multiversion! {
 /// Folds rows `y0..y1` into the per-block maxima `gmax` (`gw` blocks per row, `ch` interleaved).
 fn block_max_rows(img: &[u8], w: usize, ch: usize, gw: usize, y0: usize, y1: usize, gmax: &mut [u8]) {
+    if ch == 1 {
+        // Column maxima over each block row first (a straight vector max over whole rows), then
+        // one 16-byte reduction per block instead of one per block and row. `y0` is a multiple
+        // of BLOCK.
+        let mut colmax = vec![0u8; w];
+        for by in (y0..y1).step_by(BLOCK) {
+            colmax.copy_from_slice(&img[by * w..(by + 1) * w]);
+            for y in by + 1..(by + BLOCK).min(y1) {
+                for (m, &v) in colmax.iter_mut().zip(&img[y * w..(y + 1) * w]) {
+                    *m = (*m).max(v);
+                }
+            }
+            let gy = by / BLOCK;
+            for (g, seg) in gmax[gy * gw..(gy + 1) * gw].iter_mut().zip(colmax.chunks(BLOCK)) {
+                *g = seg.iter().copied().fold(*g, u8::max);
+            }
+        }
+        return;
+    }
     for y in y0..y1 {
         let row = &img[y * w * ch..(y + 1) * w * ch];
         let gy = y / BLOCK;
