@@ -44,7 +44,15 @@ async fn take_photo() -> Result<Option<Photo>, String> {
             Some(r) if r.starts_with("error:") => {
                 return Err(format!("相机出错：{}。请在系统设置里允许“便民”使用相机后再试。", &r[6..]))
             }
-            Some(path) => return Photo::from_path(std::path::Path::new(&path)).map(Some),
+            Some(path) => {
+                let photo = Photo::from_path(std::path::Path::new(&path));
+                // The camera wrote the full photo in clear text into our files; it now lives only
+                // in memory (the outbox keeps the encrypted scan), so the file goes at once.
+                if let Err(e) = std::fs::remove_file(&path) {
+                    tracing::warn!(error = %e, "could not delete the camera's photo file");
+                }
+                return photo.map(Some);
+            }
         }
     }
     Err("等待拍照超时，请再点一次拍照。".to_string())

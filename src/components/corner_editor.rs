@@ -5,7 +5,8 @@
 //! drawn as percentages of the stage, so the same state lays out at 360×640 and 1280×800 and the
 //! preview may be any downscale of the photo. Dragging uses pointer events (mouse, touch, pen);
 //! the stage's screen rectangle, needed to turn a pointer position into photo coordinates, is
-//! read when it mounts and again at every grab, since the window may have been resized between.
+//! read again at every grab (the window may have been resized or rotated since), and moves are
+//! applied only once it is known: a stale rectangle would throw the corner somewhere else.
 
 use std::rc::Rc;
 
@@ -63,7 +64,8 @@ pub fn CornerEditor(
     let mut stage = use_signal(|| None::<Rc<MountedData>>);
     let mut rect = use_signal(|| None::<PixelsRect>);
 
-    let refresh_rect = move || {
+    let mut refresh_rect = move || {
+        rect.set(None);
         spawn(async move {
             let Some(el) = stage.peek().clone() else { return };
             if let Ok(r) = el.get_client_rect().await {
@@ -104,6 +106,7 @@ pub fn CornerEditor(
                     style: "width: min(100%, calc((100vh - 230px) * {ratio:.5})); aspect-ratio: {width} / {height};",
                     "data-width": "{width}",
                     "data-height": "{height}",
+                    "data-ready": rect().is_some(),
                     onmounted: move |e: MountedEvent| {
                         stage.set(Some(e.data()));
                         refresh_rect();
