@@ -331,6 +331,7 @@ async fn scenario() -> Step {
     }
     read("document.querySelector('.materials').scrollIntoView({block: 'start'}); return 1;").await?;
     both_sizes("case-form").await?;
+    adjust_first_page().await?;
 
     click("#precheck-run").await?;
     wait_el("#precheck-ok").await?;
@@ -392,6 +393,29 @@ async fn scenario() -> Step {
     screenshot("receipt", TABLET).await?;
     std::fs::write(out_dir().join("receipt-url.txt"), &url).map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The corner editor on the first page: the top-left corner is dragged with pointer events as a
+/// finger would, and 确定 re-cuts the page in place from its original (a new picture, same count).
+async fn adjust_first_page() -> Step {
+    let pic = "(s => s.length + s.slice(-48))(document.querySelector('.shot img').getAttribute('src'))";
+    let before = read(&format!("return {pic};")).await?;
+    click(".shot .adjust").await?;
+    let handle = "document.querySelector(\".ce-handle[data-corner='0']\")";
+    wait_for(handle, "corner editor").await?;
+    act(&format!("const r = {handle}.getBoundingClientRect();
+         {handle}.dispatchEvent(new PointerEvent('pointerdown', {{ bubbles: true, pointerId: 1, isPrimary: true, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2 }}));")).await?;
+    // Grabbed (active) and the stage's rectangle re-read since (ready): moves now land.
+    wait_el(".ce-handle.active[data-corner='0']").await?;
+    wait_el(".ce-stage[data-ready='true']").await?;
+    act(&format!("const s = document.querySelector('.ce-stage').getBoundingClientRect();
+         const o = {{ bubbles: true, pointerId: 1, isPrimary: true, clientX: s.x + s.width * 0.2, clientY: s.y + s.height * 0.15 }};
+         {handle}.dispatchEvent(new PointerEvent('pointermove', o));
+         {handle}.dispatchEvent(new PointerEvent('pointerup', o));")).await?;
+    wait_for(&format!("Math.abs(parseFloat({handle}.style.left) - 20) < 1 && !{handle}.classList.contains('active')"), "corner dragged").await?;
+    both_sizes("corner-editor").await?;
+    click("#ce-confirm").await?;
+    wait_for(&format!("!document.querySelector('.corner-editor') && {pic} !== {}", before), "page re-cut").await
 }
 
 /// The town tablet: enrols with a staff code, sees the finished case in the inbox, opens it.
