@@ -22,9 +22,10 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
     let max_fx = (maxx * 256.0) as i32;
     let max_fy = (maxy * 256.0) as i32;
     // Hardware gathers fetch the eight 2x2 neighbourhoods of a luma span in two instructions;
-    // the compiler's own version of that loop inserts one 16-bit load at a time.
+    // the compiler's own version of that loop inserts one 16-bit load at a time. Gather indices
+    // are i32, which every accepted photo (at most 50 MP) fits.
     #[cfg(target_arch = "x86_64")]
-    let gather = std::arch::is_x86_feature_detected!("avx2");
+    let gather = std::arch::is_x86_feature_detected!("avx2") && sw * sh < i32::MAX as usize;
     #[cfg(not(target_arch = "x86_64"))]
     let gather = false;
     // Output is processed in 64x64 tiles: with EXIF rotation folded in, an output row can run
@@ -49,6 +50,15 @@ fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out:
             let z = (h_[6] * u0 + h_[7] * v + h_[8]) as f32;
             let (dx, dy, dz) = (h_[0] as f32, h_[3] as f32, h_[6] as f32);
             let row = &mut band[ry * w * ch_out..(ry + 1) * w * ch_out];
+            if ch == 1 && gather {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `gather` is only set when the CPU has AVX2; the kernel clamps the
+                // coordinates to `max_fx`/`max_fy` as the portable loops below do.
+                unsafe {
+                    span_gray_avx2(data, sw, [x, y, z, dx, dy, dz], max_fx, max_fy, &mut row[tx..tx + tw]);
+                }
+                continue;
+            }
             // Pass 1 (vectorisable): source coordinates in 8.8 fixed point for the tile row.
             // Float-to-int uses the 1.5 * 2^23 magic-number trick (round to nearest, exact
             // for |v| < 2^22) instead of `as i32`, whose saturating/NaN semantics compile to
@@ -67,15 +77,6 @@ fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out:
             }
             // Pass 2: bilinear sampling with integer weights. For luma the gather (pure loads,
             // which the CPU overlaps freely) is split from the arithmetic (vectorised).
-            if ch == 1 && gather {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `gather` is only set when the CPU has AVX2; coordinates are clamped
-                // as the function requires.
-                unsafe {
-                    bilinear_gray_avx2(data, sw, &fxs[..tw], &fys[..tw], &mut row[tx..tx + tw]);
-                }
-                continue;
-            }
             if ch == 1 {
                 let mut p0s = [0u16; TILE];
                 let mut p1s = [0u16; TILE];
@@ -134,26 +135,44 @@ fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out:
 }
 
 
-/// Bilinear luma samples for one span: `fxs`/`fys` are 8.8 fixed-point source coordinates,
-/// already clamped to `x0 <= sw - 2`, `y0 <= sh - 2`. Bit-identical to the portable loop.
+/// One span of luma output: source coordinates, 2x2 neighbourhoods and bilinear weights for eight
+/// pixels at a time, all in registers. Bit-identical to the portable two-pass loops in
+/// `warp_band` (same float operations in the same order, same magic-number rounding, same clamp,
+/// same integer interpolation). `m` holds the span's first homogeneous coordinate (x, y, z) and
+/// its per-pixel step (dx, dy, dz).
 ///
 /// # Safety
-/// The CPU must support AVX2, `data` must hold at least `sw * sh` bytes with `sw >= 2`, and every
-/// coordinate must satisfy the clamp above.
+/// The CPU must support AVX2, `data` must hold at least `sw * sh` bytes with `sw >= 2`, and
+/// `max_fx`/`max_fy` must keep `x0 <= sw - 2` and `y0 <= sh - 2`; `sw * sh` must fit an i32.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn bilinear_gray_avx2(data: &[u8], sw: usize, fxs: &[i32], fys: &[i32], out: &mut [u8]) {
+unsafe fn span_gray_avx2(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, out: &mut [u8]) {
     use std::arch::x86_64::*;
-    let n = out.len().min(fxs.len()).min(fys.len());
+    const MAGIC: f32 = 12_582_912.0;
+    let [x, y, z, dx, dy, dz] = m;
+    let n = out.len();
     let base = data.as_ptr() as *const i32;
+    let (xv, yv, zv) = (_mm256_set1_ps(x), _mm256_set1_ps(y), _mm256_set1_ps(z));
+    let (dxv, dyv, dzv) = (_mm256_set1_ps(dx), _mm256_set1_ps(dy), _mm256_set1_ps(dz));
+    let c256 = _mm256_set1_ps(256.0);
+    let magic = _mm256_set1_ps(MAGIC);
+    let magic_bits = _mm256_set1_epi32(MAGIC.to_bits() as i32);
+    let (zero, mfx, mfy) = (_mm256_setzero_si256(), _mm256_set1_epi32(max_fx), _mm256_set1_epi32(max_fy));
     let swv = _mm256_set1_epi32(sw as i32);
     let below = _mm256_set1_epi32(sw as i32 - 2);
     let m255 = _mm256_set1_epi32(255);
     let half = _mm256_set1_epi32(1 << 15);
+    let mut kf = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
+    let eight = _mm256_set1_ps(8.0);
     let mut k = 0;
     while k + 8 <= n {
-        let fx = _mm256_loadu_si256(fxs.as_ptr().add(k) as *const __m256i);
-        let fy = _mm256_loadu_si256(fys.as_ptr().add(k) as *const __m256i);
+        let iz = _mm256_div_ps(c256, _mm256_add_ps(zv, _mm256_mul_ps(dzv, kf)));
+        let fxf = _mm256_add_ps(_mm256_mul_ps(_mm256_add_ps(xv, _mm256_mul_ps(dxv, kf)), iz), magic);
+        let fyf = _mm256_add_ps(_mm256_mul_ps(_mm256_add_ps(yv, _mm256_mul_ps(dyv, kf)), iz), magic);
+        let fx = _mm256_sub_epi32(_mm256_castps_si256(fxf), magic_bits);
+        let fy = _mm256_sub_epi32(_mm256_castps_si256(fyf), magic_bits);
+        let fx = _mm256_min_epi32(_mm256_max_epi32(fx, zero), mfx);
+        let fy = _mm256_min_epi32(_mm256_max_epi32(fy, zero), mfy);
         let r0 = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32::<8>(fy), swv), _mm256_srai_epi32::<8>(fx));
         // Top pair: bytes r0, r0 + 1 are the low two bytes of the 4-byte load at r0 (which ends at
         // most at (sh - 1) * sw + 1). Bottom pair: the high two bytes of the load at r0 + sw - 2,
@@ -175,10 +194,15 @@ unsafe fn bilinear_gray_avx2(data: &[u8], sw: usize, fxs: &[i32], fys: &[i32], o
         let lo = _mm256_castsi256_si128(p);
         let hi = _mm256_extracti128_si256::<1>(p);
         _mm_storel_epi64(out.as_mut_ptr().add(k) as *mut __m128i, _mm_unpacklo_epi32(lo, hi));
+        kf = _mm256_add_ps(kf, eight);
         k += 8;
     }
+    let magic_bits = MAGIC.to_bits() as i32;
     for k in k..n {
-        let (fx, fy) = (fxs[k], fys[k]);
+        let kf = k as f32;
+        let iz = 256.0 / (z + dz * kf);
+        let fx = (((x + dx * kf) * iz + MAGIC).to_bits() as i32 - magic_bits).clamp(0, max_fx);
+        let fy = (((y + dy * kf) * iz + MAGIC).to_bits() as i32 - magic_bits).clamp(0, max_fy);
         let r0 = (fy >> 8) as usize * sw + (fx >> 8) as usize;
         let (a, b, c, d) = (data[r0] as i32, data[r0 + 1] as i32, data[r0 + sw] as i32, data[r0 + sw + 1] as i32);
         let (wx, wy) = (fx & 255, fy & 255);
