@@ -84,6 +84,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// One scan at a time: a 12 MP decode and its warp take tens of MB, and a cheap phone should not
+/// hold two or three of those because the agent started captures on several materials at once.
+/// The others wait (still showing progress, still cancellable) and run in turn.
+fn scan_slot() -> std::sync::MutexGuard<'static, ()> {
+    static SLOT: Mutex<()> = Mutex::new(());
+    SLOT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Scans `photo` for `material` and stores the result in the case: a new page, or page `slot`
 /// replaced (a retake). The original is kept in [`originals`] for the corner editor. On any
 /// error nothing is written and the case is as it was.
@@ -95,7 +103,10 @@ pub fn capture_page(
     photo: Vec<u8>,
     cancel: &CancelToken,
 ) -> Result<Captured, CaptureError> {
-    let scan = bianmin_scan::scan(&photo, &options_for(material), cancel)?;
+    let scan = {
+        let _slot = scan_slot();
+        bianmin_scan::scan(&photo, &options_for(material), cancel)?
+    };
     // The last point where 取消 still means "nothing saved".
     cancel.check()?;
     let case = book.get(case_id).ok_or_else(|| CaptureError::Store("找不到这个办件，可能已被删除。".into()))?;
@@ -125,7 +136,10 @@ pub fn adjust_page(
     cancel: &CancelToken,
 ) -> Result<Captured, CaptureError> {
     let original = originals().get(sha256).ok_or(CaptureError::OriginalGone)?;
-    let scan = bianmin_scan::rescan_with_corners(&original.bytes, corners, &options_for(material), cancel)?;
+    let scan = {
+        let _slot = scan_slot();
+        bianmin_scan::rescan_with_corners(&original.bytes, corners, &options_for(material), cancel)?
+    };
     cancel.check()?;
     let case = book.get(case_id).ok_or_else(|| CaptureError::Store("找不到这个办件，可能已被删除。".into()))?;
     let (index, name) = case
@@ -163,7 +177,10 @@ pub fn editor_view(sha256: &str) -> Result<EditorView, CaptureError> {
     let preview = match &original.preview {
         Some(p) => p.clone(),
         None => {
-            let p = Arc::new(preview(&original.bytes, PREVIEW_MAX_SIDE)?);
+            let p = {
+                let _slot = scan_slot();
+                Arc::new(preview(&original.bytes, PREVIEW_MAX_SIDE)?)
+            };
             originals().set_preview(sha256, p.clone());
             p
         }

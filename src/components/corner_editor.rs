@@ -128,6 +128,26 @@ pub fn CornerEditor(
                                     "data-corner": "{i}",
                                     "aria-label": "{CORNER_NAMES[i]}",
                                     style: "left: {x:.2}%; top: {y:.2}%;",
+                                    tabindex: "0",
+                                    // Arrow keys nudge the focused corner (keyboards on tablets, and
+                                    // fine placement where a finger covers the corner).
+                                    onkeydown: move |e: KeyboardEvent| {
+                                        if busy {
+                                            return;
+                                        }
+                                        let step = (width.max(height) as f32 / 200.0).max(1.0);
+                                        let (dx, dy) = match e.key() {
+                                            Key::ArrowLeft => (-step, 0.0),
+                                            Key::ArrowRight => (step, 0.0),
+                                            Key::ArrowUp => (0.0, -step),
+                                            Key::ArrowDown => (0.0, step),
+                                            _ => return,
+                                        };
+                                        e.prevent_default();
+                                        let p = points.peek()[i];
+                                        let max = (width as f32 - 0.5, height as f32 - 0.5);
+                                        points.write()[i] = Point::new((p.x + dx).clamp(-0.5, max.0), (p.y + dy).clamp(-0.5, max.1));
+                                    },
                                     onpointerdown: move |e: PointerEvent| {
                                         if busy {
                                             return;
