@@ -450,6 +450,45 @@ mod tests {
         assert_eq!(book.get(&id).unwrap().materials.iter().find(|x| x.key == m.key).unwrap().pages[0].sha256, adjusted.sha256);
     }
 
+    /// A rotated 12 MP phone photo (EXIF orientation 6, as phones store portrait shots): the
+    /// corners and the editor's preview are both upright, so the handles sit on the page.
+    #[test]
+    fn preview_and_corners_share_the_upright_frame_of_a_rotated_photo() {
+        let (_dir, book, id, m) = case_in_book();
+        let spec = bianmin_scan::synth::corpus().into_iter().find(|s| s.orientation == 6 && s.kind == bianmin_scan::synth::Kind::TextPage).unwrap();
+        let synth = bianmin_scan::synth::render(&spec);
+        let got = capture_page(&book, &id, &m, None, synth.jpeg.clone(), &CancelToken::new()).unwrap();
+        assert!(got.detected);
+        let view = editor_view(&got.sha256).unwrap();
+        assert_eq!((view.photo.width, view.photo.height), (synth.width, synth.height));
+        assert!(view.photo.height > view.photo.width, "displayed upright (portrait)");
+        for (found, truth) in view.corners.iter().zip(synth.corners.iter()) {
+            assert!(found.dist(*truth) < 0.02 * synth.height as f32, "corner {found:?} vs {truth:?}");
+        }
+        assert_eq!((view.preview.width, view.preview.height), (750, 1000));
+
+        // The page (inside the corners) is the bright paper in the preview; the desk around it is not.
+        let b64 = view.preview.data_url.strip_prefix("data:image/jpeg;base64,").unwrap();
+        let img = image::load_from_memory(&STANDARD.decode(b64).unwrap()).unwrap().to_luma8();
+        let k = view.preview.width as f32 / view.photo.width as f32;
+        let mean = |p: Point| {
+            let (cx, cy) = ((p.x * k) as i64, (p.y * k) as i64);
+            let mut sum = 0u64;
+            for y in cy - 10..cy + 10 {
+                for x in cx - 10..cx + 10 {
+                    sum += img.get_pixel(x.clamp(0, img.width() as i64 - 1) as u32, y.clamp(0, img.height() as i64 - 1) as u32).0[0] as u64;
+                }
+            }
+            sum / 400
+        };
+        let q = view.corners;
+        let centre = Point::new(q.iter().map(|p| p.x).sum::<f32>() / 4.0, q.iter().map(|p| p.y).sum::<f32>() / 4.0);
+        // Just inside and just outside the top-left corner, along the diagonal from the centre.
+        let at = |t: f32| Point::new(centre.x + (q[0].x - centre.x) * t, centre.y + (q[0].y - centre.y) * t);
+        let (inside, outside) = (mean(at(0.9)), mean(at(1.1)));
+        assert!(inside > outside + 30, "paper {inside} vs desk {outside}");
+    }
+
     #[test]
     fn the_originals_cache_keeps_the_newest_within_its_budget() {
         let cache = Originals::new(25);
