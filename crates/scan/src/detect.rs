@@ -7,7 +7,7 @@
 //! small copy keeps this stage cheap; refining on the full photo keeps corners within a pixel or two.
 
 use crate::decode::{luma, Raster};
-use crate::geom::{is_convex, order_corners, polygon_area, Mat3, Orientation, Point};
+use crate::geom::{is_convex, order_corners, polygon_area, Orientation, Point};
 use crate::simd::multiversion;
 
 /// Long side of the coarse copy, in pixels.
@@ -30,12 +30,15 @@ pub fn frame_corners(w: u32, h: u32) -> [Point; 4] {
 /// Samples the stored raster at oriented coordinates (bilinear, luma).
 pub struct Sampler<'a> {
     r: &'a Raster,
-    m: Mat3,
+    /// Oriented-to-stored map; EXIF orientations are axis swaps and flips, so it is affine:
+    /// x' = m[0] x + m[1] y + m[2], y' = m[3] x + m[4] y + m[5] (exact in f32 for photo sizes).
+    m: [f32; 6],
 }
 
 impl<'a> Sampler<'a> {
     pub fn new(r: &'a Raster, o: Orientation) -> Self {
-        Sampler { r, m: o.oriented_to_raw(r.w as u32, r.h as u32) }
+        let a = o.oriented_to_raw(r.w as u32, r.h as u32).0;
+        Sampler { r, m: [a[0] as f32, a[1] as f32, a[2] as f32, a[3] as f32, a[4] as f32, a[5] as f32] }
     }
     #[inline]
     fn px(&self, x: usize, y: usize) -> f32 {
@@ -47,10 +50,11 @@ impl<'a> Sampler<'a> {
         }
     }
     pub fn get(&self, p: Point) -> f32 {
-        let (x, y) = self.m.apply(p.x as f64, p.y as f64);
-        let x = (x as f32).clamp(0.0, (self.r.w - 1) as f32);
-        let y = (y as f32).clamp(0.0, (self.r.h - 1) as f32);
-        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+        let m = &self.m;
+        let x = (m[0] * p.x + m[1] * p.y + m[2]).clamp(0.0, (self.r.w - 1) as f32);
+        let y = (m[3] * p.x + m[4] * p.y + m[5]).clamp(0.0, (self.r.h - 1) as f32);
+        // Truncation is the floor here: both are clamped to be non-negative.
+        let (x0, y0) = (x as usize, y as usize);
         let (x1, y1) = ((x0 + 1).min(self.r.w - 1), (y0 + 1).min(self.r.h - 1));
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
         let a = self.px(x0, y0) * (1.0 - fx) + self.px(x1, y0) * fx;
