@@ -222,8 +222,16 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
                 for y in 0..8 {
                     let sy = (by * 8 + y).min(h - 1);
                     let row = &img[sy * w..sy * w + w];
-                    for x in 0..8 {
-                        blk[y * 8 + x] = row[(bx * 8 + x).min(w - 1)] as f32 - 128.0;
+                    let dst = &mut blk[y * 8..y * 8 + 8];
+                    if full {
+                        // Eight contiguous bytes: widened and converted as one vector.
+                        for (d, &v) in dst.iter_mut().zip(&row[bx * 8..bx * 8 + 8]) {
+                            *d = v as f32 - 128.0;
+                        }
+                    } else {
+                        for (x, d) in dst.iter_mut().enumerate() {
+                            *d = row[(bx * 8 + x).min(w - 1)] as f32 - 128.0;
+                        }
                     }
                 }
             }
