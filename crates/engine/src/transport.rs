@@ -3,7 +3,8 @@
 //! Every call is signed with the device key (see `docs/protocol.md`), and every failure is
 //! classified so the sync loop and the UI know what to do: `Offline` (no route to the town
 //! centre: wait for the network), `Retryable` (timeouts, dropped connections, 5xx: back off and
-//! retry), `Rejected` (the server refused this request: retrying the same thing will not help).
+//! retry), `Rejected` (the server refused this request: retrying the same thing will not help),
+//! `Corrupt` (an attachment arrived whole but is not the content its SHA-256 names).
 
 use std::time::Duration;
 
@@ -43,6 +44,12 @@ pub enum TransportError {
         /// Where an upload must resume (`offset_mismatch`).
         upload_offset: Option<u64>,
     },
+    /// An attachment arrived complete but does not hash to the SHA-256 that names it. Its bytes
+    /// were discarded. Attachments are content-addressed and verified when uploaded, and TLS
+    /// rules out damage on the way, so this means the town centre's stored copy is damaged (or
+    /// something between rewrote the answer): asking again will not help, hence not transient.
+    #[error("attachment {sha256} arrived damaged: its SHA-256 is {got}")]
+    Corrupt { sha256: String, got: String },
 }
 
 impl TransportError {
@@ -73,6 +80,9 @@ impl TransportError {
             }
             TransportError::Rejected { status: 413, .. } => "文件太大，镇中心拒收。请重新拍摄该页。".to_string(),
             TransportError::Rejected { status, message, .. } => format!("镇中心拒绝了请求（{status}）：{message}"),
+            TransportError::Corrupt { .. } => {
+                "镇中心发来的材料页已损坏（校验不符），已丢弃未显示。请联系镇中心管理员检查；必要时请村代办员重新拍摄上传。".to_string()
+            }
         }
     }
 }
@@ -92,6 +102,9 @@ fn classify(e: reqwest::Error) -> TransportError {
         TransportError::Retryable(chain)
     }
 }
+
+/// The largest attachment the town centre accepts (`docs/protocol.md`); nothing larger is read.
+pub const MAX_ATTACHMENT: u64 = 32 * 1024 * 1024;
 
 /// The lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -342,6 +355,49 @@ impl Transport {
         self.call(Method::GET, &pq, None).await
     }
 
+    /// `GET /v1/cases/{id}/attachments/{sha}`: one page of a case the device may see (audited by
+    /// the server), verified against its SHA-256 before it is returned.
+    ///
+    /// The bytes stay in memory: callers show them and drop them, so a staff tablet keeps no copy
+    /// of residents' documents. A body cut off mid-way is `Retryable`; a complete body with another
+    /// hash is `Corrupt`; a body larger than the per-attachment limit is refused without reading it
+    /// all (a misbehaving server cannot exhaust a phone's memory).
+    pub async fn attachment(&self, case_id: &str, sha256: &str) -> Result<Vec<u8>, TransportError> {
+        let bad = |what: &str| TransportError::Rejected {
+            status: 0,
+            code: "bad_request".into(),
+            message: what.to_string(),
+            missing: vec![],
+            upload_offset: None,
+        };
+        // Both end up in the URL path: refuse anything that could change the path's meaning.
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(bad("attachment id must be a lower-case hex SHA-256"));
+        }
+        if case_id.is_empty() || !case_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(bad("case id may only hold letters, digits and '-'"));
+        }
+        let rb = self.signed(Method::GET, &format!("/v1/cases/{case_id}/attachments/{sha256}"), &sha256_hex(b""), None)?;
+        let mut resp = Transport::send(rb).await?;
+        if resp.content_length().is_some_and(|n| n > MAX_ATTACHMENT) {
+            return Err(TransportError::Corrupt { sha256: sha256.to_string(), got: "(larger than any attachment)".into() });
+        }
+        let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+        let mut hasher = Sha256::new();
+        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            if bytes.len() as u64 + chunk.len() as u64 > MAX_ATTACHMENT {
+                return Err(TransportError::Corrupt { sha256: sha256.to_string(), got: "(larger than any attachment)".into() });
+            }
+            hasher.update(&chunk);
+            bytes.extend_from_slice(&chunk);
+        }
+        let got = hex::encode(hasher.finalize());
+        if got != sha256 {
+            return Err(TransportError::Corrupt { sha256: sha256.to_string(), got });
+        }
+        Ok(bytes)
+    }
+
     /// `POST /v1/cases/{id}/actions` for town staff.
     pub async fn act(&self, id: &str, req: &ActionRequest) -> Result<ActionResult, TransportError> {
         let body = serde_json::to_vec(req).expect("actions serialize");
@@ -378,5 +434,20 @@ mod tests {
         let revoked = TransportError::Rejected { status: 401, code: "unauthorized".into(), message: "device has been revoked".into(), missing: vec![], upload_offset: None };
         assert!(revoked.is_unauthorized() && !revoked.is_transient());
         assert!(revoked.user_message().contains("停用"));
+        let damaged = TransportError::Corrupt { sha256: "a".repeat(64), got: "b".repeat(64) };
+        assert!(!damaged.is_transient() && !damaged.is_unauthorized());
+        assert!(damaged.user_message().contains("损坏"));
+    }
+
+    #[tokio::test]
+    async fn attachment_ids_that_would_change_the_path_are_refused_before_sending() {
+        // Port 9 on loopback: nothing is sent, so nothing needs to listen.
+        let cred = Credential { device_id: "ABC234".into(), key: SigningKey::from_bytes(&[5; 32]) };
+        let t = Transport::new("http://127.0.0.1:9", Some(cred)).unwrap();
+        let sha = "0".repeat(64);
+        for (case, sha) in [("c-1", "../../v1/inbox"), ("c-1", &"A".repeat(64)[..]), ("../x", &sha[..]), ("c?x=1", &sha[..])] {
+            let e = t.attachment(case, sha).await.unwrap_err();
+            assert!(matches!(&e, TransportError::Rejected { status: 0, code, .. } if code == "bad_request"), "{case} {sha}: {e:?}");
+        }
     }
 }
