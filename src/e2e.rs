@@ -3,8 +3,11 @@
 //! The driver fills inputs and clicks exactly as a user would (DOM events that Dioxus serialises
 //! to Rust), waits for conditions by polling the DOM with a bounded wait, saves screenshots at
 //! phone and tablet size, and exits 0 when every step passed or 1 naming the step that failed.
-//! `tests/e2e.rs` starts the app in this mode. Photos go through the capture interface's test hook
-//! (a text field taking a file path), because a file input cannot be clicked from JS.
+//! `tests/e2e.rs` starts two instances of the app in this mode against one town centre: the village
+//! agent's phone (`scenario`) and the town staff's tablet (`BIANMIN_E2E_ROLE=town`,
+//! `town_scenario`). They coordinate only through the town centre, each waiting for the other's
+//! decision to show on its own screen. Photos go through the capture interface's test hook (a
+//! text field taking a file path), because a file input cannot be clicked from JS.
 //!
 //! Environment: `BIANMIN_E2E_OUT` (screenshot and result dir), `BIANMIN_E2E_PHOTO` (a JPEG),
 //! `BIANMIN_SERVER` (prefills enrolment), `BIANMIN_DATA` (a fresh data dir).
@@ -22,6 +25,23 @@ use serde_json::Value;
 pub const ITEM: &str = "V11";
 /// How long any single condition may take before the step fails.
 const BOUNDED_WAIT: Duration = Duration::from_secs(30);
+/// How long one app may wait for the other to act (the other app files or decides a case through
+/// its own screens, on a shared machine): a failure deadline, not a pause.
+const OTHER_PARTY_WAIT: Duration = Duration::from_secs(480);
+
+/// What the town tablet asks to be corrected, and how it completes the case (the village checks
+/// it sees exactly this).
+pub const CORRECTION_NOTE: &str = "照片不清楚，请重拍一张";
+pub const RESULT: &str = "已批准，低保证明随件邮寄";
+pub const CARRIER: &str = "中国邮政EMS";
+pub const TRACKING: &str = "1151234567890";
+
+/// The material the town asks to be corrected: the scenario item's first required one.
+pub fn correction_material() -> Result<String, String> {
+    let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
+    let guide = catalog.item(ITEM).and_then(|i| i.guide.clone()).ok_or("scenario item has no guide")?;
+    guide.materials.iter().find(|m| m.required).map(|m| m.key.clone()).ok_or_else(|| "scenario item has no required material".to_string())
+}
 
 /// Phone and tablet viewport sizes of the acceptance criteria.
 pub const PHONE: (u32, u32) = (360, 640);
@@ -94,15 +114,20 @@ async fn wait_for(cond: &str, what: &str) -> Step {
     wait_for_in(cond, what, BOUNDED_WAIT).await
 }
 
-/// Presses "立即同步" until `cond` holds: the town centre acts in its own time (another thread).
+/// Presses "立即同步" until `cond` holds: the town tablet acts in its own time (another app).
 async fn sync_until(cond: &str, what: &str) -> Step {
+    press_until("#sync-now", cond, what).await
+}
+
+/// Presses `button` (a refresh) until `cond` holds, for at most `OTHER_PARTY_WAIT`.
+async fn press_until(button: &str, cond: &str, what: &str) -> Step {
     let start = Instant::now();
     loop {
-        click("#sync-now").await?;
+        click(button).await?;
         if wait_for_in(cond, what, Duration::from_secs(3)).await.is_ok() {
             return Ok(());
         }
-        if start.elapsed() > Duration::from_secs(120) {
+        if start.elapsed() > OTHER_PARTY_WAIT {
             return wait_for_in(cond, what, Duration::ZERO).await;
         }
     }
@@ -348,12 +373,16 @@ async fn scenario() -> Step {
     wait_el(&row).await?;
     both_sizes("outbox").await?;
     let state_is = |s: &str| format!("document.querySelector(\"{row}\").dataset.state === '{s}'");
-    // Uploaded, received, then the town asks for a correction (the test acts as town staff);
-    // the town may act between two polls, so only the correction is waited for.
+    // Uploaded, received, then the town tablet asks for a correction; the town may act between
+    // two polls, so only the correction is waited for.
     sync_until(&state_is("correction_requested"), "补正 arrives").await?;
     both_sizes("outbox-correction").await?;
     click(&row).await?;
     wait_el("#correction li").await?;
+    let asked = text("#correction").await?;
+    if !asked.contains(CORRECTION_NOTE) {
+        return Err(format!("the tablet's correction note is not shown: {asked}"));
+    }
     both_sizes("correction").await?;
     let keys = read("return Array.from(document.querySelectorAll('#correction li')).map(l => l.dataset.key);").await?;
     let keys: Vec<String> = serde_json::from_value(keys).map_err(|e| e.to_string())?;
@@ -369,7 +398,7 @@ async fn scenario() -> Step {
     wait_el("#receipt .qr svg").await?;
     click("#receipt-done").await?;
 
-    // Resubmitted as version 2 of the same case; the town accepts and completes it.
+    // Resubmitted as version 2 of the same case; the town tablet accepts and completes it.
     click("#go-outbox").await?;
     wait_el(&row).await?;
     sync_until(&state_is("completed"), "办结 arrives").await?;
@@ -379,6 +408,10 @@ async fn scenario() -> Step {
     }
     click(&row).await?;
     wait_el("#completed").await?;
+    let done = text("#completed").await?;
+    if !(done.contains(RESULT) && done.contains(TRACKING)) {
+        return Err(format!("the tablet's result and tracking number are not shown: {done}"));
+    }
     both_sizes("case-completed").await?;
     click("#show-receipt").await?;
 
@@ -418,18 +451,107 @@ async fn adjust_first_page() -> Step {
     wait_for(&format!("!document.querySelector('.corner-editor') && {pic} !== {}", before), "page re-cut").await
 }
 
-/// The town tablet: enrols with a staff code, sees the finished case in the inbox, opens it.
+/// Waits until every page thumbnail of the open case has loaded (downloaded and verified).
+async fn pages_loaded() -> Step {
+    wait_for(
+        "(t => t.length > 0 && Array.from(t).every(x => x.dataset.state === 'ready' && x.querySelector('img').complete && x.querySelector('img').naturalWidth > 0))(document.querySelectorAll('.thumb'))",
+        "every page thumbnail loaded",
+    )
+    .await
+}
+
+/// The town tablet: enrols with a staff code; waits for the village's case; opens a page full
+/// size; asks for a correction of the first required material through the tablet's own buttons;
+/// waits for the resubmission; accepts it and completes it with mail delivery and a tracking number.
 async fn town_scenario() -> Step {
     let code = std::env::var("BIANMIN_ENROLL_CODE").map_err(|_| "BIANMIN_ENROLL_CODE is not set".to_string())?;
+    let material = correction_material()?;
     wait_el("#enrol-submit").await?;
     click("#role-town").await?;
     fill("#enrol-code", &code).await?;
     fill("#enrol-person", "镇窗口张").await?;
     click("#enrol-submit").await?;
-    wait_el(".town .case-row").await?;
+    wait_el("#inbox-refresh").await?;
+
+    // The village files and syncs in its own time.
+    let v1 = ".town .case-row[data-state='received'][data-version='1']";
+    press_until("#inbox-refresh", &format!("document.querySelector(\"{v1}\")"), "version 1 in the inbox").await?;
     both_sizes("town-inbox").await?;
-    click(".town .case-row").await?;
-    wait_el("#act-complete").await?;
-    both_sizes("town-case").await?;
+    click(v1).await?;
+    wait_el("#case-state[data-state='received'][data-version='1']").await?;
+    pages_loaded().await?;
+    // The materials and the picks at the top of the screen; the applicant's facts are above.
+    // At each size, scrolled so the materials heading sits just below the sticky top bar.
+    for size in [TABLET, PHONE] {
+        resize(size).await?;
+        read("const h = document.querySelector('#materials'); window.scrollTo(0, h.getBoundingClientRect().top + window.scrollY - document.querySelector('.bar').offsetHeight - 8); return 1;").await?;
+        screenshot("town-case", size).await?;
+    }
+
+    // A page full size: next and previous page, zoom in and out, then the screenshot at fit width.
+    click(".thumb[data-state='ready']").await?;
+    wait_for("document.querySelector('#viewer[data-index=\"0\"] #viewer-img') && document.querySelector('#viewer-img').complete && document.querySelector('#viewer-img').naturalWidth > 0", "page 1 full size").await?;
+    let pages = read("return document.querySelectorAll('.thumb').length;").await?.as_u64().unwrap_or(0);
+    if pages > 1 {
+        click("#viewer-next").await?;
+        wait_el("#viewer[data-index='1'] #viewer-img").await?;
+        click("#viewer-prev").await?;
+        wait_el("#viewer[data-index='0'] #viewer-img").await?;
+    }
+    click("#viewer-zoom-in").await?;
+    wait_el("#viewer-img[data-zoom='150']").await?;
+    let wide = read("const s = document.querySelector('.viewer-stage'); return s.scrollWidth > s.clientWidth;").await?;
+    if wide != Value::Bool(true) {
+        return Err("a zoomed page does not scroll sideways".into());
+    }
+    click("#viewer-zoom-out").await?;
+    wait_el("#viewer-img[data-zoom='100']").await?;
+    let fit = read("const i = document.querySelector('#viewer-img'); return Math.abs(i.getBoundingClientRect().width - document.querySelector('.viewer-stage').clientWidth) <= 1;").await?;
+    if fit != Value::Bool(true) {
+        return Err("the full-size page is not fitted to the screen width".into());
+    }
+    both_sizes("town-material").await?;
+    // Every viewer button is a touch target of at least 48 px, at phone size too.
+    let small = read("return Array.from(document.querySelectorAll('#viewer button, .thumb, .town-case .btn')).filter(b => { const r = b.getBoundingClientRect(); return r.width > 0 && (r.width < 48 || r.height < 48); }).map(b => b.id || b.className);").await?;
+    if small != Value::Array(vec![]) {
+        return Err(format!("touch targets under 48 px at phone size: {small}"));
+    }
+    click("#viewer-close").await?;
+    wait_for("!document.querySelector('#viewer')", "viewer closed").await?;
+
+    // 补正: pick the missing material, say what is wrong, press 补正.
+    let mat = format!(".town-mat[data-key='{material}']");
+    click(&format!("{mat} .pick input")).await?;
+    fill(&format!("{mat} .pick-note"), CORRECTION_NOTE).await?;
+    fill("#staff-text", "请补齐后重新提交").await?;
+    wait_for("document.querySelector('#act-correct').innerText.includes('1项')", "one item picked").await?;
+    click("#act-correct").await?;
+    wait_el("#case-state[data-state='correction_requested']").await?;
+    wait_el("#open-correction").await?;
+    click("#back-inbox").await?;
+
+    // The village fixes and resubmits: version 2 of the same case is back in the inbox.
+    let v2 = ".town .case-row[data-state='received'][data-version='2']";
+    press_until("#inbox-refresh", &format!("document.querySelector(\"{v2}\")"), "version 2 in the inbox").await?;
+    let rows = read("return document.querySelectorAll('.town .case-row').length;").await?;
+    if rows != Value::from(1) {
+        return Err(format!("expected the same single case after the resubmission, found {rows} rows"));
+    }
+    click(v2).await?;
+    wait_el("#case-state[data-state='received'][data-version='2']").await?;
+    pages_loaded().await?;
+
+    // 受理, then 办结 by mail with a tracking number.
+    click("#act-accept").await?;
+    wait_el("#case-state[data-state='accepted']").await?;
+    fill("#result", RESULT).await?;
+    fill("#delivery", "mail").await?;
+    wait_el("#tracking").await?;
+    fill("#carrier", CARRIER).await?;
+    fill("#tracking", TRACKING).await?;
+    click("#act-complete").await?;
+    wait_el("#case-state[data-state='completed']").await?;
+    wait_for(&format!("document.querySelector('#completed') && document.querySelector('#completed').innerText.includes({})", lit(TRACKING)), "completion shown").await?;
+    both_sizes("town-completed").await?;
     Ok(())
 }

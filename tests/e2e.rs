@@ -1,14 +1,16 @@
 //! End-to-end scenario in the real webview against a real town centre on loopback.
 //!
-//! The test starts the town server (bianmin-town library) on 127.0.0.1:0, issues a one-time
-//! enrolment code, and starts the app in its test mode on a private X screen (the driver lives in
-//! `src/e2e.rs`): the agent enrols, files a case, seals and syncs. Meanwhile this test acts as the
-//! town staff through the town's HTTP API with an enrolled staff device: it asks for a correction,
-//! then accepts and completes the resubmitted version. At the end it decodes the receipt's QR code
-//! from the screenshot and checks it is the resident URL the app showed.
+//! The test starts the town server (bianmin-town library) on 127.0.0.1:0, issues two one-time
+//! enrolment codes, and starts two instances of the app in test mode, each on its own private X
+//! screen (the driver lives in `src/e2e.rs`): the village agent's phone enrols, files a case, seals
+//! and syncs; the town staff's tablet enrols, opens the case and a page full size, asks for a
+//! correction through its 补正 button, and after the phone fixed and resubmitted the case, accepts
+//! and completes it (mail, tracking number). The two apps meet only at the town centre. At the end
+//! the test checks the town's record (one case, every decision by the tablet), and decodes the
+//! receipt's QR code from the screenshot to check it is the resident URL the app showed.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A page-like JPEG: white paper with dark text lines, like a photographed form.
@@ -54,8 +56,9 @@ fn ticket(dir: &Path, role: bianmin_protocol::sync::DeviceRole, village: Option<
         .unwrap()
 }
 
-/// Starts the town centre; returns its URL. The server lives as long as the test process.
-fn start_town(dir: &Path) -> String {
+/// Starts the town centre; returns its URL and its state (the test reads the outcome from the
+/// store afterwards). The server lives as long as the test process.
+fn start_town(dir: &Path) -> (String, bianmin_town::AppState) {
     let (tx, rx) = std::sync::mpsc::channel();
     let dir = dir.to_path_buf();
     std::thread::spawn(move || {
@@ -63,7 +66,7 @@ fn start_town(dir: &Path) -> String {
         rt.block_on(async move {
             let state = bianmin_town::AppState::open(&dir).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(format!("http://{}", listener.local_addr().unwrap())).unwrap();
+            tx.send((format!("http://{}", listener.local_addr().unwrap()), state.clone())).unwrap();
             axum::serve(listener, bianmin_town::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
                 .await
                 .unwrap();
@@ -72,63 +75,38 @@ fn start_town(dir: &Path) -> String {
     rx.recv().unwrap()
 }
 
-/// Town staff: waits for the case in the inbox, asks for a correction of the first required
-/// material, then accepts and completes version 2.
-async fn town_staff(server: String, code: String, item_material: String) -> Result<String, String> {
-    use bianmin_engine::transport::{Credential, Transport};
-    use bianmin_protocol::sync::{ActionRequest, EnrolRequest, TownAction};
-    use bianmin_protocol::{CaseState, Delivery, MissingItem};
-    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let device_id = "STAFF2".to_string();
-    let open = Transport::new(&server, None).map_err(|e| e.to_string())?;
-    open.enrol(&EnrolRequest {
-        code,
-        device_id: device_id.clone(),
-        public_key: hex::encode(key.verifying_key().to_bytes()),
-        person: "镇窗口张".into(),
-    })
-    .await
-    .map_err(|e| format!("staff enrolment: {e}"))?;
-    let t = Transport::new(&server, Some(Credential { device_id, key })).map_err(|e| e.to_string())?;
-    // Bounded waits on the inbox, which the app fills when it syncs.
-    let wait_row = |version: u32| {
-        let t = &t;
-        async move {
-            for _ in 0..1200 {
-                let rows = t.inbox("").await.map_err(|e| format!("inbox: {e}"))?;
-                if let Some(r) = rows.into_iter().find(|r| r.version == version && r.state == CaseState::Received) {
-                    return Ok(r);
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(format!("version {version} never reached the inbox"))
-        }
-    };
-    let row = wait_row(1).await?;
-    let act = |action: TownAction, v: u32| ActionRequest { action, staff: "镇窗口张".into(), expected_version: Some(v) };
-    t.act(
-        &row.case_id,
-        &act(
-            TownAction::RequestCorrection {
-                missing: vec![MissingItem { key: item_material, note: "照片不清楚，请重拍一张".into() }],
-                note: "请补齐后重新提交".into(),
-            },
-            1,
-        ),
-    )
-    .await
-    .map_err(|e| format!("补正: {e}"))?;
-    let row2 = wait_row(2).await?;
-    assert_eq!(row2.case_id, row.case_id, "the resubmission is the same case");
-    t.act(&row.case_id, &act(TownAction::Accept, 2)).await.map_err(|e| format!("受理: {e}"))?;
-    t.act(&row.case_id, &act(TownAction::Complete { result: "已批准".into(), delivery: Delivery::AgentDelivery }, 2))
-        .await
-        .map_err(|e| format!("办结: {e}"))?;
-    Ok(row.case_id)
+/// One instance of the app in test mode on its own private X screen, large enough for the tablet
+/// size (the window sits at the screen's origin).
+fn launch(role: &str, data: &Path, out: &Path, server: &str, code: &str, photo: Option<&Path>) -> Child {
+    let mut cmd = Command::new("xvfb-run");
+    cmd.args(["-a", "-s", "-screen 0 1400x900x24", env!("CARGO_BIN_EXE_bianmin")])
+        .env("BIANMIN_E2E", "1")
+        .env("BIANMIN_DATA", data)
+        .env("BIANMIN_E2E_OUT", out)
+        .env("BIANMIN_SERVER", server)
+        .env("BIANMIN_ENROLL_CODE", code);
+    if role == "town" {
+        cmd.env("BIANMIN_E2E_ROLE", "town");
+    }
+    if let Some(p) = photo {
+        cmd.env("BIANMIN_E2E_PHOTO", p);
+    }
+    cmd.spawn().expect("xvfb-run and the app start")
+}
+
+/// Polls `cond` until it holds, failing after `limit` (a deadline, not a pause).
+fn poll(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
 fn village_case_with_correction_from_form_to_receipt() {
+    use bianmin_protocol::sync::DeviceRole;
+    use bianmin_protocol::{CaseState, Decision, Delivery};
     let tmp = tempfile::tempdir().unwrap();
     let photo = sample_photo(tmp.path());
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
@@ -136,56 +114,67 @@ fn village_case_with_correction_from_form_to_receipt() {
     let _ = std::fs::remove_file(out.join("receipt-url.txt"));
     let town_dir = tmp.path().join("town");
     std::fs::create_dir_all(&town_dir).unwrap();
-    let server = start_town(&town_dir);
-    let agent_code = ticket(&town_dir, bianmin_protocol::sync::DeviceRole::Agent, Some(VILLAGE));
-    let staff_code = ticket(&town_dir, bianmin_protocol::sync::DeviceRole::Staff, None);
-    let catalog = bianmin_engine::catalog::Catalog::embedded().unwrap();
-    let material = catalog.item(bianmin::e2e::ITEM).unwrap().guide.as_ref().unwrap().materials.iter().find(|m| m.required).unwrap().key.clone();
-    let staff = {
-        let server = server.clone();
-        std::thread::spawn(move || tokio::runtime::Runtime::new().unwrap().block_on(town_staff(server, staff_code, material)))
-    };
-    // A private X server large enough for the tablet size; the window sits at its origin.
-    let mut child = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1400x900x24", env!("CARGO_BIN_EXE_bianmin")])
-        .env("BIANMIN_E2E", "1")
-        .env("BIANMIN_DATA", tmp.path().join("data"))
-        .env("BIANMIN_E2E_OUT", &out)
-        .env("BIANMIN_E2E_PHOTO", &photo)
-        .env("BIANMIN_SERVER", &server)
-        .env("BIANMIN_ENROLL_CODE", &agent_code)
-        .spawn()
-        .expect("xvfb-run and the app start");
-    // Bounded wait for the app's own verdict; every step inside has its own bounded wait.
+    let (server, town) = start_town(&town_dir);
+    let agent_code = ticket(&town_dir, DeviceRole::Agent, Some(VILLAGE));
+    let tablet_code = ticket(&town_dir, DeviceRole::Staff, None);
+    let enrolled = |role: DeviceRole| town.store.devices().unwrap().iter().any(|d| d.role == role);
+
+    // The village phone first; the tablet once the phone has enrolled, so the two `xvfb-run -a`
+    // never race for the same free display number.
+    let mut village = launch("village", &tmp.path().join("data"), &out, &server, &agent_code, Some(&photo));
     let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > Duration::from_secs(600) {
-            let _ = child.kill();
-            panic!("the app did not finish the scenario within 10 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(status.success(), "scenario failed (see E2E FAIL above); screenshots in {}", out.display());
-    let case_id = staff.join().unwrap().expect("town staff steps");
+    poll("the village phone to enrol", Duration::from_secs(300), || enrolled(DeviceRole::Agent) || village.try_wait().unwrap().is_some());
+    let mut tablet = launch("town", &tmp.path().join("tablet"), &out, &server, &tablet_code, None);
 
-    // The town tablet role of the same app: its inbox shows the case.
-    let tablet_code = ticket(&town_dir, bianmin_protocol::sync::DeviceRole::Staff, None);
-    let tablet = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1400x900x24", env!("CARGO_BIN_EXE_bianmin")])
-        .env("BIANMIN_E2E", "1")
-        .env("BIANMIN_E2E_ROLE", "town")
-        .env("BIANMIN_DATA", tmp.path().join("tablet"))
-        .env("BIANMIN_E2E_OUT", &out)
-        .env("BIANMIN_SERVER", &server)
-        .env("BIANMIN_ENROLL_CODE", &tablet_code)
-        .status()
-        .expect("tablet app starts");
-    assert!(tablet.success(), "town tablet scenario failed (see E2E FAIL above)");
+    // Each app ends with its own verdict; every step inside has its own bounded wait.
+    let (mut village_status, mut tablet_status) = (None, None);
+    poll("both apps to finish the scenario", Duration::from_secs(1200), || {
+        village_status = village_status.or_else(|| village.try_wait().unwrap());
+        tablet_status = tablet_status.or_else(|| tablet.try_wait().unwrap());
+        // One side failing leaves the other waiting for it: stop it instead of waiting it out.
+        if village_status.is_some_and(|s| !s.success()) && tablet_status.is_none() {
+            let _ = tablet.kill();
+        }
+        if tablet_status.is_some_and(|s| !s.success()) && village_status.is_none() {
+            let _ = village.kill();
+        }
+        village_status.is_some() && tablet_status.is_some()
+    });
+    eprintln!("e2e: both apps finished in {:.0} s", start.elapsed().as_secs_f64());
+    assert!(village_status.unwrap().success(), "village scenario failed (see E2E FAIL above); screenshots in {}", out.display());
+    assert!(tablet_status.unwrap().success(), "town tablet scenario failed (see E2E FAIL above); screenshots in {}", out.display());
 
-    for name in ["home", "items", "guide", "case-form-error", "case-form", "outbox", "correction", "case-completed", "town-inbox", "town-case"] {
+    // The town's record: one case, resubmitted once, completed by mail, every decision taken
+    // by the tablet's enrolled device (no other staff device exists).
+    let devices = town.store.devices().unwrap();
+    let tablet_dev = devices.iter().find(|d| d.role == DeviceRole::Staff).expect("the tablet enrolled");
+    assert_eq!(devices.len(), 2, "only the phone and the tablet are enrolled");
+    let cases = town.store.cases().unwrap();
+    assert_eq!(cases.len(), 1, "the resubmission is the same case");
+    let c = &cases[0].case;
+    assert_eq!((c.version, c.state), (2, CaseState::Completed));
+    match &c.last_decision {
+        Some(Decision::Completed { result, delivery: Delivery::Mail { carrier, tracking_number } }) => {
+            assert_eq!((result.as_str(), carrier.as_str(), tracking_number.as_str()), (bianmin::e2e::RESULT, bianmin::e2e::CARRIER, bianmin::e2e::TRACKING));
+        }
+        other => panic!("expected completion by mail, got {other:?}"),
+    }
+    let by_tablet = |to: CaseState| c.history.iter().any(|h| h.to == to && h.by.contains(&tablet_dev.id));
+    for to in [CaseState::CorrectionRequested, CaseState::Accepted, CaseState::Completed] {
+        assert!(by_tablet(to), "{to:?} was not decided on the tablet: {:?}", c.history);
+    }
+    let material = bianmin::e2e::correction_material().unwrap();
+    let audit = town.store.audit_log().unwrap();
+    assert!(
+        audit.iter().any(|a| a.draft.action == "request_correction" && a.draft.actor == tablet_dev.id && a.draft.detail.contains(&material) && a.draft.detail.contains(bianmin::e2e::CORRECTION_NOTE)),
+        "the tablet's 补正 names the picked material and its note"
+    );
+    assert!(audit.iter().any(|a| a.draft.action == "view_attachment" && a.draft.actor == tablet_dev.id), "the tablet downloaded pages");
+
+    for name in [
+        "home", "items", "guide", "case-form-error", "case-form", "outbox", "correction", "case-completed", "town-inbox", "town-case",
+        "town-material", "town-completed",
+    ] {
         for size in ["phone", "tablet"] {
             let p = out.join(format!("{name}-{size}.png"));
             assert!(p.exists(), "missing screenshot {}", p.display());
@@ -193,7 +182,7 @@ fn village_case_with_correction_from_form_to_receipt() {
     }
 
     let url = std::fs::read_to_string(out.join("receipt-url.txt")).unwrap();
-    assert!(url.starts_with(&format!("{server}/r/{case_id}?t=")), "{url}");
+    assert!(url.starts_with(&format!("{server}/r/{}?t=", c.id)), "{url}");
     let shot = image::open(out.join("receipt-tablet.png")).unwrap().to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(shot);
     let grids = prepared.detect_grids();
