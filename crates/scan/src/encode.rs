@@ -5,11 +5,16 @@ use crate::ScanError;
 
 /// Encodes an interleaved 8-bit image (1 or 3 channels) as baseline JPEG at `dpi`.
 pub fn jpeg(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: u16) -> Result<Vec<u8>, ScanError> {
+    jpeg_strips(img, w, h, ch, None, quality, dpi)
+}
+
+/// [`jpeg`], or with `strips` (grayscale only) just those 8-row strips of the image.
+fn jpeg_strips(img: &[u8], w: usize, h: usize, ch: usize, strips: Option<&[u32]>, quality: u8, dpi: u16) -> Result<Vec<u8>, ScanError> {
     if w > u16::MAX as usize || h > u16::MAX as usize || w == 0 || h == 0 {
         return Err(ScanError::Encode("image size not encodable as JPEG".into()));
     }
     if ch == 1 {
-        return Ok(crate::fastjpeg::encode_gray(img, w, h, quality, dpi));
+        return Ok(crate::fastjpeg::encode_gray(img, w, h, strips, quality, dpi));
     }
     let mut out = Vec::with_capacity(w * h / 8);
     let mut enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
@@ -33,10 +38,10 @@ pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: 
     // Size prediction from about a quarter of the image: 8-row strips picked by a hash, so
     // periodic content (text lines, table rows) cannot alias with the sampling. Sample encodes
     // are cheap, so a dense page usually costs one full encode instead of three.
-    let mut sample = Vec::new();
+    let mut sample: Vec<u32> = Vec::new();
     if ch == 1 && h >= 256 {
         let strip = 8 * w;
-        for (i, c) in img.chunks(strip).enumerate() {
+        for (i, c) in img[..w * h].chunks(strip).enumerate() {
             // A full 64-bit mix (not a multiplicative step, whose quasi-periodic picks can line
             // up with text line spacing) decides which strips are sampled.
             let mut x = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -44,11 +49,11 @@ pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: 
             x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             x ^= x >> 31;
             if c.len() == strip && x & 3 == 0 {
-                sample.extend_from_slice(c);
+                sample.push(i as u32);
             }
         }
     }
-    let sample_rows = sample.len() / w.max(1);
+    let sample_rows = sample.len() * 8;
     let scale = if sample_rows > 0 { h as f64 / sample_rows as f64 } else { 0.0 };
     // Size relative to the starting quality, for each 10-step down: measured on scanned pages
     // (dense text: 75→65→55→45→40 gave 1, .87, .78, .71, .67). One sample encode plus this model
@@ -68,7 +73,7 @@ pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: 
             let (bq, bsize) = match base {
                 Some(b) => b,
                 None => {
-                    let b = (q, jpeg(&sample, w, sample_rows, ch, q, dpi)?.len() as f64 * scale);
+                    let b = (q, jpeg_strips(img, w, h, ch, Some(&sample), q, dpi)?.len() as f64 * scale);
                     base = Some(b);
                     b
                 }

@@ -142,9 +142,14 @@ fn segment(out: &mut Vec<u8>, marker: u8, body: &[u8]) {
 }
 
 multiversion! {
-/// Encodes an 8-bit grayscale image as baseline JPEG at `quality` (1..=100) and `dpi`.
-pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec<u8> {
-    assert!(w > 0 && h > 0 && w <= 65535 && h <= 65535 && img.len() >= w * h);
+/// Encodes an 8-bit grayscale `w`x`h` image as baseline JPEG at `quality` (1..=100) and `dpi`.
+/// With `strips`, encodes only those 8-row strips of it, stacked in that order (a size sample
+/// without copying the rows out; every listed strip must lie wholly inside the image).
+pub fn encode_gray(img: &[u8], w: usize, h: usize, strips: Option<&[u32]>, quality: u8, dpi: u16) -> Vec<u8> {
+    assert!(w > 0 && h > 0 && w <= 65535 && img.len() >= w * h);
+    let out_h = strips.map_or(h, |s| s.len() * 8);
+    assert!(out_h > 0 && out_h <= 65535);
+    assert!(strips.is_none_or(|s| s.iter().all(|&i| (i as usize + 1) * 8 <= h)));
     let q = quality.clamp(1, 100) as u32;
     let scale = if q < 50 { 5000 / q } else { 200 - 2 * q };
     let qt: Vec<u16> = BASE_Q.iter().map(|&b| ((b as u32 * scale + 50) / 100).clamp(1, 255) as u16).collect();
@@ -160,7 +165,7 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
     dqt.extend(ZIGZAG.iter().map(|&i| qt[i] as u8));
     segment(&mut out, 0xDB, &dqt);
     let mut sof = vec![8];
-    sof.extend_from_slice(&(h as u16).to_be_bytes());
+    sof.extend_from_slice(&(out_h as u16).to_be_bytes());
     sof.extend_from_slice(&(w as u16).to_be_bytes());
     sof.extend_from_slice(&[1, 1, 0x11, 0]);
     segment(&mut out, 0xC0, &sof);
@@ -195,12 +200,14 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, quality: u8, dpi: u16) -> Vec
 
     let mut bw = BitWriter { out, acc: 0, n: 0 };
     let mut prev_dc = 0i32;
-    let (bw_, bh_) = (w.div_ceil(8), h.div_ceil(8));
+    let (bw_, bh_) = (w.div_ceil(8), out_h.div_ceil(8));
     let mut blk = [0f32; 64];
     let mut tmp = [0f32; 64];
     let mut coef = [0i32; 64];
     let mut nat = [0i32; 64];
-    for by in 0..bh_ {
+    for bj in 0..bh_ {
+        // Source block row: the j-th listed strip, or the j-th block row of the image.
+        let by = strips.map_or(bj, |s| s[bj] as usize);
         for bx in 0..bw_ {
             // Flatness first, on whole 8-byte rows (most blocks of a page are pure white), then
             // the float gather only for blocks that need a DCT. Edge blocks replicate the edge.
@@ -324,14 +331,14 @@ mod tests {
     fn decodes_back_close_to_the_input() {
         let (w, h) = (203, 77);
         let img: Vec<u8> = (0..w * h).map(|i| if (i % w / 9 + i / w / 7) % 3 == 0 { 20 } else { 255 }).collect();
-        let j = encode_gray(&img, w, h, 90, 200);
+        let j = encode_gray(&img, w, h, None, 90, 200);
         let d = image::load_from_memory(&j).expect("valid JPEG").to_luma8();
         assert_eq!((d.width() as usize, d.height() as usize), (w, h));
         let err: f64 = d.as_raw().iter().zip(&img).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / img.len() as f64;
         assert!(err < 6.0, "mean abs error {err}");
         // Flat white image: every block takes the DCT-free path and decodes to exactly white.
         let white = vec![255u8; 64 * 40];
-        let d = image::load_from_memory(&encode_gray(&white, 64, 40, 75, 200)).unwrap().to_luma8();
+        let d = image::load_from_memory(&encode_gray(&white, 64, 40, None, 75, 200)).unwrap().to_luma8();
         assert!(d.as_raw().iter().all(|&v| v >= 254));
     }
 }
