@@ -253,9 +253,9 @@ fn largest_component(w: usize, h: usize, mask: &[bool]) -> (usize, Vec<Point>) {
         }
     }
     let mut area = vec![0usize; runs.len()];
-    for i in 0..runs.len() {
+    for (i, run) in runs.iter().enumerate() {
         let r = find(&mut parent, i);
-        area[r] += runs[i].2 - runs[i].1;
+        area[r] += run.2 - run.1;
     }
     // Roots in raster order of their first run; strictly larger wins.
     let mut best = (0usize, usize::MAX);
@@ -273,11 +273,10 @@ fn largest_component(w: usize, h: usize, mask: &[bool]) -> (usize, Vec<Point>) {
     let mut bot = vec![0usize; w];
     for y in 0..h {
         let mut lr: Option<(usize, usize)> = None;
-        for i in row_start[y]..row_start[y + 1] {
+        for (i, &(_, x0, x1)) in runs.iter().enumerate().take(row_start[y + 1]).skip(row_start[y]) {
             if find(&mut parent, i) != best.1 {
                 continue;
             }
-            let (_, x0, x1) = runs[i];
             lr = Some(match lr {
                 None => (x0, x1 - 1),
                 Some((l, _)) => (l, x1 - 1),

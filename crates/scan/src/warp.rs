@@ -386,7 +386,7 @@ fn tail_gray(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, from
     const MAGIC: f32 = 12_582_912.0;
     let [x, y, z, dx, dy, dz] = m;
     let magic_bits = MAGIC.to_bits() as i32;
-    for k in from..out.len() {
+    for (k, o) in out.iter_mut().enumerate().skip(from) {
         let kf = k as f32;
         let iz = 256.0 / (z + dz * kf);
         let fx = (((x + dx * kf) * iz + MAGIC).to_bits() as i32 - magic_bits).clamp(0, max_fx);
@@ -396,7 +396,7 @@ fn tail_gray(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, from
         let (wx, wy) = (fx & 255, fy & 255);
         let t = (a << 8) + (b - a) * wx;
         let u = (c << 8) + (d - c) * wx;
-        out[k] = (((t << 8) + (u - t) * wy + (1 << 15)) >> 16) as u8;
+        *o = (((t << 8) + (u - t) * wy + (1 << 15)) >> 16) as u8;
     }
 }
 
