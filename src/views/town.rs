@@ -245,6 +245,11 @@ fn TownCase(id: String, on_close: EventHandler<()>) -> Element {
     let load_id = id.clone();
     use_effect(move || {
         let Some(Ok(c)) = &*case.read() else { return };
+        // After a resubmission, the pages of the replaced version leave memory.
+        let current: Vec<&str> = c.materials.iter().flat_map(|m| &m.pages).map(|p| p.sha256.as_str()).collect();
+        if pages.peek().keys().any(|k| !current.contains(&k.as_str())) {
+            pages.write().retain(|k, _| current.contains(&k.as_str()));
+        }
         let mut todo: Vec<AttachmentRef> = Vec::new();
         for p in c.materials.iter().flat_map(|m| &m.pages) {
             if !pages.peek().contains_key(&p.sha256) && !todo.iter().any(|t| t.sha256 == p.sha256) {
