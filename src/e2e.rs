@@ -403,7 +403,7 @@ async fn scenario() -> Step {
     wait_el(&row).await?;
     sync_until(&state_is("completed"), "办结 arrives").await?;
     let rows = read("return document.querySelectorAll('.case-row').length;").await?;
-    if rows != Value::from(1) {
+    if rows != 1 {
         return Err(format!("expected one case after the resubmission, found {rows}"));
     }
     click(&row).await?;
@@ -534,7 +534,7 @@ async fn town_scenario() -> Step {
     let v2 = ".town .case-row[data-state='received'][data-version='2']";
     press_until("#inbox-refresh", &format!("document.querySelector(\"{v2}\")"), "version 2 in the inbox").await?;
     let rows = read("return document.querySelectorAll('.town .case-row').length;").await?;
-    if rows != Value::from(1) {
+    if rows != 1 {
         return Err(format!("expected the same single case after the resubmission, found {rows} rows"));
     }
     click(v2).await?;
