@@ -40,11 +40,19 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
     };
     #[cfg(not(target_arch = "x86_64"))]
     let gather = Gather::None;
-    // Output is processed in 64x64 tiles: with EXIF rotation folded in, an output row can run
-    // down a column of the stored photo, and tiling keeps those source reads in cache.
-    for_rows(&mut out, w * ch_out, threads, cancel, |first, band| warp_band(data, sw, ch, &h_, w, ch_out, max_fx, max_fy, gather, first, band))?;
+    // Tiles 128 pixels wide keep a rotated photo's source columns in cache across output rows.
+    // Where output rows run along source rows (upright photos, within about 25 degrees) 256-pixel
+    // tiles measured faster (5.6 against 6.7 ms per upright page on the benchmark machine).
+    // Decided once per image, so the result does not depend on how rows are split into bands.
+    let v = (h / 2) as f64;
+    let src_y = |u: f64| (h_[3] * u + h_[4] * v + h_[5]) / (h_[6] * u + h_[7] * v + h_[8]);
+    let tile = if (src_y(w as f64 - 1.0) - src_y(0.0)).abs() * 2.0 < w as f64 { MAX_TILE } else { MAX_TILE / 2 };
+    for_rows(&mut out, w * ch_out, threads, cancel, |first, band| warp_band(data, sw, ch, &h_, w, ch_out, max_fx, max_fy, gather, tile, first, band))?;
     Ok(out)
 }
+
+/// Widest tile (output pixels per row segment) the warp uses.
+const MAX_TILE: usize = 256;
 
 /// Which hardware-gather kernel samples luma spans.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,11 +70,11 @@ enum Gather {
 
 multiversion! {
 /// Warps output rows `first..` (the `band`) of a `w`-wide, `ch_out`-channel image.
-fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out: usize, max_fx: i32, max_fy: i32, gather: Gather, first: usize, band: &mut [u8]) {
-    const TILE: usize = 128;
+fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out: usize, max_fx: i32, max_fy: i32, gather: Gather, tile: usize, first: usize, band: &mut [u8]) {
     let rows = band.len() / (w * ch_out);
-    for tx in (0..w).step_by(TILE) {
-        let tw = TILE.min(w - tx);
+    let tile = tile.clamp(1, MAX_TILE);
+    for tx in (0..w).step_by(tile) {
+        let tw = tile.min(w - tx);
         for ry in 0..rows {
             let v = (first + ry) as f64;
             let u0 = tx as f64;
@@ -102,8 +110,8 @@ fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out:
             // scalar branches; the integer clamp then keeps indices in range whatever the input.
             const MAGIC: f32 = 12_582_912.0;
             let magic_bits = MAGIC.to_bits() as i32;
-            let mut fxs = [0i32; TILE];
-            let mut fys = [0i32; TILE];
+            let mut fxs = [0i32; MAX_TILE];
+            let mut fys = [0i32; MAX_TILE];
             for k in 0..tw {
                 let kf = k as f32;
                 let iz = 256.0 / (z + dz * kf);
@@ -115,8 +123,8 @@ fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out:
             // Pass 2: bilinear sampling with integer weights. For luma the gather (pure loads,
             // which the CPU overlaps freely) is split from the arithmetic (vectorised).
             if ch == 1 {
-                let mut p0s = [0u16; TILE];
-                let mut p1s = [0u16; TILE];
+                let mut p0s = [0u16; MAX_TILE];
+                let mut p1s = [0u16; MAX_TILE];
                 for k in 0..tw {
                     let x0 = (fxs[k] >> 8) as usize;
                     let r0 = (fys[k] >> 8) as usize * sw + x0;
@@ -422,17 +430,19 @@ mod tests {
         let (mfx, mfy) = ((maxx * 256.0) as i32, (maxy * 256.0) as i32);
         let mut a = vec![0u8; w * h];
         let mut b = vec![0u8; w * h];
-        warp_band(data, sw, 1, m, w, 1, mfx, mfy, Gather::None, 0, &mut a);
-        #[cfg(target_arch = "x86_64")]
-        for (g, feature) in [
-            (Gather::Avx2, std::arch::is_x86_feature_detected!("avx2")),
-            (Gather::Avx512, std::arch::is_x86_feature_detected!("avx512f")),
-            (Gather::Avx512Vbmi, std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vbmi")),
-        ] {
-            if feature {
-                b.iter_mut().for_each(|v| *v = 0);
-                warp_band(data, sw, 1, m, w, 1, mfx, mfy, g, 0, &mut b);
-                assert_eq!(a, b, "{g:?}");
+        for tile in [MAX_TILE / 2, MAX_TILE] {
+            warp_band(data, sw, 1, m, w, 1, mfx, mfy, Gather::None, tile, 0, &mut a);
+            #[cfg(target_arch = "x86_64")]
+            for (g, feature) in [
+                (Gather::Avx2, std::arch::is_x86_feature_detected!("avx2")),
+                (Gather::Avx512, std::arch::is_x86_feature_detected!("avx512f")),
+                (Gather::Avx512Vbmi, std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vbmi")),
+            ] {
+                if feature {
+                    b.iter_mut().for_each(|v| *v = 0);
+                    warp_band(data, sw, 1, m, w, 1, mfx, mfy, g, tile, 0, &mut b);
+                    assert_eq!(a, b, "{g:?}");
+                }
             }
         }
         assert!(a.iter().any(|&v| v != a[0]));
