@@ -217,7 +217,26 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, strips: Option<&[u32]>, quali
     for bj in 0..bh_ {
         // Source block row: the j-th listed strip, or the j-th block row of the image.
         let by = strips.map_or(bj, |s| s[bj] as usize);
-        for bx in 0..bw_ {
+        let whole_rows = by * 8 + 8 <= h;
+        let mut bx = 0;
+        while bx < bw_ {
+            // Runs of four blocks of one flat value whose DC equals the previous one (the white
+            // margins and line gaps of a page) are four identical 6-bit codes: one 24-bit write.
+            if whole_rows && bx * 8 + 32 <= w {
+                let v = img[by * 8 * w + bx * 8];
+                let pat = u64::from_ne_bytes([v; 8]);
+                let run = (0..8).all(|y| {
+                    let r = &img[(by * 8 + y) * w + bx * 8..(by * 8 + y) * w + bx * 8 + 32];
+                    r.chunks_exact(8).all(|c| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) == pat)
+                });
+                if run && round_i32(8.0 * (v as f32 - 128.0) * rq[0]) == prev_dc {
+                    let ((c, l), (e, el)) = (dc[0], ac[0x00]);
+                    let (code, len) = (((c as u32) << el) | e as u32, l as u32 + el as u32);
+                    bw.put((((((code << len) | code) << len) | code) << len) | code, 4 * len);
+                    bx += 4;
+                    continue;
+                }
+            }
             // Flatness first, on whole 8-byte rows (most blocks of a page are pure white), then
             // the float gather only for blocks that need a DCT. Edge blocks replicate the edge.
             let first = img[(by * 8).min(h - 1) * w + (bx * 8).min(w - 1)];
@@ -295,6 +314,7 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, strips: Option<&[u32]>, quali
                 // No AC energy: DC code, magnitude and end of block in one write (at most 24 bits).
                 let (e, el) = ac[0x00];
                 bw.put(((((c as u32) << size) | bits) << el) | e as u32, l as u32 + size + el as u32);
+                bx += 1;
                 continue;
             }
             // Code and magnitude bits in one write (at most 9 + 11 bits).
@@ -323,6 +343,7 @@ pub fn encode_gray(img: &[u8], w: usize, h: usize, strips: Option<&[u32]>, quali
                 let (c, l) = ac[0x00];
                 bw.put(c as u32, l as u32);
             }
+            bx += 1;
         }
     }
     bw.flush();
