@@ -7,13 +7,14 @@
 //! decoder reads. Colour output keeps using the `jpeg-encoder` crate.
 //!
 //! Why not `jpeg-encoder` for grayscale too (house style prefers a maintained library): measured
-//! 2026-11-28 on the benchmark machine (Zen 4, load average 3.4, back-to-back runs), one
-//! full 1654x2339 normalised page: this encoder 4.6-4.9 ms at q75 (263,439 bytes) and 5.2-5.4 ms
-//! at q55 (295,073 bytes); `jpeg-encoder` 0.7.1 with its `simd` feature (runtime AVX2) 15.0-15.9
-//! ms at q75 (263,776 bytes) and 15.6-16.8 ms at q55 (295,450 bytes). Same size within 0.2%, about
-//! 3x the time: it transforms every block, and on a cleaned page nearly three quarters (73%) are
-//! pure white, which this encoder codes without a DCT. The scan's encode stage would go from
-//! about 6.5 to 20 ms, a third of the whole pipeline's budget.
+//! 2026-11-28 on the benchmark machine (Zen 4, load average 1.0-1.5, back-to-back runs on the same
+//! normalised 1654x2339 pages): this encoder 3.96-4.11 ms at q75 (263,449 bytes) and 4.68-4.89 ms
+//! at q55 (295,049 bytes); `jpeg-encoder` 0.7.1 with its `simd` feature (runtime AVX2) 15.6-15.7
+//! ms at q75 (263,826 bytes) and 15.9-16.1 ms at q55 (295,370 bytes). Same size within 0.2%, a
+//! third to a quarter of the time: it transforms every block, and on a cleaned page nearly three
+//! quarters (73%) are pure white, which this encoder codes without a DCT (four at a time in
+//! runs). The scan's encode stage (about 5.7 ms with the size sample) would become about 20 ms,
+//! a third of the whole pipeline's time.
 
 use crate::simd::multiversion;
 
