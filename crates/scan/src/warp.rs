@@ -429,7 +429,6 @@ mod tests {
         let maxy = sh as f32 - 1.0 - 1.0 / 128.0;
         let (mfx, mfy) = ((maxx * 256.0) as i32, (maxy * 256.0) as i32);
         let mut a = vec![0u8; w * h];
-        let mut b = vec![0u8; w * h];
         for tile in [MAX_TILE / 2, MAX_TILE] {
             warp_band(data, sw, 1, m, w, 1, mfx, mfy, Gather::None, tile, 0, &mut a);
             #[cfg(target_arch = "x86_64")]
@@ -439,7 +438,7 @@ mod tests {
                 (Gather::Avx512Vbmi, std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vbmi")),
             ] {
                 if feature {
-                    b.iter_mut().for_each(|v| *v = 0);
+                    let mut b = vec![0u8; w * h];
                     warp_band(data, sw, 1, m, w, 1, mfx, mfy, g, tile, 0, &mut b);
                     assert_eq!(a, b, "{g:?}");
                 }
