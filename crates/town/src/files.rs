@@ -154,6 +154,26 @@ impl Files {
         Ok(Finish::Stored)
     }
 
+    fn holder_path(&self, sha: &str, village: &str) -> PathBuf {
+        self.root.join("holders").join(&sha[..2]).join(format!("{sha}.{village}"))
+    }
+
+    /// Whether a device of `village` has sent this attachment's bytes. Attachments are stored once
+    /// by content, but a village may only reference what it has shown it holds: knowing another
+    /// village's page hash is not enough to put that page into one's own case and read it back.
+    pub fn held_by(&self, sha: &str, village: &str) -> bool {
+        self.holder_path(sha, village).exists()
+    }
+
+    /// Records that `village` sent the bytes (after they were verified against the hash).
+    pub fn add_holder(&self, sha: &str, village: &str) -> std::io::Result<()> {
+        let path = self.holder_path(sha, village);
+        let dir = path.parent().expect("has parent");
+        fs::create_dir_all(dir)?;
+        File::create(&path)?.sync_all()?;
+        sync_dir(dir)
+    }
+
     /// Loads the server's receipt-signing key, creating it on first start.
     pub fn server_key(&self) -> std::io::Result<SigningKey> {
         let path = self.root.join("server.key");

@@ -206,7 +206,12 @@ pub async fn submit_case(
     let mut missing = Vec::new();
     for p in sub.materials.iter().flat_map(|m| &m.pages) {
         match state.files.attachment_size(&p.sha256) {
-            Some(n) if n == p.bytes => {}
+            Some(n) if n == p.bytes && state.files.held_by(&p.sha256, &sub.village) => {}
+            Some(n) if n == p.bytes => {
+                if !missing.contains(&p.sha256) {
+                    missing.push(p.sha256.clone())
+                }
+            }
             Some(n) => {
                 return Err(ApiError::unprocessable(
                     "attachment_size_mismatch",
@@ -345,9 +350,13 @@ fn upload_headers(resp: &mut Response, u: &UploadOffset) {
     resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-fn current_offset(state: &AppState, sha: &str) -> UploadOffset {
+/// Where the device's upload stands. A page stored from another village counts as not uploaded
+/// for this one: its bytes must come again (see `Files::held_by`).
+fn current_offset(state: &AppState, sha: &str, village: &str) -> UploadOffset {
     if let Some(n) = state.files.attachment_size(sha) {
-        return UploadOffset { sha256: sha.to_string(), offset: n, length: Some(n), complete: true };
+        if state.files.held_by(sha, village) {
+            return UploadOffset { sha256: sha.to_string(), offset: n, length: Some(n), complete: true };
+        }
     }
     let (offset, length) = state.files.partial_state(sha);
     UploadOffset { sha256: sha.to_string(), offset, length, complete: false }
@@ -363,7 +372,7 @@ pub async fn upload_offset(
     if !is_sha256(&sha) {
         return Err(ApiError::bad_request("attachment id must be a lower-case hex SHA-256"));
     }
-    let u = current_offset(&state, &sha);
+    let u = current_offset(&state, &sha, d.village.as_deref().unwrap_or_default());
     let mut resp = StatusCode::OK.into_response();
     upload_headers(&mut resp, &u);
     Ok(resp)
@@ -394,7 +403,8 @@ pub async fn upload_chunk(
         return Err(ApiError::too_large(format!("attachments are limited to {} bytes", state.limits.attachment)));
     }
     let _guard = state.locks.lock(&format!("upload/{sha}")).await;
-    let before = current_offset(&state, &sha);
+    let village = d.village.clone().unwrap_or_default();
+    let before = current_offset(&state, &sha, &village);
     if before.complete {
         let mut resp = Json(before.clone()).into_response();
         upload_headers(&mut resp, &before);
@@ -447,8 +457,15 @@ pub async fn upload_chunk(
     }
     if written == length {
         let st = state.clone();
-        let s = sha.clone();
-        match tokio::task::spawn_blocking(move || st.files.finish_upload(&s)).await?? {
+        let (s, v) = (sha.clone(), village.clone());
+        let finished = tokio::task::spawn_blocking(move || -> std::io::Result<Finish> {
+            let f = st.files.finish_upload(&s)?;
+            if f == Finish::Stored {
+                st.files.add_holder(&s, &v)?;
+            }
+            Ok(f)
+        });
+        match finished.await?? {
             Finish::Stored => tracing::info!(%sha, bytes = length, "attachment stored"),
             Finish::HashMismatch => {
                 return Err(ApiError::unprocessable(
@@ -459,7 +476,7 @@ pub async fn upload_chunk(
             }
         }
     }
-    let after = current_offset(&state, &sha);
+    let after = current_offset(&state, &sha, &village);
     let mut resp = Json(after.clone()).into_response();
     upload_headers(&mut resp, &after);
     Ok(resp)

@@ -376,6 +376,36 @@ async fn correction_resubmission_acceptance_and_completion() {
 }
 
 #[tokio::test]
+async fn a_village_references_only_pages_it_has_sent_itself() {
+    let t = Town::new();
+    let r = t.router();
+    let owner = t.agent(NANGUAN).await;
+    let snoop = t.agent(WANGQIAO_VILLAGE).await;
+    let p = page(41, 5000);
+    let sha = owner.upload(&r, &p).await;
+    let theirs = owner.submission(&owner.next_case_id(), 1, &[&p]);
+    assert_eq!(send(&r, owner.json("PUT", &format!("/v1/cases/{}", theirs.id), &theirs)).await.0, StatusCode::CREATED);
+
+    // Another village knows the hash (and size) but never sent the bytes: to it the page is not
+    // on the server, and a case listing it is refused as missing that page.
+    let uri = format!("/v1/attachments/{sha}");
+    let resp = send_raw(&r, snoop.request("HEAD", &uri, Vec::new(), None)).await;
+    assert_eq!((resp.headers()["upload-offset"].to_str().unwrap(), resp.headers()["upload-complete"].to_str().unwrap()), ("0", "0"));
+    let stolen = snoop.submission(&snoop.next_case_id(), 1, &[&p]);
+    let case = format!("/v1/cases/{}", stolen.id);
+    let (st, body) = send(&r, snoop.json("PUT", &case, &stolen)).await;
+    assert_eq!((st, err(&body).error.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "missing_attachments"));
+    assert_eq!(send(&r, snoop.get(&format!("{case}/attachments/{sha}"))).await.0, StatusCode::NOT_FOUND);
+    // Wrong bytes under that name do not count; sending the real bytes does (same photo, two villages).
+    let (st, _) = send(&r, snoop.request("PATCH", &uri, page(42, 5000), Some((0, 5000)))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(send(&r, owner.get(&format!("/v1/cases/{}/attachments/{sha}", theirs.id))).await.0, StatusCode::OK);
+    assert_eq!(std::fs::read(t.state.files.attachment_path(&sha)).unwrap(), p, "the owner's page is intact");
+    snoop.upload(&r, &p).await;
+    assert_eq!(send(&r, snoop.json("PUT", &case, &stolen)).await.0, StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn delivery_is_marked_by_staff_or_by_the_agent_who_brings_it() {
     let t = Town::new();
     let r = t.router();
