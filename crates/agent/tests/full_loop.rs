@@ -14,7 +14,6 @@ use std::path::Path;
 use bianmin_engine::transport::{Credential, Transport};
 use bianmin_protocol::sync::{ActionRequest, DeviceRole, EnrolRequest, TownAction};
 use bianmin_protocol::{Delivery, MissingItem};
-use bianmin_town::{app, AppState};
 use common::*;
 use proxy::Faults;
 
@@ -41,11 +40,7 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     let town_dir = tempfile::tempdir().unwrap();
     let agent_dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let state = AppState::open(town_dir.path()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(state.clone());
-    tokio::spawn(async move { axum_serve(listener, router).await });
+    let (state, addr) = serve_town(town_dir.path()).await;
     let px = proxy::start(addr, Faults::harsh(), 11).await;
     let url = format!("http://{}", px.addr);
     let data = agent_dir.path().to_path_buf();
@@ -151,10 +146,6 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     }
     bianmin_town::audit::verify_chain(&state.store.audit_log().unwrap()).unwrap();
     eprintln!("proxy: {:?}", px.stats);
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, router: axum::Router) {
-    axum::serve(listener, router).await.unwrap();
 }
 
 #[test]

@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 
 use bianmin_protocol::sync::DeviceRole;
-use bianmin_town::{app, AppState};
 
 mod common;
 
@@ -28,11 +27,7 @@ async fn receipt_link_is_minted_offline_and_opens_on_the_town_centre() {
     let town_dir = tempfile::tempdir().unwrap();
     let agent_dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let state = AppState::open(town_dir.path()).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let (state, addr) = serve_town(town_dir.path()).await;
     let server = format!("http://{addr}");
     let data = agent_dir.path().to_path_buf();
 

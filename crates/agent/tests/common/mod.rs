@@ -15,6 +15,17 @@ use bianmin_town::AppState;
 pub const VILLAGE: &str = "140423100201";
 pub const TOWN: &str = "140423100";
 
+/// The town centre in-process on 127.0.0.1:0 with its data in `dir`, served as `bianmin-town serve`
+/// serves it (with the peer address, which the rate limits key on).
+pub async fn serve_town(dir: &Path) -> (AppState, std::net::SocketAddr) {
+    let state = AppState::open(dir).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = bianmin_town::app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (state, addr)
+}
+
 /// Runs `bianmin-agent --data DATA ARGS...`.
 pub fn agent(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bianmin-agent")).arg("--data").arg(data).args(args).output().unwrap()
