@@ -37,10 +37,7 @@ async fn file_case(town: &Town, dev: &Device, pages: &[&[u8]]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_download_verified_and_only_within_scope() {
     let town = Town::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = town.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{}", town.serve().await);
 
     let agent = town.agent(NANGUAN).await;
     let staff = town.staff(GUHAN).await;
@@ -104,10 +101,7 @@ async fn pages_download_verified_and_only_within_scope() {
 #[tokio::test]
 async fn a_revoked_tablet_reads_no_pages() {
     let town = Town::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = town.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{}", town.serve().await);
     let agent = town.agent(NANGUAN).await;
     let staff = town.enrol(DeviceRole::Staff, None, GUHAN).await;
     let p = page(21, 1_000);

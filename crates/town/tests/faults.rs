@@ -21,14 +21,6 @@ use common::proxy::{self, Faults};
 use common::*;
 use ed25519_dalek::VerifyingKey;
 
-async fn serve_in_process(t: &Town) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = t.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
 async fn enrol_over_http(server: &str, code: &str, village: &str) -> (Device, VerifyingKey) {
     let dev = Device::fresh(village);
     let t = Transport::new(server, None).unwrap();
@@ -80,7 +72,7 @@ fn assert_all_stored(files: &bianmin_town::Files, cases: &[bianmin_town::store::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_through_a_faulty_proxy_loses_and_duplicates_nothing() {
     let town = Town::new();
-    let addr = serve_in_process(&town).await;
+    let addr = town.serve().await;
     let code = town.code(bianmin_protocol::sync::DeviceRole::Agent, Some(NANGUAN), GUHAN);
     let (dev, server_key) = enrol_over_http(&format!("http://{addr}"), &code, NANGUAN).await;
     let px = proxy::start(addr, Faults::harsh(), 0x5eed).await;

@@ -89,10 +89,7 @@ async fn sync_until_done(phone: &Phone, t: &Transport, key: &VerifyingKey) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_submit_correct_resubmit_accept_complete_through_faults() {
     let town = Town::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = town.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = town.serve().await;
     let px = proxy::start(addr, Faults::harsh(), 7).await;
     let server = format!("http://{}", px.addr);
 

@@ -26,10 +26,7 @@ async fn next_ack(rx: &mut tokio::sync::mpsc::UnboundedReceiver<SyncEvent>, seen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loop_syncs_on_regained_reachability_and_on_enqueue() {
     let town = Town::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = town.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = town.serve().await;
     let dev = town.enrol(DeviceRole::Agent, Some(NANGUAN), GUHAN).await;
 
     // Start "offline": the proxy points at a port nobody listens on.

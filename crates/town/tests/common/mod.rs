@@ -63,6 +63,15 @@ impl Town {
         app(self.state.clone())
     }
 
+    /// Serves the town on 127.0.0.1:0 in this process; the address it listens on.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = self.router();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        addr
+    }
+
     pub fn code(&self, role: DeviceRole, village: Option<&str>, town: &str) -> String {
         self.state
             .files
