@@ -313,6 +313,18 @@ fn field_input(
     }
 }
 
+/// A stored page as an image. Its own component because Dioxus re-renders a component only when
+/// its props change: the material rows re-render on every keystroke in the form, and decrypting and
+/// encoding megabytes of pages each time would make typing lag on a cheap phone.
+#[component]
+fn PageThumb(page: bianmin_protocol::AttachmentRef) -> Element {
+    let services = use_context::<Services>();
+    let url = services.book.page_data_url(&page);
+    rsx! {
+        if let Some(url) = url { img { src: "{url}", alt: "{page.name}" } }
+    }
+}
+
 /// One material of the checklist: its pages, retake/delete, and the capture button.
 #[component]
 fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool, on_error: EventHandler<String>) -> Element {
@@ -350,7 +362,7 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
             div { class: "pages",
                 for (i, p) in pages.iter().enumerate() {
                     figure { key: "{p.sha256}-{i}", class: if retake() == Some(i) { "shot retaking" } else { "shot" },
-                        if let Some(url) = services.book.page_data_url(p) { img { src: "{url}", alt: "{p.name}" } }
+                        PageThumb { page: p.clone() }
                         if editable {
                             figcaption {
                                 button { class: "mini", onclick: move |_| retake.set(Some(i)), "重拍" }
