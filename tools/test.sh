@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 bash tools/deps.sh
 
+# A whole-suite run gains nothing from incremental caches (1.6 GB on a fresh clone);
+# disk is the scarce thing on CI machines. Free space is logged before and after.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+df -h . >&2 || true
+
 # The end-to-end tests open the real webview window and headless Chromium; xvfb-run gives
 # them a display of their own even where one exists, so a developer's desktop is left alone.
 echo "== cargo test (workspace)" >&2
@@ -23,3 +28,6 @@ if rustup target list --installed 2>/dev/null | grep -q '^aarch64-linux-android$
 else
   echo "warning: the aarch64-linux-android target could not be installed; skipping the Android type-check" >&2
 fi
+
+df -h . >&2 || true
+du -sh target 2>/dev/null >&2 || true
