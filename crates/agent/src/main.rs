@@ -36,6 +36,8 @@ enum Command {
     Status(sync_cmd::StatusArgs),
     /// Adds what the town asked for (补正) and reseals the case as its next version.
     Correct(sync_cmd::CorrectArgs),
+    /// Records that a result the town gave this agent to bring (代办员送达) reached the resident.
+    Deliver(sync_cmd::DeliverArgs),
     /// Prints the resident's receipt link (QR content) for a case, minted offline with the device key.
     Receipt(receipt_cmd::ReceiptArgs),
     /// Turns phone photos into clean page or ID-card scans (perspective, shadows, size).
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Enroll(a) => sync_cmd::enroll(&cli.data, &a),
         Command::Sync(a) => sync_cmd::sync(&cli.data, &a),
         Command::Status(a) => sync_cmd::status(&cli.data, &a),
+        Command::Deliver(a) => sync_cmd::deliver(&cli.data, &a),
         Command::Correct(a) => sync_cmd::correct(&cli.data, &a),
         Command::Receipt(a) => receipt_cmd::receipt(&cli.data, &a),
         Command::Scan(a) => scan_cmd::scan(&a),

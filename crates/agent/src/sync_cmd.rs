@@ -74,6 +74,12 @@ pub struct CorrectArgs {
     pub answers: Vec<String>,
 }
 
+#[derive(Args)]
+pub struct DeliverArgs {
+    /// The completed case whose result was handed to the resident.
+    pub case: String,
+}
+
 fn meta(o: &Outbox, key: &str) -> Result<Option<String>> {
     Ok(o.get_meta(key)?.map(|b| String::from_utf8_lossy(&b).to_string()))
 }
@@ -160,6 +166,8 @@ pub fn sync(data: &Path, args: &SyncArgs) -> Result<ExitCode> {
         SyncEvent::Started { cases, bytes } if cases > 0 => eprintln!("sending {cases} case(s), {bytes} bytes of pages"),
         SyncEvent::Acknowledged { case_id, version } => eprintln!("acknowledged {case_id} v{version}"),
         SyncEvent::Rejected { case_id, status, message } => eprintln!("refused {case_id} ({status}): {message}"),
+        SyncEvent::DeliveryRecorded { case_id } => eprintln!("delivery of {case_id} recorded by the town centre"),
+        SyncEvent::DeliveryRefused { case_id, status, message } => eprintln!("delivery of {case_id} refused ({status}): {message}"),
         SyncEvent::Decision(d) => eprintln!("town: {} v{} → {}", d.case_id, d.version, d.decision.resulting_state().as_str()),
         SyncEvent::Failed { message: _, retry_in: Some(w) } => eprintln!("connection problem; retrying in {} ms", w.as_millis()),
         _ => {}
@@ -211,6 +219,8 @@ struct CaseStatus {
     last_decision: Option<bianmin_protocol::Decision>,
     /// The town's receipt for the current version.
     acknowledged: bool,
+    /// The agent's 已送达 mark, while the phone holds one.
+    delivery: Option<bianmin_engine::outbox::DeliveryMark>,
 }
 
 pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
@@ -220,6 +230,7 @@ pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
         let c = outbox.get(&s.id)?;
         cases.push(CaseStatus {
             acknowledged: outbox.receipt(&c.id, c.version)?.is_some(),
+            delivery: outbox.delivery(&c.id)?,
             id: c.id,
             item: c.item,
             version: c.version,
@@ -255,6 +266,16 @@ pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// 已送达: records on the device that the result reached the resident; the next `sync` sends it.
+pub fn deliver(data: &Path, args: &DeliverArgs) -> Result<ExitCode> {
+    let outbox = open_outbox(data)?;
+    let person = meta(&outbox, META_PERSON)?.unwrap_or_default();
+    let mark = outbox.record_delivery(&args.case, &person, Utc::now()).map_err(|e| anyhow!("{e}"))?;
+    println!("{}", args.case);
+    eprintln!("delivery recorded at {}; it reaches the town centre with the next sync", mark.at.to_rfc3339());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,8 +11,7 @@ mod proxy;
 
 use std::path::Path;
 
-use bianmin_engine::transport::{Credential, Transport};
-use bianmin_protocol::sync::{ActionRequest, DeviceRole, EnrolRequest, TownAction};
+use bianmin_protocol::sync::{DeviceRole, TownAction};
 use bianmin_protocol::{Delivery, MissingItem};
 use common::*;
 use proxy::Faults;
@@ -85,16 +84,8 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     assert_eq!(st["cases"][0]["state"], "received");
 
     // Town staff (a tablet enrolled directly) ask for a correction with the complete list.
-    let staff_key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-    let staff_id = bianmin_engine::number::device_code_from(rand::random());
-    let direct = format!("http://{addr}");
-    Transport::new(&direct, None)
-        .unwrap()
-        .enrol(&EnrolRequest { code: code(&state, DeviceRole::Staff, None), device_id: staff_id.clone(), public_key: hex::encode(staff_key.verifying_key().to_bytes()), person: "王镇办".into() })
-        .await
-        .unwrap();
-    let staff = Transport::new(&direct, Some(Credential { device_id: staff_id, key: staff_key })).unwrap();
-    let act = |a: TownAction| ActionRequest { action: a, staff: "王镇办".into(), expected_version: None };
+    let staff = staff_transport(&state, addr).await;
+    let act = staff_act;
     let inbox = staff.inbox("state=received").await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].case_id, case_id);

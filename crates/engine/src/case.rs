@@ -148,6 +148,13 @@ impl Case {
         matches!(self.state, CaseState::Draft | CaseState::Ready | CaseState::CorrectionRequested)
     }
 
+    /// Whether the town completed the case and gave the result to the village agent to bring to
+    /// the resident (代办员送达), who has not yet been recorded as delivering it.
+    pub fn agent_brings(&self) -> bool {
+        self.state == CaseState::Completed
+            && matches!(&self.last_decision, Some(Decision::Completed { delivery: bianmin_protocol::Delivery::AgentDelivery, .. }))
+    }
+
     /// Whether nothing more can happen to the case.
     pub fn is_final(&self) -> bool {
         matches!(self.state, CaseState::Refused | CaseState::Rated)

@@ -2,8 +2,8 @@
 //!
 //! One run (`sync_once`): for every queued case, each attachment is uploaded from the byte the
 //! server already holds (HEAD, then PATCH from there), the case is submitted by its own id, the
-//! server's signed receipt is checked and recorded; then the changes feed is read from the stored
-//! cursor and every decision applied. Runs are retried with exponential backoff and full jitter
+//! server's signed receipt is checked and recorded; then 已送达 marks the agent recorded offline
+//! are sent; then the changes feed is read from the stored cursor and every decision applied. Runs are retried with exponential backoff and full jitter
 //! (`sync_with_retry`), and [`spawn_sync_loop`] runs them on enqueue, when the town centre becomes
 //! reachable again, and periodically, reporting progress (cases and bytes) through a channel.
 //!
@@ -14,8 +14,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bianmin_protocol::sync::Receipt;
+use bianmin_protocol::sync::{ActionRequest, Receipt, TownAction};
 use bianmin_protocol::{CaseSubmission, DecisionEvent};
+use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use rand::Rng;
 use thiserror::Error;
@@ -39,6 +40,38 @@ pub trait SyncStore: Send + Sync {
     /// The changes-feed cursor (0 before the first fetch).
     fn cursor(&self) -> Result<u64, StoreFailure>;
     fn set_cursor(&self, cursor: u64) -> Result<(), StoreFailure>;
+    /// 已送达 marks recorded on the phone and not yet answered by the town, oldest first. A store
+    /// that cannot record them (a staff device, a test double) has none.
+    fn pending_deliveries(&self) -> Result<Vec<PendingDelivery>, StoreFailure> {
+        Ok(Vec::new())
+    }
+    /// The town answered a mark: `None` when it recorded it, `Some(reason)` when it refused.
+    /// Either way the mark leaves the queue; a refusal is kept for the agent to read.
+    fn delivery_settled(&self, case_id: &str, refused: Option<&str>) -> Result<(), StoreFailure> {
+        let _ = (case_id, refused);
+        Ok(())
+    }
+}
+
+/// The village agent handed a completed result to the resident (代办员送达), possibly where
+/// there is no signal; the mark waits in the outbox until a run sends it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingDelivery {
+    pub case_id: String,
+    /// The agent's name, as on their other actions.
+    pub person: String,
+    /// When the result was handed over, by the phone's clock.
+    pub at: DateTime<Utc>,
+}
+
+impl PendingDelivery {
+    /// The action sent for the mark. The town records its own time; the handover time goes in
+    /// the note (China time) so staff see when it really happened.
+    pub fn action(&self) -> ActionRequest {
+        let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+        let note = format!("送达时间：{}", self.at.with_timezone(&china).format("%Y-%m-%d %H:%M"));
+        ActionRequest { action: TownAction::Deliver { note }, staff: self.person.clone(), expected_version: None }
+    }
 }
 
 /// Why a sync run stopped.
@@ -82,6 +115,10 @@ pub enum SyncEvent {
     Acknowledged { case_id: String, version: u32 },
     /// The town refused this case; it stays in the outbox with the reason.
     Rejected { case_id: String, status: u16, message: String },
+    /// The town recorded the agent's 已送达 for this case.
+    DeliveryRecorded { case_id: String },
+    /// The town refused the agent's 已送达 (e.g. it changed how the result is delivered).
+    DeliveryRefused { case_id: String, status: u16, message: String },
     /// A town decision was applied.
     Decision(DecisionEvent),
     /// The run ended.
@@ -99,6 +136,8 @@ pub struct SyncReport {
     /// Cases the server refused, with status and message.
     pub rejected: Vec<(String, u16, String)>,
     pub decisions: usize,
+    /// 已送达 marks the town recorded in this run.
+    pub deliveries: usize,
     /// Attachment bytes sent in PATCH bodies (including chunks cut off by a broken connection).
     pub bytes_sent: u64,
     /// Attachment bytes the server confirmed holding during this run.
@@ -139,6 +178,19 @@ async fn submit_retry(t: &Transport, sub: &CaseSubmission) -> Result<Receipt, Tr
                 pause(n).await;
             }
             r => return r,
+        }
+    }
+}
+
+async fn act_retry(t: &Transport, case_id: &str, req: &ActionRequest) -> Result<(), TransportError> {
+    let mut n = 0;
+    loop {
+        match t.act(case_id, req).await {
+            Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
+                n += 1;
+                pause(n).await;
+            }
+            r => return r.map(|_| ()),
         }
     }
 }
@@ -291,6 +343,7 @@ async fn sync_run(
         progress(SyncEvent::Progress { cases_done: i + 1, cases_total, bytes_done, bytes_total });
     }
     report.remaining = report.rejected.len();
+    send_deliveries(store, t, progress, report).await?;
     pull_changes(store, t, progress, report).await?;
     progress(SyncEvent::Finished {
         acknowledged: report.acknowledged.len(),
@@ -298,6 +351,42 @@ async fn sync_run(
         decisions: report.decisions,
     });
     Ok(())
+}
+
+/// Sends the 已送达 marks recorded offline. The town answers a repeated mark as it answered the
+/// first, so a mark whose answer was lost is simply sent again.
+async fn send_deliveries(
+    store: &dyn SyncStore,
+    t: &Transport,
+    progress: &(dyn Fn(SyncEvent) + Send + Sync),
+    report: &mut SyncReport,
+) -> Result<(), SyncError> {
+    for d in store.pending_deliveries().map_err(store_err)? {
+        match act_retry(t, &d.case_id, &d.action()).await {
+            Ok(()) => {
+                store.delivery_settled(&d.case_id, None).map_err(store_err)?;
+                report.deliveries += 1;
+                progress(SyncEvent::DeliveryRecorded { case_id: d.case_id });
+            }
+            Err(TransportError::Rejected { status, message, .. }) if status != 401 => {
+                tracing::warn!(case = %d.case_id, status, %message, "town refused a delivery mark");
+                store.delivery_settled(&d.case_id, Some(&delivery_refusal(status))).map_err(store_err)?;
+                progress(SyncEvent::DeliveryRefused { case_id: d.case_id, status, message });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Plain Chinese for a refused 已送达, kept on the case for the agent.
+fn delivery_refusal(status: u16) -> String {
+    match status {
+        403 => "镇中心没有接受您的送达记录：这件的结果已改为其他送达方式。请联系镇中心核实。".to_string(),
+        404 => "镇中心找不到这件办件，送达未记录。请联系镇中心。".to_string(),
+        409 => "镇中心的办件状态已经变化，送达未记录。请同步后查看最新进度。".to_string(),
+        _ => format!("镇中心没有接受送达记录（错误 {status}）。请联系镇中心。"),
+    }
 }
 
 /// Reads the changes feed from the stored cursor and applies every decision.

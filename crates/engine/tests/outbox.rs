@@ -12,7 +12,7 @@ use bianmin_engine::outbox::{MemoryKeyStore, Outbox, OutboxOptions, StoreError};
 use bianmin_engine::sync::SyncStore;
 use bianmin_engine::validate::checksum_char;
 use bianmin_protocol::sync::Receipt;
-use bianmin_protocol::{AgentRef, Applicant, CaseState, Decision, DecisionEvent, MissingItem};
+use bianmin_protocol::{AgentRef, Applicant, CaseState, Decision, DecisionEvent, Delivery, MissingItem};
 use chrono::Utc;
 
 const NAME: &str = "王秀英";
@@ -117,6 +117,63 @@ fn a_case_goes_through_the_outbox_and_a_correction_is_the_same_case() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].version, 2);
     assert_eq!(ob.list().unwrap().len(), 2, "no duplicate case");
+}
+
+/// A sealed V41 case the town received, accepted and completed with `delivery`.
+fn completed_case(ob: &Outbox, item: &Item, delivery: Delivery) -> String {
+    let id = complete_case(ob, item);
+    ob.seal(&id, item, Utc::now()).unwrap();
+    ob.mark_uploaded(&receipt(&id, 1)).unwrap();
+    let deadline = Utc::now().date_naive() + chrono::Duration::days(5);
+    ob.apply_town_event(&event(&id, 1, Decision::Accepted { deadline })).unwrap();
+    ob.apply_town_event(&event(&id, 1, Decision::Completed { result: "已批准".into(), delivery })).unwrap();
+    assert_eq!(ob.get(&id).unwrap().state, CaseState::Completed);
+    id
+}
+
+#[test]
+fn a_delivery_mark_waits_for_the_town_and_survives_an_index_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let (id, at) = {
+        let ob = open(dir.path());
+        let id = completed_case(&ob, item, Delivery::AgentDelivery);
+        // Only a result the town gave the agent to bring can be marked.
+        let mailed = completed_case(&ob, item, Delivery::Mail { carrier: "EMS".into(), tracking_number: "1".into() });
+        assert!(matches!(ob.record_delivery(&mailed, "李代办", Utc::now()), Err(StoreError::NotForAgentDelivery { .. })));
+
+        let first = ob.record_delivery(&id, "李代办", Utc::now()).unwrap();
+        // Pressing again keeps the first handover time and one queued mark.
+        assert_eq!(ob.record_delivery(&id, "李代办", Utc::now()).unwrap(), first);
+        let pending = ob.pending_deliveries().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!((pending[0].case_id.as_str(), pending[0].person.as_str(), pending[0].at), (id.as_str(), "李代办", first.at));
+
+        // A refusal leaves the queue with its reason; the agent may record it again.
+        ob.delivery_settled(&id, Some("镇中心的办件状态已经变化")).unwrap();
+        assert!(ob.pending_deliveries().unwrap().is_empty());
+        assert_eq!(ob.delivery(&id).unwrap().unwrap().refused.as_deref(), Some("镇中心的办件状态已经变化"));
+        let again = ob.record_delivery(&id, "李代办", Utc::now()).unwrap();
+        assert_eq!(again.refused, None);
+        (id, again.at)
+    };
+    // A mark the agent saw as recorded survives losing the whole index.
+    for f in walk(&dir.path().join("index")) {
+        std::fs::write(&f, b"garbage, not a sled file").unwrap();
+    }
+    let ob = open(dir.path());
+    let pending = ob.pending_deliveries().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!((pending[0].case_id.as_str(), pending[0].at), (id.as_str(), at));
+
+    ob.delivery_settled(&id, None).unwrap();
+    assert!(ob.pending_deliveries().unwrap().is_empty());
+    assert!(ob.delivery(&id).unwrap().unwrap().sent);
+    ob.apply_town_event(&event(&id, 1, Decision::Delivered)).unwrap();
+    let c = ob.get(&id).unwrap();
+    assert_eq!(c.state, CaseState::Delivered);
+    assert!(matches!(c.last_decision, Some(Decision::Completed { delivery: Delivery::AgentDelivery, .. })));
 }
 
 #[test]

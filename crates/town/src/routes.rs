@@ -649,6 +649,17 @@ pub async fn act(
             return Err(ApiError::conflict("version_changed", format!("the case is now at version {}", sc.case.version)));
         }
     }
+    // 已送达 again (an agent's phone resending a mark whose answer it never got, or staff and agent
+    // both marking it) answers as the first did and records nothing new.
+    if matches!(req.action, TownAction::Deliver { .. }) && matches!(sc.case.state, CaseState::Delivered | CaseState::Rated) {
+        return Ok(Json(ActionResult {
+            case_id: id,
+            version: sc.case.version,
+            state: sc.case.state,
+            decision: Decision::Delivered,
+            deadline: sc.case.deadline,
+        }));
+    }
     let decision = decide(&state, &sc, &req.action)?;
     let by = if req.staff.trim().is_empty() { d.id.clone() } else { format!("{} ({})", req.staff.trim(), d.id) };
     let now = Utc::now();
@@ -657,6 +668,13 @@ pub async fn act(
         .map_err(|e| ApiError::conflict("invalid_transition", e.to_string()))?;
     if matches!(decision, Decision::CorrectionRequested { .. }) {
         sc.corrections += 1;
+    }
+    // The decision carries no details; the note (an agent's phone puts the real handover time
+    // there, as it may send the mark hours later) stays on the town's timeline.
+    if let TownAction::Deliver { note } = &req.action {
+        if let Some(h) = sc.case.history.last_mut() {
+            h.note = note.trim().chars().take(200).collect();
+        }
     }
     let event = DecisionEvent { case_id: id.clone(), version: sc.case.version, decision: decision.clone(), by: by.clone(), at: now };
     let name = match &req.action {

@@ -76,3 +76,25 @@ pub fn new_complete_case(data: &Path, work: &Path, applicant_seed: u64, photo_se
     let case_id = String::from_utf8(o.stdout).unwrap().lines().next().unwrap().to_string();
     (case_id, photos)
 }
+
+/// A town staff tablet enrolled directly with the town centre at `addr`, acting through the
+/// engine's signed transport as the app does.
+pub async fn staff_transport(state: &AppState, addr: std::net::SocketAddr) -> bianmin_engine::transport::Transport {
+    use bianmin_engine::transport::{Credential, Transport};
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let id = bianmin_engine::number::device_code_from(rand::random());
+    let direct = format!("http://{addr}");
+    let req = bianmin_protocol::sync::EnrolRequest {
+        code: code(state, DeviceRole::Staff, None),
+        device_id: id.clone(),
+        public_key: hex::encode(key.verifying_key().to_bytes()),
+        person: "王镇办".into(),
+    };
+    Transport::new(&direct, None).unwrap().enrol(&req).await.unwrap();
+    Transport::new(&direct, Some(Credential { device_id: id, key })).unwrap()
+}
+
+/// An action as 王镇办 on the tablet.
+pub fn staff_act(action: bianmin_protocol::sync::TownAction) -> bianmin_protocol::sync::ActionRequest {
+    bianmin_protocol::sync::ActionRequest { action, staff: "王镇办".into(), expected_version: None }
+}

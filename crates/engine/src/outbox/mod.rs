@@ -29,7 +29,7 @@ use thiserror::Error;
 use crate::case::{Case, CaseEvent, TransitionError};
 use crate::catalog::Item;
 use crate::number::{device_code_from, CaseNumber, CaseNumberError};
-use crate::sync::{StoreFailure, SyncStore};
+use crate::sync::{PendingDelivery, StoreFailure, SyncStore};
 use crate::validate;
 
 pub use crypto::{FileKeyStore, KeyStore, MemoryKeyStore};
@@ -58,6 +58,8 @@ pub enum StoreError {
     Precheck { id: String, problems: Vec<String> },
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    #[error("case {id} is not a result the town gave this agent to deliver")]
+    NotForAgentDelivery { id: String },
     #[error("no attachment {0} on this device")]
     UnknownAttachment(String),
     #[error("attachment {0} was purged after the town confirmed it")]
@@ -78,6 +80,7 @@ impl StoreError {
             StoreError::NotEditable { .. } => "该办件已封存上报，不能再修改。如需更改，请等待镇中心退回补正。".to_string(),
             StoreError::Precheck { problems, .. } => format!("初审未通过：{}", problems.join("；")),
             StoreError::NotFound(_) => "找不到该办件。".to_string(),
+            StoreError::NotForAgentDelivery { .. } => "这件的结果不是由您送达，不能记录送达。".to_string(),
             StoreError::Purged(_) => "该材料已由镇中心确认接收，手机上的照片已按规定清理。".to_string(),
             StoreError::Tampered(_) | StoreError::Corrupt(_) | StoreError::KeyStore(_) => {
                 "手机上的办件数据无法读取，请联系镇中心技术人员。".to_string()
@@ -141,6 +144,21 @@ struct Record {
     /// Photos already purged (tombstones: the reference stays, the bytes are gone).
     purged: BTreeSet<String>,
     updated_at: DateTime<Utc>,
+    /// The agent's 已送达, recorded on the phone; absent in records written before it existed.
+    #[serde(default)]
+    delivery: Option<DeliveryMark>,
+}
+
+/// The agent's 已送达 as the phone knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryMark {
+    pub person: String,
+    /// When the result was handed over, by the phone's clock.
+    pub at: DateTime<Utc>,
+    /// The town has the mark (the changes feed brings the state 已送达 next).
+    pub sent: bool,
+    /// Why the town refused it, in plain Chinese; the agent may record it again.
+    pub refused: Option<String>,
 }
 
 /// The on-disk envelope of a record: the case key wrapped by the device key, and the body.
@@ -164,6 +182,8 @@ pub struct Outbox {
     queue: sled::Tree,
     blobs: sled::Tree,
     meta: sled::Tree,
+    /// Case ids with an unsent 已送达 mark (the mark itself is in the encrypted record).
+    deliveries: sled::Tree,
     keys: DeviceKeys,
     disk: Arc<dyn Disk>,
     device_code: String,
@@ -209,6 +229,7 @@ impl Outbox {
             queue: db.open_tree("queue")?,
             blobs: db.open_tree("blobs")?,
             meta: db.open_tree("meta")?,
+            deliveries: db.open_tree("deliveries")?,
             db,
             keys,
             disk,
@@ -252,6 +273,7 @@ impl Outbox {
             confirmed_at: None,
             purged: BTreeSet::new(),
             updated_at: now,
+            delivery: None,
         };
         self.put_record(&record, &crypto::random_key(), true)?;
         Ok(case)
@@ -461,6 +483,34 @@ impl Outbox {
         }
     }
 
+    /// 已送达: the agent handed the completed result to the resident. Recorded durably here (the
+    /// record file too, so an index rebuild keeps it) and sent to the town by the next sync run,
+    /// however long the phone stays without signal. Recording it again is harmless.
+    pub fn record_delivery(&self, case_id: &str, person: &str, now: DateTime<Utc>) -> Result<DeliveryMark, StoreError> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(case_id)?;
+        if let Some(m) = &rec.delivery {
+            if m.refused.is_none() {
+                return Ok(m.clone());
+            }
+        }
+        if !rec.case.agent_brings() {
+            return Err(StoreError::NotForAgentDelivery { id: case_id.to_string() });
+        }
+        self.check_space(64 << 10)?;
+        let mark = DeliveryMark { person: person.to_string(), at: now, sent: false, refused: None };
+        rec.delivery = Some(mark.clone());
+        rec.updated_at = now;
+        self.deliveries.insert(case_id.as_bytes(), &[])?;
+        self.put_record(&rec, &key, true)?;
+        Ok(mark)
+    }
+
+    /// The case's 已送达 mark, if the agent recorded one.
+    pub fn delivery(&self, case_id: &str) -> Result<Option<DeliveryMark>, StoreError> {
+        Ok(self.load(case_id)?.0.delivery)
+    }
+
     /// Deletes photo bytes of cases the town confirmed longer than `purge_after` ago, keeping
     /// the references as tombstones. Returns how many files were removed.
     pub fn purge_confirmed(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
@@ -613,6 +663,9 @@ impl Outbox {
                     self.blobs.insert(self.keys.name(&p.sha256), c.id.as_bytes())?;
                 }
             }
+            if rec.delivery.as_ref().is_some_and(|m| !m.sent && m.refused.is_none()) && c.state == CaseState::Completed {
+                self.deliveries.insert(c.id.as_bytes(), &[])?;
+            }
             for sub in rec.sealed.values() {
                 if !rec.receipts.contains_key(&sub.version) && c.state == CaseState::Queued && c.version == sub.version {
                     queued.push((sub.sealed_at, c.id.clone(), sub.version));
@@ -714,6 +767,10 @@ impl SyncStore for Outbox {
         }
         rec.seen.insert(tag);
         rec.updated_at = Utc::now();
+        if rec.case.state != CaseState::Completed {
+            // 已送达 (by this agent or by staff) or anything later: no mark is left to send.
+            self.deliveries.remove(event.case_id.as_bytes())?;
+        }
         self.put_record(&rec, &key, false)?;
         Ok(())
     }
@@ -727,6 +784,37 @@ impl SyncStore for Outbox {
 
     fn set_cursor(&self, cursor: u64) -> Result<(), StoreFailure> {
         Ok(self.put_meta(META_CURSOR, &cursor.to_be_bytes())?)
+    }
+
+    fn pending_deliveries(&self) -> Result<Vec<PendingDelivery>, StoreFailure> {
+        let mut out = Vec::new();
+        for k in self.deliveries.iter().keys() {
+            let id = String::from_utf8_lossy(&k?).to_string();
+            let (rec, _) = self.load(&id)?;
+            match rec.delivery {
+                Some(m) if !m.sent && m.refused.is_none() && rec.case.state == CaseState::Completed => {
+                    out.push(PendingDelivery { case_id: id, person: m.person, at: m.at });
+                }
+                _ => {}
+            }
+        }
+        out.sort_by_key(|d| d.at);
+        Ok(out)
+    }
+
+    fn delivery_settled(&self, case_id: &str, refused: Option<&str>) -> Result<(), StoreFailure> {
+        let _w = self.lock();
+        let (mut rec, key) = self.load(case_id)?;
+        if let Some(m) = rec.delivery.as_mut() {
+            match refused {
+                None => m.sent = true,
+                Some(why) => m.refused = Some(why.to_string()),
+            }
+        }
+        rec.updated_at = Utc::now();
+        self.deliveries.remove(case_id.as_bytes())?;
+        self.put_record(&rec, &key, false)?;
+        Ok(())
     }
 }
 
