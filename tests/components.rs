@@ -285,4 +285,18 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
     let html = render(&book, Screen::Case(case.id.clone()));
     assert!(html.contains("id=\"mark-delivered\""), "{html}");
     assert!(html.contains("送达方式：代办员送达"));
+
+    // Pressed without signal: the phone shows the mark as kept and the button is gone.
+    book.record_delivery(&case.id, "李代办").unwrap();
+    let html = render(&book, Screen::Case(case.id.clone()));
+    assert!(html.contains("id=\"delivery-recorded\""), "{html}");
+    assert!(html.contains("有信号时会自动报给镇中心"), "{html}");
+    assert!(!html.contains("mark-delivered"));
+    assert_eq!(book.outbox().pending_deliveries().unwrap().len(), 1);
+
+    // The town refused it: the reason shows and the agent can record it again.
+    book.outbox().delivery_settled(&case.id, Some("镇中心的办件状态已经变化，送达未记录。")).unwrap();
+    let html = render(&book, Screen::Case(case.id.clone()));
+    assert!(html.contains("镇中心的办件状态已经变化，送达未记录。"), "{html}");
+    assert!(html.contains("id=\"mark-delivered\""), "{html}");
 }

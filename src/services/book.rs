@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Item;
-use bianmin_engine::outbox::{CaseSummary, Outbox, StoreError};
+use bianmin_engine::outbox::{CaseSummary, DeliveryMark, Outbox, StoreError};
 use bianmin_protocol::{AgentRef, Applicant, AttachmentRef, CaseState};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
@@ -225,6 +225,16 @@ impl Book {
     pub fn remove_page(&self, id: &str, material: &str, sha256: &str) -> Result<Case, String> {
         self.outbox.remove_page(id, material, sha256).map_err(|e| message("remove photo", e))?;
         self.outbox.get(id).map_err(|e| message("reload case", e))
+    }
+
+    /// 已送达: stored on the phone at once; the sync loop reports it to the town.
+    pub fn record_delivery(&self, id: &str, person: &str) -> Result<DeliveryMark, String> {
+        self.outbox.record_delivery(id, person, Utc::now()).map_err(|e| message("record delivery", e))
+    }
+
+    /// The agent's 已送达 mark on this case, if any.
+    pub fn delivery(&self, id: &str) -> Option<DeliveryMark> {
+        self.outbox.delivery(id).map_err(|e| tracing::warn!(case = id, error = %e, "read delivery mark")).ok().flatten()
     }
 
     /// Every case, most recently changed first, names and ID numbers masked.

@@ -234,7 +234,7 @@ pub fn CaseScreen(id: String) -> Element {
                 }
             } else {
                 Timeline { case: current.clone() }
-                if agent_brings(&current) {
+                if current.agent_brings() {
                     DeliverButton { case_id: current.id.clone() }
                 }
                 div { class: "actions",
@@ -424,49 +424,48 @@ fn Timeline(case: Case) -> Element {
     }
 }
 
-/// Whether the town gave this completed result to the agent to bring to the resident (代办员送达).
-pub fn agent_brings(case: &Case) -> bool {
-    case.state == CaseState::Completed
-        && matches!(&case.last_decision, Some(Decision::Completed { delivery: bianmin_protocol::Delivery::AgentDelivery, .. }))
-}
-
-/// 已送达: the agent confirms the result reached the resident. It needs the town centre at that
-/// moment (the town records it); offline, the message says to press again with signal.
+/// 已送达: the agent confirms the result reached the resident. The mark is stored on the phone at
+/// once, so it works in a house without signal, and the sync loop reports it to the town.
 #[component]
 fn DeliverButton(case_id: String) -> Element {
-    use bianmin_protocol::sync::{ActionRequest, TownAction};
     let services = use_context::<Services>();
-    let mut busy = use_signal(|| false);
-    let mut message = use_signal(|| None::<(bool, String)>);
+    let book = services.book.clone();
+    // Re-read on every book write: the sync task settles the mark in the background.
+    let mark = use_memo({
+        let (book, id, revision) = (book.clone(), case_id.clone(), services.revision);
+        move || {
+            revision.read();
+            book.delivery(&id)
+        }
+    });
+    let mut error = use_signal(|| None::<String>);
     let deliver = move |_| {
-        let Some(dev) = services.device.read().clone() else { return };
-        let id = case_id.clone();
-        let sync_now = services.sync_now;
-        busy.set(true);
-        spawn(async move {
-            let req = ActionRequest { action: TownAction::Deliver { note: String::new() }, staff: dev.person.clone(), expected_version: None };
-            let result = match dev.transport() {
-                Ok(t) => t.act(&id, &req).await.map_err(|e| e.user_message()),
-                Err(e) => Err(e),
-            };
-            busy.set(false);
-            match result {
-                Ok(_) => {
-                    message.set(Some((true, "已记录送达，镇中心和申请人都能看到。".to_string())));
-                    // The change feed brings the new state to this phone.
-                    sync_now.send(crate::services::sync::SyncTrigger::Button);
-                }
-                Err(e) => message.set(Some((false, format!("没能记录送达：{e}")))),
+        let person = services.device.read().as_ref().map(|d| d.person.clone()).unwrap_or_default();
+        match book.record_delivery(&case_id, &person) {
+            Ok(_) => {
+                error.set(None);
+                services.touched();
+                services.sync_now.send(crate::services::sync::SyncTrigger::Button);
             }
-        });
+            Err(e) => error.set(Some(e)),
+        }
     };
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let recorded = mark().filter(|m| m.refused.is_none());
+    let refused = mark().and_then(|m| m.refused);
     rsx! {
-        div { class: "actions deliver",
-            p { class: "muted", "镇中心已办结，结果由您送达申请人。送到后请点下面的按钮。" }
-            button { class: "btn primary big", id: "mark-delivered", disabled: busy(), onclick: deliver,
-                if busy() { "正在记录…" } else { "已送达申请人" }
+        div { class: "actions deliver", id: "delivery",
+            if let Some(m) = recorded {
+                p { class: "ok", id: "delivery-recorded",
+                    {format!("已记录送达（{}）。", m.at.with_timezone(&china).format("%m-%d %H:%M"))}
+                    if m.sent { "镇中心已收到，进度稍后更新。" } else { "有信号时会自动报给镇中心，不用再按。" }
+                }
+            } else {
+                p { class: "muted", "镇中心已办结，结果由您送达申请人。送到后请点下面的按钮，没有信号也可以点。" }
+                if let Some(r) = refused { p { class: "error", "{r}" } }
+                button { class: "btn primary big", id: "mark-delivered", onclick: deliver, "已送达申请人" }
             }
-            if let Some((ok, m)) = message() { p { class: if ok { "ok" } else { "error" }, "{m}" } }
+            if let Some(e) = error() { p { class: "error", "{e}" } }
         }
     }
 }

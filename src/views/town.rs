@@ -25,7 +25,7 @@ use crate::services::book::Device;
 
 fn transport(dev: &Device) -> Result<Transport, String> {
     let key = dev.key()?;
-    Transport::new(&dev.server, Some(Credential { device_id: dev.device_code.clone(), key })).map_err(|e| e.user_message())
+    Transport::new(&dev.server, Some(Credential { device_id: dev.device_code.clone(), key })).map_err(|e| e.staff_message())
 }
 
 /// The inbox query string for the filters.
@@ -66,7 +66,7 @@ pub fn TownInbox() -> Element {
         let _ = reload();
         let dev = device.read().clone().ok_or("设备未登记")?;
         let t = transport(&dev)?;
-        t.inbox(&query(&village(), &state(), overdue())).await.map_err(|e| e.user_message())
+        t.inbox(&query(&village(), &state(), overdue())).await.map_err(|e| e.staff_message())
     });
     let today = Local::now().date_naive();
     if let Some(id) = open() {
@@ -146,7 +146,7 @@ pub fn page_error(e: &TransportError) -> String {
     match e {
         TransportError::Offline(_) => "网络不通，这一页没有载入。请检查网络，稍后点“重试”。".to_string(),
         TransportError::Retryable(_) => "网络不稳定，这一页没有下载完整。请稍后点“重试”。".to_string(),
-        TransportError::Corrupt { .. } => e.user_message(),
+        TransportError::Corrupt { .. } => e.staff_message(),
         TransportError::Rejected { status: 401, .. } => "本机登记已失效或已被停用，看不到材料。请联系镇中心管理员重新登记本机。".to_string(),
         TransportError::Rejected { status: 403, .. } => "本机无权查看这个村的材料。".to_string(),
         TransportError::Rejected { status: 404, .. } => "镇中心没有这一页（办件可能刚重新提交）。请返回收件箱，刷新后重新打开办件。".to_string(),
@@ -237,7 +237,7 @@ fn TownCase(id: String, on_close: EventHandler<()>) -> Element {
         async move {
             let _ = refresh();
             let dev = device.read().clone().ok_or("设备未登记")?;
-            transport(&dev)?.case(&id).await.map_err(|e| e.user_message())
+            transport(&dev)?.case(&id).await.map_err(|e| e.staff_message())
         }
     });
     // Pages by SHA-256, memory only; dropped when the case view closes.
@@ -291,7 +291,7 @@ fn TownCase(id: String, on_close: EventHandler<()>) -> Element {
             };
             let req = ActionRequest { action, staff: dev.person.clone(), expected_version: Some(version) };
             let r = match transport(&dev) {
-                Ok(t) => t.act(&id, &req).await.map_err(|e| e.user_message()),
+                Ok(t) => t.act(&id, &req).await.map_err(|e| e.staff_message()),
                 Err(e) => Err(e),
             };
             message.set(Some(match r {

@@ -87,6 +87,36 @@ impl TransportError {
     }
 }
 
+impl TransportError {
+    /// What to tell town staff on the tablet, in plain Chinese. Unlike the agent's phone, the
+    /// tablet queues nothing: an action that failed was not taken and must be done again.
+    pub fn staff_message(&self) -> String {
+        let code = match self {
+            TransportError::Rejected { code, .. } => code.as_str(),
+            _ => "",
+        };
+        match (self, code) {
+            (TransportError::Offline(_), _) => "连不上镇中心服务器：请检查平板的网络连接。本次操作没有完成，恢复后请再做一次。".to_string(),
+            (TransportError::Retryable(_), _) => "网络不稳定，本次操作可能没有完成。请刷新后查看，需要时再做一次。".to_string(),
+            (TransportError::Rejected { status: 401, .. }, _) => "本平板的登记已失效或已被停用。请管理员用 bianmin-town enroll 重新登记。".to_string(),
+            (TransportError::Rejected { status: 403, .. }, _) => "本平板无权处理这个办件：它不在本镇的范围内，或这项操作不允许。".to_string(),
+            (TransportError::Rejected { status: 404, .. }, _) => "找不到这个办件，可能已被撤回。请刷新列表。".to_string(),
+            (_, "version_changed" | "invalid_transition" | "correction_already_requested") => {
+                "办件状态已经变化（可能村里重新提交了，或同事已处理）。请刷新后再操作。".to_string()
+            }
+            (_, "empty_correction") => "请至少勾选一项需要补正的材料。".to_string(),
+            (_, "empty_note") => "请写明转县的原因。".to_string(),
+            (_, "empty_reason") => "请写明不予受理的理由。".to_string(),
+            (_, "empty_result") => "请填写办理结果。".to_string(),
+            (_, "missing_tracking") => "邮寄送达需要填写快递公司和运单号。".to_string(),
+            (_, "unknown_key") => "勾选的材料不属于这个事项，请刷新后重新选择。".to_string(),
+            (_, "no_promised_days") => "这个事项没有承诺办结时限，无法受理。请联系管理员检查事项目录。".to_string(),
+            (TransportError::Rejected { status, .. }, _) => format!("镇中心服务器拒绝了这次操作（错误 {status}）。请刷新后重试。"),
+            (TransportError::Corrupt { .. }, _) => self.user_message(),
+        }
+    }
+}
+
 fn classify(e: reqwest::Error) -> TransportError {
     let text = e.to_string();
     let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
@@ -408,6 +438,36 @@ impl Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rejected(status: u16, code: &str) -> TransportError {
+        TransportError::Rejected { status, code: code.into(), message: "english detail".into(), missing: vec![], upload_offset: None }
+    }
+
+    #[test]
+    fn staff_messages_speak_to_staff_and_name_every_action_refusal() {
+        // The agent's wording ("only your own village", "saved on the phone") is wrong on a tablet.
+        assert!(rejected(403, "forbidden").user_message().contains("本村"));
+        assert!(!rejected(403, "forbidden").staff_message().contains("本村"));
+        assert!(!TransportError::Offline("x".into()).staff_message().contains("手机"));
+        // Every refusal of POST /v1/cases/{id}/actions gets its own instruction, never the fallback.
+        let generic = rejected(422, "something_new").staff_message();
+        for (status, code) in [
+            (409, "version_changed"),
+            (409, "invalid_transition"),
+            (409, "correction_already_requested"),
+            (422, "empty_correction"),
+            (422, "empty_note"),
+            (422, "empty_reason"),
+            (422, "empty_result"),
+            (422, "missing_tracking"),
+            (422, "unknown_key"),
+            (422, "no_promised_days"),
+        ] {
+            let m = rejected(status, code).staff_message();
+            assert_ne!(m, generic, "{code}");
+            assert!(!m.contains("english detail"), "{code}: server text stays in the logs");
+        }
+    }
 
     #[test]
     fn receipts_verify_only_with_the_server_key() {
