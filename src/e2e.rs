@@ -360,10 +360,17 @@ async fn scenario() -> Step {
 
     click("#precheck-run").await?;
     wait_el("#precheck-ok").await?;
+    if crate::capture::pipeline::originals().len() == 0 {
+        return Err("the photos just taken should be kept in memory for the corner editor".into());
+    }
     click("#seal").await?;
 
     // The receipt is shown at once (signed on the phone, before any upload).
     wait_el("#receipt .qr svg").await?;
+    // Sealed pages cannot be re-cut: their original photos left memory with the seal.
+    if crate::capture::pipeline::originals().len() != 0 {
+        return Err(format!("{} original photo(s) still in memory after sealing", crate::capture::pipeline::originals().len()));
+    }
     let case_id = text("#receipt-case").await?;
     click("#receipt-done").await?;
 

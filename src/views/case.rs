@@ -169,6 +169,11 @@ pub fn CaseScreen(id: String) -> Element {
             match services.book.seal(&c.id, &item) {
                 Ok(sealed) => {
                     let id = sealed.id.clone();
+                    // A sealed case cannot be re-cut, so its photos (several MB each, showing
+                    // everything the camera saw) leave memory now rather than when they age out.
+                    for p in sealed.materials.iter().flat_map(|m| &m.pages) {
+                        originals().remove(&p.sha256);
+                    }
                     case.set(Some(sealed));
                     services.touched();
                     services.sync_now.send(crate::services::sync::SyncTrigger::Button);
