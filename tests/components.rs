@@ -293,6 +293,7 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
     assert!(html.contains("有信号时会自动报给镇中心"), "{html}");
     assert!(!html.contains("mark-delivered"));
     assert_eq!(book.outbox().pending_deliveries().unwrap().len(), 1);
+    assert!(render(&book, Screen::Outbox).contains("送达待上报"), "the outbox list says the mark is waiting");
 
     // The town refused it: the reason shows and the agent can record it again.
     book.outbox().delivery_settled(&case.id, Some("镇中心的办件状态已经变化，送达未记录。")).unwrap();

@@ -32,7 +32,10 @@ pub fn Outbox() -> Element {
                             onclick: { let id = c.id.clone(); move |_| nav.go(Screen::Case(id.clone())) },
                             div { class: "row-top",
                                 strong { {services.catalog.item(&c.item).map(|i| i.name.clone()).unwrap_or(c.item.clone())} }
-                                span { class: "badge s-{c.state.as_str()}", "{c.state.label()}" }
+                                span { class: "badges",
+                                    if c.delivery_waiting { span { class: "badge waiting", "送达待上报" } }
+                                    span { class: "badge s-{c.state.as_str()}", "{c.state.label()}" }
+                                }
                             }
                             div { class: "muted", "{c.applicant} · {c.id}" }
                             if c.state == CaseState::Queued || c.state == CaseState::Uploaded {

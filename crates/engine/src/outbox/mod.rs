@@ -128,6 +128,9 @@ pub struct CaseSummary {
     pub pages: usize,
     pub updated_at: DateTime<Utc>,
     pub deadline: Option<NaiveDate>,
+    /// The agent recorded 已送达 and the town does not have it yet.
+    #[serde(default)]
+    pub delivery_waiting: bool,
 }
 
 /// Everything stored about one case, encrypted as a whole.
@@ -440,6 +443,8 @@ impl Outbox {
                 pages: c.materials.iter().map(|m| m.pages.len()).sum(),
                 updated_at: rec.updated_at,
                 deadline: c.deadline,
+                delivery_waiting: c.state == CaseState::Completed
+                    && rec.delivery.as_ref().is_some_and(|m| !m.sent && m.refused.is_none()),
             });
         }
         out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
