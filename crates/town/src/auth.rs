@@ -4,9 +4,12 @@
 //! headers (`bianmin_protocol::sync::signing_string`). A request outside the timestamp window, with
 //! a nonce already seen, from an unknown or revoked device, or with a bad signature gets 401; the
 //! nonce is remembered only after the signature checked out, so forged requests cannot fill the cache.
+//!
+//! Nonces are kept in the town store, durably, until the request's timestamp leaves the window:
+//! a request captured before a restart is still refused after it.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -21,35 +24,48 @@ use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 
 use crate::error::ApiError;
 use crate::files::sha256_hex;
-use crate::store::DeviceRecord;
+use crate::store::{DeviceRecord, StoreError, TownStore};
 use crate::AppState;
 
 /// The authenticated device, put into request extensions for the handlers.
 #[derive(Debug, Clone)]
 pub struct AuthDevice(pub DeviceRecord);
 
-/// Nonces seen within the timestamp window, per device.
-#[derive(Default)]
+/// How often (seconds of server time) expired nonces are swept from the store. Entries live at
+/// most `2 × TIMESTAMP_WINDOW_SECS` past their first use, plus up to this long until the sweep.
+pub const NONCE_PRUNE_INTERVAL_SECS: i64 = 60;
+
+/// Nonces of verified requests, per device, kept in the store while a replay could still pass the
+/// timestamp check.
 pub struct NonceCache {
-    seen: Mutex<HashMap<String, i64>>,
+    store: Arc<dyn TownStore>,
+    /// Server time of the next sweep; `i64::MIN` so the first request after a start sweeps what
+    /// expired while the server was down.
+    next_prune: AtomicI64,
 }
 
 impl NonceCache {
-    /// Records a nonce; `false` if it was already used.
-    pub fn check_and_insert(&self, device: &str, nonce: &str, now: i64) -> bool {
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, exp| *exp > now);
+    pub fn new(store: Arc<dyn TownStore>) -> NonceCache {
+        NonceCache { store, next_prune: AtomicI64::new(i64::MIN) }
+    }
+
+    /// Records the nonce of a verified request stamped `ts`, arriving at server time `now`;
+    /// `Ok(false)` if it was already used. Blocking (one store write and flush).
+    pub fn check_and_insert(&self, device: &str, nonce: &str, ts: i64, now: i64) -> Result<bool, StoreError> {
+        let due = self.next_prune.load(Ordering::Relaxed);
+        // One caller wins the sweep; the others go on without waiting for it.
+        if now >= due
+            && self
+                .next_prune
+                .compare_exchange(due, now + NONCE_PRUNE_INTERVAL_SECS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let n = self.store.prune_nonces(now)?;
+            tracing::debug!(forgotten = n, "expired nonces pruned");
         }
-        let key = format!("{device}/{nonce}");
-        match seen.get(&key) {
-            Some(exp) if *exp > now => false,
-            _ => {
-                // Kept past the window on both sides, so a replay is refused as long as its timestamp passes.
-                seen.insert(key, now + 2 * TIMESTAMP_WINDOW_SECS + 1);
-                true
-            }
-        }
+        // A copy of this request passes the timestamp check until `ts + window` and no longer;
+        // counting from `ts`, not from `now`, keeps that exact whatever the device's clock offset.
+        self.store.remember_nonce(device, nonce, ts + TIMESTAMP_WINDOW_SECS, now)
     }
 }
 
@@ -130,7 +146,12 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         }
         Body::from(bytes)
     };
-    if !state.nonces.check_and_insert(&device.id, &nonce, now) {
+    let fresh = {
+        let st = state.clone();
+        let id = device.id.clone();
+        tokio::task::spawn_blocking(move || st.nonces.check_and_insert(&id, &nonce, ts, now)).await??
+    };
+    if !fresh {
         return Err(ApiError::unauthorized("nonce already used (replayed request)"));
     }
     let mut req = Request::from_parts(parts, body);

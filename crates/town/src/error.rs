@@ -3,7 +3,7 @@
 //! Internal failures (storage, I/O) are logged with their detail and answered with a bare
 //! "internal error", so nothing about the server's files or database leaks to a client.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bianmin_protocol::sync::{ErrorBody, H_UPLOAD_OFFSET};
@@ -17,11 +17,13 @@ pub struct ApiError {
     pub missing: Vec<String>,
     /// For upload conflicts: where the client must resume.
     pub upload_offset: Option<u64>,
+    /// For 429: seconds until the client may try again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), missing: Vec::new(), upload_offset: None }
+        ApiError { status, code, message: message.into(), missing: Vec::new(), upload_offset: None, retry_after: None }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -47,6 +49,13 @@ impl ApiError {
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
+    /// Too many attempts from this client; `Retry-After` says when the next one may go through.
+    pub fn rate_limited(message: impl Into<String>, retry_after_secs: u64) -> ApiError {
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
+        // Never 0: a client told to retry at once would hammer the server again.
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
     /// Logs the real cause and hides it from the client.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(%cause, "internal error");
@@ -68,6 +77,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(o) = self.upload_offset {
             resp.headers_mut().insert(H_UPLOAD_OFFSET, HeaderValue::from(o));
+        }
+        if let Some(s) = self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }

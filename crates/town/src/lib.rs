@@ -88,7 +88,10 @@ pub struct Inner {
     pub catalog: Catalog,
     pub calendar: WorkCalendar,
     pub server_key: SigningKey,
+    /// Nonces of verified requests, kept in the store so a restart does not forget them.
     pub nonces: auth::NonceCache,
+    /// Failed enrolment codes per client address (`ratelimit::enrolment`); `configure` it in tests.
+    pub enrol_limiter: ratelimit::Limiter,
     pub locks: KeyedLocks,
     pub limits: Limits,
     /// 好差评: ratings, bad-review loops, county sessions, public rate limits.
@@ -117,13 +120,15 @@ impl AppState {
     /// Uses the given store (another backend, or a sled store a test keeps a handle on).
     pub fn with_store(data: &Path, store: Arc<dyn TownStore>) -> Result<AppState, StartError> {
         let files = Files::new(data)?;
+        let nonces = auth::NonceCache::new(store.clone());
         Ok(AppState(Arc::new(Inner {
             store,
             server_key: files.server_key()?,
             divisions: Divisions::for_data_dir(data)?,
             catalog: Catalog::embedded()?,
             calendar: WorkCalendar::shipped(),
-            nonces: auth::NonceCache::default(),
+            nonces,
+            enrol_limiter: ratelimit::Limiter::new(ratelimit::RateConfig::ENROLMENT),
             locks: KeyedLocks::default(),
             limits: Limits::default(),
             feedback: feedback::Feedback::open(data)?,
@@ -149,9 +154,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/inbox", get(routes::inbox))
         .route("/v1/changes", get(routes::changes))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let enrol = Router::new()
+        .route("/v1/enrol", post(routes::enrol))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::enrolment));
     Router::new()
         .route("/healthz", get(routes::healthz))
-        .route("/v1/enrol", post(routes::enrol))
+        .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))
         .fallback(routes::not_found)

@@ -4,6 +4,8 @@
 //! see the trait. Every write that changes a case goes through [`TownStore::commit`], which stores the
 //! case, its changes-feed events and its audit entries in one transaction and flushes to disk before
 //! returning: the API acknowledges nothing that a crash could lose (BRIEF §6, sled needs `flush`).
+//! Request nonces live here too ([`TownStore::remember_nonce`]), so a restart does not reopen
+//! the replay window.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -80,6 +82,12 @@ pub trait TownStore: Send + Sync + 'static {
     /// Feed entries of `villages` after `cursor`, oldest first, at most `limit`; and whether more wait.
     fn changes(&self, villages: &[String], cursor: u64, limit: usize) -> Result<(Vec<ChangeEntry>, bool), StoreError>;
     fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Remembers `nonce` of `device` until `keep_until` (Unix seconds, inclusive) and makes it
+    /// durable before returning; `false`, storing nothing, if it is already remembered at `now`.
+    /// Atomic: of two concurrent calls with the same nonce only one gets `true`.
+    fn remember_nonce(&self, device: &str, nonce: &str, keep_until: i64, now: i64) -> Result<bool, StoreError>;
+    /// Forgets nonces whose `keep_until` is before `now`; how many it forgot.
+    fn prune_nonces(&self, now: i64) -> Result<usize, StoreError>;
 }
 
 /// The embedded store on sled.
@@ -90,6 +98,8 @@ pub struct SledStore {
     feed: sled::Tree,
     audit: sled::Tree,
     meta: sled::Tree,
+    /// `device \0 nonce` → keep-until, big-endian i64 seconds.
+    nonces: sled::Tree,
     /// Serialises commits: the audit chain and feed sequence need a single writer, and sled
     /// transactions would otherwise retry on every concurrent commit.
     write: Mutex<()>,
@@ -104,6 +114,19 @@ fn json<T: Serialize>(v: &T) -> Vec<u8> {
 
 fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn nonce_key(device: &str, nonce: &str) -> Vec<u8> {
+    // Neither a device id (base32) nor a header value can hold a NUL, so the key is unambiguous.
+    let mut k = device.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(nonce.as_bytes());
+    k
+}
+
+fn keep_until(bytes: &[u8]) -> Result<i64, StoreError> {
+    let b: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("nonce entry is not 8 bytes".into()))?;
+    Ok(i64::from_be_bytes(b))
 }
 
 fn feed_key(village: &str, seq: u64) -> Vec<u8> {
@@ -123,6 +146,7 @@ impl SledStore {
             feed: db.open_tree("feed")?,
             audit: db.open_tree("audit")?,
             meta: db.open_tree("meta")?,
+            nonces: db.open_tree("nonces")?,
             write: Mutex::new(()),
             db,
         })
@@ -255,5 +279,40 @@ impl TownStore for SledStore {
 
     fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
         self.audit.iter().values().map(|v| parse(&v?)).collect()
+    }
+
+    fn remember_nonce(&self, device: &str, nonce: &str, keep_until_secs: i64, now: i64) -> Result<bool, StoreError> {
+        let key = nonce_key(device, nonce);
+        let new = keep_until_secs.to_be_bytes();
+        // Compare-and-swap rather than get-then-insert: two copies of one request racing each
+        // other must not both pass.
+        let fresh = match self.nonces.compare_and_swap(&key, None as Option<&[u8]>, Some(&new[..]))? {
+            Ok(()) => true,
+            Err(cas) => match cas.current {
+                Some(old) if keep_until(&old)? >= now => false,
+                // Expired but not yet pruned: the nonce may be used again.
+                old => self.nonces.compare_and_swap(&key, old, Some(&new[..]))?.is_ok(),
+            },
+        };
+        if fresh {
+            // Durable before the request has any effect: a crash right after cannot reopen it.
+            self.db.flush()?;
+        }
+        Ok(fresh)
+    }
+
+    fn prune_nonces(&self, now: i64) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        for row in self.nonces.iter() {
+            let (k, v) = row?;
+            if keep_until(&v)? < now {
+                // Only if unchanged: a concurrent request may just have reused the expired nonce.
+                if self.nonces.compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?.is_ok() {
+                    forgotten += 1;
+                }
+            }
+        }
+        // Not flushed: a removal lost in a crash only keeps an expired nonce a little longer.
+        Ok(forgotten)
     }
 }
