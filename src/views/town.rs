@@ -146,6 +146,7 @@ pub fn page_error(e: &TransportError) -> String {
     match e {
         TransportError::Offline(_) => "网络不通，这一页没有载入。请检查网络，稍后点“重试”。".to_string(),
         TransportError::Retryable(_) => "网络不稳定，这一页没有下载完整。请稍后点“重试”。".to_string(),
+        TransportError::Throttled { .. } => e.staff_message(),
         TransportError::Corrupt { .. } => e.staff_message(),
         TransportError::Rejected { status: 401, .. } => "本机登记已失效或已被停用，看不到材料。请联系镇中心管理员重新登记本机。".to_string(),
         TransportError::Rejected { status: 403, .. } => "本机无权查看这个村的材料。".to_string(),

@@ -32,6 +32,10 @@ pub enum TransportError {
     /// A transient failure: timeout, connection dropped mid-request, server busy or failing.
     #[error("transient failure: {0}")]
     Retryable(String),
+    /// The server asked to slow down (429): too many failed enrolment codes or page requests from
+    /// this address. Transient; `retry_after_secs` is the server's `Retry-After`.
+    #[error("rate limited by the town centre (retry after {retry_after_secs:?} s)")]
+    Throttled { retry_after_secs: Option<u64> },
     /// The server answered and refused the request.
     #[error("rejected ({status}): {message}")]
     Rejected {
@@ -55,7 +59,7 @@ pub enum TransportError {
 impl TransportError {
     /// Whether trying again later can succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, TransportError::Offline(_) | TransportError::Retryable(_))
+        matches!(self, TransportError::Offline(_) | TransportError::Retryable(_) | TransportError::Throttled { .. })
     }
 
     /// The device was revoked or its credential is no longer valid.
@@ -68,6 +72,7 @@ impl TransportError {
         match self {
             TransportError::Offline(_) => "连不上镇中心：当前没有网络或镇中心地址有误。办件已安全保存在手机里，有网络时会自动上传。".to_string(),
             TransportError::Retryable(_) => "网络不稳定，上传中断了。已传的部分不会重传，稍后会自动继续。".to_string(),
+            TransportError::Throttled { retry_after_secs } => throttled_message(*retry_after_secs),
             TransportError::Rejected { status: 401, .. } => {
                 "本机登记已失效或已被镇中心停用，无法上传。请联系镇中心重新登记本机。办件仍保存在手机里。".to_string()
             }
@@ -98,6 +103,7 @@ impl TransportError {
         match (self, code) {
             (TransportError::Offline(_), _) => "连不上镇中心服务器：请检查平板的网络连接。本次操作没有完成，恢复后请再做一次。".to_string(),
             (TransportError::Retryable(_), _) => "网络不稳定，本次操作可能没有完成。请刷新后查看，需要时再做一次。".to_string(),
+            (TransportError::Throttled { retry_after_secs }, _) => throttled_message(*retry_after_secs),
             (TransportError::Rejected { status: 401, .. }, _) => "本平板的登记已失效或已被停用。请管理员用 bianmin-town enroll 重新登记。".to_string(),
             (TransportError::Rejected { status: 403, .. }, _) => "本平板无权处理这个办件：它不在本镇的范围内，或这项操作不允许。".to_string(),
             (TransportError::Rejected { status: 404, .. }, _) => "找不到这个办件，可能已被撤回。请刷新列表。".to_string(),
@@ -114,6 +120,14 @@ impl TransportError {
             (TransportError::Rejected { status, .. }, _) => format!("镇中心服务器拒绝了这次操作（错误 {status}）。请刷新后重试。"),
             (TransportError::Corrupt { .. }, _) => self.user_message(),
         }
+    }
+}
+
+/// 429 in plain Chinese: wait, then try again (typos in an enrolment code are the usual cause).
+fn throttled_message(retry_after_secs: Option<u64>) -> String {
+    match retry_after_secs {
+        Some(s) if s > 0 => format!("尝试次数太多，镇中心要求稍等。请约 {} 秒后再试，并仔细核对登记码。", s),
+        _ => "尝试次数太多，镇中心要求稍等。请过一会儿再试，并仔细核对登记码。".to_string(),
     }
 }
 
@@ -291,8 +305,12 @@ impl Transport {
             return Ok(resp);
         }
         let offset = resp.headers().get(H_UPLOAD_OFFSET).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after_secs = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+            return Err(TransportError::Throttled { retry_after_secs });
+        }
         let text = resp.text().await.unwrap_or_default();
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
+        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
             return Err(TransportError::Retryable(format!("server answered {status}")));
         }
         let body: ErrorBody = serde_json::from_str(&text).unwrap_or(ErrorBody {

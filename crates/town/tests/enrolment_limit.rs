@@ -146,3 +146,30 @@ async fn the_limit_follows_the_tcp_peer_address() {
     let code = t.code(DeviceRole::Agent, Some(NANGUAN), GUHAN);
     assert_eq!(post(&other, addr, &enrol_request(&code)).await, StatusCode::OK);
 }
+
+/// What the phone makes of it: the engine's client reports a throttled, transient failure with the
+/// server's wait, and the agent reads a Chinese instruction to wait and check the code.
+#[tokio::test]
+async fn the_client_reads_429_as_wait_and_retry() {
+    use bianmin_engine::transport::{Transport, TransportError};
+    let t = Town::new();
+    t.state.enrol_limiter.configure(RateConfig { burst: 1.0, per_second: HOURLY });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = t.router().into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let client = Transport::new(&format!("http://{addr}"), None).unwrap();
+    match client.enrol(&enrol_request(WRONG)).await {
+        Err(TransportError::Rejected { status: 401, .. }) => {}
+        other => panic!("a wrong code is refused first: {other:?}"),
+    }
+    let e = client.enrol(&enrol_request(WRONG)).await.unwrap_err();
+    match &e {
+        TransportError::Throttled { retry_after_secs: Some(s) } => assert!((3500..=3600).contains(s), "{s}"),
+        other => panic!("expected Throttled with Retry-After, got {other:?}"),
+    }
+    assert!(e.is_transient());
+    assert!(e.user_message().contains("尝试次数太多"), "{}", e.user_message());
+    assert!(e.user_message().contains("秒后再试"), "{}", e.user_message());
+}
