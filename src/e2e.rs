@@ -360,7 +360,7 @@ async fn scenario() -> Step {
 
     click("#precheck-run").await?;
     wait_el("#precheck-ok").await?;
-    if crate::capture::pipeline::originals().len() == 0 {
+    if crate::capture::pipeline::originals().is_empty() {
         return Err("the photos just taken should be kept in memory for the corner editor".into());
     }
     click("#seal").await?;
@@ -368,7 +368,7 @@ async fn scenario() -> Step {
     // The receipt is shown at once (signed on the phone, before any upload).
     wait_el("#receipt .qr svg").await?;
     // Sealed pages cannot be re-cut: their original photos left memory with the seal.
-    if crate::capture::pipeline::originals().len() != 0 {
+    if !crate::capture::pipeline::originals().is_empty() {
         return Err(format!("{} original photo(s) still in memory after sealing", crate::capture::pipeline::originals().len()));
     }
     let case_id = text("#receipt-case").await?;
