@@ -294,6 +294,7 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
     assert!(!html.contains("mark-delivered"));
     assert_eq!(book.outbox().pending_deliveries().unwrap().len(), 1);
     assert!(render(&book, Screen::Outbox).contains("送达待上报"), "the outbox list says the mark is waiting");
+    assert_eq!(book.counts().waiting, 1, "home counts the mark as waiting to go");
 
     // The town refused it: the reason shows and the agent can record it again.
     book.outbox().delivery_settled(&case.id, Some("镇中心的办件状态已经变化，送达未记录。")).unwrap();

@@ -252,6 +252,10 @@ impl Book {
                 CaseState::Uploaded | CaseState::Received | CaseState::Accepted | CaseState::Forwarded => c.at_town += 1,
                 CaseState::Refused | CaseState::Completed | CaseState::Delivered | CaseState::Rated => c.done += 1,
             }
+            // A 已送达 mark not yet at the town is something waiting to go, like a queued case.
+            if case.delivery_waiting {
+                c.waiting += 1;
+            }
         }
         c
     }
