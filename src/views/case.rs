@@ -459,7 +459,7 @@ fn DeliverButton(case_id: String) -> Element {
     let recorded = mark().filter(|m| m.refused.is_none());
     let refused = mark().and_then(|m| m.refused);
     rsx! {
-        div { class: "actions deliver", id: "delivery",
+        div { class: "actions deliver", id: "agent-delivery",
             if let Some(m) = recorded {
                 p { class: "ok", id: "delivery-recorded",
                     {format!("已记录送达（{}）。", m.at.with_timezone(&china).format("%m-%d %H:%M"))}
