@@ -253,15 +253,14 @@ impl zune_core::bytestream::ZByteReaderTrait for SliceReader<'_> {
     }
     #[inline(always)]
     fn read_exact_bytes(&mut self, buf: &mut [u8]) -> Result<(), zune_core::bytestream::ZByteIoError> {
-        let rest = self.rest();
-        match rest.get(..buf.len()) {
-            Some(src) => {
-                buf.copy_from_slice(src);
-                self.pos += buf.len();
-                Ok(())
-            }
-            None => Err(zune_core::bytestream::ZByteIoError::NotEnoughBytes(rest.len(), buf.len())),
+        // One range check on the hot path (the decoder's 4-byte refills).
+        let end = self.pos.wrapping_add(buf.len());
+        if end >= self.pos && end <= self.data.len() {
+            buf.copy_from_slice(&self.data[self.pos..end]);
+            self.pos = end;
+            return Ok(());
         }
+        Err(zune_core::bytestream::ZByteIoError::NotEnoughBytes(self.rest().len(), buf.len()))
     }
     #[inline(always)]
     fn read_bytes(&mut self, buf: &mut [u8]) -> Result<usize, zune_core::bytestream::ZByteIoError> {
