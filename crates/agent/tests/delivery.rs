@@ -10,12 +10,6 @@ use bianmin_protocol::sync::{DeviceRole, TownAction};
 use bianmin_protocol::{CaseState, Delivery};
 use common::*;
 
-fn status(data: &Path) -> serde_json::Value {
-    let o = agent(data, &["status", "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 fn case<'a>(st: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     st["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()
 }

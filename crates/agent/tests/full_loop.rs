@@ -28,12 +28,6 @@ fn sync_until_acknowledged(data: &Path) -> String {
     panic!("sync never acknowledged everything");
 }
 
-fn status(data: &Path) -> serde_json::Value {
-    let o = agent(data, &["status", "--json"]);
-    assert!(o.status.success(), "{}", text(&o));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     let town_dir = tempfile::tempdir().unwrap();

@@ -31,6 +31,13 @@ pub fn agent(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bianmin-agent")).arg("--data").arg(data).args(args).output().unwrap()
 }
 
+/// `bianmin-agent status --json`.
+pub fn status(data: &Path) -> serde_json::Value {
+    let o = agent(data, &["status", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// Both streams, for assertion messages.
 pub fn text(o: &Output) -> String {
     format!("stdout: {}\nstderr: {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
