@@ -3,7 +3,8 @@
 //! One run (`sync_once`): for every queued case, each attachment is uploaded from the byte the
 //! server already holds (HEAD, then PATCH from there), the case is submitted by its own id, the
 //! server's signed receipt is checked and recorded; then 已送达 marks the agent recorded offline
-//! are sent; then the changes feed is read from the stored cursor and every decision applied. Runs are retried with exponential backoff and full jitter
+//! are sent; then the changes feed is read from the stored cursor and every decision applied.
+//! Runs are retried with exponential backoff and full jitter
 //! (`sync_with_retry`), and [`spawn_sync_loop`] runs them on enqueue, when the town centre becomes
 //! reachable again, and periodically, reporting progress (cases and bytes) through a channel.
 //!
@@ -156,10 +157,15 @@ async fn pause(n: u32) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
-async fn head_retry(t: &Transport, sha: &str) -> Result<bianmin_protocol::sync::UploadOffset, TransportError> {
+/// Runs one idempotent request, retrying transient failures a few times within the run.
+async fn in_run_retry<T, F, Fut>(mut request: F) -> Result<T, TransportError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, TransportError>>,
+{
     let mut n = 0;
     loop {
-        match t.upload_offset(sha).await {
+        match request().await {
             Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
                 n += 1;
                 pause(n).await;
@@ -167,45 +173,22 @@ async fn head_retry(t: &Transport, sha: &str) -> Result<bianmin_protocol::sync::
             r => return r,
         }
     }
+}
+
+async fn head_retry(t: &Transport, sha: &str) -> Result<bianmin_protocol::sync::UploadOffset, TransportError> {
+    in_run_retry(|| t.upload_offset(sha)).await
 }
 
 async fn submit_retry(t: &Transport, sub: &CaseSubmission) -> Result<Receipt, TransportError> {
-    let mut n = 0;
-    loop {
-        match t.submit(sub).await {
-            Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
-                n += 1;
-                pause(n).await;
-            }
-            r => return r,
-        }
-    }
+    in_run_retry(|| t.submit(sub)).await
 }
 
 async fn act_retry(t: &Transport, case_id: &str, req: &ActionRequest) -> Result<(), TransportError> {
-    let mut n = 0;
-    loop {
-        match t.act(case_id, req).await {
-            Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
-                n += 1;
-                pause(n).await;
-            }
-            r => return r.map(|_| ()),
-        }
-    }
+    in_run_retry(|| t.act(case_id, req)).await.map(|_| ())
 }
 
 async fn changes_retry(t: &Transport, cursor: u64) -> Result<bianmin_protocol::sync::ChangesPage, TransportError> {
-    let mut n = 0;
-    loop {
-        match t.changes(cursor).await {
-            Err(e) if e.is_transient() && n < IN_RUN_RETRIES => {
-                n += 1;
-                pause(n).await;
-            }
-            r => return r,
-        }
-    }
+    in_run_retry(|| t.changes(cursor)).await
 }
 
 /// Largest chunk per PATCH: bounds memory on a cheap phone and the time one request takes.

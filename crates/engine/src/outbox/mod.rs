@@ -164,6 +164,13 @@ pub struct DeliveryMark {
     pub refused: Option<String>,
 }
 
+impl DeliveryMark {
+    /// Recorded, neither sent nor refused: the next sync run sends it.
+    pub fn waiting(&self) -> bool {
+        !self.sent && self.refused.is_none()
+    }
+}
+
 /// The on-disk envelope of a record: the case key wrapped by the device key, and the body.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -444,7 +451,7 @@ impl Outbox {
                 updated_at: rec.updated_at,
                 deadline: c.deadline,
                 delivery_waiting: c.state == CaseState::Completed
-                    && rec.delivery.as_ref().is_some_and(|m| !m.sent && m.refused.is_none()),
+                    && rec.delivery.as_ref().is_some_and(DeliveryMark::waiting),
             });
         }
         out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
@@ -668,7 +675,7 @@ impl Outbox {
                     self.blobs.insert(self.keys.name(&p.sha256), c.id.as_bytes())?;
                 }
             }
-            if rec.delivery.as_ref().is_some_and(|m| !m.sent && m.refused.is_none()) && c.state == CaseState::Completed {
+            if rec.delivery.as_ref().is_some_and(DeliveryMark::waiting) && c.state == CaseState::Completed {
                 self.deliveries.insert(c.id.as_bytes(), &[])?;
             }
             for sub in rec.sealed.values() {
@@ -797,7 +804,7 @@ impl SyncStore for Outbox {
             let id = String::from_utf8_lossy(&k?).to_string();
             let (rec, _) = self.load(&id)?;
             match rec.delivery {
-                Some(m) if !m.sent && m.refused.is_none() && rec.case.state == CaseState::Completed => {
+                Some(m) if m.waiting() && rec.case.state == CaseState::Completed => {
                     out.push(PendingDelivery { case_id: id, person: m.person, at: m.at });
                 }
                 _ => {}
