@@ -108,6 +108,16 @@ async fn only_failed_codes_cost() {
 
 type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
 
+/// The town on 127.0.0.1:0, served as `bianmin-town serve` serves it: with each connection's peer
+/// address, which the enrolment limit keys on.
+async fn serve_with_peers(t: &Town) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = t.router().into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
 /// An HTTP client whose connections leave from `ip`.
 fn client_from(ip: [u8; 4]) -> Client {
     let mut c = HttpConnector::new();
@@ -129,10 +139,7 @@ async fn post(c: &Client, addr: SocketAddr, req: &EnrolRequest) -> StatusCode {
 async fn the_limit_follows_the_tcp_peer_address() {
     let t = Town::new();
     t.state.enrol_limiter.configure(RateConfig { burst: 2.0, per_second: HOURLY });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = t.router().into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_with_peers(&t).await;
 
     let guesser = client_from([127, 0, 0, 2]);
     let mut statuses = Vec::new();
@@ -154,10 +161,7 @@ async fn the_client_reads_429_as_wait_and_retry() {
     use bianmin_engine::transport::{Transport, TransportError};
     let t = Town::new();
     t.state.enrol_limiter.configure(RateConfig { burst: 1.0, per_second: HOURLY });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = t.router().into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_with_peers(&t).await;
 
     let client = Transport::new(&format!("http://{addr}"), None).unwrap();
     match client.enrol(&enrol_request(WRONG)).await {
