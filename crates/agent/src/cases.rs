@@ -69,7 +69,7 @@ pub struct CrashLoopArgs {
 
 /// Opens the device's outbox with its desktop key file.
 pub fn open_outbox(data: &Path) -> Result<Outbox> {
-    std::fs::create_dir_all(data).with_context(|| format!("cannot create data directory {}", data.display()))?;
+    bianmin_engine::outbox::disk::create_dir_durable(data).with_context(|| format!("cannot create data directory {}", data.display()))?;
     Outbox::open(data, &FileKeyStore::new(data.join("device.key")))
         .with_context(|| format!("cannot open the outbox in {}", data.display()))
 }

@@ -185,20 +185,56 @@ impl std::fmt::Debug for Credential {
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
     pub connect: Duration,
-    /// Whole request; uploads are chunked so this bounds one chunk.
+    /// Whole request, for everything but attachment uploads.
     pub request: Duration,
+    /// A transfer that makes no progress for this long is abandoned and resumed on a fresh
+    /// connection: a phone leaving coverage (or an expired NAT mapping) leaves its connection
+    /// open and silent, with no reset. For an upload, progress is body bytes taken by the
+    /// connection; for other requests, the answer must start within this time.
+    pub stall: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
-        Timeouts { connect: Duration::from_secs(10), request: Duration::from_secs(120) }
+        Timeouts { connect: Duration::from_secs(10), request: Duration::from_secs(120), stall: Duration::from_secs(30) }
+    }
+}
+
+/// Upload bodies are handed to the connection in pieces this size, so that progress is seen as
+/// the link drains them.
+const UPLOAD_PIECE: usize = 16 * 1024;
+
+/// When an upload body last made progress.
+struct Progress {
+    start: std::time::Instant,
+    /// Milliseconds after `start`.
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress { start: std::time::Instant::now(), last: std::sync::atomic::AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        self.last.store(self.start.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        self.start.elapsed().saturating_sub(Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed)))
     }
 }
 
 /// A client for one town centre.
 #[derive(Clone)]
 pub struct Transport {
+    /// Ordinary requests: an answer must start within `Timeouts::stall`.
     http: reqwest::Client,
+    /// Attachment uploads: bounded by progress (`upload_chunk`), not by a fixed time, so a slow
+    /// but moving link is never cut off. A separate pool, so a stalled upload connection is
+    /// never reused.
+    upload: reqwest::Client,
+    stall: Duration,
     base: String,
     cred: Option<Credential>,
 }
@@ -236,19 +272,30 @@ impl Transport {
                 upload_offset: None,
             });
         }
-        let mut builder = reqwest::Client::builder().connect_timeout(t.connect).timeout(t.request);
-        if let Some(pem) = root_pem {
-            let cert = reqwest::Certificate::from_pem(pem).map_err(|e| TransportError::Rejected {
+        let cert = match root_pem {
+            Some(pem) => Some(reqwest::Certificate::from_pem(pem).map_err(|e| TransportError::Rejected {
                 status: 0,
                 code: "bad_certificate".into(),
                 message: format!("root certificate is not valid PEM: {e}"),
                 missing: vec![],
                 upload_offset: None,
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let http = builder.build().map_err(|e| TransportError::Offline(e.to_string()))?;
-        Ok(Transport { http, base, cred })
+            })?),
+            None => None,
+        };
+        let client = |builder: reqwest::ClientBuilder| {
+            // Keepalive probes find a dead idle connection before a request is put on it.
+            let builder = builder.connect_timeout(t.connect).tcp_keepalive(t.stall);
+            match &cert {
+                Some(c) => builder.add_root_certificate(c.clone()),
+                None => builder,
+            }
+            .build()
+            .map_err(|e| TransportError::Offline(e.to_string()))
+        };
+        let http = client(reqwest::Client::builder().timeout(t.request).read_timeout(t.stall))?;
+        // The whole-request bound of an upload is generous: its watchdog is progress.
+        let upload = client(reqwest::Client::builder().timeout(t.request.max(Duration::from_secs(600))))?;
+        Ok(Transport { http, upload, stall: t.stall, base, cred })
     }
 
     pub fn server(&self) -> &str {
@@ -262,6 +309,7 @@ impl Transport {
         body_hash: &str,
         upload: Option<(u64, u64)>,
     ) -> Result<reqwest::RequestBuilder, TransportError> {
+        let client = if method == Method::PATCH { &self.upload } else { &self.http };
         let cred = self.cred.as_ref().ok_or_else(|| TransportError::Rejected {
             status: 401,
             code: "not_enrolled".into(),
@@ -284,8 +332,7 @@ impl Transport {
             upload_length: &len,
         });
         let sig = cred.key.sign(msg.as_bytes());
-        let mut rb = self
-            .http
+        let mut rb = client
             .request(method, format!("{}{}", self.base, path_and_query))
             .header(H_DEVICE, &cred.device_id)
             .header(H_TIMESTAMP, ts.to_string())
@@ -373,12 +420,40 @@ impl Transport {
     }
 
     /// `PATCH /v1/attachments/{sha}`: appends `chunk` at `offset` of a `length`-byte attachment.
+    /// A transfer that makes no progress for `Timeouts::stall` is abandoned as `Retryable` (its
+    /// connection is dropped, never reused); the caller asks the server where it got to and
+    /// resumes on a fresh connection.
     pub async fn upload_chunk(&self, sha256: &str, offset: u64, length: u64, chunk: Vec<u8>) -> Result<UploadOffset, TransportError> {
+        let progress = std::sync::Arc::new(Progress::new());
+        let size = chunk.len();
+        let all = bytes::Bytes::from(chunk);
+        let seen = progress.clone();
+        // hyper asks for the next piece once the connection took the previous one.
+        let pieces = futures_util::stream::iter((0..size).step_by(UPLOAD_PIECE).map(move |at| {
+            seen.touch();
+            Ok::<_, std::io::Error>(all.slice(at..(at + UPLOAD_PIECE).min(size)))
+        }));
         let rb = self
             .signed(Method::PATCH, &format!("/v1/attachments/{sha256}"), UNSIGNED_PAYLOAD, Some((offset, length)))?
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .body(chunk);
-        Transport::json(Transport::send(rb).await?).await
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(pieces));
+        let request = async { Transport::json(Transport::send(rb).await?).await };
+        tokio::pin!(request);
+        let tick = (self.stall / 4).max(Duration::from_millis(20));
+        loop {
+            tokio::select! {
+                answer = &mut request => return answer,
+                _ = tokio::time::sleep(tick) => {
+                    if progress.idle() >= self.stall {
+                        return Err(TransportError::Retryable(format!(
+                            "upload stalled: no progress for {} ms; the connection went silent",
+                            progress.idle().as_millis()
+                        )));
+                    }
+                }
+            }
+        }
     }
 
     /// `PUT /v1/cases/{id}`: submits a sealed version; answers the signed receipt.

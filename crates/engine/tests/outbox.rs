@@ -372,3 +372,73 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_same_photo_in_two_cases_stays_readable_in_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let ob = open(dir.path());
+    // complete_case photographs the same bytes for both cases; each case seals them with its own key.
+    let a = complete_case(&ob, item);
+    let b = complete_case(&ob, item);
+    for id in [&a, &b] {
+        let case = ob.get(id).unwrap();
+        for (n, p) in case.materials.iter().flat_map(|m| &m.pages).enumerate() {
+            assert_eq!(ob.read_page(p).unwrap(), photo(n as u8 + 1), "{id} page {}", n + 1);
+        }
+    }
+    drop(ob);
+    let ob = open(dir.path());
+    let case = ob.get(&a).unwrap();
+    let first = &case.materials[0].pages[0];
+    assert_eq!(ob.read_page(first).unwrap(), photo(1));
+}
+
+#[test]
+fn a_lost_index_is_rebuilt_and_a_stale_one_loses_to_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("V41").unwrap();
+    let index_copy = tempfile::tempdir().unwrap();
+    let (sealed, draft) = {
+        let ob = open(dir.path());
+        let draft = ob.create_draft("V41", applicant(), agent(), Utc::now()).unwrap().id;
+        ob.put_meta("server", b"https://town.example").unwrap();
+        (complete_case(&ob, item), draft)
+    };
+    // Keep the index as it was before sealing: a power cut can leave sled this far behind.
+    for f in walk(&dir.path().join("index")) {
+        let to = index_copy.path().join(f.strip_prefix(dir.path().join("index")).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &to).unwrap();
+    }
+    {
+        let ob = open(dir.path());
+        ob.seal(&sealed, item, Utc::now()).unwrap();
+        ob.set_cursor(42).unwrap();
+    }
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    std::fs::rename(index_copy.path(), dir.path().join("index")).unwrap_or_else(|_| {
+        // Across file systems: copy instead.
+        for f in walk(index_copy.path()) {
+            let to = dir.path().join("index").join(f.strip_prefix(index_copy.path()).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &to).unwrap();
+        }
+    });
+    let ob = open(dir.path());
+    assert_eq!(ob.get(&sealed).unwrap().state, CaseState::Queued, "the sealed record file wins over the stale index");
+    assert_eq!(ob.pending().unwrap().len(), 1, "and the case is in the send queue");
+    assert_eq!(ob.cursor().unwrap(), 42, "metadata comes back from its files");
+    drop(ob);
+
+    // No index at all: everything is rebuilt, and numbers continue after the highest on disk.
+    std::fs::remove_dir_all(dir.path().join("index")).unwrap();
+    let ob = open(dir.path());
+    assert_eq!(ob.get(&sealed).unwrap().state, CaseState::Queued);
+    assert_eq!(ob.get(&draft).unwrap().state, CaseState::Draft);
+    assert_eq!(ob.get_meta("server").unwrap().as_deref(), Some(&b"https://town.example"[..]));
+    let next = ob.create_draft("V41", applicant(), agent(), Utc::now()).unwrap().id;
+    assert!(next > sealed && next > draft, "{next} is issued after {sealed} and {draft}");
+}

@@ -36,7 +36,7 @@ fn transport(server: &str, d: &Device) -> Transport {
     Transport::with_timeouts(
         server,
         Some(Credential { device_id: d.id.clone(), key: d.key.clone() }),
-        Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(60) },
+        Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(60), stall: Duration::from_secs(60) },
     )
     .unwrap()
 }
@@ -125,7 +125,7 @@ async fn wire_ratio(label: &str, faults: Faults, cases: usize) {
     let t = Transport::with_timeouts(
         &format!("http://{}", px.addr),
         Some(Credential { device_id: d.id.clone(), key: d.key.clone() }),
-        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(10) },
+        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(10), stall: Duration::from_secs(10) },
     )
     .unwrap();
     let backoff = Backoff { base: Duration::from_millis(5), cap: Duration::from_millis(100), max_attempts: 1000 };

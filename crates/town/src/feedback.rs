@@ -238,7 +238,7 @@ pub fn check_supervisor(data: &Path, name: &str, password: &str) -> Result<bool,
 
 /// The feedback store and in-memory security state of the 好差评 pages.
 pub struct Feedback {
-    db: sled::Db,
+    db: crate::store::DurableSled,
     ratings: sled::Tree,
     rectifications: sled::Tree,
     data: PathBuf,
@@ -272,7 +272,7 @@ fn parse<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, StoreError> {
 impl Feedback {
     /// Opens `DATA/feedback-db` and reads the optional `DATA/feedback.toml`.
     pub fn open(data: &Path) -> Result<Feedback, StoreError> {
-        let db = sled::Config::new().path(data.join("feedback-db")).cache_capacity(8 * 1024 * 1024).open()?;
+        let db = crate::store::DurableSled::open(&data.join("feedback-db"), 8 * 1024 * 1024)?;
         let rectify_days = match std::fs::read_to_string(data.join("feedback.toml")) {
             Ok(t) => toml::from_str::<FeedbackConfig>(&t)
                 .map_err(|e| StoreError::Corrupt(format!("feedback.toml: {e}")))?
@@ -280,8 +280,8 @@ impl Feedback {
             Err(_) => DEFAULT_RECTIFY_WORKING_DAYS,
         };
         Ok(Feedback {
-            ratings: db.open_tree("ratings")?,
-            rectifications: db.open_tree("rectifications")?,
+            ratings: db.db.open_tree("ratings")?,
+            rectifications: db.db.open_tree("rectifications")?,
             db,
             data: data.to_path_buf(),
             rectify_days,
@@ -315,7 +315,7 @@ impl Feedback {
             Err(TransactionError::Abort(())) => return Err(StoreError::Corrupt("rating transaction aborted".into())),
         };
         if stored {
-            self.db.flush()?;
+            self.db.sync()?;
         }
         Ok(stored)
     }
@@ -355,7 +355,7 @@ impl Feedback {
             notes: notes.trim().chars().take(MAX_COMMENT_CHARS).collect(),
         });
         self.rectifications.insert(case_id.as_bytes(), json(&r)).map_err(StoreError::from)?;
-        self.db.flush().map_err(StoreError::from)?;
+        self.db.sync()?;
         Ok(r)
     }
 

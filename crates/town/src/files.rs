@@ -11,6 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use bianmin_engine::outbox::disk::{create_dir_durable, sync_dir};
 use bianmin_protocol::sync::DeviceRole;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
@@ -28,18 +29,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    // Makes a rename durable; not supported on every platform, where it is a no-op.
-    match File::open(dir) {
-        Ok(f) => f.sync_all().or(Ok(())),
-        Err(_) => Ok(()),
-    }
-}
 
 /// Writes a file atomically and durably (temp file, fsync, rename, fsync dir).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("path has a parent");
-    fs::create_dir_all(dir)?;
+    create_dir_durable(dir)?;
     let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
     {
         let mut f = File::create(&tmp)?;
@@ -65,8 +59,8 @@ pub enum Finish {
 
 impl Files {
     pub fn new(root: &Path) -> std::io::Result<Files> {
-        for sub in ["attachments", "uploads", "enrolment", "revoked"] {
-            fs::create_dir_all(root.join(sub))?;
+        for sub in ["attachments", "uploads", "enrolment", "revoked", "holders"] {
+            create_dir_durable(&root.join(sub))?;
         }
         Ok(Files { root: root.to_path_buf() })
     }
@@ -147,7 +141,7 @@ impl Files {
         f.sync_all()?;
         let dest = self.attachment_path(sha);
         let dir = dest.parent().expect("has parent");
-        fs::create_dir_all(dir)?;
+        create_dir_durable(dir)?;
         fs::rename(&part, &dest)?;
         sync_dir(dir)?;
         let _ = fs::remove_file(self.length_path(sha));
@@ -169,7 +163,7 @@ impl Files {
     pub fn add_holder(&self, sha: &str, village: &str) -> std::io::Result<()> {
         let path = self.holder_path(sha, village);
         let dir = path.parent().expect("has parent");
-        fs::create_dir_all(dir)?;
+        create_dir_durable(dir)?;
         File::create(&path)?.sync_all()?;
         sync_dir(dir)
     }

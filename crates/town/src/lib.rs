@@ -15,6 +15,7 @@ pub mod resident;
 pub mod routes;
 pub mod store;
 pub mod tls;
+pub mod uploads;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -39,11 +40,22 @@ pub struct Limits {
     pub json_body: usize,
     /// Largest single attachment.
     pub attachment: u64,
+    /// Longest wait for the next piece of an upload's body: a connection silent for longer is
+    /// treated as broken (the bytes received so far are kept and the page's slot is freed).
+    pub upload_frame: std::time::Duration,
+    /// Longest time one upload request may take, however slowly its bytes trickle in.
+    pub upload_request: std::time::Duration,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { json_body: 1024 * 1024, attachment: 32 * 1024 * 1024 }
+        Limits {
+            json_body: 1024 * 1024,
+            attachment: 32 * 1024 * 1024,
+            // A phone chunk is at most 1 MiB; 2G at 10 KB/s sends it in under two minutes.
+            upload_frame: std::time::Duration::from_secs(30),
+            upload_request: std::time::Duration::from_secs(300),
+        }
     }
 }
 
@@ -93,6 +105,8 @@ pub struct Inner {
     /// Failed enrolment codes per client address (`ratelimit::enrolment`); `configure` it in tests.
     pub enrol_limiter: ratelimit::Limiter,
     pub locks: KeyedLocks,
+    /// One writer per partial upload; a newer attempt preempts a silent one.
+    pub uploads: uploads::Writers,
     pub limits: Limits,
     /// 好差评: ratings, bad-review loops, county sessions, public rate limits.
     pub feedback: feedback::Feedback,
@@ -112,7 +126,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     /// Opens the data directory with the embedded sled store.
     pub fn open(data: &Path) -> Result<AppState, StartError> {
-        std::fs::create_dir_all(data)?;
+        bianmin_engine::outbox::disk::create_dir_durable(data)?;
         let store = Arc::new(SledStore::open(&data.join("db"))?);
         AppState::with_store(data, store)
     }
@@ -130,6 +144,7 @@ impl AppState {
             nonces,
             enrol_limiter: ratelimit::Limiter::new(ratelimit::RateConfig::ENROLMENT),
             locks: KeyedLocks::default(),
+            uploads: uploads::Writers::default(),
             limits: Limits::default(),
             feedback: feedback::Feedback::open(data)?,
             files,

@@ -402,7 +402,7 @@ pub async fn upload_chunk(
     if length > state.limits.attachment {
         return Err(ApiError::too_large(format!("attachments are limited to {} bytes", state.limits.attachment)));
     }
-    let _guard = state.locks.lock(&format!("upload/{sha}")).await;
+    let mut writer = state.uploads.take(&format!("upload/{sha}")).await;
     let village = d.village.clone().unwrap_or_default();
     let before = current_offset(&state, &sha, &village);
     if before.complete {
@@ -419,28 +419,49 @@ pub async fn upload_chunk(
             .with_offset(before.offset));
     }
     if let Some(cl) = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
-        if offset + cl > length {
+        if offset.checked_add(cl).is_none_or(|end| end > length) {
             return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(offset));
         }
     }
     let mut file = state.files.open_partial(&sha)?;
     let mut written = offset;
     let mut stream = body.into_data_stream();
-    let mut broken = None;
+    let mut broken: Option<String> = None;
     let mut too_long = false;
-    while let Some(frame) = stream.next().await {
+    // Every wait on the network is bounded: per frame, and for the whole request.
+    let request_deadline = tokio::time::Instant::now() + state.limits.upload_request;
+    loop {
+        let wait = tokio::time::sleep_until(request_deadline.min(tokio::time::Instant::now() + state.limits.upload_frame));
+        let frame = tokio::select! {
+            biased;
+            _ = writer.preempted() => {
+                broken = Some("a newer attempt for this page took over".into());
+                break;
+            }
+            _ = wait => {
+                broken = Some("the connection went silent".into());
+                break;
+            }
+            frame = stream.next() => frame,
+        };
         match frame {
-            Ok(bytes) => {
+            None => break,
+            Some(Ok(bytes)) => {
                 if written + bytes.len() as u64 > length {
                     too_long = true;
+                    break;
+                }
+                // A newer attempt owns the file from here: not one more byte from this one.
+                if writer.taken_over() {
+                    broken = Some("a newer attempt for this page took over".into());
                     break;
                 }
                 // Blocking write of one frame (at most a few hundred KiB); appends are in order.
                 file.write_all(&bytes)?;
                 written += bytes.len() as u64;
             }
-            Err(e) => {
-                broken = Some(e);
+            Some(Err(e)) => {
+                broken = Some(e.to_string());
                 break;
             }
         }
@@ -449,7 +470,7 @@ pub async fn upload_chunk(
     file.sync_data()?;
     drop(file);
     if let Some(e) = broken {
-        tracing::info!(%sha, offset = written, error = %e, "upload interrupted; kept received bytes");
+        tracing::info!(%sha, offset = written, reason = %e, "upload interrupted; kept received bytes");
         return Err(ApiError::bad_request("request body was cut off").with_offset(written));
     }
     if too_long {

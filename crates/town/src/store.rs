@@ -2,8 +2,9 @@
 //!
 //! The trait is what a server database (PostgreSQL, ...) would implement later; the handlers only
 //! see the trait. Every write that changes a case goes through [`TownStore::commit`], which stores the
-//! case, its changes-feed events and its audit entries in one transaction and flushes to disk before
-//! returning: the API acknowledges nothing that a crash could lose (BRIEF §6, sled needs `flush`).
+//! case, its changes-feed events and its audit entries in one transaction and makes it durable before
+//! returning ([`DurableSled::sync`]: sled's flush, then a real fsync): the API acknowledges nothing
+//! that a crash or a power cut could lose.
 //! Request nonces live here too ([`TownStore::remember_nonce`]), so a restart does not reopen
 //! the replay window.
 
@@ -27,6 +28,8 @@ use crate::audit::{chain, AuditDraft, AuditEntry};
 pub enum StoreError {
     #[error("database: {0}")]
     Db(#[from] sled::Error),
+    #[error("database files: {0}")]
+    Io(#[from] std::io::Error),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
 }
@@ -90,9 +93,45 @@ pub trait TownStore: Send + Sync + 'static {
     fn prune_nonces(&self, now: i64) -> Result<usize, StoreError>;
 }
 
+/// A sled database whose acknowledged writes survive a power cut.
+///
+/// sled 0.34's `flush` makes writes survive a crashed process, not a dead battery: on Linux its log
+/// writes end in `sync_file_range`, which commits no metadata of the growing file and flushes no
+/// disk cache (and never reaches FUSE). So every `sync` is sled's flush followed by a real fsync:
+/// of the directory first (a snapshot sled renamed into place, large values in `blobs/`), then of
+/// the log file, so a durable snapshot never refers to log bytes that are not durable.
+pub struct DurableSled {
+    pub db: sled::Db,
+    dir: std::path::PathBuf,
+}
+
+impl DurableSled {
+    /// Opens (or creates) the database in `dir` with a page cache of `cache` bytes; the
+    /// directory's own entry is made durable too.
+    pub fn open(dir: &Path, cache: u64) -> Result<DurableSled, StoreError> {
+        bianmin_engine::outbox::disk::create_dir_durable(dir)?;
+        let db = sled::Config::new().path(dir).cache_capacity(cache).open()?;
+        let durable = DurableSled { db, dir: dir.to_path_buf() };
+        durable.sync()?;
+        Ok(durable)
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        bianmin_engine::outbox::disk::sync_dir(&self.dir)?;
+        let blobs = self.dir.join("blobs");
+        if blobs.is_dir() {
+            bianmin_engine::outbox::disk::sync_dir(&blobs)?;
+        }
+        std::fs::File::open(self.dir.join("db"))?.sync_data()?;
+        Ok(())
+    }
+}
+
 /// The embedded store on sled.
 pub struct SledStore {
-    db: sled::Db,
+    db: DurableSled,
     devices: sled::Tree,
     cases: sled::Tree,
     feed: sled::Tree,
@@ -139,14 +178,15 @@ fn feed_key(village: &str, seq: u64) -> Vec<u8> {
 impl SledStore {
     /// Opens (or creates) the database in `dir`. A small cache: the server's working set is small.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
-        let db = sled::Config::new().path(dir).cache_capacity(32 * 1024 * 1024).open()?;
+        let db = DurableSled::open(dir, 32 * 1024 * 1024)?;
+        let sled = &db.db;
         Ok(SledStore {
-            devices: db.open_tree("devices")?,
-            cases: db.open_tree("cases")?,
-            feed: db.open_tree("feed")?,
-            audit: db.open_tree("audit")?,
-            meta: db.open_tree("meta")?,
-            nonces: db.open_tree("nonces")?,
+            devices: sled.open_tree("devices")?,
+            cases: sled.open_tree("cases")?,
+            feed: sled.open_tree("feed")?,
+            audit: sled.open_tree("audit")?,
+            meta: sled.open_tree("meta")?,
+            nonces: sled.open_tree("nonces")?,
             write: Mutex::new(()),
             db,
         })
@@ -154,7 +194,7 @@ impl SledStore {
 
     /// The underlying database, for tests that tamper with stored records.
     pub fn raw_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(name)?)
+        Ok(self.db.db.open_tree(name)?)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -218,7 +258,7 @@ impl SledStore {
             Err(TransactionError::Abort(())) => return Err(StoreError::Corrupt("transaction aborted".into())),
         }
         drop(_guard);
-        self.db.flush()?;
+        self.db.sync()?;
         Ok(())
     }
 }
@@ -296,7 +336,7 @@ impl TownStore for SledStore {
         };
         if fresh {
             // Durable before the request has any effect: a crash right after cannot reopen it.
-            self.db.flush()?;
+            self.db.sync()?;
         }
         Ok(fresh)
     }

@@ -37,7 +37,7 @@ fn transport(server: &str, dev: &Device) -> Transport {
     Transport::with_timeouts(
         server,
         Some(Credential { device_id: dev.id.clone(), key: dev.key.clone() }),
-        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(2) },
+        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(2), stall: Duration::from_secs(2) },
     )
     .unwrap()
 }

@@ -96,7 +96,7 @@ async fn enrol_submit_correct_resubmit_accept_complete_through_faults() {
     // Enrol through the faulty path too: an enrolment whose answer is lost can be retried only with a
     // new code, so retry with fresh codes until one goes through.
     let dev = Device::fresh(NANGUAN);
-    let open = Transport::with_timeouts(&server, None, Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(3) }).unwrap();
+    let open = Transport::with_timeouts(&server, None, Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(3), stall: Duration::from_secs(3) }).unwrap();
     let enrolled = loop {
         let code = town.code(DeviceRole::Agent, Some(NANGUAN), GUHAN);
         let req = EnrolRequest { code, device_id: dev.id.clone(), public_key: hex::encode(dev.key.verifying_key().to_bytes()), person: "李代办".into() };
@@ -118,7 +118,7 @@ async fn enrol_submit_correct_resubmit_accept_complete_through_faults() {
     let t = Transport::with_timeouts(
         &server,
         Some(Credential { device_id: dev.id.clone(), key: dev.key.clone() }),
-        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(3) },
+        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(3), stall: Duration::from_secs(3) },
     )
     .unwrap();
 

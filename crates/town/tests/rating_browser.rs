@@ -111,7 +111,7 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
     let app = town.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let server = format!("http://{addr}");
-    let timeouts = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(20) };
+    let timeouts = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(20), stall: Duration::from_secs(20) };
 
     // The village phone enrols and submits over real HTTP.
     let dev = Device::fresh(NANGUAN);

@@ -40,7 +40,7 @@ async fn loop_syncs_on_regained_reachability_and_on_enqueue() {
     let t = Transport::with_timeouts(
         &format!("http://{}", px.addr),
         Some(Credential { device_id: dev.id.clone(), key: dev.key.clone() }),
-        Timeouts { connect: Duration::from_secs(1), request: Duration::from_secs(5) },
+        Timeouts { connect: Duration::from_secs(1), request: Duration::from_secs(5), stall: Duration::from_secs(5) },
     )
     .unwrap();
     let cfg = LoopConfig {

@@ -19,7 +19,7 @@ async fn serve_over_tls_and_enrol() {
     assert!(url.starts_with("https://127.0.0.1:"), "{url:?}");
 
     let pem = std::fs::read(format!("{certs}/test-ca.pem")).unwrap();
-    let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(10) };
+    let t = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(10), stall: Duration::from_secs(10) };
     let client = Transport::with_root_certificate(&url, None, t, &pem).unwrap();
     client.health().await.unwrap();
 

@@ -59,6 +59,35 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Creates `dir` and any missing parents so that they survive a power cut: each new directory's
+/// entry is made durable by fsyncing its parent. The parent of `dir` is fsynced even when `dir`
+/// already existed, since another process (or `create_dir_all` elsewhere) may have made it
+/// without doing so.
+pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || d.is_dir() {
+            break;
+        }
+        missing.push(d);
+        cur = d.parent();
+    }
+    for d in missing.iter().rev() {
+        match fs::create_dir(d) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    let made: Vec<&Path> = if missing.is_empty() { vec![dir] } else { missing.into_iter().rev().collect() };
+    for d in made {
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
 /// Whether an I/O error means the disk is full.
 pub fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) // ENOSPC

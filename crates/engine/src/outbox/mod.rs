@@ -1,18 +1,26 @@
 //! The on-device outbox: drafts, sealed cases, photos and sync receipts, durable and encrypted.
 //!
-//! This is the only code that touches sled. The sled index holds every case (encrypted), the
-//! outbox order and metadata; each case is also checkpointed as an encrypted record file under
-//! `cases/` when it is created and when it is sealed. Photos are encrypted files under `blobs/`,
-//! named by a keyed hash. A call returns `Ok` only after sled's `flush` returned (and, for a
-//! checkpoint, the record file was renamed into place), so a case the agent saw as saved survives
-//! a crash, a kill or a dead battery. If sled cannot open its index, the index is rebuilt from the
-//! record files; receipts and decisions after the last checkpoint come back from the town.
+//! This is the only code that touches sled. The truth is in files that a real `fsync` covers:
+//! every change of a case rewrites its encrypted record file under `cases/` (temp file, fsync,
+//! rename, fsync of the directory), photos are encrypted files under `blobs/` named by a keyed
+//! hash, and metadata (enrolment, the sync cursor) are small encrypted files under `meta/`. A call
+//! returns `Ok` only once its files are durable, so a case the agent saw as saved survives a
+//! crash, a kill and a dead battery.
+//!
+//! The sled database under `index/` is an index over those files (list order, the send queue,
+//! which case owns a photo, case-number counters), never the only copy of anything. sled 0.34
+//! makes its own writes durable with `sync_file_range`, which survives a crashed process but not
+//! a power cut; so every open reconciles the index with the files: a record file newer than its
+//! index entry wins, the queue is recomputed from the sealed records, and the case-number counter
+//! is raised to the highest number on disk, so no number is issued twice even after losing the
+//! whole index. An index sled cannot open is moved aside and rebuilt from the files.
 
 pub mod crypto;
 pub mod disk;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -150,6 +158,17 @@ struct Record {
     /// The agent's 已送达, recorded on the phone; absent in records written before it existed.
     #[serde(default)]
     delivery: Option<DeliveryMark>,
+    /// Write counter: every stored change raises it, so the newer of a record file and its index
+    /// entry is known (0 in records written before it existed; then `updated_at` decides).
+    #[serde(default)]
+    rev: u64,
+}
+
+impl Record {
+    /// Whether `self` is a later write of the same case than `other`.
+    fn newer_than(&self, other: &Record) -> bool {
+        (self.rev, self.updated_at) > (other.rev, other.updated_at)
+    }
 }
 
 /// The agent's 已送达 as the phone knows it.
@@ -184,9 +203,27 @@ struct DeviceFile {
     device_code: String,
 }
 
+/// A metadata entry as stored in its file under `meta/` (sealed with the device key).
+#[derive(Serialize, Deserialize)]
+struct MetaFile {
+    key: String,
+    value: String,
+}
+
 /// The outbox. Share it behind an `Arc`; writers are serialised inside.
 pub struct Outbox {
     dir: PathBuf,
+    /// Dropped by hand: sled's log `unwrap`s an fsync error in its destructor (see `Drop`).
+    index: ManuallyDrop<Index>,
+    keys: DeviceKeys,
+    disk: Arc<dyn Disk>,
+    device_code: String,
+    options: OutboxOptions,
+    write: Mutex<()>,
+}
+
+/// The sled index over the files.
+struct Index {
     db: sled::Db,
     cases: sled::Tree,
     queue: sled::Tree,
@@ -194,11 +231,23 @@ pub struct Outbox {
     meta: sled::Tree,
     /// Case ids with an unsent 已送达 mark (the mark itself is in the encrypted record).
     deliveries: sled::Tree,
-    keys: DeviceKeys,
-    disk: Arc<dyn Disk>,
-    device_code: String,
-    options: OutboxOptions,
-    write: Mutex<()>,
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // Written out and fsynced on a clean close, so the next open has nothing to reconcile.
+        let written = self.index.db.flush().is_ok()
+            && fs::File::open(self.dir.join("index").join("db")).and_then(|f| f.sync_all()).is_ok();
+        if written {
+            // SAFETY: `index` is never used again; this is the destructor.
+            unsafe { ManuallyDrop::drop(&mut self.index) }
+        } else {
+            // sled 0.34's log destructor `unwrap`s an fsync error (pagecache/logger.rs): on a
+            // failing disk it would turn a clear error into a panic. Everything promised is in
+            // the files already, so the index is left for the next open to reconcile.
+            tracing::error!(dir = %self.dir.display(), "the outbox index could not be written out on close; it is rebuilt from the case files at the next open");
+        }
+    }
 }
 
 const META_CURSOR: &str = "sync.cursor";
@@ -216,40 +265,42 @@ impl Outbox {
         disk: Arc<dyn Disk>,
         options: OutboxOptions,
     ) -> Result<Outbox, StoreError> {
-        for sub in ["cases", "blobs"] {
+        disk::create_dir_durable(dir).map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?;
+        for sub in ["cases", "blobs", "meta"] {
             let d = dir.join(sub);
-            fs::create_dir_all(&d).map_err(|e| StoreError::io(format!("create {}", d.display()), e))?;
+            disk::create_dir_durable(&d).map_err(|e| StoreError::io(format!("create {}", d.display()), e))?;
             sweep_tmp(&d);
         }
         let keys = DeviceKeys::derive(&keystore.device_key()?);
         let device_code = device_code(dir, disk.as_ref())?;
-        let index = dir.join("index");
-        let (db, rebuilt) = match open_db(&index, options.cache_bytes) {
-            Ok(db) => (db, false),
+        let index_path = dir.join("index");
+        let db = match open_db(&index_path, options.cache_bytes) {
+            Ok(db) => db,
             Err(e) => {
-                let aside = dir.join(format!("index.corrupt-{}", Utc::now().format("%Y%m%d%H%M%S")));
+                let aside = dir.join(format!("index.corrupt-{}", Utc::now().format("%Y%m%d%H%M%S%f")));
                 tracing::error!(error = %e, moved_to = %aside.display(), "outbox index cannot be opened; rebuilding it from the case files");
-                fs::rename(&index, &aside).map_err(|e| StoreError::io("move corrupt index aside", e))?;
-                (open_db(&index, options.cache_bytes)?, true)
+                fs::rename(&index_path, &aside).map_err(|e| StoreError::io("move corrupt index aside", e))?;
+                open_db(&index_path, options.cache_bytes)?
             }
         };
-        let outbox = Outbox {
-            dir: dir.to_path_buf(),
+        let index = Index {
             cases: db.open_tree("cases")?,
             queue: db.open_tree("queue")?,
             blobs: db.open_tree("blobs")?,
             meta: db.open_tree("meta")?,
             deliveries: db.open_tree("deliveries")?,
             db,
+        };
+        let outbox = Outbox {
+            dir: dir.to_path_buf(),
+            index: ManuallyDrop::new(index),
             keys,
             disk,
             device_code,
             options,
             write: Mutex::new(()),
         };
-        if rebuilt || (outbox.cases.is_empty() && outbox.has_case_files()) {
-            outbox.rebuild_index()?;
-        }
+        outbox.reconcile()?;
         Ok(outbox)
     }
 
@@ -273,9 +324,15 @@ impl Outbox {
     ) -> Result<Case, StoreError> {
         let _w = self.lock();
         self.check_space(64 << 10)?;
-        let number = self.next_number(&responsible.village, now.date_naive())?;
+        let mut number = self.next_number(&responsible.village, now.date_naive())?;
+        // The counter is reconciled with the files on open; this guards the impossible case
+        // anyway, because two residents' cases under one number is the worst outcome there is.
+        while self.case_path(&number.to_string()).exists() {
+            tracing::error!(case = %number, "case number already on disk; taking the next one");
+            number = self.next_number(&responsible.village, now.date_naive())?;
+        }
         let case = Case::new(number.to_string(), item, applicant, responsible, now);
-        let record = Record {
+        let mut record = Record {
             case: case.clone(),
             sealed: BTreeMap::new(),
             receipts: BTreeMap::new(),
@@ -284,8 +341,9 @@ impl Outbox {
             purged: BTreeSet::new(),
             updated_at: now,
             delivery: None,
+            rev: 0,
         };
-        self.put_record(&record, &crypto::random_key(), true)?;
+        self.put_record(&mut record, &crypto::random_key())?;
         Ok(case)
     }
 
@@ -304,7 +362,7 @@ impl Outbox {
             rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
         }
         rec.updated_at = Utc::now();
-        self.put_record(&rec, &key, false)
+        self.put_record(&mut rec, &key)
     }
 
     /// Adds a photographed page to a material of an editable case.
@@ -327,7 +385,7 @@ impl Outbox {
         // The photo, its record and the index together need a little over the photo's size.
         self.check_space(bytes.len() as u64 * 2 + (64 << 10))?;
         let sha = hex::encode(Sha256::digest(bytes));
-        let path = self.blob_path(&sha);
+        let path = self.blob_path(case_id, &sha);
         let sealed = crypto::seal(&key, sha.as_bytes(), bytes);
         self.disk.write_atomic(&path, &sealed).map_err(|e| StoreError::io(format!("write photo {}", path.display()), e))?;
         let att = AttachmentRef { name: name.to_string(), sha256: sha.clone(), bytes: bytes.len() as u64, mime: mime_of(bytes) };
@@ -351,8 +409,8 @@ impl Outbox {
             rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
         }
         rec.updated_at = Utc::now();
-        self.blobs.insert(self.keys.name(&sha), case_id.as_bytes())?;
-        self.put_record(&rec, &key, false)?;
+        self.index.blobs.insert(self.keys.name(&sha), case_id.as_bytes())?;
+        self.put_record(&mut rec, &key)?;
         Ok(att)
     }
 
@@ -371,7 +429,7 @@ impl Outbox {
             rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
         }
         rec.updated_at = Utc::now();
-        self.put_record(&rec, &key, false)
+        self.put_record(&mut rec, &key)
     }
 
     /// Runs 初审 against the item's guide; if it passes the case becomes Ready (not yet sealed),
@@ -383,7 +441,7 @@ impl Outbox {
             let by = rec.case.responsible.device_id.clone();
             rec.case.apply(CaseEvent::PrecheckPassed, &by, now)?;
             rec.updated_at = now;
-            self.put_record(&rec, &key, false)?;
+            self.put_record(&mut rec, &key)?;
         }
         Ok(rec.case)
     }
@@ -415,11 +473,10 @@ impl Outbox {
         let sub = rec.case.submission(now);
         rec.sealed.insert(sub.version, sub.clone());
         rec.updated_at = now;
-        // The queue entry goes in with the record in one flush: a sealed case is never missing
-        // from the queue after a crash, and the record says Queued.
-        let seq = self.db.generate_id()?;
-        self.queue.insert(seq.to_be_bytes(), format!("{}\n{}", case_id, sub.version).as_bytes())?;
-        self.put_record(&rec, &key, true)?;
+        // The record file is the promise; the queue entry is derived from it (and recomputed from
+        // the files on open, so a queue entry lost with the index comes back).
+        self.put_record(&mut rec, &key)?;
+        self.index.queue.insert(queue_key(&sub), queue_value(&sub))?;
         Ok(rec.case)
     }
 
@@ -436,7 +493,7 @@ impl Outbox {
     /// Every case, newest first, with personal data masked.
     pub fn list(&self) -> Result<Vec<CaseSummary>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.cases.iter() {
+        for kv in self.index.cases.iter() {
             let (_, v) = kv?;
             let (rec, _) = self.decode(&v)?;
             let c = &rec.case;
@@ -460,7 +517,7 @@ impl Outbox {
 
     /// Number of sealed versions waiting for the town's receipt.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.index.queue.len()
     }
 
     /// The decrypted bytes of a page.
@@ -468,16 +525,22 @@ impl Outbox {
         self.read_blob(&att.sha256)
     }
 
-    /// Plain metadata (server URL, enrolment facts). Not for secrets.
+    /// Plain metadata (server URL, enrolment facts, the sync cursor). Not for secrets (see
+    /// `put_secret`). Durable when this returns: its file under `meta/` is the truth, the index
+    /// keeps a copy for reading.
     pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let _w = self.lock();
-        self.meta.insert(key.as_bytes(), value)?;
-        self.db.flush()?;
+        let file = MetaFile { key: key.to_string(), value: B64.encode(value) };
+        let body = serde_json::to_vec(&file).expect("metadata serialises");
+        let sealed = crypto::seal(&self.keys.wrap, b"meta", &body);
+        let path = self.meta_path(key);
+        self.disk.write_atomic(&path, &sealed).map_err(|e| StoreError::io(format!("write metadata {key}"), e))?;
+        self.index.meta.insert(key.as_bytes(), value)?;
         Ok(())
     }
 
     pub fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
+        Ok(self.index.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
     }
 
     /// Secret metadata (the device's signing key): encrypted with the device key.
@@ -513,8 +576,8 @@ impl Outbox {
         let mark = DeliveryMark { person: person.to_string(), at: now, sent: false, refused: None };
         rec.delivery = Some(mark.clone());
         rec.updated_at = now;
-        self.deliveries.insert(case_id.as_bytes(), &[])?;
-        self.put_record(&rec, &key, true)?;
+        self.index.deliveries.insert(case_id.as_bytes(), &[])?;
+        self.put_record(&mut rec, &key)?;
         Ok(mark)
     }
 
@@ -528,7 +591,7 @@ impl Outbox {
     pub fn purge_confirmed(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let _w = self.lock();
         let mut removed = 0;
-        let ids: Vec<String> = self.cases.iter().keys().filter_map(|k| k.ok()).map(|k| String::from_utf8_lossy(&k).to_string()).collect();
+        let ids: Vec<String> = self.index.cases.iter().keys().filter_map(|k| k.ok()).map(|k| String::from_utf8_lossy(&k).to_string()).collect();
         for id in ids {
             let (mut rec, key) = self.load(&id)?;
             let Some(confirmed) = rec.confirmed_at else { continue };
@@ -541,7 +604,10 @@ impl Outbox {
                 rec.case.materials.iter().flat_map(|m| m.pages.iter().map(|p| p.sha256.clone())).collect();
             let mut changed = false;
             for sha in shas.difference(&rec.purged.clone()) {
-                let path = self.blob_path(sha);
+                let mut path = self.blob_path(&id, sha);
+                if !path.exists() {
+                    path = self.legacy_blob_path(sha);
+                }
                 match fs::remove_file(&path) {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -551,7 +617,7 @@ impl Outbox {
                 changed = true;
             }
             if changed {
-                self.put_record(&rec, &key, false)?;
+                self.put_record(&mut rec, &key)?;
             }
         }
         Ok(removed)
@@ -572,8 +638,8 @@ impl Outbox {
     }
 
     fn next_number(&self, village: &str, date: NaiveDate) -> Result<CaseNumber, StoreError> {
-        let key = format!("seq.{village}.{}", date.format("%Y%m%d"));
-        let next = self.meta.update_and_fetch(key.as_bytes(), |old| {
+        let key = counter_key(village, date);
+        let next = self.index.meta.update_and_fetch(key.as_bytes(), |old| {
             let n = old.map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4]))).unwrap_or(0);
             Some((n + 1).to_be_bytes().to_vec())
         })?;
@@ -587,7 +653,18 @@ impl Outbox {
         self.dir.join("cases").join(format!("{}.case", self.keys.name(id)))
     }
 
-    fn blob_path(&self, sha: &str) -> PathBuf {
+    fn meta_path(&self, key: &str) -> PathBuf {
+        self.dir.join("meta").join(format!("{}.meta", self.keys.name(&format!("meta.{key}"))))
+    }
+
+    /// A photo's file, per case: each case seals its photos with its own key, so the same photo
+    /// in two cases is two files (one file per hash let the second case overwrite the first's).
+    fn blob_path(&self, case_id: &str, sha: &str) -> PathBuf {
+        self.dir.join("blobs").join(format!("{}.blob", self.keys.name(&format!("{case_id}/{sha}"))))
+    }
+
+    /// Where photos were kept before they were per case (read, never written).
+    fn legacy_blob_path(&self, sha: &str) -> PathBuf {
         self.dir.join("blobs").join(format!("{}.blob", self.keys.name(sha)))
     }
 
@@ -617,43 +694,50 @@ impl Outbox {
     }
 
     fn load(&self, id: &str) -> Result<(Record, Key), StoreError> {
-        let bytes = self.cases.get(id.as_bytes())?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let bytes = self.index.cases.get(id.as_bytes())?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         self.decode(&bytes)
     }
 
-    /// Writes the index entry and flushes: durable when this returns. With `checkpoint`, the
-    /// record file is written first too. Checkpoints are taken when a case is created and when it
-    /// is sealed: what a rebuild from files can lose in between (later draft edits, receipts,
-    /// decisions) the town gives back, as receipts are idempotent and the changes feed replays
-    /// from cursor 0 once the index is new.
-    fn put_record(&self, rec: &Record, key: &Key, checkpoint: bool) -> Result<(), StoreError> {
+    /// Stores a changed record: its file first (durable when this returns), then the index entry.
+    /// The index is not flushed here: if it loses this write (a crash or a power cut before sled
+    /// writes it out), the next open takes the newer file.
+    fn put_record(&self, rec: &mut Record, key: &Key) -> Result<(), StoreError> {
+        rec.rev += 1;
         let bytes = self.encode(rec, key);
-        if checkpoint {
-            let path = self.case_path(&rec.case.id);
-            self.disk.write_atomic(&path, &bytes).map_err(|e| StoreError::io(format!("write case {}", path.display()), e))?;
-        }
-        self.cases.insert(rec.case.id.as_bytes(), bytes)?;
-        self.db.flush()?;
+        let path = self.case_path(&rec.case.id);
+        self.disk.write_atomic(&path, &bytes).map_err(|e| StoreError::io(format!("write case {}", path.display()), e))?;
+        self.index.cases.insert(rec.case.id.as_bytes(), bytes)?;
         Ok(())
     }
 
     fn read_blob(&self, sha: &str) -> Result<Vec<u8>, StoreError> {
-        let owner = self.blobs.get(self.keys.name(sha))?.ok_or_else(|| StoreError::UnknownAttachment(sha.to_string()))?;
-        let (rec, key) = self.load(&String::from_utf8_lossy(&owner))?;
+        let owner = self.index.blobs.get(self.keys.name(sha))?.ok_or_else(|| StoreError::UnknownAttachment(sha.to_string()))?;
+        let owner = String::from_utf8_lossy(&owner).to_string();
+        let (rec, key) = self.load(&owner)?;
         if rec.purged.contains(sha) {
             return Err(StoreError::Purged(sha.to_string()));
         }
-        let sealed = fs::read(self.blob_path(sha)).map_err(|e| StoreError::io(format!("read photo {sha}"), e))?;
+        let mut path = self.blob_path(&owner, sha);
+        if !path.exists() {
+            path = self.legacy_blob_path(sha);
+        }
+        let sealed = fs::read(&path).map_err(|e| StoreError::io(format!("read photo {sha}"), e))?;
         crypto::open(&key, sha.as_bytes(), &sealed).map_err(|_| StoreError::Tampered(format!("photo {sha}")))
     }
 
-    fn has_case_files(&self) -> bool {
-        fs::read_dir(self.dir.join("cases")).map(|mut d| d.next().is_some()).unwrap_or(false)
-    }
-
-    /// Rebuilds cases, queue, photo index and sequence counters from the record files.
-    fn rebuild_index(&self) -> Result<(), StoreError> {
-        let mut records = Vec::new();
+    /// Brings the index in line with the files, which are the truth: record files newer than
+    /// their index entries (or missing from it) are taken, the queue, photo owners and pending
+    /// 已送达 marks are recomputed from the records, metadata comes from its files, and every
+    /// case-number counter is raised to the highest number on disk. Runs on every open; after a
+    /// clean exit it changes nothing.
+    fn reconcile(&self) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let mut queue = BTreeMap::new();
+        let mut owners = BTreeMap::new();
+        let mut deliveries = BTreeSet::new();
+        let mut counters: BTreeMap<String, u32> = BTreeMap::new();
+        let (mut cases, mut taken, mut rewritten) = (0usize, 0usize, 0usize);
+        let mut on_disk = BTreeSet::new();
         let dir = self.dir.join("cases");
         for entry in fs::read_dir(&dir).map_err(|e| StoreError::io("list case files", e))? {
             let path = entry.map_err(|e| StoreError::io("list case files", e))?.path();
@@ -661,49 +745,107 @@ impl Outbox {
                 continue;
             }
             let bytes = fs::read(&path).map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
-            match self.decode(&bytes) {
-                Ok((rec, _)) => records.push((rec, bytes)),
-                Err(e) => tracing::error!(file = %path.display(), error = %e, "skipping unreadable case file during rebuild"),
-            }
-        }
-        let mut queued = Vec::new();
-        for (rec, bytes) in &records {
-            let c = &rec.case;
-            self.cases.insert(c.id.as_bytes(), bytes.as_slice())?;
-            for m in &c.materials {
-                for p in &m.pages {
-                    self.blobs.insert(self.keys.name(&p.sha256), c.id.as_bytes())?;
+            let (file_rec, _) = match self.decode(&bytes) {
+                Ok(found) => found,
+                Err(e) => {
+                    // Kept as it is (a foreign key, a damaged file): the index keeps its entry,
+                    // and reading the case reports the problem.
+                    tracing::error!(file = %path.display(), error = %e, "skipping unreadable case file");
+                    if let Ok(env) = serde_json::from_slice::<Envelope>(&bytes) {
+                        on_disk.insert(env.id);
+                    }
+                    continue;
                 }
+            };
+            let id = file_rec.case.id.clone();
+            on_disk.insert(id.clone());
+            let indexed = self.index.cases.get(id.as_bytes())?;
+            let rec = match indexed.as_deref().map(|b| (b == bytes.as_slice(), self.decode(b))) {
+                Some((true, _)) => file_rec,
+                // An index entry newer than its file exists only in data written before every
+                // change was a file: bring the file up to date.
+                Some((false, Ok((mut idx_rec, key)))) if idx_rec.newer_than(&file_rec) => {
+                    self.put_record(&mut idx_rec, &key)?;
+                    rewritten += 1;
+                    idx_rec
+                }
+                _ => {
+                    self.index.cases.insert(id.as_bytes(), bytes.as_slice())?;
+                    taken += 1;
+                    file_rec
+                }
+            };
+            cases += 1;
+            let c = &rec.case;
+            // Any case still holding the photo can serve it; a purged copy cannot.
+            for p in c.materials.iter().flat_map(|m| &m.pages).filter(|p| !rec.purged.contains(&p.sha256)) {
+                owners.insert(self.keys.name(&p.sha256), id.clone());
             }
             if rec.delivery.as_ref().is_some_and(DeliveryMark::waiting) && c.state == CaseState::Completed {
-                self.deliveries.insert(c.id.as_bytes(), &[])?;
+                deliveries.insert(id.clone());
             }
-            for sub in rec.sealed.values() {
-                if !rec.receipts.contains_key(&sub.version) && c.state == CaseState::Queued && c.version == sub.version {
-                    queued.push((sub.sealed_at, c.id.clone(), sub.version));
+            if c.state == CaseState::Queued && !rec.receipts.contains_key(&c.version) {
+                if let Some(sub) = rec.sealed.get(&c.version) {
+                    queue.insert(queue_key(sub), queue_value(sub));
                 }
             }
-            if let Ok(n) = c.id.parse::<CaseNumber>() {
-                let key = format!("seq.{}.{}", n.village, n.date.format("%Y%m%d"));
-                let cur = self.meta.get(key.as_bytes())?.map(|b| u32::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
-                if n.seq > cur {
-                    self.meta.insert(key.as_bytes(), &n.seq.to_be_bytes())?;
-                }
+            if let Ok(n) = id.parse::<CaseNumber>() {
+                let key = counter_key(&n.village, n.date);
+                let max = counters.entry(key).or_default();
+                *max = (*max).max(n.seq);
             }
         }
-        queued.sort();
-        for (_, id, version) in queued {
-            let seq = self.db.generate_id()?;
-            self.queue.insert(seq.to_be_bytes(), format!("{id}\n{version}").as_bytes())?;
+        // Index entries without a file (never written, or lost before the file was durable).
+        for k in self.index.cases.iter().keys() {
+            let k = k?;
+            if !on_disk.contains(String::from_utf8_lossy(&k).as_ref()) {
+                self.index.cases.remove(&k)?;
+            }
         }
-        self.db.flush()?;
-        tracing::warn!(cases = records.len(), "outbox index rebuilt from case files");
+        sync_tree(&self.index.queue, &queue)?;
+        let owners: BTreeMap<String, Vec<u8>> = owners.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        sync_tree(&self.index.blobs, &owners)?;
+        let deliveries: BTreeMap<String, Vec<u8>> = deliveries.into_iter().map(|k| (k, Vec::new())).collect();
+        sync_tree(&self.index.deliveries, &deliveries)?;
+        for (key, max) in counters {
+            let cur = self.index.meta.get(key.as_bytes())?.map(|b| u32::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
+            if max > cur {
+                self.index.meta.insert(key.as_bytes(), &max.to_be_bytes())?;
+            }
+        }
+        self.load_meta_files()?;
+        self.index.db.flush()?;
+        tracing::info!(cases, taken, rewritten, ms = started.elapsed().as_millis() as u64, "outbox index reconciled with the case files");
+        Ok(())
+    }
+
+    /// Metadata from its files into the index (the files win).
+    fn load_meta_files(&self) -> Result<(), StoreError> {
+        for entry in fs::read_dir(self.dir.join("meta")).map_err(|e| StoreError::io("list metadata files", e))? {
+            let path = entry.map_err(|e| StoreError::io("list metadata files", e))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("meta") {
+                continue;
+            }
+            let sealed = fs::read(&path).map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
+            let parsed = crypto::open(&self.keys.wrap, b"meta", &sealed)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<MetaFile>(&b).ok())
+                .and_then(|m| Some((m.key, B64.decode(m.value).ok()?)));
+            match parsed {
+                Some((key, value)) => {
+                    if self.index.meta.get(key.as_bytes())?.as_deref() != Some(value.as_slice()) {
+                        self.index.meta.insert(key.as_bytes(), value)?;
+                    }
+                }
+                None => tracing::error!(file = %path.display(), "skipping unreadable metadata file"),
+            }
+        }
         Ok(())
     }
 
     fn queue_entries(&self) -> Result<Vec<(sled::IVec, String, u32)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.queue.iter() {
+        for kv in self.index.queue.iter() {
             let (k, v) = kv?;
             let s = String::from_utf8_lossy(&v).to_string();
             let (id, ver) = s.split_once('\n').ok_or_else(|| StoreError::Corrupt("queue entry".into()))?;
@@ -745,10 +887,10 @@ impl SyncStore for Outbox {
         rec.updated_at = Utc::now();
         for (k, id, version) in self.queue_entries()? {
             if id == receipt.case_id && version == receipt.version {
-                self.queue.remove(k)?;
+                self.index.queue.remove(k)?;
             }
         }
-        self.put_record(&rec, &key, false)?;
+        self.put_record(&mut rec, &key)?;
         Ok(())
     }
 
@@ -781,9 +923,9 @@ impl SyncStore for Outbox {
         rec.updated_at = Utc::now();
         if rec.case.state != CaseState::Completed {
             // 已送达 (by this agent or by staff) or anything later: no mark is left to send.
-            self.deliveries.remove(event.case_id.as_bytes())?;
+            self.index.deliveries.remove(event.case_id.as_bytes())?;
         }
-        self.put_record(&rec, &key, false)?;
+        self.put_record(&mut rec, &key)?;
         Ok(())
     }
 
@@ -800,7 +942,7 @@ impl SyncStore for Outbox {
 
     fn pending_deliveries(&self) -> Result<Vec<PendingDelivery>, StoreFailure> {
         let mut out = Vec::new();
-        for k in self.deliveries.iter().keys() {
+        for k in self.index.deliveries.iter().keys() {
             let id = String::from_utf8_lossy(&k?).to_string();
             let (rec, _) = self.load(&id)?;
             match rec.delivery {
@@ -824,8 +966,8 @@ impl SyncStore for Outbox {
             }
         }
         rec.updated_at = Utc::now();
-        self.deliveries.remove(case_id.as_bytes())?;
-        self.put_record(&rec, &key, false)?;
+        self.index.deliveries.remove(case_id.as_bytes())?;
+        self.put_record(&mut rec, &key)?;
         Ok(())
     }
 }
@@ -856,6 +998,43 @@ fn device_code(dir: &Path, disk: &dyn Disk) -> Result<String, StoreError> {
         }
         Err(e) => Err(StoreError::io("read device.json", e)),
     }
+}
+
+/// Queue order is sealing order; the key is derived from the sealed version, so the queue can be
+/// recomputed from the records.
+fn queue_key(sub: &CaseSubmission) -> Vec<u8> {
+    let mut k = sub.sealed_at.timestamp_micros().to_be_bytes().to_vec();
+    k.extend_from_slice(format!("{}\n{}", sub.id, sub.version).as_bytes());
+    k
+}
+
+fn queue_value(sub: &CaseSubmission) -> Vec<u8> {
+    format!("{}\n{}", sub.id, sub.version).into_bytes()
+}
+
+fn counter_key(village: &str, date: NaiveDate) -> String {
+    format!("seq.{village}.{}", date.format("%Y%m%d"))
+}
+
+/// Makes `tree` hold exactly `want`.
+fn sync_tree<K: AsRef<[u8]>, V: AsRef<[u8]>>(tree: &sled::Tree, want: &BTreeMap<K, V>) -> Result<(), StoreError> {
+    let want: BTreeMap<&[u8], &[u8]> = want.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    for kv in tree.iter() {
+        let (k, v) = kv?;
+        match want.get(k.as_ref()) {
+            Some(w) if *w == v.as_ref() => {}
+            Some(_) => {}
+            None => {
+                tree.remove(&k)?;
+            }
+        }
+    }
+    for (k, v) in want {
+        if tree.get(k)?.as_deref() != Some(v) {
+            tree.insert(k, v)?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes temp files left by a crash mid-write.

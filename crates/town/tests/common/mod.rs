@@ -53,9 +53,14 @@ pub struct Town {
 
 impl Town {
     pub fn new() -> Town {
+        Town::with_limits(bianmin_town::Limits::default())
+    }
+
+    /// A town whose limits (body sizes, upload time bounds) are set by the test.
+    pub fn with_limits(limits: bianmin_town::Limits) -> Town {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
-        let state = AppState::with_store(dir.path(), store.clone()).unwrap();
+        let state = AppState::with_store(dir.path(), store.clone()).unwrap().with_limits(limits);
         Town { dir, state, store }
     }
 

@@ -1,9 +1,13 @@
-//! A faulty TCP proxy for tests and benchmarks: resets connections mid-body, drops answers, stalls and delays.
+//! A faulty TCP proxy for tests and benchmarks: resets connections mid-body, drops answers, stalls,
+//! delays, and black-holes connections.
 //!
 //! Each request on a connection gets a fate from a seeded generator, so runs are reproducible: pass
 //! through, reset after a random number of request bytes (RST via SO_LINGER 0), swallow the answer
-//! and close (the request reached the server but the client never learns it), or stall/delay before
-//! forwarding. The upstream address can be changed while running (a restarted server on a new port).
+//! and close (the request reached the server but the client never learns it), stall/delay before
+//! forwarding, or go silent after a random number of request bytes: nothing more is read or
+//! forwarded in either direction and both connections stay open, with no reset, as when a phone
+//! leaves coverage or its NAT mapping expires. The upstream address can be changed while running
+//! (a restarted server on a new port).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -28,15 +32,29 @@ pub struct Faults {
     /// Hold the request once for `stall_for` (longer than the client's timeout) before forwarding.
     pub stall: f64,
     pub stall_for: Duration,
+    /// Go silent part-way through the request and stay open (no RST, no FIN) until the proxy ends.
+    pub black_hole: f64,
 }
 
 impl Faults {
     pub fn none() -> Faults {
-        Faults { reset: 0.0, drop_answer: 0.0, delay: 0.0, delay_by: Duration::ZERO, stall: 0.0, stall_for: Duration::ZERO }
+        Faults { reset: 0.0, drop_answer: 0.0, delay: 0.0, delay_by: Duration::ZERO, stall: 0.0, stall_for: Duration::ZERO, black_hole: 0.0 }
     }
     /// About 30% of connections reset mid-body, plus lost answers and stalls.
     pub fn harsh() -> Faults {
-        Faults { reset: 0.30, drop_answer: 0.05, delay: 0.10, delay_by: Duration::from_millis(20), stall: 0.01, stall_for: Duration::from_millis(2300) }
+        Faults {
+            reset: 0.30,
+            drop_answer: 0.05,
+            delay: 0.10,
+            delay_by: Duration::from_millis(20),
+            stall: 0.01,
+            stall_for: Duration::from_millis(2300),
+            black_hole: 0.0,
+        }
+    }
+    /// `harsh`, and a share of requests whose connection goes silent mid-request and stays open.
+    pub fn harsh_with_black_holes(share: f64) -> Faults {
+        Faults { reset: 0.20, black_hole: share, ..Faults::harsh() }
     }
 }
 
@@ -47,6 +65,8 @@ pub struct Stats {
     pub dropped_answers: AtomicU64,
     pub delayed: AtomicU64,
     pub stalled: AtomicU64,
+    /// Connections that went silent and were left open.
+    pub black_holed: AtomicU64,
     /// Requests seen (a new one starts with client bytes after an answer).
     pub exchanges: AtomicU64,
     /// Bytes forwarded from clients to the server.
@@ -85,6 +105,9 @@ enum Fate {
     /// Where to cut, as a fraction of the body (or head); resolved to a byte at the first read.
     Reset(f64),
     ResetAt(u64),
+    /// Where to go silent, as for `Reset`.
+    BlackHole(f64),
+    BlackHoleAt(u64),
     /// Hold once, then pass (resolved to `Pass` after the stall).
     Stall(Duration),
     DropAnswer,
@@ -114,11 +137,13 @@ fn roll(f: &Faults, rng: &mut Rng) -> Fate {
     let x = rng.unit();
     if x < f.reset {
         Fate::Reset(rng.unit())
-    } else if x < f.reset + f.drop_answer {
+    } else if x < f.reset + f.black_hole {
+        Fate::BlackHole(rng.unit())
+    } else if x < f.reset + f.black_hole + f.drop_answer {
         Fate::DropAnswer
-    } else if x < f.reset + f.drop_answer + f.delay {
+    } else if x < f.reset + f.black_hole + f.drop_answer + f.delay {
         Fate::Delay(f.delay_by)
-    } else if x < f.reset + f.drop_answer + f.delay + f.stall {
+    } else if x < f.reset + f.black_hole + f.drop_answer + f.delay + f.stall {
         Fate::Stall(f.stall_for)
     } else {
         Fate::Pass
@@ -166,10 +191,13 @@ async fn handle(client: TcpStream, target: SocketAddr, faults: Faults, rng: Rng,
                     if let Fate::Reset(frac) = c.fate {
                         c.fate = Fate::ResetAt(cut_point(&buf[..n], frac));
                     }
+                    if let Fate::BlackHole(frac) = c.fate {
+                        c.fate = Fate::BlackHoleAt(cut_point(&buf[..n], frac));
+                    }
                 }
                 let mut n = n;
                 let mut cut = false;
-                if let Fate::ResetAt(at) = c.fate {
+                if let Fate::ResetAt(at) | Fate::BlackHoleAt(at) = c.fate {
                     if c.sent + n as u64 >= at {
                         n = (at - c.sent) as usize;
                         cut = true;
@@ -192,6 +220,12 @@ async fn handle(client: TcpStream, target: SocketAddr, faults: Faults, rng: Rng,
             }
             st.upstream_bytes.fetch_add(n as u64, Ordering::Relaxed);
             if cut {
+                if let Fate::BlackHoleAt(_) = fate {
+                    // Silent from here on: the client's bytes pile up unread, nothing comes back,
+                    // and neither side is told (the answer direction checks the fate too).
+                    st.black_holed.fetch_add(1, Ordering::Relaxed);
+                    std::future::pending::<()>().await;
+                }
                 st.resets.fetch_add(1, Ordering::Relaxed);
                 return;
             }
@@ -205,11 +239,18 @@ async fn handle(client: TcpStream, target: SocketAddr, faults: Faults, rng: Rng,
                 Ok(0) | Err(_) => return,
                 Ok(n) => n,
             };
-            let fate = {
+            let (fate, silent) = {
                 let mut c = c2.lock().unwrap();
-                c.answered = true;
-                c.fate
+                let silent = matches!(c.fate, Fate::BlackHoleAt(at) if c.sent >= at);
+                if !silent {
+                    c.answered = true;
+                }
+                (c.fate, silent)
             };
+            if silent {
+                // The request went silent before it was whole: no answer comes back either.
+                std::future::pending::<()>().await;
+            }
             if matches!(fate, Fate::DropAnswer) {
                 st.dropped_answers.fetch_add(1, Ordering::Relaxed);
                 return;
