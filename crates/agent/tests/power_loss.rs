@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bianmin_agent::cases::{crash_photo, open_outbox};
-use bianmin_powercut::PowerCut;
+use bianmin_powercut::{Failure, PowerCut};
 use bianmin_protocol::sync::{DeviceRole, TownAction};
 use bianmin_protocol::{CaseState, MissingItem};
 use common::*;
@@ -40,6 +40,10 @@ impl Rig {
         let mount = tempfile::tempdir().unwrap();
         let fs = PowerCut::mount(mount.path()).expect("mount the power-cut file system (needs /dev/fuse and root)");
         let data = fs.path().join("agent");
+        // The phone has been in use: its data directory exists and is durable before the first
+        // cut (a fresh one that vanishes whole is the easy case; the store makes it durable too).
+        std::fs::create_dir(&data).unwrap();
+        std::fs::File::open(fs.path()).unwrap().sync_all().unwrap();
         Rig { fs, data, cycles: 0, acknowledged: 0, lost: Vec::new(), reissued: Vec::new(), _mount: mount }
     }
 
@@ -109,7 +113,7 @@ fn power_cut_during_new_and_the_crash_loop_loses_no_acknowledged_case() {
     let mut promised: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
 
     // `new` with every material photographed: one case per run, its id printed once sealed.
-    for cycle in 0..40 {
+    for cycle in 0..30 {
         let (args, photos) = complete_case_args(work.path(), 7 + cycle);
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
         args.insert(0, "new");
@@ -125,7 +129,7 @@ fn power_cut_during_new_and_the_crash_loop_loses_no_acknowledged_case() {
     rig.report("new");
 
     // The crash loop: sealed cases with 96 KB pages as fast as the store takes them.
-    for _ in 0..40 {
+    for _ in 0..30 {
         let printed = run_and_cut(&mut rig, &mut rng, &["crash-loop"], Duration::from_millis(600));
         for id in printed {
             rig.acknowledged += 1;
@@ -137,7 +141,7 @@ fn power_cut_during_new_and_the_crash_loop_loses_no_acknowledged_case() {
         check_promises(&mut rig, &promised);
     }
     rig.report("new + crash loop");
-    assert!(rig.acknowledged >= 40, "the runs should have acknowledged cases: {}", rig.acknowledged);
+    assert!(rig.acknowledged >= 30, "the runs should have acknowledged cases: {}", rig.acknowledged);
     assert!(rig.lost.is_empty(), "acknowledged cases lost or damaged after a power cut: {:?}", rig.lost);
     assert!(rig.reissued.is_empty(), "case numbers issued twice: {:?}", rig.reissued);
 }
@@ -265,7 +269,7 @@ fn power_cut_during_sync_and_correct_loses_no_decision_and_no_corrected_case() {
 
     // Sync runs that apply those decisions, cut at random moments; then one run without a cut,
     // after which phone and town agree on every case.
-    for _ in 0..12 {
+    for _ in 0..10 {
         run_and_cut(&mut rig, &mut rng, &["sync"], Duration::from_millis(300));
     }
     let o = agent(&data, &["sync"]);
@@ -324,4 +328,39 @@ fn check_corrections(rig: &mut Rig, corrected: &BTreeMap<String, Vec<u8>>) {
             rig.lost.push(id.clone());
         }
     }
+}
+
+#[test]
+fn a_disk_failing_mid_run_gives_a_clear_error_and_keeps_every_acknowledged_case() {
+    let mut rig = Rig::new();
+    let mut promised: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    let pages = crash_pages();
+    for failure in [Failure::Io, Failure::Full, Failure::Io] {
+        let mut child = rig.spawn(&["crash-loop"]);
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+        let mut printed: Vec<String> = lines.by_ref().take(2).collect();
+        // The card dies (or fills) while the loop is writing the next case.
+        rig.fs.fail_with(failure);
+        printed.extend(lines);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(2), "{failure:?}: the CLI reports the error and exits 2, it does not panic (101)");
+        rig.acknowledged += printed.len();
+        for id in printed {
+            let seq: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
+            promised.insert(id, (1..=pages).map(|n| crash_photo(seq, n)).collect());
+        }
+        rig.fs.cut().unwrap();
+        rig.cycles += 1;
+        check_promises(&mut rig, &promised);
+    }
+    // What the failing disk says, in English for the log, and the Chinese the app shows.
+    rig.fs.fail_with(Failure::Full);
+    let o = agent(&rig.data, &["crash-loop", "--count", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("error:") && !err.contains("panicked"), "a clear error, not a panic: {err}");
+    rig.fs.heal();
+    rig.report("failing disk");
+    assert!(rig.lost.is_empty(), "acknowledged cases lost when the disk failed: {:?}", rig.lost);
+    assert!(promised.len() >= 6);
 }
