@@ -1,5 +1,6 @@
-//! Ingest benchmark (not a test): throughput and p99 latency with 50 concurrent agents on loopback, and
-//! bytes on the wire relative to the payload with and without 30% connection resets.
+//! Ingest benchmark (not a test): throughput and p99 latency with 50 concurrent agents on loopback,
+//! bytes on the wire relative to the payload with and without 30% connection resets, and the time to
+//! recover from a connection that goes silent mid-upload (black holes), against the same run without.
 //!
 //! Run: `cargo bench -p bianmin-town --bench ingest` (optional args: AGENTS CASES_PER_AGENT).
 
@@ -103,7 +104,9 @@ async fn throughput(agents: usize, cases: usize) {
     );
 }
 
-async fn wire_ratio(label: &str, faults: Faults, cases: usize) {
+/// Sends `cases` cases of one agent through a proxy with `faults`; prints the wire ratio and returns
+/// the time it took, the proxy's statistics and how many cases the town holds.
+async fn wire_ratio(label: &str, faults: Faults, cases: usize, stall: Duration) -> (Duration, Arc<proxy::Stats>, usize) {
     let town = Town::new();
     let addr = serve(&town).await;
     let code = town.code(DeviceRole::Agent, Some(NANGUAN), GUHAN);
@@ -125,13 +128,15 @@ async fn wire_ratio(label: &str, faults: Faults, cases: usize) {
     let t = Transport::with_timeouts(
         &format!("http://{}", px.addr),
         Some(Credential { device_id: d.id.clone(), key: d.key.clone() }),
-        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(10), stall: Duration::from_secs(10) },
+        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(10), stall },
     )
     .unwrap();
     let backoff = Backoff { base: Duration::from_millis(5), cap: Duration::from_millis(100), max_attempts: 1000 };
+    let started = Instant::now();
     while out.pending_count() > 0 {
         let _ = sync_with_retry(out.as_ref(), &t, None, &backoff, &|_e: SyncEvent| {}).await;
     }
+    let took = started.elapsed();
     let s = &px.stats;
     let wire = s.upstream_bytes.load(std::sync::atomic::Ordering::Relaxed);
     println!(
@@ -142,6 +147,26 @@ async fn wire_ratio(label: &str, faults: Faults, cases: usize) {
         s.exchanges.load(std::sync::atomic::Ordering::Relaxed),
         s.resets.load(std::sync::atomic::Ordering::Relaxed),
     );
+    (took, px.stats.clone(), town.store.cases().unwrap().len())
+}
+
+/// The same cases without faults and with a share of silent connections; the difference per silent
+/// connection is the time a phone loses to one.
+async fn silent_recovery(share: f64, cases: usize, stall: Duration) {
+    let (clean, _, _) = wire_ratio("baseline for silent connections", Faults::none(), cases, stall).await;
+    let (holed, stats, stored) = wire_ratio("silent connections", Faults { black_hole: share, ..Faults::none() }, cases, stall).await;
+    let holes = stats.black_holed.load(std::sync::atomic::Ordering::Relaxed);
+    let per = holed.saturating_sub(clean).as_secs_f64() / holes.max(1) as f64;
+    println!(
+        "silent connections: {holes} of {} requests went silent mid-request ({:.0}%); {stored}/{cases} cases stored once; {:.2} s with them vs {:.2} s without → {:.2} s lost per silent connection (stall bound {:.1} s, {:.2}× it)",
+        stats.exchanges.load(std::sync::atomic::Ordering::Relaxed),
+        share * 100.0,
+        holed.as_secs_f64(),
+        clean.as_secs_f64(),
+        per,
+        stall.as_secs_f64(),
+        per / stall.as_secs_f64()
+    );
 }
 
 fn main() {
@@ -151,8 +176,11 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         throughput(agents, cases).await;
-        wire_ratio("no faults", Faults::none(), 40).await;
+        let stall = Duration::from_secs(10);
+        wire_ratio("no faults", Faults::none(), 40, stall).await;
         let resets_only = Faults { reset: 0.30, ..Faults::none() };
-        wire_ratio("30% connection resets mid-body", resets_only, 40).await;
+        wire_ratio("30% connection resets mid-body", resets_only, 40, stall).await;
+        // A short stall bound keeps the run quick; the recovery scales with it (the default is 30 s).
+        silent_recovery(0.10, 30, Duration::from_secs(2)).await;
     });
 }
