@@ -16,6 +16,8 @@ BIANMIN_APT_PACKAGES=(
   imagemagick
   # tools/run.sh waits for the town centre's health check.
   curl
+  # Power-loss tests mount a FUSE file system (as root through mount(2); fusermount3 otherwise).
+  fuse3
   # Type-checking the Android build: C code in build scripts (ring) compiled by clang for aarch64.
   clang llvm libc6-dev-arm64-cross
 )
