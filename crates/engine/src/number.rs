@@ -30,6 +30,8 @@ pub enum CaseNumberError {
     Device(String),
     #[error("sequence must be 1..=9999: {0:?}")]
     Sequence(String),
+    #[error("case number is not in its canonical form: {0:?}")]
+    NotCanonical(String),
 }
 
 /// A parsed case number.
@@ -75,7 +77,13 @@ impl FromStr for CaseNumber {
             .then(|| seq.parse().ok())
             .flatten()
             .ok_or_else(|| CaseNumberError::Sequence(seq.to_string()))?;
-        CaseNumber::new(village, date, device, seq_n)
+        let n = CaseNumber::new(village, date, device, seq_n)?;
+        // One case, one spelling: `+001` or a signed year would otherwise name the same case
+        // differently and be taken as a new one.
+        if n.to_string() != s {
+            return Err(CaseNumberError::NotCanonical(s.to_string()));
+        }
+        Ok(n)
     }
 }
 
@@ -121,6 +129,19 @@ mod tests {
         assert!(matches!("140423101201-20261131-K7Q2MX-0007".parse::<CaseNumber>(), Err(CaseNumberError::Date(_))));
         assert!(matches!("140423101201-20261128-K7Q2M0-0007".parse::<CaseNumber>(), Err(CaseNumberError::Device(_))));
         assert!(matches!("140423101201-20261128-K7Q2MX-0000".parse::<CaseNumber>(), Err(CaseNumberError::Sequence(_))));
+    }
+
+    #[test]
+    fn only_the_canonical_spelling_parses() {
+        for s in [
+            "140423101201-20261128-K7Q2MX-+007",
+            "140423101201-+2026112-K7Q2MX-0007",
+            "140423101201-2026112+-K7Q2MX-0007",
+            "140423101201- 2026112-K7Q2MX-0007",
+        ] {
+            assert!(s.parse::<CaseNumber>().is_err(), "{s}");
+        }
+        assert!("140423101201-20261128-K7Q2MX-0007".parse::<CaseNumber>().is_ok());
     }
 
     #[test]
