@@ -10,7 +10,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{Days, NaiveDate};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use thiserror::Error;
 
 use crate::number::CaseNumber;
@@ -75,14 +75,15 @@ pub fn signer_device(case_id: &str) -> Result<String, ReceiptError> {
         .map_err(|e| ReceiptError::CaseNumber(e.to_string()))
 }
 
-/// Checks a token for `case_id` against the signing device's public key, on `today`.
-pub fn verify(
-    public: &VerifyingKey,
-    case_id: &str,
-    token: &str,
-    today: NaiveDate,
-) -> Result<ReceiptClaim, ReceiptError> {
+/// Checks a token's signature for `case_id` against the signing device's public key, and nothing
+/// about its dates: the issue date is the phone's clock, which may be wrong (the town judges
+/// dates against when it received the case, see `bianmin-town`'s resident page).
+pub fn verify_signature(public: &VerifyingKey, case_id: &str, token: &str) -> Result<ReceiptClaim, ReceiptError> {
     let device = signer_device(case_id)?;
+    // Bounded before decoding: a token is 88 characters; a link may carry anything.
+    if token.len() > 256 {
+        return Err(ReceiptError::Malformed);
+    }
     let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| ReceiptError::Malformed)?;
     if raw.len() != 66 {
         return Err(ReceiptError::Malformed);
@@ -90,16 +91,34 @@ pub fn verify(
     let days = u16::from_be_bytes([raw[0], raw[1]]);
     let issued = epoch() + Days::new(days as u64);
     let sig = Signature::from_slice(&raw[2..]).map_err(|_| ReceiptError::Malformed)?;
-    public.verify(&message(case_id, issued), &sig).map_err(|_| ReceiptError::BadSignature)?;
+    // Strict: a weak key or a non-canonical signature is refused, not "verified".
+    public.verify_strict(&message(case_id, issued), &sig).map_err(|_| ReceiptError::BadSignature)?;
+    Ok(ReceiptClaim { case_id: case_id.to_string(), device, issued })
+}
+
+/// The last day a receipt link issued (or, per the town, received) on `from` is valid.
+pub fn expiry(from: NaiveDate) -> NaiveDate {
+    from + Days::new(TOKEN_VALID_DAYS)
+}
+
+/// Checks a token for `case_id` against the signing device's public key, on `today`, trusting
+/// its issue date (for the phone's own checks; the town uses `verify_signature`).
+pub fn verify(
+    public: &VerifyingKey,
+    case_id: &str,
+    token: &str,
+    today: NaiveDate,
+) -> Result<ReceiptClaim, ReceiptError> {
+    let claim = verify_signature(public, case_id, token)?;
     // A phone's clock may run a day ahead; more than that is not a real receipt.
-    if issued > today + Days::new(1) {
-        return Err(ReceiptError::FromTheFuture(issued));
+    if claim.issued > today + Days::new(1) {
+        return Err(ReceiptError::FromTheFuture(claim.issued));
     }
-    let expires = issued + Days::new(TOKEN_VALID_DAYS);
+    let expires = expiry(claim.issued);
     if today > expires {
         return Err(ReceiptError::Expired(expires));
     }
-    Ok(ReceiptClaim { case_id: case_id.to_string(), device, issued })
+    Ok(claim)
 }
 
 #[cfg(test)]
