@@ -89,6 +89,8 @@ pub async fn run_once(
             }
             SyncEvent::Rejected { message, .. } => g.1 = format!("镇中心退回了一件：{message}"),
             SyncEvent::Failed { message, .. } => g.1 = message,
+            // The run went through with the town's time; the agent must still fix the phone.
+            SyncEvent::ClockNotice { message, .. } => g.1 = message,
             _ => {}
         }
     };

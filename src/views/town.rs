@@ -148,6 +148,7 @@ pub fn page_error(e: &TransportError) -> String {
         TransportError::Retryable(_) => "网络不稳定，这一页没有下载完整。请稍后点“重试”。".to_string(),
         TransportError::Throttled { .. } => e.staff_message(),
         TransportError::Corrupt { .. } => e.staff_message(),
+        TransportError::ClockSkew { .. } => e.staff_message(),
         TransportError::Rejected { status: 401, .. } => "本机登记已失效或已被停用，看不到材料。请联系镇中心管理员重新登记本机。".to_string(),
         TransportError::Rejected { status: 403, .. } => "本机无权查看这个村的材料。".to_string(),
         TransportError::Rejected { status: 404, .. } => "镇中心没有这一页（办件可能刚重新提交）。请返回收件箱，刷新后重新打开办件。".to_string(),

@@ -128,6 +128,16 @@ pub enum SyncEvent {
     Failed { message: String, retry_in: Option<Duration> },
     /// The town centre became reachable or unreachable.
     Reachability { online: bool },
+    /// The phone's clock is far off the town's (`offset_secs` = town − phone): the run used the
+    /// town's time, and `message` asks the agent, in Chinese, to set the phone's clock.
+    ClockNotice { offset_secs: i64, message: String },
+}
+
+/// Reports a wrong phone clock the transport learned about during a run.
+fn clock_notice(t: &Transport, progress: &(dyn Fn(SyncEvent) + Send + Sync)) {
+    if let Some(message) = t.clock_notice() {
+        progress(SyncEvent::ClockNotice { offset_secs: t.clock_offset_secs(), message });
+    }
 }
 
 /// What a run did.
@@ -270,7 +280,9 @@ pub async fn sync_once(
     progress: &(dyn Fn(SyncEvent) + Send + Sync),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    sync_run(store, t, server_key, progress, &mut report, &mut BTreeMap::new()).await?;
+    let r = sync_run(store, t, server_key, progress, &mut report, &mut BTreeMap::new()).await;
+    clock_notice(t, progress);
+    r?;
     Ok(report)
 }
 
@@ -439,6 +451,7 @@ pub async fn sync_with_retry(
     loop {
         let mut run = SyncReport::default();
         let result = sync_run(store, t, server_key, progress, &mut run, &mut known).await;
+        clock_notice(t, progress);
         let advanced = run.bytes_acked > 0 || !run.acknowledged.is_empty() || run.decisions > 0;
         total.acknowledged.extend(run.acknowledged);
         total.decisions += run.decisions;

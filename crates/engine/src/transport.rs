@@ -4,17 +4,20 @@
 //! classified so the sync loop and the UI know what to do: `Offline` (no route to the town
 //! centre: wait for the network), `Retryable` (timeouts, dropped connections, 5xx: back off and
 //! retry), `Rejected` (the server refused this request: retrying the same thing will not help),
-//! `Corrupt` (an attachment arrived whole but is not the content its SHA-256 names).
+//! `Corrupt` (an attachment arrived whole but is not the content its SHA-256 names),
+//! `ClockSkew` (the phone's clock is wrong even after one correction from the town's time).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bianmin_protocol::sync::{
     signing_string, ActionRequest, ActionResult, ChangesPage, EnrolRequest, EnrolResponse, ErrorBody, InboxRow,
-    Receipt, SignedParts, UploadOffset, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP,
-    H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
+    Receipt, SignedParts, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256, H_DEVICE, H_ERROR, H_NONCE, H_SERVER_TIME,
+    H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
 };
 use bianmin_protocol::CaseSubmission;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::RngCore;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -54,12 +57,24 @@ pub enum TransportError {
     /// something between rewrote the answer): asking again will not help, hence not transient.
     #[error("attachment {sha256} arrived damaged: its SHA-256 is {got}")]
     Corrupt { sha256: String, got: String },
+    /// The town centre refused the request's timestamp (`clock_skew`): this device's clock is
+    /// `offset_secs` behind the town's (negative: ahead). The transport corrects its clock and
+    /// signs once more before it reports this, so seeing it means the second try failed too.
+    #[error("device clock is {offset_secs} s off the town centre's")]
+    ClockSkew { offset_secs: i64 },
 }
 
 impl TransportError {
     /// Whether trying again later can succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, TransportError::Offline(_) | TransportError::Retryable(_) | TransportError::Throttled { .. })
+        matches!(
+            self,
+            TransportError::Offline(_)
+                | TransportError::Retryable(_)
+                | TransportError::Throttled { .. }
+                // The offset is corrected now; the next run signs with the town's time.
+                | TransportError::ClockSkew { .. }
+        )
     }
 
     /// The device was revoked or its credential is no longer valid.
@@ -73,6 +88,7 @@ impl TransportError {
             TransportError::Offline(_) => "连不上镇中心：当前没有网络或镇中心地址有误。办件已安全保存在手机里，有网络时会自动上传。".to_string(),
             TransportError::Retryable(_) => "网络不稳定，上传中断了。已传的部分不会重传，稍后会自动继续。".to_string(),
             TransportError::Throttled { retry_after_secs } => throttled_message(*retry_after_secs),
+            TransportError::ClockSkew { offset_secs } => clock_message(*offset_secs),
             TransportError::Rejected { status: 401, .. } => {
                 "本机登记已失效或已被镇中心停用，无法上传。请联系镇中心重新登记本机。办件仍保存在手机里。".to_string()
             }
@@ -104,6 +120,7 @@ impl TransportError {
             (TransportError::Offline(_), _) => "连不上镇中心服务器：请检查平板的网络连接。本次操作没有完成，恢复后请再做一次。".to_string(),
             (TransportError::Retryable(_), _) => "网络不稳定，本次操作可能没有完成。请刷新后查看，需要时再做一次。".to_string(),
             (TransportError::Throttled { retry_after_secs }, _) => throttled_message(*retry_after_secs),
+            (TransportError::ClockSkew { offset_secs }, _) => clock_message(*offset_secs),
             (TransportError::Rejected { status: 401, .. }, _) => "本平板的登记已失效或已被停用。请管理员用 bianmin-town enroll 重新登记。".to_string(),
             (TransportError::Rejected { status: 403, .. }, _) => "本平板无权处理这个办件：它不在本镇的范围内，或这项操作不允许。".to_string(),
             (TransportError::Rejected { status: 404, .. }, _) => "找不到这个办件，可能已被撤回。请刷新列表。".to_string(),
@@ -121,6 +138,29 @@ impl TransportError {
             (TransportError::Corrupt { .. }, _) => self.user_message(),
         }
     }
+}
+
+/// Skew from which the agent is told to set the phone's time (the town allows 300 s; a phone a
+/// few minutes off still mints receipts and case numbers with the right date, so smaller
+/// offsets are corrected silently).
+pub const LARGE_SKEW_SECS: i64 = 120;
+
+/// "Set the phone's time", with how far off it is, in plain Chinese.
+pub fn clock_message(offset_secs: i64) -> String {
+    // offset = town - phone: positive means the phone is behind (slow).
+    let dir = if offset_secs > 0 { "慢" } else { "快" };
+    let a = offset_secs.unsigned_abs();
+    let amount = if a >= 86_400 {
+        format!("{} 天", a.div_ceil(86_400).max(1))
+    } else if a >= 3_600 {
+        format!("{} 小时", a / 3_600)
+    } else {
+        format!("{} 分钟", (a / 60).max(1))
+    };
+    format!(
+        "手机时间不准：比镇中心{dir}了约 {amount}。请到手机“设置 → 日期和时间”打开“自动设置”或手动改正，\
+         否则回执和办件编号上的日期会出错。本次同步已按镇中心的时间自动校正。"
+    )
 }
 
 /// 429 in plain Chinese: wait, then try again (typos in an enrolment code are the usual cause).
@@ -165,7 +205,7 @@ pub fn verify_receipt(server_key: &VerifyingKey, r: &Receipt) -> bool {
     let Some(sig) = hex::decode(&r.signature).ok().and_then(|b| Signature::from_slice(&b).ok()) else {
         return false;
     };
-    server_key.verify(r.signing_string().as_bytes(), &sig).is_ok()
+    server_key.verify_strict(r.signing_string().as_bytes(), &sig).is_ok()
 }
 
 /// What a device signs with.
@@ -225,6 +265,32 @@ impl Progress {
     }
 }
 
+/// The device clock as requests are signed with it.
+///
+/// Phones without signal drift or are set by hand. Like mature signed-request clients (AWS SDKs
+/// and others), the transport keeps a correction learned from the town centre's
+/// `X-Bianmin-Server-Time` when a request is refused with `clock_skew`, and signs with it.
+#[derive(Debug, Default)]
+struct Clock {
+    /// How far the phone's own clock is from the real time; always 0 except in tests that model
+    /// a wrong phone clock (`Transport::with_phone_clock_error`).
+    phone_error: i64,
+    /// Town time minus phone time, seconds, learned from the town.
+    correction: AtomicI64,
+}
+
+impl Clock {
+    /// What the phone's own clock says, Unix seconds.
+    fn phone_now(&self) -> i64 {
+        chrono::Utc::now().timestamp().saturating_add(self.phone_error)
+    }
+
+    /// The phone's clock corrected to the town's.
+    fn now(&self) -> i64 {
+        self.phone_now().saturating_add(self.correction.load(Ordering::Relaxed))
+    }
+}
+
 /// A client for one town centre.
 #[derive(Clone)]
 pub struct Transport {
@@ -237,6 +303,7 @@ pub struct Transport {
     stall: Duration,
     base: String,
     cred: Option<Credential>,
+    clock: Arc<Clock>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -295,7 +362,27 @@ impl Transport {
         let http = client(reqwest::Client::builder().timeout(t.request).read_timeout(t.stall))?;
         // The whole-request bound of an upload is generous: its watchdog is progress.
         let upload = client(reqwest::Client::builder().timeout(t.request.max(Duration::from_secs(600))))?;
-        Ok(Transport { http, upload, stall: t.stall, base, cred })
+        Ok(Transport { http, upload, stall: t.stall, base, cred, clock: Arc::default() })
+    }
+
+    /// Models a phone whose own clock is `secs` ahead (negative: behind) of the real time, for
+    /// tests of clock skew. Real phones have the clock they have.
+    pub fn with_phone_clock_error(mut self, secs: i64) -> Transport {
+        self.clock = Arc::new(Clock { phone_error: secs, correction: AtomicI64::new(0) });
+        self
+    }
+
+    /// Town time minus this phone's time, seconds, as learned from the town centre (0 until a
+    /// request was refused with `clock_skew`).
+    pub fn clock_offset_secs(&self) -> i64 {
+        self.clock.correction.load(Ordering::Relaxed)
+    }
+
+    /// What to tell the agent about the phone's clock, in Chinese, when it is far enough off to
+    /// matter (the sync itself already succeeded with the corrected time).
+    pub fn clock_notice(&self) -> Option<String> {
+        let off = self.clock_offset_secs();
+        (off.abs() >= LARGE_SKEW_SECS).then(|| clock_message(off))
     }
 
     pub fn server(&self) -> &str {
@@ -317,7 +404,7 @@ impl Transport {
             missing: vec![],
             upload_offset: None,
         })?;
-        let ts = chrono::Utc::now().timestamp();
+        let ts = self.clock.now();
         let mut n = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut n);
         let nonce = hex::encode(n);
@@ -345,11 +432,35 @@ impl Transport {
         Ok(rb)
     }
 
-    async fn send(rb: reqwest::RequestBuilder) -> Result<reqwest::Response, TransportError> {
+    /// Sends a signed request built by `make`; when the town refuses its timestamp, corrects the
+    /// clock from the answer and signs and sends it once more.
+    async fn exchange(
+        &self,
+        make: impl Fn() -> Result<reqwest::RequestBuilder, TransportError>,
+    ) -> Result<reqwest::Response, TransportError> {
+        match self.send(make()?).await {
+            Err(TransportError::ClockSkew { offset_secs }) => {
+                tracing::warn!(offset_secs, "town centre refused the device clock; correcting and retrying once");
+                self.clock.correction.store(offset_secs, Ordering::Relaxed);
+                self.send(make()?).await
+            }
+            r => r,
+        }
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response, TransportError> {
         let resp = rb.send().await.map_err(classify)?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
+        }
+        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let server_time = header(H_SERVER_TIME).and_then(|v| v.trim().parse::<i64>().ok());
+        if status == StatusCode::UNAUTHORIZED && header(H_ERROR).as_deref() == Some(CLOCK_SKEW) {
+            if let Some(t) = server_time {
+                // Town minus phone, against the uncorrected clock: the correction replaces the old one.
+                return Err(TransportError::ClockSkew { offset_secs: t.saturating_sub(self.clock.phone_now()) });
+            }
         }
         let offset = resp.headers().get(H_UPLOAD_OFFSET).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -382,22 +493,28 @@ impl Transport {
 
     async fn call<T: DeserializeOwned>(&self, method: Method, pq: &str, body: Option<Vec<u8>>) -> Result<T, TransportError> {
         let body = body.unwrap_or_default();
-        let mut rb = self.signed(method, pq, &sha256_hex(&body), None)?;
-        if !body.is_empty() {
-            rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
-        }
-        Transport::json(Transport::send(rb).await?).await
+        let hash = sha256_hex(&body);
+        let resp = self
+            .exchange(|| {
+                let mut rb = self.signed(method.clone(), pq, &hash, None)?;
+                if !body.is_empty() {
+                    rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+                }
+                Ok(rb)
+            })
+            .await?;
+        Transport::json(resp).await
     }
 
     /// `GET /healthz`: whether the town centre is reachable and ready.
     pub async fn health(&self) -> Result<(), TransportError> {
-        Transport::send(self.http.get(format!("{}/healthz", self.base))).await.map(|_| ())
+        self.send(self.http.get(format!("{}/healthz", self.base))).await.map(|_| ())
     }
 
     /// Exchanges a one-time code for enrolment (unsigned: the device has no credential yet).
     pub async fn enrol(&self, req: &EnrolRequest) -> Result<EnrolResponse, TransportError> {
         let rb = self.http.post(format!("{}/v1/enrol", self.base)).json(req);
-        Transport::json(Transport::send(rb).await?).await
+        Transport::json(self.send(rb).await?).await
     }
 
     /// `GET /v1/me`.
@@ -407,8 +524,8 @@ impl Transport {
 
     /// `HEAD /v1/attachments/{sha}`: how many bytes the server holds.
     pub async fn upload_offset(&self, sha256: &str) -> Result<UploadOffset, TransportError> {
-        let rb = self.signed(Method::HEAD, &format!("/v1/attachments/{sha256}"), &sha256_hex(b""), None)?;
-        let resp = Transport::send(rb).await?;
+        let path = format!("/v1/attachments/{sha256}");
+        let resp = self.exchange(|| self.signed(Method::HEAD, &path, &sha256_hex(b""), None)).await?;
         let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         let offset = h(H_UPLOAD_OFFSET).ok_or_else(|| TransportError::Retryable("no Upload-Offset in answer".into()))?;
         Ok(UploadOffset {
@@ -427,18 +544,29 @@ impl Transport {
         let progress = std::sync::Arc::new(Progress::new());
         let size = chunk.len();
         let all = bytes::Bytes::from(chunk);
-        let seen = progress.clone();
-        // hyper asks for the next piece once the connection took the previous one.
-        let pieces = futures_util::stream::iter((0..size).step_by(UPLOAD_PIECE).map(move |at| {
-            seen.touch();
-            Ok::<_, std::io::Error>(all.slice(at..(at + UPLOAD_PIECE).min(size)))
-        }));
-        let rb = self
-            .signed(Method::PATCH, &format!("/v1/attachments/{sha256}"), UNSIGNED_PAYLOAD, Some((offset, length)))?
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header(reqwest::header::CONTENT_LENGTH, size)
-            .body(reqwest::Body::wrap_stream(pieces));
-        let request = async { Transport::json(Transport::send(rb).await?).await };
+        let path = format!("/v1/attachments/{sha256}");
+        // A fresh stream over the same bytes for each attempt (a clock_skew refusal is signed
+        // again and sent once more).
+        let body = || {
+            let (all, seen) = (all.clone(), progress.clone());
+            // hyper asks for the next piece once the connection took the previous one.
+            reqwest::Body::wrap_stream(futures_util::stream::iter((0..size).step_by(UPLOAD_PIECE).map(move |at| {
+                seen.touch();
+                Ok::<_, std::io::Error>(all.slice(at..(at + UPLOAD_PIECE).min(size)))
+            })))
+        };
+        let request = async {
+            let resp = self
+                .exchange(|| {
+                    Ok(self
+                        .signed(Method::PATCH, &path, UNSIGNED_PAYLOAD, Some((offset, length)))?
+                        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                        .header(reqwest::header::CONTENT_LENGTH, size)
+                        .body(body()))
+                })
+                .await?;
+            Transport::json(resp).await
+        };
         tokio::pin!(request);
         let tick = (self.stall / 4).max(Duration::from_millis(20));
         loop {
@@ -500,8 +628,8 @@ impl Transport {
         if case_id.is_empty() || !case_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             return Err(bad("case id may only hold letters, digits and '-'"));
         }
-        let rb = self.signed(Method::GET, &format!("/v1/cases/{case_id}/attachments/{sha256}"), &sha256_hex(b""), None)?;
-        let mut resp = Transport::send(rb).await?;
+        let path = format!("/v1/cases/{case_id}/attachments/{sha256}");
+        let mut resp = self.exchange(|| self.signed(Method::GET, &path, &sha256_hex(b""), None)).await?;
         if resp.content_length().is_some_and(|n| n > MAX_ATTACHMENT) {
             return Err(TransportError::Corrupt { sha256: sha256.to_string(), got: "(larger than any attachment)".into() });
         }

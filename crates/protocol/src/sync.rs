@@ -28,6 +28,15 @@ pub const H_UPLOAD_LENGTH: &str = "upload-length";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// How far a request's timestamp may be from the server's clock, in seconds.
 pub const TIMESTAMP_WINDOW_SECS: i64 = 300;
+/// Header on every answer of the town centre: its clock, Unix seconds. A device measures its
+/// clock offset from it (`clock_skew`).
+pub const H_SERVER_TIME: &str = "x-bianmin-server-time";
+/// Header on every error answer: the stable error code of [`ErrorBody::error`], so that answers
+/// without a body (HEAD) still say what went wrong.
+pub const H_ERROR: &str = "x-bianmin-error";
+/// Error code of a signed request whose timestamp is outside the window: the device clock is
+/// wrong. The answer carries [`H_SERVER_TIME`]; correct the offset and sign again.
+pub const CLOCK_SKEW: &str = "clock_skew";
 
 /// The parts of a request that its signature covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
