@@ -122,8 +122,8 @@ pub async fn enrol(book: &Book, role: Role, f: &EnrolForm) -> Result<Device, Str
     let resp = match transport.enrol(&req).await {
         Ok(r) => r,
         // The town may have registered this key and the answer got lost on the way (the code is
-        // then used up): the same key, kept in the outbox, asks who it is instead.
-        Err(e @ (TransportError::Retryable(_) | TransportError::Rejected { status: 409, .. })) => {
+        // then used up, 401): the same key, kept in the outbox, asks who it is instead.
+        Err(e @ (TransportError::Retryable(_) | TransportError::Rejected { status: 401 | 409, .. })) => {
             signed.me().await.map_err(|_| format!("登记失败：{}", e.user_message()))?
         }
         Err(e) => return Err(format!("登记失败：{}", e.user_message())),

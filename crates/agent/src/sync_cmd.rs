@@ -125,8 +125,9 @@ pub fn enroll(data: &Path, args: &EnrollArgs) -> Result<ExitCode> {
     let resp = runtime()?.block_on(async {
         match open.enrol(&req).await {
             Ok(r) => Ok(r),
-            // The server may have registered this key and lost the answer: ask who we are.
-            Err(e @ (TransportError::Retryable(_) | TransportError::Rejected { status: 409, .. })) => signed.me().await.map_err(|_| e),
+            // The server may have registered this key and lost the answer: ask who we are. A retry
+            // then finds the code used up (401; the town checks the code before the device id).
+            Err(e @ (TransportError::Retryable(_) | TransportError::Rejected { status: 401 | 409, .. })) => signed.me().await.map_err(|_| e),
             Err(e) => Err(e),
         }
     });
@@ -170,6 +171,9 @@ pub fn sync(data: &Path, args: &SyncArgs) -> Result<ExitCode> {
         SyncEvent::DeliveryRefused { case_id, status, message } => eprintln!("delivery of {case_id} refused ({status}): {message}"),
         SyncEvent::Decision(d) => eprintln!("town: {} v{} → {}", d.case_id, d.version, d.decision.resulting_state().as_str()),
         SyncEvent::Failed { message: _, retry_in: Some(w) } => eprintln!("connection problem; retrying in {} ms", w.as_millis()),
+        SyncEvent::ClockNotice { offset_secs, .. } => {
+            eprintln!("warning: this device's clock is {offset_secs} s off the town centre's (town minus device); set its date and time")
+        }
         _ => {}
     };
     let result = runtime()?.block_on(sync_with_retry(&outbox, &t, key.as_ref(), &backoff, &progress));

@@ -1,7 +1,8 @@
 //! Request authentication: every call after enrolment is signed with the device's Ed25519 key.
 //!
 //! The signature covers method, path and query, timestamp, nonce, body hash and the upload
-//! headers (`bianmin_protocol::sync::signing_string`). A request outside the timestamp window, with
+//! headers (`bianmin_protocol::sync::signing_string`). A request outside the timestamp window gets
+//! 401 `clock_skew` (the answer's `X-Bianmin-Server-Time` lets the device correct itself); one with
 //! a nonce already seen, from an unknown or revoked device, or with a bad signature gets 401; the
 //! nonce is remembered only after the signature checked out, so forged requests cannot fill the cache.
 //!
@@ -20,7 +21,7 @@ use bianmin_protocol::sync::{
     signing_string, SignedParts, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH,
     H_UPLOAD_OFFSET, TIMESTAMP_WINDOW_SECS, UNSIGNED_PAYLOAD,
 };
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::error::ApiError;
 use crate::files::sha256_hex;
@@ -91,8 +92,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let claimed_hash = header(&req, H_CONTENT_SHA256)?.to_string();
     let sig_hex = header(&req, H_SIGNATURE)?.to_string();
     let now = chrono::Utc::now().timestamp();
-    if (now - ts).abs() > TIMESTAMP_WINDOW_SECS {
-        return Err(ApiError::unauthorized("request timestamp is outside the allowed window; check the device clock"));
+    // `abs_diff`: a timestamp of i64::MIN must not overflow the subtraction.
+    if now.abs_diff(ts) > TIMESTAMP_WINDOW_SECS as u64 {
+        return Err(ApiError::clock_skew(now, ts));
     }
     if nonce.len() < 16 || nonce.len() > 128 {
         return Err(ApiError::unauthorized("nonce must be 16 to 128 characters"));
@@ -127,7 +129,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         upload_offset: opt_header(&req, H_UPLOAD_OFFSET),
         upload_length: opt_header(&req, H_UPLOAD_LENGTH),
     });
-    key.verify(message.as_bytes(), &sig).map_err(|_| ApiError::unauthorized("signature does not verify"))?;
+    // Strict: no small-order keys or non-canonical signatures (a weak key once let one fixed
+    // signature pass for every message).
+    key.verify_strict(message.as_bytes(), &sig).map_err(|_| ApiError::unauthorized("signature does not verify"))?;
 
     let (parts, body) = req.into_parts();
     let body = if claimed_hash == UNSIGNED_PAYLOAD {

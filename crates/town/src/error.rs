@@ -6,7 +6,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use bianmin_protocol::sync::{ErrorBody, H_UPLOAD_OFFSET};
+use bianmin_protocol::sync::{ErrorBody, H_ERROR, H_UPLOAD_OFFSET};
 
 /// An API failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,19 @@ impl ApiError {
     }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    /// A signed request stamped too far from the server's clock: the device clock is wrong.
+    /// The answer's `X-Bianmin-Server-Time` (on every answer) lets the device correct itself.
+    pub fn clock_skew(server_now: i64, request_ts: i64) -> ApiError {
+        let off = (request_ts as i128 - server_now as i128).clamp(i64::MIN as i128, i64::MAX as i128);
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            bianmin_protocol::sync::CLOCK_SKEW,
+            format!(
+                "request timestamp is {off} s from the server clock (allowed: {} s); correct the device clock",
+                bianmin_protocol::sync::TIMESTAMP_WINDOW_SECS
+            ),
+        )
     }
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
@@ -75,6 +88,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: self.code.to_string(), message: self.message, missing: self.missing };
         let mut resp = (self.status, Json(body)).into_response();
+        // The code again as a header: a HEAD answer has no body to carry it.
+        resp.headers_mut().insert(H_ERROR, HeaderValue::from_static(self.code));
         if let Some(o) = self.upload_offset {
             resp.headers_mut().insert(H_UPLOAD_OFFSET, HeaderValue::from(o));
         }

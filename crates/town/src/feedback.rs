@@ -207,7 +207,7 @@ fn read_supervisors(data: &Path) -> Result<BTreeMap<String, Supervisor>, Supervi
 /// Creates (or resets) a supervisor and returns the new random password, shown once.
 pub fn add_supervisor(data: &Path, name: &str) -> Result<String, SupervisorError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 40 {
+    if name.is_empty() || name.chars().count() > MAX_SUPERVISOR_NAME_CHARS {
         return Err(SupervisorError::BadName);
     }
     use rand::Rng;
@@ -226,14 +226,35 @@ pub fn add_supervisor(data: &Path, name: &str) -> Result<String, SupervisorError
     Ok(password)
 }
 
+/// Longest supervisor account name.
+pub const MAX_SUPERVISOR_NAME_CHARS: usize = 40;
+
+/// A hash of no one's password with the same parameters as real ones: an unknown name costs the
+/// same Argon2 work as a known one, so login timing does not tell which names exist.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(b"no account has this password", &salt)
+        .expect("argon2 hashes with its default parameters")
+        .to_string()
+});
+
+/// Computes the stand-in hash now, so that even the first unknown name takes no longer than a
+/// known one (`serve` calls this at start).
+pub fn warm_up() {
+    std::sync::LazyLock::force(&DUMMY_HASH);
+}
+
 /// Checks a supervisor's password (read fresh from the file, so new accounts work at once).
 pub fn check_supervisor(data: &Path, name: &str, password: &str) -> Result<bool, SupervisorError> {
     let all = read_supervisors(data)?;
-    let Some(s) = all.get(name.trim()) else {
-        return Ok(false);
+    let (hash, known) = match all.get(name.trim()) {
+        Some(s) => (s.password_hash.as_str(), true),
+        None => (DUMMY_HASH.as_str(), false),
     };
-    let parsed = PasswordHash::new(&s.password_hash).map_err(|e| SupervisorError::Corrupt(e.to_string()))?;
-    Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    let parsed = PasswordHash::new(hash).map_err(|e| SupervisorError::Corrupt(e.to_string()))?;
+    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    Ok(ok && known)
 }
 
 /// The feedback store and in-memory security state of the 好差评 pages.

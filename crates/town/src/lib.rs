@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod divisions;
+pub mod edge;
 pub mod error;
 pub mod feedback;
 pub mod files;
@@ -13,6 +14,7 @@ pub mod oversight;
 pub mod ratelimit;
 pub mod resident;
 pub mod routes;
+pub mod server;
 pub mod store;
 pub mod tls;
 pub mod uploads;
@@ -45,6 +47,11 @@ pub struct Limits {
     pub upload_frame: std::time::Duration,
     /// Longest time one upload request may take, however slowly its bytes trickle in.
     pub upload_request: std::time::Duration,
+    /// Largest body of a public form (resident rating, county login and steps) or enrolment:
+    /// a few short fields; the rating's comment is the longest at 500 characters.
+    pub public_form: usize,
+    /// Longest pause allowed between two frames of a request body.
+    pub body_idle: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -55,6 +62,8 @@ impl Default for Limits {
             // A phone chunk is at most 1 MiB; 2G at 10 KB/s sends it in under two minutes.
             upload_frame: std::time::Duration::from_secs(30),
             upload_request: std::time::Duration::from_secs(300),
+            public_form: 16 * 1024,
+            body_idle: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -171,12 +180,14 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
     let enrol = Router::new()
         .route("/v1/enrol", post(routes::enrol))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::enrolment));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::enrolment))
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.public_form));
     Router::new()
         .route("/healthz", get(routes::healthz))
         .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::edge))
         .with_state(state)
 }

@@ -6,12 +6,15 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use bianmin_protocol::sync::{AttachmentInfo, DeviceRole};
 use bianmin_protocol::CaseState;
 use bianmin_town::files::{write_atomic, Ticket};
 use bianmin_town::store::{SledStore, TownStore};
+use bianmin_town::audit::ANCHOR_FILE;
+use bianmin_town::server::ServerConfig;
 use bianmin_town::{app, AppState, Divisions, Files};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
@@ -38,6 +41,9 @@ enum Cmd {
         /// PEM private key for --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Seconds between exports of the signed audit anchor (also written at start and stop).
+        #[arg(long, default_value_t = 86_400)]
+        anchor_every_secs: u64,
     },
     /// List the county's towns and villages with their codes.
     Villages {
@@ -61,11 +67,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Check the audit log's hash chain.
+    /// Check the audit log's hash chain against the signed anchors exported by `serve`; names
+    /// the first bad entry.
     Audit {
         #[arg(long)]
         json: bool,
+        /// The anchor file to check against (default: the data directory's; pass the copy kept
+        /// off this machine).
+        #[arg(long)]
+        anchors: Option<PathBuf>,
     },
+    /// Export a signed audit anchor now (`serve` does this itself; needs it stopped).
+    Anchor,
     /// County supervisor accounts for the 好差评 oversight pages.
     Supervisor {
         #[command(subcommand)]
@@ -85,12 +98,23 @@ enum SupervisorCmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve { listen, tls_cert, tls_key } => serve(&cli.data, &listen, tls_cert.zip(tls_key)),
+        Cmd::Serve { listen, tls_cert, tls_key, anchor_every_secs } => {
+            serve(&cli.data, &listen, tls_cert.zip(tls_key), Duration::from_secs(anchor_every_secs.max(1)))
+        }
         Cmd::Villages { json } => villages(&cli.data, json),
         Cmd::Enroll { village, town, server } => enroll(&cli.data, village, town, server),
         Cmd::Revoke { device } => revoke(&cli.data, &device),
         Cmd::Cases { json } => cases(&cli.data, json),
-        Cmd::Audit { json } => audit(&cli.data, json),
+        Cmd::Audit { json, anchors } => audit(&cli.data, json, anchors),
+        Cmd::Anchor => {
+            let store = open_store(&cli.data)?;
+            let key = Files::new(&cli.data)?.server_key()?;
+            match bianmin_town::audit::export_anchor(&store, &key, &cli.data.join(ANCHOR_FILE))? {
+                Some(a) => println!("anchored audit entry {} ({})", a.seq, a.hash),
+                None => println!("the last anchor already covers the audit log"),
+            }
+            Ok(())
+        }
         Cmd::Supervisor { cmd: SupervisorCmd::Add { name } } => {
             let password = bianmin_town::oversight::supervisor_add(&cli.data, &name)?;
             println!("{password}");
@@ -100,7 +124,19 @@ fn main() -> Result<()> {
     }
 }
 
-fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<()> {
+/// Writes an anchor of the audit head, logging (not failing on) errors: a full disk must not stop
+/// the town centre, and the next export covers everything since the last good one.
+async fn anchor_now(state: &AppState, path: &Path) {
+    let (st, path) = (state.clone(), path.to_path_buf());
+    match tokio::task::spawn_blocking(move || bianmin_town::audit::export_anchor(st.store.as_ref(), &st.server_key, &path)).await {
+        Ok(Ok(Some(a))) => tracing::info!(seq = a.seq, "audit anchor exported"),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "audit anchor export failed"),
+        Err(e) => tracing::error!(error = %e, "audit anchor export failed"),
+    }
+}
+
+fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>, anchor_every: Duration) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
@@ -120,14 +156,22 @@ fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>) -> Result<(
         writeln!(out, "{}://{addr}", if acceptor.is_some() { "https" } else { "http" })?;
         out.flush()?;
         tracing::info!(%addr, tls = acceptor.is_some(), "town centre listening");
-        if let Some(acceptor) = acceptor {
-            bianmin_town::tls::serve(listener, acceptor, app(state), shutdown_signal()).await;
-            return Ok(());
-        }
-        // Peer addresses feed the per-client rate limit of the public 好差评 pages.
-        axum::serve(listener, app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown_signal())
-            .await?;
+        bianmin_town::feedback::warm_up();
+        let anchors = data.join(ANCHOR_FILE);
+        anchor_now(&state, &anchors).await;
+        let periodic = {
+            let (state, anchors) = (state.clone(), anchors.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + anchor_every, anchor_every);
+                loop {
+                    tick.tick().await;
+                    anchor_now(&state, &anchors).await;
+                }
+            })
+        };
+        bianmin_town::server::serve(listener, app(state.clone()), acceptor, ServerConfig::default(), shutdown_signal()).await;
+        periodic.abort();
+        anchor_now(&state, &anchors).await;
         Ok(())
     })
 }
@@ -257,16 +301,22 @@ fn cases(data: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn audit(data: &Path, json: bool) -> Result<()> {
+fn audit(data: &Path, json: bool, anchors: Option<PathBuf>) -> Result<()> {
     let store = open_store(data)?;
     let log = store.audit_log()?;
-    let verdict = bianmin_town::audit::verify_chain(&log);
+    let key = Files::new(data)?.server_key()?.verifying_key();
+    let path = anchors.unwrap_or_else(|| data.join(ANCHOR_FILE));
+    let anchors = bianmin_town::audit::read_anchors(&path).with_context(|| format!("reading {}", path.display()))?;
+    if anchors.is_empty() {
+        eprintln!("warning: no audit anchors in {}; only the hash chain is checked", path.display());
+    }
+    let verdict = bianmin_town::audit::verify_anchored(&log, &anchors, &key);
     if json {
         println!("{}", serde_json::to_string_pretty(&log)?);
     }
     match verdict {
         Ok(()) => {
-            eprintln!("audit log intact: {} entries", log.len());
+            eprintln!("audit log intact: {} entries, {} anchors", log.len(), anchors.len());
             Ok(())
         }
         Err(e) => bail!("audit log TAMPERED: {e}"),

@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::feedback::{csrf_token, figures, level_label, Figures, Rectification, StepError, StepKind};
 use crate::resident::{frame, frame_with, message_page};
 use crate::routes::china_today;
+use crate::server::OverTls;
 use crate::store::StoreError;
 use crate::AppState;
 
@@ -38,6 +39,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/county/export.csv", get(export_csv))
         .route("/county/rectifications/{case_id}", post(county_step))
         .route("/county/logout", post(logout));
+    // Every public form is a few short fields: refuse bigger bodies before reading them.
+    let forms = axum::extract::DefaultBodyLimit::max(state.limits.public_form);
+    let (public, county) = (public.layer(forms), county.layer(forms));
     let staff = Router::new()
         .route("/v1/rectifications", get(staff_list))
         .route("/v1/rectifications/{case_id}/steps", post(staff_step))
@@ -109,12 +113,32 @@ pub struct LoginForm {
     password: String,
 }
 
-async fn login(State(state): State<AppState>, form: Result<Form<LoginForm>, FormRejection>) -> Response {
-    let Ok(Form(f)) = form else {
-        return (StatusCode::BAD_REQUEST, login_form(Some("请填写账号和密码。"))).into_response();
+/// `; Secure` when the request came over TLS: the browser then never sends the session cookie
+/// over plain HTTP. (Behind a TLS-terminating proxy the town serves plain HTTP and cannot tell.)
+fn secure_attr(tls: Option<Extension<OverTls>>) -> &'static str {
+    if tls.is_some_and(|Extension(OverTls(t))| t) {
+        "; Secure"
+    } else {
+        ""
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    tls: Option<Extension<OverTls>>,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return form_too_large(),
+        Err(_) => return (StatusCode::BAD_REQUEST, login_form(Some("请填写账号和密码。"))).into_response(),
     };
     let data = state.feedback.data_dir().to_path_buf();
     let name = f.name.trim().to_string();
+    if name.chars().count() > crate::feedback::MAX_SUPERVISOR_NAME_CHARS {
+        // No account has such a name; refused before the audit entry, which names the account.
+        return (StatusCode::UNAUTHORIZED, login_form(Some("账号或密码不正确。"))).into_response();
+    }
     let n = name.clone();
     // Argon2 is deliberately slow: keep it off the async workers.
     let ok = match tokio::task::spawn_blocking(move || crate::feedback::check_supervisor(&data, &n, &f.password)).await {
@@ -131,8 +155,17 @@ async fn login(State(state): State<AppState>, form: Result<Form<LoginForm>, Form
         return (StatusCode::UNAUTHORIZED, login_form(Some("账号或密码不正确。"))).into_response();
     }
     let token = state.feedback.new_session(&name);
-    let cookie = format!("{COOKIE}={token}; Path=/county; HttpOnly; SameSite=Strict; Max-Age={}", crate::feedback::SESSION_TTL.as_secs());
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/county; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        crate::feedback::SESSION_TTL.as_secs(),
+        secure_attr(tls)
+    );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/county")).into_response()
+}
+
+/// A public form's body over `Limits::public_form`.
+pub fn form_too_large() -> Response {
+    message_page(StatusCode::PAYLOAD_TOO_LARGE, "提交失败", "提交的内容过长，请删减后重新填写。")
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,13 +174,18 @@ pub struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap, form: Result<Form<CsrfForm>, FormRejection>) -> Response {
+async fn logout(
+    State(state): State<AppState>,
+    tls: Option<Extension<OverTls>>,
+    headers: HeaderMap,
+    form: Result<Form<CsrfForm>, FormRejection>,
+) -> Response {
     if let Ok((_, token)) = session(&state, &headers) {
         if form.map(|f| f.0.csrf == csrf_token(&token)).unwrap_or(false) {
             state.feedback.end_session(&token);
         }
     }
-    let cookie = format!("{COOKIE}=; Path=/county; HttpOnly; SameSite=Strict; Max-Age=0");
+    let cookie = format!("{COOKIE}=; Path=/county; HttpOnly; SameSite=Strict; Max-Age=0{}", secure_attr(tls));
     ([(header::SET_COOKIE, cookie)], Redirect::to("/county/login")).into_response()
 }
 
@@ -200,7 +238,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
             div.card {
                 h1 { "好差评与督办 · 县级监管" }
                 p.muted { "当前用户：" (name) "　日期：" (today) }
-                form method="post" action="/county/logout" { input type="hidden" name="csrf" value=(csrf); button type="submit" style="width:auto" { "退出" } }
+                form method="post" action="/county/logout" { input type="hidden" name="csrf" value=(csrf); button.narrow type="submit" { "退出" } }
             }
             div.card {
                 h2 { "三个百分百与办件指标" }
@@ -277,8 +315,10 @@ async fn county_step(
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
-    let Ok(Form(f)) = form else {
-        return message_page(StatusCode::BAD_REQUEST, "提交失败", "表单内容不正确。");
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return form_too_large(),
+        Err(_) => return message_page(StatusCode::BAD_REQUEST, "提交失败", "表单内容不正确。"),
     };
     if f.csrf != csrf_token(&token) {
         return message_page(StatusCode::FORBIDDEN, "提交失败", "页面已失效，请刷新后重试。");

@@ -11,10 +11,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bianmin_engine::case::CaseEvent;
-use bianmin_engine::receipt::{self, ReceiptError};
+use bianmin_engine::receipt;
 use bianmin_engine::validate::mask_name;
 use bianmin_protocol::{CaseState, Decision, DecisionEvent};
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use ed25519_dalek::VerifyingKey;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
@@ -35,7 +35,7 @@ label{display:block;margin:6px 0}fieldset{border:1px solid #ddd;border-radius:6p
 select,input[type=text],input[type=password],input[type=tel],textarea{font:inherit;width:100%;box-sizing:border-box;padding:8px;border:1px solid #bbb;border-radius:6px}\
 button{font:inherit;background:#1677ff;color:#fff;border:0;border-radius:6px;padding:10px 18px;margin-top:8px;width:100%}\
 table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ddd;padding:4px 6px;text-align:left}\
-th{background:#eef2f7}.scroll{overflow-x:auto}td:first-child,th{white-space:nowrap}main.wide{max-width:72em}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}";
+th{background:#eef2f7}.scroll{overflow-x:auto}td:first-child,th{white-space:nowrap}main.wide{max-width:72em}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}button.narrow{width:auto}";
 
 /// The page frame.
 pub fn frame(title: &str, body: Markup) -> Markup {
@@ -95,27 +95,59 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> +
     }
 }
 
+/// A receipt link that checked out.
+pub struct Claim {
+    /// The date the link counts from: the day the town received the case when it has it (the
+    /// phone's clock may have been wrong when it minted the link), else the phone's issue date.
+    pub issued: NaiveDate,
+    /// The phone's own issue date, when it is not in the future (a wrong clock's date is not shown).
+    pub phone_issued: Option<NaiveDate>,
+}
+
 /// Checks the receipt token against the enrolled key of the device named in the case number.
-async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<receipt::ReceiptClaim, Response> {
+///
+/// Dates are judged by the town's clock: a phone set two days ahead (or reset to 2020 by a flat
+/// battery) still mints genuine links. Once the town holds the case, validity counts from the
+/// day it was received; before that, a link "from the future" is shown as waiting for upload. A
+/// revoked device's key opens nothing: the phone may be in a thief's hands.
+async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<Claim, Response> {
     let forged = || message_page(StatusCode::FORBIDDEN, "链接无效", "该查询链接无效或已被篡改，请使用回执上的二维码重新扫描。");
     let device = receipt::signer_device(case_id)
         .map_err(|_| message_page(StatusCode::NOT_FOUND, "办件编号无效", "没有这个办件编号，请核对回执上的二维码。"))?;
     let st = state.clone();
-    let record = blocking(move || st.store.device(&device)).await?.ok_or_else(forged)?;
+    let id = case_id.to_string();
+    let (record, received) = blocking(move || {
+        let record = st.store.device(&device)?;
+        let received = st.store.case(&id)?.map(|sc| sc.received_at);
+        Ok((record, received))
+    })
+    .await?;
+    let record = record.ok_or_else(forged)?;
     let key = hex::decode(&record.public_key)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
         .ok_or_else(|| internal("stored device key is malformed"))?;
-    match receipt::verify(&key, case_id, token, china_today()) {
-        Ok(c) => Ok(c),
-        Err(ReceiptError::Expired(d)) => Err(message_page(
+    let claim = receipt::verify_signature(&key, case_id, token).map_err(|_| forged())?;
+    if record.revoked || state.files.is_revoked(&record.id) {
+        return Err(message_page(
+            StatusCode::FORBIDDEN,
+            "链接已停用",
+            "开具这张回执的代办员设备已停用，查询链接随之失效。请联系村代办员或镇便民服务中心查询办件。",
+        ));
+    }
+    let today = china_today();
+    let issued = received.map(crate::feedback::china_date).unwrap_or(claim.issued);
+    let expires = receipt::expiry(issued);
+    if today > expires {
+        return Err(message_page(
             StatusCode::GONE,
             "链接已过期",
-            &format!("该查询链接已于{}过期。如需查询，请联系村代办员。", d.format("%Y年%m月%d日")),
-        )),
-        Err(_) => Err(forged()),
+            &format!("该查询链接已于{}过期。如需查询，请联系村代办员。", expires.format("%Y年%m月%d日")),
+        ));
     }
+    let phone_issued = (claim.issued <= today + chrono::Days::new(1)).then_some(claim.issued);
+    Ok(Claim { issued, phone_issued })
 }
 
 fn china_time(t: DateTime<Utc>) -> String {
@@ -171,7 +203,10 @@ pub async fn page(State(state): State<AppState>, Path(case_id): Path<String>, Qu
                         h1 { "办件查询" }
                         p.muted { "办件编号：" (case_id) }
                         p { "您的办件正在由村代办员上传，请稍后再查看。" }
-                        p.muted { "村里网络不好时，代办员的手机会在有信号后自动上传。回执开具日期：" (claim.issued.format("%Y-%m-%d")) }
+                        p.muted {
+                            "村里网络不好时，代办员的手机会在有信号后自动上传。"
+                            @if let Some(d) = claim.phone_issued { "回执开具日期：" (d.format("%Y-%m-%d")) }
+                        }
                     }
                 },
             ),
@@ -211,7 +246,9 @@ fn render_case(state: &AppState, sc: &StoredCase, rating: Option<&Rating>, token
         div.card {
             h2 { "办理进度" }
             ol.tl {
-                li { strong { "已提交" } " " span.muted { (china_time(c.created_at)) } br; "村代办员已收件并完成初审" }
+                // The phone's clock stamped `created_at`; one set ahead would show a submission
+                // after the town received it, so the town's receipt time bounds it.
+                li { strong { "已提交" } " " span.muted { (china_time(c.created_at.min(sc.received_at))) } br; "村代办员已收件并完成初审" }
                 @for h in &c.history {
                     @if let Some(text) = step_text(h.to) {
                         li class=[(h.to == c.state).then_some("now")] {
@@ -331,8 +368,10 @@ fn level_of(s: &str) -> Option<u8> {
 
 /// POST /r/{case_id}/rate: one rating per case.
 pub async fn rate(State(state): State<AppState>, Path(case_id): Path<String>, form: Result<Form<RateForm>, FormRejection>) -> Response {
-    let Ok(Form(f)) = form else {
-        return message_page(StatusCode::BAD_REQUEST, "提交失败", "评价内容格式不正确，请返回重新填写。");
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return crate::oversight::form_too_large(),
+        Err(_) => return message_page(StatusCode::BAD_REQUEST, "提交失败", "评价内容格式不正确，请返回重新填写。"),
     };
     let claim = match check_token(&state, &case_id, &f.t).await {
         Ok(c) => c,

@@ -102,22 +102,32 @@ fn enrol_response(state: &AppState, d: &DeviceRecord) -> EnrolResponse {
     }
 }
 
+/// Longest name of the person using a device (a Chinese name is two to four characters).
+pub const MAX_PERSON_CHARS: usize = 40;
+
 /// POST /v1/enrol: exchanges a one-time code for a registered device key.
-pub async fn enrol(State(state): State<AppState>, body: Bytes) -> Result<Json<EnrolResponse>, ApiError> {
-    if body.len() > 16 * 1024 {
-        return Err(ApiError::too_large("enrolment request too large"));
-    }
+///
+/// The code is checked before the device id: without a valid code nobody learns whether an id is
+/// enrolled (every refusal before that point looks the same).
+pub async fn enrol(
+    State(state): State<AppState>,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<EnrolResponse>, ApiError> {
+    let body = body.map_err(|_| ApiError::too_large("enrolment request too large"))?;
     let req: EnrolRequest = parse_json(&body)?;
     check_device(&req.device_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if req.person.chars().count() > MAX_PERSON_CHARS {
+        return Err(ApiError::bad_request(format!("person is limited to {MAX_PERSON_CHARS} characters")));
+    }
     let key: [u8; 32] = hex::decode(&req.public_key)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ApiError::bad_request("public_key must be 32 bytes of hex"))?;
-    VerifyingKey::from_bytes(&key).map_err(|_| ApiError::bad_request("public_key is not a valid Ed25519 key"))?;
-    let id = req.device_id.clone();
-    let st = state.clone();
-    if blocking(move || st.store.device(&id)).await?.is_some() {
-        return Err(ApiError::conflict("device_exists", "this device id is already enrolled; generate a new one"));
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| ApiError::bad_request("public_key is not a valid Ed25519 key"))?;
+    // A small-order key (the identity point and its kin) verifies forged signatures under
+    // non-strict checks; no honest key generator produces one.
+    if key.is_weak() {
+        return Err(ApiError::bad_request("public_key is a weak (small-order) Ed25519 key"));
     }
     let ticket = state.files.redeem_ticket(&req.code, Utc::now()).map_err(|e| match e {
         TicketError::Unknown => ApiError::unauthorized("enrolment code is unknown or already used"),

@@ -1,20 +1,15 @@
 //! HTTPS for `serve --tls-cert/--tls-key`: rustls (ring) in front of the same router.
 //!
 //! Production must run behind TLS (personal data in transit, BRIEF §3): either this listener or a
-//! reverse proxy that terminates TLS. Plain HTTP is for loopback tests only.
+//! reverse proxy that terminates TLS. Plain HTTP is for loopback tests only. The listener, with
+//! its handshake timeout, is `crate::server`.
 
-use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
@@ -43,37 +38,4 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// Serves `app` over TLS on `listener` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => return,
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::info!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            // The same peer address plain `serve` provides (the 好差评 pages rate-limit by it).
-            let app = app.layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-            let service = TowerToHyperService::new(app);
-            if let Err(e) = Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
 }

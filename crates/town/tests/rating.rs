@@ -64,10 +64,13 @@ async fn the_page_shows_the_timeline_and_bad_tokens_are_refused() {
     let (_, spath) = receipt_path(&stranger, &sid);
     assert_eq!(send(&r, get(&spath, None)).await.0, StatusCode::FORBIDDEN);
     assert_eq!(send(&r, get("/r/not-a-case?t=x", None)).await.0, StatusCode::NOT_FOUND);
-    // Expired: issued longer ago than a token lives.
+    // Expired: issued longer ago than a token lives. (The phone's date counts only while the town
+    // does not hold the case; after that validity runs from the day the town received it, since a
+    // phone's clock may be wrong: `hardening.rs`.)
     let old = china_today() - Days::new(receipt::TOKEN_VALID_DAYS + 10);
-    let expired = receipt::mint(&s.agent.key, &s.id, old);
-    let (st, body) = send(&r, get(&format!("/r/{}?t={expired}", s.id), None)).await;
+    let unsynced = s.agent.next_case_id();
+    let expired = receipt::mint(&s.agent.key, &unsynced, old);
+    let (st, body) = send(&r, get(&format!("/r/{unsynced}?t={expired}"), None)).await;
     assert_eq!(st, StatusCode::GONE);
     assert!(body.contains("已过期"));
     // A forged token cannot rate either.
