@@ -52,6 +52,12 @@ pub struct Limits {
     pub public_form: usize,
     /// Longest pause allowed between two frames of a request body.
     pub body_idle: std::time::Duration,
+    /// Unfinished uploads one device may hold at once. A phone uploads pages one after another
+    /// and resumes the one it broke off, so it holds one or two; the limit stops a device from
+    /// leaving dozens of 32 MiB partials behind.
+    pub open_uploads_per_device: usize,
+    /// An unfinished upload untouched this long is removed (the phone restarts that page at 0).
+    pub upload_max_age: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -64,6 +70,9 @@ impl Default for Limits {
             upload_request: std::time::Duration::from_secs(300),
             public_form: 16 * 1024,
             body_idle: std::time::Duration::from_secs(30),
+            open_uploads_per_device: 8,
+            // A village phone may be out of signal for days; a week keeps its progress.
+            upload_max_age: std::time::Duration::from_secs(7 * 86_400),
         }
     }
 }

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
 use crate::error::ApiError;
-use crate::files::{is_sha256, Finish, TicketError};
+use crate::files::{is_sha256, Finish, Refusal, TicketError};
 use crate::store::{DeviceRecord, StoredCase, VersionRecord};
 use crate::AppState;
 
@@ -215,13 +215,10 @@ pub async fn submit_case(
     check_submission(&state, &d, &id, &sub)?;
     let mut missing = Vec::new();
     for p in sub.materials.iter().flat_map(|m| &m.pages) {
-        match state.files.attachment_size(&p.sha256) {
-            Some(n) if n == p.bytes && state.files.held_by(&p.sha256, &sub.village) => {}
-            Some(n) if n == p.bytes => {
-                if !missing.contains(&p.sha256) {
-                    missing.push(p.sha256.clone())
-                }
-            }
+        // Only a page this village holds is compared: the size of another village's page is
+        // none of its business, so such a page is simply missing until the village sends it.
+        match state.files.attachment_size(&p.sha256).filter(|_| state.files.held_by(&p.sha256, &sub.village)) {
+            Some(n) if n == p.bytes => {}
             Some(n) => {
                 return Err(ApiError::unprocessable(
                     "attachment_size_mismatch",
@@ -368,7 +365,7 @@ fn current_offset(state: &AppState, sha: &str, village: &str) -> UploadOffset {
             return UploadOffset { sha256: sha.to_string(), offset: n, length: Some(n), complete: true };
         }
     }
-    let (offset, length) = state.files.partial_state(sha);
+    let (offset, length) = state.files.partial_state(village, sha);
     UploadOffset { sha256: sha.to_string(), offset, length, complete: false }
 }
 
@@ -412,17 +409,37 @@ pub async fn upload_chunk(
     if length > state.limits.attachment {
         return Err(ApiError::too_large(format!("attachments are limited to {} bytes", state.limits.attachment)));
     }
-    let mut writer = state.uploads.take(&format!("upload/{sha}")).await;
     let village = d.village.clone().unwrap_or_default();
+    // Per village: another village's upload of the same page is a different upload.
+    let mut writer = state.uploads.take(&format!("upload/{village}/{sha}")).await;
     let before = current_offset(&state, &sha, &village);
     if before.complete {
         let mut resp = Json(before.clone()).into_response();
         upload_headers(&mut resp, &before);
         return Ok(resp);
     }
-    if let Err(declared) = state.files.begin_upload(&sha, length)? {
-        return Err(ApiError::conflict("length_mismatch", format!("this upload was started with Upload-Length {declared}"))
-            .with_offset(before.offset));
+    let begun = {
+        // One device's new uploads are counted one at a time, so parallel requests cannot
+        // all slip under its limit.
+        let _device = state.locks.lock(&format!("uploads-of/{}", d.id)).await;
+        let (st, v, s, dev) = (state.clone(), village.clone(), sha.clone(), d.id.clone());
+        tokio::task::spawn_blocking(move || {
+            st.files.begin_upload(&v, &s, length, &dev, st.limits.open_uploads_per_device, st.limits.upload_max_age)
+        })
+        .await??
+    };
+    match begun {
+        Ok(()) => {}
+        Err(Refusal::LengthMismatch(declared)) => {
+            return Err(ApiError::conflict("length_mismatch", format!("this upload was started with Upload-Length {declared}"))
+                .with_offset(before.offset));
+        }
+        Err(Refusal::TooManyOpen(n)) => {
+            return Err(ApiError::conflict(
+                "too_many_open_uploads",
+                format!("this device already has {n} unfinished uploads; finish them first (unfinished uploads expire)"),
+            ));
+        }
     }
     if offset != before.offset {
         return Err(ApiError::conflict("offset_mismatch", format!("the server holds {} bytes; resume there", before.offset))
@@ -433,7 +450,7 @@ pub async fn upload_chunk(
             return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(offset));
         }
     }
-    let mut file = state.files.open_partial(&sha)?;
+    let mut file = state.files.open_partial(&village, &sha)?;
     let mut written = offset;
     let mut stream = body.into_data_stream();
     let mut broken: Option<String> = None;
@@ -490,7 +507,7 @@ pub async fn upload_chunk(
         let st = state.clone();
         let (s, v) = (sha.clone(), village.clone());
         let finished = tokio::task::spawn_blocking(move || -> std::io::Result<Finish> {
-            let f = st.files.finish_upload(&s)?;
+            let f = st.files.finish_upload(&v, &s)?;
             if f == Finish::Stored {
                 st.files.add_holder(&s, &v)?;
             }

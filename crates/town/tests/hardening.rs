@@ -866,3 +866,127 @@ fn serve_exports_signed_anchors_periodically() {
         .unwrap();
     bianmin_town::audit::verify_anchored(&log, &anchored, &server_key).unwrap();
 }
+
+/// Starts an upload of `len` declared bytes with its first 10 bytes; the status.
+async fn start_upload(r: &axum::Router, dev: &Device, seed: u64, len: u64) -> (StatusCode, String) {
+    let sha = bianmin_town::files::sha256_hex(&page(seed, 64));
+    send(
+        r,
+        dev.request(
+            "PATCH",
+            &format!("/v1/attachments/{sha}"),
+            vec![7; 10],
+            Some((0, len)),
+        ),
+    )
+    .await
+}
+
+// Before: one agent could open any number of 32 MiB uploads and leave them; nothing expired them.
+#[tokio::test]
+async fn a_device_holds_few_open_uploads_and_untouched_ones_expire() {
+    let town = Town::new();
+    let r = town.router();
+    let a = town.agent(NANGUAN).await;
+    let big = 32 * 1024 * 1024;
+    let max = Limits::default().open_uploads_per_device;
+    for i in 0..max as u64 {
+        let (st, body) = start_upload(&r, &a, 500 + i, big).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+    }
+    let (st, body) = start_upload(&r, &a, 999, big).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("too_many_open_uploads"), "{body}");
+    // Resuming an open one is fine, and another device is not affected.
+    let sha0 = bianmin_town::files::sha256_hex(&page(500, 64));
+    let (st, body) = send(
+        &r,
+        a.request(
+            "PATCH",
+            &format!("/v1/attachments/{sha0}"),
+            vec![7; 10],
+            Some((10, big)),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let b = town.agent(NANGUAN).await;
+    assert_eq!(start_upload(&r, &b, 999, big).await.0, StatusCode::OK);
+    // A week later nothing of them is left, and the device may start again.
+    let later = std::time::SystemTime::now() + Duration::from_secs(8 * 86_400);
+    let removed = town
+        .state
+        .files
+        .expire_partials(later, Limits::default().upload_max_age)
+        .unwrap();
+    assert_eq!(removed, max + 1);
+    let resp = send_raw(
+        &r,
+        a.request("HEAD", &format!("/v1/attachments/{sha0}"), vec![], None),
+    )
+    .await;
+    assert_eq!(resp.headers()["upload-offset"], "0");
+    assert_eq!(start_upload(&r, &a, 999, big).await.0, StatusCode::OK);
+
+    // The server sweeps by itself whenever an upload starts.
+    let mut town = Town::new();
+    let st = town.state;
+    town.state = st.with_limits(Limits {
+        upload_max_age: Duration::ZERO,
+        ..Limits::default()
+    });
+    let r = town.router();
+    let a = town.agent(NANGUAN).await;
+    assert_eq!(start_upload(&r, &a, 1, big).await.0, StatusCode::OK);
+    assert_eq!(start_upload(&r, &a, 2, big).await.0, StatusCode::OK);
+    let first = bianmin_town::files::sha256_hex(&page(1, 64));
+    assert_eq!(
+        town.state.files.partial_state(NANGUAN, &first),
+        (0, None),
+        "the older partial expired"
+    );
+}
+
+// Before: partial uploads were shared across villages by hash: another village that knew a page's
+// hash could start it with a wrong length and block the owner, and a 422 told it the page's size.
+#[tokio::test]
+async fn uploads_are_per_village_and_other_villages_page_sizes_stay_hidden() {
+    let town = Town::new();
+    let r = town.router();
+    let owner = town.agent(NANGUAN).await;
+    let other = town.agent(WANGQIAO_VILLAGE).await;
+    let data = page(600, 5_000);
+    let sha = bianmin_town::files::sha256_hex(&data);
+    let uri = format!("/v1/attachments/{sha}");
+    let (st, body) = send(&r, other.request("PATCH", &uri, vec![1; 10], Some((0, 99)))).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    // The owner's upload is not blocked by it.
+    owner.upload(&r, &data).await;
+    let resp = send_raw(&r, other.request("HEAD", &uri, vec![], None)).await;
+    assert_eq!(
+        (
+            resp.headers()["upload-offset"].to_str().unwrap(),
+            resp.headers()["upload-length"].to_str().unwrap()
+        ),
+        ("10", "99")
+    );
+    // The other village names the page with a wrong size: it is missing, its size not told.
+    let id = other.next_case_id();
+    let mut sub = other.submission(&id, 1, &[&data]);
+    sub.materials[0].pages[0].bytes = 1234;
+    let (st, body) = send(&r, other.json("PUT", &format!("/v1/cases/{id}"), &sub)).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("missing_attachments") && !body.contains("5000"),
+        "{body}"
+    );
+    // Its own page with a wrong size is told as such.
+    let id = owner.next_case_id();
+    let mut sub = owner.submission(&id, 1, &[&data]);
+    sub.materials[0].pages[0].bytes = 1234;
+    let (st, body) = send(&r, owner.json("PUT", &format!("/v1/cases/{id}"), &sub)).await;
+    assert!(
+        st == StatusCode::UNPROCESSABLE_ENTITY && body.contains("attachment_size_mismatch"),
+        "{body}"
+    );
+}
