@@ -114,10 +114,16 @@ pub async fn run_once(
         Ok(r) => {
             s.progress = 1.0;
             s.last_sync = Some(Utc::now());
-            s.message = if r.remaining == 0 {
+            let done = if r.remaining == 0 {
                 format!("同步完成：上传 {} 件，收到镇中心消息 {} 条", r.acknowledged.len(), r.decisions)
             } else {
                 format!("同步完成，但有 {} 件被镇中心退回，请打开办件查看原因", r.remaining)
+            };
+            // A wrong phone clock stays in the message: the sync corrected for it, the receipts
+            // the phone mints offline do not.
+            s.message = match t.clock_notice() {
+                Some(notice) => format!("{done}。{notice}"),
+                None => done,
             };
             Ok(())
         }
