@@ -13,8 +13,10 @@ use crate::views::{
     receipt::ReceiptScreen, town::TownInbox,
 };
 
-/// The app's stylesheet, bundled by Dioxus's asset system.
-pub const STYLE: Asset = asset!("/assets/style.css");
+/// The app's stylesheet, compiled into the binary. `asset!()` resolved it only when cargo set
+/// `CARGO_MANIFEST_DIR` (`cargo run`, `cargo test`), so `tools/run.sh` or a copied release binary
+/// showed bare HTML; inline, it applies however the app is started.
+pub const STYLE: &str = include_str!("../assets/style.css");
 
 /// Services every screen may use, provided once at the root as context.
 #[derive(Clone)]
@@ -121,7 +123,7 @@ fn open() -> Result<(Arc<Catalog>, Book), String> {
 pub fn App() -> Element {
     let opened = use_hook(open);
     rsx! {
-        document::Stylesheet { href: STYLE }
+        style { {STYLE} }
         match opened {
             Ok((catalog, book)) => rsx! { Shell { catalog, book } },
             Err(e) => rsx! {
