@@ -1,4 +1,4 @@
-//! Fault tests on real sockets: the server behind a proxy that resets ~30% of connections mid-body,
+//! Fault tests on real sockets: the server behind a proxy that resets ~20% of connections mid-body, leaves 5% silent and open,
 //! drops answers, stalls and delays; and the server binary killed and restarted during uploads.
 //! Asserted: zero lost cases, zero duplicates, every attachment byte-identical.
 
@@ -75,7 +75,7 @@ async fn sync_through_a_faulty_proxy_loses_and_duplicates_nothing() {
     let addr = town.serve().await;
     let code = town.code(bianmin_protocol::sync::DeviceRole::Agent, Some(NANGUAN), GUHAN);
     let (dev, server_key) = enrol_over_http(&format!("http://{addr}"), &code, NANGUAN).await;
-    let px = proxy::start(addr, Faults::harsh(), 0x5eed).await;
+    let px = proxy::start(addr, Faults::harsh_with_black_holes(0.05), 0x5eed).await;
     let out = MemOutbox::default();
     let made = fill(&out, &dev, 16, 1);
     let t = transport(&format!("http://{}", px.addr), &dev);
