@@ -114,7 +114,7 @@ fn power_cut_during_new_and_the_crash_loop_loses_no_acknowledged_case() {
 
     // `new` with every material photographed: one case per run, its id printed once sealed.
     for cycle in 0..30 {
-        let (args, photos) = complete_case_args(work.path(), 7 + cycle);
+        let (args, photos) = complete_case_args(work.path(), 7 + cycle, 5000 + cycle);
         let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
         args.insert(0, "new");
         let printed = run_and_cut(&mut rig, &mut rng, &args, Duration::from_millis(400));
@@ -151,34 +151,6 @@ fn crash_pages() -> u32 {
     let catalog = bianmin_engine::catalog::Catalog::embedded().unwrap();
     let guide = catalog.item("V41").unwrap().guide.clone().unwrap();
     guide.materials.iter().filter(|m| m.required).map(|m| m.count).sum()
-}
-
-/// Arguments of `bianmin-agent new` for a complete V01 case, and its photos in page order.
-fn complete_case_args(work: &Path, seed: u64) -> (Vec<String>, Vec<Vec<u8>>) {
-    let catalog = bianmin_engine::catalog::Catalog::embedded().unwrap();
-    let item = catalog.item("V01").unwrap();
-    let guide = item.guide.as_ref().unwrap();
-    let applicant = work.join("applicant.json");
-    std::fs::write(&applicant, serde_json::to_vec(&bianmin_agent::cases::crash_applicant(seed)).unwrap()).unwrap();
-    let mut args: Vec<String> = vec!["--item".into(), "V01".into(), "--applicant".into(), applicant.display().to_string()];
-    let mut photos = Vec::new();
-    let mut n = 0;
-    for m in guide.materials.iter().filter(|m| m.required) {
-        for _ in 0..m.count {
-            n += 1;
-            let p = work.join(format!("{}-{n}.jpg", m.key));
-            let bytes = crash_photo(seed * 1000 + u64::from(n), n);
-            std::fs::write(&p, &bytes).unwrap();
-            photos.push(bytes);
-            args.push("--material".into());
-            args.push(format!("{}={}", m.key, p.display()));
-        }
-    }
-    for (k, v) in bianmin_agent::cases::crash_answers(item) {
-        args.push("--answer".into());
-        args.push(format!("{k}={v}"));
-    }
-    (args, photos)
 }
 
 /// Opens the store as the next start would and checks every promise; failures are tallied.

@@ -97,9 +97,7 @@ impl PowerCut {
     /// mode (a new boot) and mounts what survived.
     pub fn cut(&mut self) -> Result<CutReport, PowerCutError> {
         if let Some(session) = self.session.take() {
-            session
-                .umount_and_join()
-                .map_err(|source| PowerCutError::Unmount { path: self.mountpoint.clone(), source })?;
+            unmount(&self.mountpoint, session).map_err(|source| PowerCutError::Unmount { path: self.mountpoint.clone(), source })?;
         }
         let report = {
             let mut state = lock(&self.state);
@@ -129,9 +127,31 @@ impl PowerCut {
 impl Drop for PowerCut {
     fn drop(&mut self) {
         if let Some(session) = self.session.take() {
-            let _ = session.umount_and_join();
+            let _ = unmount(&self.mountpoint, session);
         }
     }
+}
+
+/// Unmounts and waits for the session to end. A process that was just killed, or a library's
+/// helper thread finishing its last close, can keep the mount busy for a moment after the test
+/// let go of it: `EBUSY` is retried for up to five seconds before it is an error.
+fn unmount(mountpoint: &Path, session: BackgroundSession) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(mountpoint.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    for _ in 0..500 {
+        // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
+        if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
+            return session.join();
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EBUSY) => std::thread::sleep(Duration::from_millis(10)),
+            // Not root: fuser goes through fusermount3.
+            Some(libc::EPERM) => return session.umount_and_join(),
+            _ => return Err(err),
+        }
+    }
+    Err(io::Error::from_raw_os_error(libc::EBUSY))
 }
 
 fn spawn(mountpoint: &Path, state: &Arc<Mutex<State>>) -> Result<BackgroundSession, PowerCutError> {

@@ -51,15 +51,15 @@ pub fn code(state: &AppState, role: DeviceRole, village: Option<&str>) -> String
         .unwrap()
 }
 
-/// Creates a complete V01 case (every required material photographed, every field answered) with
-/// `bianmin-agent new`; returns its number and the photo bytes given.
-pub fn new_complete_case(data: &Path, work: &Path, applicant_seed: u64, photo_seed: u64) -> (String, Vec<Vec<u8>>) {
+/// Arguments of `bianmin-agent new` (after `new`) for a complete V01 case: every required material
+/// photographed (files written to `work`), every field answered; and the photo bytes in page order.
+pub fn complete_case_args(work: &Path, applicant_seed: u64, photo_seed: u64) -> (Vec<String>, Vec<Vec<u8>>) {
     let catalog = Catalog::embedded().unwrap();
     let item = catalog.item("V01").unwrap();
     let guide = item.guide.as_ref().unwrap();
     let applicant = work.join("applicant.json");
     std::fs::write(&applicant, serde_json::to_vec(&bianmin_agent::cases::crash_applicant(applicant_seed)).unwrap()).unwrap();
-    let mut args: Vec<String> = vec!["new".into(), "--item".into(), "V01".into(), "--applicant".into(), applicant.display().to_string()];
+    let mut args: Vec<String> = vec!["--item".into(), "V01".into(), "--applicant".into(), applicant.display().to_string()];
     let mut photos = Vec::new();
     let mut n = 0;
     for m in guide.materials.iter().filter(|m| m.required) {
@@ -77,6 +77,13 @@ pub fn new_complete_case(data: &Path, work: &Path, applicant_seed: u64, photo_se
         args.push("--answer".into());
         args.push(format!("{k}={v}"));
     }
+    (args, photos)
+}
+
+/// Creates a complete V01 case with `bianmin-agent new`; returns its number and the photo bytes given.
+pub fn new_complete_case(data: &Path, work: &Path, applicant_seed: u64, photo_seed: u64) -> (String, Vec<Vec<u8>>) {
+    let (mut args, photos) = complete_case_args(work, applicant_seed, photo_seed);
+    args.insert(0, "new".into());
     let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = agent(data, &args_ref);
     assert!(o.status.success(), "{}", text(&o));
