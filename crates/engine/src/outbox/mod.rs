@@ -1019,14 +1019,10 @@ fn counter_key(village: &str, date: NaiveDate) -> String {
 /// Makes `tree` hold exactly `want`.
 fn sync_tree<K: AsRef<[u8]>, V: AsRef<[u8]>>(tree: &sled::Tree, want: &BTreeMap<K, V>) -> Result<(), StoreError> {
     let want: BTreeMap<&[u8], &[u8]> = want.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
-    for kv in tree.iter() {
-        let (k, v) = kv?;
-        match want.get(k.as_ref()) {
-            Some(w) if *w == v.as_ref() => {}
-            Some(_) => {}
-            None => {
-                tree.remove(&k)?;
-            }
+    for k in tree.iter().keys() {
+        let k = k?;
+        if !want.contains_key(k.as_ref()) {
+            tree.remove(&k)?;
         }
     }
     for (k, v) in want {
