@@ -9,8 +9,8 @@ use crate::services::book::{Book, Device, Role};
 use crate::services::platform;
 use crate::services::sync::{self, SyncStatus, SyncTrigger};
 use crate::views::{
-    case::CaseScreen, enrol::Enrol, guide::GuideScreen, home::Home, items::ItemList, outbox::Outbox,
-    receipt::ReceiptScreen, town::TownInbox,
+    case::CaseScreen, enrol::Enrol, guide::GuideScreen, home::Home, items::ItemList,
+    outbox::Outbox, receipt::ReceiptScreen, town::TownInbox,
 };
 
 /// The app's stylesheet, compiled into the binary. `asset!()` resolved it only when cargo set
@@ -149,39 +149,41 @@ fn Shell(catalog: Arc<Catalog>, book: Book) -> Element {
     let sync_now = use_coroutine(move |mut rx: UnboundedReceiver<SyncTrigger>| {
         let sync_book = sync_book.clone();
         async move {
-        use futures_util::StreamExt;
-        loop {
-            let dev = device.peek().clone();
-            if let Some(dev) = dev {
-                let was = status.peek().online;
-                let now_up = sync::reachable(&dev.server).await;
-                {
-                    let mut s = status.write();
-                    s.online = Some(now_up);
-                    if !now_up {
-                        s.message = "连不上镇中心：办件已安全保存在手机里，有信号时会自动上传。".to_string();
-                    } else if was != Some(true) {
-                        tracing::info!("town centre reachable at {}", dev.server);
-                    }
-                }
-                // Only a device the town centre enrolled can sync (its key is registered there).
-                if now_up && dev.server_key.is_some() {
-                    match sync::run_once(&sync_book, &dev, status).await {
-                        Ok(()) => {
-                            let mut d = dev.clone();
-                            d.last_sync = Some(chrono::Utc::now());
-                            if sync_book.save_device(&d).is_ok() {
-                                sync_device.set(Some(d));
-                            }
+            use futures_util::StreamExt;
+            loop {
+                let dev = device.peek().clone();
+                if let Some(dev) = dev {
+                    let was = status.peek().online;
+                    let now_up = sync::reachable(&dev.server).await;
+                    {
+                        let mut s = status.write();
+                        s.online = Some(now_up);
+                        if !now_up {
+                            s.message =
+                                "连不上镇中心：办件已安全保存在手机里，有信号时会自动上传。"
+                                    .to_string();
+                        } else if was != Some(true) {
+                            tracing::info!("town centre reachable at {}", dev.server);
                         }
-                        Err(msg) => status.write().message = msg,
                     }
-                    *sync_revision.write() += 1;
+                    // Only a device the town centre enrolled can sync (its key is registered there).
+                    if now_up && dev.server_key.is_some() {
+                        match sync::run_once(&sync_book, &dev, status).await {
+                            Ok(()) => {
+                                let mut d = dev.clone();
+                                d.last_sync = Some(chrono::Utc::now());
+                                if sync_book.save_device(&d).is_ok() {
+                                    sync_device.set(Some(d));
+                                }
+                            }
+                            Err(msg) => status.write().message = msg,
+                        }
+                        *sync_revision.write() += 1;
+                    }
                 }
+                // Wait for the button, a focus event, or the next probe.
+                let _ = tokio::time::timeout(sync::PROBE_EVERY, rx.next()).await;
             }
-            // Wait for the button, a focus event, or the next probe.
-            let _ = tokio::time::timeout(sync::PROBE_EVERY, rx.next()).await;
-        }
         }
     });
     use_context_provider(|| Services {

@@ -39,8 +39,16 @@ pub const TRACKING: &str = "1151234567890";
 /// The material the town asks to be corrected: the scenario item's first required one.
 pub fn correction_material() -> Result<String, String> {
     let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
-    let guide = catalog.item(ITEM).and_then(|i| i.guide.clone()).ok_or("scenario item has no guide")?;
-    guide.materials.iter().find(|m| m.required).map(|m| m.key.clone()).ok_or_else(|| "scenario item has no required material".to_string())
+    let guide = catalog
+        .item(ITEM)
+        .and_then(|i| i.guide.clone())
+        .ok_or("scenario item has no guide")?;
+    guide
+        .materials
+        .iter()
+        .find(|m| m.required)
+        .map(|m| m.key.clone())
+        .ok_or_else(|| "scenario item has no required material".to_string())
 }
 
 /// Phone and tablet viewport sizes of the acceptance criteria.
@@ -75,7 +83,11 @@ pub fn Driver() -> Element {
         }
         if std::env::var_os("BIANMIN_E2E").is_some() {
             spawn(async move {
-                let run = if std::env::var("BIANMIN_E2E_ROLE").as_deref() == Ok("town") { town_scenario().await } else { scenario().await };
+                let run = if std::env::var("BIANMIN_E2E_ROLE").as_deref() == Ok("town") {
+                    town_scenario().await
+                } else {
+                    scenario().await
+                };
                 let code = match run {
                     Ok(()) => {
                         println!("E2E PASS");
@@ -101,7 +113,9 @@ fn out_dir() -> PathBuf {
 }
 
 async fn eval(js: &str) -> Result<Value, String> {
-    document::eval(js).await.map_err(|e| format!("eval failed: {e:?}\n{js}"))
+    document::eval(js)
+        .await
+        .map_err(|e| format!("eval failed: {e:?}\n{js}"))
 }
 
 /// JS string literal.
@@ -124,7 +138,10 @@ async fn press_until(button: &str, cond: &str, what: &str) -> Step {
     let start = Instant::now();
     loop {
         click(button).await?;
-        if wait_for_in(cond, what, Duration::from_secs(3)).await.is_ok() {
+        if wait_for_in(cond, what, Duration::from_secs(3))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         if start.elapsed() > OTHER_PARTY_WAIT {
@@ -137,13 +154,20 @@ async fn wait_for_in(cond: &str, what: &str, limit: Duration) -> Step {
     let start = Instant::now();
     loop {
         // An eval issued before the webview finished loading the page fails; that is "not yet".
-        let v = eval(&format!("try {{ return !!({cond}); }} catch (e) {{ return false; }}")).await;
+        let v = eval(&format!(
+            "try {{ return !!({cond}); }} catch (e) {{ return false; }}"
+        ))
+        .await;
         if v == Ok(Value::Bool(true)) {
             return Ok(());
         }
         if start.elapsed() > limit {
-            let body = eval("return document.body.innerText.slice(0, 800);").await.unwrap_or_default();
-            return Err(format!("timed out waiting for {what} ({cond}); screen text: {body}"));
+            let body = eval("return document.body.innerText.slice(0, 800);")
+                .await
+                .unwrap_or_default();
+            return Err(format!(
+                "timed out waiting for {what} ({cond}); screen text: {body}"
+            ));
         }
         // Yield to the UI between polls; the condition, not the delay, is what synchronises.
         tokio::time::sleep(Duration::from_millis(40)).await;
@@ -178,7 +202,11 @@ async fn act(body: &str) -> Step {
         if eval(&js).await.is_ok() {
             return Ok(());
         }
-        if let Ok(Value::Bool(true)) = eval(&format!("return !!(window.__e2e && window.__e2e[{token}]);")).await {
+        if let Ok(Value::Bool(true)) = eval(&format!(
+            "return !!(window.__e2e && window.__e2e[{token}]);"
+        ))
+        .await
+        {
             return Ok(());
         }
         if start.elapsed() > BOUNDED_WAIT {
@@ -214,16 +242,32 @@ async fn fill(sel: &str, value: &str) -> Step {
 
 async fn text(sel: &str) -> Result<String, String> {
     wait_el(sel).await?;
-    let v = read(&format!("return document.querySelector({}).innerText;", lit(sel))).await?;
+    let v = read(&format!(
+        "return document.querySelector({}).innerText;",
+        lit(sel)
+    ))
+    .await?;
     Ok(v.as_str().unwrap_or_default().to_string())
 }
 
 /// Resizes the window to a viewport size and waits until the page has laid out at that size.
 async fn resize(size: (u32, u32)) -> Step {
     #[cfg(not(any(target_os = "android", target_os = "ios")))]
-    dioxus::desktop::window().set_inner_size(dioxus::desktop::LogicalSize::new(size.0 as f64, size.1 as f64));
-    wait_for(&format!("window.innerWidth === {} && window.innerHeight === {}", size.0, size.1), "window resize").await?;
-    read("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;").await.map(|_| ())
+    dioxus::desktop::window().set_inner_size(dioxus::desktop::LogicalSize::new(
+        size.0 as f64,
+        size.1 as f64,
+    ));
+    wait_for(
+        &format!(
+            "window.innerWidth === {} && window.innerHeight === {}",
+            size.0, size.1
+        ),
+        "window resize",
+    )
+    .await?;
+    read("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;")
+        .await
+        .map(|_| ())
 }
 
 /// Saves `target/e2e/{name}-{phone|tablet}.png` of the window at `size`.
@@ -235,7 +279,13 @@ async fn screenshot(name: &str, size: (u32, u32)) -> Step {
     let path = dir.join(format!("{name}-{label}.png"));
     // The window sits at (0,0) of the test's own X screen, so the crop is exactly the viewport.
     let status = std::process::Command::new("import")
-        .args(["-window", "root", "-crop", &format!("{}x{}+0+0", size.0, size.1), "+repage"])
+        .args([
+            "-window",
+            "root",
+            "-crop",
+            &format!("{}x{}+0+0", size.0, size.1),
+            "+repage",
+        ])
         .arg(&path)
         .status()
         .map_err(|e| format!("ImageMagick import failed to start: {e}"))?;
@@ -293,7 +343,8 @@ async fn scenario() -> Step {
     wait_for("document.querySelector('.errors') && document.querySelector('.errors').innerText.includes('12位')", "enrolment error")
         .await?;
     // The town centre's one-time code (from the test's town server) enrols online.
-    let code = std::env::var("BIANMIN_ENROLL_CODE").map_err(|_| "BIANMIN_ENROLL_CODE is not set".to_string())?;
+    let code = std::env::var("BIANMIN_ENROLL_CODE")
+        .map_err(|_| "BIANMIN_ENROLL_CODE is not set".to_string())?;
     fill("#enrol-code", &code).await?;
     click("#enrol-submit").await?;
     wait_el("#go-items").await?;
@@ -326,7 +377,11 @@ async fn scenario() -> Step {
     read("document.querySelector(\".problem[data-for='applicant.id_number']\").scrollIntoView({block: 'center'}); return 1;").await?;
     both_sizes("case-form-error").await?;
     fill("#f-applicant-id_number", &valid_id()).await?;
-    wait_for("!document.querySelector(\".problem[data-for='applicant.id_number']\")", "ID error cleared").await?;
+    wait_for(
+        "!document.querySelector(\".problem[data-for='applicant.id_number']\")",
+        "ID error cleared",
+    )
+    .await?;
     fill("#f-applicant-phone", "13800138000").await?;
     fill("#f-applicant-address", "襄垣县古韩镇某村").await?;
     for f in &guide.fields {
@@ -343,7 +398,11 @@ async fn scenario() -> Step {
     // Photos of every required material, as many as the guide asks.
     for m in guide.materials.iter().filter(|m| m.required) {
         for n in 1..=m.count.max(1) {
-            fill(&format!(".capture-hook[data-capture='{}']", m.key), &nth_photo(&photo, &mut shots)).await?;
+            fill(
+                &format!(".capture-hook[data-capture='{}']", m.key),
+                &nth_photo(&photo, &mut shots),
+            )
+            .await?;
             wait_for(
                 &format!(
                     "document.querySelector(\"[data-material='{}'] .have\").innerText.startsWith('已拍 {n}/')",
@@ -354,7 +413,8 @@ async fn scenario() -> Step {
             .await?;
         }
     }
-    read("document.querySelector('.materials').scrollIntoView({block: 'start'}); return 1;").await?;
+    read("document.querySelector('.materials').scrollIntoView({block: 'start'}); return 1;")
+        .await?;
     both_sizes("case-form").await?;
     adjust_first_page().await?;
 
@@ -369,7 +429,10 @@ async fn scenario() -> Step {
     wait_el("#receipt .qr svg").await?;
     // Sealed pages cannot be re-cut: their original photos left memory with the seal.
     if !crate::capture::pipeline::originals().is_empty() {
-        return Err(format!("{} original photo(s) still in memory after sealing", crate::capture::pipeline::originals().len()));
+        return Err(format!(
+            "{} original photo(s) still in memory after sealing",
+            crate::capture::pipeline::originals().len()
+        ));
     }
     let case_id = text("#receipt-case").await?;
     click("#receipt-done").await?;
@@ -388,16 +451,29 @@ async fn scenario() -> Step {
     wait_el("#correction li").await?;
     let asked = text("#correction").await?;
     if !asked.contains(CORRECTION_NOTE) {
-        return Err(format!("the tablet's correction note is not shown: {asked}"));
+        return Err(format!(
+            "the tablet's correction note is not shown: {asked}"
+        ));
     }
     both_sizes("correction").await?;
-    let keys = read("return Array.from(document.querySelectorAll('#correction li')).map(l => l.dataset.key);").await?;
+    let keys = read(
+        "return Array.from(document.querySelectorAll('#correction li')).map(l => l.dataset.key);",
+    )
+    .await?;
     let keys: Vec<String> = serde_json::from_value(keys).map_err(|e| e.to_string())?;
     for key in &keys {
         let have = format!("document.querySelector(\"[data-material='{key}'] .have\").innerText");
         let before = read(&format!("return {have};")).await?;
-        fill(&format!(".capture-hook[data-capture='{key}']"), &nth_photo(&photo, &mut shots)).await?;
-        wait_for(&format!("{have} !== {before}"), &format!("new page for {key}")).await?;
+        fill(
+            &format!(".capture-hook[data-capture='{key}']"),
+            &nth_photo(&photo, &mut shots),
+        )
+        .await?;
+        wait_for(
+            &format!("{have} !== {before}"),
+            &format!("new page for {key}"),
+        )
+        .await?;
     }
     click("#precheck-run").await?;
     wait_el("#precheck-ok").await?;
@@ -411,13 +487,17 @@ async fn scenario() -> Step {
     sync_until(&state_is("completed"), "办结 arrives").await?;
     let rows = read("return document.querySelectorAll('.case-row').length;").await?;
     if rows != 1 {
-        return Err(format!("expected one case after the resubmission, found {rows}"));
+        return Err(format!(
+            "expected one case after the resubmission, found {rows}"
+        ));
     }
     click(&row).await?;
     wait_el("#completed").await?;
     let done = text("#completed").await?;
     if !(done.contains(RESULT) && done.contains(TRACKING)) {
-        return Err(format!("the tablet's result and tracking number are not shown: {done}"));
+        return Err(format!(
+            "the tablet's result and tracking number are not shown: {done}"
+        ));
     }
     both_sizes("case-completed").await?;
     click("#show-receipt").await?;
@@ -427,9 +507,12 @@ async fn scenario() -> Step {
     let url = read("return document.querySelector('#receipt .qr').dataset.url;").await?;
     let url = url.as_str().ok_or("no receipt url")?.to_string();
     if !url.contains(&format!("/r/{case_id}?t=")) {
-        return Err(format!("receipt url {url} does not point at case {case_id}"));
+        return Err(format!(
+            "receipt url {url} does not point at case {case_id}"
+        ));
     }
-    read("document.querySelector('#receipt .qr').scrollIntoView({block: 'start'}); return 1;").await?;
+    read("document.querySelector('#receipt .qr').scrollIntoView({block: 'start'}); return 1;")
+        .await?;
     screenshot("receipt", TABLET).await?;
     std::fs::write(out_dir().join("receipt-url.txt"), &url).map_err(|e| e.to_string())?;
     Ok(())
@@ -438,7 +521,8 @@ async fn scenario() -> Step {
 /// The corner editor on the first page: the top-left corner is dragged with pointer events as a
 /// finger would, and 确定 re-cuts the page in place from its original (a new picture, same count).
 async fn adjust_first_page() -> Step {
-    let pic = "(s => s.length + s.slice(-48))(document.querySelector('.shot img').getAttribute('src'))";
+    let pic =
+        "(s => s.length + s.slice(-48))(document.querySelector('.shot img').getAttribute('src'))";
     let before = read(&format!("return {pic};")).await?;
     click(".shot .adjust").await?;
     let handle = "document.querySelector(\".ce-handle[data-corner='0']\")";
@@ -455,7 +539,14 @@ async fn adjust_first_page() -> Step {
     wait_for(&format!("Math.abs(parseFloat({handle}.style.left) - 20) < 1 && !{handle}.classList.contains('active')"), "corner dragged").await?;
     both_sizes("corner-editor").await?;
     click("#ce-confirm").await?;
-    wait_for(&format!("!document.querySelector('.corner-editor') && {pic} !== {}", before), "page re-cut").await
+    wait_for(
+        &format!(
+            "!document.querySelector('.corner-editor') && {pic} !== {}",
+            before
+        ),
+        "page re-cut",
+    )
+    .await
 }
 
 /// Waits until every page thumbnail of the open case has loaded (downloaded and verified).
@@ -471,7 +562,8 @@ async fn pages_loaded() -> Step {
 /// size; asks for a correction of the first required material through the tablet's own buttons;
 /// waits for the resubmission; accepts it and completes it with mail delivery and a tracking number.
 async fn town_scenario() -> Step {
-    let code = std::env::var("BIANMIN_ENROLL_CODE").map_err(|_| "BIANMIN_ENROLL_CODE is not set".to_string())?;
+    let code = std::env::var("BIANMIN_ENROLL_CODE")
+        .map_err(|_| "BIANMIN_ENROLL_CODE is not set".to_string())?;
     let material = correction_material()?;
     wait_el("#enrol-submit").await?;
     click("#role-town").await?;
@@ -482,7 +574,12 @@ async fn town_scenario() -> Step {
 
     // The village files and syncs in its own time.
     let v1 = ".town .case-row[data-state='received'][data-version='1']";
-    press_until("#inbox-refresh", &format!("document.querySelector(\"{v1}\")"), "version 1 in the inbox").await?;
+    press_until(
+        "#inbox-refresh",
+        &format!("document.querySelector(\"{v1}\")"),
+        "version 1 in the inbox",
+    )
+    .await?;
     both_sizes("town-inbox").await?;
     click(v1).await?;
     wait_el("#case-state[data-state='received'][data-version='1']").await?;
@@ -498,7 +595,10 @@ async fn town_scenario() -> Step {
     // A page full size: next and previous page, zoom in and out, then the screenshot at fit width.
     click(".thumb[data-state='ready']").await?;
     wait_for("document.querySelector('#viewer[data-index=\"0\"] #viewer-img') && document.querySelector('#viewer-img').complete && document.querySelector('#viewer-img').naturalWidth > 0", "page 1 full size").await?;
-    let pages = read("return document.querySelectorAll('.thumb').length;").await?.as_u64().unwrap_or(0);
+    let pages = read("return document.querySelectorAll('.thumb').length;")
+        .await?
+        .as_u64()
+        .unwrap_or(0);
     if pages > 1 {
         click("#viewer-next").await?;
         wait_el("#viewer[data-index='1'] #viewer-img").await?;
@@ -507,7 +607,10 @@ async fn town_scenario() -> Step {
     }
     click("#viewer-zoom-in").await?;
     wait_el("#viewer-img[data-zoom='150']").await?;
-    let wide = read("const s = document.querySelector('.viewer-stage'); return s.scrollWidth > s.clientWidth;").await?;
+    let wide = read(
+        "const s = document.querySelector('.viewer-stage'); return s.scrollWidth > s.clientWidth;",
+    )
+    .await?;
     if wide != Value::Bool(true) {
         return Err("a zoomed page does not scroll sideways".into());
     }
@@ -531,7 +634,11 @@ async fn town_scenario() -> Step {
     click(&format!("{mat} .pick input")).await?;
     fill(&format!("{mat} .pick-note"), CORRECTION_NOTE).await?;
     fill("#staff-text", "请补齐后重新提交").await?;
-    wait_for("document.querySelector('#act-correct').innerText.includes('1项')", "one item picked").await?;
+    wait_for(
+        "document.querySelector('#act-correct').innerText.includes('1项')",
+        "one item picked",
+    )
+    .await?;
     click("#act-correct").await?;
     wait_el("#case-state[data-state='correction_requested']").await?;
     wait_el("#open-correction").await?;
@@ -539,10 +646,17 @@ async fn town_scenario() -> Step {
 
     // The village fixes and resubmits: version 2 of the same case is back in the inbox.
     let v2 = ".town .case-row[data-state='received'][data-version='2']";
-    press_until("#inbox-refresh", &format!("document.querySelector(\"{v2}\")"), "version 2 in the inbox").await?;
+    press_until(
+        "#inbox-refresh",
+        &format!("document.querySelector(\"{v2}\")"),
+        "version 2 in the inbox",
+    )
+    .await?;
     let rows = read("return document.querySelectorAll('.town .case-row').length;").await?;
     if rows != 1 {
-        return Err(format!("expected the same single case after the resubmission, found {rows} rows"));
+        return Err(format!(
+            "expected the same single case after the resubmission, found {rows} rows"
+        ));
     }
     click(v2).await?;
     wait_el("#case-state[data-state='received'][data-version='2']").await?;

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use bianmin::app::{Nav, Screen, Services};
+use bianmin::e2e::valid_id;
 use bianmin::services::book::{Book, Device, Role};
 use bianmin::services::sync::{SyncStatus, SyncTrigger};
-use bianmin::views::{case::CaseScreen, guide::GuideScreen, items::ItemList, outbox::Outbox, receipt::ReceiptScreen};
-use bianmin::e2e::valid_id;
+use bianmin::views::{
+    case::CaseScreen, guide::GuideScreen, items::ItemList, outbox::Outbox, receipt::ReceiptScreen,
+};
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Catalog;
 use bianmin_protocol::Applicant;
@@ -50,7 +52,13 @@ fn Wrapper(h: Harness) -> Element {
 }
 
 fn render(book: &Book, screen: Screen) -> String {
-    let mut dom = VirtualDom::new_with_props(Wrapper, Harness { book: book.clone(), screen });
+    let mut dom = VirtualDom::new_with_props(
+        Wrapper,
+        Harness {
+            book: book.clone(),
+            screen,
+        },
+    );
     dom.rebuild_in_place();
     dioxus_ssr::render(&dom)
 }
@@ -58,7 +66,15 @@ fn render(book: &Book, screen: Screen) -> String {
 fn enrolled() -> (tempfile::TempDir, Book, Device) {
     let dir = tempfile::tempdir().unwrap();
     let book = Book::open(dir.path()).unwrap();
-    let dev = book.new_device(Role::Village, "http://127.0.0.1:9", "140423101201", "李代办", Utc::now()).unwrap();
+    let dev = book
+        .new_device(
+            Role::Village,
+            "http://127.0.0.1:9",
+            "140423101201",
+            "李代办",
+            Utc::now(),
+        )
+        .unwrap();
     book.save_device(&dev).unwrap();
     (dir, book, dev)
 }
@@ -74,15 +90,25 @@ fn sealed_case(book: &Book, dev: &Device) -> Case {
     let catalog = Catalog::embedded().unwrap();
     let item = catalog.item("V11").unwrap();
     let id = valid_id();
-    let applicant = Applicant { name: "王秀英".into(), id_number: id.clone(), phone: "13934561234".into(), address: "古韩镇南关村".into() };
+    let applicant = Applicant {
+        name: "王秀英".into(),
+        id_number: id.clone(),
+        phone: "13934561234".into(),
+        address: "古韩镇南关村".into(),
+    };
     let mut case = new_case(book, dev, applicant);
     let guide = item.guide.as_ref().unwrap();
-    case.answers = guide.fields.iter().map(|f| (f.key.clone(), f.sample_answer(&id))).collect();
+    case.answers = guide
+        .fields
+        .iter()
+        .map(|f| (f.key.clone(), f.sample_answer(&id)))
+        .collect();
     book.save_draft(&case).unwrap();
     for (n, m) in guide.materials.iter().filter(|m| m.required).enumerate() {
         for p in 0..m.count {
             let photo = [0xFF, 0xD8, 0xFF, 0xE0, n as u8, p as u8];
-            book.add_page(&case.id, &m.key, None, "p.jpg", &photo).unwrap();
+            book.add_page(&case.id, &m.key, None, "p.jpg", &photo)
+                .unwrap();
         }
     }
     book.seal(&case.id, item).unwrap()
@@ -108,7 +134,15 @@ fn guide_shows_the_one_time_notice() {
 #[test]
 fn case_form_flags_a_wrong_id_number_in_plain_chinese() {
     let (_dir, book, dev) = enrolled();
-    let case = new_case(&book, &dev, Applicant { name: "王秀英".into(), id_number: "140423198001011231".into(), ..Default::default() });
+    let case = new_case(
+        &book,
+        &dev,
+        Applicant {
+            name: "王秀英".into(),
+            id_number: "140423198001011231".into(),
+            ..Default::default()
+        },
+    );
     let html = render(&book, Screen::Case(case.id.clone()));
     assert!(html.contains("data-for=\"applicant.id_number\""), "{html}");
     assert!(html.contains("校验位"));
@@ -161,7 +195,14 @@ fn EditorWrapper(h: EditorHarness) -> Element {
 }
 
 fn render_editor(corners: [Point; 4], busy: bool, error: Option<String>) -> String {
-    let mut dom = VirtualDom::new_with_props(EditorWrapper, EditorHarness { corners, busy, error });
+    let mut dom = VirtualDom::new_with_props(
+        EditorWrapper,
+        EditorHarness {
+            corners,
+            busy,
+            error,
+        },
+    );
     dom.rebuild_in_place();
     dioxus_ssr::render(&dom)
 }
@@ -169,11 +210,23 @@ fn render_editor(corners: [Point; 4], busy: bool, error: Option<String>) -> Stri
 #[test]
 fn corner_editor_puts_four_handles_at_the_corners_scaled_to_the_stage() {
     // Pixel centres: x = 99.5 is a quarter of a 400-pixel-wide photo, y = 599.5 three quarters of 800.
-    let corners = [Point::new(99.5, 199.5), Point::new(299.5, 199.5), Point::new(299.5, 599.5), Point::new(99.5, 599.5)];
+    let corners = [
+        Point::new(99.5, 199.5),
+        Point::new(299.5, 199.5),
+        Point::new(299.5, 599.5),
+        Point::new(99.5, 599.5),
+    ];
     let html = render_editor(corners, false, None);
     assert_eq!(html.matches("class=\"ce-handle\"").count(), 4, "{html}");
-    for (i, (x, y), name) in [(0, (25, 25), "左上角"), (1, (75, 25), "右上角"), (2, (75, 75), "右下角"), (3, (25, 75), "左下角")] {
-        let handle = format!("data-corner=\"{i}\" aria-label=\"{name}\" style=\"left: {x}.00%; top: {y}.00%;\"");
+    for (i, (x, y), name) in [
+        (0, (25, 25), "左上角"),
+        (1, (75, 25), "右上角"),
+        (2, (75, 75), "右下角"),
+        (3, (25, 75), "左下角"),
+    ] {
+        let handle = format!(
+            "data-corner=\"{i}\" aria-label=\"{name}\" style=\"left: {x}.00%; top: {y}.00%;\""
+        );
         assert!(html.contains(&handle), "handle {i} at {x}%/{y}%: {html}");
     }
     assert!(html.contains("src=\"data:image/jpeg;base64,AAAA\""));
@@ -181,23 +234,42 @@ fn corner_editor_puts_four_handles_at_the_corners_scaled_to_the_stage() {
     for label in ["重置", "取消", "确定"] {
         assert!(html.contains(label), "{label}: {html}");
     }
-    assert!(!html.contains("ce-hint"), "a proper quadrilateral gets no warning");
+    assert!(
+        !html.contains("ce-hint"),
+        "a proper quadrilateral gets no warning"
+    );
     assert!(!html.contains("disabled"));
 }
 
 #[test]
 fn corner_editor_refuses_corners_that_are_not_a_page() {
-    let line = [Point::new(0.0, 0.0), Point::new(100.0, 100.0), Point::new(200.0, 200.0), Point::new(300.0, 300.0)];
+    let line = [
+        Point::new(0.0, 0.0),
+        Point::new(100.0, 100.0),
+        Point::new(200.0, 200.0),
+        Point::new(300.0, 300.0),
+    ];
     let html = render_editor(line, false, Some("四个角的位置不对，请重新调整".into()));
     assert!(html.contains("ce-quad bad"), "{html}");
     assert!(html.contains("四个角围成的形状不对"));
-    assert!(html.contains("四个角的位置不对，请重新调整"), "the last error is shown");
-    assert!(html.contains("id=\"ce-confirm\" disabled"), "确定 is disabled: {html}");
+    assert!(
+        html.contains("四个角的位置不对，请重新调整"),
+        "the last error is shown"
+    );
+    assert!(
+        html.contains("id=\"ce-confirm\" disabled"),
+        "确定 is disabled: {html}"
+    );
 }
 
 #[test]
 fn corner_editor_shows_progress_while_the_page_is_recut() {
-    let corners = [Point::new(10.0, 10.0), Point::new(390.0, 10.0), Point::new(390.0, 790.0), Point::new(10.0, 790.0)];
+    let corners = [
+        Point::new(10.0, 10.0),
+        Point::new(390.0, 10.0),
+        Point::new(390.0, 790.0),
+        Point::new(10.0, 790.0),
+    ];
     let html = render_editor(corners, true, None);
     assert!(html.contains("正在处理照片…"), "{html}");
     assert!(html.contains("<progress"));
@@ -242,21 +314,45 @@ fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory()
     let catalog = Catalog::embedded().unwrap();
     let guide = catalog.item("V11").unwrap().guide.clone().unwrap();
     let (scanned, stored_raw) = (&guide.materials[0], &guide.materials[1]);
-    let got = pipeline::capture_page(&book, &case.id, scanned, None, desk_photo(), &CancelToken::new()).unwrap();
+    let got = pipeline::capture_page(
+        &book,
+        &case.id,
+        scanned,
+        None,
+        desk_photo(),
+        &CancelToken::new(),
+    )
+    .unwrap();
     // A page stored without this session's original (e.g. before a restart).
-    book.add_page(&case.id, &stored_raw.key, None, "old.jpg", &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2]).unwrap();
+    book.add_page(
+        &case.id,
+        &stored_raw.key,
+        None,
+        "old.jpg",
+        &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2],
+    )
+    .unwrap();
     let html = render(&book, Screen::Case(case.id.clone()));
     let card = |key: &str| {
         let start = html.find(&format!("data-material=\"{key}\"")).unwrap();
-        let end = html[start + 1..].find("data-material=").map(|e| start + 1 + e).unwrap_or(html.len());
+        let end = html[start + 1..]
+            .find("data-material=")
+            .map(|e| start + 1 + e)
+            .unwrap_or(html.len());
         html[start..end].to_string()
     };
     let with_original = card(&scanned.key);
-    assert!(with_original.contains(">调整边角</button>"), "{with_original}");
+    assert!(
+        with_original.contains(">调整边角</button>"),
+        "{with_original}"
+    );
     assert!(with_original.contains("已拍 1/"));
     let without = card(&stored_raw.key);
     assert!(without.contains(">重拍再调</button>"), "{without}");
-    assert!(without.contains("原照片只在本次使用时暂存"), "the button says to retake: {without}");
+    assert!(
+        without.contains("原照片只在本次使用时暂存"),
+        "the button says to retake: {without}"
+    );
     assert!(pipeline::originals().contains(&got.sha256));
 }
 
@@ -274,13 +370,26 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
         signature: String::new(),
     };
     book.outbox().mark_uploaded(&receipt).unwrap();
-    let town = |decision: Decision| DecisionEvent { case_id: case.id.clone(), version: 1, decision, by: "镇中心".into(), at: Utc::now() };
-    book.outbox().apply_town_event(&town(Decision::Received)).unwrap();
+    let town = |decision: Decision| DecisionEvent {
+        case_id: case.id.clone(),
+        version: 1,
+        decision,
+        by: "镇中心".into(),
+        at: Utc::now(),
+    };
+    book.outbox()
+        .apply_town_event(&town(Decision::Received))
+        .unwrap();
     let deadline = Utc::now().date_naive() + chrono::Days::new(10);
-    book.outbox().apply_town_event(&town(Decision::Accepted { deadline })).unwrap();
+    book.outbox()
+        .apply_town_event(&town(Decision::Accepted { deadline }))
+        .unwrap();
     let html = render(&book, Screen::Case(case.id.clone()));
     assert!(!html.contains("mark-delivered"), "not before 办结");
-    let done = Decision::Completed { result: "已批准".into(), delivery: Delivery::AgentDelivery };
+    let done = Decision::Completed {
+        result: "已批准".into(),
+        delivery: Delivery::AgentDelivery,
+    };
     book.outbox().apply_town_event(&town(done)).unwrap();
     let html = render(&book, Screen::Case(case.id.clone()));
     assert!(html.contains("id=\"mark-delivered\""), "{html}");
@@ -293,12 +402,24 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
     assert!(html.contains("有信号时会自动报给镇中心"), "{html}");
     assert!(!html.contains("mark-delivered"));
     assert_eq!(book.outbox().pending_deliveries().unwrap().len(), 1);
-    assert!(render(&book, Screen::Outbox).contains("送达待上报"), "the outbox list says the mark is waiting");
-    assert_eq!(book.counts().waiting, 1, "home counts the mark as waiting to go");
+    assert!(
+        render(&book, Screen::Outbox).contains("送达待上报"),
+        "the outbox list says the mark is waiting"
+    );
+    assert_eq!(
+        book.counts().waiting,
+        1,
+        "home counts the mark as waiting to go"
+    );
 
     // The town refused it: the reason shows and the agent can record it again.
-    book.outbox().delivery_settled(&case.id, Some("镇中心的办件状态已经变化，送达未记录。")).unwrap();
+    book.outbox()
+        .delivery_settled(&case.id, Some("镇中心的办件状态已经变化，送达未记录。"))
+        .unwrap();
     let html = render(&book, Screen::Case(case.id.clone()));
-    assert!(html.contains("镇中心的办件状态已经变化，送达未记录。"), "{html}");
+    assert!(
+        html.contains("镇中心的办件状态已经变化，送达未记录。"),
+        "{html}"
+    );
     assert!(html.contains("id=\"mark-delivered\""), "{html}");
 }

@@ -35,7 +35,8 @@ fn sample_photo(dir: &Path) -> PathBuf {
                 img.put_pixel(x, y, image::Luma([40]));
             }
         }
-        img.save(pages.join(format!("page-{k}.jpg"))).expect("write sample photo");
+        img.save(pages.join(format!("page-{k}.jpg")))
+            .expect("write sample photo");
     }
     pages
 }
@@ -66,10 +67,18 @@ fn start_town(dir: &Path) -> (String, bianmin_town::AppState) {
         rt.block_on(async move {
             let state = bianmin_town::AppState::open(&dir).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send((format!("http://{}", listener.local_addr().unwrap()), state.clone())).unwrap();
-            axum::serve(listener, bianmin_town::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-                .await
-                .unwrap();
+            tx.send((
+                format!("http://{}", listener.local_addr().unwrap()),
+                state.clone(),
+            ))
+            .unwrap();
+            axum::serve(
+                listener,
+                bianmin_town::app(state)
+                    .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
     });
     rx.recv().unwrap()
@@ -77,14 +86,26 @@ fn start_town(dir: &Path) -> (String, bianmin_town::AppState) {
 
 /// One instance of the app in test mode on its own private X screen, large enough for the tablet
 /// size (the window sits at the screen's origin).
-fn launch(role: &str, data: &Path, out: &Path, server: &str, code: &str, photo: Option<&Path>) -> Child {
+fn launch(
+    role: &str,
+    data: &Path,
+    out: &Path,
+    server: &str,
+    code: &str,
+    photo: Option<&Path>,
+) -> Child {
     let mut cmd = Command::new("xvfb-run");
-    cmd.args(["-a", "-s", "-screen 0 1400x900x24", env!("CARGO_BIN_EXE_bianmin")])
-        .env("BIANMIN_E2E", "1")
-        .env("BIANMIN_DATA", data)
-        .env("BIANMIN_E2E_OUT", out)
-        .env("BIANMIN_SERVER", server)
-        .env("BIANMIN_ENROLL_CODE", code);
+    cmd.args([
+        "-a",
+        "-s",
+        "-screen 0 1400x900x24",
+        env!("CARGO_BIN_EXE_bianmin"),
+    ])
+    .env("BIANMIN_E2E", "1")
+    .env("BIANMIN_DATA", data)
+    .env("BIANMIN_E2E_OUT", out)
+    .env("BIANMIN_SERVER", server)
+    .env("BIANMIN_ENROLL_CODE", code);
     if role == "town" {
         cmd.env("BIANMIN_E2E_ROLE", "town");
     }
@@ -121,59 +142,143 @@ fn village_case_with_correction_from_form_to_receipt() {
 
     // The village phone first; the tablet once the phone has enrolled, so the two `xvfb-run -a`
     // never race for the same free display number.
-    let mut village = launch("village", &tmp.path().join("data"), &out, &server, &agent_code, Some(&photo));
+    let mut village = launch(
+        "village",
+        &tmp.path().join("data"),
+        &out,
+        &server,
+        &agent_code,
+        Some(&photo),
+    );
     let start = Instant::now();
-    poll("the village phone to enrol", Duration::from_secs(300), || enrolled(DeviceRole::Agent) || village.try_wait().unwrap().is_some());
-    let mut tablet = launch("town", &tmp.path().join("tablet"), &out, &server, &tablet_code, None);
+    poll(
+        "the village phone to enrol",
+        Duration::from_secs(300),
+        || enrolled(DeviceRole::Agent) || village.try_wait().unwrap().is_some(),
+    );
+    let mut tablet = launch(
+        "town",
+        &tmp.path().join("tablet"),
+        &out,
+        &server,
+        &tablet_code,
+        None,
+    );
 
     // Each app ends with its own verdict; every step inside has its own bounded wait.
     let (mut village_status, mut tablet_status) = (None, None);
-    poll("both apps to finish the scenario", Duration::from_secs(1200), || {
-        village_status = village_status.or_else(|| village.try_wait().unwrap());
-        tablet_status = tablet_status.or_else(|| tablet.try_wait().unwrap());
-        // One side failing leaves the other waiting for it: stop it instead of waiting it out.
-        if village_status.is_some_and(|s| !s.success()) && tablet_status.is_none() {
-            let _ = tablet.kill();
-        }
-        if tablet_status.is_some_and(|s| !s.success()) && village_status.is_none() {
-            let _ = village.kill();
-        }
-        village_status.is_some() && tablet_status.is_some()
-    });
-    eprintln!("e2e: both apps finished in {:.0} s", start.elapsed().as_secs_f64());
-    assert!(village_status.unwrap().success(), "village scenario failed (see E2E FAIL above); screenshots in {}", out.display());
-    assert!(tablet_status.unwrap().success(), "town tablet scenario failed (see E2E FAIL above); screenshots in {}", out.display());
+    poll(
+        "both apps to finish the scenario",
+        Duration::from_secs(1200),
+        || {
+            village_status = village_status.or_else(|| village.try_wait().unwrap());
+            tablet_status = tablet_status.or_else(|| tablet.try_wait().unwrap());
+            // One side failing leaves the other waiting for it: stop it instead of waiting it out.
+            if village_status.is_some_and(|s| !s.success()) && tablet_status.is_none() {
+                let _ = tablet.kill();
+            }
+            if tablet_status.is_some_and(|s| !s.success()) && village_status.is_none() {
+                let _ = village.kill();
+            }
+            village_status.is_some() && tablet_status.is_some()
+        },
+    );
+    eprintln!(
+        "e2e: both apps finished in {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        village_status.unwrap().success(),
+        "village scenario failed (see E2E FAIL above); screenshots in {}",
+        out.display()
+    );
+    assert!(
+        tablet_status.unwrap().success(),
+        "town tablet scenario failed (see E2E FAIL above); screenshots in {}",
+        out.display()
+    );
 
     // The town's record: one case, resubmitted once, completed by mail, every decision taken
     // by the tablet's enrolled device (no other staff device exists).
     let devices = town.store.devices().unwrap();
-    let tablet_dev = devices.iter().find(|d| d.role == DeviceRole::Staff).expect("the tablet enrolled");
-    assert_eq!(devices.len(), 2, "only the phone and the tablet are enrolled");
+    let tablet_dev = devices
+        .iter()
+        .find(|d| d.role == DeviceRole::Staff)
+        .expect("the tablet enrolled");
+    assert_eq!(
+        devices.len(),
+        2,
+        "only the phone and the tablet are enrolled"
+    );
     let cases = town.store.cases().unwrap();
     assert_eq!(cases.len(), 1, "the resubmission is the same case");
     let c = &cases[0].case;
     assert_eq!((c.version, c.state), (2, CaseState::Completed));
     match &c.last_decision {
-        Some(Decision::Completed { result, delivery: Delivery::Mail { carrier, tracking_number } }) => {
-            assert_eq!((result.as_str(), carrier.as_str(), tracking_number.as_str()), (bianmin::e2e::RESULT, bianmin::e2e::CARRIER, bianmin::e2e::TRACKING));
+        Some(Decision::Completed {
+            result,
+            delivery:
+                Delivery::Mail {
+                    carrier,
+                    tracking_number,
+                },
+        }) => {
+            assert_eq!(
+                (result.as_str(), carrier.as_str(), tracking_number.as_str()),
+                (
+                    bianmin::e2e::RESULT,
+                    bianmin::e2e::CARRIER,
+                    bianmin::e2e::TRACKING
+                )
+            );
         }
         other => panic!("expected completion by mail, got {other:?}"),
     }
-    let by_tablet = |to: CaseState| c.history.iter().any(|h| h.to == to && h.by.contains(&tablet_dev.id));
-    for to in [CaseState::CorrectionRequested, CaseState::Accepted, CaseState::Completed] {
-        assert!(by_tablet(to), "{to:?} was not decided on the tablet: {:?}", c.history);
+    let by_tablet = |to: CaseState| {
+        c.history
+            .iter()
+            .any(|h| h.to == to && h.by.contains(&tablet_dev.id))
+    };
+    for to in [
+        CaseState::CorrectionRequested,
+        CaseState::Accepted,
+        CaseState::Completed,
+    ] {
+        assert!(
+            by_tablet(to),
+            "{to:?} was not decided on the tablet: {:?}",
+            c.history
+        );
     }
     let material = bianmin::e2e::correction_material().unwrap();
     let audit = town.store.audit_log().unwrap();
     assert!(
-        audit.iter().any(|a| a.draft.action == "request_correction" && a.draft.actor == tablet_dev.id && a.draft.detail.contains(&material) && a.draft.detail.contains(bianmin::e2e::CORRECTION_NOTE)),
+        audit.iter().any(|a| a.draft.action == "request_correction"
+            && a.draft.actor == tablet_dev.id
+            && a.draft.detail.contains(&material)
+            && a.draft.detail.contains(bianmin::e2e::CORRECTION_NOTE)),
         "the tablet's 补正 names the picked material and its note"
     );
-    assert!(audit.iter().any(|a| a.draft.action == "view_attachment" && a.draft.actor == tablet_dev.id), "the tablet downloaded pages");
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.draft.action == "view_attachment" && a.draft.actor == tablet_dev.id),
+        "the tablet downloaded pages"
+    );
 
     for name in [
-        "home", "items", "guide", "case-form-error", "case-form", "outbox", "correction", "case-completed", "town-inbox", "town-case",
-        "town-material", "town-completed",
+        "home",
+        "items",
+        "guide",
+        "case-form-error",
+        "case-form",
+        "outbox",
+        "correction",
+        "case-completed",
+        "town-inbox",
+        "town-case",
+        "town-material",
+        "town-completed",
     ] {
         for size in ["phone", "tablet"] {
             let p = out.join(format!("{name}-{size}.png"));
@@ -183,7 +288,9 @@ fn village_case_with_correction_from_form_to_receipt() {
 
     let url = std::fs::read_to_string(out.join("receipt-url.txt")).unwrap();
     assert!(url.starts_with(&format!("{server}/r/{}?t=", c.id)), "{url}");
-    let shot = image::open(out.join("receipt-tablet.png")).unwrap().to_luma8();
+    let shot = image::open(out.join("receipt-tablet.png"))
+        .unwrap()
+        .to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(shot);
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "exactly one QR code on the receipt");

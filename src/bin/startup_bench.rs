@@ -28,7 +28,15 @@ fn main() {
     // An enrolled device, so the first screen is the agent's home (outbox counts read from disk).
     let data = std::env::temp_dir().join(format!("bianmin-bench-{}", std::process::id()));
     let book = Book::open(&data).expect("data dir");
-    let device = book.new_device(Role::Village, "http://127.0.0.1:9", "140423101201", "基准", chrono::Utc::now()).expect("enrol");
+    let device = book
+        .new_device(
+            Role::Village,
+            "http://127.0.0.1:9",
+            "140423101201",
+            "基准",
+            chrono::Utc::now(),
+        )
+        .expect("enrol");
     book.save_device(&device).expect("enrol");
     // The app opens the same outbox; release it first.
     drop(book);

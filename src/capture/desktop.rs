@@ -4,7 +4,11 @@ use dioxus::prelude::*;
 
 use super::{mime_of, Photo};
 
-pub fn button(label: String, tag: String, on_photo: EventHandler<Result<Photo, String>>) -> Element {
+pub fn button(
+    label: String,
+    tag: String,
+    on_photo: EventHandler<Result<Photo, String>>,
+) -> Element {
     rsx! {
         label { class: "btn capture-btn", "data-capture": "{tag}",
             "{label}"

@@ -33,12 +33,20 @@ pub struct Photo {
 impl Photo {
     /// Reads a photo from a file (native plugins and the test hook hand over paths).
     pub fn from_path(path: &std::path::Path) -> Result<Photo, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("读取照片失败：{e}。请重新拍一次。"))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| format!("读取照片失败：{e}。请重新拍一次。"))?;
         if bytes.is_empty() {
             return Err("照片是空的，请重新拍一次。".to_string());
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "photo.jpg".into());
-        Ok(Photo { mime: mime_of(&name).to_string(), bytes, name })
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "photo.jpg".into());
+        Ok(Photo {
+            mime: mime_of(&name).to_string(),
+            bytes,
+            name,
+        })
     }
 }
 
@@ -54,7 +62,11 @@ pub fn mime_of(name: &str) -> &'static str {
 
 /// A button that takes a photo. `tag` names it in the DOM (`data-capture`) for tests and styling.
 #[component]
-pub fn CaptureButton(label: String, tag: String, on_photo: EventHandler<Result<Photo, String>>) -> Element {
+pub fn CaptureButton(
+    label: String,
+    tag: String,
+    on_photo: EventHandler<Result<Photo, String>>,
+) -> Element {
     let test_mode = use_context::<crate::app::Services>().test_mode;
     rsx! {
         span { class: "capture",
@@ -77,11 +89,19 @@ pub fn CaptureButton(label: String, tag: String, on_photo: EventHandler<Result<P
 }
 
 #[cfg(not(any(target_os = "android", target_os = "ios")))]
-fn platform_button(label: String, tag: String, on_photo: EventHandler<Result<Photo, String>>) -> Element {
+fn platform_button(
+    label: String,
+    tag: String,
+    on_photo: EventHandler<Result<Photo, String>>,
+) -> Element {
     desktop::button(label, tag, on_photo)
 }
 
 #[cfg(any(target_os = "android", target_os = "ios"))]
-fn platform_button(label: String, tag: String, on_photo: EventHandler<Result<Photo, String>>) -> Element {
+fn platform_button(
+    label: String,
+    tag: String,
+    on_photo: EventHandler<Result<Photo, String>>,
+) -> Element {
     native::button(label, tag, on_photo)
 }

@@ -42,7 +42,10 @@ async fn take_photo() -> Result<Option<Photo>, String> {
             None => tokio::time::sleep(Duration::from_millis(250)).await,
             Some(r) if r.is_empty() => return Ok(None),
             Some(r) if r.starts_with("error:") => {
-                return Err(format!("相机出错：{}。请在系统设置里允许“便民”使用相机后再试。", &r[6..]))
+                return Err(format!(
+                    "相机出错：{}。请在系统设置里允许“便民”使用相机后再试。",
+                    &r[6..]
+                ))
             }
             Some(path) => {
                 let photo = Photo::from_path(std::path::Path::new(&path));
@@ -58,7 +61,11 @@ async fn take_photo() -> Result<Option<Photo>, String> {
     Err("等待拍照超时，请再点一次拍照。".to_string())
 }
 
-pub fn button(label: String, tag: String, on_photo: EventHandler<Result<Photo, String>>) -> Element {
+pub fn button(
+    label: String,
+    tag: String,
+    on_photo: EventHandler<Result<Photo, String>>,
+) -> Element {
     rsx! {
         button {
             class: "btn capture-btn",

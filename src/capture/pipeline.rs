@@ -25,9 +25,15 @@ pub fn options_for(material: &Material) -> ScanOptions {
         CaptureKind::Card => ScanOptions::card(),
         CaptureKind::Page => ScanOptions::default(),
     };
-    opts.color = if material.color { ColorMode::Color } else { ColorMode::Gray };
+    opts.color = if material.color {
+        ColorMode::Color
+    } else {
+        ColorMode::Gray
+    };
     // Phones have 4-8 cores and the agent is waiting; more than 4 helpers gains little.
-    opts.threads = std::thread::available_parallelism().map(|n| n.get().min(4)).unwrap_or(1);
+    opts.threads = std::thread::available_parallelism()
+        .map(|n| n.get().min(4))
+        .unwrap_or(1);
     opts
 }
 
@@ -67,7 +73,8 @@ impl From<ScanError> for CaptureError {
 }
 
 /// Shown when a page's original photo is gone and its corners can no longer be adjusted.
-pub const RETAKE_TO_ADJUST: &str = "原照片只在本次使用时暂存在内存里，现已不在，无法调整边角。请重拍这一页。";
+pub const RETAKE_TO_ADJUST: &str =
+    "原照片只在本次使用时暂存在内存里，现已不在，无法调整边角。请重拍这一页。";
 /// Shown when no page edge was found and the whole photo was used.
 pub const NOT_DETECTED: &str = "未找到纸张边缘，已按整张照片处理，可点\"调整边角\"";
 
@@ -109,20 +116,42 @@ pub fn capture_page(
     };
     // The last point where 取消 still means "nothing saved".
     cancel.check()?;
-    let case = book.get(case_id).ok_or_else(|| CaptureError::Store("找不到这个办件，可能已被删除。".into()))?;
-    let pages = case.materials.iter().find(|m| m.key == material.key).map(|m| m.pages.clone()).unwrap_or_default();
+    let case = book
+        .get(case_id)
+        .ok_or_else(|| CaptureError::Store("找不到这个办件，可能已被删除。".into()))?;
+    let pages = case
+        .materials
+        .iter()
+        .find(|m| m.key == material.key)
+        .map(|m| m.pages.clone())
+        .unwrap_or_default();
     let replaced = slot.and_then(|i| pages.get(i)).map(|p| p.sha256.clone());
-    let name = format!("{}-{}.{}", material.key, slot.map(|i| i + 1).unwrap_or(pages.len() + 1), scan.format.extension());
-    book.add_page(case_id, &material.key, slot, &name, &scan.data).map_err(CaptureError::Store)?;
+    let name = format!(
+        "{}-{}.{}",
+        material.key,
+        slot.map(|i| i + 1).unwrap_or(pages.len() + 1),
+        scan.format.extension()
+    );
+    book.add_page(case_id, &material.key, slot, &name, &scan.data)
+        .map_err(CaptureError::Store)?;
     let sha256 = sha256_hex(&scan.data);
     originals().insert(
         &sha256,
-        Original { bytes: Arc::new(photo), photo: scan.photo, corners: scan.corners, auto_corners: scan.corners, preview: None },
+        Original {
+            bytes: Arc::new(photo),
+            photo: scan.photo,
+            corners: scan.corners,
+            auto_corners: scan.corners,
+            preview: None,
+        },
     );
     if let Some(old) = replaced.filter(|old| *old != sha256) {
         originals().remove(&old);
     }
-    Ok(Captured { sha256, detected: scan.detected })
+    Ok(Captured {
+        sha256,
+        detected: scan.detected,
+    })
 }
 
 /// Re-cuts page `sha256` of `material` from its original with hand-placed `corners` and puts the
@@ -141,7 +170,9 @@ pub fn adjust_page(
         bianmin_scan::rescan_with_corners(&original.bytes, corners, &options_for(material), cancel)?
     };
     cancel.check()?;
-    let case = book.get(case_id).ok_or_else(|| CaptureError::Store("找不到这个办件，可能已被删除。".into()))?;
+    let case = book
+        .get(case_id)
+        .ok_or_else(|| CaptureError::Store("找不到这个办件，可能已被删除。".into()))?;
     let (index, name) = case
         .materials
         .iter()
@@ -149,10 +180,14 @@ pub fn adjust_page(
         .and_then(|m| m.pages.iter().enumerate().find(|(_, p)| p.sha256 == sha256))
         .map(|(i, p)| (i, p.name.clone()))
         .ok_or_else(|| CaptureError::Store("这一页已被删除或重拍。".into()))?;
-    book.add_page(case_id, &material.key, Some(index), &name, &scan.data).map_err(CaptureError::Store)?;
+    book.add_page(case_id, &material.key, Some(index), &name, &scan.data)
+        .map_err(CaptureError::Store)?;
     let new_sha = sha256_hex(&scan.data);
     originals().rekey(sha256, &new_sha, scan.corners);
-    Ok(Captured { sha256: new_sha, detected: true })
+    Ok(Captured {
+        sha256: new_sha,
+        detected: true,
+    })
 }
 
 /// What the corner editor needs for one page.
@@ -185,7 +220,12 @@ pub fn editor_view(sha256: &str) -> Result<EditorView, CaptureError> {
             p
         }
     };
-    Ok(EditorView { preview, photo: original.photo, corners: original.corners, auto_corners: original.auto_corners })
+    Ok(EditorView {
+        preview,
+        photo: original.photo,
+        corners: original.corners,
+        auto_corners: original.auto_corners,
+    })
 }
 
 /// A downscaled, upright JPEG of a photo.
@@ -203,9 +243,13 @@ pub fn preview(bytes: &[u8], max_side: u32) -> Result<Preview, ScanError> {
     let header = bianmin_scan::decode::probe(bytes)?;
     let raster = bianmin_scan::decode::decode(bytes, &header, true)?;
     let (w, h) = (raster.w as u32, raster.h as u32);
-    let rgb = image::RgbImage::from_raw(w, h, raster.data).ok_or_else(|| ScanError::Internal("decoded size mismatch".into()))?;
+    let rgb = image::RgbImage::from_raw(w, h, raster.data)
+        .ok_or_else(|| ScanError::Internal("decoded size mismatch".into()))?;
     let scale = (max_side as f64 / w.max(h) as f64).min(1.0);
-    let (tw, th) = (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1));
+    let (tw, th) = (
+        ((w as f64 * scale).round() as u32).max(1),
+        ((h as f64 * scale).round() as u32).max(1),
+    );
     let mut small = image::DynamicImage::ImageRgb8(image::imageops::thumbnail(&rgb, tw, th));
     drop(rgb);
     if let Some(o) = image::metadata::Orientation::from_exif(header.orientation.0) {
@@ -215,7 +259,11 @@ pub fn preview(bytes: &[u8], max_side: u32) -> Result<Preview, ScanError> {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80)
         .encode_image(&small)
         .map_err(|e| ScanError::Encode(e.to_string()))?;
-    Ok(Preview { data_url: format!("data:image/jpeg;base64,{}", STANDARD.encode(&jpeg)), width: small.width(), height: small.height() })
+    Ok(Preview {
+        data_url: format!("data:image/jpeg;base64,{}", STANDARD.encode(&jpeg)),
+        width: small.width(),
+        height: small.height(),
+    })
 }
 
 /// Runs `f` on its own thread and awaits its result without blocking the UI. A plain thread
@@ -224,10 +272,12 @@ pub fn preview(bytes: &[u8], max_side: u32) -> Result<Preview, ScanError> {
 /// `None` when the thread could not start or panicked.
 pub async fn off_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let started = std::thread::Builder::new().name("bianmin-scan".into()).spawn(move || {
-        // The receiver is gone when the screen was closed; the work itself is already done.
-        let _ = tx.send(f());
-    });
+    let started = std::thread::Builder::new()
+        .name("bianmin-scan".into())
+        .spawn(move || {
+            // The receiver is gone when the screen was closed; the work itself is already done.
+            let _ = tx.send(f());
+        });
     if let Err(e) = started {
         tracing::error!(error = %e, "cannot start the scan thread");
         return None;
@@ -275,7 +325,10 @@ pub fn originals() -> &'static Originals {
 
 impl Originals {
     pub fn new(budget: usize) -> Originals {
-        Originals { budget, inner: Mutex::new(VecDeque::new()) }
+        Originals {
+            budget,
+            inner: Mutex::new(VecDeque::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(String, Original)>> {
@@ -320,8 +373,12 @@ impl Originals {
     /// The page was re-cut: the same original now stands behind page `new`, cut with `corners`.
     pub fn rekey(&self, old: &str, new: &str, corners: [Point; 4]) {
         let mut q = self.lock();
-        let Some(i) = q.iter().position(|(k, _)| k == old) else { return };
-        let Some((_, mut o)) = q.remove(i) else { return };
+        let Some(i) = q.iter().position(|(k, _)| k == old) else {
+            return;
+        };
+        let Some((_, mut o)) = q.remove(i) else {
+            return;
+        };
         o.corners = corners;
         q.retain(|(k, _)| k != new);
         q.push_back((new.to_string(), o));
@@ -370,17 +427,35 @@ mod tests {
         assert_eq!(card.target_bytes, 150 * 1024);
         let page = options_for(&material(&catalog, CaptureKind::Page, false));
         assert_eq!((page.mode, page.color), (Mode::Page, ColorMode::Gray));
-        assert!(page.target_bytes <= 300 * 1024, "a page fits the 300 KB target");
+        assert!(
+            page.target_bytes <= 300 * 1024,
+            "a page fits the 300 KB target"
+        );
     }
 
     fn case_in_book() -> (tempfile::TempDir, Book, String, Material) {
         let dir = tempfile::tempdir().unwrap();
         let book = Book::open(dir.path()).unwrap();
-        let dev = book.new_device(Role::Village, "http://127.0.0.1:9", "140423101201", "李代办", chrono::Utc::now()).unwrap();
+        let dev = book
+            .new_device(
+                Role::Village,
+                "http://127.0.0.1:9",
+                "140423101201",
+                "李代办",
+                chrono::Utc::now(),
+            )
+            .unwrap();
         book.save_device(&dev).unwrap();
         let case = book.create("V11", &dev).unwrap();
         let catalog = Catalog::embedded().unwrap();
-        let m = catalog.item("V11").unwrap().guide.as_ref().unwrap().materials[0].clone();
+        let m = catalog
+            .item("V11")
+            .unwrap()
+            .guide
+            .as_ref()
+            .unwrap()
+            .materials[0]
+            .clone();
         (dir, book, case.id, m)
     }
 
@@ -394,26 +469,53 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&img).unwrap();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .unwrap();
         out
     }
 
     #[test]
     fn a_file_that_is_not_a_photo_gives_the_chinese_message_and_stores_nothing() {
         let (_dir, book, id, m) = case_in_book();
-        let err = capture_page(&book, &id, &m, None, b"%PDF-1.4 not a photo".to_vec(), &CancelToken::new()).unwrap_err();
+        let err = capture_page(
+            &book,
+            &id,
+            &m,
+            None,
+            b"%PDF-1.4 not a photo".to_vec(),
+            &CancelToken::new(),
+        )
+        .unwrap_err();
         assert_eq!(err, CaptureError::Scan(ScanError::NotAnImage));
         assert_eq!(err.message(), "不是照片文件，请重新拍摄");
         let case = book.get(&id).unwrap();
-        assert!(case.materials.iter().all(|m| m.pages.is_empty()), "nothing stored: {:?}", case.materials);
+        assert!(
+            case.materials.iter().all(|m| m.pages.is_empty()),
+            "nothing stored: {:?}",
+            case.materials
+        );
     }
 
     #[test]
     fn a_cancelled_capture_stores_nothing() {
         let (_dir, book, id, m) = case_in_book();
-        let err = capture_page(&book, &id, &m, None, page_photo(0), &CancelToken::cancel_after_checks(3)).unwrap_err();
+        let err = capture_page(
+            &book,
+            &id,
+            &m,
+            None,
+            page_photo(0),
+            &CancelToken::cancel_after_checks(3),
+        )
+        .unwrap_err();
         assert!(err.is_cancelled());
-        assert!(book.get(&id).unwrap().materials.iter().all(|m| m.pages.is_empty()));
+        assert!(book
+            .get(&id)
+            .unwrap()
+            .materials
+            .iter()
+            .all(|m| m.pages.is_empty()));
     }
 
     #[test]
@@ -423,20 +525,39 @@ mod tests {
         let got = capture_page(&book, &id, &m, None, photo.clone(), &CancelToken::new()).unwrap();
         assert!(got.detected, "the light page on the dark desk is found");
         let case = book.get(&id).unwrap();
-        let page = &case.materials.iter().find(|x| x.key == m.key).unwrap().pages[0];
+        let page = &case
+            .materials
+            .iter()
+            .find(|x| x.key == m.key)
+            .unwrap()
+            .pages[0];
         assert_eq!(page.sha256, got.sha256);
         assert_eq!(page.mime, "image/jpeg");
-        assert!(page.bytes <= 300 * 1024 && page.bytes as usize != photo.len(), "the scan is stored, not the photo");
+        assert!(
+            page.bytes <= 300 * 1024 && page.bytes as usize != photo.len(),
+            "the scan is stored, not the photo"
+        );
         let view = editor_view(&got.sha256).unwrap();
         assert_eq!((view.photo.width, view.photo.height), (900, 1200));
         assert!(view.preview.data_url.starts_with("data:image/jpeg;base64,"));
         assert_eq!((view.preview.width, view.preview.height), (750, 1000));
 
         // The agent pulls the corners in by hand: the page is replaced in place, the original follows it.
-        let corners = [Point::new(160.0, 130.0), Point::new(740.0, 130.0), Point::new(740.0, 1070.0), Point::new(160.0, 1070.0)];
-        let adjusted = adjust_page(&book, &id, &m, &got.sha256, corners, &CancelToken::new()).unwrap();
+        let corners = [
+            Point::new(160.0, 130.0),
+            Point::new(740.0, 130.0),
+            Point::new(740.0, 1070.0),
+            Point::new(160.0, 1070.0),
+        ];
+        let adjusted =
+            adjust_page(&book, &id, &m, &got.sha256, corners, &CancelToken::new()).unwrap();
         let case = book.get(&id).unwrap();
-        let pages = &case.materials.iter().find(|x| x.key == m.key).unwrap().pages;
+        let pages = &case
+            .materials
+            .iter()
+            .find(|x| x.key == m.key)
+            .unwrap()
+            .pages;
         assert_eq!(pages.len(), 1);
         assert_eq!(pages[0].sha256, adjusted.sha256);
         assert_eq!(pages[0].name, page.name);
@@ -444,10 +565,26 @@ mod tests {
         assert_eq!(editor_view(&adjusted.sha256).unwrap().corners, corners);
 
         // Corners that do not make a quadrilateral leave the page as it is.
-        let line = [Point::new(0.0, 0.0), Point::new(10.0, 10.0), Point::new(20.0, 20.0), Point::new(30.0, 30.0)];
-        let err = adjust_page(&book, &id, &m, &adjusted.sha256, line, &CancelToken::new()).unwrap_err();
+        let line = [
+            Point::new(0.0, 0.0),
+            Point::new(10.0, 10.0),
+            Point::new(20.0, 20.0),
+            Point::new(30.0, 30.0),
+        ];
+        let err =
+            adjust_page(&book, &id, &m, &adjusted.sha256, line, &CancelToken::new()).unwrap_err();
         assert_eq!(err.message(), "四个角的位置不对，请重新调整");
-        assert_eq!(book.get(&id).unwrap().materials.iter().find(|x| x.key == m.key).unwrap().pages[0].sha256, adjusted.sha256);
+        assert_eq!(
+            book.get(&id)
+                .unwrap()
+                .materials
+                .iter()
+                .find(|x| x.key == m.key)
+                .unwrap()
+                .pages[0]
+                .sha256,
+            adjusted.sha256
+        );
     }
 
     /// A rotated 12 MP phone photo (EXIF orientation 6, as phones store portrait shots): the
@@ -455,36 +592,75 @@ mod tests {
     #[test]
     fn preview_and_corners_share_the_upright_frame_of_a_rotated_photo() {
         let (_dir, book, id, m) = case_in_book();
-        let spec = bianmin_scan::synth::corpus().into_iter().find(|s| s.orientation == 6 && s.kind == bianmin_scan::synth::Kind::TextPage).unwrap();
+        let spec = bianmin_scan::synth::corpus()
+            .into_iter()
+            .find(|s| s.orientation == 6 && s.kind == bianmin_scan::synth::Kind::TextPage)
+            .unwrap();
         let synth = bianmin_scan::synth::render(&spec);
-        let got = capture_page(&book, &id, &m, None, synth.jpeg.clone(), &CancelToken::new()).unwrap();
+        let got = capture_page(
+            &book,
+            &id,
+            &m,
+            None,
+            synth.jpeg.clone(),
+            &CancelToken::new(),
+        )
+        .unwrap();
         assert!(got.detected);
         let view = editor_view(&got.sha256).unwrap();
-        assert_eq!((view.photo.width, view.photo.height), (synth.width, synth.height));
-        assert!(view.photo.height > view.photo.width, "displayed upright (portrait)");
+        assert_eq!(
+            (view.photo.width, view.photo.height),
+            (synth.width, synth.height)
+        );
+        assert!(
+            view.photo.height > view.photo.width,
+            "displayed upright (portrait)"
+        );
         for (found, truth) in view.corners.iter().zip(synth.corners.iter()) {
-            assert!(found.dist(*truth) < 0.02 * synth.height as f32, "corner {found:?} vs {truth:?}");
+            assert!(
+                found.dist(*truth) < 0.02 * synth.height as f32,
+                "corner {found:?} vs {truth:?}"
+            );
         }
         assert_eq!((view.preview.width, view.preview.height), (750, 1000));
 
         // The page (inside the corners) is the bright paper in the preview; the desk around it is not.
-        let b64 = view.preview.data_url.strip_prefix("data:image/jpeg;base64,").unwrap();
-        let img = image::load_from_memory(&STANDARD.decode(b64).unwrap()).unwrap().to_luma8();
+        let b64 = view
+            .preview
+            .data_url
+            .strip_prefix("data:image/jpeg;base64,")
+            .unwrap();
+        let img = image::load_from_memory(&STANDARD.decode(b64).unwrap())
+            .unwrap()
+            .to_luma8();
         let k = view.preview.width as f32 / view.photo.width as f32;
         let mean = |p: Point| {
             let (cx, cy) = ((p.x * k) as i64, (p.y * k) as i64);
             let mut sum = 0u64;
             for y in cy - 10..cy + 10 {
                 for x in cx - 10..cx + 10 {
-                    sum += img.get_pixel(x.clamp(0, img.width() as i64 - 1) as u32, y.clamp(0, img.height() as i64 - 1) as u32).0[0] as u64;
+                    sum += img
+                        .get_pixel(
+                            x.clamp(0, img.width() as i64 - 1) as u32,
+                            y.clamp(0, img.height() as i64 - 1) as u32,
+                        )
+                        .0[0] as u64;
                 }
             }
             sum / 400
         };
         let q = view.corners;
-        let centre = Point::new(q.iter().map(|p| p.x).sum::<f32>() / 4.0, q.iter().map(|p| p.y).sum::<f32>() / 4.0);
+        let centre = Point::new(
+            q.iter().map(|p| p.x).sum::<f32>() / 4.0,
+            q.iter().map(|p| p.y).sum::<f32>() / 4.0,
+        );
         // Just inside and just outside the top-left corner, along the diagonal from the centre.
-        let at = |t: f32| Point::new(centre.x + (q[0].x - centre.x) * t, centre.y + (q[0].y - centre.y) * t);
+        let at = |t: f32| {
+            Point::new(
+                centre.x + (q[0].x - centre.x) * t,
+                centre.y + (q[0].y - centre.y) * t,
+            )
+        };
         let (inside, outside) = (mean(at(0.9)), mean(at(1.1)));
         assert!(inside > outside + 30, "paper {inside} vs desk {outside}");
     }
@@ -492,15 +668,28 @@ mod tests {
     #[test]
     fn the_originals_cache_keeps_the_newest_within_its_budget() {
         let cache = Originals::new(25);
-        let info = PhotoInfo { width: 1, height: 1, orientation: Orientation(1) };
-        let o = |n: usize| Original { bytes: Arc::new(vec![0; n]), photo: info, corners: [Point::default(); 4], auto_corners: [Point::default(); 4], preview: None };
+        let info = PhotoInfo {
+            width: 1,
+            height: 1,
+            orientation: Orientation(1),
+        };
+        let o = |n: usize| Original {
+            bytes: Arc::new(vec![0; n]),
+            photo: info,
+            corners: [Point::default(); 4],
+            auto_corners: [Point::default(); 4],
+            preview: None,
+        };
         cache.insert("a", o(10));
         cache.insert("b", o(10));
         assert!(cache.get("a").is_some(), "a is now the most recently used");
         cache.insert("c", o(10));
         assert!(!cache.contains("b") && cache.contains("a") && cache.contains("c"));
         cache.insert("huge", o(100));
-        assert!(!cache.contains("huge"), "one original over the whole budget is not kept");
+        assert!(
+            !cache.contains("huge"),
+            "one original over the whole budget is not kept"
+        );
         assert_eq!(cache.len(), 2);
     }
 }

@@ -28,13 +28,20 @@ struct Note {
 fn pages_of(case: &Signal<Option<Case>>, material: &str) -> Vec<String> {
     case.read()
         .as_ref()
-        .and_then(|c| c.materials.iter().find(|m| m.key == material).map(|m| m.pages.iter().map(|p| p.sha256.clone()).collect()))
+        .and_then(|c| {
+            c.materials
+                .iter()
+                .find(|m| m.key == material)
+                .map(|m| m.pages.iter().map(|p| p.sha256.clone()).collect())
+        })
         .unwrap_or_default()
 }
 
 /// Re-reads the case after the worker wrote to it (the screen's copy predates the write).
 fn reload(services: &Services, mut case: Signal<Option<Case>>) {
-    let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else { return };
+    let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
+        return;
+    };
     if let Some(fresh) = services.book.get(&id) {
         case.set(Some(fresh));
     }
@@ -44,7 +51,12 @@ fn reload(services: &Services, mut case: Signal<Option<Case>>) {
 /// The capture button of a material; while a photo is scanned, the progress and 取消 instead.
 /// `retake` is the page the next photo replaces (set by the card's 重拍), cleared once stored.
 #[component]
-pub fn ScanCapture(case: Signal<Option<Case>>, material: Material, label: String, retake: Signal<Option<usize>>) -> Element {
+pub fn ScanCapture(
+    case: Signal<Option<Case>>,
+    material: Material,
+    label: String,
+    retake: Signal<Option<usize>>,
+) -> Element {
     let services = use_context::<Services>();
     let mut busy = use_signal(|| None::<CancelToken>);
     let mut note = use_signal(|| None::<Note>);
@@ -54,9 +66,17 @@ pub fn ScanCapture(case: Signal<Option<Case>>, material: Material, label: String
         move |r: Result<Photo, String>| {
             let photo = match r {
                 Ok(p) => p,
-                Err(e) => return note.set(Some(Note { text: e, error: true, page: None })),
+                Err(e) => {
+                    return note.set(Some(Note {
+                        text: e,
+                        error: true,
+                        page: None,
+                    }))
+                }
             };
-            let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else { return };
+            let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
+                return;
+            };
             if busy.peek().is_some() {
                 return;
             }
@@ -69,24 +89,36 @@ pub fn ScanCapture(case: Signal<Option<Case>>, material: Material, label: String
             let material = material.clone();
             spawn(async move {
                 let m = material.clone();
-                let result = pipeline::off_thread(move || pipeline::capture_page(&book, &id, &m, slot, photo.bytes, &token))
-                    .await
-                    .unwrap_or(Err(CaptureError::Worker));
+                let result = pipeline::off_thread(move || {
+                    pipeline::capture_page(&book, &id, &m, slot, photo.bytes, &token)
+                })
+                .await
+                .unwrap_or(Err(CaptureError::Worker));
                 busy.set(None);
                 match result {
                     Ok(got) => {
                         retake.set(None);
                         reload(&services, case);
                         if !got.detected {
-                            note.set(Some(Note { text: NOT_DETECTED.into(), error: false, page: Some(got.sha256) }));
+                            note.set(Some(Note {
+                                text: NOT_DETECTED.into(),
+                                error: false,
+                                page: Some(got.sha256),
+                            }));
                         }
                     }
-                    Err(e) if e.is_cancelled() => {
-                        note.set(Some(Note { text: "已取消，这张照片没有保存。".into(), error: false, page: None }))
-                    }
+                    Err(e) if e.is_cancelled() => note.set(Some(Note {
+                        text: "已取消，这张照片没有保存。".into(),
+                        error: false,
+                        page: None,
+                    })),
                     Err(e) => {
                         tracing::warn!(material = %material.key, error = ?e, "capture failed");
-                        note.set(Some(Note { text: e.message(), error: true, page: None }));
+                        note.set(Some(Note {
+                            text: e.message(),
+                            error: true,
+                            page: None,
+                        }));
                     }
                 }
             });
@@ -113,13 +145,23 @@ enum Editing {
     Closed,
     /// Making the preview; the token marks it abandoned when 取消 is pressed meanwhile.
     Loading(CancelToken),
-    Open { view: EditorView, busy: Option<CancelToken>, error: Option<String> },
+    Open {
+        view: EditorView,
+        busy: Option<CancelToken>,
+        error: Option<String>,
+    },
 }
 
 /// 调整边角 for page `index` (SHA-256 `sha`) of a material, and the editor it opens. When the
 /// page's original is no longer in memory the button says to retake instead, and arms 重拍.
 #[component]
-pub fn AdjustCorners(case: Signal<Option<Case>>, material: Material, index: usize, sha: String, retake: Signal<Option<usize>>) -> Element {
+pub fn AdjustCorners(
+    case: Signal<Option<Case>>,
+    material: Material,
+    index: usize,
+    sha: String,
+    retake: Signal<Option<usize>>,
+) -> Element {
     let services = use_context::<Services>();
     let mut editing = use_signal(|| Editing::Closed);
     let mut gone = use_signal(|| false);
@@ -136,12 +178,18 @@ pub fn AdjustCorners(case: Signal<Option<Case>>, material: Material, index: usiz
             editing.set(Editing::Loading(token.clone()));
             let sha = sha.clone();
             spawn(async move {
-                let view = pipeline::off_thread(move || pipeline::editor_view(&sha)).await.unwrap_or(Err(CaptureError::Worker));
+                let view = pipeline::off_thread(move || pipeline::editor_view(&sha))
+                    .await
+                    .unwrap_or(Err(CaptureError::Worker));
                 if token.is_cancelled() {
                     return;
                 }
                 match view {
-                    Ok(view) => editing.set(Editing::Open { view, busy: None, error: None }),
+                    Ok(view) => editing.set(Editing::Open {
+                        view,
+                        busy: None,
+                        error: None,
+                    }),
                     Err(CaptureError::OriginalGone) => {
                         editing.set(Editing::Closed);
                         gone.set(true);
@@ -162,18 +210,31 @@ pub fn AdjustCorners(case: Signal<Option<Case>>, material: Material, index: usiz
         let sha = sha.clone();
         let material = material.clone();
         move |corners: [Point; 4]| {
-            let Editing::Open { view, busy: None, .. } = editing.peek().clone() else { return };
-            let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else { return };
+            let Editing::Open {
+                view, busy: None, ..
+            } = editing.peek().clone()
+            else {
+                return;
+            };
+            let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
+                return;
+            };
             let token = CancelToken::new();
-            editing.set(Editing::Open { view: view.clone(), busy: Some(token.clone()), error: None });
+            editing.set(Editing::Open {
+                view: view.clone(),
+                busy: Some(token.clone()),
+                error: None,
+            });
             let book = services.book.clone();
             let services = services.clone();
             let sha = sha.clone();
             let m = material.clone();
             spawn(async move {
-                let result = pipeline::off_thread(move || pipeline::adjust_page(&book, &id, &m, &sha, corners, &token))
-                    .await
-                    .unwrap_or(Err(CaptureError::Worker));
+                let result = pipeline::off_thread(move || {
+                    pipeline::adjust_page(&book, &id, &m, &sha, corners, &token)
+                })
+                .await
+                .unwrap_or(Err(CaptureError::Worker));
                 match result {
                     Ok(_) => {
                         editing.set(Editing::Closed);
@@ -186,8 +247,16 @@ pub fn AdjustCorners(case: Signal<Option<Case>>, material: Material, index: usiz
                     }
                     Err(e) => {
                         // The editor stays open with the agent's corners; only the message is new.
-                        let error = if e.is_cancelled() { None } else { Some(e.message()) };
-                        editing.set(Editing::Open { view, busy: None, error });
+                        let error = if e.is_cancelled() {
+                            None
+                        } else {
+                            Some(e.message())
+                        };
+                        editing.set(Editing::Open {
+                            view,
+                            busy: None,
+                            error,
+                        });
                     }
                 }
             });
@@ -197,7 +266,9 @@ pub fn AdjustCorners(case: Signal<Option<Case>>, material: Material, index: usiz
     let cancel = move |_| {
         let now = editing.peek().clone();
         match now {
-            Editing::Open { busy: Some(token), .. } => token.cancel(),
+            Editing::Open {
+                busy: Some(token), ..
+            } => token.cancel(),
             Editing::Loading(token) => {
                 token.cancel();
                 editing.set(Editing::Closed);

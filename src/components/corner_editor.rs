@@ -29,13 +29,19 @@ pub fn corners_valid(q: &[Point; 4]) -> bool {
 /// Where a photo point sits on the stage, in percent (pixel centres: pixel `x` spans
 /// `x - 0.5 ..= x + 0.5`, so the photo spans `-0.5 ..= width - 0.5`).
 pub fn to_percent(p: Point, width: u32, height: u32) -> (f64, f64) {
-    ((p.x as f64 + 0.5) / width.max(1) as f64 * 100.0, (p.y as f64 + 0.5) / height.max(1) as f64 * 100.0)
+    (
+        (p.x as f64 + 0.5) / width.max(1) as f64 * 100.0,
+        (p.y as f64 + 0.5) / height.max(1) as f64 * 100.0,
+    )
 }
 
 /// The photo point under a fraction (0..=1) of the stage, clamped to the photo.
 pub fn from_fraction(fx: f64, fy: f64, width: u32, height: u32) -> Point {
     let (w, h) = (width.max(1) as f64, height.max(1) as f64);
-    Point::new((fx.clamp(0.0, 1.0) * w - 0.5) as f32, (fy.clamp(0.0, 1.0) * h - 0.5) as f32)
+    Point::new(
+        (fx.clamp(0.0, 1.0) * w - 0.5) as f32,
+        (fy.clamp(0.0, 1.0) * h - 0.5) as f32,
+    )
 }
 
 #[component]
@@ -67,7 +73,9 @@ pub fn CornerEditor(
     let mut refresh_rect = move || {
         rect.set(None);
         spawn(async move {
-            let Some(el) = stage.peek().clone() else { return };
+            let Some(el) = stage.peek().clone() else {
+                return;
+            };
             if let Ok(r) = el.get_client_rect().await {
                 rect.set(Some(r));
             }
@@ -77,7 +85,11 @@ pub fn CornerEditor(
     let q = points();
     let valid = corners_valid(&q);
     let ratio = width.max(1) as f64 / height.max(1) as f64;
-    let polygon = q.iter().map(|p| format!("{:.1},{:.1}", p.x + 0.5, p.y + 0.5)).collect::<Vec<_>>().join(" ");
+    let polygon = q
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", p.x + 0.5, p.y + 0.5))
+        .collect::<Vec<_>>()
+        .join(" ");
 
     rsx! {
         div {

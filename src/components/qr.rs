@@ -22,7 +22,9 @@ pub fn qr_svg(data: &str) -> Option<String> {
 #[component]
 pub fn Qr(data: String) -> Element {
     match qr_svg(&data) {
-        Some(svg) => rsx! { div { class: "qr", "data-url": "{data}", dangerous_inner_html: "{svg}" } },
+        Some(svg) => {
+            rsx! { div { class: "qr", "data-url": "{data}", dangerous_inner_html: "{svg}" } }
+        }
         None => rsx! { p { class: "error", "二维码生成失败，请把办件编号抄给申请人。" } },
     }
 }

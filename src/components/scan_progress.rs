@@ -7,7 +7,10 @@ use dioxus::prelude::*;
 /// it does at its next check, so the screen never claims "cancelled" while a page is still being
 /// written.
 #[component]
-pub fn ScanProgress(#[props(default = "正在处理照片…".to_string())] label: String, on_cancel: EventHandler<()>) -> Element {
+pub fn ScanProgress(
+    #[props(default = "正在处理照片…".to_string())] label: String,
+    on_cancel: EventHandler<()>,
+) -> Element {
     let mut cancelling = use_signal(|| false);
     rsx! {
         div { class: "scan-progress", role: "status",

@@ -37,7 +37,11 @@ pub fn SyncPanel() -> Element {
         .as_ref()
         .and_then(|d| d.last_sync)
         .or(status.last_sync)
-        .map(|t| t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8")).format("%m-%d %H:%M").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
+                .format("%m-%d %H:%M")
+                .to_string()
+        })
         .unwrap_or_else(|| "从未同步".to_string());
     let sync_now = services.sync_now;
     rsx! {

@@ -62,20 +62,32 @@ pub struct Device {
 impl Device {
     /// The signing key.
     pub fn key(&self) -> Result<SigningKey, String> {
-        let raw = STANDARD.decode(&self.signing_key).map_err(|e| e.to_string())?;
-        let bytes: [u8; 32] = raw.try_into().map_err(|_| "签名密钥长度不对，请重新登记设备。".to_string())?;
+        let raw = STANDARD
+            .decode(&self.signing_key)
+            .map_err(|e| e.to_string())?;
+        let bytes: [u8; 32] = raw
+            .try_into()
+            .map_err(|_| "签名密钥长度不对，请重新登记设备。".to_string())?;
         Ok(SigningKey::from_bytes(&bytes))
     }
 
     /// A signed client for the town centre, as this device.
     pub fn transport(&self) -> Result<bianmin_engine::transport::Transport, String> {
-        let cred = bianmin_engine::transport::Credential { device_id: self.device_code.clone(), key: self.key()? };
-        bianmin_engine::transport::Transport::new(&self.server, Some(cred)).map_err(|e| e.user_message())
+        let cred = bianmin_engine::transport::Credential {
+            device_id: self.device_code.clone(),
+            key: self.key()?,
+        };
+        bianmin_engine::transport::Transport::new(&self.server, Some(cred))
+            .map_err(|e| e.user_message())
     }
 
     /// Who is responsible (首问负责) for cases started on this device.
     pub fn agent(&self) -> AgentRef {
-        AgentRef { device_id: self.device_code.clone(), name: self.person.clone(), village: self.place.clone() }
+        AgentRef {
+            device_id: self.device_code.clone(),
+            name: self.person.clone(),
+            village: self.place.clone(),
+        }
     }
 }
 
@@ -114,7 +126,9 @@ impl PartialEq for Book {
 
 impl std::fmt::Debug for Book {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Book").field("dir", &self.outbox.dir()).finish()
+        f.debug_struct("Book")
+            .field("dir", &self.outbox.dir())
+            .finish()
     }
 }
 
@@ -126,7 +140,9 @@ impl Book {
             tracing::error!(error = %e, dir = %dir.display(), "cannot open the outbox");
             format!("无法打开办件库：{}", e.user_message())
         })?;
-        Ok(Book { outbox: Arc::new(outbox) })
+        Ok(Book {
+            outbox: Arc::new(outbox),
+        })
     }
 
     pub fn dir(&self) -> &Path {
@@ -141,18 +157,32 @@ impl Book {
     /// The signing key of this device, made (and stored encrypted) on first use, so an enrolment
     /// whose answer was lost can be retried with the same key.
     fn signing_key(&self) -> Result<SigningKey, String> {
-        let stored = self.outbox.get_secret(SECRET_SIGNING_KEY).map_err(|e| message("read signing key", e))?;
+        let stored = self
+            .outbox
+            .get_secret(SECRET_SIGNING_KEY)
+            .map_err(|e| message("read signing key", e))?;
         if let Some(raw) = stored {
-            let bytes: [u8; 32] = raw.try_into().map_err(|_| "签名密钥已损坏，请联系镇中心重新登记。".to_string())?;
+            let bytes: [u8; 32] = raw
+                .try_into()
+                .map_err(|_| "签名密钥已损坏，请联系镇中心重新登记。".to_string())?;
             return Ok(SigningKey::from_bytes(&bytes));
         }
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        self.outbox.put_secret(SECRET_SIGNING_KEY, &key.to_bytes()).map_err(|e| message("store signing key", e))?;
+        self.outbox
+            .put_secret(SECRET_SIGNING_KEY, &key.to_bytes())
+            .map_err(|e| message("store signing key", e))?;
         Ok(key)
     }
 
     /// A new enrolment for this device: its outbox device code and its signing key.
-    pub fn new_device(&self, role: Role, server: &str, place: &str, person: &str, now: DateTime<Utc>) -> Result<Device, String> {
+    pub fn new_device(
+        &self,
+        role: Role,
+        server: &str,
+        place: &str,
+        person: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Device, String> {
         let key = self.signing_key()?;
         Ok(Device {
             role,
@@ -170,31 +200,52 @@ impl Book {
 
     /// The enrolment, if this device has one.
     pub fn device(&self) -> Option<Device> {
-        let raw = self.outbox.get_meta(META_DEVICE).map_err(|e| tracing::warn!(error = %e, "read enrolment")).ok()??;
-        let mut d: Device = serde_json::from_slice(&raw).map_err(|e| tracing::warn!(error = %e, "enrolment record unreadable")).ok()?;
-        let key = self.outbox.get_secret(SECRET_SIGNING_KEY).map_err(|e| tracing::warn!(error = %e, "read signing key")).ok()??;
+        let raw = self
+            .outbox
+            .get_meta(META_DEVICE)
+            .map_err(|e| tracing::warn!(error = %e, "read enrolment"))
+            .ok()??;
+        let mut d: Device = serde_json::from_slice(&raw)
+            .map_err(|e| tracing::warn!(error = %e, "enrolment record unreadable"))
+            .ok()?;
+        let key = self
+            .outbox
+            .get_secret(SECRET_SIGNING_KEY)
+            .map_err(|e| tracing::warn!(error = %e, "read signing key"))
+            .ok()??;
         d.signing_key = STANDARD.encode(key);
         Some(d)
     }
 
     pub fn save_device(&self, d: &Device) -> Result<(), String> {
         let json = serde_json::to_vec(d).map_err(|e| e.to_string())?;
-        self.outbox.put_meta(META_DEVICE, &json).map_err(|e| message("save enrolment", e))
+        self.outbox
+            .put_meta(META_DEVICE, &json)
+            .map_err(|e| message("save enrolment", e))
     }
 
     /// Starts a case for `item` with a fresh case number, saved as a draft.
     pub fn create(&self, item: &str, device: &Device) -> Result<Case, String> {
-        self.outbox.create_draft(item, Applicant::default(), device.agent(), Utc::now()).map_err(|e| message("create case", e))
+        self.outbox
+            .create_draft(item, Applicant::default(), device.agent(), Utc::now())
+            .map_err(|e| message("create case", e))
     }
 
     pub fn get(&self, id: &str) -> Option<Case> {
-        self.outbox.get(id).map_err(|e| tracing::warn!(case = id, error = %e, "read case")).ok()
+        self.outbox
+            .get(id)
+            .map_err(|e| tracing::warn!(case = id, error = %e, "read case"))
+            .ok()
     }
 
     /// Autosave of what the agent typed (applicant and answers); returns the case as stored.
     pub fn save_draft(&self, case: &Case) -> Result<Case, String> {
-        self.outbox.save_draft(case).map_err(|e| message("autosave", e))?;
-        self.outbox.get(&case.id).map_err(|e| message("reload case", e))
+        self.outbox
+            .save_draft(case)
+            .map_err(|e| message("autosave", e))?;
+        self.outbox
+            .get(&case.id)
+            .map_err(|e| message("reload case", e))
     }
 
     /// 初审: Ready if it passes, otherwise every problem in Chinese.
@@ -208,11 +259,20 @@ impl Book {
 
     /// Seals the case into the outbox (初审 runs again inside, so nothing unchecked is queued).
     pub fn seal(&self, id: &str, item: &Item) -> Result<Case, String> {
-        self.outbox.seal(id, item, Utc::now()).map_err(|e| message("seal", e))
+        self.outbox
+            .seal(id, item, Utc::now())
+            .map_err(|e| message("seal", e))
     }
 
     /// Stores a captured page in a material; `slot` replaces that page (a retake).
-    pub fn add_page(&self, id: &str, material: &str, slot: Option<usize>, name: &str, bytes: &[u8]) -> Result<Case, String> {
+    pub fn add_page(
+        &self,
+        id: &str,
+        material: &str,
+        slot: Option<usize>,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Case, String> {
         match slot {
             Some(i) => self.outbox.replace_page(id, material, i, name, bytes),
             None => self.outbox.add_page(id, material, name, bytes),
@@ -223,23 +283,34 @@ impl Book {
 
     /// Removes a page from a material of an editable case.
     pub fn remove_page(&self, id: &str, material: &str, sha256: &str) -> Result<Case, String> {
-        self.outbox.remove_page(id, material, sha256).map_err(|e| message("remove photo", e))?;
+        self.outbox
+            .remove_page(id, material, sha256)
+            .map_err(|e| message("remove photo", e))?;
         self.outbox.get(id).map_err(|e| message("reload case", e))
     }
 
     /// 已送达: stored on the phone at once; the sync loop reports it to the town.
     pub fn record_delivery(&self, id: &str, person: &str) -> Result<DeliveryMark, String> {
-        self.outbox.record_delivery(id, person, Utc::now()).map_err(|e| message("record delivery", e))
+        self.outbox
+            .record_delivery(id, person, Utc::now())
+            .map_err(|e| message("record delivery", e))
     }
 
     /// The agent's 已送达 mark on this case, if any.
     pub fn delivery(&self, id: &str) -> Option<DeliveryMark> {
-        self.outbox.delivery(id).map_err(|e| tracing::warn!(case = id, error = %e, "read delivery mark")).ok().flatten()
+        self.outbox
+            .delivery(id)
+            .map_err(|e| tracing::warn!(case = id, error = %e, "read delivery mark"))
+            .ok()
+            .flatten()
     }
 
     /// Every case, most recently changed first, names and ID numbers masked.
     pub fn list(&self) -> Vec<CaseSummary> {
-        self.outbox.list().map_err(|e| tracing::warn!(error = %e, "list cases")).unwrap_or_default()
+        self.outbox
+            .list()
+            .map_err(|e| tracing::warn!(error = %e, "list cases"))
+            .unwrap_or_default()
     }
 
     pub fn counts(&self) -> Counts {
@@ -249,8 +320,14 @@ impl Book {
                 CaseState::Draft | CaseState::Ready => c.drafts += 1,
                 CaseState::Queued => c.waiting += 1,
                 CaseState::CorrectionRequested => c.corrections += 1,
-                CaseState::Uploaded | CaseState::Received | CaseState::Accepted | CaseState::Forwarded => c.at_town += 1,
-                CaseState::Refused | CaseState::Completed | CaseState::Delivered | CaseState::Rated => c.done += 1,
+                CaseState::Uploaded
+                | CaseState::Received
+                | CaseState::Accepted
+                | CaseState::Forwarded => c.at_town += 1,
+                CaseState::Refused
+                | CaseState::Completed
+                | CaseState::Delivered
+                | CaseState::Rated => c.done += 1,
             }
             // A 已送达 mark not yet at the town is something waiting to go, like a queued case.
             if case.delivery_waiting {
@@ -262,13 +339,19 @@ impl Book {
 
     /// The decrypted page bytes.
     pub fn page(&self, page: &AttachmentRef) -> Result<Vec<u8>, String> {
-        self.outbox.read_page(page).map_err(|e| message("read photo", e))
+        self.outbox
+            .read_page(page)
+            .map_err(|e| message("read photo", e))
     }
 
     /// The page as a `data:` URL for an `<img>`; works the same in every webview.
     pub fn page_data_url(&self, page: &AttachmentRef) -> Option<String> {
         let bytes = self.page(page).ok()?;
-        Some(format!("data:{};base64,{}", page.mime, STANDARD.encode(bytes)))
+        Some(format!(
+            "data:{};base64,{}",
+            page.mime,
+            STANDARD.encode(bytes)
+        ))
     }
 }
 
@@ -281,32 +364,65 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let book = Book::open(dir.path()).unwrap();
         assert!(book.device().is_none());
-        let dev = book.new_device(Role::Village, "http://x/", "140423101201", "李代办", Utc::now()).unwrap();
+        let dev = book
+            .new_device(
+                Role::Village,
+                "http://x/",
+                "140423101201",
+                "李代办",
+                Utc::now(),
+            )
+            .unwrap();
         assert_eq!(dev.server, "http://x");
         book.save_device(&dev).unwrap();
         assert_eq!(book.device().unwrap(), dev);
         // The same key after reopening, and a second enrolment attempt reuses it.
         drop(book);
         let book = Book::open(dir.path()).unwrap();
-        assert_eq!(book.device().unwrap().key().unwrap().to_bytes(), dev.key().unwrap().to_bytes());
-        assert_eq!(book.new_device(Role::Village, "http://x", "140423101201", "李代办", Utc::now()).unwrap().signing_key, dev.signing_key);
+        assert_eq!(
+            book.device().unwrap().key().unwrap().to_bytes(),
+            dev.key().unwrap().to_bytes()
+        );
+        assert_eq!(
+            book.new_device(
+                Role::Village,
+                "http://x",
+                "140423101201",
+                "李代办",
+                Utc::now()
+            )
+            .unwrap()
+            .signing_key,
+            dev.signing_key
+        );
         // Neither the key nor the agent's name is readable in any file of the data directory.
         let key_b64 = dev.signing_key.clone();
         let a = book.create("V11", &dev).unwrap();
         let b = book.create("V11", &dev).unwrap();
-        assert!(a.id.ends_with("-0001") && b.id.ends_with("-0002"), "{} {}", a.id, b.id);
+        assert!(
+            a.id.ends_with("-0001") && b.id.ends_with("-0002"),
+            "{} {}",
+            a.id,
+            b.id
+        );
         let mut draft = a.clone();
         draft.applicant.name = "王秀英".into();
         assert_eq!(book.save_draft(&draft).unwrap().applicant.name, "王秀英");
         assert_eq!(book.counts().drafts, 2);
-        let c = book.add_page(&a.id, "id_card", None, "x.jpg", b"\xFF\xD8jpeg").unwrap();
+        let c = book
+            .add_page(&a.id, "id_card", None, "x.jpg", b"\xFF\xD8jpeg")
+            .unwrap();
         let p = c.materials[0].pages[0].clone();
         assert!(book.page_data_url(&p).unwrap().starts_with("data:"));
         drop(book);
         for entry in walk(dir.path()) {
             let bytes = std::fs::read(&entry).unwrap();
             let text = String::from_utf8_lossy(&bytes);
-            assert!(!text.contains(&key_b64) && !text.contains("王秀英"), "{} leaks personal data", entry.display());
+            assert!(
+                !text.contains(&key_b64) && !text.contains("王秀英"),
+                "{} leaks personal data",
+                entry.display()
+            );
         }
     }
 
@@ -314,7 +430,11 @@ mod tests {
         let mut out = Vec::new();
         for e in std::fs::read_dir(dir).unwrap().flatten() {
             let p = e.path();
-            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
         }
         out
     }

@@ -14,11 +14,15 @@ use bianmin_engine::outbox::KeyStore;
 pub fn for_data_dir(dir: &Path) -> Box<dyn KeyStore> {
     #[cfg(target_os = "android")]
     {
-        Box::new(android::AndroidKeyStore::new(dir.join("device.key.wrapped")))
+        Box::new(android::AndroidKeyStore::new(
+            dir.join("device.key.wrapped"),
+        ))
     }
     #[cfg(not(target_os = "android"))]
     {
-        Box::new(bianmin_engine::outbox::FileKeyStore::new(dir.join("device.key")))
+        Box::new(bianmin_engine::outbox::FileKeyStore::new(
+            dir.join("device.key"),
+        ))
     }
 }
 
@@ -51,7 +55,9 @@ mod android {
     }
 
     /// Runs `f` with a JNI environment; a pending Java exception is cleared and reported.
-    fn with_env<R>(f: impl FnOnce(&mut JNIEnv) -> manganis::jni::errors::Result<R>) -> Result<R, KeyStoreError> {
+    fn with_env<R>(
+        f: impl FnOnce(&mut JNIEnv) -> manganis::jni::errors::Result<R>,
+    ) -> Result<R, KeyStoreError> {
         manganis::android::with_activity(|env, _activity| {
             let r = f(env);
             if env.exception_check().unwrap_or(false) {
@@ -67,11 +73,28 @@ mod android {
     fn wrapping_key<'a>(env: &mut JNIEnv<'a>) -> manganis::jni::errors::Result<JObject<'a>> {
         let provider = env.new_string("AndroidKeyStore")?;
         let ks = env
-            .call_static_method("java/security/KeyStore", "getInstance", "(Ljava/lang/String;)Ljava/security/KeyStore;", &[JValue::Object(&provider)])?
+            .call_static_method(
+                "java/security/KeyStore",
+                "getInstance",
+                "(Ljava/lang/String;)Ljava/security/KeyStore;",
+                &[JValue::Object(&provider)],
+            )?
             .l()?;
-        env.call_method(&ks, "load", "(Ljava/security/KeyStore$LoadStoreParameter;)V", &[JValue::Object(&JObject::null())])?;
+        env.call_method(
+            &ks,
+            "load",
+            "(Ljava/security/KeyStore$LoadStoreParameter;)V",
+            &[JValue::Object(&JObject::null())],
+        )?;
         let alias = env.new_string(ALIAS)?;
-        let present = env.call_method(&ks, "containsAlias", "(Ljava/lang/String;)Z", &[JValue::Object(&alias)])?.z()?;
+        let present = env
+            .call_method(
+                &ks,
+                "containsAlias",
+                "(Ljava/lang/String;)Z",
+                &[JValue::Object(&alias)],
+            )?
+            .z()?;
         if !present {
             let aes = env.new_string("AES")?;
             let gen = env
@@ -91,23 +114,66 @@ mod android {
             let builder_sig = "Landroid/security/keystore/KeyGenParameterSpec$Builder;";
             let gcm = env.new_string("GCM")?;
             let modes = env.new_object_array(1, "java/lang/String", &gcm)?;
-            let builder = env.call_method(&builder, "setBlockModes", format!("([Ljava/lang/String;){builder_sig}"), &[JValue::Object(&modes)])?.l()?;
+            let builder = env
+                .call_method(
+                    &builder,
+                    "setBlockModes",
+                    format!("([Ljava/lang/String;){builder_sig}"),
+                    &[JValue::Object(&modes)],
+                )?
+                .l()?;
             let none = env.new_string("NoPadding")?;
             let paddings = env.new_object_array(1, "java/lang/String", &none)?;
-            let builder =
-                env.call_method(&builder, "setEncryptionPaddings", format!("([Ljava/lang/String;){builder_sig}"), &[JValue::Object(&paddings)])?.l()?;
-            let builder = env.call_method(&builder, "setKeySize", format!("(I){builder_sig}"), &[JValue::Int(256)])?.l()?;
-            let spec = env.call_method(&builder, "build", "()Landroid/security/keystore/KeyGenParameterSpec;", &[])?.l()?;
-            env.call_method(&gen, "init", "(Ljava/security/spec/AlgorithmParameterSpec;)V", &[JValue::Object(&spec)])?;
+            let builder = env
+                .call_method(
+                    &builder,
+                    "setEncryptionPaddings",
+                    format!("([Ljava/lang/String;){builder_sig}"),
+                    &[JValue::Object(&paddings)],
+                )?
+                .l()?;
+            let builder = env
+                .call_method(
+                    &builder,
+                    "setKeySize",
+                    format!("(I){builder_sig}"),
+                    &[JValue::Int(256)],
+                )?
+                .l()?;
+            let spec = env
+                .call_method(
+                    &builder,
+                    "build",
+                    "()Landroid/security/keystore/KeyGenParameterSpec;",
+                    &[],
+                )?
+                .l()?;
+            env.call_method(
+                &gen,
+                "init",
+                "(Ljava/security/spec/AlgorithmParameterSpec;)V",
+                &[JValue::Object(&spec)],
+            )?;
             env.call_method(&gen, "generateKey", "()Ljavax/crypto/SecretKey;", &[])?;
         }
-        env.call_method(&ks, "getKey", "(Ljava/lang/String;[C)Ljava/security/Key;", &[JValue::Object(&alias), JValue::Object(&JObject::null())])?.l()
+        env.call_method(
+            &ks,
+            "getKey",
+            "(Ljava/lang/String;[C)Ljava/security/Key;",
+            &[JValue::Object(&alias), JValue::Object(&JObject::null())],
+        )?
+        .l()
     }
 
     fn cipher<'a>(env: &mut JNIEnv<'a>) -> manganis::jni::errors::Result<JObject<'a>> {
         let transformation = env.new_string("AES/GCM/NoPadding")?;
-        env.call_static_method("javax/crypto/Cipher", "getInstance", "(Ljava/lang/String;)Ljavax/crypto/Cipher;", &[JValue::Object(&transformation)])?
-            .l()
+        env.call_static_method(
+            "javax/crypto/Cipher",
+            "getInstance",
+            "(Ljava/lang/String;)Ljavax/crypto/Cipher;",
+            &[JValue::Object(&transformation)],
+        )?
+        .l()
     }
 
     /// `iv || ciphertext+tag` of the device key.
@@ -116,9 +182,17 @@ mod android {
             let key = wrapping_key(env)?;
             let c = cipher(env)?;
             // Cipher.ENCRYPT_MODE; the provider chooses the IV (caller IVs are refused by default).
-            env.call_method(&c, "init", "(ILjava/security/Key;)V", &[JValue::Int(1), JValue::Object(&key)])?;
+            env.call_method(
+                &c,
+                "init",
+                "(ILjava/security/Key;)V",
+                &[JValue::Int(1), JValue::Object(&key)],
+            )?;
             let input = env.byte_array_from_slice(plain)?;
-            let sealed: JByteArray = env.call_method(&c, "doFinal", "([B)[B", &[JValue::Object(&input)])?.l()?.into();
+            let sealed: JByteArray = env
+                .call_method(&c, "doFinal", "([B)[B", &[JValue::Object(&input)])?
+                .l()?
+                .into();
             let iv: JByteArray = env.call_method(&c, "getIV", "()[B", &[])?.l()?.into();
             let mut out = env.convert_byte_array(&iv)?;
             out.extend(env.convert_byte_array(&sealed)?);
@@ -128,14 +202,20 @@ mod android {
 
     fn unwrap(blob: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
         if blob.len() <= IV_LEN {
-            return Err(KeyStoreError::Platform("wrapped device key is truncated".into()));
+            return Err(KeyStoreError::Platform(
+                "wrapped device key is truncated".into(),
+            ));
         }
         let (iv, sealed) = blob.split_at(IV_LEN);
         with_env(|env| {
             let key = wrapping_key(env)?;
             let c = cipher(env)?;
             let iv = env.byte_array_from_slice(iv)?;
-            let spec = env.new_object("javax/crypto/spec/GCMParameterSpec", "(I[B)V", &[JValue::Int(128), JValue::Object(&iv)])?;
+            let spec = env.new_object(
+                "javax/crypto/spec/GCMParameterSpec",
+                "(I[B)V",
+                &[JValue::Int(128), JValue::Object(&iv)],
+            )?;
             // Cipher.DECRYPT_MODE
             env.call_method(
                 &c,
@@ -144,23 +224,34 @@ mod android {
                 &[JValue::Int(2), JValue::Object(&key), JValue::Object(&spec)],
             )?;
             let input = env.byte_array_from_slice(sealed)?;
-            let plain: JByteArray = env.call_method(&c, "doFinal", "([B)[B", &[JValue::Object(&input)])?.l()?.into();
+            let plain: JByteArray = env
+                .call_method(&c, "doFinal", "([B)[B", &[JValue::Object(&input)])?
+                .l()?
+                .into();
             env.convert_byte_array(&plain)
         })
     }
 
     impl KeyStore for AndroidKeyStore {
         fn device_key(&self) -> Result<Key, KeyStoreError> {
-            let io = |source| KeyStoreError::Io { path: self.wrapped.clone(), source };
+            let io = |source| KeyStoreError::Io {
+                path: self.wrapped.clone(),
+                source,
+            };
             match std::fs::read(&self.wrapped) {
-                Ok(blob) => unwrap(&blob)?.try_into().map_err(|_| KeyStoreError::Corrupt(self.wrapped.clone())),
+                Ok(blob) => unwrap(&blob)?
+                    .try_into()
+                    .map_err(|_| KeyStoreError::Corrupt(self.wrapped.clone())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     use rand::RngCore;
                     let mut key = [0u8; 32];
                     rand::rngs::OsRng.fill_bytes(&mut key);
                     let blob = wrap(&key)?;
                     // Written like every other outbox file: temp, fsync, rename, fsync the directory.
-                    bianmin_engine::outbox::disk::write_atomic_with(&self.wrapped, |f| std::io::Write::write_all(f, &blob)).map_err(io)?;
+                    bianmin_engine::outbox::disk::write_atomic_with(&self.wrapped, |f| {
+                        std::io::Write::write_all(f, &blob)
+                    })
+                    .map_err(io)?;
                     Ok(key)
                 }
                 Err(e) => Err(io(e)),

@@ -12,13 +12,16 @@ pub fn data_dir() -> Result<PathBuf, String> {
         Some(d) => PathBuf::from(d),
         None => platform_dir()?,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| format!("无法创建数据目录 {}：{e}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| format!("无法创建数据目录 {}：{e}", dir.display()))?;
     Ok(dir)
 }
 
 #[cfg(not(any(target_os = "android", target_os = "ios")))]
 fn platform_dir() -> Result<PathBuf, String> {
-    dirs::data_local_dir().map(|d| d.join("bianmin")).ok_or_else(|| "找不到本机数据目录，请设置 BIANMIN_DATA".to_string())
+    dirs::data_local_dir()
+        .map(|d| d.join("bianmin"))
+        .ok_or_else(|| "找不到本机数据目录，请设置 BIANMIN_DATA".to_string())
 }
 
 #[cfg(target_os = "android")]
@@ -26,12 +29,21 @@ fn platform_dir() -> Result<PathBuf, String> {
     use manganis::jni::objects::{JObject, JString};
     manganis::android::with_activity(|env, activity| {
         let result = (|| -> Result<String, manganis::jni::errors::Error> {
-            let file: JObject = env.call_method(activity, "getFilesDir", "()Ljava/io/File;", &[])?.l()?;
-            let path: JString = env.call_method(&file, "getAbsolutePath", "()Ljava/lang/String;", &[])?.l()?.into();
+            let file: JObject = env
+                .call_method(activity, "getFilesDir", "()Ljava/io/File;", &[])?
+                .l()?;
+            let path: JString = env
+                .call_method(&file, "getAbsolutePath", "()Ljava/lang/String;", &[])?
+                .l()?
+                .into();
             let s: String = env.get_string(&path)?.into();
             Ok(s)
         })();
-        Some(result.map(PathBuf::from).map_err(|e| format!("无法读取应用数据目录：{e}")))
+        Some(
+            result
+                .map(PathBuf::from)
+                .map_err(|e| format!("无法读取应用数据目录：{e}")),
+        )
     })
     .unwrap_or_else(|| Err("无法读取应用数据目录：JNI 不可用".to_string()))
 }

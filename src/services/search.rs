@@ -26,7 +26,11 @@ pub struct SearchKey {
 
 impl SearchKey {
     pub fn new(code: &str, name: &str) -> SearchKey {
-        SearchKey { name: name.to_string(), code: code.to_ascii_lowercase(), initials: initials(name) }
+        SearchKey {
+            name: name.to_string(),
+            code: code.to_ascii_lowercase(),
+            initials: initials(name),
+        }
     }
 
     /// Whether the query (already trimmed) matches: a substring of the name, the code, or of the initials.

@@ -47,7 +47,9 @@ pub fn host_port(server: &str) -> Option<String> {
 
 /// Whether the town centre accepts a TCP connection within a few seconds.
 pub async fn reachable(server: &str) -> bool {
-    let Some(addr) = host_port(server) else { return false };
+    let Some(addr) = host_port(server) else {
+        return false;
+    };
     matches!(
         tokio::time::timeout(Duration::from_secs(4), tokio::net::TcpStream::connect(addr)).await,
         Ok(Ok(_))
@@ -74,8 +76,14 @@ pub async fn run_once(
         .and_then(|h| hex::decode(h.trim()).ok())
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .and_then(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).ok());
-    let t = Transport::new(&device.server, Some(Credential { device_id: device.device_code.clone(), key }))
-        .map_err(|e| e.user_message())?;
+    let t = Transport::new(
+        &device.server,
+        Some(Credential {
+            device_id: device.device_code.clone(),
+            key,
+        }),
+    )
+    .map_err(|e| e.user_message())?;
     // The engine reports progress from its own context; the UI copies it while the run is going.
     let shared = Arc::new(Mutex::new((0.0f32, String::new())));
     let sink = shared.clone();
@@ -83,8 +91,17 @@ pub async fn run_once(
         let mut g = sink.lock().unwrap_or_else(|p| p.into_inner());
         match e {
             SyncEvent::Started { cases, .. } => g.1 = format!("正在上传 {cases} 件…"),
-            SyncEvent::Progress { bytes_done, bytes_total, cases_done, cases_total } => {
-                g.0 = if bytes_total > 0 { bytes_done as f32 / bytes_total as f32 } else { 1.0 };
+            SyncEvent::Progress {
+                bytes_done,
+                bytes_total,
+                cases_done,
+                cases_total,
+            } => {
+                g.0 = if bytes_total > 0 {
+                    bytes_done as f32 / bytes_total as f32
+                } else {
+                    1.0
+                };
                 g.1 = format!("正在上传：第 {cases_done}/{cases_total} 件");
             }
             SyncEvent::Rejected { message, .. } => g.1 = format!("镇中心退回了一件：{message}"),
@@ -115,9 +132,16 @@ pub async fn run_once(
             s.progress = 1.0;
             s.last_sync = Some(Utc::now());
             let done = if r.remaining == 0 {
-                format!("同步完成：上传 {} 件，收到镇中心消息 {} 条", r.acknowledged.len(), r.decisions)
+                format!(
+                    "同步完成：上传 {} 件，收到镇中心消息 {} 条",
+                    r.acknowledged.len(),
+                    r.decisions
+                )
             } else {
-                format!("同步完成，但有 {} 件被镇中心退回，请打开办件查看原因", r.remaining)
+                format!(
+                    "同步完成，但有 {} 件被镇中心退回，请打开办件查看原因",
+                    r.remaining
+                )
             };
             // A wrong phone clock stays in the message: the sync corrected for it, the receipts
             // the phone mints offline do not.
@@ -137,8 +161,14 @@ mod tests {
 
     #[test]
     fn host_port_defaults_by_scheme() {
-        assert_eq!(host_port("https://bm.example.cn").as_deref(), Some("bm.example.cn:443"));
-        assert_eq!(host_port("http://127.0.0.1:8080/x").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(
+            host_port("https://bm.example.cn").as_deref(),
+            Some("bm.example.cn:443")
+        );
+        assert_eq!(
+            host_port("http://127.0.0.1:8080/x").as_deref(),
+            Some("127.0.0.1:8080")
+        );
         assert_eq!(host_port("bm.example.cn"), None);
     }
 }

@@ -32,7 +32,10 @@ fn today() -> NaiveDate {
 /// All live problems of the form (not the materials), keyed by field key.
 pub fn form_problems(item: &Item, case: &Case, today: NaiveDate) -> BTreeMap<String, FieldProblem> {
     let mut out: BTreeMap<String, FieldProblem> = BTreeMap::new();
-    for p in validate::applicant(&case.applicant, today).into_iter().chain(validate::answers(item, &case.answers, today)) {
+    for p in validate::applicant(&case.applicant, today)
+        .into_iter()
+        .chain(validate::answers(item, &case.answers, today))
+    {
         out.entry(p.key.clone()).or_insert(p);
     }
     out
@@ -74,7 +77,11 @@ pub fn key_label(item: &Item, key: &str) -> String {
             return f.label.clone();
         }
     }
-    APPLICANT.iter().find(|a| a.0 == key).map(|a| a.1.to_string()).unwrap_or_else(|| key.to_string())
+    APPLICANT
+        .iter()
+        .find(|a| a.0 == key)
+        .map(|a| a.1.to_string())
+        .unwrap_or_else(|| key.to_string())
 }
 
 #[component]
@@ -122,14 +129,22 @@ pub fn CaseScreen(id: String) -> Element {
 
     let field_row = |key: String, label: String, kind: &'static str, def: Option<FieldDef>| {
         let value = applicant_value(&current, &key);
-        let problem = problems.get(&key).filter(|_| tried() || !value.trim().is_empty()).map(|p| p.message.clone());
+        let problem = problems
+            .get(&key)
+            .filter(|_| tried() || !value.trim().is_empty())
+            .map(|p| p.message.clone());
         let bad = problem.is_some();
         let mut commit = commit.clone();
         let k = key.clone();
-        let required = def.as_ref().map(|d| d.required).unwrap_or(key != "applicant.address");
+        let required = def
+            .as_ref()
+            .map(|d| d.required)
+            .unwrap_or(key != "applicant.address");
         let help = def.as_ref().map(|d| d.help.clone()).unwrap_or_default();
         let on_value = move |v: String| {
-            let Some(mut c) = case.peek().clone() else { return };
+            let Some(mut c) = case.peek().clone() else {
+                return;
+            };
             set_value(&mut c, &k, v);
             commit(c);
         };
@@ -176,7 +191,9 @@ pub fn CaseScreen(id: String) -> Element {
                     }
                     case.set(Some(sealed));
                     services.touched();
-                    services.sync_now.send(crate::services::sync::SyncTrigger::Button);
+                    services
+                        .sync_now
+                        .send(crate::services::sync::SyncTrigger::Button);
                     nav.replace(Screen::Receipt(id));
                 }
                 Err(e) => error.set(Some(e)),
@@ -332,9 +349,16 @@ fn PageThumb(page: bianmin_protocol::AttachmentRef) -> Element {
 
 /// One material of the checklist: its pages, retake/delete, and the capture button.
 #[component]
-fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool, on_error: EventHandler<String>) -> Element {
+fn MaterialRow(
+    case: Signal<Option<Case>>,
+    material_key: String,
+    editable: bool,
+    on_error: EventHandler<String>,
+) -> Element {
     let services = use_context::<Services>();
-    let Some(c) = case.read().clone() else { return rsx! {} };
+    let Some(c) = case.read().clone() else {
+        return rsx! {};
+    };
     let Some(m) = services
         .catalog
         .item(&c.item)
@@ -344,12 +368,23 @@ fn MaterialRow(case: Signal<Option<Case>>, material_key: String, editable: bool,
     else {
         return rsx! {};
     };
-    let pages = c.materials.iter().find(|p| p.key == m.key).map(|p| p.pages.clone()).unwrap_or_default();
+    let pages = c
+        .materials
+        .iter()
+        .find(|p| p.key == m.key)
+        .map(|p| p.pages.clone())
+        .unwrap_or_default();
     let need = m.count.max(1) as usize;
     let have = pages.len();
     // Which page the next photo replaces (retake), if any.
     let mut retake = use_signal(|| None::<usize>);
-    let status_class = if have >= need { "mat done" } else if m.required { "mat missing" } else { "mat" };
+    let status_class = if have >= need {
+        "mat done"
+    } else if m.required {
+        "mat missing"
+    } else {
+        "mat"
+    };
     let label = match retake() {
         Some(i) => format!("重拍第{}张", i + 1),
         None if have == 0 => "拍照".to_string(),
@@ -445,12 +480,19 @@ fn DeliverButton(case_id: String) -> Element {
     });
     let mut error = use_signal(|| None::<String>);
     let deliver = move |_| {
-        let person = services.device.read().as_ref().map(|d| d.person.clone()).unwrap_or_default();
+        let person = services
+            .device
+            .read()
+            .as_ref()
+            .map(|d| d.person.clone())
+            .unwrap_or_default();
         match book.record_delivery(&case_id, &person) {
             Ok(_) => {
                 error.set(None);
                 services.touched();
-                services.sync_now.send(crate::services::sync::SyncTrigger::Button);
+                services
+                    .sync_now
+                    .send(crate::services::sync::SyncTrigger::Button);
             }
             Err(e) => error.set(Some(e)),
         }

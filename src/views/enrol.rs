@@ -26,7 +26,10 @@ pub fn check(role: Role, f: &EnrolForm) -> Vec<String> {
     let mut out = Vec::new();
     let s = f.server.trim();
     if !(s.starts_with("http://") || s.starts_with("https://")) || s.len() < 10 {
-        out.push("镇中心地址要以 https:// 开头，例如 https://bm.xiangyuan.gov.cn，请向镇中心索取。".to_string());
+        out.push(
+            "镇中心地址要以 https:// 开头，例如 https://bm.xiangyuan.gov.cn，请向镇中心索取。"
+                .to_string(),
+        );
     }
     let code = f.code.trim();
     let digits = code.chars().all(|c| c.is_ascii_digit());
@@ -84,20 +87,32 @@ pub fn read_enrol_qr(photo: &[u8]) -> Result<(Option<String>, String), String> {
     let side = w.max(h);
     let find = |img: image::GrayImage| {
         let mut prepared = rqrr::PreparedImage::prepare(img);
-        prepared.detect_grids().into_iter().find_map(|g| g.decode().ok().map(|(_, text)| text))
+        prepared
+            .detect_grids()
+            .into_iter()
+            .find_map(|g| g.decode().ok().map(|(_, text)| text))
     };
     let found = if side > QR_SEARCH_SIDE {
         let k = QR_SEARCH_SIDE as f32 / side as f32;
-        let small = image::imageops::resize(&gray, (w as f32 * k) as u32, (h as f32 * k) as u32, image::imageops::FilterType::Triangle);
+        let small = image::imageops::resize(
+            &gray,
+            (w as f32 * k) as u32,
+            (h as f32 * k) as u32,
+            image::imageops::FilterType::Triangle,
+        );
         // A small code far away only shows at full resolution: slower, so only as a second try.
         find(small).or_else(|| find(gray))
     } else {
         find(gray)
     };
     let Some(text) = found else {
-        return Err("照片里没有找到二维码：请让二维码占满取景框的一半左右，对准后保持手机不动再拍。".to_string());
+        return Err(
+            "照片里没有找到二维码：请让二维码占满取景框的一半左右，对准后保持手机不动再拍。"
+                .to_string(),
+        );
     };
-    parse_enrol_qr(&text).ok_or_else(|| "这不是便民设备登记二维码，请拍镇中心发的登记单上的二维码。".to_string())
+    parse_enrol_qr(&text)
+        .ok_or_else(|| "这不是便民设备登记二维码，请拍镇中心发的登记单上的二维码。".to_string())
 }
 
 /// Enrols the device: online with a one-time code, or offline with a 12-digit village code.
@@ -118,14 +133,27 @@ pub async fn enrol(book: &Book, role: Role, f: &EnrolForm) -> Result<Device, Str
         person: d.person.clone(),
     };
     let transport = Transport::new(&d.server, None).map_err(|e| e.user_message())?;
-    let signed = Transport::new(&d.server, Some(Credential { device_id: d.device_code.clone(), key })).map_err(|e| e.user_message())?;
+    let signed = Transport::new(
+        &d.server,
+        Some(Credential {
+            device_id: d.device_code.clone(),
+            key,
+        }),
+    )
+    .map_err(|e| e.user_message())?;
     let resp = match transport.enrol(&req).await {
         Ok(r) => r,
         // The town may have registered this key and the answer got lost on the way (the code is
         // then used up, 401): the same key, kept in the outbox, asks who it is instead.
-        Err(e @ (TransportError::Retryable(_) | TransportError::Rejected { status: 401 | 409, .. })) => {
-            signed.me().await.map_err(|_| format!("登记失败：{}", e.user_message()))?
-        }
+        Err(
+            e @ (TransportError::Retryable(_)
+            | TransportError::Rejected {
+                status: 401 | 409, ..
+            }),
+        ) => signed
+            .me()
+            .await
+            .map_err(|_| format!("登记失败：{}", e.user_message()))?,
         Err(e) => return Err(format!("登记失败：{}", e.user_message())),
     };
     d.role = match resp.role {
@@ -200,7 +228,9 @@ pub fn Enrol() -> Element {
                         let mut dev = services.device;
                         let first = start_screen(&Some(d.clone()));
                         dev.set(Some(d));
-                        services.sync_now.send(crate::services::sync::SyncTrigger::Button);
+                        services
+                            .sync_now
+                            .send(crate::services::sync::SyncTrigger::Button);
                         nav.home(first);
                     }
                     Err(e) => problems.set(vec![e]),
@@ -273,12 +303,31 @@ mod tests {
 
     #[test]
     fn check_explains_every_problem() {
-        let f = EnrolForm { server: "bm".into(), code: "1404".into(), person: " ".into() };
+        let f = EnrolForm {
+            server: "bm".into(),
+            code: "1404".into(),
+            person: " ".into(),
+        };
         assert_eq!(check(Role::Village, &f).len(), 3);
-        let ok = EnrolForm { server: "http://127.0.0.1:8080".into(), code: "140423101201".into(), person: "李".into() };
+        let ok = EnrolForm {
+            server: "http://127.0.0.1:8080".into(),
+            code: "140423101201".into(),
+            person: "李".into(),
+        };
         assert!(check(Role::Village, &ok).is_empty());
-        assert_eq!(check(Role::Town, &ok).len(), 1, "a tablet needs the town's one-time code");
-        assert!(check(Role::Town, &EnrolForm { code: "K7Q2-MX4P".into(), ..ok }).is_empty());
+        assert_eq!(
+            check(Role::Town, &ok).len(),
+            1,
+            "a tablet needs the town's one-time code"
+        );
+        assert!(check(
+            Role::Town,
+            &EnrolForm {
+                code: "K7Q2-MX4P".into(),
+                ..ok
+            }
+        )
+        .is_empty());
     }
 
     #[test]
@@ -287,7 +336,10 @@ mod tests {
             parse_enrol_qr("bianmin:enrol?server=https://bm.x.cn&code=140423101201"),
             Some((Some("https://bm.x.cn".into()), "140423101201".into()))
         );
-        assert_eq!(parse_enrol_qr("bianmin:enrol?code=K7Q2-MX4P"), Some((None, "K7Q2-MX4P".into())));
+        assert_eq!(
+            parse_enrol_qr("bianmin:enrol?code=K7Q2-MX4P"),
+            Some((None, "K7Q2-MX4P".into()))
+        );
         assert_eq!(parse_enrol_qr("bianmin:enrol?server=http://x"), None);
         assert_eq!(parse_enrol_qr("140423101201"), None);
     }
@@ -311,14 +363,21 @@ mod tests {
                 let (mx, my) = (i as u32 % n, i as u32 / n);
                 for y in 0..module_px {
                     for x in 0..module_px {
-                        img.put_pixel(x0 + (mx + 4) * module_px + x, y0 + (my + 4) * module_px + y, image::Luma([30]));
+                        img.put_pixel(
+                            x0 + (mx + 4) * module_px + x,
+                            y0 + (my + 4) * module_px + y,
+                            image::Luma([30]),
+                        );
                     }
                 }
             }
         }
         let mut out = Vec::new();
         image::DynamicImage::ImageLuma8(img)
-            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg)
+            .write_to(
+                &mut std::io::Cursor::new(&mut out),
+                image::ImageFormat::Jpeg,
+            )
             .unwrap();
         out
     }
@@ -326,8 +385,14 @@ mod tests {
     #[test]
     fn the_enrolment_qr_is_read_from_a_phone_photo() {
         let payload = "bianmin:enrol?server=http://192.168.1.20:8714&code=K7Q2-MX4P";
-        let expected = (Some("http://192.168.1.20:8714".into()), "K7Q2-MX4P".to_string());
-        assert_eq!(read_enrol_qr(&photo_of_code(payload, 24)).unwrap(), expected);
+        let expected = (
+            Some("http://192.168.1.20:8714".into()),
+            "K7Q2-MX4P".to_string(),
+        );
+        assert_eq!(
+            read_enrol_qr(&photo_of_code(payload, 24)).unwrap(),
+            expected
+        );
         // A code photographed from further away is found by the full-resolution second try.
         assert_eq!(read_enrol_qr(&photo_of_code(payload, 5)).unwrap(), expected);
     }
@@ -338,12 +403,20 @@ mod tests {
         assert!(other.contains("不是便民设备登记二维码"), "{other}");
         let blank = {
             let mut out = Vec::new();
-            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(800, 600, image::Luma([200])))
-                .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-                .unwrap();
+            image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(
+                800,
+                600,
+                image::Luma([200]),
+            ))
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
             out
         };
-        assert!(read_enrol_qr(&blank).unwrap_err().contains("没有找到二维码"));
-        assert!(read_enrol_qr(b"not an image").unwrap_err().contains("重新拍"));
+        assert!(read_enrol_qr(&blank)
+            .unwrap_err()
+            .contains("没有找到二维码"));
+        assert!(read_enrol_qr(b"not an image")
+            .unwrap_err()
+            .contains("重新拍"));
     }
 }

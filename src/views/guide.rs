@@ -24,7 +24,9 @@ pub fn GuideScreen(code: String) -> Element {
         let services = services.clone();
         let code = code.clone();
         move |_| {
-            let Some(dev) = services.device.read().clone() else { return };
+            let Some(dev) = services.device.read().clone() else {
+                return;
+            };
             match services.book.create(&code, &dev) {
                 Ok(case) => {
                     services.touched();

@@ -11,7 +11,22 @@ pub fn Home() -> Element {
     let nav = use_context::<Nav>();
     let _ = services.revision.read();
     let counts = services.book.counts();
-    let who = services.device.read().as_ref().map(|d| format!("{} · {}", d.person, if d.place_name.is_empty() { &d.place } else { &d.place_name })).unwrap_or_default();
+    let who = services
+        .device
+        .read()
+        .as_ref()
+        .map(|d| {
+            format!(
+                "{} · {}",
+                d.person,
+                if d.place_name.is_empty() {
+                    &d.place
+                } else {
+                    &d.place_name
+                }
+            )
+        })
+        .unwrap_or_default();
     rsx! {
         TopBar { title: "便民服务点" }
         main { class: "page home",

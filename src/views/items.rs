@@ -14,7 +14,10 @@ pub fn ItemList() -> Element {
     let catalog = services.catalog.clone();
     // Initials are computed once per screen, not per keystroke.
     let keys = use_hook(|| {
-        catalog.village_items().map(|i| (i.code.clone(), SearchKey::new(&i.code, &i.name))).collect::<Vec<_>>()
+        catalog
+            .village_items()
+            .map(|i| (i.code.clone(), SearchKey::new(&i.code, &i.name)))
+            .collect::<Vec<_>>()
     });
     let mut query = use_signal(String::new);
     let q = query.read().clone();

@@ -9,7 +9,10 @@ use crate::components::top_bar::{SyncPanel, TopBar};
 /// How far along the upload a case is, for its progress bar: 0 until sent, 1 once the town has it.
 pub fn upload_fraction(state: CaseState) -> f32 {
     match state {
-        CaseState::Draft | CaseState::Ready | CaseState::Queued | CaseState::CorrectionRequested => 0.0,
+        CaseState::Draft
+        | CaseState::Ready
+        | CaseState::Queued
+        | CaseState::CorrectionRequested => 0.0,
         _ => 1.0,
     }
 }

@@ -17,14 +17,29 @@ pub fn ReceiptScreen(id: String) -> Element {
     let Some(case) = services.book.get(&id) else {
         return rsx! { TopBar { title: "回执" } p { class: "error", "找不到这个办件。" } };
     };
-    let Some(dev) = services.device.read().clone() else { return rsx! {} };
+    let Some(dev) = services.device.read().clone() else {
+        return rsx! {};
+    };
     let item = services.catalog.item(&case.item).cloned();
-    let name = item.as_ref().map(|i| i.name.clone()).unwrap_or_else(|| case.item.clone());
-    let days = item.as_ref().and_then(|i| i.guide.as_ref()).map(|g| g.promised_days).unwrap_or(0);
+    let name = item
+        .as_ref()
+        .map(|i| i.name.clone())
+        .unwrap_or_else(|| case.item.clone());
+    let days = item
+        .as_ref()
+        .and_then(|i| i.guide.as_ref())
+        .map(|g| g.promised_days)
+        .unwrap_or(0);
     // The link is signed on the phone, so the receipt works before the case is synced.
     let url = match dev.key() {
-        Ok(key) => receipt::url(&dev.server, &case.id, &receipt::mint(&key, &case.id, Local::now().date_naive())),
-        Err(e) => return rsx! { TopBar { title: "回执" } p { class: "error", "无法生成回执二维码：{e}。请重新登记设备。" } },
+        Ok(key) => receipt::url(
+            &dev.server,
+            &case.id,
+            &receipt::mint(&key, &case.id, Local::now().date_naive()),
+        ),
+        Err(e) => {
+            return rsx! { TopBar { title: "回执" } p { class: "error", "无法生成回执二维码：{e}。请重新登记设备。" } }
+        }
     };
     let promised = match case.deadline {
         Some(d) => format!("{d} 前办结"),
@@ -37,7 +52,12 @@ pub fn ReceiptScreen(id: String) -> Element {
             g.materials
                 .iter()
                 .filter_map(|m| {
-                    let n = case.materials.iter().find(|p| p.key == m.key).map(|p| p.pages.len()).unwrap_or(0);
+                    let n = case
+                        .materials
+                        .iter()
+                        .find(|p| p.key == m.key)
+                        .map(|p| p.pages.len())
+                        .unwrap_or(0);
                     (n > 0).then(|| (m.name.clone(), n))
                 })
                 .collect()

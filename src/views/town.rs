@@ -25,7 +25,14 @@ use crate::services::book::Device;
 
 fn transport(dev: &Device) -> Result<Transport, String> {
     let key = dev.key()?;
-    Transport::new(&dev.server, Some(Credential { device_id: dev.device_code.clone(), key })).map_err(|e| e.staff_message())
+    Transport::new(
+        &dev.server,
+        Some(Credential {
+            device_id: dev.device_code.clone(),
+            key,
+        }),
+    )
+    .map_err(|e| e.staff_message())
 }
 
 /// The inbox query string for the filters.
@@ -55,7 +62,22 @@ pub fn countdown(deadline: Option<chrono::NaiveDate>, today: chrono::NaiveDate) 
 #[component]
 pub fn TownInbox() -> Element {
     let services = use_context::<Services>();
-    let who = services.device.read().as_ref().map(|d| format!("{} · {}", d.person, if d.place_name.is_empty() { &d.place } else { &d.place_name })).unwrap_or_default();
+    let who = services
+        .device
+        .read()
+        .as_ref()
+        .map(|d| {
+            format!(
+                "{} · {}",
+                d.person,
+                if d.place_name.is_empty() {
+                    &d.place
+                } else {
+                    &d.place_name
+                }
+            )
+        })
+        .unwrap_or_default();
     let mut village = use_signal(String::new);
     let mut state = use_signal(String::new);
     let mut overdue = use_signal(|| false);
@@ -66,7 +88,9 @@ pub fn TownInbox() -> Element {
         let _ = reload();
         let dev = device.read().clone().ok_or("设备未登记")?;
         let t = transport(&dev)?;
-        t.inbox(&query(&village(), &state(), overdue())).await.map_err(|e| e.staff_message())
+        t.inbox(&query(&village(), &state(), overdue()))
+            .await
+            .map_err(|e| e.staff_message())
     });
     let today = Local::now().date_naive();
     if let Some(id) = open() {
@@ -136,7 +160,11 @@ pub fn page_view(mime: &str, bytes: &[u8]) -> PageView {
         "image/jpeg" | "image/jpg" => "image/jpeg",
         "image/png" => "image/png",
         "image/webp" => "image/webp",
-        _ => return PageView::Failed(format!("这一页的格式（{mime}）无法在平板上显示，请村代办员重新拍摄这一页。")),
+        _ => {
+            return PageView::Failed(format!(
+                "这一页的格式（{mime}）无法在平板上显示，请村代办员重新拍摄这一页。"
+            ))
+        }
     };
     PageView::Ready(format!("data:{m};base64,{}", STANDARD.encode(bytes)))
 }
@@ -144,15 +172,25 @@ pub fn page_view(mime: &str, bytes: &[u8]) -> PageView {
 /// What staff are told when a page cannot be loaded, and what to do about it.
 pub fn page_error(e: &TransportError) -> String {
     match e {
-        TransportError::Offline(_) => "网络不通，这一页没有载入。请检查网络，稍后点“重试”。".to_string(),
-        TransportError::Retryable(_) => "网络不稳定，这一页没有下载完整。请稍后点“重试”。".to_string(),
+        TransportError::Offline(_) => {
+            "网络不通，这一页没有载入。请检查网络，稍后点“重试”。".to_string()
+        }
+        TransportError::Retryable(_) => {
+            "网络不稳定，这一页没有下载完整。请稍后点“重试”。".to_string()
+        }
         TransportError::Throttled { .. } => e.staff_message(),
         TransportError::Corrupt { .. } => e.staff_message(),
         TransportError::ClockSkew { .. } => e.staff_message(),
-        TransportError::Rejected { status: 401, .. } => "本机登记已失效或已被停用，看不到材料。请联系镇中心管理员重新登记本机。".to_string(),
+        TransportError::Rejected { status: 401, .. } => {
+            "本机登记已失效或已被停用，看不到材料。请联系镇中心管理员重新登记本机。".to_string()
+        }
         TransportError::Rejected { status: 403, .. } => "本机无权查看这个村的材料。".to_string(),
-        TransportError::Rejected { status: 404, .. } => "镇中心没有这一页（办件可能刚重新提交）。请返回收件箱，刷新后重新打开办件。".to_string(),
-        TransportError::Rejected { status, .. } => format!("镇中心没有发来这一页（{status}）。请稍后点“重试”，仍不行请联系镇中心管理员。"),
+        TransportError::Rejected { status: 404, .. } => {
+            "镇中心没有这一页（办件可能刚重新提交）。请返回收件箱，刷新后重新打开办件。".to_string()
+        }
+        TransportError::Rejected { status, .. } => {
+            format!("镇中心没有发来这一页（{status}）。请稍后点“重试”，仍不行请联系镇中心管理员。")
+        }
     }
 }
 
@@ -180,28 +218,57 @@ pub struct MaterialRow {
 /// The case's pages in reading order and its materials with their pages.
 pub fn review_layout(c: &Case, guide: Option<&Guide>) -> (Vec<PageRef>, Vec<MaterialRow>) {
     let mut rows: Vec<MaterialRow> = guide
-        .map(|g| g.materials.iter().map(|m| MaterialRow { key: m.key.clone(), name: m.name.clone(), required: m.required, pages: vec![] }).collect())
+        .map(|g| {
+            g.materials
+                .iter()
+                .map(|m| MaterialRow {
+                    key: m.key.clone(),
+                    name: m.name.clone(),
+                    required: m.required,
+                    pages: vec![],
+                })
+                .collect()
+        })
         .unwrap_or_default();
     for m in &c.materials {
         if !rows.iter().any(|r| r.key == m.key) {
-            rows.push(MaterialRow { key: m.key.clone(), name: m.key.clone(), required: false, pages: vec![] });
+            rows.push(MaterialRow {
+                key: m.key.clone(),
+                name: m.key.clone(),
+                required: false,
+                pages: vec![],
+            });
         }
     }
     let mut order = Vec::new();
     for row in rows.iter_mut() {
-        let Some(m) = c.materials.iter().find(|m| m.key == row.key) else { continue };
+        let Some(m) = c.materials.iter().find(|m| m.key == row.key) else {
+            continue;
+        };
         for (i, p) in m.pages.iter().enumerate() {
             row.pages.push(order.len());
-            order.push(PageRef { material: row.name.clone(), n: i + 1, of: m.pages.len(), page: p.clone() });
+            order.push(PageRef {
+                material: row.name.clone(),
+                n: i + 1,
+                of: m.pages.len(),
+                page: p.clone(),
+            });
         }
     }
     (order, rows)
 }
 
 /// Downloads `list` one page after another (in reading order, so thumbnails fill from the top).
-fn load_pages(device: Signal<Option<Device>>, case_id: String, list: Vec<AttachmentRef>, mut pages: Signal<HashMap<String, PageView>>) {
+fn load_pages(
+    device: Signal<Option<Device>>,
+    case_id: String,
+    list: Vec<AttachmentRef>,
+    mut pages: Signal<HashMap<String, PageView>>,
+) {
     spawn(async move {
-        let Some(dev) = device.read().clone() else { return };
+        let Some(dev) = device.read().clone() else {
+            return;
+        };
         let t = match transport(&dev) {
             Ok(t) => t,
             Err(e) => {
@@ -239,7 +306,10 @@ fn TownCase(id: String, on_close: EventHandler<()>) -> Element {
         async move {
             let _ = refresh();
             let dev = device.read().clone().ok_or("设备未登记")?;
-            transport(&dev)?.case(&id).await.map_err(|e| e.staff_message())
+            transport(&dev)?
+                .case(&id)
+                .await
+                .map_err(|e| e.staff_message())
         }
     });
     // Pages by SHA-256, memory only; dropped when the case view closes.
@@ -248,7 +318,12 @@ fn TownCase(id: String, on_close: EventHandler<()>) -> Element {
     use_effect(move || {
         let Some(Ok(c)) = &*case.read() else { return };
         // After a resubmission, the pages of the replaced version leave memory.
-        let current: Vec<&str> = c.materials.iter().flat_map(|m| &m.pages).map(|p| p.sha256.as_str()).collect();
+        let current: Vec<&str> = c
+            .materials
+            .iter()
+            .flat_map(|m| &m.pages)
+            .map(|p| p.sha256.as_str())
+            .collect();
         if pages.peek().keys().any(|k| !current.contains(&k.as_str())) {
             pages.write().retain(|k, _| current.contains(&k.as_str()));
         }
@@ -291,7 +366,11 @@ fn TownCase(id: String, on_close: EventHandler<()>) -> Element {
                 busy.set(false);
                 return;
             };
-            let req = ActionRequest { action, staff: dev.person.clone(), expected_version: Some(version) };
+            let req = ActionRequest {
+                action,
+                staff: dev.person.clone(),
+                expected_version: Some(version),
+            };
             let r = match transport(&dev) {
                 Ok(t) => t.act(&id, &req).await.map_err(|e| e.staff_message()),
                 Err(e) => Err(e),
@@ -329,18 +408,38 @@ fn TownCase(id: String, on_close: EventHandler<()>) -> Element {
     let v = c.version;
     let s = c.state;
     // 补正 is asked once, with the complete list (一次性告知); the server refuses a second one.
-    let corrected_before = c.history.iter().any(|h| h.to == CaseState::CorrectionRequested);
+    let corrected_before = c
+        .history
+        .iter()
+        .any(|h| h.to == CaseState::CorrectionRequested);
     let can_correct = allowed(s, CaseState::CorrectionRequested) && !corrected_before;
-    let field_label = |k: &str| guide.as_ref().and_then(|g| g.fields.iter().find(|f| f.key == k)).map(|f| f.label.clone()).unwrap_or(k.to_string());
-    let mat_name = |k: &str| rows.iter().find(|r| r.key == k).map(|r| r.name.clone()).unwrap_or_else(|| field_label(k));
-    let open_list: Vec<(String, String)> = c.correction.iter().map(|m| (mat_name(&m.key), m.note.clone())).collect();
+    let field_label = |k: &str| {
+        guide
+            .as_ref()
+            .and_then(|g| g.fields.iter().find(|f| f.key == k))
+            .map(|f| f.label.clone())
+            .unwrap_or(k.to_string())
+    };
+    let mat_name = |k: &str| {
+        rows.iter()
+            .find(|r| r.key == k)
+            .map(|r| r.name.clone())
+            .unwrap_or_else(|| field_label(k))
+    };
+    let open_list: Vec<(String, String)> = c
+        .correction
+        .iter()
+        .map(|m| (mat_name(&m.key), m.note.clone()))
+        .collect();
     let act1 = act.clone();
     let act2 = act.clone();
     let act3 = act.clone();
     let act4 = act.clone();
     let act5 = act.clone();
     let act6 = act.clone();
-    let viewed = viewer().filter(|i| *i < total).map(|i| (i, order[i].clone()));
+    let viewed = viewer()
+        .filter(|i| *i < total)
+        .map(|i| (i, order[i].clone()));
     rsx! {
         TopBar { title: "{item.as_ref().map(|i| i.name.clone()).unwrap_or(c.item.clone())}" }
         main { class: "page town-case",
@@ -584,7 +683,10 @@ mod tests {
     #[test]
     fn filters_make_the_inbox_query() {
         assert_eq!(query("", "", false), "");
-        assert_eq!(query("140423100201", "received", true), "village=140423100201&state=received&overdue=true");
+        assert_eq!(
+            query("140423100201", "received", true),
+            "village=140423100201&state=received&overdue=true"
+        );
     }
 
     #[test]
@@ -597,9 +699,17 @@ mod tests {
 
     #[test]
     fn pages_become_data_urls_only_for_pictures() {
-        assert_eq!(page_view("image/jpeg", b"abc"), PageView::Ready("data:image/jpeg;base64,YWJj".into()));
-        assert_eq!(page_view("IMAGE/PNG", b""), PageView::Ready("data:image/png;base64,".into()));
-        let PageView::Failed(e) = page_view("text/html", b"<script>") else { panic!("html must not be shown") };
+        assert_eq!(
+            page_view("image/jpeg", b"abc"),
+            PageView::Ready("data:image/jpeg;base64,YWJj".into())
+        );
+        assert_eq!(
+            page_view("IMAGE/PNG", b""),
+            PageView::Ready("data:image/png;base64,".into())
+        );
+        let PageView::Failed(e) = page_view("text/html", b"<script>") else {
+            panic!("html must not be shown")
+        };
         assert!(e.contains("重新拍摄"));
     }
 
@@ -607,8 +717,18 @@ mod tests {
     fn page_errors_say_what_to_do() {
         assert!(page_error(&TransportError::Offline("x".into())).contains("网络不通"));
         assert!(page_error(&TransportError::Retryable("x".into())).contains("重试"));
-        assert!(page_error(&TransportError::Corrupt { sha256: "a".into(), got: "b".into() }).contains("损坏"));
-        let rej = |status| TransportError::Rejected { status, code: String::new(), message: String::new(), missing: vec![], upload_offset: None };
+        assert!(page_error(&TransportError::Corrupt {
+            sha256: "a".into(),
+            got: "b".into()
+        })
+        .contains("损坏"));
+        let rej = |status| TransportError::Rejected {
+            status,
+            code: String::new(),
+            message: String::new(),
+            missing: vec![],
+            upload_offset: None,
+        };
         assert!(page_error(&rej(404)).contains("刷新"));
         assert!(page_error(&rej(401)).contains("重新登记"));
     }
@@ -618,14 +738,34 @@ mod tests {
         use bianmin_protocol::{AgentRef, Applicant, MaterialPages};
         let catalog = bianmin_engine::catalog::Catalog::embedded().unwrap();
         let guide = catalog.item("V11").unwrap().guide.clone().unwrap();
-        let page = |n: &str| AttachmentRef { name: n.into(), sha256: n.repeat(64)[..64].to_string(), bytes: 1, mime: "image/jpeg".into() };
-        let mut c = Case::new("140423100201-20261128-ABC234-0001".into(), "V11", Applicant::default(), AgentRef::default(), chrono::Utc::now());
+        let page = |n: &str| AttachmentRef {
+            name: n.into(),
+            sha256: n.repeat(64)[..64].to_string(),
+            bytes: 1,
+            mime: "image/jpeg".into(),
+        };
+        let mut c = Case::new(
+            "140423100201-20261128-ABC234-0001".into(),
+            "V11",
+            Applicant::default(),
+            AgentRef::default(),
+            chrono::Utc::now(),
+        );
         let first = guide.materials[0].key.clone();
         let second = guide.materials[1].key.clone();
         c.materials = vec![
-            MaterialPages { key: second.clone(), pages: vec![page("c")] },
-            MaterialPages { key: "old_key".into(), pages: vec![page("d")] },
-            MaterialPages { key: first.clone(), pages: vec![page("a"), page("b")] },
+            MaterialPages {
+                key: second.clone(),
+                pages: vec![page("c")],
+            },
+            MaterialPages {
+                key: "old_key".into(),
+                pages: vec![page("d")],
+            },
+            MaterialPages {
+                key: first.clone(),
+                pages: vec![page("a"), page("b")],
+            },
         ];
         let (order, rows) = review_layout(&c, Some(&guide));
         let names: Vec<&str> = order.iter().map(|p| p.page.name.as_str()).collect();
@@ -634,6 +774,9 @@ mod tests {
         assert_eq!(rows.len(), guide.materials.len() + 1);
         assert_eq!(rows[0].pages, [0, 1]);
         assert_eq!(rows.last().unwrap().key, "old_key");
-        assert!(rows.iter().filter(|r| r.key != first && r.key != second && r.key != "old_key").all(|r| r.pages.is_empty()));
+        assert!(rows
+            .iter()
+            .filter(|r| r.key != first && r.key != second && r.key != "old_key")
+            .all(|r| r.pages.is_empty()));
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bianmin_engine::catalog::{Catalog, CaptureKind};
+use bianmin_engine::catalog::{CaptureKind, Catalog};
 use bianmin_engine::outbox::{FileKeyStore, Outbox, StoreError};
 use bianmin_engine::validate;
 use bianmin_protocol::{AgentRef, Applicant};
@@ -69,7 +69,8 @@ pub struct CrashLoopArgs {
 
 /// Opens the device's outbox with its desktop key file.
 pub fn open_outbox(data: &Path) -> Result<Outbox> {
-    bianmin_engine::outbox::disk::create_dir_durable(data).with_context(|| format!("cannot create data directory {}", data.display()))?;
+    bianmin_engine::outbox::disk::create_dir_durable(data)
+        .with_context(|| format!("cannot create data directory {}", data.display()))?;
     Outbox::open(data, &FileKeyStore::new(data.join("device.key")))
         .with_context(|| format!("cannot open the outbox in {}", data.display()))
 }
@@ -131,26 +132,43 @@ pub fn items(args: &ItemsArgs) -> Result<ExitCode> {
 }
 
 fn split_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
-    s.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| anyhow!("{what} must be KEY=VALUE, got {s:?}"))
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| anyhow!("{what} must be KEY=VALUE, got {s:?}"))
 }
 
 pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
     let catalog = Catalog::embedded()?;
-    let item = catalog.item(&args.item).ok_or_else(|| anyhow!("unknown item {:?} (see `bianmin-agent items`)", args.item))?;
+    let item = catalog
+        .item(&args.item)
+        .ok_or_else(|| anyhow!("unknown item {:?} (see `bianmin-agent items`)", args.item))?;
     if !item.is_village() {
-        bail!("item {} is a town-level item; village agents file village items (V01-V43)", item.code);
+        bail!(
+            "item {} is a town-level item; village agents file village items (V01-V43)",
+            item.code
+        );
     }
-    let guide = item.guide.as_ref().expect("village items have guides (checked by the catalog loader)");
+    let guide = item
+        .guide
+        .as_ref()
+        .expect("village items have guides (checked by the catalog loader)");
 
     // Everything is read and checked before anything is stored: bad input stores nothing.
     let text = std::fs::read_to_string(&args.applicant)
         .with_context(|| format!("cannot read applicant file {}", args.applicant.display()))?;
-    let applicant: Applicant = serde_json::from_str(&text)
-        .with_context(|| format!("applicant file {} is not valid JSON with name, id_number, phone", args.applicant.display()))?;
+    let applicant: Applicant = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "applicant file {} is not valid JSON with name, id_number, phone",
+            args.applicant.display()
+        )
+    })?;
     let today = chrono::Local::now().date_naive();
     let problems = validate::applicant(&applicant, today);
     if !problems.is_empty() {
-        let lines: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, english(&p.key))).collect();
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.key, english(&p.key)))
+            .collect();
         bail!("invalid applicant: {}", lines.join("; "));
     }
     let mut answers = BTreeMap::new();
@@ -171,7 +189,14 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
         if bytes.is_empty() {
             bail!("photo {path} is empty");
         }
-        photos.push((k.to_string(), Path::new(path).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(), bytes));
+        photos.push((
+            k.to_string(),
+            Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default(),
+            bytes,
+        ));
     }
 
     let outbox = open_outbox(data)?;
@@ -183,9 +208,18 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| DEFAULT_VILLAGE.to_string()),
     };
     bianmin_engine::number::check_village(&village).map_err(|e| anyhow!("{e}"))?;
-    let person = outbox.get_meta(META_PERSON)?.map(|b| String::from_utf8_lossy(&b).to_string()).unwrap_or_default();
-    let agent = AgentRef { device_id: outbox.device_code().to_string(), name: person, village };
-    let mut case = outbox.create_draft(&item.code, applicant, agent, Utc::now()).map_err(store)?;
+    let person = outbox
+        .get_meta(META_PERSON)?
+        .map(|b| String::from_utf8_lossy(&b).to_string())
+        .unwrap_or_default();
+    let agent = AgentRef {
+        device_id: outbox.device_code().to_string(),
+        name: person,
+        village,
+    };
+    let mut case = outbox
+        .create_draft(&item.code, applicant, agent, Utc::now())
+        .map_err(store)?;
     case.answers = answers;
     outbox.save_draft(&case).map_err(store)?;
     for (key, name, bytes) in &photos {
@@ -194,17 +228,33 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
     match outbox.seal(&case.id, item, Utc::now()) {
         Ok(sealed) => {
             println!("{}", sealed.id);
-            eprintln!("case {} sealed into the outbox ({} queued)", sealed.id, outbox.queued());
+            eprintln!(
+                "case {} sealed into the outbox ({} queued)",
+                sealed.id,
+                outbox.queued()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(StoreError::Precheck { problems, .. }) => {
             // The draft is durable; the agent completes it later.
             println!("{}", case.id);
-            eprintln!("case {} kept as a draft; the pre-check (初审) found:", case.id);
+            eprintln!(
+                "case {} kept as a draft; the pre-check (初审) found:",
+                case.id
+            );
             let current = outbox.get(&case.id)?;
-            let check = validate::precheck(item, &current.applicant, &current.answers, &current.materials, today);
+            let check = validate::precheck(
+                item,
+                &current.applicant,
+                &current.answers,
+                &current.materials,
+                today,
+            );
             for m in &check.missing_materials {
-                eprintln!("  missing material: {} ({}), {} of {} photos", m.key, m.name, m.have, m.need);
+                eprintln!(
+                    "  missing material: {} ({}), {} of {} photos",
+                    m.key, m.name, m.have, m.need
+                );
             }
             for p in &check.fields {
                 eprintln!("  field {}: {}", p.key, p.message);
@@ -222,7 +272,9 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
 fn english(key: &str) -> &'static str {
     match key {
         "applicant.name" => "name is missing or longer than 30 characters",
-        "applicant.id_number" => "not a valid resident ID number (GB 11643: 18 characters, region, birth date, checksum)",
+        "applicant.id_number" => {
+            "not a valid resident ID number (GB 11643: 18 characters, region, birth date, checksum)"
+        }
         "applicant.phone" => "not a valid mainland mobile number (11 digits, 1[3-9]...)",
         "applicant.address" => "address is longer than 200 characters",
         _ => "invalid",
@@ -265,7 +317,10 @@ pub fn list(data: &Path, args: &ListArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&cases)?);
     } else {
         for c in &cases {
-            println!("{}\t{}\t{}\tv{}\t{}\t{}", c.id, c.item, c.state, c.version, c.applicant, c.id_number);
+            println!(
+                "{}\t{}\t{}\tv{}\t{}\t{}",
+                c.id, c.item, c.state, c.version, c.applicant, c.id_number
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -287,28 +342,53 @@ pub fn crash_photo(seq: u64, n: u32) -> Vec<u8> {
 pub fn crash_applicant(seq: u64) -> Applicant {
     let first17 = format!("14042319800101{:03}", seq % 1000);
     let id = format!("{first17}{}", validate::checksum_char(first17.as_bytes()));
-    Applicant { name: format!("测试{seq}"), id_number: id, phone: "13934561234".into(), address: String::new() }
+    Applicant {
+        name: format!("测试{seq}"),
+        id_number: id,
+        phone: "13934561234".into(),
+        address: String::new(),
+    }
 }
 
 pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
     let catalog = Catalog::embedded()?;
-    let item = catalog.item(&args.item).ok_or_else(|| anyhow!("unknown item {}", args.item))?;
+    let item = catalog
+        .item(&args.item)
+        .ok_or_else(|| anyhow!("unknown item {}", args.item))?;
     let guide = item.guide.as_ref().expect("village item");
     let outbox = open_outbox(data)?;
-    let agent = AgentRef { device_id: outbox.device_code().to_string(), name: String::new(), village: DEFAULT_VILLAGE.into() };
+    let agent = AgentRef {
+        device_id: outbox.device_code().to_string(),
+        name: String::new(),
+        village: DEFAULT_VILLAGE.into(),
+    };
     let mut stdout = std::io::stdout().lock();
     let mut made = 0u64;
     while args.count.is_none_or(|c| made < c) {
-        let case = outbox.create_draft(&item.code, crash_applicant(made), agent.clone(), Utc::now()).map_err(store)?;
+        let case = outbox
+            .create_draft(&item.code, crash_applicant(made), agent.clone(), Utc::now())
+            .map_err(store)?;
         let mut c = case.clone();
         c.answers = crash_answers(item);
         outbox.save_draft(&c).map_err(store)?;
-        let seq: u64 = case.id.rsplit('-').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let seq: u64 = case
+            .id
+            .rsplit('-')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut n = 0;
         for m in guide.materials.iter().filter(|m| m.required) {
             for _ in 0..m.count {
                 n += 1;
-                outbox.add_page(&case.id, &m.key, &format!("{}-{n}.jpg", m.key), &crash_photo(seq, n)).map_err(store)?;
+                outbox
+                    .add_page(
+                        &case.id,
+                        &m.key,
+                        &format!("{}-{n}.jpg", m.key),
+                        &crash_photo(seq, n),
+                    )
+                    .map_err(store)?;
             }
         }
         outbox.seal(&case.id, item, Utc::now()).map_err(store)?;
@@ -323,5 +403,9 @@ pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
 /// Valid answers for every field of an item (the crash loop fills forms mechanically).
 pub fn crash_answers(item: &bianmin_engine::catalog::Item) -> BTreeMap<String, String> {
     let id = crash_applicant(0).id_number;
-    item.guide.iter().flat_map(|g| g.fields.iter()).map(|f| (f.key.clone(), f.sample_answer(&id))).collect()
+    item.guide
+        .iter()
+        .flat_map(|g| g.fields.iter())
+        .map(|f| (f.key.clone(), f.sample_answer(&id)))
+        .collect()
 }

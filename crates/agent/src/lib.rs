@@ -2,5 +2,5 @@
 
 pub mod cases;
 pub mod receipt_cmd;
-pub mod sync_cmd;
 pub mod scan_cmd;
+pub mod sync_cmd;

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use bianmin_agent::{cases, receipt_cmd, scan_cmd, sync_cmd};
 
 #[derive(Parser)]
-#[command(name = "bianmin-agent", version, about = "Headless village-agent client over the Bianmin engine")]
+#[command(
+    name = "bianmin-agent",
+    version,
+    about = "Headless village-agent client over the Bianmin engine"
+)]
 struct Cli {
     /// The device's data directory (outbox, photos, keys).
     #[arg(long, global = true, default_value = "bianmin-data")]

@@ -29,14 +29,21 @@ pub fn receipt(data: &Path, args: &ReceiptArgs) -> Result<ExitCode> {
     let raw = outbox
         .get_secret(SECRET_SIGNING_KEY)?
         .ok_or_else(|| anyhow!("this device is not enrolled; run `bianmin-agent enroll --server URL --code CODE` first"))?;
-    let bytes: [u8; 32] = raw.try_into().map_err(|_| anyhow!("stored signing key is corrupt"))?;
+    let bytes: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| anyhow!("stored signing key is corrupt"))?;
     let key = SigningKey::from_bytes(&bytes);
     let server = outbox
         .get_meta(META_SERVER)?
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .ok_or_else(|| anyhow!("no town centre address stored; enrol the device first"))?;
-    let case = outbox.get(&args.case).map_err(|e| anyhow!("no case {} on this device: {e}", args.case))?;
-    let issued = case.created_at.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive();
+    let case = outbox
+        .get(&args.case)
+        .map_err(|e| anyhow!("no case {} on this device: {e}", args.case))?;
+    let issued = case
+        .created_at
+        .with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+        .date_naive();
     let token = receipt::mint(&key, &case.id, issued);
     let url = receipt::url(&server, &case.id, &token);
     println!("{url}");

@@ -45,7 +45,11 @@ pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
                 s.width,
                 s.height,
                 s.data.len(),
-                if s.detected { "page found" } else { "whole frame" }
+                if s.detected {
+                    "page found"
+                } else {
+                    "whole frame"
+                }
             ),
             Err(e) => {
                 failed += 1;
@@ -53,5 +57,9 @@ pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

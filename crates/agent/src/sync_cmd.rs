@@ -81,33 +81,57 @@ pub struct DeliverArgs {
 }
 
 fn meta(o: &Outbox, key: &str) -> Result<Option<String>> {
-    Ok(o.get_meta(key)?.map(|b| String::from_utf8_lossy(&b).to_string()))
+    Ok(o.get_meta(key)?
+        .map(|b| String::from_utf8_lossy(&b).to_string()))
 }
 
 fn credential(o: &Outbox) -> Result<Credential> {
-    let raw = o.get_secret(SECRET_SIGNING_KEY)?.ok_or_else(|| anyhow!("this device is not enrolled; run `bianmin-agent enroll --server URL --code CODE`"))?;
-    let bytes: [u8; 32] = raw.try_into().map_err(|_| anyhow!("stored signing key is corrupt"))?;
-    Ok(Credential { device_id: o.device_code().to_string(), key: SigningKey::from_bytes(&bytes) })
+    let raw = o.get_secret(SECRET_SIGNING_KEY)?.ok_or_else(|| {
+        anyhow!("this device is not enrolled; run `bianmin-agent enroll --server URL --code CODE`")
+    })?;
+    let bytes: [u8; 32] = raw
+        .try_into()
+        .map_err(|_| anyhow!("stored signing key is corrupt"))?;
+    Ok(Credential {
+        device_id: o.device_code().to_string(),
+        key: SigningKey::from_bytes(&bytes),
+    })
 }
 
 fn server_key(o: &Outbox) -> Result<Option<VerifyingKey>> {
-    let Some(h) = meta(o, META_SERVER_KEY)? else { return Ok(None) };
-    let bytes: [u8; 32] = hex::decode(h.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| anyhow!("stored server key is corrupt"))?;
-    Ok(Some(VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("stored server key: {e}"))?))
+    let Some(h) = meta(o, META_SERVER_KEY)? else {
+        return Ok(None);
+    };
+    let bytes: [u8; 32] = hex::decode(h.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow!("stored server key is corrupt"))?;
+    Ok(Some(
+        VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("stored server key: {e}"))?,
+    ))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 pub fn enroll(data: &Path, args: &EnrollArgs) -> Result<ExitCode> {
     let outbox = open_outbox(data)?;
-    if outbox.get_secret(SECRET_SIGNING_KEY)?.is_some() && meta(&outbox, META_SERVER_KEY)?.is_some() {
-        bail!("this device is already enrolled (device {}); use a new data directory to enrol again", outbox.device_code());
+    if outbox.get_secret(SECRET_SIGNING_KEY)?.is_some() && meta(&outbox, META_SERVER_KEY)?.is_some()
+    {
+        bail!(
+            "this device is already enrolled (device {}); use a new data directory to enrol again",
+            outbox.device_code()
+        );
     }
     // The key is stored before the request, so a lost answer can be checked with the same key.
     let key = match outbox.get_secret(SECRET_SIGNING_KEY)? {
-        Some(raw) => SigningKey::from_bytes(&raw.try_into().map_err(|_| anyhow!("stored signing key is corrupt"))?),
+        Some(raw) => SigningKey::from_bytes(
+            &raw.try_into()
+                .map_err(|_| anyhow!("stored signing key is corrupt"))?,
+        ),
         None => {
             let k = SigningKey::generate(&mut rand::rngs::OsRng);
             outbox.put_secret(SECRET_SIGNING_KEY, &k.to_bytes())?;
@@ -121,13 +145,25 @@ pub fn enroll(data: &Path, args: &EnrollArgs) -> Result<ExitCode> {
         person: args.person.clone(),
     };
     let open = Transport::new(&args.server, None).map_err(|e| anyhow!("{e}"))?;
-    let signed = Transport::new(&args.server, Some(Credential { device_id: req.device_id.clone(), key: key.clone() })).map_err(|e| anyhow!("{e}"))?;
+    let signed = Transport::new(
+        &args.server,
+        Some(Credential {
+            device_id: req.device_id.clone(),
+            key: key.clone(),
+        }),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     let resp = runtime()?.block_on(async {
         match open.enrol(&req).await {
             Ok(r) => Ok(r),
             // The server may have registered this key and lost the answer: ask who we are. A retry
             // then finds the code used up (401; the town checks the code before the device id).
-            Err(e @ (TransportError::Retryable(_) | TransportError::Rejected { status: 401 | 409, .. })) => signed.me().await.map_err(|_| e),
+            Err(
+                e @ (TransportError::Retryable(_)
+                | TransportError::Rejected {
+                    status: 401 | 409, ..
+                }),
+            ) => signed.me().await.map_err(|_| e),
             Err(e) => Err(e),
         }
     });
@@ -138,9 +174,15 @@ pub fn enroll(data: &Path, args: &EnrollArgs) -> Result<ExitCode> {
             bail!("enrolment failed: {e}");
         }
     };
-    outbox.put_meta(META_SERVER, args.server.trim().trim_end_matches('/').as_bytes())?;
+    outbox.put_meta(
+        META_SERVER,
+        args.server.trim().trim_end_matches('/').as_bytes(),
+    )?;
     outbox.put_meta(META_SERVER_KEY, resp.server_key.as_bytes())?;
-    outbox.put_meta(META_ROLE, format!("{:?}", resp.role).to_lowercase().as_bytes())?;
+    outbox.put_meta(
+        META_ROLE,
+        format!("{:?}", resp.role).to_lowercase().as_bytes(),
+    )?;
     outbox.put_meta(META_SCOPE, resp.scope_name.as_bytes())?;
     if let Some(v) = &resp.village {
         outbox.put_meta(META_VILLAGE, v.as_bytes())?;
@@ -149,7 +191,10 @@ pub fn enroll(data: &Path, args: &EnrollArgs) -> Result<ExitCode> {
         outbox.put_meta(META_PERSON, args.person.as_bytes())?;
     }
     println!("{}", resp.device_id);
-    eprintln!("device {} enrolled for {} ({:?})", resp.device_id, resp.scope_name, resp.role);
+    eprintln!(
+        "device {} enrolled for {} ({:?})",
+        resp.device_id, resp.scope_name, resp.role
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,29 +203,66 @@ pub fn sync(data: &Path, args: &SyncArgs) -> Result<ExitCode> {
     let cred = credential(&outbox)?;
     let server = match &args.server {
         Some(s) => s.clone(),
-        None => meta(&outbox, META_SERVER)?.ok_or_else(|| anyhow!("no town centre address; pass --server URL"))?,
+        None => meta(&outbox, META_SERVER)?
+            .ok_or_else(|| anyhow!("no town centre address; pass --server URL"))?,
     };
     let key = server_key(&outbox)?;
     let t = Transport::new(&server, Some(cred)).map_err(|e| anyhow!("{e}"))?;
-    let backoff = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5), max_attempts: args.attempts.max(1) };
+    let backoff = Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(5),
+        max_attempts: args.attempts.max(1),
+    };
     let progress = |e: SyncEvent| match e {
-        SyncEvent::Started { cases, bytes } if cases > 0 => eprintln!("sending {cases} case(s), {bytes} bytes of pages"),
-        SyncEvent::Acknowledged { case_id, version } => eprintln!("acknowledged {case_id} v{version}"),
-        SyncEvent::Rejected { case_id, status, message } => eprintln!("refused {case_id} ({status}): {message}"),
-        SyncEvent::DeliveryRecorded { case_id } => eprintln!("delivery of {case_id} recorded by the town centre"),
-        SyncEvent::DeliveryRefused { case_id, status, message } => eprintln!("delivery of {case_id} refused ({status}): {message}"),
-        SyncEvent::Decision(d) => eprintln!("town: {} v{} → {}", d.case_id, d.version, d.decision.resulting_state().as_str()),
-        SyncEvent::Failed { message: _, retry_in: Some(w) } => eprintln!("connection problem; retrying in {} ms", w.as_millis()),
+        SyncEvent::Started { cases, bytes } if cases > 0 => {
+            eprintln!("sending {cases} case(s), {bytes} bytes of pages")
+        }
+        SyncEvent::Acknowledged { case_id, version } => {
+            eprintln!("acknowledged {case_id} v{version}")
+        }
+        SyncEvent::Rejected {
+            case_id,
+            status,
+            message,
+        } => eprintln!("refused {case_id} ({status}): {message}"),
+        SyncEvent::DeliveryRecorded { case_id } => {
+            eprintln!("delivery of {case_id} recorded by the town centre")
+        }
+        SyncEvent::DeliveryRefused {
+            case_id,
+            status,
+            message,
+        } => eprintln!("delivery of {case_id} refused ({status}): {message}"),
+        SyncEvent::Decision(d) => eprintln!(
+            "town: {} v{} → {}",
+            d.case_id,
+            d.version,
+            d.decision.resulting_state().as_str()
+        ),
+        SyncEvent::Failed {
+            message: _,
+            retry_in: Some(w),
+        } => eprintln!("connection problem; retrying in {} ms", w.as_millis()),
         SyncEvent::ClockNotice { offset_secs, .. } => {
             eprintln!("warning: this device's clock is {offset_secs} s off the town centre's (town minus device); set its date and time")
         }
         _ => {}
     };
-    let result = runtime()?.block_on(sync_with_retry(&outbox, &t, key.as_ref(), &backoff, &progress));
+    let result = runtime()?.block_on(sync_with_retry(
+        &outbox,
+        &t,
+        key.as_ref(),
+        &backoff,
+        &progress,
+    ));
     let waiting = outbox.pending().map_err(|e| anyhow!("{e}"))?;
     match result {
         Ok(report) if report.rejected.is_empty() && waiting.is_empty() => {
-            println!("ok: {} acknowledged, {} decisions received, nothing waiting", report.acknowledged.len(), report.decisions);
+            println!(
+                "ok: {} acknowledged, {} decisions received, nothing waiting",
+                report.acknowledged.len(),
+                report.decisions
+            );
             Ok(ExitCode::SUCCESS)
         }
         Ok(report) => {
@@ -247,7 +329,8 @@ pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
     }
     let st = StatusJson {
         device: outbox.device_code().to_string(),
-        enrolled: outbox.get_secret(SECRET_SIGNING_KEY)?.is_some() && meta(&outbox, META_SERVER_KEY)?.is_some(),
+        enrolled: outbox.get_secret(SECRET_SIGNING_KEY)?.is_some()
+            && meta(&outbox, META_SERVER_KEY)?.is_some(),
         server: meta(&outbox, META_SERVER)?,
         village: meta(&outbox, META_VILLAGE)?,
         scope: meta(&outbox, META_SCOPE)?,
@@ -258,7 +341,15 @@ pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&st)?);
     } else {
-        println!("device {} {}", st.device, if st.enrolled { "enrolled" } else { "not enrolled" });
+        println!(
+            "device {} {}",
+            st.device,
+            if st.enrolled {
+                "enrolled"
+            } else {
+                "not enrolled"
+            }
+        );
         if let (Some(s), Some(scope)) = (&st.server, &st.scope) {
             println!("town centre {s} ({scope})");
         }
@@ -277,9 +368,14 @@ pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
 pub fn deliver(data: &Path, args: &DeliverArgs) -> Result<ExitCode> {
     let outbox = open_outbox(data)?;
     let person = meta(&outbox, META_PERSON)?.unwrap_or_default();
-    let mark = outbox.record_delivery(&args.case, &person, Utc::now()).map_err(|e| anyhow!("{e}"))?;
+    let mark = outbox
+        .record_delivery(&args.case, &person, Utc::now())
+        .map_err(|e| anyhow!("{e}"))?;
     println!("{}", args.case);
-    eprintln!("delivery recorded at {}; it reaches the town centre with the next sync", mark.at.to_rfc3339());
+    eprintln!(
+        "delivery recorded at {}; it reaches the town centre with the next sync",
+        mark.at.to_rfc3339()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -287,26 +383,48 @@ pub fn correct(data: &Path, args: &CorrectArgs) -> Result<ExitCode> {
     let outbox = open_outbox(data)?;
     let case = outbox.get(&args.case).map_err(|e| anyhow!("{e}"))?;
     if case.state != bianmin_protocol::CaseState::CorrectionRequested {
-        bail!("case {} is {} and was not returned for correction", case.id, case.state.as_str());
+        bail!(
+            "case {} is {} and was not returned for correction",
+            case.id,
+            case.state.as_str()
+        );
     }
     let catalog = Catalog::embedded()?;
-    let item = catalog.item(&case.item).ok_or_else(|| anyhow!("unknown item {}", case.item))?;
+    let item = catalog
+        .item(&case.item)
+        .ok_or_else(|| anyhow!("unknown item {}", case.item))?;
     let mut edited = case.clone();
     for a in &args.answers {
-        let (k, v) = a.split_once('=').ok_or_else(|| anyhow!("--answer must be KEY=VALUE"))?;
+        let (k, v) = a
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--answer must be KEY=VALUE"))?;
         edited.answers.insert(k.to_string(), v.to_string());
     }
     if edited.answers != case.answers {
         outbox.save_draft(&edited).map_err(|e| anyhow!("{e}"))?;
     }
     for m in &args.materials {
-        let (k, path) = m.split_once('=').ok_or_else(|| anyhow!("--material must be KEY=PHOTO"))?;
+        let (k, path) = m
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--material must be KEY=PHOTO"))?;
         let bytes = std::fs::read(path).with_context(|| format!("cannot read photo {path}"))?;
-        let name = Path::new(path).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        outbox.add_page(&case.id, k, &name, &bytes).map_err(|e| anyhow!("{e}"))?;
+        let name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        outbox
+            .add_page(&case.id, k, &name, &bytes)
+            .map_err(|e| anyhow!("{e}"))?;
     }
-    let sealed = outbox.seal(&case.id, item, Utc::now()).map_err(|e| anyhow!("{e}"))?;
+    let sealed = outbox
+        .seal(&case.id, item, Utc::now())
+        .map_err(|e| anyhow!("{e}"))?;
     println!("{}", sealed.id);
-    eprintln!("case {} resealed as version {} ({} queued)", sealed.id, sealed.version, outbox.queued());
+    eprintln!(
+        "case {} resealed as version {} ({} queued)",
+        sealed.id,
+        sealed.version,
+        outbox.queued()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -50,17 +50,27 @@ fn killed_at_random_moments_the_outbox_loses_nothing_it_promised() {
         }
         child.wait().unwrap();
 
-        let outbox = open_outbox(&data).unwrap_or_else(|e| panic!("cycle {cycle}: store does not open: {e:#}"));
+        let outbox = open_outbox(&data)
+            .unwrap_or_else(|e| panic!("cycle {cycle}: store does not open: {e:#}"));
         for id in &printed {
-            assert!(promised.insert(id.clone()), "cycle {cycle}: case number {id} issued twice");
-            let case = outbox.get(id).unwrap_or_else(|e| panic!("cycle {cycle}: printed case {id} lost: {e}"));
+            assert!(
+                promised.insert(id.clone()),
+                "cycle {cycle}: case number {id} issued twice"
+            );
+            let case = outbox
+                .get(id)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: printed case {id} lost: {e}"));
             assert_eq!(case.state, CaseState::Queued, "cycle {cycle}: {id}");
             let seq: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
             let mut n = 0;
             for m in &case.materials {
                 for p in &m.pages {
                     n += 1;
-                    assert_eq!(outbox.read_page(p).unwrap(), crash_photo(seq, n), "cycle {cycle}: {id} page {n}");
+                    assert_eq!(
+                        outbox.read_page(p).unwrap(),
+                        crash_photo(seq, n),
+                        "cycle {cycle}: {id} page {n}"
+                    );
                 }
             }
             assert!(n > 0);
@@ -73,5 +83,9 @@ fn killed_at_random_moments_the_outbox_loses_nothing_it_promised() {
             assert!(outbox.queued() >= promised.len());
         }
     }
-    assert!(promised.len() >= CYCLES / 2, "the loop should have made progress: {}", promised.len());
+    assert!(
+        promised.len() >= CYCLES / 2,
+        "the loop should have made progress: {}",
+        promised.len()
+    );
 }

@@ -45,7 +45,20 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
         let c = code(&state, DeviceRole::Agent, Some(VILLAGE));
         let o = tokio::task::spawn_blocking({
             let (data, url) = (data.clone(), url.clone());
-            move || agent(&data, &["enroll", "--server", &url, "--code", &c, "--person", "李代办"])
+            move || {
+                agent(
+                    &data,
+                    &[
+                        "enroll",
+                        "--server",
+                        &url,
+                        "--code",
+                        &c,
+                        "--person",
+                        "李代办",
+                    ],
+                )
+            }
         })
         .await
         .unwrap();
@@ -64,15 +77,33 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     assert_eq!(status(&data)["queued"], 1);
 
     // Unreachable town centre: exit 1 with the reason, the case stays queued.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let o = agent(&data, &["sync", "--server", &format!("http://{dead}"), "--attempts", "1"]);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let o = agent(
+        &data,
+        &[
+            "sync",
+            "--server",
+            &format!("http://{dead}"),
+            "--attempts",
+            "1",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("1 case(s) still waiting"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 case(s) still waiting"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(status(&data)["queued"], 1);
 
     // Sync through the faulty proxy.
     let d = data.clone();
-    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d))
+        .await
+        .unwrap();
     let st = status(&data);
     assert_eq!(st["queued"], 0);
     assert_eq!(st["cases"][0]["state"], "received");
@@ -83,12 +114,26 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     let inbox = staff.inbox("state=received").await.unwrap();
     assert_eq!(inbox.len(), 1);
     assert_eq!(inbox[0].case_id, case_id);
-    let missing = vec![MissingItem { key: "household_register".into(), note: "户口簿本人页不清晰，请重拍".into() }];
-    staff.act(&case_id, &act(TownAction::RequestCorrection { missing: missing.clone(), note: "请一次补齐".into() })).await.unwrap();
+    let missing = vec![MissingItem {
+        key: "household_register".into(),
+        note: "户口簿本人页不清晰，请重拍".into(),
+    }];
+    staff
+        .act(
+            &case_id,
+            &act(TownAction::RequestCorrection {
+                missing: missing.clone(),
+                note: "请一次补齐".into(),
+            }),
+        )
+        .await
+        .unwrap();
 
     // The village sees the correction with its list.
     let d = data.clone();
-    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d))
+        .await
+        .unwrap();
     let st = status(&data);
     assert_eq!(st["cases"][0]["state"], "correction_requested");
     assert_eq!(st["cases"][0]["correction"][0]["key"], "household_register");
@@ -97,11 +142,21 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     let fix = work.path().join("household_register-retake.jpg");
     let retake = bianmin_agent::cases::crash_photo(100, 1);
     std::fs::write(&fix, &retake).unwrap();
-    let o = agent(&data, &["correct", &case_id, "--material", &format!("household_register={}", fix.display())]);
+    let o = agent(
+        &data,
+        &[
+            "correct",
+            &case_id,
+            "--material",
+            &format!("household_register={}", fix.display()),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     photos.push(retake);
     let d = data.clone();
-    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d))
+        .await
+        .unwrap();
     let st = status(&data);
     assert_eq!(st["cases"][0]["version"], 2);
     assert_eq!(st["cases"][0]["state"], "received");
@@ -109,13 +164,30 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     // Town accepts and completes by mail; the village sees 办结 with the tracking number.
     let accepted = staff.act(&case_id, &act(TownAction::Accept)).await.unwrap();
     assert!(accepted.deadline.is_some());
-    let delivery = Delivery::Mail { carrier: "EMS".into(), tracking_number: "1180000000003".into() };
-    staff.act(&case_id, &act(TownAction::Complete { result: "兵役登记已完成".into(), delivery })).await.unwrap();
+    let delivery = Delivery::Mail {
+        carrier: "EMS".into(),
+        tracking_number: "1180000000003".into(),
+    };
+    staff
+        .act(
+            &case_id,
+            &act(TownAction::Complete {
+                result: "兵役登记已完成".into(),
+                delivery,
+            }),
+        )
+        .await
+        .unwrap();
     let d = data.clone();
-    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d)).await.unwrap();
+    tokio::task::spawn_blocking(move || sync_until_acknowledged(&d))
+        .await
+        .unwrap();
     let st = status(&data);
     assert_eq!(st["cases"][0]["state"], "completed", "{st}");
-    assert_eq!(st["cases"][0]["last_decision"]["delivery"]["tracking_number"], "1180000000003");
+    assert_eq!(
+        st["cases"][0]["last_decision"]["delivery"]["tracking_number"],
+        "1180000000003"
+    );
     assert!(st["cases"][0]["deadline"].is_string());
 
     // The town holds one case (no duplicate), two versions, every page byte-identical, 首问负责 kept.
@@ -124,7 +196,13 @@ async fn agent_cli_and_town_complete_the_loop_through_a_faulty_network() {
     let sc = &cases[0];
     assert_eq!(sc.versions.len(), 2);
     assert_eq!(sc.case.responsible.name, "李代办");
-    let stored: Vec<Vec<u8>> = sc.case.materials.iter().flat_map(|m| &m.pages).map(|p| std::fs::read(state.files.attachment_path(&p.sha256)).unwrap()).collect();
+    let stored: Vec<Vec<u8>> = sc
+        .case
+        .materials
+        .iter()
+        .flat_map(|m| &m.pages)
+        .map(|p| std::fs::read(state.files.attachment_path(&p.sha256)).unwrap())
+        .collect();
     assert_eq!(stored.len(), photos.len());
     for p in &photos {
         assert!(stored.contains(p), "a page differs or is missing");
@@ -138,5 +216,9 @@ fn sync_without_enrolment_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let o = agent(dir.path(), &["sync"]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not enrolled"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not enrolled"),
+        "{}",
+        text(&o)
+    );
 }

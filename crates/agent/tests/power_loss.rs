@@ -38,13 +38,22 @@ struct Rig {
 impl Rig {
     fn new() -> Rig {
         let mount = tempfile::tempdir().unwrap();
-        let fs = PowerCut::mount(mount.path()).expect("mount the power-cut file system (needs /dev/fuse and root)");
+        let fs = PowerCut::mount(mount.path())
+            .expect("mount the power-cut file system (needs /dev/fuse and root)");
         let data = fs.path().join("agent");
         // The phone has been in use: its data directory exists and is durable before the first
         // cut (a fresh one that vanishes whole is the easy case; the store makes it durable too).
         std::fs::create_dir(&data).unwrap();
         std::fs::File::open(fs.path()).unwrap().sync_all().unwrap();
-        Rig { fs, data, cycles: 0, acknowledged: 0, lost: Vec::new(), reissued: Vec::new(), _mount: mount }
+        Rig {
+            fs,
+            data,
+            cycles: 0,
+            acknowledged: 0,
+            lost: Vec::new(),
+            reissued: Vec::new(),
+            _mount: mount,
+        }
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
@@ -59,7 +68,12 @@ impl Rig {
     }
 
     /// Kills the child and cuts the power. Lines the child printed (acknowledgements) are returned.
-    fn cut(&mut self, mut child: Child, lines: impl Iterator<Item = String>, mut printed: Vec<String>) -> Vec<String> {
+    fn cut(
+        &mut self,
+        mut child: Child,
+        lines: impl Iterator<Item = String>,
+        mut printed: Vec<String>,
+    ) -> Vec<String> {
         let _ = child.kill();
         printed.extend(lines);
         child.wait().unwrap();
@@ -82,9 +96,16 @@ impl Rig {
 /// Runs `child` until it printed `wait_for` lines, or until a random moment, then cuts the power.
 /// Half the cuts land right after an acknowledgement, the most dangerous moment for a store
 /// that answers before its bytes are durable.
-fn run_and_cut(rig: &mut Rig, rng: &mut rand::rngs::StdRng, args: &[&str], budget: Duration) -> Vec<String> {
+fn run_and_cut(
+    rig: &mut Rig,
+    rng: &mut rand::rngs::StdRng,
+    args: &[&str],
+    budget: Duration,
+) -> Vec<String> {
     let mut child = rig.spawn(args);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+    let mut lines = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok);
     let mut printed = Vec::new();
     if rng.gen_bool(0.5) {
         let wait_for = rng.gen_range(1..3);
@@ -130,27 +151,55 @@ fn power_cut_during_new_and_the_crash_loop_loses_no_acknowledged_case() {
 
     // The crash loop: sealed cases with 96 KB pages as fast as the store takes them.
     for _ in 0..30 {
-        let printed = run_and_cut(&mut rig, &mut rng, &["crash-loop"], Duration::from_millis(600));
+        let printed = run_and_cut(
+            &mut rig,
+            &mut rng,
+            &["crash-loop"],
+            Duration::from_millis(600),
+        );
         for id in printed {
             rig.acknowledged += 1;
             let seq: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
-            if promised.insert(id.clone(), (1..=crash_pages()).map(|n| crash_photo(seq, n)).collect()).is_some() {
+            if promised
+                .insert(
+                    id.clone(),
+                    (1..=crash_pages()).map(|n| crash_photo(seq, n)).collect(),
+                )
+                .is_some()
+            {
                 rig.reissued.push(id);
             }
         }
         check_promises(&mut rig, &promised);
     }
     rig.report("new + crash loop");
-    assert!(rig.acknowledged >= 30, "the runs should have acknowledged cases: {}", rig.acknowledged);
-    assert!(rig.lost.is_empty(), "acknowledged cases lost or damaged after a power cut: {:?}", rig.lost);
-    assert!(rig.reissued.is_empty(), "case numbers issued twice: {:?}", rig.reissued);
+    assert!(
+        rig.acknowledged >= 30,
+        "the runs should have acknowledged cases: {}",
+        rig.acknowledged
+    );
+    assert!(
+        rig.lost.is_empty(),
+        "acknowledged cases lost or damaged after a power cut: {:?}",
+        rig.lost
+    );
+    assert!(
+        rig.reissued.is_empty(),
+        "case numbers issued twice: {:?}",
+        rig.reissued
+    );
 }
 
 /// Pages per crash-loop case (V41's required materials).
 fn crash_pages() -> u32 {
     let catalog = bianmin_engine::catalog::Catalog::embedded().unwrap();
     let guide = catalog.item("V41").unwrap().guide.clone().unwrap();
-    guide.materials.iter().filter(|m| m.required).map(|m| m.count).sum()
+    guide
+        .materials
+        .iter()
+        .filter(|m| m.required)
+        .map(|m| m.count)
+        .sum()
 }
 
 /// Opens the store as the next start would and checks every promise; failures are tallied.
@@ -162,14 +211,23 @@ fn check_promises(rig: &mut Rig, promised: &BTreeMap<String, Vec<Vec<u8>>>) {
     for (id, photos) in promised {
         let ok = match outbox.get(id) {
             Ok(case) => {
-                let pages: Vec<Vec<u8>> =
-                    case.materials.iter().flat_map(|m| m.pages.iter()).map(|p| outbox.read_page(p).unwrap_or_default()).collect();
+                let pages: Vec<Vec<u8>> = case
+                    .materials
+                    .iter()
+                    .flat_map(|m| m.pages.iter())
+                    .map(|p| outbox.read_page(p).unwrap_or_default())
+                    .collect();
                 case.state == CaseState::Queued && pages == *photos
             }
             Err(_) => false,
         };
         if !ok && !rig.lost.contains(id) {
-            let found = outbox.get(id).map(|c| (c.state, c.materials.iter().map(|m| m.pages.len()).sum::<usize>()));
+            let found = outbox.get(id).map(|c| {
+                (
+                    c.state,
+                    c.materials.iter().map(|m| m.pages.len()).sum::<usize>(),
+                )
+            });
             eprintln!("lost after cycle {}: {id}: {found:?}", rig.cycles);
             rig.lost.push(id.clone());
         }
@@ -200,7 +258,11 @@ fn converged(state: &bianmin_town::AppState, data: &Path, ids: &BTreeSet<String>
 #[test]
 fn power_cut_during_sync_and_correct_loses_no_decision_and_no_corrected_case() {
     // The town serves from this runtime's workers while the test thread drives the agent binary.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let town_dir = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let (state, addr) = rt.block_on(serve_town(town_dir.path()));
@@ -210,10 +272,25 @@ fn power_cut_during_sync_and_correct_loses_no_decision_and_no_corrected_case() {
     let data = rig.data.clone();
 
     let c = code(&state, DeviceRole::Agent, Some(VILLAGE));
-    let o = agent(&data, &["enroll", "--server", &url, "--code", &c, "--person", "李代办"]);
+    let o = agent(
+        &data,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            &c,
+            "--person",
+            "李代办",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o));
     rig.fs.cut().unwrap();
-    assert_eq!(status(&data)["enrolled"], true, "an acknowledged enrolment must survive a power cut");
+    assert_eq!(
+        status(&data)["enrolled"],
+        true,
+        "an acknowledged enrolment must survive a power cut"
+    );
 
     // Six cases, sent and acknowledged by the town.
     let mut ids = BTreeSet::new();
@@ -230,7 +307,10 @@ fn power_cut_during_sync_and_correct_loses_no_decision_and_no_corrected_case() {
     for id in &ids {
         let action = if to_correct.contains(id) {
             TownAction::RequestCorrection {
-                missing: vec![MissingItem { key: "id_card".into(), note: "身份证反面不清晰".into() }],
+                missing: vec![MissingItem {
+                    key: "id_card".into(),
+                    note: "身份证反面不清晰".into(),
+                }],
                 note: String::new(),
             }
         } else {
@@ -247,7 +327,10 @@ fn power_cut_during_sync_and_correct_loses_no_decision_and_no_corrected_case() {
     let o = agent(&data, &["sync"]);
     assert!(o.status.success(), "{}", text(&o));
     let differ = converged(&state, &data, &ids);
-    assert!(differ.is_empty(), "decisions lost by a power cut during sync: {differ:?}");
+    assert!(
+        differ.is_empty(),
+        "decisions lost by a power cut during sync: {differ:?}"
+    );
 
     // `correct`, cut at random moments: an acknowledged correction stays sealed as version 2.
     let mut corrected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
@@ -257,7 +340,12 @@ fn power_cut_during_sync_and_correct_loses_no_decision_and_no_corrected_case() {
         std::fs::write(&photo, &bytes).unwrap();
         let material = format!("id_card={}", photo.display());
         for _ in 0..6 {
-            let printed = run_and_cut(&mut rig, &mut rng, &["correct", id, "--material", &material], Duration::from_millis(200));
+            let printed = run_and_cut(
+                &mut rig,
+                &mut rng,
+                &["correct", id, "--material", &material],
+                Duration::from_millis(200),
+            );
             if printed.iter().any(|l| l == id) {
                 rig.acknowledged += 1;
                 corrected.insert(id.clone(), bytes.clone());
@@ -276,15 +364,28 @@ fn power_cut_during_sync_and_correct_loses_no_decision_and_no_corrected_case() {
     let o = agent(&data, &["sync"]);
     assert!(o.status.success(), "{}", text(&o));
     let differ = converged(&state, &data, &ids);
-    assert!(differ.is_empty(), "phone and town disagree after corrections: {differ:?}");
+    assert!(
+        differ.is_empty(),
+        "phone and town disagree after corrections: {differ:?}"
+    );
     for id in &to_correct {
         let t = state.store.case(id).unwrap().unwrap();
-        assert_eq!(t.case.version, 2, "{id} reached the town as one case, version 2");
+        assert_eq!(
+            t.case.version, 2,
+            "{id} reached the town as one case, version 2"
+        );
         assert_eq!(t.versions.len(), 2, "{id}: no duplicate versions");
     }
     rig.report("sync + correct");
-    assert!(rig.acknowledged >= 1, "no correction was acknowledged before a cut");
-    assert!(rig.lost.is_empty(), "acknowledged corrections lost after a power cut: {:?}", rig.lost);
+    assert!(
+        rig.acknowledged >= 1,
+        "no correction was acknowledged before a cut"
+    );
+    assert!(
+        rig.lost.is_empty(),
+        "acknowledged corrections lost after a power cut: {:?}",
+        rig.lost
+    );
 }
 
 /// Every acknowledged correction is still sealed as version 2 with its new page.
@@ -292,8 +393,12 @@ fn check_corrections(rig: &mut Rig, corrected: &BTreeMap<String, Vec<u8>>) {
     let outbox = open_outbox(&rig.data).unwrap();
     for (id, fix) in corrected {
         let ok = outbox.get(id).is_ok_and(|case| {
-            let pages: Vec<Vec<u8>> =
-                case.materials.iter().flat_map(|m| m.pages.iter()).map(|p| outbox.read_page(p).unwrap_or_default()).collect();
+            let pages: Vec<Vec<u8>> = case
+                .materials
+                .iter()
+                .flat_map(|m| m.pages.iter())
+                .map(|p| outbox.read_page(p).unwrap_or_default())
+                .collect();
             case.state == CaseState::Queued && case.version == 2 && pages.contains(fix)
         });
         if !ok && !rig.lost.contains(id) {
@@ -309,13 +414,19 @@ fn a_disk_failing_mid_run_gives_a_clear_error_and_keeps_every_acknowledged_case(
     let pages = crash_pages();
     for failure in [Failure::Io, Failure::Full, Failure::Io] {
         let mut child = rig.spawn(&["crash-loop"]);
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok);
+        let mut lines = BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok);
         let mut printed: Vec<String> = lines.by_ref().take(2).collect();
         // The card dies (or fills) while the loop is writing the next case.
         rig.fs.fail_with(failure);
         printed.extend(lines);
         let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(2), "{failure:?}: the CLI reports the error and exits 2, it does not panic (101)");
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{failure:?}: the CLI reports the error and exits 2, it does not panic (101)"
+        );
         rig.acknowledged += printed.len();
         for id in printed {
             let seq: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
@@ -330,9 +441,16 @@ fn a_disk_failing_mid_run_gives_a_clear_error_and_keeps_every_acknowledged_case(
     let o = agent(&rig.data, &["crash-loop", "--count", "1"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("error:") && !err.contains("panicked"), "a clear error, not a panic: {err}");
+    assert!(
+        err.contains("error:") && !err.contains("panicked"),
+        "a clear error, not a panic: {err}"
+    );
     rig.fs.heal();
     rig.report("failing disk");
-    assert!(rig.lost.is_empty(), "acknowledged cases lost when the disk failed: {:?}", rig.lost);
+    assert!(
+        rig.lost.is_empty(),
+        "acknowledged cases lost when the disk failed: {:?}",
+        rig.lost
+    );
     assert!(promised.len() >= 6);
 }

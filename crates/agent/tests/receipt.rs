@@ -14,7 +14,11 @@ fn http_get(url: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
     let mut s = std::net::TcpStream::connect(host).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
     let resp = String::from_utf8_lossy(&raw).to_string();
@@ -34,12 +38,29 @@ async fn receipt_link_is_minted_offline_and_opens_on_the_town_centre() {
     // Not enrolled: a clear error, nothing on stdout.
     let o = agent(&data, &["receipt", "140423100201-20261128-AAAAAA-0001"]);
     assert!(!o.status.success());
-    assert!(o.stdout.is_empty() && String::from_utf8_lossy(&o.stderr).contains("not enrolled"), "{}", text(&o));
+    assert!(
+        o.stdout.is_empty() && String::from_utf8_lossy(&o.stderr).contains("not enrolled"),
+        "{}",
+        text(&o)
+    );
 
     let code = code(&state, DeviceRole::Agent, Some(VILLAGE));
     let o = tokio::task::spawn_blocking({
         let (data, server) = (data.clone(), server.clone());
-        move || agent(&data, &["enroll", "--server", &server, "--code", &code, "--person", "李代办"])
+        move || {
+            agent(
+                &data,
+                &[
+                    "enroll",
+                    "--server",
+                    &server,
+                    "--code",
+                    &code,
+                    "--person",
+                    "李代办",
+                ],
+            )
+        }
     })
     .await
     .unwrap();
@@ -50,22 +71,45 @@ async fn receipt_link_is_minted_offline_and_opens_on_the_town_centre() {
 
     let o = agent(&data, &["receipt", &case_id]);
     assert!(o.status.success(), "{}", text(&o));
-    let url = String::from_utf8(o.stdout.clone()).unwrap().lines().next().unwrap().to_string();
-    assert!(url.starts_with(&format!("{server}/r/{case_id}?t=")), "{url}");
+    let url = String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        url.starts_with(&format!("{server}/r/{case_id}?t=")),
+        "{url}"
+    );
     // Reprinting gives the same link.
-    assert_eq!(String::from_utf8(agent(&data, &["receipt", &case_id]).stdout).unwrap().lines().next().unwrap(), url);
+    assert_eq!(
+        String::from_utf8(agent(&data, &["receipt", &case_id]).stdout)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+        url
+    );
     // An unknown case is refused.
-    assert!(!agent(&data, &["receipt", "140423100201-20261128-AAAAAA-0009"]).status.success());
+    assert!(
+        !agent(&data, &["receipt", "140423100201-20261128-AAAAAA-0009"])
+            .status
+            .success()
+    );
 
     // Before sync the town knows the device, not the case.
     let u = url.clone();
-    let (st, body) = tokio::task::spawn_blocking(move || http_get(&u)).await.unwrap();
+    let (st, body) = tokio::task::spawn_blocking(move || http_get(&u))
+        .await
+        .unwrap();
     assert_eq!(st, 200, "{body}");
     assert!(body.contains("您的办件正在由村代办员上传，请稍后再查看"));
     // A tampered token is refused.
     let last = if url.ends_with('A') { 'B' } else { 'A' };
     let bad = format!("{}{last}", &url[..url.len() - 1]);
-    let (st, _) = tokio::task::spawn_blocking(move || http_get(&bad)).await.unwrap();
+    let (st, _) = tokio::task::spawn_blocking(move || http_get(&bad))
+        .await
+        .unwrap();
     assert_eq!(st, 403);
 
     let o = tokio::task::spawn_blocking({
@@ -75,7 +119,18 @@ async fn receipt_link_is_minted_offline_and_opens_on_the_town_centre() {
     .await
     .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    let (st, body) = tokio::task::spawn_blocking(move || http_get(&url)).await.unwrap();
+    let (st, body) = tokio::task::spawn_blocking(move || http_get(&url))
+        .await
+        .unwrap();
     assert_eq!(st, 200);
-    assert!(body.contains(&bianmin_engine::catalog::Catalog::embedded().unwrap().item("V01").unwrap().name) && body.contains("镇便民服务中心已接收"), "{body}");
+    assert!(
+        body.contains(
+            &bianmin_engine::catalog::Catalog::embedded()
+                .unwrap()
+                .item("V01")
+                .unwrap()
+                .name
+        ) && body.contains("镇便民服务中心已接收"),
+        "{body}"
+    );
 }

@@ -22,7 +22,11 @@ fn scans_many_photos_and_reports_a_broken_one_without_stopping() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(run.status.code(), Some(1), "one photo failed, so the exit code says so");
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "one photo failed, so the exit code says so"
+    );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("1654x2339"), "{stdout}");
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -30,5 +34,9 @@ fn scans_many_photos_and_reports_a_broken_one_without_stopping() {
     let scanned = std::fs::read(out.join("page.jpg")).unwrap();
     let img = image::load_from_memory(&scanned).unwrap();
     assert_eq!((img.width(), img.height()), (1654, 2339));
-    assert!(scanned.len() <= 300 * 1024 + 64 * 1024, "{} bytes", scanned.len());
+    assert!(
+        scanned.len() <= 300 * 1024 + 64 * 1024,
+        "{} bytes",
+        scanned.len()
+    );
 }

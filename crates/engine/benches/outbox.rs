@@ -51,7 +51,11 @@ fn applicant(i: usize) -> Applicant {
 }
 
 fn agent() -> AgentRef {
-    AgentRef { device_id: "BENCH1".into(), name: String::new(), village: "140423100201".into() }
+    AgentRef {
+        device_id: "BENCH1".into(),
+        name: String::new(),
+        village: "140423100201".into(),
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -72,9 +76,17 @@ fn bianmin(dir: &Path, photos: &[Vec<u8>]) -> Vec<Duration> {
     let mut times = Vec::with_capacity(ROUNDS);
     for i in 0..ROUNDS {
         let t = Instant::now();
-        let c = ob.create_draft(&item.code, applicant(i), agent(), Utc::now()).unwrap();
+        let c = ob
+            .create_draft(&item.code, applicant(i), agent(), Utc::now())
+            .unwrap();
         for (n, p) in photos.iter().enumerate() {
-            ob.add_page(&c.id, &key, &format!("p{n}.jpg"), &[p.as_slice(), &(i as u64).to_le_bytes()].concat()).unwrap();
+            ob.add_page(
+                &c.id,
+                &key,
+                &format!("p{n}.jpg"),
+                &[p.as_slice(), &(i as u64).to_le_bytes()].concat(),
+            )
+            .unwrap();
         }
         ob.seal(&c.id, &item, Utc::now()).unwrap();
         times.push(t.elapsed());
@@ -84,7 +96,9 @@ fn bianmin(dir: &Path, photos: &[Vec<u8>]) -> Vec<Duration> {
 
 fn autosave_bianmin(dir: &Path) -> Vec<Duration> {
     let ob = Outbox::open(dir, &MemoryKeyStore([7; 32])).unwrap();
-    let mut case = ob.create_draft("V33", applicant(1), agent(), Utc::now()).unwrap();
+    let mut case = ob
+        .create_draft("V33", applicant(1), agent(), Utc::now())
+        .unwrap();
     (0..ROUNDS)
         .map(|i| {
             case.answers.insert("note".into(), format!("第{i}次修改"));
@@ -108,7 +122,8 @@ fn autosave_sqlite(dir: &Path) -> Vec<Duration> {
         .map(|i| {
             let body = serde_json::to_string(&(applicant(1), format!("第{i}次修改"))).unwrap();
             let t = Instant::now();
-            db.execute("UPDATE cases SET body = ?1 WHERE id = 'c'", [&body]).unwrap();
+            db.execute("UPDATE cases SET body = ?1 WHERE id = 'c'", [&body])
+                .unwrap();
             t.elapsed()
         })
         .collect()
@@ -140,26 +155,38 @@ fn sqlite(dir: &Path, photos: &[Vec<u8>], how: Photos) -> Vec<Duration> {
         let body = serde_json::to_string(&applicant(i)).unwrap();
         // Draft first (as the app autosaves it), then photos, then seal: one durable commit each,
         // the same points at which the outbox promises durability.
-        db.execute("INSERT INTO cases VALUES (?1, ?2, 'draft')", (&id, &body)).unwrap();
+        db.execute("INSERT INTO cases VALUES (?1, ?2, 'draft')", (&id, &body))
+            .unwrap();
         for p in photos {
             let bytes = [p.as_slice(), &(i as u64).to_le_bytes()].concat();
             let sha = bianmin_engine::transport::sha256_hex(&bytes);
             match how {
                 Photos::Blobs => {
-                    db.execute("INSERT INTO photos VALUES (?1, ?2, ?3)", (&sha, &id, &bytes)).unwrap();
+                    db.execute(
+                        "INSERT INTO photos VALUES (?1, ?2, ?3)",
+                        (&sha, &id, &bytes),
+                    )
+                    .unwrap();
                 }
                 Photos::Files => {
-                    bianmin_engine::outbox::disk::write_atomic_with(&dir.join(format!("{sha}.jpg")), |f| {
-                        std::io::Write::write_all(f, &bytes)
-                    })
+                    bianmin_engine::outbox::disk::write_atomic_with(
+                        &dir.join(format!("{sha}.jpg")),
+                        |f| std::io::Write::write_all(f, &bytes),
+                    )
                     .unwrap();
-                    db.execute("INSERT INTO photos VALUES (?1, ?2, ?3)", (&sha, &id, &[] as &[u8])).unwrap();
+                    db.execute(
+                        "INSERT INTO photos VALUES (?1, ?2, ?3)",
+                        (&sha, &id, &[] as &[u8]),
+                    )
+                    .unwrap();
                 }
             }
         }
         let tx = db.unchecked_transaction().unwrap();
-        tx.execute("UPDATE cases SET state = 'queued' WHERE id = ?1", [&id]).unwrap();
-        tx.execute("INSERT INTO queue (case_id) VALUES (?1)", [&id]).unwrap();
+        tx.execute("UPDATE cases SET state = 'queued' WHERE id = ?1", [&id])
+            .unwrap();
+        tx.execute("INSERT INTO queue (case_id) VALUES (?1)", [&id])
+            .unwrap();
         tx.commit().unwrap();
         times.push(t.elapsed());
     }
@@ -219,7 +246,12 @@ fn main() {
     ];
     println!("{:<30} {:>9} {:>9}", "", "p50 ms", "p99 ms");
     for (name, t) in rows {
-        println!("{:<30} {:>9.2} {:>9.2}", name, ms(percentile(t, 0.5)), ms(percentile(t, 0.99)));
+        println!(
+            "{:<30} {:>9.2} {:>9.2}",
+            name,
+            ms(percentile(t, 0.5)),
+            ms(percentile(t, 0.99))
+        );
     }
     for (name, t) in &rows[1..] {
         println!(
@@ -234,8 +266,18 @@ fn main() {
     let mut sql_saves = autosave_sqlite(&tmp.path().join("autosave-sqlite"));
     saves.sort();
     sql_saves.sort();
-    println!("{:<30} {:>9.2} {:>9.2}", "autosave, bianmin outbox", ms(percentile(&saves, 0.5)), ms(percentile(&saves, 0.99)));
-    println!("{:<30} {:>9.2} {:>9.2}", "autosave, sqlite UPDATE", ms(percentile(&sql_saves, 0.5)), ms(percentile(&sql_saves, 0.99)));
+    println!(
+        "{:<30} {:>9.2} {:>9.2}",
+        "autosave, bianmin outbox",
+        ms(percentile(&saves, 0.5)),
+        ms(percentile(&saves, 0.99))
+    );
+    println!(
+        "{:<30} {:>9.2} {:>9.2}",
+        "autosave, sqlite UPDATE",
+        ms(percentile(&sql_saves, 0.5)),
+        ms(percentile(&sql_saves, 0.99))
+    );
     println!(
         "ratio autosave bianmin / sqlite: p50 {:.2}x, p99 {:.2}x",
         ms(percentile(&saves, 0.5)) / ms(percentile(&sql_saves, 0.5)),
@@ -254,14 +296,24 @@ fn main() {
         let key = guide.materials[0].key.clone();
         let ob = Outbox::open(&mem_dir, &MemoryKeyStore([7; 32])).unwrap();
         for i in 0..1000 {
-            let c = ob.create_draft(&item.code, applicant(i), agent(), Utc::now()).unwrap();
-            ob.add_page(&c.id, &key, "p.jpg", &photos[0][..4096 + i]).unwrap();
+            let c = ob
+                .create_draft(&item.code, applicant(i), agent(), Utc::now())
+                .unwrap();
+            ob.add_page(&c.id, &key, "p.jpg", &photos[0][..4096 + i])
+                .unwrap();
             ob.seal(&c.id, &item, Utc::now()).unwrap();
         }
     }
-    let out = Command::new(std::env::current_exe().unwrap()).arg("--measure").arg(&mem_dir).output().unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--measure")
+        .arg(&mem_dir)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let v: Vec<u64> = text.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     if let [listed, pending, hwm, rss, open_us] = v[..] {
         println!(
             "fresh process with {listed} cases ({pending} queued) opened in {:.1} ms, listed, queue read: peak RSS {:.1} MiB, RSS {:.1} MiB",
@@ -270,6 +322,9 @@ fn main() {
             rss as f64 / 1024.0
         );
     } else {
-        println!("memory measurement failed: {text} {}", String::from_utf8_lossy(&out.stderr));
+        println!(
+            "memory measurement failed: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -122,7 +122,13 @@ pub struct Case {
 
 impl Case {
     /// A new draft.
-    pub fn new(id: CaseId, item: &str, applicant: Applicant, responsible: AgentRef, now: DateTime<Utc>) -> Case {
+    pub fn new(
+        id: CaseId,
+        item: &str,
+        applicant: Applicant,
+        responsible: AgentRef,
+        now: DateTime<Utc>,
+    ) -> Case {
         Case {
             id,
             version: 1,
@@ -145,14 +151,23 @@ impl Case {
 
     /// Whether the agent may still change answers and materials.
     pub fn is_editable(&self) -> bool {
-        matches!(self.state, CaseState::Draft | CaseState::Ready | CaseState::CorrectionRequested)
+        matches!(
+            self.state,
+            CaseState::Draft | CaseState::Ready | CaseState::CorrectionRequested
+        )
     }
 
     /// Whether the town completed the case and gave the result to the village agent to bring to
     /// the resident (代办员送达), who has not yet been recorded as delivering it.
     pub fn agent_brings(&self) -> bool {
         self.state == CaseState::Completed
-            && matches!(&self.last_decision, Some(Decision::Completed { delivery: bianmin_protocol::Delivery::AgentDelivery, .. }))
+            && matches!(
+                &self.last_decision,
+                Some(Decision::Completed {
+                    delivery: bianmin_protocol::Delivery::AgentDelivery,
+                    ..
+                })
+            )
     }
 
     /// Whether nothing more can happen to the case.
@@ -169,7 +184,12 @@ impl Case {
     ///
     /// An acceptance carries its deadline: the town computes it once (`accept_decision`) and
     /// every copy of the case shows the same date the resident was promised.
-    pub fn apply(&mut self, event: CaseEvent, by: &str, at: DateTime<Utc>) -> Result<CaseState, TransitionError> {
+    pub fn apply(
+        &mut self,
+        event: CaseEvent,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<CaseState, TransitionError> {
         let to = event.target();
         let from = self.state;
         if !allowed(from, to) {
@@ -210,7 +230,13 @@ impl Case {
             }
             _ => {}
         }
-        self.history.push(StateChange { from, to, at, by: by.to_string(), note });
+        self.history.push(StateChange {
+            from,
+            to,
+            at,
+            by: by.to_string(),
+            note,
+        });
         self.state = to;
         Ok(to)
     }
@@ -232,7 +258,13 @@ impl Case {
 
     /// The case as the town first sees it: built from a submission, in state `Received`.
     pub fn from_submission(sub: &CaseSubmission, received_at: DateTime<Utc>) -> Case {
-        let mut c = Case::new(sub.id.clone(), &sub.item, sub.applicant.clone(), sub.responsible.clone(), sub.sealed_at);
+        let mut c = Case::new(
+            sub.id.clone(),
+            &sub.item,
+            sub.applicant.clone(),
+            sub.responsible.clone(),
+            sub.sealed_at,
+        );
         c.village = sub.village.clone();
         c.version = sub.version;
         c.sealed_versions = sub.version;
@@ -251,13 +283,22 @@ impl Case {
 
     /// The 受理 decision for a case accepted on `accepted_on`, with its deadline counted from
     /// the next day in working days.
-    pub fn accept_decision(accepted_on: NaiveDate, promised_days: u32, calendar: &WorkCalendar) -> Decision {
-        Decision::Accepted { deadline: calendar.deadline(accepted_on, promised_days) }
+    pub fn accept_decision(
+        accepted_on: NaiveDate,
+        promised_days: u32,
+        calendar: &WorkCalendar,
+    ) -> Decision {
+        Decision::Accepted {
+            deadline: calendar.deadline(accepted_on, promised_days),
+        }
     }
 
     /// Whether the case is past its deadline on `today`.
     pub fn is_overdue(&self, today: NaiveDate) -> bool {
-        self.clock_running() && self.deadline.is_some_and(|d| crate::deadline::is_overdue(d, today))
+        self.clock_running()
+            && self
+                .deadline
+                .is_some_and(|d| crate::deadline::is_overdue(d, today))
     }
 }
 
@@ -267,12 +308,26 @@ mod tests {
     use bianmin_protocol::Delivery;
 
     fn at(day: u32) -> DateTime<Utc> {
-        NaiveDate::from_ymd_opt(2026, 11, day).unwrap().and_hms_opt(9, 0, 0).unwrap().and_utc()
+        NaiveDate::from_ymd_opt(2026, 11, day)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap()
+            .and_utc()
     }
 
     fn draft() -> Case {
-        let agent = AgentRef { device_id: "K7Q2MX".into(), name: "李代办".into(), village: "140423101201".into() };
-        Case::new("140423101201-20261102-K7Q2MX-0001".into(), "V11", Applicant::default(), agent, at(2))
+        let agent = AgentRef {
+            device_id: "K7Q2MX".into(),
+            name: "李代办".into(),
+            village: "140423101201".into(),
+        };
+        Case::new(
+            "140423101201-20261102-K7Q2MX-0001".into(),
+            "V11",
+            Applicant::default(),
+            agent,
+            at(2),
+        )
     }
 
     fn step(c: &mut Case, e: CaseEvent, day: u32) -> Result<CaseState, TransitionError> {
@@ -287,31 +342,53 @@ mod tests {
         assert_eq!(c.version, 1);
         step(&mut c, CaseEvent::Uploaded, 2).unwrap();
         step(&mut c, CaseEvent::Town(Decision::Received), 2).unwrap();
-        let missing = vec![MissingItem { key: "household_register".into(), note: "户口簿本人页不清晰".into() }];
-        step(&mut c, CaseEvent::Town(Decision::CorrectionRequested { missing: missing.clone(), note: String::new() }), 3)
-            .unwrap();
+        let missing = vec![MissingItem {
+            key: "household_register".into(),
+            note: "户口簿本人页不清晰".into(),
+        }];
+        step(
+            &mut c,
+            CaseEvent::Town(Decision::CorrectionRequested {
+                missing: missing.clone(),
+                note: String::new(),
+            }),
+            3,
+        )
+        .unwrap();
         assert_eq!(c.correction, missing);
         assert!(c.is_editable());
         step(&mut c, CaseEvent::PrecheckPassed, 4).unwrap();
         step(&mut c, CaseEvent::Seal, 4).unwrap();
-        assert_eq!(c.version, 2, "a resubmission is the next version of the same case");
+        assert_eq!(
+            c.version, 2,
+            "a resubmission is the next version of the same case"
+        );
         assert!(c.correction.is_empty());
         step(&mut c, CaseEvent::Uploaded, 4).unwrap();
         let accept = Case::accept_decision(at(9).date_naive(), 10, &WorkCalendar::weekends_only());
         step(&mut c, CaseEvent::Town(accept), 9).unwrap();
-        assert_eq!(c.deadline, Some(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()));
+        assert_eq!(
+            c.deadline,
+            Some(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap())
+        );
         assert!(!c.is_overdue(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()));
         assert!(c.is_overdue(NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()));
         step(
             &mut c,
-            CaseEvent::Town(Decision::Completed { result: "已批准".into(), delivery: Delivery::AgentDelivery }),
+            CaseEvent::Town(Decision::Completed {
+                result: "已批准".into(),
+                delivery: Delivery::AgentDelivery,
+            }),
             12,
         )
         .unwrap();
         step(&mut c, CaseEvent::Town(Decision::Delivered), 13).unwrap();
         step(&mut c, CaseEvent::Town(Decision::Rated), 13).unwrap();
         assert!(c.is_final());
-        assert_eq!(c.responsible.device_id, "K7Q2MX", "首问负责 survives every hand-over");
+        assert_eq!(
+            c.responsible.device_id, "K7Q2MX",
+            "首问负责 survives every hand-over"
+        );
         assert_eq!(c.history.len(), 12);
     }
 
@@ -320,9 +397,17 @@ mod tests {
         let mut c = draft();
         let before = c.clone();
         let err = step(&mut c, CaseEvent::Seal, 2).unwrap_err();
-        assert_eq!(err, TransitionError { from: CaseState::Draft, to: CaseState::Queued });
+        assert_eq!(
+            err,
+            TransitionError {
+                from: CaseState::Draft,
+                to: CaseState::Queued
+            }
+        );
         assert_eq!(c, before);
-        let accept = Decision::Accepted { deadline: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap() };
+        let accept = Decision::Accepted {
+            deadline: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        };
         assert!(step(&mut c, CaseEvent::Town(accept), 2).is_err());
     }
 

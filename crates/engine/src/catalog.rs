@@ -187,7 +187,12 @@ impl FieldDef {
     pub fn sample_answer(&self, id_number: &str) -> String {
         match self.kind {
             FieldKind::Text | FieldKind::Textarea => "情况属实".to_string(),
-            FieldKind::Number => self.min.unwrap_or(0).max(1).min(self.max.unwrap_or(i64::MAX)).to_string(),
+            FieldKind::Number => self
+                .min
+                .unwrap_or(0)
+                .max(1)
+                .min(self.max.unwrap_or(i64::MAX))
+                .to_string(),
             FieldKind::Date => "2026-11-20".to_string(),
             FieldKind::Choice => self.choices[0].clone(),
             FieldKind::Bool => "是".to_string(),
@@ -213,11 +218,24 @@ pub enum CatalogError {
     #[error("{file}: item {code}: duplicate item code")]
     DuplicateCode { file: String, code: String },
     #[error("{file}: item {code}: code does not match the {list:?} list (expected '{prefix}' followed by digits, e.g. {prefix}01)")]
-    CodeMismatch { file: String, code: String, list: ListKind, prefix: char },
+    CodeMismatch {
+        file: String,
+        code: String,
+        list: ListKind,
+        prefix: char,
+    },
     #[error("{file}: item {code}: duplicate seq {seq}")]
-    DuplicateSeq { file: String, code: String, seq: u32 },
+    DuplicateSeq {
+        file: String,
+        code: String,
+        seq: u32,
+    },
     #[error("{file}: item {code}: {field} is empty")]
-    EmptyField { file: String, code: String, field: String },
+    EmptyField {
+        file: String,
+        code: String,
+        field: String,
+    },
     #[error("{file}: item {code}: village items must have a guide ([item.guide])")]
     MissingGuide { file: String, code: String },
     #[error("{file}: item {code}: the guide has no required material")]
@@ -225,13 +243,32 @@ pub enum CatalogError {
     #[error("{file}: item {code}: promised_days must be greater than 0")]
     ZeroDays { file: String, code: String },
     #[error("{file}: item {code}: {what} key '{key}' is not ascii snake_case")]
-    BadKey { file: String, code: String, what: &'static str, key: String },
+    BadKey {
+        file: String,
+        code: String,
+        what: &'static str,
+        key: String,
+    },
     #[error("{file}: item {code}: duplicate {what} key '{key}'")]
-    DuplicateKey { file: String, code: String, what: &'static str, key: String },
+    DuplicateKey {
+        file: String,
+        code: String,
+        what: &'static str,
+        key: String,
+    },
     #[error("{file}: item {code}: material '{key}': count must be at least 1")]
-    ZeroCount { file: String, code: String, key: String },
+    ZeroCount {
+        file: String,
+        code: String,
+        key: String,
+    },
     #[error("{file}: item {code}: field '{key}': {reason}")]
-    BadField { file: String, code: String, key: String, reason: String },
+    BadField {
+        file: String,
+        code: String,
+        key: String,
+        reason: String,
+    },
 }
 
 /// The on-disk shape of one catalog file.
@@ -251,8 +288,14 @@ pub struct Catalog {
 }
 
 const EMBEDDED: [(&str, &str); 2] = [
-    ("village.toml", include_str!("../../../assets/catalog/village.toml")),
-    ("town.toml", include_str!("../../../assets/catalog/town.toml")),
+    (
+        "village.toml",
+        include_str!("../../../assets/catalog/village.toml"),
+    ),
+    (
+        "town.toml",
+        include_str!("../../../assets/catalog/town.toml"),
+    ),
 ];
 
 impl Catalog {
@@ -263,13 +306,19 @@ impl Catalog {
             message: e.to_string().trim_end().to_string(),
         })?;
         validate_file(file_name, &parsed)?;
-        Ok(Catalog { lists: vec![parsed.meta], items: parsed.item })
+        Ok(Catalog {
+            lists: vec![parsed.meta],
+            items: parsed.item,
+        })
     }
 
     /// Loads every `*.toml` in `path`, so the county can drop in an edited list without a rebuild.
     pub fn load_dir(path: impl AsRef<Path>) -> Result<Catalog, CatalogError> {
         let dir = path.as_ref();
-        let io = |p: &Path, source| CatalogError::Io { file: p.display().to_string(), source };
+        let io = |p: &Path, source| CatalogError::Io {
+            file: p.display().to_string(),
+            source,
+        };
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| io(dir, e))?
             .map(|e| e.map(|e| e.path()))
@@ -288,7 +337,9 @@ impl Catalog {
                 Some(c) => c.merge(one, &name)?,
             });
         }
-        catalog.ok_or_else(|| CatalogError::Empty { file: dir.display().to_string() })
+        catalog.ok_or_else(|| CatalogError::Empty {
+            file: dir.display().to_string(),
+        })
     }
 
     /// The lists compiled into the binary (village first, then town).
@@ -308,7 +359,10 @@ impl Catalog {
     fn merge(mut self, other: Catalog, other_file: &str) -> Result<Catalog, CatalogError> {
         let codes: BTreeSet<&str> = self.items.iter().map(|i| i.code.as_str()).collect();
         if let Some(dup) = other.items.iter().find(|i| codes.contains(i.code.as_str())) {
-            return Err(CatalogError::DuplicateCode { file: other_file.to_string(), code: dup.code.clone() });
+            return Err(CatalogError::DuplicateCode {
+                file: other_file.to_string(),
+                code: dup.code.clone(),
+            });
         }
         self.lists.extend(other.lists);
         self.items.extend(other.items);
@@ -369,14 +423,27 @@ impl Guide {
                 CaptureKind::Card => "张",
                 CaptureKind::Page => "页",
             };
-            let _ = write!(s, "{}. {}：{}，{} {}（{}）", i + 1, m.name, m.form.label(), m.count, unit, need);
+            let _ = write!(
+                s,
+                "{}. {}：{}，{} {}（{}）",
+                i + 1,
+                m.name,
+                m.form.label(),
+                m.count,
+                unit,
+                need
+            );
             if !m.note.is_empty() {
                 let _ = write!(s, "；{}", m.note);
             }
             let _ = writeln!(s);
         }
         let _ = writeln!(s, "\n四、收费标准\n{}", self.fee);
-        let _ = writeln!(s, "\n五、承诺时限\n{} 个工作日（自受理之日的次日起计算，补正材料后重新计算）", self.promised_days);
+        let _ = writeln!(
+            s,
+            "\n五、承诺时限\n{} 个工作日（自受理之日的次日起计算，补正材料后重新计算）",
+            self.promised_days
+        );
         if !self.procedure.is_empty() {
             let _ = writeln!(s, "\n六、办理流程");
             for (i, p) in self.procedure.iter().enumerate() {
@@ -385,7 +452,10 @@ impl Guide {
         }
         let _ = writeln!(s, "\n七、监督电话\n{}", self.supervision_phone);
         if self.draft {
-            let _ = writeln!(s, "\n说明：本办事指南为草稿，具体内容以县行政审批局最终确认为准。");
+            let _ = writeln!(
+                s,
+                "\n说明：本办事指南为草稿，具体内容以县行政审批局最终确认为准。"
+            );
         }
         s
     }
@@ -398,7 +468,8 @@ fn is_snake_case(key: &str) -> bool {
         && b[0].is_ascii_lowercase()
         && !key.ends_with('_')
         && !key.contains("__")
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 fn code_matches(code: &str, list: ListKind) -> bool {
@@ -417,22 +488,41 @@ fn validate_file(file: &str, parsed: &CatalogFile) -> Result<(), CatalogError> {
         let code = &item.code;
         let c = || code.clone();
         if !code_matches(code, parsed.meta.list) {
-            return Err(CatalogError::CodeMismatch { file: f(), code: c(), list: parsed.meta.list, prefix: parsed.meta.list.prefix() });
+            return Err(CatalogError::CodeMismatch {
+                file: f(),
+                code: c(),
+                list: parsed.meta.list,
+                prefix: parsed.meta.list.prefix(),
+            });
         }
         if !codes.insert(code.as_str()) {
-            return Err(CatalogError::DuplicateCode { file: f(), code: c() });
+            return Err(CatalogError::DuplicateCode {
+                file: f(),
+                code: c(),
+            });
         }
         if !seqs.insert(item.seq) {
-            return Err(CatalogError::DuplicateSeq { file: f(), code: c(), seq: item.seq });
+            return Err(CatalogError::DuplicateSeq {
+                file: f(),
+                code: c(),
+                seq: item.seq,
+            });
         }
         for (field, value) in [("name", &item.name), ("kind", &item.kind)] {
             if value.trim().is_empty() {
-                return Err(CatalogError::EmptyField { file: f(), code: c(), field: field.into() });
+                return Err(CatalogError::EmptyField {
+                    file: f(),
+                    code: c(),
+                    field: field.into(),
+                });
             }
         }
         match &item.guide {
             None if parsed.meta.list == ListKind::Village => {
-                return Err(CatalogError::MissingGuide { file: f(), code: c() })
+                return Err(CatalogError::MissingGuide {
+                    file: f(),
+                    code: c(),
+                })
             }
             None => {}
             Some(guide) => validate_guide(file, code, guide)?,
@@ -444,7 +534,11 @@ fn validate_file(file: &str, parsed: &CatalogFile) -> Result<(), CatalogError> {
 fn validate_guide(file: &str, code: &str, g: &Guide) -> Result<(), CatalogError> {
     let f = || file.to_string();
     let c = || code.to_string();
-    let empty = |field: &str| CatalogError::EmptyField { file: f(), code: c(), field: field.to_string() };
+    let empty = |field: &str| CatalogError::EmptyField {
+        file: f(),
+        code: c(),
+        field: field.to_string(),
+    };
     for (field, value) in [
         ("guide.summary", &g.summary),
         ("guide.fee", &g.fee),
@@ -463,51 +557,94 @@ fn validate_guide(file: &str, code: &str, g: &Guide) -> Result<(), CatalogError>
         return Err(empty("guide.procedure"));
     }
     if g.promised_days == 0 {
-        return Err(CatalogError::ZeroDays { file: f(), code: c() });
+        return Err(CatalogError::ZeroDays {
+            file: f(),
+            code: c(),
+        });
     }
     let mut keys = BTreeSet::new();
     for m in &g.materials {
         if !is_snake_case(&m.key) {
-            return Err(CatalogError::BadKey { file: f(), code: c(), what: "material", key: m.key.clone() });
+            return Err(CatalogError::BadKey {
+                file: f(),
+                code: c(),
+                what: "material",
+                key: m.key.clone(),
+            });
         }
         if !keys.insert(m.key.as_str()) {
-            return Err(CatalogError::DuplicateKey { file: f(), code: c(), what: "material", key: m.key.clone() });
+            return Err(CatalogError::DuplicateKey {
+                file: f(),
+                code: c(),
+                what: "material",
+                key: m.key.clone(),
+            });
         }
         if m.name.trim().is_empty() {
             return Err(empty(&format!("material '{}' name", m.key)));
         }
         if m.count == 0 {
-            return Err(CatalogError::ZeroCount { file: f(), code: c(), key: m.key.clone() });
+            return Err(CatalogError::ZeroCount {
+                file: f(),
+                code: c(),
+                key: m.key.clone(),
+            });
         }
     }
     if !g.materials.iter().any(|m| m.required) {
-        return Err(CatalogError::NoRequiredMaterial { file: f(), code: c() });
+        return Err(CatalogError::NoRequiredMaterial {
+            file: f(),
+            code: c(),
+        });
     }
     let mut keys = BTreeSet::new();
     for d in &g.fields {
         if !is_snake_case(&d.key) {
-            return Err(CatalogError::BadKey { file: f(), code: c(), what: "field", key: d.key.clone() });
+            return Err(CatalogError::BadKey {
+                file: f(),
+                code: c(),
+                what: "field",
+                key: d.key.clone(),
+            });
         }
         if !keys.insert(d.key.as_str()) {
-            return Err(CatalogError::DuplicateKey { file: f(), code: c(), what: "field", key: d.key.clone() });
+            return Err(CatalogError::DuplicateKey {
+                file: f(),
+                code: c(),
+                what: "field",
+                key: d.key.clone(),
+            });
         }
-        let bad = |reason: String| CatalogError::BadField { file: f(), code: c(), key: d.key.clone(), reason };
+        let bad = |reason: String| CatalogError::BadField {
+            file: f(),
+            code: c(),
+            key: d.key.clone(),
+            reason,
+        };
         if d.label.trim().is_empty() {
             return Err(bad("label is empty".into()));
         }
         if d.kind == FieldKind::Choice {
             if d.choices.is_empty() || d.choices.iter().any(|x| x.trim().is_empty()) {
-                return Err(bad("a choice field needs a non-empty list of non-empty choices".into()));
+                return Err(bad(
+                    "a choice field needs a non-empty list of non-empty choices".into(),
+                ));
             }
             let distinct: BTreeSet<&String> = d.choices.iter().collect();
             if distinct.len() != d.choices.len() {
                 return Err(bad("choices contain duplicates".into()));
             }
         } else if !d.choices.is_empty() {
-            return Err(bad(format!("choices are only allowed on choice fields, not {:?}", d.kind)));
+            return Err(bad(format!(
+                "choices are only allowed on choice fields, not {:?}",
+                d.kind
+            )));
         }
         if d.kind != FieldKind::Number && (d.min.is_some() || d.max.is_some()) {
-            return Err(bad(format!("min/max are only allowed on number fields, not {:?}", d.kind)));
+            return Err(bad(format!(
+                "min/max are only allowed on number fields, not {:?}",
+                d.kind
+            )));
         }
         if let (Some(min), Some(max)) = (d.min, d.max) {
             if min > max {
@@ -516,7 +653,10 @@ fn validate_guide(file: &str, code: &str, g: &Guide) -> Result<(), CatalogError>
         }
         match d.max_len {
             Some(_) if !matches!(d.kind, FieldKind::Text | FieldKind::Textarea) => {
-                return Err(bad(format!("max_len is only allowed on text and textarea fields, not {:?}", d.kind)))
+                return Err(bad(format!(
+                    "max_len is only allowed on text and textarea fields, not {:?}",
+                    d.kind
+                )))
             }
             Some(0) => return Err(bad("max_len must be at least 1".into())),
             _ => {}

@@ -54,7 +54,8 @@ impl WorkCalendar {
 
     /// The calendar shipped in `assets/holidays.toml`.
     pub fn shipped() -> WorkCalendar {
-        WorkCalendar::from_toml(DEFAULT_HOLIDAYS).expect("the shipped holiday table is checked by tests")
+        WorkCalendar::from_toml(DEFAULT_HOLIDAYS)
+            .expect("the shipped holiday table is checked by tests")
     }
 
     /// Parses a holiday table (see `assets/holidays.toml` for the format).
@@ -105,7 +106,11 @@ impl WorkCalendar {
     /// Working days from the day after `from` up to and including `to`; negative when `to` is
     /// before `from`. Used for countdowns ("还剩3个工作日") and overdue counts.
     pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> i64 {
-        let (a, b, sign) = if to >= from { (from, to, 1) } else { (to, from, -1) };
+        let (a, b, sign) = if to >= from {
+            (from, to, 1)
+        } else {
+            (to, from, -1)
+        };
         let mut n = 0i64;
         let mut d = a;
         while d < b {
@@ -129,7 +134,10 @@ pub fn is_overdue(deadline: NaiveDate, today: NaiveDate) -> bool {
 }
 
 fn parse_entry(year: i32, entry: &str) -> Result<Vec<NaiveDate>, CalendarError> {
-    let bad = || CalendarError::Entry { year, entry: entry.to_string() };
+    let bad = || CalendarError::Entry {
+        year,
+        entry: entry.to_string(),
+    };
     let parse = |s: &str| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| bad());
     match entry.split_once("..") {
         None => Ok(vec![parse(entry)?]),
@@ -165,7 +173,10 @@ mod tests {
     fn national_day_week_and_makeup_saturday() {
         let cal = WorkCalendar::shipped();
         assert!(!cal.is_working_day(d(2026, 10, 1)));
-        assert!(cal.is_working_day(d(2026, 10, 10)), "Saturday 2026-10-10 is a make-up working day");
+        assert!(
+            cal.is_working_day(d(2026, 10, 10)),
+            "Saturday 2026-10-10 is a make-up working day"
+        );
         // Accepted Wednesday 2026-09-30: Oct 1-7 off, Thu 8 and Fri 9 count, Sat 10 is a working day.
         assert_eq!(cal.deadline(d(2026, 9, 30), 3), d(2026, 10, 10));
     }
@@ -183,15 +194,23 @@ mod tests {
     fn countdowns() {
         let cal = WorkCalendar::weekends_only();
         assert_eq!(cal.working_days_between(d(2026, 11, 27), d(2026, 12, 4)), 5);
-        assert_eq!(cal.working_days_between(d(2026, 12, 4), d(2026, 11, 27)), -5);
+        assert_eq!(
+            cal.working_days_between(d(2026, 12, 4), d(2026, 11, 27)),
+            -5
+        );
         assert!(is_overdue(d(2026, 12, 4), d(2026, 12, 5)));
         assert!(!is_overdue(d(2026, 12, 4), d(2026, 12, 4)));
     }
 
     #[test]
     fn bad_tables_are_refused() {
-        assert!(WorkCalendar::from_toml("[[year]]\nyear = 2026\noff = [\"2026-02-30\"]\n").is_err());
-        assert!(WorkCalendar::from_toml("[[year]]\nyear = 2026\noff = [\"2026-03-05..2026-03-01\"]\n").is_err());
+        assert!(
+            WorkCalendar::from_toml("[[year]]\nyear = 2026\noff = [\"2026-02-30\"]\n").is_err()
+        );
+        assert!(WorkCalendar::from_toml(
+            "[[year]]\nyear = 2026\noff = [\"2026-03-05..2026-03-01\"]\n"
+        )
+        .is_err());
         let shipped = WorkCalendar::from_toml(DEFAULT_HOLIDAYS).unwrap();
         assert!(shipped.holidays.contains(&d(2025, 1, 28)));
     }

@@ -45,19 +45,36 @@ pub struct CaseNumber {
 
 impl CaseNumber {
     /// Builds a number from its parts, checking each.
-    pub fn new(village: &str, date: NaiveDate, device: &str, seq: u32) -> Result<CaseNumber, CaseNumberError> {
+    pub fn new(
+        village: &str,
+        date: NaiveDate,
+        device: &str,
+        seq: u32,
+    ) -> Result<CaseNumber, CaseNumberError> {
         check_village(village)?;
         check_device(device)?;
         if !(1..=9999).contains(&seq) {
             return Err(CaseNumberError::Sequence(seq.to_string()));
         }
-        Ok(CaseNumber { village: village.to_string(), date, device: device.to_string(), seq })
+        Ok(CaseNumber {
+            village: village.to_string(),
+            date,
+            device: device.to_string(),
+            seq,
+        })
     }
 }
 
 impl fmt::Display for CaseNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}-{}-{:04}", self.village, self.date.format("%Y%m%d"), self.device, self.seq)
+        write!(
+            f,
+            "{}-{}-{}-{:04}",
+            self.village,
+            self.date.format("%Y%m%d"),
+            self.device,
+            self.seq
+        )
     }
 }
 
@@ -107,7 +124,10 @@ pub fn check_device(code: &str) -> Result<(), CaseNumberError> {
 
 /// Makes a device code from random bytes (the caller supplies them, so this stays pure).
 pub fn device_code_from(random: [u8; DEVICE_CODE_LEN]) -> String {
-    random.iter().map(|b| DEVICE_ALPHABET[(*b & 31) as usize] as char).collect()
+    random
+        .iter()
+        .map(|b| DEVICE_ALPHABET[(*b & 31) as usize] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -116,7 +136,13 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let n = CaseNumber::new("140423101201", NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(), "K7Q2MX", 7).unwrap();
+        let n = CaseNumber::new(
+            "140423101201",
+            NaiveDate::from_ymd_opt(2026, 11, 28).unwrap(),
+            "K7Q2MX",
+            7,
+        )
+        .unwrap();
         let s = n.to_string();
         assert_eq!(s, "140423101201-20261128-K7Q2MX-0007");
         assert_eq!(s.parse::<CaseNumber>().unwrap(), n);
@@ -124,11 +150,26 @@ mod tests {
 
     #[test]
     fn rejects_bad_parts() {
-        assert!(matches!("1-2-3".parse::<CaseNumber>(), Err(CaseNumberError::Parts(_))));
-        assert!(matches!("14042310120-20261128-K7Q2MX-0007".parse::<CaseNumber>(), Err(CaseNumberError::Village(_))));
-        assert!(matches!("140423101201-20261131-K7Q2MX-0007".parse::<CaseNumber>(), Err(CaseNumberError::Date(_))));
-        assert!(matches!("140423101201-20261128-K7Q2M0-0007".parse::<CaseNumber>(), Err(CaseNumberError::Device(_))));
-        assert!(matches!("140423101201-20261128-K7Q2MX-0000".parse::<CaseNumber>(), Err(CaseNumberError::Sequence(_))));
+        assert!(matches!(
+            "1-2-3".parse::<CaseNumber>(),
+            Err(CaseNumberError::Parts(_))
+        ));
+        assert!(matches!(
+            "14042310120-20261128-K7Q2MX-0007".parse::<CaseNumber>(),
+            Err(CaseNumberError::Village(_))
+        ));
+        assert!(matches!(
+            "140423101201-20261131-K7Q2MX-0007".parse::<CaseNumber>(),
+            Err(CaseNumberError::Date(_))
+        ));
+        assert!(matches!(
+            "140423101201-20261128-K7Q2M0-0007".parse::<CaseNumber>(),
+            Err(CaseNumberError::Device(_))
+        ));
+        assert!(matches!(
+            "140423101201-20261128-K7Q2MX-0000".parse::<CaseNumber>(),
+            Err(CaseNumberError::Sequence(_))
+        ));
     }
 
     #[test]
@@ -141,7 +182,9 @@ mod tests {
         ] {
             assert!(s.parse::<CaseNumber>().is_err(), "{s}");
         }
-        assert!("140423101201-20261128-K7Q2MX-0007".parse::<CaseNumber>().is_ok());
+        assert!("140423101201-20261128-K7Q2MX-0007"
+            .parse::<CaseNumber>()
+            .is_ok());
     }
 
     #[test]

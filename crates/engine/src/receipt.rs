@@ -78,13 +78,19 @@ pub fn signer_device(case_id: &str) -> Result<String, ReceiptError> {
 /// Checks a token's signature for `case_id` against the signing device's public key, and nothing
 /// about its dates: the issue date is the phone's clock, which may be wrong (the town judges
 /// dates against when it received the case, see `bianmin-town`'s resident page).
-pub fn verify_signature(public: &VerifyingKey, case_id: &str, token: &str) -> Result<ReceiptClaim, ReceiptError> {
+pub fn verify_signature(
+    public: &VerifyingKey,
+    case_id: &str,
+    token: &str,
+) -> Result<ReceiptClaim, ReceiptError> {
     let device = signer_device(case_id)?;
     // Bounded before decoding: a token is 88 characters; a link may carry anything.
     if token.len() > 256 {
         return Err(ReceiptError::Malformed);
     }
-    let raw = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| ReceiptError::Malformed)?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(token.trim())
+        .map_err(|_| ReceiptError::Malformed)?;
     if raw.len() != 66 {
         return Err(ReceiptError::Malformed);
     }
@@ -92,8 +98,14 @@ pub fn verify_signature(public: &VerifyingKey, case_id: &str, token: &str) -> Re
     let issued = epoch() + Days::new(days as u64);
     let sig = Signature::from_slice(&raw[2..]).map_err(|_| ReceiptError::Malformed)?;
     // Strict: a weak key or a non-canonical signature is refused, not "verified".
-    public.verify_strict(&message(case_id, issued), &sig).map_err(|_| ReceiptError::BadSignature)?;
-    Ok(ReceiptClaim { case_id: case_id.to_string(), device, issued })
+    public
+        .verify_strict(&message(case_id, issued), &sig)
+        .map_err(|_| ReceiptError::BadSignature)?;
+    Ok(ReceiptClaim {
+        case_id: case_id.to_string(),
+        device,
+        issued,
+    })
 }
 
 /// The last day a receipt link issued (or, per the town, received) on `from` is valid.
@@ -143,8 +155,14 @@ mod tests {
         assert_eq!(claim.device, "K7Q2MX");
         assert_eq!(claim.issued, day(2026, 11, 28));
         let other = "140423101201-20261128-K7Q2MX-0008";
-        assert_eq!(verify(&k.verifying_key(), other, &t, day(2026, 12, 1)), Err(ReceiptError::BadSignature));
-        assert_eq!(verify(&key(8).verifying_key(), CASE, &t, day(2026, 12, 1)), Err(ReceiptError::BadSignature));
+        assert_eq!(
+            verify(&k.verifying_key(), other, &t, day(2026, 12, 1)),
+            Err(ReceiptError::BadSignature)
+        );
+        assert_eq!(
+            verify(&key(8).verifying_key(), CASE, &t, day(2026, 12, 1)),
+            Err(ReceiptError::BadSignature)
+        );
     }
 
     #[test]
@@ -155,16 +173,37 @@ mod tests {
         let mut raw = URL_SAFE_NO_PAD.decode(&t).unwrap();
         raw[1] = raw[1].wrapping_add(1);
         let forged = URL_SAFE_NO_PAD.encode(raw);
-        assert_eq!(verify(&k.verifying_key(), CASE, &forged, day(2026, 12, 1)), Err(ReceiptError::BadSignature));
-        assert!(matches!(verify(&k.verifying_key(), CASE, &t, day(2028, 6, 1)), Err(ReceiptError::Expired(_))));
-        assert!(matches!(verify(&k.verifying_key(), CASE, &t, day(2026, 11, 1)), Err(ReceiptError::FromTheFuture(_))));
-        assert_eq!(verify(&k.verifying_key(), CASE, "!!", day(2026, 12, 1)), Err(ReceiptError::Malformed));
-        assert_eq!(verify(&k.verifying_key(), CASE, "AAAA", day(2026, 12, 1)), Err(ReceiptError::Malformed));
-        assert!(matches!(verify(&k.verifying_key(), "nope", &t, day(2026, 12, 1)), Err(ReceiptError::CaseNumber(_))));
+        assert_eq!(
+            verify(&k.verifying_key(), CASE, &forged, day(2026, 12, 1)),
+            Err(ReceiptError::BadSignature)
+        );
+        assert!(matches!(
+            verify(&k.verifying_key(), CASE, &t, day(2028, 6, 1)),
+            Err(ReceiptError::Expired(_))
+        ));
+        assert!(matches!(
+            verify(&k.verifying_key(), CASE, &t, day(2026, 11, 1)),
+            Err(ReceiptError::FromTheFuture(_))
+        ));
+        assert_eq!(
+            verify(&k.verifying_key(), CASE, "!!", day(2026, 12, 1)),
+            Err(ReceiptError::Malformed)
+        );
+        assert_eq!(
+            verify(&k.verifying_key(), CASE, "AAAA", day(2026, 12, 1)),
+            Err(ReceiptError::Malformed)
+        );
+        assert!(matches!(
+            verify(&k.verifying_key(), "nope", &t, day(2026, 12, 1)),
+            Err(ReceiptError::CaseNumber(_))
+        ));
     }
 
     #[test]
     fn url_shape() {
-        assert_eq!(url("http://127.0.0.1:8714/", CASE, "abc"), format!("http://127.0.0.1:8714/r/{CASE}?t=abc"));
+        assert_eq!(
+            url("http://127.0.0.1:8714/", CASE, "abc"),
+            format!("http://127.0.0.1:8714/r/{CASE}?t=abc")
+        );
     }
 }

@@ -33,7 +33,12 @@ pub trait SyncStore: Send + Sync {
     /// Sealed versions that have no receipt yet, oldest first.
     fn pending(&self) -> Result<Vec<CaseSubmission>, StoreFailure>;
     /// Up to `max` plain bytes of an attachment, from `offset`.
-    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, StoreFailure>;
+    fn read_attachment(
+        &self,
+        sha256: &str,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreFailure>;
     /// Records the town's receipt; the version leaves the queue.
     fn mark_uploaded(&self, receipt: &Receipt) -> Result<(), StoreFailure>;
     /// Applies a decision from the changes feed.
@@ -70,8 +75,15 @@ impl PendingDelivery {
     /// the note (China time) so staff see when it really happened.
     pub fn action(&self) -> ActionRequest {
         let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-        let note = format!("送达时间：{}", self.at.with_timezone(&china).format("%Y-%m-%d %H:%M"));
-        ActionRequest { action: TownAction::Deliver { note }, staff: self.person.clone(), expected_version: None }
+        let note = format!(
+            "送达时间：{}",
+            self.at.with_timezone(&china).format("%Y-%m-%d %H:%M")
+        );
+        ActionRequest {
+            action: TownAction::Deliver { note },
+            staff: self.person.clone(),
+            expected_version: None,
+        }
     }
 }
 
@@ -95,8 +107,12 @@ impl SyncError {
     pub fn user_message(&self) -> String {
         match self {
             SyncError::Transport(t) => t.user_message(),
-            SyncError::Store(_) => "手机存储读写出错，办件未上传。请检查存储空间后重试。".to_string(),
-            SyncError::BadReceipt { .. } => "镇中心回执校验失败，可能连到了错误的服务器。请联系镇中心。".to_string(),
+            SyncError::Store(_) => {
+                "手机存储读写出错，办件未上传。请检查存储空间后重试。".to_string()
+            }
+            SyncError::BadReceipt { .. } => {
+                "镇中心回执校验失败，可能连到了错误的服务器。请联系镇中心。".to_string()
+            }
         }
     }
 }
@@ -111,21 +127,41 @@ pub enum SyncEvent {
     /// A run starts with this much to send.
     Started { cases: usize, bytes: u64 },
     /// Bytes and cases done so far in this run.
-    Progress { cases_done: usize, cases_total: usize, bytes_done: u64, bytes_total: u64 },
+    Progress {
+        cases_done: usize,
+        cases_total: usize,
+        bytes_done: u64,
+        bytes_total: u64,
+    },
     /// The town holds this version (signed receipt recorded).
     Acknowledged { case_id: String, version: u32 },
     /// The town refused this case; it stays in the outbox with the reason.
-    Rejected { case_id: String, status: u16, message: String },
+    Rejected {
+        case_id: String,
+        status: u16,
+        message: String,
+    },
     /// The town recorded the agent's 已送达 for this case.
     DeliveryRecorded { case_id: String },
     /// The town refused the agent's 已送达 (e.g. it changed how the result is delivered).
-    DeliveryRefused { case_id: String, status: u16, message: String },
+    DeliveryRefused {
+        case_id: String,
+        status: u16,
+        message: String,
+    },
     /// A town decision was applied.
     Decision(DecisionEvent),
     /// The run ended.
-    Finished { acknowledged: usize, rejected: usize, decisions: usize },
+    Finished {
+        acknowledged: usize,
+        rejected: usize,
+        decisions: usize,
+    },
     /// The run failed; `retry_in` when another attempt is scheduled. `message` is Chinese.
-    Failed { message: String, retry_in: Option<Duration> },
+    Failed {
+        message: String,
+        retry_in: Option<Duration>,
+    },
     /// The town centre became reachable or unreachable.
     Reachability { online: bool },
     /// The phone's clock is far off the town's (`offset_secs` = town − phone): the run used the
@@ -136,7 +172,10 @@ pub enum SyncEvent {
 /// Reports a wrong phone clock the transport learned about during a run.
 fn clock_notice(t: &Transport, progress: &(dyn Fn(SyncEvent) + Send + Sync)) {
     if let Some(message) = t.clock_notice() {
-        progress(SyncEvent::ClockNotice { offset_secs: t.clock_offset_secs(), message });
+        progress(SyncEvent::ClockNotice {
+            offset_secs: t.clock_offset_secs(),
+            message,
+        });
     }
 }
 
@@ -185,7 +224,10 @@ where
     }
 }
 
-async fn head_retry(t: &Transport, sha: &str) -> Result<bianmin_protocol::sync::UploadOffset, TransportError> {
+async fn head_retry(
+    t: &Transport,
+    sha: &str,
+) -> Result<bianmin_protocol::sync::UploadOffset, TransportError> {
     in_run_retry(|| t.upload_offset(sha)).await
 }
 
@@ -193,11 +235,18 @@ async fn submit_retry(t: &Transport, sub: &CaseSubmission) -> Result<Receipt, Tr
     in_run_retry(|| t.submit(sub)).await
 }
 
-async fn act_retry(t: &Transport, case_id: &str, req: &ActionRequest) -> Result<(), TransportError> {
+async fn act_retry(
+    t: &Transport,
+    case_id: &str,
+    req: &ActionRequest,
+) -> Result<(), TransportError> {
     in_run_retry(|| t.act(case_id, req)).await.map(|_| ())
 }
 
-async fn changes_retry(t: &Transport, cursor: u64) -> Result<bianmin_protocol::sync::ChangesPage, TransportError> {
+async fn changes_retry(
+    t: &Transport,
+    cursor: u64,
+) -> Result<bianmin_protocol::sync::ChangesPage, TransportError> {
     in_run_retry(|| t.changes(cursor)).await
 }
 
@@ -228,9 +277,13 @@ async fn upload_attachment(
     on_bytes(offset);
     let mut broken = 0;
     loop {
-        let chunk = store.read_attachment(sha, offset, CHUNK).map_err(store_err)?;
+        let chunk = store
+            .read_attachment(sha, offset, CHUNK)
+            .map_err(store_err)?;
         if chunk.is_empty() && offset < length {
-            return Err(SyncError::Store(format!("attachment {sha} is shorter than recorded")));
+            return Err(SyncError::Store(format!(
+                "attachment {sha} is shorter than recorded"
+            )));
         }
         let n = chunk.len() as u64;
         report.bytes_sent += n;
@@ -245,7 +298,11 @@ async fn upload_attachment(
                 }
             }
             // The server holds a different amount (an earlier chunk landed after all): resume there.
-            Err(TransportError::Rejected { status: 409, upload_offset: Some(o), .. }) if o != offset => {
+            Err(TransportError::Rejected {
+                status: 409,
+                upload_offset: Some(o),
+                ..
+            }) if o != offset => {
                 report.bytes_acked += o.saturating_sub(offset);
                 known.insert(sha.to_string(), o);
                 on_bytes(o.saturating_sub(offset));
@@ -280,7 +337,15 @@ pub async fn sync_once(
     progress: &(dyn Fn(SyncEvent) + Send + Sync),
 ) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    let r = sync_run(store, t, server_key, progress, &mut report, &mut BTreeMap::new()).await;
+    let r = sync_run(
+        store,
+        t,
+        server_key,
+        progress,
+        &mut report,
+        &mut BTreeMap::new(),
+    )
+    .await;
     clock_notice(t, progress);
     r?;
     Ok(report)
@@ -303,7 +368,10 @@ async fn sync_run(
         .filter(|p| seen.insert(p.sha256.clone()))
         .map(|p| p.bytes)
         .sum();
-    progress(SyncEvent::Started { cases: pending.len(), bytes: bytes_total });
+    progress(SyncEvent::Started {
+        cases: pending.len(),
+        bytes: bytes_total,
+    });
     let mut bytes_done = 0u64;
     let mut uploaded = BTreeSet::new();
     let cases_total = pending.len();
@@ -314,28 +382,55 @@ async fn sync_run(
             }
             let mut on_bytes = |n: u64| {
                 bytes_done += n;
-                progress(SyncEvent::Progress { cases_done: i, cases_total, bytes_done, bytes_total });
+                progress(SyncEvent::Progress {
+                    cases_done: i,
+                    cases_total,
+                    bytes_done,
+                    bytes_total,
+                });
             };
             upload_attachment(store, t, &p.sha256, p.bytes, &mut on_bytes, report, known).await?;
         }
         match submit_retry(t, sub).await {
             Ok(receipt) => {
                 if let Some(k) = server_key {
-                    if !verify_receipt(k, &receipt) || receipt.case_id != sub.id || receipt.version != sub.version {
-                        return Err(SyncError::BadReceipt { case_id: sub.id.clone(), version: sub.version });
+                    if !verify_receipt(k, &receipt)
+                        || receipt.case_id != sub.id
+                        || receipt.version != sub.version
+                    {
+                        return Err(SyncError::BadReceipt {
+                            case_id: sub.id.clone(),
+                            version: sub.version,
+                        });
                     }
                 }
                 store.mark_uploaded(&receipt).map_err(store_err)?;
                 report.acknowledged.push((sub.id.clone(), sub.version));
-                progress(SyncEvent::Acknowledged { case_id: sub.id.clone(), version: sub.version });
+                progress(SyncEvent::Acknowledged {
+                    case_id: sub.id.clone(),
+                    version: sub.version,
+                });
             }
-            Err(TransportError::Rejected { status, message, .. }) if status != 401 => {
-                report.rejected.push((sub.id.clone(), status, message.clone()));
-                progress(SyncEvent::Rejected { case_id: sub.id.clone(), status, message });
+            Err(TransportError::Rejected {
+                status, message, ..
+            }) if status != 401 => {
+                report
+                    .rejected
+                    .push((sub.id.clone(), status, message.clone()));
+                progress(SyncEvent::Rejected {
+                    case_id: sub.id.clone(),
+                    status,
+                    message,
+                });
             }
             Err(e) => return Err(e.into()),
         }
-        progress(SyncEvent::Progress { cases_done: i + 1, cases_total, bytes_done, bytes_total });
+        progress(SyncEvent::Progress {
+            cases_done: i + 1,
+            cases_total,
+            bytes_done,
+            bytes_total,
+        });
     }
     report.remaining = report.rejected.len();
     send_deliveries(store, t, progress, report).await?;
@@ -359,14 +454,24 @@ async fn send_deliveries(
     for d in store.pending_deliveries().map_err(store_err)? {
         match act_retry(t, &d.case_id, &d.action()).await {
             Ok(()) => {
-                store.delivery_settled(&d.case_id, None).map_err(store_err)?;
+                store
+                    .delivery_settled(&d.case_id, None)
+                    .map_err(store_err)?;
                 report.deliveries += 1;
                 progress(SyncEvent::DeliveryRecorded { case_id: d.case_id });
             }
-            Err(TransportError::Rejected { status, message, .. }) if status != 401 => {
+            Err(TransportError::Rejected {
+                status, message, ..
+            }) if status != 401 => {
                 tracing::warn!(case = %d.case_id, status, %message, "town refused a delivery mark");
-                store.delivery_settled(&d.case_id, Some(&delivery_refusal(status))).map_err(store_err)?;
-                progress(SyncEvent::DeliveryRefused { case_id: d.case_id, status, message });
+                store
+                    .delivery_settled(&d.case_id, Some(&delivery_refusal(status)))
+                    .map_err(store_err)?;
+                progress(SyncEvent::DeliveryRefused {
+                    case_id: d.case_id,
+                    status,
+                    message,
+                });
             }
             Err(e) => return Err(e.into()),
         }
@@ -377,7 +482,8 @@ async fn send_deliveries(
 /// Plain Chinese for a refused 已送达, kept on the case for the agent.
 fn delivery_refusal(status: u16) -> String {
     match status {
-        403 => "镇中心没有接受您的送达记录：这件的结果已改为其他送达方式。请联系镇中心核实。".to_string(),
+        403 => "镇中心没有接受您的送达记录：这件的结果已改为其他送达方式。请联系镇中心核实。"
+            .to_string(),
         404 => "镇中心找不到这件办件，送达未记录。请联系镇中心。".to_string(),
         409 => "镇中心的办件状态已经变化，送达未记录。请同步后查看最新进度。".to_string(),
         _ => format!("镇中心没有接受送达记录（错误 {status}）。请联系镇中心。"),
@@ -421,14 +527,21 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Backoff {
-        Backoff { base: Duration::from_millis(500), cap: Duration::from_secs(60), max_attempts: 8 }
+        Backoff {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(60),
+            max_attempts: 8,
+        }
     }
 }
 
 impl Backoff {
     /// The wait before retry number `attempt` (0-based).
     pub fn delay(&self, attempt: u32, rng: &mut impl Rng) -> Duration {
-        let ceiling = self.base.saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX)).min(self.cap);
+        let ceiling = self
+            .base
+            .saturating_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
+            .min(self.cap);
         let ms = ceiling.as_millis() as u64;
         Duration::from_millis(if ms == 0 { 0 } else { rng.gen_range(0..=ms) })
     }
@@ -466,12 +579,18 @@ pub async fn sync_with_retry(
             Ok(()) => return Ok(total),
             Err(e) if e.is_transient() && attempt + 1 < backoff.max_attempts.max(1) => {
                 let wait = backoff.delay(attempt, &mut rand::thread_rng());
-                progress(SyncEvent::Failed { message: e.user_message(), retry_in: Some(wait) });
+                progress(SyncEvent::Failed {
+                    message: e.user_message(),
+                    retry_in: Some(wait),
+                });
                 tokio::time::sleep(wait).await;
                 attempt += 1;
             }
             Err(e) => {
-                progress(SyncEvent::Failed { message: e.user_message(), retry_in: None });
+                progress(SyncEvent::Failed {
+                    message: e.user_message(),
+                    retry_in: None,
+                });
                 return Err(e);
             }
         }
@@ -490,7 +609,11 @@ pub struct LoopConfig {
 
 impl Default for LoopConfig {
     fn default() -> LoopConfig {
-        LoopConfig { periodic: Duration::from_secs(300), probe: Duration::from_secs(15), backoff: Backoff::default() }
+        LoopConfig {
+            periodic: Duration::from_secs(300),
+            probe: Duration::from_secs(15),
+            backoff: Backoff::default(),
+        }
     }
 }
 
@@ -556,7 +679,15 @@ pub fn spawn_sync_loop(
                 }
             };
             if run {
-                match sync_with_retry(store.as_ref(), &transport, server_key.as_ref(), &cfg.backoff, &emit).await {
+                match sync_with_retry(
+                    store.as_ref(),
+                    &transport,
+                    server_key.as_ref(),
+                    &cfg.backoff,
+                    &emit,
+                )
+                .await
+                {
                     Ok(_) => online = Some(true),
                     Err(e) if e.is_transient() => {
                         if online != Some(false) {
@@ -578,10 +709,15 @@ mod tests {
 
     #[test]
     fn full_jitter_stays_under_the_exponential_ceiling() {
-        let b = Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5), max_attempts: 5 };
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5),
+            max_attempts: 5,
+        };
         let mut rng = rand::thread_rng();
         for attempt in 0..40 {
-            let ceiling = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(20))).min(Duration::from_secs(5));
+            let ceiling = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(20)))
+                .min(Duration::from_secs(5));
             for _ in 0..50 {
                 assert!(b.delay(attempt, &mut rng) <= ceiling);
             }

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bianmin_protocol::sync::{
-    signing_string, ActionRequest, ActionResult, ChangesPage, EnrolRequest, EnrolResponse, ErrorBody, InboxRow,
-    Receipt, SignedParts, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256, H_DEVICE, H_ERROR, H_NONCE, H_SERVER_TIME,
-    H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
+    signing_string, ActionRequest, ActionResult, ChangesPage, EnrolRequest, EnrolResponse,
+    ErrorBody, InboxRow, Receipt, SignedParts, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256,
+    H_DEVICE, H_ERROR, H_NONCE, H_SERVER_TIME, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH,
+    H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
 };
 use bianmin_protocol::CaseSubmission;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -117,13 +118,27 @@ impl TransportError {
             _ => "",
         };
         match (self, code) {
-            (TransportError::Offline(_), _) => "连不上镇中心服务器：请检查平板的网络连接。本次操作没有完成，恢复后请再做一次。".to_string(),
-            (TransportError::Retryable(_), _) => "网络不稳定，本次操作可能没有完成。请刷新后查看，需要时再做一次。".to_string(),
-            (TransportError::Throttled { retry_after_secs }, _) => throttled_message(*retry_after_secs),
+            (TransportError::Offline(_), _) => {
+                "连不上镇中心服务器：请检查平板的网络连接。本次操作没有完成，恢复后请再做一次。"
+                    .to_string()
+            }
+            (TransportError::Retryable(_), _) => {
+                "网络不稳定，本次操作可能没有完成。请刷新后查看，需要时再做一次。".to_string()
+            }
+            (TransportError::Throttled { retry_after_secs }, _) => {
+                throttled_message(*retry_after_secs)
+            }
             (TransportError::ClockSkew { offset_secs }, _) => clock_message(*offset_secs),
-            (TransportError::Rejected { status: 401, .. }, _) => "本平板的登记已失效或已被停用。请管理员用 bianmin-town enroll 重新登记。".to_string(),
-            (TransportError::Rejected { status: 403, .. }, _) => "本平板无权处理这个办件：它不在本镇的范围内，或这项操作不允许。".to_string(),
-            (TransportError::Rejected { status: 404, .. }, _) => "找不到这个办件，可能已被撤回。请刷新列表。".to_string(),
+            (TransportError::Rejected { status: 401, .. }, _) => {
+                "本平板的登记已失效或已被停用。请管理员用 bianmin-town enroll 重新登记。"
+                    .to_string()
+            }
+            (TransportError::Rejected { status: 403, .. }, _) => {
+                "本平板无权处理这个办件：它不在本镇的范围内，或这项操作不允许。".to_string()
+            }
+            (TransportError::Rejected { status: 404, .. }, _) => {
+                "找不到这个办件，可能已被撤回。请刷新列表。".to_string()
+            }
             (_, "version_changed" | "invalid_transition" | "correction_already_requested") => {
                 "办件状态已经变化（可能村里重新提交了，或同事已处理）。请刷新后再操作。".to_string()
             }
@@ -133,8 +148,12 @@ impl TransportError {
             (_, "empty_result") => "请填写办理结果。".to_string(),
             (_, "missing_tracking") => "邮寄送达需要填写快递公司和运单号。".to_string(),
             (_, "unknown_key") => "勾选的材料不属于这个事项，请刷新后重新选择。".to_string(),
-            (_, "no_promised_days") => "这个事项没有承诺办结时限，无法受理。请联系管理员检查事项目录。".to_string(),
-            (TransportError::Rejected { status, .. }, _) => format!("镇中心服务器拒绝了这次操作（错误 {status}）。请刷新后重试。"),
+            (_, "no_promised_days") => {
+                "这个事项没有承诺办结时限，无法受理。请联系管理员检查事项目录。".to_string()
+            }
+            (TransportError::Rejected { status, .. }, _) => {
+                format!("镇中心服务器拒绝了这次操作（错误 {status}）。请刷新后重试。")
+            }
             (TransportError::Corrupt { .. }, _) => self.user_message(),
         }
     }
@@ -166,7 +185,10 @@ pub fn clock_message(offset_secs: i64) -> String {
 /// 429 in plain Chinese: wait, then try again (typos in an enrolment code are the usual cause).
 fn throttled_message(retry_after_secs: Option<u64>) -> String {
     match retry_after_secs {
-        Some(s) if s > 0 => format!("尝试次数太多，镇中心要求稍等。请约 {} 秒后再试，并仔细核对登记码。", s),
+        Some(s) if s > 0 => format!(
+            "尝试次数太多，镇中心要求稍等。请约 {} 秒后再试，并仔细核对登记码。",
+            s
+        ),
         _ => "尝试次数太多，镇中心要求稍等。请过一会儿再试，并仔细核对登记码。".to_string(),
     }
 }
@@ -202,10 +224,15 @@ pub fn submission_sha256(sub: &CaseSubmission) -> String {
 
 /// Checks a receipt's signature with the server key learned at enrolment.
 pub fn verify_receipt(server_key: &VerifyingKey, r: &Receipt) -> bool {
-    let Some(sig) = hex::decode(&r.signature).ok().and_then(|b| Signature::from_slice(&b).ok()) else {
+    let Some(sig) = hex::decode(&r.signature)
+        .ok()
+        .and_then(|b| Signature::from_slice(&b).ok())
+    else {
         return false;
     };
-    server_key.verify_strict(r.signing_string().as_bytes(), &sig).is_ok()
+    server_key
+        .verify_strict(r.signing_string().as_bytes(), &sig)
+        .is_ok()
 }
 
 /// What a device signs with.
@@ -217,7 +244,9 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credential").field("device_id", &self.device_id).finish_non_exhaustive()
+        f.debug_struct("Credential")
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -236,7 +265,11 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
-        Timeouts { connect: Duration::from_secs(10), request: Duration::from_secs(120), stall: Duration::from_secs(30) }
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(120),
+            stall: Duration::from_secs(30),
+        }
     }
 }
 
@@ -253,15 +286,23 @@ struct Progress {
 
 impl Progress {
     fn new() -> Progress {
-        Progress { start: std::time::Instant::now(), last: std::sync::atomic::AtomicU64::new(0) }
+        Progress {
+            start: std::time::Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     fn touch(&self) {
-        self.last.store(self.start.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.last.store(
+            self.start.elapsed().as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     fn idle(&self) -> Duration {
-        self.start.elapsed().saturating_sub(Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed)))
+        self.start.elapsed().saturating_sub(Duration::from_millis(
+            self.last.load(std::sync::atomic::Ordering::Relaxed),
+        ))
     }
 }
 
@@ -282,12 +323,15 @@ struct Clock {
 impl Clock {
     /// What the phone's own clock says, Unix seconds.
     fn phone_now(&self) -> i64 {
-        chrono::Utc::now().timestamp().saturating_add(self.phone_error)
+        chrono::Utc::now()
+            .timestamp()
+            .saturating_add(self.phone_error)
     }
 
     /// The phone's clock corrected to the town's.
     fn now(&self) -> i64 {
-        self.phone_now().saturating_add(self.correction.load(Ordering::Relaxed))
+        self.phone_now()
+            .saturating_add(self.correction.load(Ordering::Relaxed))
     }
 }
 
@@ -308,7 +352,10 @@ pub struct Transport {
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport").field("base", &self.base).field("cred", &self.cred).finish()
+        f.debug_struct("Transport")
+            .field("base", &self.base)
+            .field("cred", &self.cred)
+            .finish()
     }
 }
 
@@ -318,17 +365,31 @@ impl Transport {
         Transport::with_timeouts(server, cred, Timeouts::default())
     }
 
-    pub fn with_timeouts(server: &str, cred: Option<Credential>, t: Timeouts) -> Result<Transport, TransportError> {
+    pub fn with_timeouts(
+        server: &str,
+        cred: Option<Credential>,
+        t: Timeouts,
+    ) -> Result<Transport, TransportError> {
         Transport::build(server, cred, t, None)
     }
 
     /// Also trusts the PEM certificate `root_pem` (a town centre with a private CA or self-signed
     /// certificate), besides the public web roots.
-    pub fn with_root_certificate(server: &str, cred: Option<Credential>, t: Timeouts, root_pem: &[u8]) -> Result<Transport, TransportError> {
+    pub fn with_root_certificate(
+        server: &str,
+        cred: Option<Credential>,
+        t: Timeouts,
+        root_pem: &[u8],
+    ) -> Result<Transport, TransportError> {
         Transport::build(server, cred, t, Some(root_pem))
     }
 
-    fn build(server: &str, cred: Option<Credential>, t: Timeouts, root_pem: Option<&[u8]>) -> Result<Transport, TransportError> {
+    fn build(
+        server: &str,
+        cred: Option<Credential>,
+        t: Timeouts,
+        root_pem: Option<&[u8]>,
+    ) -> Result<Transport, TransportError> {
         let base = server.trim().trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(TransportError::Rejected {
@@ -339,16 +400,19 @@ impl Transport {
                 upload_offset: None,
             });
         }
-        let cert = match root_pem {
-            Some(pem) => Some(reqwest::Certificate::from_pem(pem).map_err(|e| TransportError::Rejected {
-                status: 0,
-                code: "bad_certificate".into(),
-                message: format!("root certificate is not valid PEM: {e}"),
-                missing: vec![],
-                upload_offset: None,
-            })?),
-            None => None,
-        };
+        let cert =
+            match root_pem {
+                Some(pem) => Some(reqwest::Certificate::from_pem(pem).map_err(|e| {
+                    TransportError::Rejected {
+                        status: 0,
+                        code: "bad_certificate".into(),
+                        message: format!("root certificate is not valid PEM: {e}"),
+                        missing: vec![],
+                        upload_offset: None,
+                    }
+                })?),
+                None => None,
+            };
         let client = |builder: reqwest::ClientBuilder| {
             // Keepalive probes find a dead idle connection before a request is put on it.
             let builder = builder.connect_timeout(t.connect).tcp_keepalive(t.stall);
@@ -359,16 +423,31 @@ impl Transport {
             .build()
             .map_err(|e| TransportError::Offline(e.to_string()))
         };
-        let http = client(reqwest::Client::builder().timeout(t.request).read_timeout(t.stall))?;
+        let http = client(
+            reqwest::Client::builder()
+                .timeout(t.request)
+                .read_timeout(t.stall),
+        )?;
         // The whole-request bound of an upload is generous: its watchdog is progress.
-        let upload = client(reqwest::Client::builder().timeout(t.request.max(Duration::from_secs(600))))?;
-        Ok(Transport { http, upload, stall: t.stall, base, cred, clock: Arc::default() })
+        let upload =
+            client(reqwest::Client::builder().timeout(t.request.max(Duration::from_secs(600))))?;
+        Ok(Transport {
+            http,
+            upload,
+            stall: t.stall,
+            base,
+            cred,
+            clock: Arc::default(),
+        })
     }
 
     /// Models a phone whose own clock is `secs` ahead (negative: behind) of the real time, for
     /// tests of clock skew. Real phones have the clock they have.
     pub fn with_phone_clock_error(mut self, secs: i64) -> Transport {
-        self.clock = Arc::new(Clock { phone_error: secs, correction: AtomicI64::new(0) });
+        self.clock = Arc::new(Clock {
+            phone_error: secs,
+            correction: AtomicI64::new(0),
+        });
         self
     }
 
@@ -396,7 +475,11 @@ impl Transport {
         body_hash: &str,
         upload: Option<(u64, u64)>,
     ) -> Result<reqwest::RequestBuilder, TransportError> {
-        let client = if method == Method::PATCH { &self.upload } else { &self.http };
+        let client = if method == Method::PATCH {
+            &self.upload
+        } else {
+            &self.http
+        };
         let cred = self.cred.as_ref().ok_or_else(|| TransportError::Rejected {
             status: 401,
             code: "not_enrolled".into(),
@@ -408,7 +491,9 @@ impl Transport {
         let mut n = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut n);
         let nonce = hex::encode(n);
-        let (off, len) = upload.map(|(o, l)| (o.to_string(), l.to_string())).unwrap_or_default();
+        let (off, len) = upload
+            .map(|(o, l)| (o.to_string(), l.to_string()))
+            .unwrap_or_default();
         let msg = signing_string(&SignedParts {
             method: method.as_str(),
             path_and_query,
@@ -440,7 +525,10 @@ impl Transport {
     ) -> Result<reqwest::Response, TransportError> {
         match self.send(make()?).await {
             Err(TransportError::ClockSkew { offset_secs }) => {
-                tracing::warn!(offset_secs, "town centre refused the device clock; correcting and retrying once");
+                tracing::warn!(
+                    offset_secs,
+                    "town centre refused the device clock; correcting and retrying once"
+                );
                 self.clock.correction.store(offset_secs, Ordering::Relaxed);
                 self.send(make()?).await
             }
@@ -454,22 +542,39 @@ impl Transport {
         if status.is_success() {
             return Ok(resp);
         }
-        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let server_time = header(H_SERVER_TIME).and_then(|v| v.trim().parse::<i64>().ok());
         if status == StatusCode::UNAUTHORIZED && header(H_ERROR).as_deref() == Some(CLOCK_SKEW) {
             if let Some(t) = server_time {
                 // Town minus phone, against the uncorrected clock: the correction replaces the old one.
-                return Err(TransportError::ClockSkew { offset_secs: t.saturating_sub(self.clock.phone_now()) });
+                return Err(TransportError::ClockSkew {
+                    offset_secs: t.saturating_sub(self.clock.phone_now()),
+                });
             }
         }
-        let offset = resp.headers().get(H_UPLOAD_OFFSET).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let offset = resp
+            .headers()
+            .get(H_UPLOAD_OFFSET)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
         if status == StatusCode::TOO_MANY_REQUESTS {
-            let retry_after_secs = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+            let retry_after_secs = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
             return Err(TransportError::Throttled { retry_after_secs });
         }
         let text = resp.text().await.unwrap_or_default();
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-            return Err(TransportError::Retryable(format!("server answered {status}")));
+            return Err(TransportError::Retryable(format!(
+                "server answered {status}"
+            )));
         }
         let body: ErrorBody = serde_json::from_str(&text).unwrap_or(ErrorBody {
             error: "http".into(),
@@ -488,17 +593,25 @@ impl Transport {
     async fn json<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, TransportError> {
         // A body cut off after the status line is a transient failure, not a bad answer.
         let bytes = resp.bytes().await.map_err(classify)?;
-        serde_json::from_slice(&bytes).map_err(|e| TransportError::Retryable(format!("unreadable answer: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| TransportError::Retryable(format!("unreadable answer: {e}")))
     }
 
-    async fn call<T: DeserializeOwned>(&self, method: Method, pq: &str, body: Option<Vec<u8>>) -> Result<T, TransportError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        pq: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, TransportError> {
         let body = body.unwrap_or_default();
         let hash = sha256_hex(&body);
         let resp = self
             .exchange(|| {
                 let mut rb = self.signed(method.clone(), pq, &hash, None)?;
                 if !body.is_empty() {
-                    rb = rb.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+                    rb = rb
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body.clone());
                 }
                 Ok(rb)
             })
@@ -508,7 +621,9 @@ impl Transport {
 
     /// `GET /healthz`: whether the town centre is reachable and ready.
     pub async fn health(&self) -> Result<(), TransportError> {
-        self.send(self.http.get(format!("{}/healthz", self.base))).await.map(|_| ())
+        self.send(self.http.get(format!("{}/healthz", self.base)))
+            .await
+            .map(|_| ())
     }
 
     /// Exchanges a one-time code for enrolment (unsigned: the device has no credential yet).
@@ -525,14 +640,25 @@ impl Transport {
     /// `HEAD /v1/attachments/{sha}`: how many bytes the server holds.
     pub async fn upload_offset(&self, sha256: &str) -> Result<UploadOffset, TransportError> {
         let path = format!("/v1/attachments/{sha256}");
-        let resp = self.exchange(|| self.signed(Method::HEAD, &path, &sha256_hex(b""), None)).await?;
-        let h = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-        let offset = h(H_UPLOAD_OFFSET).ok_or_else(|| TransportError::Retryable("no Upload-Offset in answer".into()))?;
+        let resp = self
+            .exchange(|| self.signed(Method::HEAD, &path, &sha256_hex(b""), None))
+            .await?;
+        let h = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let offset = h(H_UPLOAD_OFFSET)
+            .ok_or_else(|| TransportError::Retryable("no Upload-Offset in answer".into()))?;
         Ok(UploadOffset {
             sha256: sha256.to_string(),
             offset,
             length: h(H_UPLOAD_LENGTH),
-            complete: resp.headers().get("upload-complete").is_some_and(|v| v == "1"),
+            complete: resp
+                .headers()
+                .get("upload-complete")
+                .is_some_and(|v| v == "1"),
         })
     }
 
@@ -540,7 +666,13 @@ impl Transport {
     /// A transfer that makes no progress for `Timeouts::stall` is abandoned as `Retryable` (its
     /// connection is dropped, never reused); the caller asks the server where it got to and
     /// resumes on a fresh connection.
-    pub async fn upload_chunk(&self, sha256: &str, offset: u64, length: u64, chunk: Vec<u8>) -> Result<UploadOffset, TransportError> {
+    pub async fn upload_chunk(
+        &self,
+        sha256: &str,
+        offset: u64,
+        length: u64,
+        chunk: Vec<u8>,
+    ) -> Result<UploadOffset, TransportError> {
         let progress = std::sync::Arc::new(Progress::new());
         let size = chunk.len();
         let all = bytes::Bytes::from(chunk);
@@ -550,16 +682,23 @@ impl Transport {
         let body = || {
             let (all, seen) = (all.clone(), progress.clone());
             // hyper asks for the next piece once the connection took the previous one.
-            reqwest::Body::wrap_stream(futures_util::stream::iter((0..size).step_by(UPLOAD_PIECE).map(move |at| {
-                seen.touch();
-                Ok::<_, std::io::Error>(all.slice(at..(at + UPLOAD_PIECE).min(size)))
-            })))
+            reqwest::Body::wrap_stream(futures_util::stream::iter(
+                (0..size).step_by(UPLOAD_PIECE).map(move |at| {
+                    seen.touch();
+                    Ok::<_, std::io::Error>(all.slice(at..(at + UPLOAD_PIECE).min(size)))
+                }),
+            ))
         };
         let request = async {
             let resp = self
                 .exchange(|| {
                     Ok(self
-                        .signed(Method::PATCH, &path, UNSIGNED_PAYLOAD, Some((offset, length)))?
+                        .signed(
+                            Method::PATCH,
+                            &path,
+                            UNSIGNED_PAYLOAD,
+                            Some((offset, length)),
+                        )?
                         .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                         .header(reqwest::header::CONTENT_LENGTH, size)
                         .body(body()))
@@ -587,22 +726,29 @@ impl Transport {
     /// `PUT /v1/cases/{id}`: submits a sealed version; answers the signed receipt.
     pub async fn submit(&self, sub: &CaseSubmission) -> Result<Receipt, TransportError> {
         let body = serde_json::to_vec(sub).expect("submissions serialize");
-        self.call(Method::PUT, &format!("/v1/cases/{}", sub.id), Some(body)).await
+        self.call(Method::PUT, &format!("/v1/cases/{}", sub.id), Some(body))
+            .await
     }
 
     /// `GET /v1/changes?cursor=N`.
     pub async fn changes(&self, cursor: u64) -> Result<ChangesPage, TransportError> {
-        self.call(Method::GET, &format!("/v1/changes?cursor={cursor}"), None).await
+        self.call(Method::GET, &format!("/v1/changes?cursor={cursor}"), None)
+            .await
     }
 
     /// `GET /v1/cases/{id}` (full case; audited by the server).
     pub async fn case(&self, id: &str) -> Result<Case, TransportError> {
-        self.call(Method::GET, &format!("/v1/cases/{id}"), None).await
+        self.call(Method::GET, &format!("/v1/cases/{id}"), None)
+            .await
     }
 
     /// `GET /v1/inbox` for town staff; `query` is e.g. `state=received&overdue=true` (may be empty).
     pub async fn inbox(&self, query: &str) -> Result<Vec<InboxRow>, TransportError> {
-        let pq = if query.is_empty() { "/v1/inbox".to_string() } else { format!("/v1/inbox?{query}") };
+        let pq = if query.is_empty() {
+            "/v1/inbox".to_string()
+        } else {
+            format!("/v1/inbox?{query}")
+        };
         self.call(Method::GET, &pq, None).await
     }
 
@@ -622,29 +768,48 @@ impl Transport {
             upload_offset: None,
         };
         // Both end up in the URL path: refuse anything that could change the path's meaning.
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(bad("attachment id must be a lower-case hex SHA-256"));
         }
-        if case_id.is_empty() || !case_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if case_id.is_empty()
+            || !case_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(bad("case id may only hold letters, digits and '-'"));
         }
         let path = format!("/v1/cases/{case_id}/attachments/{sha256}");
-        let mut resp = self.exchange(|| self.signed(Method::GET, &path, &sha256_hex(b""), None)).await?;
+        let mut resp = self
+            .exchange(|| self.signed(Method::GET, &path, &sha256_hex(b""), None))
+            .await?;
         if resp.content_length().is_some_and(|n| n > MAX_ATTACHMENT) {
-            return Err(TransportError::Corrupt { sha256: sha256.to_string(), got: "(larger than any attachment)".into() });
+            return Err(TransportError::Corrupt {
+                sha256: sha256.to_string(),
+                got: "(larger than any attachment)".into(),
+            });
         }
         let mut bytes = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
         let mut hasher = Sha256::new();
         while let Some(chunk) = resp.chunk().await.map_err(classify)? {
             if bytes.len() as u64 + chunk.len() as u64 > MAX_ATTACHMENT {
-                return Err(TransportError::Corrupt { sha256: sha256.to_string(), got: "(larger than any attachment)".into() });
+                return Err(TransportError::Corrupt {
+                    sha256: sha256.to_string(),
+                    got: "(larger than any attachment)".into(),
+                });
             }
             hasher.update(&chunk);
             bytes.extend_from_slice(&chunk);
         }
         let got = hex::encode(hasher.finalize());
         if got != sha256 {
-            return Err(TransportError::Corrupt { sha256: sha256.to_string(), got });
+            return Err(TransportError::Corrupt {
+                sha256: sha256.to_string(),
+                got,
+            });
         }
         Ok(bytes)
     }
@@ -652,7 +817,8 @@ impl Transport {
     /// `POST /v1/cases/{id}/actions` for town staff.
     pub async fn act(&self, id: &str, req: &ActionRequest) -> Result<ActionResult, TransportError> {
         let body = serde_json::to_vec(req).expect("actions serialize");
-        self.call(Method::POST, &format!("/v1/cases/{id}/actions"), Some(body)).await
+        self.call(Method::POST, &format!("/v1/cases/{id}/actions"), Some(body))
+            .await
     }
 }
 
@@ -661,7 +827,13 @@ mod tests {
     use super::*;
 
     fn rejected(status: u16, code: &str) -> TransportError {
-        TransportError::Rejected { status, code: code.into(), message: "english detail".into(), missing: vec![], upload_offset: None }
+        TransportError::Rejected {
+            status,
+            code: code.into(),
+            message: "english detail".into(),
+            missing: vec![],
+            upload_offset: None,
+        }
     }
 
     #[test]
@@ -669,7 +841,9 @@ mod tests {
         // The agent's wording ("only your own village", "saved on the phone") is wrong on a tablet.
         assert!(rejected(403, "forbidden").user_message().contains("本村"));
         assert!(!rejected(403, "forbidden").staff_message().contains("本村"));
-        assert!(!TransportError::Offline("x".into()).staff_message().contains("手机"));
+        assert!(!TransportError::Offline("x".into())
+            .staff_message()
+            .contains("手机"));
         // Every refusal of POST /v1/cases/{id}/actions gets its own instruction, never the fallback.
         let generic = rejected(422, "something_new").staff_message();
         for (status, code) in [
@@ -686,7 +860,10 @@ mod tests {
         ] {
             let m = rejected(status, code).staff_message();
             assert_ne!(m, generic, "{code}");
-            assert!(!m.contains("english detail"), "{code}: server text stays in the logs");
+            assert!(
+                !m.contains("english detail"),
+                "{code}: server text stays in the logs"
+            );
         }
     }
 
@@ -702,7 +879,10 @@ mod tests {
         };
         r.signature = hex::encode(k.sign(r.signing_string().as_bytes()).to_bytes());
         assert!(verify_receipt(&k.verifying_key(), &r));
-        assert!(!verify_receipt(&SigningKey::from_bytes(&[4; 32]).verifying_key(), &r));
+        assert!(!verify_receipt(
+            &SigningKey::from_bytes(&[4; 32]).verifying_key(),
+            &r
+        ));
         r.version = 2;
         assert!(!verify_receipt(&k.verifying_key(), &r));
     }
@@ -712,10 +892,19 @@ mod tests {
         let off = TransportError::Offline("x".into());
         assert!(off.is_transient());
         assert!(off.user_message().contains("镇中心"));
-        let revoked = TransportError::Rejected { status: 401, code: "unauthorized".into(), message: "device has been revoked".into(), missing: vec![], upload_offset: None };
+        let revoked = TransportError::Rejected {
+            status: 401,
+            code: "unauthorized".into(),
+            message: "device has been revoked".into(),
+            missing: vec![],
+            upload_offset: None,
+        };
         assert!(revoked.is_unauthorized() && !revoked.is_transient());
         assert!(revoked.user_message().contains("停用"));
-        let damaged = TransportError::Corrupt { sha256: "a".repeat(64), got: "b".repeat(64) };
+        let damaged = TransportError::Corrupt {
+            sha256: "a".repeat(64),
+            got: "b".repeat(64),
+        };
         assert!(!damaged.is_transient() && !damaged.is_unauthorized());
         assert!(damaged.user_message().contains("损坏"));
     }
@@ -723,12 +912,23 @@ mod tests {
     #[tokio::test]
     async fn attachment_ids_that_would_change_the_path_are_refused_before_sending() {
         // Port 9 on loopback: nothing is sent, so nothing needs to listen.
-        let cred = Credential { device_id: "ABC234".into(), key: SigningKey::from_bytes(&[5; 32]) };
+        let cred = Credential {
+            device_id: "ABC234".into(),
+            key: SigningKey::from_bytes(&[5; 32]),
+        };
         let t = Transport::new("http://127.0.0.1:9", Some(cred)).unwrap();
         let sha = "0".repeat(64);
-        for (case, sha) in [("c-1", "../../v1/inbox"), ("c-1", &"A".repeat(64)[..]), ("../x", &sha[..]), ("c?x=1", &sha[..])] {
+        for (case, sha) in [
+            ("c-1", "../../v1/inbox"),
+            ("c-1", &"A".repeat(64)[..]),
+            ("../x", &sha[..]),
+            ("c?x=1", &sha[..]),
+        ] {
             let e = t.attachment(case, sha).await.unwrap_err();
-            assert!(matches!(&e, TransportError::Rejected { status: 0, code, .. } if code == "bad_request"), "{case} {sha}: {e:?}");
+            assert!(
+                matches!(&e, TransportError::Rejected { status: 0, code, .. } if code == "bad_request"),
+                "{case} {sha}: {e:?}"
+            );
         }
     }
 }

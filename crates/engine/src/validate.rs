@@ -47,7 +47,9 @@ impl IdNumberError {
             IdNumberError::Region(_) => "身份证号码前6位地区码不正确，请核对".to_string(),
             IdNumberError::BirthDate(_) => "身份证号码中的出生日期不存在，请核对".to_string(),
             IdNumberError::FutureBirth(_) => "身份证号码中的出生日期晚于今天，请核对".to_string(),
-            IdNumberError::Checksum { .. } => "身份证号码校验位不正确，可能有数字输错，请逐位核对".to_string(),
+            IdNumberError::Checksum { .. } => {
+                "身份证号码校验位不正确，可能有数字输错，请逐位核对".to_string()
+            }
         }
     }
 }
@@ -69,12 +71,15 @@ impl IdNumber {
             return Err(IdNumberError::Length(n));
         }
         let bytes = s.as_bytes();
-        if !bytes[..17].iter().all(u8::is_ascii_digit) || !(bytes[17].is_ascii_digit() || bytes[17] == b'X') {
+        if !bytes[..17].iter().all(u8::is_ascii_digit)
+            || !(bytes[17].is_ascii_digit() || bytes[17] == b'X')
+        {
             return Err(IdNumberError::Characters);
         }
         let province: u32 = s[..2].parse().expect("digits");
         // The prefecture part is never 00 for a real person's registration place.
-        if !PROVINCES.contains(&province) || (province < 71 && &s[2..4] == "00" && &s[4..6] == "00") {
+        if !PROVINCES.contains(&province) || (province < 71 && &s[2..4] == "00" && &s[4..6] == "00")
+        {
             return Err(IdNumberError::Region(s[..6].to_string()));
         }
         let birth = NaiveDate::parse_from_str(&s[6..14], "%Y%m%d")
@@ -89,7 +94,10 @@ impl IdNumber {
         if expected != found {
             return Err(IdNumberError::Checksum { expected, found });
         }
-        Ok(IdNumber { normalized: s, birth })
+        Ok(IdNumber {
+            normalized: s,
+            birth,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -118,7 +126,11 @@ impl IdNumber {
 
 /// The checksum character for the first 17 digits (ASCII) of an ID number.
 pub fn checksum_char(first17: &[u8]) -> char {
-    let sum: u32 = first17.iter().zip(ID_WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    let sum: u32 = first17
+        .iter()
+        .zip(ID_WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
     ID_CHECK[(sum % 11) as usize]
 }
 
@@ -172,7 +184,11 @@ impl PhoneError {
 pub fn phone(raw: &str) -> Result<String, PhoneError> {
     let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     let b = digits.as_bytes();
-    if b.len() == 11 && b.iter().all(u8::is_ascii_digit) && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+    if b.len() == 11
+        && b.iter().all(u8::is_ascii_digit)
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+    {
         Ok(digits)
     } else {
         Err(PhoneError::Shape)
@@ -202,10 +218,18 @@ pub fn applicant(a: &Applicant, today: NaiveDate) -> Vec<FieldProblem> {
     if name.is_empty() {
         out.push(problem("applicant.name", "申请人姓名", "请填写申请人姓名"));
     } else if name.chars().count() > 30 {
-        out.push(problem("applicant.name", "申请人姓名", "姓名过长，最多30个字"));
+        out.push(problem(
+            "applicant.name",
+            "申请人姓名",
+            "姓名过长，最多30个字",
+        ));
     }
     if a.id_number.trim().is_empty() {
-        out.push(problem("applicant.id_number", "身份证号码", "请填写身份证号码"));
+        out.push(problem(
+            "applicant.id_number",
+            "身份证号码",
+            "请填写身份证号码",
+        ));
     } else if let Err(e) = IdNumber::parse(&a.id_number, today) {
         out.push(problem("applicant.id_number", "身份证号码", &e.message()));
     }
@@ -215,7 +239,11 @@ pub fn applicant(a: &Applicant, today: NaiveDate) -> Vec<FieldProblem> {
         out.push(problem("applicant.phone", "联系电话", &e.message()));
     }
     if a.address.chars().count() > 200 {
-        out.push(problem("applicant.address", "住址", "住址过长，最多200个字"));
+        out.push(problem(
+            "applicant.address",
+            "住址",
+            "住址过长，最多200个字",
+        ));
     }
     out
 }
@@ -225,11 +253,19 @@ pub fn field(def: &FieldDef, value: Option<&str>, today: NaiveDate) -> Option<Fi
     let v = value.map(str::trim).unwrap_or("");
     let fail = |msg: String| Some(problem(&def.key, &def.label, &msg));
     if v.is_empty() {
-        return if def.required { fail(format!("请填写{}", def.label)) } else { None };
+        return if def.required {
+            fail(format!("请填写{}", def.label))
+        } else {
+            None
+        };
     }
     match def.kind {
         FieldKind::Text | FieldKind::Textarea => {
-            let max = def.max_len.unwrap_or(if def.kind == FieldKind::Text { 100 } else { 1000 });
+            let max = def.max_len.unwrap_or(if def.kind == FieldKind::Text {
+                100
+            } else {
+                1000
+            });
             if v.chars().count() > max {
                 return fail(format!("最多{max}个字"));
             }
@@ -247,7 +283,9 @@ pub fn field(def: &FieldDef, value: Option<&str>, today: NaiveDate) -> Option<Fi
         },
         FieldKind::Date => match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
             Err(_) => return fail("日期格式应为 年-月-日，例如 2021-11-24".to_string()),
-            Ok(d) if d > today + chrono::Days::new(3650) => return fail("日期不合理，请核对".to_string()),
+            Ok(d) if d > today + chrono::Days::new(3650) => {
+                return fail("日期不合理，请核对".to_string())
+            }
             Ok(_) => {}
         },
         FieldKind::Choice => {
@@ -275,10 +313,20 @@ pub fn field(def: &FieldDef, value: Option<&str>, today: NaiveDate) -> Option<Fi
 }
 
 /// Checks all answers for an item: every field in order, plus answers to unknown fields.
-pub fn answers(item: &Item, answers: &BTreeMap<String, String>, today: NaiveDate) -> Vec<FieldProblem> {
-    let fields: &[FieldDef] = item.guide.as_ref().map(|g| g.fields.as_slice()).unwrap_or(&[]);
-    let mut out: Vec<FieldProblem> =
-        fields.iter().filter_map(|def| field(def, answers.get(&def.key).map(String::as_str), today)).collect();
+pub fn answers(
+    item: &Item,
+    answers: &BTreeMap<String, String>,
+    today: NaiveDate,
+) -> Vec<FieldProblem> {
+    let fields: &[FieldDef] = item
+        .guide
+        .as_ref()
+        .map(|g| g.fields.as_slice())
+        .unwrap_or(&[]);
+    let mut out: Vec<FieldProblem> = fields
+        .iter()
+        .filter_map(|def| field(def, answers.get(&def.key).map(String::as_str), today))
+        .collect();
     for key in answers.keys() {
         if !fields.iter().any(|f| &f.key == key) {
             out.push(problem(key, key, "该事项没有这一项，请删除"));
@@ -311,7 +359,11 @@ impl Precheck {
 
     /// One line per problem, in Chinese, for the checklist screen and the CLI's stderr.
     pub fn lines(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.fields.iter().map(|p| format!("{}：{}", p.label, p.message)).collect();
+        let mut out: Vec<String> = self
+            .fields
+            .iter()
+            .map(|p| format!("{}：{}", p.label, p.message))
+            .collect();
         out.extend(self.missing_materials.iter().map(|m| {
             if m.have == 0 {
                 format!("缺少材料：{}（需拍{}张）", m.name, m.need)
@@ -336,19 +388,35 @@ pub fn precheck(
     let mut missing_materials = Vec::new();
     if let Some(guide) = &item.guide {
         for m in guide.materials.iter().filter(|m| m.required) {
-            let have = materials.iter().find(|p| p.key == m.key).map(|p| p.pages.len() as u32).unwrap_or(0);
+            let have = materials
+                .iter()
+                .find(|p| p.key == m.key)
+                .map(|p| p.pages.len() as u32)
+                .unwrap_or(0);
             // `count` is how many photos (pages or card sides) the guide expects for it.
             let need = m.count.max(1);
             if have < need {
-                missing_materials.push(MissingMaterial { key: m.key.clone(), name: m.name.clone(), have, need });
+                missing_materials.push(MissingMaterial {
+                    key: m.key.clone(),
+                    name: m.name.clone(),
+                    have,
+                    need,
+                });
             }
         }
     }
-    Precheck { fields, missing_materials }
+    Precheck {
+        fields,
+        missing_materials,
+    }
 }
 
 fn problem(key: &str, label: &str, message: &str) -> FieldProblem {
-    FieldProblem { key: key.to_string(), label: label.to_string(), message: message.to_string() }
+    FieldProblem {
+        key: key.to_string(),
+        label: label.to_string(),
+        message: message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -371,7 +439,10 @@ mod tests {
     fn known_valid_numbers() {
         // The example number from GB 11643's annex.
         assert!(IdNumber::parse("11010519491231002X", today()).is_ok());
-        assert!(IdNumber::parse("11010519491231002x", today()).is_ok(), "lower-case x is accepted");
+        assert!(
+            IdNumber::parse("11010519491231002x", today()).is_ok(),
+            "lower-case x is accepted"
+        );
         let id = IdNumber::parse("11010519491231002X", today()).unwrap();
         assert_eq!(id.as_str(), "11010519491231002X");
         assert!(!id.is_male());
@@ -380,14 +451,32 @@ mod tests {
 
     #[test]
     fn rejections_are_precise() {
-        assert_eq!(IdNumber::parse("1234", today()), Err(IdNumberError::Length(4)));
-        assert_eq!(IdNumber::parse("11010519491231002Y", today()), Err(IdNumberError::Characters));
-        assert!(matches!(IdNumber::parse(&make_id("990105", "19491231", 2), today()), Err(IdNumberError::Region(_))));
-        assert!(matches!(IdNumber::parse(&make_id("140423", "19490230", 2), today()), Err(IdNumberError::BirthDate(_))));
-        assert!(matches!(IdNumber::parse(&make_id("140423", "20301231", 2), today()), Err(IdNumberError::FutureBirth(_))));
+        assert_eq!(
+            IdNumber::parse("1234", today()),
+            Err(IdNumberError::Length(4))
+        );
+        assert_eq!(
+            IdNumber::parse("11010519491231002Y", today()),
+            Err(IdNumberError::Characters)
+        );
+        assert!(matches!(
+            IdNumber::parse(&make_id("990105", "19491231", 2), today()),
+            Err(IdNumberError::Region(_))
+        ));
+        assert!(matches!(
+            IdNumber::parse(&make_id("140423", "19490230", 2), today()),
+            Err(IdNumberError::BirthDate(_))
+        ));
+        assert!(matches!(
+            IdNumber::parse(&make_id("140423", "20301231", 2), today()),
+            Err(IdNumberError::FutureBirth(_))
+        ));
         assert_eq!(
             IdNumber::parse("110105194912310021", today()),
-            Err(IdNumberError::Checksum { expected: 'X', found: '1' })
+            Err(IdNumberError::Checksum {
+                expected: 'X',
+                found: '1'
+            })
         );
     }
 

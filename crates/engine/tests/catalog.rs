@@ -44,12 +44,22 @@ fn parse_table(lines: &[&str]) -> Vec<Row> {
 fn seed_tables() -> (Vec<Row>, Vec<Row>) {
     let path = seed_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("the seed file {} is required by this test (it sits in ../shared beside the repo): {e}", path.display())
+        panic!(
+            "the seed file {} is required by this test (it sits in ../shared beside the repo): {e}",
+            path.display()
+        )
     });
     let lines: Vec<&str> = text.lines().collect();
     // The annex headings also occur in the table of contents ("附件1．..."), so match whole lines.
-    let a1 = lines.iter().position(|l| l.trim() == "附件1").expect("seed has an 附件1 heading");
-    let a2 = a1 + lines[a1..].iter().position(|l| l.trim() == "附件2").expect("seed has an 附件2 heading");
+    let a1 = lines
+        .iter()
+        .position(|l| l.trim() == "附件1")
+        .expect("seed has an 附件1 heading");
+    let a2 = a1
+        + lines[a1..]
+            .iter()
+            .position(|l| l.trim() == "附件2")
+            .expect("seed has an 附件2 heading");
     (parse_table(&lines[a1..a2]), parse_table(&lines[a2..]))
 }
 
@@ -79,7 +89,10 @@ fn every_seed_item_is_in_the_catalog_in_order() {
             let code = format!("{prefix}{seq:02}");
             assert_eq!(item.code, code);
             assert_eq!(item.seq, *seq, "{code} seq");
-            assert_eq!(&item.name, name, "{code} name must match the seed character for character");
+            assert_eq!(
+                &item.name, name,
+                "{code} name must match the seed character for character"
+            );
             assert_eq!(&item.kind, kind, "{code} kind");
             assert_eq!(&item.method, method, "{code} method");
             assert_eq!(cat.item(&code), Some(item));
@@ -99,28 +112,63 @@ fn village_guides_are_complete() {
     let cat = catalog();
     for item in cat.village_items() {
         let code = &item.code;
-        let g = item.guide.as_ref().unwrap_or_else(|| panic!("{code} has no guide"));
-        assert!(g.draft, "{code}: guides stay drafts until the county confirms them");
+        let g = item
+            .guide
+            .as_ref()
+            .unwrap_or_else(|| panic!("{code} has no guide"));
+        assert!(
+            g.draft,
+            "{code}: guides stay drafts until the county confirms them"
+        );
         assert!(g.summary.chars().count() >= 20, "{code}: summary too short");
         // Provincial rules whose exact titles the county must fill in are named generically, so only one
         // citation of a published document (《…》) is demanded.
-        assert!(g.legal_basis.iter().any(|b| b.contains('《')), "{code}: legal basis cites a document");
-        assert!(g.procedure.len() >= 3, "{code}: procedure has at least 3 steps");
-        assert!(g.procedure[0].contains("村便民服务点"), "{code}: procedure starts at the village service point");
-        assert!(g.promised_days > 0 && g.promised_days <= 60, "{code}: promised days");
-        assert!(!g.fee.is_empty() && g.fee.starts_with("不收费"), "{code}: every village item is free and must say so");
-        assert!(g.supervision_phone.contains("待县行政审批局确认"), "{code}: phone is a marked placeholder");
-        assert!(g.sample_form.contains("____"), "{code}: sample form has blanks");
-        assert!(g.materials.iter().any(|m| m.required), "{code}: at least one required material");
+        assert!(
+            g.legal_basis.iter().any(|b| b.contains('《')),
+            "{code}: legal basis cites a document"
+        );
+        assert!(
+            g.procedure.len() >= 3,
+            "{code}: procedure has at least 3 steps"
+        );
+        assert!(
+            g.procedure[0].contains("村便民服务点"),
+            "{code}: procedure starts at the village service point"
+        );
+        assert!(
+            g.promised_days > 0 && g.promised_days <= 60,
+            "{code}: promised days"
+        );
+        assert!(
+            !g.fee.is_empty() && g.fee.starts_with("不收费"),
+            "{code}: every village item is free and must say so"
+        );
+        assert!(
+            g.supervision_phone.contains("待县行政审批局确认"),
+            "{code}: phone is a marked placeholder"
+        );
+        assert!(
+            g.sample_form.contains("____"),
+            "{code}: sample form has blanks"
+        );
+        assert!(
+            g.materials.iter().any(|m| m.required),
+            "{code}: at least one required material"
+        );
         assert!(g.materials.iter().all(|m| m.count >= 1));
-        assert!(!g.fields.is_empty() && g.fields.len() <= 6, "{code}: 1-6 fields");
+        assert!(
+            !g.fields.is_empty() && g.fields.len() <= 6,
+            "{code}: 1-6 fields"
+        );
         for f in &g.fields {
             if f.kind == FieldKind::Choice {
                 assert!(!f.choices.is_empty(), "{code}.{}", f.key);
             }
         }
     }
-    assert!(cat.town_items().all(|i| i.guide.is_none() || i.guide.as_ref().unwrap().promised_days > 0));
+    assert!(cat
+        .town_items()
+        .all(|i| i.guide.is_none() || i.guide.as_ref().unwrap().promised_days > 0));
 }
 
 #[test]
@@ -131,7 +179,12 @@ fn notice_lists_every_material_and_the_essentials() {
         let n = g.notice(item);
         assert!(n.contains(&item.name), "{}", item.code);
         for m in &g.materials {
-            assert!(n.contains(&m.name), "{}: notice misses material {}", item.code, m.name);
+            assert!(
+                n.contains(&m.name),
+                "{}: notice misses material {}",
+                item.code,
+                m.name
+            );
             assert!(n.contains(m.form.label()));
         }
         for p in &g.procedure {
@@ -232,7 +285,10 @@ fn error_of(text: &str, code: &str) -> String {
 fn good_input_loads() {
     let cat = load(GOOD).unwrap();
     assert_eq!(cat.items().len(), 2);
-    assert_eq!(cat.item("V02").unwrap().guide.as_ref().unwrap().materials[0].count, 2);
+    assert_eq!(
+        cat.item("V02").unwrap().guide.as_ref().unwrap().materials[0].count,
+        2
+    );
 }
 
 #[test]
@@ -257,7 +313,10 @@ fn no_required_material_is_rejected() {
 
 #[test]
 fn zero_days_is_rejected() {
-    let msg = error_of(&GOOD.replace("promised_days = 3", "promised_days = 0"), "V02");
+    let msg = error_of(
+        &GOOD.replace("promised_days = 3", "promised_days = 0"),
+        "V02",
+    );
     assert!(msg.contains("promised_days"), "{msg}");
 }
 
@@ -270,14 +329,23 @@ fn missing_village_guide_is_rejected() {
 
 #[test]
 fn bad_field_definitions_are_rejected() {
-    let msg = error_of(&GOOD.replace("choices = [\"高中\", \"大专\"]", "choices = []"), "V01");
+    let msg = error_of(
+        &GOOD.replace("choices = [\"高中\", \"大专\"]", "choices = []"),
+        "V01",
+    );
     assert!(msg.contains("education") && msg.contains("choice"), "{msg}");
 
-    let number = GOOD.replace("type = \"choice\"\nrequired = true\nchoices = [\"高中\", \"大专\"]", "type = \"number\"\nmin = 9\nmax = 1");
+    let number = GOOD.replace(
+        "type = \"choice\"\nrequired = true\nchoices = [\"高中\", \"大专\"]",
+        "type = \"number\"\nmin = 9\nmax = 1",
+    );
     let msg = error_of(&number, "V01");
     assert!(msg.contains("min 9 is greater than max 1"), "{msg}");
 
-    let msg = error_of(&GOOD.replace("key = \"education\"", "key = \"Education-Level\""), "V01");
+    let msg = error_of(
+        &GOOD.replace("key = \"education\"", "key = \"Education-Level\""),
+        "V01",
+    );
     assert!(msg.contains("snake_case"), "{msg}");
 
     let msg = error_of(&GOOD.replace("type = \"choice\"", "type = \"text\""), "V01");
@@ -293,7 +361,10 @@ fn duplicate_and_bad_material_keys_are_rejected() {
     let msg = error_of(&dup, "V01");
     assert!(msg.contains("duplicate material key 'id_card'"), "{msg}");
 
-    let msg = error_of(&GOOD.replace("count = 1\nrequired = true", "count = 0\nrequired = true"), "V01");
+    let msg = error_of(
+        &GOOD.replace("count = 1\nrequired = true", "count = 0\nrequired = true"),
+        "V01",
+    );
     assert!(msg.contains("count"), "{msg}");
 }
 
@@ -319,8 +390,14 @@ fn load_dir_merges_files_village_first_and_rejects_cross_file_duplicates() {
     std::fs::write(dir.path().join("a.toml"), GOOD).unwrap();
     std::fs::write(dir.path().join("b.toml"), GOOD).unwrap();
     let msg = Catalog::load_dir(dir.path()).unwrap_err().to_string();
-    assert!(msg.contains("b.toml") && msg.contains("V01") && msg.contains("duplicate"), "{msg}");
+    assert!(
+        msg.contains("b.toml") && msg.contains("V01") && msg.contains("duplicate"),
+        "{msg}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
-    assert!(matches!(Catalog::load_dir(empty.path()), Err(CatalogError::Empty { .. })));
+    assert!(matches!(
+        Catalog::load_dir(empty.path()),
+        Err(CatalogError::Empty { .. })
+    ));
 }

@@ -17,7 +17,12 @@ fn valid_id() -> String {
 }
 
 fn page(n: usize) -> AttachmentRef {
-    AttachmentRef { name: format!("p{n}.jpg"), sha256: format!("{n:064x}"), bytes: 1000, mime: "image/jpeg".into() }
+    AttachmentRef {
+        name: format!("p{n}.jpg"),
+        sha256: format!("{n:064x}"),
+        bytes: 1000,
+        mime: "image/jpeg".into(),
+    }
 }
 
 #[test]
@@ -26,14 +31,32 @@ fn an_empty_low_income_case_lists_every_problem_at_once() {
     let item = catalog.item("V11").unwrap();
     let result = precheck(item, &Applicant::default(), &BTreeMap::new(), &[], today());
     assert!(!result.passed());
-    let required: Vec<_> = item.guide.as_ref().unwrap().materials.iter().filter(|m| m.required).collect();
+    let required: Vec<_> = item
+        .guide
+        .as_ref()
+        .unwrap()
+        .materials
+        .iter()
+        .filter(|m| m.required)
+        .collect();
     assert_eq!(result.missing_materials.len(), required.len());
     let keys: Vec<_> = result.fields.iter().map(|p| p.key.as_str()).collect();
     for k in ["applicant.name", "applicant.id_number", "applicant.phone"] {
         assert!(keys.contains(&k), "{k} missing from {keys:?}");
     }
-    for f in item.guide.as_ref().unwrap().fields.iter().filter(|f| f.required) {
-        assert!(keys.contains(&f.key.as_str()), "required field {} not reported", f.key);
+    for f in item
+        .guide
+        .as_ref()
+        .unwrap()
+        .fields
+        .iter()
+        .filter(|f| f.required)
+    {
+        assert!(
+            keys.contains(&f.key.as_str()),
+            "required field {} not reported",
+            f.key
+        );
     }
     assert!(result.lines().iter().any(|l| l.contains("户口簿")));
 }
@@ -41,11 +64,19 @@ fn an_empty_low_income_case_lists_every_problem_at_once() {
 #[test]
 fn a_complete_case_passes_for_every_village_item() {
     let catalog = Catalog::embedded().unwrap();
-    let applicant = Applicant { name: "王秀英".into(), id_number: valid_id(), phone: "13934561234".into(), address: "古韩镇南关村".into() };
+    let applicant = Applicant {
+        name: "王秀英".into(),
+        id_number: valid_id(),
+        phone: "13934561234".into(),
+        address: "古韩镇南关村".into(),
+    };
     for item in catalog.village_items() {
         let guide = item.guide.as_ref().unwrap();
-        let answers: BTreeMap<String, String> =
-            guide.fields.iter().map(|f| (f.key.clone(), f.sample_answer(&valid_id()))).collect();
+        let answers: BTreeMap<String, String> = guide
+            .fields
+            .iter()
+            .map(|f| (f.key.clone(), f.sample_answer(&valid_id())))
+            .collect();
         let mut n = 0;
         let materials: Vec<MaterialPages> = guide
             .materials
@@ -53,7 +84,12 @@ fn a_complete_case_passes_for_every_village_item() {
             .filter(|m| m.required)
             .map(|m| MaterialPages {
                 key: m.key.clone(),
-                pages: (0..m.count).map(|_| { n += 1; page(n) }).collect(),
+                pages: (0..m.count)
+                    .map(|_| {
+                        n += 1;
+                        page(n)
+                    })
+                    .collect(),
             })
             .collect();
         let result = precheck(item, &applicant, &answers, &materials, today());

@@ -25,9 +25,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, FopenFlags, Filesystem, Generation, INodeNo,
-    LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request, TimeOrNow, WriteFlags,
+    BackgroundSession, Config, Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags,
+    Generation, INodeNo, LockOwner, MountOption, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
+    ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, Request,
+    TimeOrNow, WriteFlags,
 };
 
 /// Kernel caches are short-lived: the daemon is the truth, and a cut remounts anyway.
@@ -66,7 +67,9 @@ pub struct CutReport {
 /// Why the file system could not be mounted or cut.
 #[derive(Debug, thiserror::Error)]
 pub enum PowerCutError {
-    #[error("cannot mount the power-cut file system at {path}: {source} (needs /dev/fuse and root)")]
+    #[error(
+        "cannot mount the power-cut file system at {path}: {source} (needs /dev/fuse and root)"
+    )]
     Mount { path: PathBuf, source: io::Error },
     #[error("cannot unmount the power-cut file system at {path}: {source}")]
     Unmount { path: PathBuf, source: io::Error },
@@ -84,7 +87,11 @@ impl PowerCut {
     pub fn mount(mountpoint: &Path) -> Result<PowerCut, PowerCutError> {
         let state = Arc::new(Mutex::new(State::new()));
         let session = spawn(mountpoint, &state)?;
-        Ok(PowerCut { mountpoint: mountpoint.to_path_buf(), state, session: Some(session) })
+        Ok(PowerCut {
+            mountpoint: mountpoint.to_path_buf(),
+            state,
+            session: Some(session),
+        })
     }
 
     /// The directory where the file system is mounted.
@@ -97,7 +104,10 @@ impl PowerCut {
     /// mode (a new boot) and mounts what survived.
     pub fn cut(&mut self) -> Result<CutReport, PowerCutError> {
         if let Some(session) = self.session.take() {
-            unmount(&self.mountpoint, session).map_err(|source| PowerCutError::Unmount { path: self.mountpoint.clone(), source })?;
+            unmount(&self.mountpoint, session).map_err(|source| PowerCutError::Unmount {
+                path: self.mountpoint.clone(),
+                source,
+            })?;
         }
         let report = {
             let mut state = lock(&self.state);
@@ -137,7 +147,8 @@ impl Drop for PowerCut {
 /// let go of it: `EBUSY` is retried for up to five seconds before it is an error.
 fn unmount(mountpoint: &Path, session: BackgroundSession) -> io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(mountpoint.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    let path =
+        std::ffi::CString::new(mountpoint.as_os_str().as_bytes()).map_err(io::Error::other)?;
     for _ in 0..500 {
         // SAFETY: `path` is a valid NUL-terminated string for the duration of the call.
         if unsafe { libc::umount2(path.as_ptr(), 0) } == 0 {
@@ -156,9 +167,21 @@ fn unmount(mountpoint: &Path, session: BackgroundSession) -> io::Result<()> {
 
 fn spawn(mountpoint: &Path, state: &Arc<Mutex<State>>) -> Result<BackgroundSession, PowerCutError> {
     let mut config = Config::default();
-    config.mount_options = vec![MountOption::FSName("bianmin-powercut".into()), MountOption::RW];
-    fuser::spawn_mount(Fs { state: Arc::clone(state) }, mountpoint, &config)
-        .map_err(|source| PowerCutError::Mount { path: mountpoint.to_path_buf(), source })
+    config.mount_options = vec![
+        MountOption::FSName("bianmin-powercut".into()),
+        MountOption::RW,
+    ];
+    fuser::spawn_mount(
+        Fs {
+            state: Arc::clone(state),
+        },
+        mountpoint,
+        &config,
+    )
+    .map_err(|source| PowerCutError::Mount {
+        path: mountpoint.to_path_buf(),
+        source,
+    })
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -229,14 +252,25 @@ impl State {
     fn new() -> State {
         let now = SystemTime::now();
         let root = Node {
-            body: Body::Dir { entries: BTreeMap::new(), durable: BTreeMap::new(), parent: 1 },
+            body: Body::Dir {
+                entries: BTreeMap::new(),
+                durable: BTreeMap::new(),
+                parent: 1,
+            },
             perm: 0o755,
             uid: 0,
             gid: 0,
             mtime: now,
             ctime: now,
         };
-        State { nodes: HashMap::from([(1, root)]), next_ino: 2, handles: HashMap::new(), next_fh: 1, failure: None, syncs: 0 }
+        State {
+            nodes: HashMap::from([(1, root)]),
+            next_ino: 2,
+            handles: HashMap::new(),
+            next_fh: 1,
+            failure: None,
+            syncs: 0,
+        }
     }
 
     fn check_writable(&self) -> Result<(), Errno> {
@@ -263,11 +297,17 @@ impl State {
     }
 
     fn lookup(&self, parent: u64, name: &OsStr) -> Result<u64, Errno> {
-        self.entries(parent)?.get(name).copied().ok_or(Errno::ENOENT)
+        self.entries(parent)?
+            .get(name)
+            .copied()
+            .ok_or(Errno::ENOENT)
     }
 
     fn attr(&self, ino: u64) -> Result<FileAttr, Errno> {
-        self.nodes.get(&ino).map(|n| n.attr(ino)).ok_or(Errno::ENOENT)
+        self.nodes
+            .get(&ino)
+            .map(|n| n.attr(ino))
+            .ok_or(Errno::ENOENT)
     }
 
     fn file_mut(&mut self, ino: u64) -> Result<&mut Vec<u8>, Errno> {
@@ -278,7 +318,14 @@ impl State {
         }
     }
 
-    fn add(&mut self, parent: u64, name: &OsStr, body: Body, perm: u16, req: &Request) -> Result<u64, Errno> {
+    fn add(
+        &mut self,
+        parent: u64,
+        name: &OsStr,
+        body: Body,
+        perm: u16,
+        req: &Request,
+    ) -> Result<u64, Errno> {
         self.check_writable()?;
         if self.entries(parent)?.contains_key(name) {
             return Err(Errno::EEXIST);
@@ -286,7 +333,17 @@ impl State {
         let ino = self.next_ino;
         self.next_ino += 1;
         let now = SystemTime::now();
-        self.nodes.insert(ino, Node { body, perm, uid: req.uid(), gid: req.gid(), mtime: now, ctime: now });
+        self.nodes.insert(
+            ino,
+            Node {
+                body,
+                perm,
+                uid: req.uid(),
+                gid: req.gid(),
+                mtime: now,
+                ctime: now,
+            },
+        );
         self.entries_mut(parent)?.insert(name.to_os_string(), ino);
         Ok(ino)
     }
@@ -296,7 +353,9 @@ impl State {
         self.syncs += 1;
         match self.nodes.get_mut(&ino).map(|n| &mut n.body) {
             Some(Body::File { data, durable }) => *durable = Some(data.clone()),
-            Some(Body::Dir { entries, durable, .. }) => *durable = entries.clone(),
+            Some(Body::Dir {
+                entries, durable, ..
+            }) => *durable = entries.clone(),
             None => return Err(Errno::ENOENT),
         }
         Ok(())
@@ -315,7 +374,9 @@ impl State {
         }
         let mut survivors = HashMap::new();
         for ino in keep {
-            let Some(mut node) = self.nodes.remove(&ino) else { continue };
+            let Some(mut node) = self.nodes.remove(&ino) else {
+                continue;
+            };
             match &mut node.body {
                 Body::File { data, durable } => {
                     let after = durable.clone().unwrap_or_default();
@@ -324,7 +385,9 @@ impl State {
                     }
                     *data = after;
                 }
-                Body::Dir { entries, durable, .. } => {
+                Body::Dir {
+                    entries, durable, ..
+                } => {
                     if entries != durable {
                         report.dirs_reverted += 1;
                     }
@@ -343,7 +406,9 @@ impl State {
             .flatten()
             .collect();
         for (child, parent) in links {
-            if let Some(Body::Dir { parent: p, .. }) = survivors.get_mut(&child).map(|n| &mut n.body) {
+            if let Some(Body::Dir { parent: p, .. }) =
+                survivors.get_mut(&child).map(|n| &mut n.body)
+            {
                 *p = parent;
             }
         }
@@ -432,26 +497,61 @@ impl Filesystem for Fs {
         }
     }
 
-    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
         let mut state = self.state();
-        let body = Body::Dir { entries: BTreeMap::new(), durable: BTreeMap::new(), parent: parent.0 };
-        match state.add(parent.0, name, body, perm_of(mode, umask), req).and_then(|ino| state.attr(ino)) {
+        let body = Body::Dir {
+            entries: BTreeMap::new(),
+            durable: BTreeMap::new(),
+            parent: parent.0,
+        };
+        match state
+            .add(parent.0, name, body, perm_of(mode, umask), req)
+            .and_then(|ino| state.attr(ino))
+        {
             Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
             Err(e) => reply.error(e),
         }
     }
 
-    fn create(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, flags: i32, reply: ReplyCreate) {
+    fn create(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
         let mut state = self.state();
-        let body = Body::File { data: Vec::new(), durable: None };
-        let result = state.add(parent.0, name, body, perm_of(mode, umask), req).and_then(|ino| {
-            let fh = state.next_fh;
-            state.next_fh += 1;
-            state.handles.insert(fh, (ino, flags & libc::O_APPEND != 0));
-            Ok((state.attr(ino)?, fh))
-        });
+        let body = Body::File {
+            data: Vec::new(),
+            durable: None,
+        };
+        let result = state
+            .add(parent.0, name, body, perm_of(mode, umask), req)
+            .and_then(|ino| {
+                let fh = state.next_fh;
+                state.next_fh += 1;
+                state.handles.insert(fh, (ino, flags & libc::O_APPEND != 0));
+                Ok((state.attr(ino)?, fh))
+            });
         match result {
-            Ok((attr, fh)) => reply.created(&TTL, &attr, Generation(0), FileHandle(fh), FopenFlags::empty()),
+            Ok((attr, fh)) => reply.created(
+                &TTL,
+                &attr,
+                Generation(0),
+                FileHandle(fh),
+                FopenFlags::empty(),
+            ),
             Err(e) => reply.error(e),
         }
     }
@@ -461,7 +561,10 @@ impl Filesystem for Fs {
         let result = (|| {
             state.check_writable()?;
             let ino = state.lookup(parent.0, name)?;
-            if matches!(state.nodes.get(&ino).map(|n| &n.body), Some(Body::Dir { .. })) {
+            if matches!(
+                state.nodes.get(&ino).map(|n| &n.body),
+                Some(Body::Dir { .. })
+            ) {
                 return Err(Errno::EISDIR);
             }
             state.entries_mut(parent.0)?.remove(name);
@@ -503,7 +606,9 @@ impl Filesystem for Fs {
         let mut state = self.state();
         let result = (|| {
             state.check_writable()?;
-            if flags.contains(RenameFlags::RENAME_EXCHANGE) || flags.contains(RenameFlags::RENAME_WHITEOUT) {
+            if flags.contains(RenameFlags::RENAME_EXCHANGE)
+                || flags.contains(RenameFlags::RENAME_WHITEOUT)
+            {
                 return Err(Errno::EINVAL);
             }
             let ino = state.lookup(parent.0, name)?;
@@ -518,8 +623,12 @@ impl Filesystem for Fs {
                 }
             }
             state.entries_mut(parent.0)?.remove(name);
-            state.entries_mut(newparent.0)?.insert(newname.to_os_string(), ino);
-            if let Some(Body::Dir { parent: p, .. }) = state.nodes.get_mut(&ino).map(|n| &mut n.body) {
+            state
+                .entries_mut(newparent.0)?
+                .insert(newname.to_os_string(), ino);
+            if let Some(Body::Dir { parent: p, .. }) =
+                state.nodes.get_mut(&ino).map(|n| &mut n.body)
+            {
                 *p = newparent.0;
             }
             Ok(())
@@ -537,7 +646,9 @@ impl Filesystem for Fs {
         }
         let fh = state.next_fh;
         state.next_fh += 1;
-        state.handles.insert(fh, (ino.0, flags.0 & libc::O_APPEND != 0));
+        state
+            .handles
+            .insert(fh, (ino.0, flags.0 & libc::O_APPEND != 0));
         reply.opened(FileHandle(fh), FopenFlags::empty());
     }
 
@@ -597,7 +708,14 @@ impl Filesystem for Fs {
         }
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lock_owner: LockOwner, reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         // close() makes nothing durable.
         reply.ok();
     }
@@ -616,21 +734,40 @@ impl Filesystem for Fs {
         reply.ok();
     }
 
-    fn fsync(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         match self.state().sync(ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
     }
 
-    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
         let state = self.state();
         let (entries, parent) = match state.nodes.get(&ino.0).map(|n| &n.body) {
-            Some(Body::Dir { entries, parent, .. }) => (entries, *parent),
+            Some(Body::Dir {
+                entries, parent, ..
+            }) => (entries, *parent),
             Some(Body::File { .. }) => return reply.error(Errno::ENOTDIR),
             None => return reply.error(Errno::ENOENT),
         };
-        let mut all = vec![(ino.0, FileType::Directory, OsString::from(".")), (parent, FileType::Directory, OsString::from(".."))];
+        let mut all = vec![
+            (ino.0, FileType::Directory, OsString::from(".")),
+            (parent, FileType::Directory, OsString::from("..")),
+        ];
         for (name, child) in entries {
             let kind = match state.nodes.get(child).map(|n| &n.body) {
                 Some(Body::Dir { .. }) => FileType::Directory,
@@ -646,7 +783,14 @@ impl Filesystem for Fs {
         reply.ok();
     }
 
-    fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsyncdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         match self.state().sync(ino.0) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -664,8 +808,21 @@ impl Filesystem for Fs {
             })
             .sum();
         let blocks = CAPACITY / BLOCK;
-        let free = if state.failure == Some(Failure::Full) { 0 } else { blocks.saturating_sub(used) };
-        reply.statfs(blocks, free, free, 1 << 20, 1 << 20, BLOCK as u32, 255, BLOCK as u32);
+        let free = if state.failure == Some(Failure::Full) {
+            0
+        } else {
+            blocks.saturating_sub(used)
+        };
+        reply.statfs(
+            blocks,
+            free,
+            free,
+            1 << 20,
+            1 << 20,
+            BLOCK as u32,
+            255,
+            BLOCK as u32,
+        );
     }
 
     fn access(&self, _req: &Request, _ino: INodeNo, _mask: fuser::AccessFlags, reply: ReplyEmpty) {

@@ -33,12 +33,18 @@ fn a_cut_keeps_synced_bytes_and_names_and_drops_the_rest() {
     drop(g);
     // A rename over a durable file that is not synced in the directory: the old name's bytes stay.
     fs::write(root.join("new.tmp"), b"new").unwrap();
-    File::open(root.join("new.tmp")).unwrap().sync_all().unwrap();
+    File::open(root.join("new.tmp"))
+        .unwrap()
+        .sync_all()
+        .unwrap();
     fs::rename(root.join("new.tmp"), root.join("kept")).unwrap();
     assert_eq!(fs::read(root.join("kept")).unwrap(), b"new");
 
     let report = fs.cut().unwrap();
-    assert!(report.files_reverted >= 1 && report.dirs_reverted >= 1, "{report:?}");
+    assert!(
+        report.files_reverted >= 1 && report.dirs_reverted >= 1,
+        "{report:?}"
+    );
     assert_eq!(fs::read(root.join("kept")).unwrap(), b"kept bytes");
     assert!(!root.join("unnamed").exists());
     assert!(!root.join("new.tmp").exists());
@@ -61,10 +67,16 @@ fn a_failing_disk_refuses_writes_and_syncs_until_healed() {
     let root = fs.path().to_path_buf();
     let mut f = File::create(root.join("f")).unwrap();
     fs.fail_with(Failure::Io);
-    assert_eq!(f.write_all(b"x").unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert_eq!(
+        f.write_all(b"x").unwrap_err().raw_os_error(),
+        Some(libc::EIO)
+    );
     assert!(File::create(root.join("g")).is_err());
     fs.fail_with(Failure::Full);
-    assert_eq!(f.write_all(b"x").unwrap_err().raw_os_error(), Some(libc::ENOSPC));
+    assert_eq!(
+        f.write_all(b"x").unwrap_err().raw_os_error(),
+        Some(libc::ENOSPC)
+    );
     assert_eq!(fs4_free(&root), 0);
     fs.heal();
     f.write_all(b"x").unwrap();

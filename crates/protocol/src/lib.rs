@@ -182,7 +182,10 @@ pub enum Delivery {
     /// 自取: the resident collects it at the town centre.
     SelfPickup,
     /// 邮寄: mailed, with the carrier's tracking number.
-    Mail { carrier: String, tracking_number: String },
+    Mail {
+        carrier: String,
+        tracking_number: String,
+    },
     /// 代办员送达: the village agent brings it.
     AgentDelivery,
 }
@@ -191,7 +194,10 @@ impl Delivery {
     pub fn label(&self) -> String {
         match self {
             Delivery::SelfPickup => "自取".to_string(),
-            Delivery::Mail { carrier, tracking_number } => format!("邮寄（{carrier} {tracking_number}）"),
+            Delivery::Mail {
+                carrier,
+                tracking_number,
+            } => format!("邮寄（{carrier} {tracking_number}）"),
             Delivery::AgentDelivery => "代办员送达".to_string(),
         }
     }
@@ -213,15 +219,27 @@ pub enum Decision {
     /// The town centre has the case in its inbox.
     Received,
     /// 受理; the deadline is computed from this date.
-    Accepted { deadline: NaiveDate },
+    Accepted {
+        deadline: NaiveDate,
+    },
     /// 补正, with everything missing listed at once.
-    CorrectionRequested { missing: Vec<MissingItem>, note: String },
+    CorrectionRequested {
+        missing: Vec<MissingItem>,
+        note: String,
+    },
     /// 不予受理.
-    Refused { reason: String },
+    Refused {
+        reason: String,
+    },
     /// 转县.
-    Forwarded { note: String },
+    Forwarded {
+        note: String,
+    },
     /// 办结.
-    Completed { result: String, delivery: Delivery },
+    Completed {
+        result: String,
+        delivery: Delivery,
+    },
     Delivered,
     Rated,
 }
@@ -262,13 +280,19 @@ mod tests {
     fn state_names_match_serde() {
         for st in CaseState::ALL {
             assert_eq!(CaseState::parse(st.as_str()), Some(st));
-            assert_eq!(serde_json::to_string(&st).unwrap(), format!("\"{}\"", st.as_str()));
+            assert_eq!(
+                serde_json::to_string(&st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
         }
     }
 
     #[test]
     fn delivery_is_tagged() {
-        let d = Delivery::Mail { carrier: "EMS".into(), tracking_number: "1234".into() };
+        let d = Delivery::Mail {
+            carrier: "EMS".into(),
+            tracking_number: "1234".into(),
+        };
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["method"], "mail");
         assert_eq!(serde_json::from_value::<Delivery>(v).unwrap(), d);

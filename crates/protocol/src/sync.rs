@@ -125,7 +125,8 @@ impl Receipt {
             self.case_id,
             self.version,
             self.content_sha256,
-            self.received_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            self.received_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
         )
     }
 }
@@ -168,7 +169,11 @@ pub enum TownAction {
     /// 受理; the server computes the deadline from the item's promised days.
     Accept,
     /// 补正, with the complete list of what is missing.
-    RequestCorrection { missing: Vec<MissingItem>, #[serde(default)] note: String },
+    RequestCorrection {
+        missing: Vec<MissingItem>,
+        #[serde(default)]
+        note: String,
+    },
     /// 不予受理.
     Refuse { reason: String },
     /// 转县.
@@ -254,7 +259,9 @@ mod tests {
     #[test]
     fn actions_are_tagged_and_flattened() {
         let req = ActionRequest {
-            action: TownAction::Refuse { reason: "不符合条件".into() },
+            action: TownAction::Refuse {
+                reason: "不符合条件".into(),
+            },
             staff: "王".into(),
             expected_version: None,
         };
@@ -275,6 +282,9 @@ mod tests {
             upload_offset: "",
             upload_length: "",
         };
-        assert_eq!(signing_string(&p), "bianmin-request/v1\nPUT\n/v1/cases/x?a=1\n5\nn\nh\n\n");
+        assert_eq!(
+            signing_string(&p),
+            "bianmin-request/v1\nPUT\n/v1/cases/x?a=1\n5\nn\nh\n\n"
+        );
     }
 }

@@ -5,17 +5,34 @@
 use bianmin_scan::{scan, synth, CancelToken, ScanOptions};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let runs: usize = std::env::var("RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
-    let threads: usize = std::env::var("THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    let idx: Vec<usize> = if args.is_empty() { vec![0, 1, 2, 3, 5] } else { args.iter().filter_map(|a| a.parse().ok()).collect() };
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let threads: usize = std::env::var("THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let idx: Vec<usize> = if args.is_empty() {
+        vec![0, 1, 2, 3, 5]
+    } else {
+        args.iter().filter_map(|a| a.parse().ok()).collect()
+    };
     let corpus = synth::corpus();
-    let opts = ScanOptions { threads, ..ScanOptions::default() };
+    let opts = ScanOptions {
+        threads,
+        ..ScanOptions::default()
+    };
     let mut sum = [0f64; 6];
     for &i in &idx {
         let p = synth::render(&corpus[i]);
         // DUMP=DIR writes the photo, e.g. to run `benches/opencv_reference.py DIR 15 1` beside it.
         if let Some(d) = std::env::var_os("DUMP") {
-            std::fs::write(std::path::Path::new(&d).join(format!("{}.jpg", corpus[i].name)), &p.jpeg).unwrap();
+            std::fs::write(
+                std::path::Path::new(&d).join(format!("{}.jpg", corpus[i].name)),
+                &p.jpeg,
+            )
+            .unwrap();
         }
         let mut t: Vec<[f64; 6]> = Vec::new();
         let mut last = None;
@@ -23,7 +40,14 @@ fn main() {
             let s = scan(&p.jpeg, &opts, &CancelToken::new()).unwrap();
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
             let tm = s.timings;
-            t.push([ms(tm.decode), ms(tm.detect), ms(tm.warp), ms(tm.normalize), ms(tm.encode), ms(tm.total())]);
+            t.push([
+                ms(tm.decode),
+                ms(tm.detect),
+                ms(tm.warp),
+                ms(tm.normalize),
+                ms(tm.encode),
+                ms(tm.total()),
+            ]);
             last = Some(s);
         }
         let s = last.unwrap();
@@ -51,6 +75,12 @@ fn main() {
     let n = idx.len() as f64;
     println!(
         "{:<20} decode {:5.1} detect {:4.1} warp {:4.1} norm {:4.1} enc {:4.1} total {:5.1}",
-        "mean", sum[0] / n, sum[1] / n, sum[2] / n, sum[3] / n, sum[4] / n, sum[5] / n
+        "mean",
+        sum[0] / n,
+        sum[1] / n,
+        sum[2] / n,
+        sum[3] / n,
+        sum[4] / n,
+        sum[5] / n
     );
 }

@@ -48,7 +48,10 @@ pub fn probe(bytes: &[u8]) -> Result<Header, ScanError> {
         probe_jpeg(bytes)?
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         probe_png(bytes)?
-    } else if bytes.len() < 3 && (bytes.starts_with(&[0xFF]) || b"\x89PNG".starts_with(bytes)) && !bytes.is_empty() {
+    } else if bytes.len() < 3
+        && (bytes.starts_with(&[0xFF]) || b"\x89PNG".starts_with(bytes))
+        && !bytes.is_empty()
+    {
         return Err(ScanError::Truncated);
     } else {
         return Err(ScanError::NotAnImage);
@@ -57,14 +60,21 @@ pub fn probe(bytes: &[u8]) -> Result<Header, ScanError> {
         return Err(ScanError::Corrupt("image has zero width or height".into()));
     }
     if h.width < 16 || h.height < 16 {
-        return Err(ScanError::Unsupported(format!("image is only {}x{} pixels", h.width, h.height)));
+        return Err(ScanError::Unsupported(format!(
+            "image is only {}x{} pixels",
+            h.width, h.height
+        )));
     }
     let mp = h.width as f64 * h.height as f64 / 1e6;
     if mp > MAX_MEGAPIXELS {
-        return Err(ScanError::TooLarge { megapixels: mp as f32 });
+        return Err(ScanError::TooLarge {
+            megapixels: mp as f32,
+        });
     }
     if h.decode_bytes > MAX_DECODE_BYTES {
-        return Err(ScanError::TooMuchMemory { mib: (h.decode_bytes / (1024 * 1024)) as u32 });
+        return Err(ScanError::TooMuchMemory {
+            mib: (h.decode_bytes / (1024 * 1024)) as u32,
+        });
     }
     Ok(h)
 }
@@ -81,7 +91,9 @@ fn probe_jpeg(b: &[u8]) -> Result<Header, ScanError> {
         while i < b.len() && b[i] == 0xFF {
             i += 1;
         }
-        let Some(&m) = b.get(i) else { return Err(ScanError::Truncated) };
+        let Some(&m) = b.get(i) else {
+            return Err(ScanError::Truncated);
+        };
         i += 1;
         match m {
             0xD8 | 0x01 | 0xD0..=0xD7 => continue,
@@ -108,7 +120,9 @@ fn probe_jpeg(b: &[u8]) -> Result<Header, ScanError> {
                 let width = be16(seg, 3).unwrap_or(0) as u32;
                 let comps = seg[5] as u64;
                 if height == 0 {
-                    return Err(ScanError::Unsupported("JPEG with height in a DNL marker".into()));
+                    return Err(ScanError::Unsupported(
+                        "JPEG with height in a DNL marker".into(),
+                    ));
                 }
                 let bps = if precision > 8 { 2 } else { 1 };
                 // The decoder may hold coefficients or planes per component; budget for the larger of
@@ -126,7 +140,13 @@ fn probe_jpeg(b: &[u8]) -> Result<Header, ScanError> {
                 if !tail.windows(2).rev().any(|w| w == [0xFF, 0xD9]) {
                     return Err(ScanError::Truncated);
                 }
-                return Ok(Header { format: Format::Jpeg, width, height, orientation, decode_bytes });
+                return Ok(Header {
+                    format: Format::Jpeg,
+                    width,
+                    height,
+                    orientation,
+                    decode_bytes,
+                });
             }
             _ => {}
         }
@@ -143,12 +163,20 @@ pub fn exif_orientation(t: &[u8]) -> Option<u16> {
     };
     let r16 = |i: usize| -> Option<u16> {
         let s = t.get(i..i + 2)?;
-        Some(if le { u16::from_le_bytes([s[0], s[1]]) } else { u16::from_be_bytes([s[0], s[1]]) })
+        Some(if le {
+            u16::from_le_bytes([s[0], s[1]])
+        } else {
+            u16::from_be_bytes([s[0], s[1]])
+        })
     };
     let r32 = |i: usize| -> Option<u32> {
         let s = t.get(i..i + 4)?;
         let a = [s[0], s[1], s[2], s[3]];
-        Some(if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+        Some(if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
     };
     let ifd = r32(4)? as usize;
     let n = r16(ifd)? as usize;
@@ -185,7 +213,13 @@ fn probe_png(b: &[u8]) -> Result<Header, ScanError> {
     if !b.windows(4).rev().take(4096).any(|w| w == b"IEND") {
         return Err(ScanError::Truncated);
     }
-    Ok(Header { format: Format::Png, width, height, orientation: Orientation(1), decode_bytes })
+    Ok(Header {
+        format: Format::Png,
+        width,
+        height,
+        orientation: Orientation(1),
+        decode_bytes,
+    })
 }
 
 /// Decodes the pixels in stored orientation, as luma (`rgb == false`) or RGB.
@@ -203,18 +237,39 @@ fn decode_jpeg(bytes: &[u8], header: &Header, rgb: bool) -> Result<Raster, ScanE
     let opts = DecoderOptions::default()
         .set_max_width(65535)
         .set_max_height(65535)
-        .jpeg_set_out_colorspace(if rgb { ColorSpace::RGB } else { ColorSpace::Luma });
-    let mut dec = zune_jpeg::JpegDecoder::new_with_options(SliceReader { data: bytes, pos: 0 }, opts);
-    dec.decode_headers().map_err(|e| ScanError::Corrupt(e.to_string()))?;
-    let info = dec.info().ok_or_else(|| ScanError::Corrupt("no JPEG info".into()))?;
+        .jpeg_set_out_colorspace(if rgb {
+            ColorSpace::RGB
+        } else {
+            ColorSpace::Luma
+        });
+    let mut dec = zune_jpeg::JpegDecoder::new_with_options(
+        SliceReader {
+            data: bytes,
+            pos: 0,
+        },
+        opts,
+    );
+    dec.decode_headers()
+        .map_err(|e| ScanError::Corrupt(e.to_string()))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| ScanError::Corrupt("no JPEG info".into()))?;
     let (w, h) = (info.width as usize, info.height as usize);
     if w != header.width as usize || h != header.height as usize {
-        return Err(ScanError::Corrupt("JPEG frame size disagrees with header".into()));
+        return Err(ScanError::Corrupt(
+            "JPEG frame size disagrees with header".into(),
+        ));
     }
-    let ch = dec.output_colorspace().map(|c| c.num_components()).unwrap_or(0);
-    let size = dec.output_buffer_size().ok_or_else(|| ScanError::Corrupt("no JPEG size".into()))?;
+    let ch = dec
+        .output_colorspace()
+        .map(|c| c.num_components())
+        .unwrap_or(0);
+    let size = dec
+        .output_buffer_size()
+        .ok_or_else(|| ScanError::Corrupt("no JPEG size".into()))?;
     let mut data = vec![0u8; size];
-    dec.decode_into(&mut data).map_err(|e| ScanError::Corrupt(e.to_string()))?;
+    dec.decode_into(&mut data)
+        .map_err(|e| ScanError::Corrupt(e.to_string()))?;
     let want = if rgb { 3 } else { 1 };
     if ch == want {
         return Ok(Raster { w, h, ch, data });
@@ -252,7 +307,10 @@ impl zune_core::bytestream::ZByteReaderTrait for SliceReader<'_> {
         b
     }
     #[inline(always)]
-    fn read_exact_bytes(&mut self, buf: &mut [u8]) -> Result<(), zune_core::bytestream::ZByteIoError> {
+    fn read_exact_bytes(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<(), zune_core::bytestream::ZByteIoError> {
         // One range check on the hot path (the decoder's 4-byte refills).
         let end = self.pos.wrapping_add(buf.len());
         if end >= self.pos && end <= self.data.len() {
@@ -260,7 +318,10 @@ impl zune_core::bytestream::ZByteReaderTrait for SliceReader<'_> {
             self.pos = end;
             return Ok(());
         }
-        Err(zune_core::bytestream::ZByteIoError::NotEnoughBytes(self.rest().len(), buf.len()))
+        Err(zune_core::bytestream::ZByteIoError::NotEnoughBytes(
+            self.rest().len(),
+            buf.len(),
+        ))
     }
     #[inline(always)]
     fn read_bytes(&mut self, buf: &mut [u8]) -> Result<usize, zune_core::bytestream::ZByteIoError> {
@@ -276,12 +337,18 @@ impl zune_core::bytestream::ZByteReaderTrait for SliceReader<'_> {
         Ok(n)
     }
     #[inline(always)]
-    fn peek_exact_bytes(&mut self, buf: &mut [u8]) -> Result<(), zune_core::bytestream::ZByteIoError> {
+    fn peek_exact_bytes(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<(), zune_core::bytestream::ZByteIoError> {
         self.read_exact_bytes(buf)?;
         self.pos -= buf.len();
         Ok(())
     }
-    fn z_seek(&mut self, from: zune_core::bytestream::ZSeekFrom) -> Result<u64, zune_core::bytestream::ZByteIoError> {
+    fn z_seek(
+        &mut self,
+        from: zune_core::bytestream::ZSeekFrom,
+    ) -> Result<u64, zune_core::bytestream::ZByteIoError> {
         use zune_core::bytestream::ZSeekFrom;
         let (base, offset) = match from {
             ZSeekFrom::Start(n) => {
@@ -296,7 +363,9 @@ impl zune_core::bytestream::ZByteReaderTrait for SliceReader<'_> {
                 self.pos = n;
                 Ok(n as u64)
             }
-            None => Err(zune_core::bytestream::ZByteIoError::SeekError("Negative seek")),
+            None => Err(zune_core::bytestream::ZByteIoError::SeekError(
+                "Negative seek",
+            )),
         }
     }
     #[inline(always)]
@@ -307,8 +376,16 @@ impl zune_core::bytestream::ZByteReaderTrait for SliceReader<'_> {
     fn z_position(&mut self) -> Result<u64, zune_core::bytestream::ZByteIoError> {
         Ok(self.pos as u64)
     }
-    fn read_remaining(&mut self, sink: &mut Vec<u8>) -> Result<usize, zune_core::bytestream::ZByteIoError> {
-        let rest = self.data.get(self.pos..).ok_or(zune_core::bytestream::ZByteIoError::Generic("read past the end"))?;
+    fn read_remaining(
+        &mut self,
+        sink: &mut Vec<u8>,
+    ) -> Result<usize, zune_core::bytestream::ZByteIoError> {
+        let rest =
+            self.data
+                .get(self.pos..)
+                .ok_or(zune_core::bytestream::ZByteIoError::Generic(
+                    "read past the end",
+                ))?;
         sink.extend_from_slice(rest);
         self.pos += rest.len();
         Ok(rest.len())
@@ -320,14 +397,23 @@ fn convert_channels(r: Raster, want: usize) -> Raster {
     let mut out = vec![0u8; n * want];
     for i in 0..n {
         let p = &r.data[i * r.ch..i * r.ch + r.ch];
-        let (red, g, b) = if r.ch >= 3 { (p[0], p[1], p[2]) } else { (p[0], p[0], p[0]) };
+        let (red, g, b) = if r.ch >= 3 {
+            (p[0], p[1], p[2])
+        } else {
+            (p[0], p[0], p[0])
+        };
         if want == 1 {
             out[i] = luma(red, g, b);
         } else {
             out[i * 3..i * 3 + 3].copy_from_slice(&[red, g, b]);
         }
     }
-    Raster { w: r.w, h: r.h, ch: want, data: out }
+    Raster {
+        w: r.w,
+        h: r.h,
+        ch: want,
+        data: out,
+    }
 }
 
 #[inline]
@@ -336,20 +422,35 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
 }
 
 fn decode_png(bytes: &[u8], rgb: bool) -> Result<Raster, ScanError> {
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let img = reader.decode().map_err(|e| match e {
-        image::ImageError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => ScanError::Truncated,
-        image::ImageError::Limits(_) => ScanError::TooMuchMemory { mib: (MAX_DECODE_BYTES >> 20) as u32 },
+        image::ImageError::IoError(ref io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ScanError::Truncated
+        }
+        image::ImageError::Limits(_) => ScanError::TooMuchMemory {
+            mib: (MAX_DECODE_BYTES >> 20) as u32,
+        },
         other => ScanError::Corrupt(other.to_string()),
     })?;
     let (w, h) = (img.width() as usize, img.height() as usize);
     Ok(if rgb {
-        Raster { w, h, ch: 3, data: img.into_rgb8().into_raw() }
+        Raster {
+            w,
+            h,
+            ch: 3,
+            data: img.into_rgb8().into_raw(),
+        }
     } else {
-        Raster { w, h, ch: 1, data: img.into_luma8().into_raw() }
+        Raster {
+            w,
+            h,
+            ch: 1,
+            data: img.into_luma8().into_raw(),
+        }
     })
 }
 
@@ -361,7 +462,11 @@ mod tests {
     /// Decodes with zune-jpeg through `reader`: pixels, or the error text.
     fn zune_decode<R: ZByteReaderTrait>(reader: R, rgb: bool) -> Result<Vec<u8>, String> {
         use zune_core::colorspace::ColorSpace;
-        let opts = zune_core::options::DecoderOptions::default().jpeg_set_out_colorspace(if rgb { ColorSpace::RGB } else { ColorSpace::Luma });
+        let opts = zune_core::options::DecoderOptions::default().jpeg_set_out_colorspace(if rgb {
+            ColorSpace::RGB
+        } else {
+            ColorSpace::Luma
+        });
         let mut dec = zune_jpeg::JpegDecoder::new_with_options(reader, opts);
         dec.decode_headers().map_err(|e| e.to_string())?;
         let mut out = vec![0u8; dec.output_buffer_size().ok_or("no size")?];
@@ -381,11 +486,14 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let raw: Vec<u8> = (0..w as usize * h as usize * 3).map(|i| ((i % 613) as u64 * 3 + rnd() % 90) as u8).collect();
+        let raw: Vec<u8> = (0..w as usize * h as usize * 3)
+            .map(|i| ((i % 613) as u64 * 3 + rnd() % 90) as u8)
+            .collect();
         let mut jpeg = Vec::new();
         let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 92);
         enc.set_restart_interval(7);
-        enc.encode(&raw, w, h, jpeg_encoder::ColorType::Rgb).expect("encode");
+        enc.encode(&raw, w, h, jpeg_encoder::ColorType::Rgb)
+            .expect("encode");
         let mut files = vec![jpeg.clone()];
         for k in 1..40 {
             files.push(jpeg[..jpeg.len() * k / 40].to_vec());
@@ -403,10 +511,17 @@ mod tests {
         for (n, f) in files.iter().enumerate() {
             for rgb in [false, true] {
                 let ours = zune_decode(SliceReader { data: f, pos: 0 }, rgb);
-                assert_eq!(ours, zune_decode(ZCursor::new(&f[..]), rgb), "file {n}, rgb {rgb}");
+                assert_eq!(
+                    ours,
+                    zune_decode(ZCursor::new(&f[..]), rgb),
+                    "file {n}, rgb {rgb}"
+                );
                 decoded += ours.is_ok() as usize;
             }
         }
-        assert!(decoded > 2, "the intact file and some damaged ones must decode");
+        assert!(
+            decoded > 2,
+            "the intact file and some damaged ones must decode"
+        );
     }
 }

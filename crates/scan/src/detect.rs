@@ -24,7 +24,12 @@ pub struct Detection {
 /// Whole-frame corners for an oriented size.
 pub fn frame_corners(w: u32, h: u32) -> [Point; 4] {
     let (x1, y1) = (w as f32 - 1.0, h as f32 - 1.0);
-    [Point::new(0.0, 0.0), Point::new(x1, 0.0), Point::new(x1, y1), Point::new(0.0, y1)]
+    [
+        Point::new(0.0, 0.0),
+        Point::new(x1, 0.0),
+        Point::new(x1, y1),
+        Point::new(0.0, y1),
+    ]
 }
 
 /// Samples the stored raster at oriented coordinates (bilinear, luma).
@@ -38,7 +43,17 @@ pub struct Sampler<'a> {
 impl<'a> Sampler<'a> {
     pub fn new(r: &'a Raster, o: Orientation) -> Self {
         let a = o.oriented_to_raw(r.w as u32, r.h as u32).0;
-        Sampler { r, m: [a[0] as f32, a[1] as f32, a[2] as f32, a[3] as f32, a[4] as f32, a[5] as f32] }
+        Sampler {
+            r,
+            m: [
+                a[0] as f32,
+                a[1] as f32,
+                a[2] as f32,
+                a[3] as f32,
+                a[4] as f32,
+                a[5] as f32,
+            ],
+        }
     }
     #[inline]
     fn px(&self, x: usize, y: usize) -> f32 {
@@ -194,7 +209,11 @@ fn otsu(v: &[f32]) -> f32 {
         hist[x.clamp(0.0, 255.0) as usize] += 1;
     }
     let total = v.len() as f64;
-    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| i as f64 * c as f64)
+        .sum();
     let (mut wb, mut sb, mut best, mut best_t) = (0f64, 0f64, -1f64, 128usize);
     for (t, &count) in hist.iter().enumerate() {
         wb += count as f64;
@@ -292,7 +311,12 @@ fn largest_component(w: usize, h: usize, mask: &[bool]) -> (usize, Vec<Point>) {
     let mut bot = vec![0usize; w];
     for y in 0..h {
         let mut lr: Option<(usize, usize)> = None;
-        for (i, &(_, x0, x1)) in runs.iter().enumerate().take(row_start[y + 1]).skip(row_start[y]) {
+        for (i, &(_, x0, x1)) in runs
+            .iter()
+            .enumerate()
+            .take(row_start[y + 1])
+            .skip(row_start[y])
+        {
             if find(&mut parent, i) != best.1 {
                 continue;
             }
@@ -325,7 +349,8 @@ fn convex_hull(mut pts: Vec<Point>) -> Vec<Point> {
     if pts.len() < 3 {
         return pts;
     }
-    let cross = |o: Point, a: Point, b: Point| (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
+    let cross =
+        |o: Point, a: Point, b: Point| (a.x - o.x) * (b.y - o.y) - (a.y - o.y) * (b.x - o.x);
     let mut lower: Vec<Point> = Vec::new();
     for &p in &pts {
         while lower.len() >= 2 && cross(lower[lower.len() - 2], lower[lower.len() - 1], p) <= 0.0 {
@@ -354,7 +379,11 @@ fn max_area_quad(mut hull: Vec<Point>) -> Option<[Point; 4]> {
     hull = {
         let n = hull.len();
         (0..n)
-            .filter(|&i| n <= 4 || polygon_area(&[hull[(i + n - 1) % n], hull[i], hull[(i + 1) % n]]).abs() > 1e-3)
+            .filter(|&i| {
+                n <= 4
+                    || polygon_area(&[hull[(i + n - 1) % n], hull[i], hull[(i + 1) % n]]).abs()
+                        > 1e-3
+            })
             .map(|i| hull[i])
             .collect()
     };
@@ -362,7 +391,9 @@ fn max_area_quad(mut hull: Vec<Point>) -> Option<[Point; 4]> {
     while changed && hull.len() > 120 {
         changed = false;
         let n = hull.len();
-        if let Some(i) = (0..n).find(|&i| polygon_area(&[hull[(i + n - 1) % n], hull[i], hull[(i + 1) % n]]).abs() < 1.0) {
+        if let Some(i) = (0..n).find(|&i| {
+            polygon_area(&[hull[(i + n - 1) % n], hull[i], hull[(i + 1) % n]]).abs() < 1.0
+        }) {
             hull.remove(i);
             changed = true;
         }
@@ -459,7 +490,11 @@ fn fit_sides(q: [Point; 4], pts: &[Point]) -> [Point; 4] {
                 (0.15..=0.85).contains(&t) && off <= 4.0
             })
             .collect();
-        lines.push(if near.len() >= 6 { fit_line(&near).unwrap_or((a, d)) } else { (a, d) });
+        lines.push(if near.len() >= 6 {
+            fit_line(&near).unwrap_or((a, d))
+        } else {
+            (a, d)
+        });
     }
     let mut out = q;
     for i in 0..4 {
@@ -488,7 +523,10 @@ fn fit_line(pts: &[Point]) -> Option<(Point, Point)> {
         syy += dy * dy;
     }
     let theta = 0.5 * (2.0 * sxy).atan2(sxx - syy);
-    Some((Point::new(mx as f32, my as f32), Point::new(theta.cos() as f32, theta.sin() as f32)))
+    Some((
+        Point::new(mx as f32, my as f32),
+        Point::new(theta.cos() as f32, theta.sin() as f32),
+    ))
 }
 
 fn line_dist(l: &(Point, Point), p: Point) -> f32 {
@@ -525,7 +563,10 @@ fn refine(s: &Sampler, q: [Point; 4], radius: f32) -> [Point; 4] {
                 let sdist = j as f32 - radius;
                 let mut acc = 0.0;
                 for tt in [-2.0f32, 0.0, 2.0] {
-                    acc += s.get(Point::new(c.x + n.x * sdist + d.x * tt, c.y + n.y * sdist + d.y * tt));
+                    acc += s.get(Point::new(
+                        c.x + n.x * sdist + d.x * tt,
+                        c.y + n.y * sdist + d.y * tt,
+                    ));
                 }
                 *pv = acc / 3.0;
             }
@@ -563,16 +604,25 @@ fn refine(s: &Sampler, q: [Point; 4], radius: f32) -> [Point; 4] {
                 ds.sort_by(f32::total_cmp);
                 let thr = (ds[ds.len() / 2] * 2.5).max(1.0);
                 line = Some(l);
-                let kept: Vec<Point> = cur.iter().copied().filter(|&p| line_dist(&l, p) <= thr).collect();
+                let kept: Vec<Point> = cur
+                    .iter()
+                    .copied()
+                    .filter(|&p| line_dist(&l, p) <= thr)
+                    .collect();
                 if kept.len() < 8 || kept.len() == cur.len() {
                     break;
                 }
                 cur = kept;
             }
             if let Some(l) = line {
-                line = fit_line(&pts.iter().copied().filter(|&p| line_dist(&l, p) <= 2.0).collect::<Vec<_>>())
-                    .filter(|_| pts.iter().filter(|&&p| line_dist(&l, p) <= 2.0).count() >= 8)
-                    .or(Some(l));
+                line = fit_line(
+                    &pts.iter()
+                        .copied()
+                        .filter(|&p| line_dist(&l, p) <= 2.0)
+                        .collect::<Vec<_>>(),
+                )
+                .filter(|_| pts.iter().filter(|&&p| line_dist(&l, p) <= 2.0).count() >= 8)
+                .or(Some(l));
             }
         }
         lines.push(line.unwrap_or((a, d)));
@@ -592,9 +642,16 @@ fn refine(s: &Sampler, q: [Point; 4], radius: f32) -> [Point; 4] {
 /// Finds the page in a stored raster; corners are returned in oriented coordinates.
 pub fn detect(r: &Raster, o: Orientation) -> Detection {
     let (ow, oh) = o.oriented_size(r.w as u32, r.h as u32);
-    let whole = Detection { corners: frame_corners(ow, oh), detected: false };
-    let Some(raw_quad) = coarse_quad(r) else { return whole };
-    let Some(to_oriented) = o.oriented_to_raw(r.w as u32, r.h as u32).inverse() else { return whole };
+    let whole = Detection {
+        corners: frame_corners(ow, oh),
+        detected: false,
+    };
+    let Some(raw_quad) = coarse_quad(r) else {
+        return whole;
+    };
+    let Some(to_oriented) = o.oriented_to_raw(r.w as u32, r.h as u32).inverse() else {
+        return whole;
+    };
     let mut q = order_corners(raw_quad.map(|p| to_oriented.apply_pt(p)));
     let s = Sampler::new(r, o);
     let f = (r.w.max(r.h)).div_ceil(SMALL_TARGET).max(1) as f32;
@@ -605,7 +662,10 @@ pub fn detect(r: &Raster, o: Orientation) -> Detection {
     if !is_convex(&q) || polygon_area(&q).abs() < 0.05 * (ow * oh) as f32 {
         return whole;
     }
-    Detection { corners: q, detected: true }
+    Detection {
+        corners: q,
+        detected: true,
+    }
 }
 
 #[cfg(test)]
@@ -658,7 +718,10 @@ mod tests {
         let mut bot = vec![0usize; w];
         for y in 0..h {
             let row = &label[y * w..(y + 1) * w];
-            if let (Some(l), Some(r)) = (row.iter().position(|&v| v == best.1), row.iter().rposition(|&v| v == best.1)) {
+            if let (Some(l), Some(r)) = (
+                row.iter().position(|&v| v == best.1),
+                row.iter().rposition(|&v| v == best.1),
+            ) {
                 pts.push(Point::new(l as f32, y as f32));
                 pts.push(Point::new(r as f32, y as f32));
                 for x in l..=r {
@@ -683,7 +746,9 @@ mod tests {
         // Every group size, those with a compile-time fast path and the rest, on luma and RGB.
         let (w, h) = (203usize, 171usize);
         for ch in [1usize, 3] {
-            let data: Vec<u8> = (0..w * h * ch).map(|i| ((i * 2_654_435_761usize) >> 11) as u8).collect();
+            let data: Vec<u8> = (0..w * h * ch)
+                .map(|i| ((i * 2_654_435_761usize) >> 11) as u8)
+                .collect();
             let r = Raster { w, h, ch, data };
             for f in 2..=17 {
                 let (sw, sh, out) = downscale(&r, f);
@@ -694,10 +759,18 @@ mod tests {
                         for y in sy * f..sy * f + f {
                             for x in sx * f..sx * f + f {
                                 let p = &r.data[(y * w + x) * ch..(y * w + x) * ch + ch];
-                                sum += if ch == 1 { p[0] as u32 } else { luma(p[0], p[1], p[2]) as u32 };
+                                sum += if ch == 1 {
+                                    p[0] as u32
+                                } else {
+                                    luma(p[0], p[1], p[2]) as u32
+                                };
                             }
                         }
-                        assert_eq!(out[sy * sw + sx], sum as f32 * (1.0 / (f * f) as f32), "ch {ch} f {f} at {sx},{sy}");
+                        assert_eq!(
+                            out[sy * sw + sx],
+                            sum as f32 * (1.0 / (f * f) as f32),
+                            "ch {ch} f {f} at {sx},{sy}"
+                        );
                     }
                 }
             }

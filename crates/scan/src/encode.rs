@@ -4,26 +4,48 @@
 use crate::ScanError;
 
 /// Encodes an interleaved 8-bit image (1 or 3 channels) as baseline JPEG at `dpi`.
-pub fn jpeg(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: u16) -> Result<Vec<u8>, ScanError> {
+pub fn jpeg(
+    img: &[u8],
+    w: usize,
+    h: usize,
+    ch: usize,
+    quality: u8,
+    dpi: u16,
+) -> Result<Vec<u8>, ScanError> {
     jpeg_strips(img, w, h, ch, None, quality, dpi)
 }
 
 /// [`jpeg`], or with `strips` (grayscale only) just those 8-row strips of the image.
-fn jpeg_strips(img: &[u8], w: usize, h: usize, ch: usize, strips: Option<&[u32]>, quality: u8, dpi: u16) -> Result<Vec<u8>, ScanError> {
+fn jpeg_strips(
+    img: &[u8],
+    w: usize,
+    h: usize,
+    ch: usize,
+    strips: Option<&[u32]>,
+    quality: u8,
+    dpi: u16,
+) -> Result<Vec<u8>, ScanError> {
     if w > u16::MAX as usize || h > u16::MAX as usize || w == 0 || h == 0 {
         return Err(ScanError::Encode("image size not encodable as JPEG".into()));
     }
     if ch == 1 {
-        return Ok(crate::fastjpeg::encode_gray(img, w, h, strips, quality, dpi));
+        return Ok(crate::fastjpeg::encode_gray(
+            img, w, h, strips, quality, dpi,
+        ));
     }
     let mut out = Vec::with_capacity(w * h / 8);
     let mut enc = jpeg_encoder::Encoder::new(&mut out, quality.clamp(1, 100));
     enc.set_density(jpeg_encoder::PixelDensity::dpi(dpi));
-    let ct = if ch == 3 { jpeg_encoder::ColorType::Rgb } else { jpeg_encoder::ColorType::Luma };
+    let ct = if ch == 3 {
+        jpeg_encoder::ColorType::Rgb
+    } else {
+        jpeg_encoder::ColorType::Luma
+    };
     if w > u16::MAX as usize || h > u16::MAX as usize {
         return Err(ScanError::Encode("image too large for JPEG".into()));
     }
-    enc.encode(img, w as u16, h as u16, ct).map_err(|e| ScanError::Encode(e.to_string()))?;
+    enc.encode(img, w as u16, h as u16, ct)
+        .map_err(|e| ScanError::Encode(e.to_string()))?;
     Ok(out)
 }
 
@@ -31,10 +53,25 @@ fn jpeg_strips(img: &[u8], w: usize, h: usize, ch: usize, strips: Option<&[u32]>
 /// below `floor_quality`), and further down to quality 10 if it still exceeds `hard_cap`.
 /// Returns the bytes and the quality used.
 #[allow(clippy::too_many_arguments)]
-pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: u16, target: usize, hard_cap: usize) -> Result<(Vec<u8>, u8), ScanError> {
+pub fn jpeg_capped(
+    img: &[u8],
+    w: usize,
+    h: usize,
+    ch: usize,
+    quality: u8,
+    dpi: u16,
+    target: usize,
+    hard_cap: usize,
+) -> Result<(Vec<u8>, u8), ScanError> {
     const FLOOR_QUALITY: u8 = 40;
     let mut q = quality.clamp(10, 100);
-    let step = |q: u8| if q > FLOOR_QUALITY { q.saturating_sub(10).max(FLOOR_QUALITY) } else { q.saturating_sub(10).max(10) };
+    let step = |q: u8| {
+        if q > FLOOR_QUALITY {
+            q.saturating_sub(10).max(FLOOR_QUALITY)
+        } else {
+            q.saturating_sub(10).max(10)
+        }
+    };
     // Size prediction from about a quarter of the image: 8-row strips picked by a hash, so
     // periodic content (text lines, table rows) cannot alias with the sampling. Sample encodes
     // are cheap, so a dense page usually costs one full encode instead of three.
@@ -54,7 +91,11 @@ pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: 
         }
     }
     let sample_rows = sample.len() * 8;
-    let scale = if sample_rows > 0 { h as f64 / sample_rows as f64 } else { 0.0 };
+    let scale = if sample_rows > 0 {
+        h as f64 / sample_rows as f64
+    } else {
+        0.0
+    };
     // Size relative to the starting quality, for each 10-step down: measured on scanned pages
     // (dense text: 75→65→55→45→40 gave 1, .87, .78, .71, .67). One sample encode plus this model
     // picks the quality; a full encode then verifies it.
@@ -73,7 +114,10 @@ pub fn jpeg_capped(img: &[u8], w: usize, h: usize, ch: usize, quality: u8, dpi: 
             let (bq, bsize) = match base {
                 Some(b) => b,
                 None => {
-                    let b = (q, jpeg_strips(img, w, h, ch, Some(&sample), q, dpi)?.len() as f64 * scale);
+                    let b = (
+                        q,
+                        jpeg_strips(img, w, h, ch, Some(&sample), q, dpi)?.len() as f64 * scale,
+                    );
                     base = Some(b);
                     b
                 }
@@ -119,9 +163,16 @@ pub fn bilevel_png(gray: &[u8], w: usize, h: usize, dpi: u32) -> Result<Vec<u8>,
         enc.set_depth(png::BitDepth::One);
         enc.set_compression(png::Compression::Default);
         let ppm = (dpi as f64 / 0.0254).round() as u32;
-        enc.set_pixel_dims(Some(png::PixelDimensions { xppu: ppm, yppu: ppm, unit: png::Unit::Meter }));
-        let mut wr = enc.write_header().map_err(|e| ScanError::Encode(e.to_string()))?;
-        wr.write_image_data(&bits).map_err(|e| ScanError::Encode(e.to_string()))?;
+        enc.set_pixel_dims(Some(png::PixelDimensions {
+            xppu: ppm,
+            yppu: ppm,
+            unit: png::Unit::Meter,
+        }));
+        let mut wr = enc
+            .write_header()
+            .map_err(|e| ScanError::Encode(e.to_string()))?;
+        wr.write_image_data(&bits)
+            .map_err(|e| ScanError::Encode(e.to_string()))?;
         wr.finish().map_err(|e| ScanError::Encode(e.to_string()))?;
     }
     Ok(out)

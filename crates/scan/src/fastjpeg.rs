@@ -19,15 +19,16 @@
 use crate::simd::multiversion;
 
 const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28, 35, 42, 49,
-    56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
 /// Annex K.1 luminance quantisation table (natural order).
 const BASE_Q: [u16; 64] = [
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18,
-    22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103,
-    99,
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+    92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
 ];
 
 const DC_BITS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
@@ -37,8 +38,9 @@ const AC_BITS: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d];
 /// Annex K.3 luminance AC symbols: an irregular head, then (run, size) pairs in a regular order.
 fn ac_vals() -> Vec<u8> {
     let mut v = vec![
-        0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07, 0x22, 0x71, 0x14, 0x32, 0x81,
-        0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52, 0xd1, 0xf0, 0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0a,
+        0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61,
+        0x07, 0x22, 0x71, 0x14, 0x32, 0x81, 0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52,
+        0xd1, 0xf0, 0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0a,
     ];
     let tail: [(u8, u8); 15] = [
         (0x16, 0x1a),
@@ -133,7 +135,11 @@ impl BitWriter {
 fn category(v: i32) -> (u32, u32) {
     let a = v.unsigned_abs();
     let size = 32 - a.leading_zeros();
-    let bits = if v < 0 { (v - 1) as u32 & ((1u32 << size) - 1) } else { v as u32 };
+    let bits = if v < 0 {
+        (v - 1) as u32 & ((1u32 << size) - 1)
+    } else {
+        v as u32
+    };
     (size, bits)
 }
 
@@ -361,15 +367,31 @@ mod tests {
     #[test]
     fn decodes_back_close_to_the_input() {
         let (w, h) = (203, 77);
-        let img: Vec<u8> = (0..w * h).map(|i| if (i % w / 9 + i / w / 7) % 3 == 0 { 20 } else { 255 }).collect();
+        let img: Vec<u8> = (0..w * h)
+            .map(|i| {
+                if (i % w / 9 + i / w / 7) % 3 == 0 {
+                    20
+                } else {
+                    255
+                }
+            })
+            .collect();
         let j = encode_gray(&img, w, h, None, 90, 200);
         let d = image::load_from_memory(&j).expect("valid JPEG").to_luma8();
         assert_eq!((d.width() as usize, d.height() as usize), (w, h));
-        let err: f64 = d.as_raw().iter().zip(&img).map(|(&a, &b)| (a as f64 - b as f64).abs()).sum::<f64>() / img.len() as f64;
+        let err: f64 = d
+            .as_raw()
+            .iter()
+            .zip(&img)
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / img.len() as f64;
         assert!(err < 6.0, "mean abs error {err}");
         // Flat white image: every block takes the DCT-free path and decodes to exactly white.
         let white = vec![255u8; 64 * 40];
-        let d = image::load_from_memory(&encode_gray(&white, 64, 40, None, 75, 200)).unwrap().to_luma8();
+        let d = image::load_from_memory(&encode_gray(&white, 64, 40, None, 75, 200))
+            .unwrap()
+            .to_luma8();
         assert!(d.as_raw().iter().all(|&v| v >= 254));
     }
 }

@@ -41,7 +41,10 @@ impl Mat3 {
     pub fn apply(&self, x: f64, y: f64) -> (f64, f64) {
         let m = &self.0;
         let w = m[6] * x + m[7] * y + m[8];
-        ((m[0] * x + m[1] * y + m[2]) / w, (m[3] * x + m[4] * y + m[5]) / w)
+        (
+            (m[0] * x + m[1] * y + m[2]) / w,
+            (m[3] * x + m[4] * y + m[5]) / w,
+        )
     }
 
     pub fn apply_pt(&self, p: Point) -> Point {
@@ -166,8 +169,14 @@ pub fn order_corners(p: [Point; 4]) -> [Point; 4] {
     let cy = p.iter().map(|q| q.y).sum::<f32>() / 4.0;
     let mut v = p.to_vec();
     // Clockwise on screen (y down) is increasing atan2 angle.
-    v.sort_by(|a, b| (a.y - cy).atan2(a.x - cx).total_cmp(&(b.y - cy).atan2(b.x - cx)));
-    let tl = (0..4).min_by(|&i, &j| (v[i].x + v[i].y).total_cmp(&(v[j].x + v[j].y))).unwrap_or(0);
+    v.sort_by(|a, b| {
+        (a.y - cy)
+            .atan2(a.x - cx)
+            .total_cmp(&(b.y - cy).atan2(b.x - cx))
+    });
+    let tl = (0..4)
+        .min_by(|&i, &j| (v[i].x + v[i].y).total_cmp(&(v[j].x + v[j].y)))
+        .unwrap_or(0);
     [v[tl], v[(tl + 1) % 4], v[(tl + 2) % 4], v[(tl + 3) % 4]]
 }
 
@@ -209,8 +218,18 @@ mod tests {
 
     #[test]
     fn homography_round_trip() {
-        let src = [Point::new(0., 0.), Point::new(100., 0.), Point::new(100., 200.), Point::new(0., 200.)];
-        let dst = [Point::new(10., 20.), Point::new(130., 25.), Point::new(120., 260.), Point::new(5., 230.)];
+        let src = [
+            Point::new(0., 0.),
+            Point::new(100., 0.),
+            Point::new(100., 200.),
+            Point::new(0., 200.),
+        ];
+        let dst = [
+            Point::new(10., 20.),
+            Point::new(130., 25.),
+            Point::new(120., 260.),
+            Point::new(5., 230.),
+        ];
         let h = Mat3::from_quads(&src, &dst).unwrap();
         for i in 0..4 {
             assert!(h.apply_pt(src[i]).dist(dst[i]) < 1e-3);
@@ -231,7 +250,10 @@ mod tests {
             let (w, h) = Orientation(o).oriented_size(4, 3);
             for (x, y) in [(0.0, 0.0), (w as f64 - 1.0, h as f64 - 1.0)] {
                 let (rx, ry) = m.apply(x, y);
-                assert!((0.0..=3.0).contains(&rx) && (0.0..=2.0).contains(&ry), "o={o}");
+                assert!(
+                    (0.0..=3.0).contains(&rx) && (0.0..=2.0).contains(&ry),
+                    "o={o}"
+                );
             }
         }
     }

@@ -80,13 +80,24 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions { mode: Mode::Page, color: ColorMode::Gray, bilevel: false, jpeg_quality: 75, target_bytes: 300 * 1024, threads: 1 }
+        ScanOptions {
+            mode: Mode::Page,
+            color: ColorMode::Gray,
+            bilevel: false,
+            jpeg_quality: 75,
+            target_bytes: 300 * 1024,
+            threads: 1,
+        }
     }
 }
 
 impl ScanOptions {
     pub fn card() -> Self {
-        ScanOptions { mode: Mode::Card, target_bytes: 150 * 1024, ..Default::default() }
+        ScanOptions {
+            mode: Mode::Card,
+            target_bytes: 150 * 1024,
+            ..Default::default()
+        }
     }
 }
 
@@ -105,7 +116,10 @@ impl CancelToken {
     }
     /// A token that cancels itself at its `n`-th check (0 = already cancelled).
     pub fn cancel_after_checks(n: usize) -> Self {
-        CancelToken { flag: Arc::new(AtomicBool::new(n == 0)), budget: Some(Arc::new(AtomicUsize::new(n))) }
+        CancelToken {
+            flag: Arc::new(AtomicBool::new(n == 0)),
+            budget: Some(Arc::new(AtomicUsize::new(n))),
+        }
     }
     pub fn cancel(&self) {
         self.flag.store(true, Ordering::Relaxed);
@@ -116,7 +130,11 @@ impl CancelToken {
     /// `Err(Cancelled)` once cancelled; called between stages and every 64 rows inside them.
     pub fn check(&self) -> Result<(), ScanError> {
         if let Some(b) = &self.budget {
-            let left = b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v.saturating_sub(1))).unwrap_or(0);
+            let left = b
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(1))
+                })
+                .unwrap_or(0);
             if left <= 1 {
                 self.cancel();
             }
@@ -164,7 +182,9 @@ impl ScanError {
             ScanError::NotAnImage => "不是照片文件，请重新拍摄",
             ScanError::Truncated => "照片文件不完整，请重新拍摄",
             ScanError::Corrupt(_) | ScanError::Unsupported(_) => "照片无法读取，请重新拍摄",
-            ScanError::TooLarge { .. } | ScanError::TooMuchMemory { .. } => "照片过大，请降低相机分辨率后重拍",
+            ScanError::TooLarge { .. } | ScanError::TooMuchMemory { .. } => {
+                "照片过大，请降低相机分辨率后重拍"
+            }
             ScanError::InvalidCorners => "四个角的位置不对，请重新调整",
             ScanError::Cancelled => "已取消",
             ScanError::Encode(_) | ScanError::OutputTooLarge { .. } => "图片压缩失败，请重新拍摄",
@@ -237,7 +257,11 @@ pub struct Scan {
 pub fn probe(bytes: &[u8]) -> Result<PhotoInfo, ScanError> {
     let h = decode::probe(bytes)?;
     let (width, height) = h.orientation.oriented_size(h.width, h.height);
-    Ok(PhotoInfo { width, height, orientation: h.orientation })
+    Ok(PhotoInfo {
+        width,
+        height,
+        orientation: h.orientation,
+    })
 }
 
 /// Detects the page and produces the cleaned scan.
@@ -247,7 +271,12 @@ pub fn scan(bytes: &[u8], opts: &ScanOptions, cancel: &CancelToken) -> Result<Sc
 
 /// Re-runs the warp with corners adjusted by hand (TL, TR, BR, BL in displayed photo
 /// coordinates; any order is accepted and re-ordered).
-pub fn rescan_with_corners(bytes: &[u8], corners: [Point; 4], opts: &ScanOptions, cancel: &CancelToken) -> Result<Scan, ScanError> {
+pub fn rescan_with_corners(
+    bytes: &[u8],
+    corners: [Point; 4],
+    opts: &ScanOptions,
+    cancel: &CancelToken,
+) -> Result<Scan, ScanError> {
     run(bytes, Some(corners), opts, cancel)
 }
 
@@ -265,7 +294,12 @@ fn output_size(mode: Mode, q: &[Point; 4]) -> (u32, u32) {
     }
 }
 
-fn run(bytes: &[u8], manual: Option<[Point; 4]>, opts: &ScanOptions, cancel: &CancelToken) -> Result<Scan, ScanError> {
+fn run(
+    bytes: &[u8],
+    manual: Option<[Point; 4]>,
+    opts: &ScanOptions,
+    cancel: &CancelToken,
+) -> Result<Scan, ScanError> {
     let mut t = StageTimings::default();
     cancel.check()?;
     let t0 = Instant::now();
@@ -274,7 +308,11 @@ fn run(bytes: &[u8], manual: Option<[Point; 4]>, opts: &ScanOptions, cancel: &Ca
     let raster = decode::decode(bytes, &header, rgb)?;
     let o = header.orientation;
     let (ow, oh) = o.oriented_size(raster.w as u32, raster.h as u32);
-    let photo = PhotoInfo { width: ow, height: oh, orientation: o };
+    let photo = PhotoInfo {
+        width: ow,
+        height: oh,
+        orientation: o,
+    };
     t.decode = t0.elapsed();
     cancel.check()?;
 
@@ -284,7 +322,12 @@ fn run(bytes: &[u8], manual: Option<[Point; 4]>, opts: &ScanOptions, cancel: &Ca
             let q = geom::order_corners(c);
             let slack = 0.05 * ow.max(oh) as f32;
             let inside = q.iter().all(|p| {
-                p.x.is_finite() && p.y.is_finite() && p.x >= -slack && p.y >= -slack && p.x <= ow as f32 + slack && p.y <= oh as f32 + slack
+                p.x.is_finite()
+                    && p.y.is_finite()
+                    && p.x >= -slack
+                    && p.y >= -slack
+                    && p.x <= ow as f32 + slack
+                    && p.y <= oh as f32 + slack
             });
             if !inside || !geom::is_convex(&q) || geom::polygon_area(&q).abs() < 64.0 {
                 return Err(ScanError::InvalidCorners);
@@ -303,9 +346,19 @@ fn run(bytes: &[u8], manual: Option<[Point; 4]>, opts: &ScanOptions, cancel: &Ca
     let (w, h) = output_size(opts.mode, &corners);
     let rect = detect::frame_corners(w, h);
     let to_photo = geom::Mat3::from_quads(&rect, &corners).ok_or(ScanError::InvalidCorners)?;
-    let m = o.oriented_to_raw(raster.w as u32, raster.h as u32).mul(&to_photo);
+    let m = o
+        .oriented_to_raw(raster.w as u32, raster.h as u32)
+        .mul(&to_photo);
     let ch = if rgb { 3 } else { 1 };
-    let mut img = warp::warp(&raster, &m, w as usize, h as usize, ch, opts.threads, cancel)?;
+    let mut img = warp::warp(
+        &raster,
+        &m,
+        w as usize,
+        h as usize,
+        ch,
+        opts.threads,
+        cancel,
+    )?;
     drop(raster);
     t.warp = t0.elapsed();
 
@@ -314,7 +367,15 @@ fn run(bytes: &[u8], manual: Option<[Point; 4]>, opts: &ScanOptions, cancel: &Ca
         Mode::Page => normalize::PAGE,
         Mode::Card => normalize::CARD,
     };
-    normalize::normalize(&mut img, w as usize, h as usize, ch, profile, opts.threads, cancel)?;
+    normalize::normalize(
+        &mut img,
+        w as usize,
+        h as usize,
+        ch,
+        profile,
+        opts.threads,
+        cancel,
+    )?;
     t.normalize = t0.elapsed();
     cancel.check()?;
 
@@ -324,13 +385,36 @@ fn run(bytes: &[u8], manual: Option<[Point; 4]>, opts: &ScanOptions, cancel: &Ca
         Mode::Card => 300,
     };
     let (data, format, quality) = if opts.bilevel {
-        (encode::bilevel_png(&img, w as usize, h as usize, dpi)?, OutputFormat::Png, 0)
+        (
+            encode::bilevel_png(&img, w as usize, h as usize, dpi)?,
+            OutputFormat::Png,
+            0,
+        )
     } else {
-        let (d, q) = encode::jpeg_capped(&img, w as usize, h as usize, ch, opts.jpeg_quality, dpi as u16, opts.target_bytes.min(HARD_CAP_BYTES), HARD_CAP_BYTES)?;
+        let (d, q) = encode::jpeg_capped(
+            &img,
+            w as usize,
+            h as usize,
+            ch,
+            opts.jpeg_quality,
+            dpi as u16,
+            opts.target_bytes.min(HARD_CAP_BYTES),
+            HARD_CAP_BYTES,
+        )?;
         (d, OutputFormat::Jpeg, q)
     };
     t.encode = t0.elapsed();
-    Ok(Scan { data, format, width: w, height: h, corners, detected, photo, quality, timings: t })
+    Ok(Scan {
+        data,
+        format,
+        width: w,
+        height: h,
+        corners,
+        detected,
+        photo,
+        quality,
+        timings: t,
+    })
 }
 
 /// Result of scanning one file with [`scan_files`].
@@ -344,19 +428,30 @@ pub struct FileScan {
 /// Scans many photos into `out_dir` (created if missing), one output per photo named after the
 /// input's stem (`IMG_1.jpg` → `IMG_1.jpg` / `IMG_1.png`). Errors are per file; the batch goes on.
 /// This is what `bianmin-agent scan --out DIR [--mode page|card] PHOTO...` calls.
-pub fn scan_files<P: AsRef<Path>>(paths: &[P], out_dir: &Path, opts: &ScanOptions, cancel: &CancelToken) -> Vec<FileScan> {
-    let mk = std::fs::create_dir_all(out_dir).map_err(|e| ScanError::Io(format!("{}: {e}", out_dir.display())));
+pub fn scan_files<P: AsRef<Path>>(
+    paths: &[P],
+    out_dir: &Path,
+    opts: &ScanOptions,
+    cancel: &CancelToken,
+) -> Vec<FileScan> {
+    let mk = std::fs::create_dir_all(out_dir)
+        .map_err(|e| ScanError::Io(format!("{}: {e}", out_dir.display())));
     paths
         .iter()
         .map(|p| {
             let input = p.as_ref().to_path_buf();
             let result = mk.clone().and_then(|_| {
                 cancel.check()?;
-                let bytes = std::fs::read(&input).map_err(|e| ScanError::Io(format!("{}: {e}", input.display())))?;
+                let bytes = std::fs::read(&input)
+                    .map_err(|e| ScanError::Io(format!("{}: {e}", input.display())))?;
                 let s = scan(&bytes, opts, cancel)?;
-                let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "scan".into());
+                let stem = input
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "scan".into());
                 let out = out_dir.join(format!("{stem}.{}", s.format.extension()));
-                std::fs::write(&out, &s.data).map_err(|e| ScanError::Io(format!("{}: {e}", out.display())))?;
+                std::fs::write(&out, &s.data)
+                    .map_err(|e| ScanError::Io(format!("{}: {e}", out.display())))?;
                 Ok((out, s))
             });
             FileScan { input, result }

@@ -39,8 +39,16 @@ const RAMP: [f32; BLOCK] = {
     r
 };
 
-pub const PAGE: Profile = Profile { white: 0.86, black: 0.30, floor: 0.0 };
-pub const CARD: Profile = Profile { white: 0.94, black: 0.08, floor: 0.85 };
+pub const PAGE: Profile = Profile {
+    white: 0.86,
+    black: 0.30,
+    floor: 0.0,
+};
+pub const CARD: Profile = Profile {
+    white: 0.94,
+    black: 0.08,
+    floor: 0.85,
+};
 
 fn filter(grid: &[f32], gw: usize, gh: usize, rad: usize, take_max: bool) -> Vec<f32> {
     let pick = |a: f32, b: f32| if take_max { a.max(b) } else { a.min(b) };
@@ -48,21 +56,34 @@ fn filter(grid: &[f32], gw: usize, gh: usize, rad: usize, take_max: bool) -> Vec
     for y in 0..gh {
         for x in 0..gw {
             let (l, r) = (x.saturating_sub(rad), (x + rad).min(gw - 1));
-            tmp[y * gw + x] = grid[y * gw + l..=y * gw + r].iter().copied().fold(grid[y * gw + x], pick);
+            tmp[y * gw + x] = grid[y * gw + l..=y * gw + r]
+                .iter()
+                .copied()
+                .fold(grid[y * gw + x], pick);
         }
     }
     let mut out = tmp.clone();
     for y in 0..gh {
         let (t, b) = (y.saturating_sub(rad), (y + rad).min(gh - 1));
         for x in 0..gw {
-            out[y * gw + x] = (t..=b).map(|yy| tmp[yy * gw + x]).fold(tmp[y * gw + x], pick);
+            out[y * gw + x] = (t..=b)
+                .map(|yy| tmp[yy * gw + x])
+                .fold(tmp[y * gw + x], pick);
         }
     }
     out
 }
 
 /// Normalises an interleaved `w`x`h` image with `ch` channels in place.
-pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, profile: Profile, threads: usize, cancel: &CancelToken) -> Result<(), ScanError> {
+pub fn normalize(
+    img: &mut [u8],
+    w: usize,
+    h: usize,
+    ch: usize,
+    profile: Profile,
+    threads: usize,
+    cancel: &CancelToken,
+) -> Result<(), ScanError> {
     let (gw, gh) = (w.div_ceil(BLOCK), h.div_ceil(BLOCK));
     let mut grids = vec![vec![0f32; gw * gh]; ch];
     let mut gmax = vec![0u8; gw * gh * ch];
@@ -71,8 +92,16 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, profile: Profile
         block_max_rows(img, w, ch, gw, y0, (y0 + 256).min(h), &mut gmax);
     }
     for c in 0..ch {
-        let g: Vec<f32> = (0..gw * gh).map(|i| (gmax[i * ch + c] as f32).max(8.0)).collect();
-        let closed = filter(&filter(&g, gw, gh, CLOSE_RADIUS, true), gw, gh, CLOSE_RADIUS, false);
+        let g: Vec<f32> = (0..gw * gh)
+            .map(|i| (gmax[i * ch + c] as f32).max(8.0))
+            .collect();
+        let closed = filter(
+            &filter(&g, gw, gh, CLOSE_RADIUS, true),
+            gw,
+            gh,
+            CLOSE_RADIUS,
+            false,
+        );
         grids[c] = closed;
     }
     // Per-pixel: out = v * (A / bg) - B; A and B fold in the white/black stretch. The factor
@@ -88,7 +117,10 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, profile: Profile
     }
     let a = 255.0 / (profile.white - profile.black);
     let b = profile.black * a;
-    let grids: Vec<Vec<f32>> = grids.iter().map(|g| g.iter().map(|&v| a / v).collect()).collect();
+    let grids: Vec<Vec<f32>> = grids
+        .iter()
+        .map(|g| g.iter().map(|&v| a / v).collect())
+        .collect();
     let grids = &grids;
     // Column interpolation tables, shared by all rows. Grid cell centres are at (i + 0.5) * BLOCK - 0.5.
     let mut cx0 = vec![0usize; w];
@@ -101,7 +133,9 @@ pub fn normalize(img: &mut [u8], w: usize, h: usize, ch: usize, profile: Profile
         cfx[x] = gxf - cx0[x] as f32;
     }
     let (cx0, cx1, cfx) = (&cx0, &cx1, &cfx);
-    for_rows(img, w * ch, threads, cancel, |first, band| apply_band(band, first, w, ch, grids, gw, gh, cx0, cx1, cfx, b))
+    for_rows(img, w * ch, threads, cancel, |first, band| {
+        apply_band(band, first, w, ch, grids, gw, gh, cx0, cx1, cfx, b)
+    })
 }
 
 multiversion! {

@@ -5,7 +5,13 @@ use crate::{CancelToken, ScanError};
 
 /// Calls `f(first_row, band)` over bands of `row_len`-byte rows, checking `cancel` between
 /// sub-bands of 64 rows so a cancel takes effect within a few milliseconds.
-pub fn for_rows<F>(buf: &mut [u8], row_len: usize, threads: usize, cancel: &CancelToken, f: F) -> Result<(), ScanError>
+pub fn for_rows<F>(
+    buf: &mut [u8],
+    row_len: usize,
+    threads: usize,
+    cancel: &CancelToken,
+    f: F,
+) -> Result<(), ScanError>
 where
     F: Fn(usize, &mut [u8]) + Sync,
 {
@@ -31,6 +37,9 @@ where
                 sc.spawn(move || work(i * per, band))
             })
             .collect();
-        handles.into_iter().try_for_each(|h| h.join().unwrap_or(Err(ScanError::Internal("worker panicked".into()))))
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or(Err(ScanError::Internal("worker panicked".into())))
+        })
     })
 }

@@ -90,12 +90,73 @@ pub fn corpus() -> Vec<Spec> {
         noise: 4.0,
     };
     vec![
-        Spec { name: "text_tilted_shadow", kind: Kind::TextPage, seed: 11, orientation: 6, tilt_deg: 7.0, perspective: 0.04, hand_shadow: true, gradient: 0.25, ..base.clone() },
-        Spec { name: "table_perspective", kind: Kind::Table, seed: 22, orientation: 1, tilt_deg: -4.0, perspective: 0.07, fill: 0.9, background: Background::Cloth, ..base.clone() },
-        Spec { name: "certificate_seal", kind: Kind::Certificate, seed: 33, orientation: 8, tilt_deg: -10.0, perspective: 0.03, hand_shadow: true, background: Background::Desk, ..base.clone() },
-        Spec { name: "full_frame", kind: Kind::FullFrame, seed: 44, orientation: 6, tilt_deg: 1.5, fill: 1.18, gradient: 0.3, ..base.clone() },
-        Spec { name: "id_card", kind: Kind::IdCard, seed: 55, orientation: 3, tilt_deg: 12.0, perspective: 0.05, fill: 0.45, background: Background::Desk, noise: 5.0, ..base.clone() },
-        Spec { name: "text_upright", kind: Kind::TextPage, seed: 66, orientation: 1, tilt_deg: 2.0, perspective: 0.02, fill: 0.92, background: Background::Cloth, gradient: 0.15, ..base },
+        Spec {
+            name: "text_tilted_shadow",
+            kind: Kind::TextPage,
+            seed: 11,
+            orientation: 6,
+            tilt_deg: 7.0,
+            perspective: 0.04,
+            hand_shadow: true,
+            gradient: 0.25,
+            ..base.clone()
+        },
+        Spec {
+            name: "table_perspective",
+            kind: Kind::Table,
+            seed: 22,
+            orientation: 1,
+            tilt_deg: -4.0,
+            perspective: 0.07,
+            fill: 0.9,
+            background: Background::Cloth,
+            ..base.clone()
+        },
+        Spec {
+            name: "certificate_seal",
+            kind: Kind::Certificate,
+            seed: 33,
+            orientation: 8,
+            tilt_deg: -10.0,
+            perspective: 0.03,
+            hand_shadow: true,
+            background: Background::Desk,
+            ..base.clone()
+        },
+        Spec {
+            name: "full_frame",
+            kind: Kind::FullFrame,
+            seed: 44,
+            orientation: 6,
+            tilt_deg: 1.5,
+            fill: 1.18,
+            gradient: 0.3,
+            ..base.clone()
+        },
+        Spec {
+            name: "id_card",
+            kind: Kind::IdCard,
+            seed: 55,
+            orientation: 3,
+            tilt_deg: 12.0,
+            perspective: 0.05,
+            fill: 0.45,
+            background: Background::Desk,
+            noise: 5.0,
+            ..base.clone()
+        },
+        Spec {
+            name: "text_upright",
+            kind: Kind::TextPage,
+            seed: 66,
+            orientation: 1,
+            tilt_deg: 2.0,
+            perspective: 0.02,
+            fill: 0.92,
+            background: Background::Cloth,
+            gradient: 0.15,
+            ..base
+        },
     ]
 }
 
@@ -114,7 +175,11 @@ struct Canvas {
 
 impl Canvas {
     fn new(w: usize, h: usize, c: [f32; 3]) -> Self {
-        Canvas { w, h, px: vec![c; w * h] }
+        Canvas {
+            w,
+            h,
+            px: vec![c; w * h],
+        }
     }
     /// Multiplies a pixel toward `ink` by coverage `a` (ink on paper darkens, like real ink).
     fn ink(&mut self, x: usize, y: usize, ink: [f32; 3], a: f32) {
@@ -204,12 +269,25 @@ impl Canvas {
     }
     /// Lines of glyphs between x0 and x1 starting at y; returns the y after the block.
     #[allow(clippy::too_many_arguments)]
-    fn text(&mut self, rng: &mut StdRng, x0: f32, x1: f32, mut y: f32, cell: f32, lines: usize, ink: [f32; 3]) -> f32 {
+    fn text(
+        &mut self,
+        rng: &mut StdRng,
+        x0: f32,
+        x1: f32,
+        mut y: f32,
+        cell: f32,
+        lines: usize,
+        ink: [f32; 3],
+    ) -> f32 {
         let per_line = ((x1 - x0) / cell) as usize;
         for l in 0..lines {
             // Paragraph starts are indented two characters; the last line of a paragraph is short.
             let indent = if l % 6 == 0 { 2 } else { 0 };
-            let count = if l % 6 == 5 { rng.gen_range(per_line / 4..per_line) } else { per_line };
+            let count = if l % 6 == 5 {
+                rng.gen_range(per_line / 4..per_line)
+            } else {
+                per_line
+            };
             for c in indent..count {
                 if rng.gen_bool(0.04) {
                     continue; // punctuation-like gap
@@ -221,8 +299,17 @@ impl Canvas {
         y
     }
     fn into_raster(self) -> Raster {
-        let data = self.px.iter().flat_map(|p| p.map(|v| v.clamp(0.0, 255.0).round() as u8)).collect();
-        Raster { w: self.w, h: self.h, ch: 3, data }
+        let data = self
+            .px
+            .iter()
+            .flat_map(|p| p.map(|v| v.clamp(0.0, 255.0).round() as u8))
+            .collect();
+        Raster {
+            w: self.w,
+            h: self.h,
+            ch: 3,
+            data,
+        }
     }
 }
 
@@ -242,13 +329,25 @@ fn draw_page(kind: Kind, rng: &mut StdRng) -> Raster {
             let title = 56.0;
             let n = 9.0;
             for i in 0..9 {
-                c.glyph(rng, wf / 2.0 - n * title / 2.0 + i as f32 * title, 190.0, title, INK);
+                c.glyph(
+                    rng,
+                    wf / 2.0 - n * title / 2.0 + i as f32 * title,
+                    190.0,
+                    title,
+                    INK,
+                );
             }
             c.text(rng, 180.0, wf - 180.0, 330.0, 34.0, 34, INK);
         }
         Kind::Table => {
             for i in 0..7 {
-                c.glyph(rng, wf / 2.0 - 3.5 * 50.0 + i as f32 * 50.0, 170.0, 50.0, INK);
+                c.glyph(
+                    rng,
+                    wf / 2.0 - 3.5 * 50.0 + i as f32 * 50.0,
+                    170.0,
+                    50.0,
+                    INK,
+                );
             }
             let (x0, x1, y0) = (150.0, wf - 150.0, 320.0);
             let cols = [0.0, 0.18, 0.45, 0.62, 0.82, 1.0];
@@ -257,7 +356,12 @@ fn draw_page(kind: Kind, rng: &mut StdRng) -> Raster {
             c.fill_rect(x0, y0, x1, y0 + rh, [225.0, 225.0, 222.0]);
             for r in 0..=rows {
                 let y = y0 + r as f32 * rh;
-                c.segment((x0, y), (x1, y), if r == 0 || r == rows { 4.0 } else { 2.5 }, INK);
+                c.segment(
+                    (x0, y),
+                    (x1, y),
+                    if r == 0 || r == rows { 4.0 } else { 2.5 },
+                    INK,
+                );
             }
             for &f in &cols {
                 let x = x0 + f * (x1 - x0);
@@ -268,13 +372,31 @@ fn draw_page(kind: Kind, rng: &mut StdRng) -> Raster {
                     let cx0 = x0 + cols[k] * (x1 - x0) + 12.0;
                     let cx1 = x0 + cols[k + 1] * (x1 - x0) - 12.0;
                     let n = ((cx1 - cx0) / 30.0) as usize;
-                    let n = if r == 0 { n.min(4) } else { rng.gen_range(1..=n.max(1)) };
+                    let n = if r == 0 {
+                        n.min(4)
+                    } else {
+                        rng.gen_range(1..=n.max(1))
+                    };
                     for g in 0..n {
-                        c.glyph(rng, cx0 + g as f32 * 30.0, y0 + r as f32 * rh + 32.0, 30.0, INK);
+                        c.glyph(
+                            rng,
+                            cx0 + g as f32 * 30.0,
+                            y0 + r as f32 * rh + 32.0,
+                            30.0,
+                            INK,
+                        );
                     }
                 }
             }
-            c.text(rng, 150.0, wf - 150.0, y0 + rows as f32 * rh + 60.0, 30.0, 3, INK);
+            c.text(
+                rng,
+                150.0,
+                wf - 150.0,
+                y0 + rows as f32 * rh + 60.0,
+                30.0,
+                3,
+                INK,
+            );
         }
         Kind::Certificate => {
             let border = [150.0, 40.0, 40.0];
@@ -287,7 +409,13 @@ fn draw_page(kind: Kind, rng: &mut StdRng) -> Raster {
             c.segment((wf - 90.0, hf - 90.0), (90.0, hf - 90.0), 3.0, border);
             c.segment((90.0, hf - 90.0), (90.0, 90.0), 3.0, border);
             for i in 0..5 {
-                c.glyph(rng, wf / 2.0 - 2.5 * 110.0 + i as f32 * 110.0, 260.0, 110.0, INK);
+                c.glyph(
+                    rng,
+                    wf / 2.0 - 2.5 * 110.0 + i as f32 * 110.0,
+                    260.0,
+                    110.0,
+                    INK,
+                );
             }
             let y = c.text(rng, 220.0, wf - 220.0, 520.0, 44.0, 14, INK);
             c.text(rng, wf - 700.0, wf - 220.0, y + 120.0, 44.0, 2, INK);
@@ -298,11 +426,22 @@ fn draw_page(kind: Kind, rng: &mut StdRng) -> Raster {
                 let a0 = -std::f32::consts::FRAC_PI_2 + k as f32 * 4.0 * std::f32::consts::PI / 5.0;
                 let a1 = a0 + 4.0 * std::f32::consts::PI / 5.0;
                 let r = 70.0;
-                c.segment((sc.0 + r * a0.cos(), sc.1 + r * a0.sin()), (sc.0 + r * a1.cos(), sc.1 + r * a1.sin()), 9.0, RED);
+                c.segment(
+                    (sc.0 + r * a0.cos(), sc.1 + r * a0.sin()),
+                    (sc.0 + r * a1.cos(), sc.1 + r * a1.sin()),
+                    9.0,
+                    RED,
+                );
             }
             for k in 0..9 {
                 let a = std::f32::consts::PI * (1.1 + 0.8 * k as f32 / 8.0);
-                c.glyph(rng, sc.0 + 130.0 * a.cos() - 20.0, sc.1 + 130.0 * a.sin() - 20.0, 40.0, RED);
+                c.glyph(
+                    rng,
+                    sc.0 + 130.0 * a.cos() - 20.0,
+                    sc.1 + 130.0 * a.sin() - 20.0,
+                    40.0,
+                    RED,
+                );
             }
         }
         Kind::IdCard => {
@@ -350,7 +489,11 @@ impl Noise {
     fn new(rng: &mut StdRng, w: usize, h: usize, cell: f32) -> Self {
         let gw = (w as f32 / cell) as usize + 2;
         let gh = (h as f32 / cell) as usize + 2;
-        Noise { gw, cell, v: (0..gw * gh).map(|_| rng.gen_range(-1.0..1.0)).collect() }
+        Noise {
+            gw,
+            cell,
+            v: (0..gw * gh).map(|_| rng.gen_range(-1.0..1.0)).collect(),
+        }
     }
     fn at(&self, x: f32, y: f32) -> f32 {
         let (gx, gy) = (x / self.cell, y / self.cell);
@@ -409,7 +552,11 @@ fn background(bg: Background, x: f32, y: f32, n1: &Noise, n2: &Noise) -> [f32; 3
             [150.0 * s, 104.0 * s, 68.0 * s]
         }
         Background::Cloth => {
-            let weave = if ((x as i32 / 3) + (y as i32 / 3)) % 2 == 0 { 1.0 } else { 0.9 };
+            let weave = if ((x as i32 / 3) + (y as i32 / 3)) % 2 == 0 {
+                1.0
+            } else {
+                0.9
+            };
             let s = weave * (0.85 + 0.1 * n1.at(x, y) + 0.05 * n2.at(x, y));
             [72.0 * s, 84.0 * s, 118.0 * s]
         }
@@ -451,7 +598,10 @@ pub fn render(spec: &Spec) -> SynthPhoto {
     let (s, c) = spec.tilt_deg.to_radians().sin_cos();
     let src = crate::detect::frame_corners(page.w as u32, page.h as u32);
     let dst = src.map(|p| {
-        let (dx, dy) = ((p.x - (rw - 1.0) / 2.0) * scale, (p.y - (rh - 1.0) / 2.0) * scale);
+        let (dx, dy) = (
+            (p.x - (rw - 1.0) / 2.0) * scale,
+            (p.y - (rh - 1.0) / 2.0) * scale,
+        );
         let jx = rng.gen_range(-1.0..1.0) * spec.perspective * rw * scale;
         let jy = rng.gen_range(-1.0..1.0) * spec.perspective * rh * scale;
         Point::new(cx + dx * c - dy * s + jx, cy + dx * s + dy * c + jy)
@@ -482,13 +632,24 @@ pub fn render(spec: &Spec) -> SynthPhoto {
     // Hand shadow: a palm off one side of the page and four fingers reaching onto it.
     let mut hand: Vec<Capsule> = Vec::new();
     if spec.hand_shadow {
-        let base = (pwf * rng.gen_range(0.75..0.95), phf * rng.gen_range(0.6..0.8));
-        hand.push(Capsule { a: (base.0 + 200.0, base.1 + 150.0), b: (pwf + 400.0, base.1 + 600.0), r: 380.0 });
+        let base = (
+            pwf * rng.gen_range(0.75..0.95),
+            phf * rng.gen_range(0.6..0.8),
+        );
+        hand.push(Capsule {
+            a: (base.0 + 200.0, base.1 + 150.0),
+            b: (pwf + 400.0, base.1 + 600.0),
+            r: 380.0,
+        });
         for k in 0..4 {
             let ang = std::f32::consts::PI * (1.05 + 0.12 * k as f32);
             let len = rng.gen_range(550.0..800.0);
             let start = (base.0 + 60.0 * k as f32, base.1 - 120.0 + 90.0 * k as f32);
-            hand.push(Capsule { a: start, b: (start.0 + len * ang.cos(), start.1 + len * ang.sin()), r: 55.0 });
+            hand.push(Capsule {
+                a: start,
+                b: (start.0 + len * ang.cos(), start.1 + len * ang.sin()),
+                r: 55.0,
+            });
         }
     }
     let soft = 90.0;
@@ -540,7 +701,10 @@ pub fn render(spec: &Spec) -> SynthPhoto {
             // Lighting: a diagonal gradient with a warm tint, then the hand shadow.
             let mut light = 1.0 - spec.gradient * (0.6 * xf / pwf + 0.4 * yf / phf);
             if !hand.is_empty() {
-                let d = hand.iter().map(|cap| cap.dist(xf, yf)).fold(f32::MAX, f32::min);
+                let d = hand
+                    .iter()
+                    .map(|cap| cap.dist(xf, yf))
+                    .fold(f32::MAX, f32::min);
                 if d < soft {
                     let t = ((soft - d) / (2.0 * soft)).clamp(0.0, 1.0);
                     light *= 1.0 - depth * t * t * (3.0 - 2.0 * t);
@@ -579,14 +743,22 @@ pub fn render(spec: &Spec) -> SynthPhoto {
             let o = (y * w + x) * 3;
             let n = noise_rng.gauss() * spec.noise;
             for k in 0..3 {
-                raw[ro + k] = (img[o + k] + n + noise_rng.gauss() * spec.noise * 0.3).clamp(0.0, 255.0) as u8;
+                raw[ro + k] =
+                    (img[o + k] + n + noise_rng.gauss() * spec.noise * 0.3).clamp(0.0, 255.0) as u8;
             }
         }
     }
     let mut jpeg = Vec::new();
     let mut enc = jpeg_encoder::Encoder::new(&mut jpeg, 90);
-    enc.add_exif_metadata(&exif_orientation_tiff(spec.orientation)).expect("small EXIF");
-    enc.encode(&raw, raw_w as u16, raw_h as u16, jpeg_encoder::ColorType::Rgb).expect("encode synthetic photo");
+    enc.add_exif_metadata(&exif_orientation_tiff(spec.orientation))
+        .expect("small EXIF");
+    enc.encode(
+        &raw,
+        raw_w as u16,
+        raw_h as u16,
+        jpeg_encoder::ColorType::Rgb,
+    )
+    .expect("encode synthetic photo");
 
     SynthPhoto {
         spec: spec.clone(),
@@ -595,6 +767,10 @@ pub fn render(spec: &Spec) -> SynthPhoto {
         width: pw,
         height: ph,
         page,
-        mode: if spec.kind == Kind::IdCard { Mode::Card } else { Mode::Page },
+        mode: if spec.kind == Kind::IdCard {
+            Mode::Card
+        } else {
+            Mode::Page
+        },
     }
 }

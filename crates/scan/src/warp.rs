@@ -9,7 +9,15 @@ use crate::{CancelToken, ScanError};
 
 /// Warps `src` into a `w`x`h` image with `ch_out` channels (1 or 3), where `m` maps output pixel
 /// coordinates to stored-raster coordinates. A luma output from an RGB source converts on the fly.
-pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: usize, cancel: &CancelToken) -> Result<Vec<u8>, ScanError> {
+pub fn warp(
+    src: &Raster,
+    m: &Mat3,
+    w: usize,
+    h: usize,
+    ch_out: usize,
+    threads: usize,
+    cancel: &CancelToken,
+) -> Result<Vec<u8>, ScanError> {
     let mut out = vec![0u8; w * h * ch_out];
     let h_ = m.0;
     let (sw, sh, ch) = (src.w, src.h, src.ch);
@@ -46,8 +54,16 @@ pub fn warp(src: &Raster, m: &Mat3, w: usize, h: usize, ch_out: usize, threads: 
     // Decided once per image, so the result does not depend on how rows are split into bands.
     let v = (h / 2) as f64;
     let src_y = |u: f64| (h_[3] * u + h_[4] * v + h_[5]) / (h_[6] * u + h_[7] * v + h_[8]);
-    let tile = if (src_y(w as f64 - 1.0) - src_y(0.0)).abs() * 2.0 < w as f64 { MAX_TILE } else { MAX_TILE / 2 };
-    for_rows(&mut out, w * ch_out, threads, cancel, |first, band| warp_band(data, sw, ch, &h_, w, ch_out, max_fx, max_fy, gather, tile, first, band))?;
+    let tile = if (src_y(w as f64 - 1.0) - src_y(0.0)).abs() * 2.0 < w as f64 {
+        MAX_TILE
+    } else {
+        MAX_TILE / 2
+    };
+    for_rows(&mut out, w * ch_out, threads, cancel, |first, band| {
+        warp_band(
+            data, sw, ch, &h_, w, ch_out, max_fx, max_fy, gather, tile, first, band,
+        )
+    })?;
     Ok(out)
 }
 
@@ -179,7 +195,6 @@ fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out:
 }
 }
 
-
 /// One span of luma output: source coordinates, 2x2 neighbourhoods and bilinear weights for eight
 /// pixels at a time, all in registers. Bit-identical to the portable two-pass loops in
 /// `warp_band` (same float operations in the same order, same magic-number rounding, same clamp,
@@ -191,7 +206,14 @@ fn warp_band(data: &[u8], sw: usize, ch: usize, h_: &[f64; 9], w: usize, ch_out:
 /// `max_fx`/`max_fy` must keep `x0 <= sw - 2` and `y0 <= sh - 2`; `sw * sh` must fit an i32.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn span_gray_avx2(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, out: &mut [u8]) {
+unsafe fn span_gray_avx2(
+    data: &[u8],
+    sw: usize,
+    m: [f32; 6],
+    max_fx: i32,
+    max_fy: i32,
+    out: &mut [u8],
+) {
     use std::arch::x86_64::*;
     const MAGIC: f32 = 12_582_912.0;
     let [x, y, z, dx, dy, dz] = m;
@@ -202,7 +224,11 @@ unsafe fn span_gray_avx2(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_f
     let c256 = _mm256_set1_ps(256.0);
     let magic = _mm256_set1_ps(MAGIC);
     let magic_bits = _mm256_set1_epi32(MAGIC.to_bits() as i32);
-    let (zero, mfx, mfy) = (_mm256_setzero_si256(), _mm256_set1_epi32(max_fx), _mm256_set1_epi32(max_fy));
+    let (zero, mfx, mfy) = (
+        _mm256_setzero_si256(),
+        _mm256_set1_epi32(max_fx),
+        _mm256_set1_epi32(max_fy),
+    );
     let swv = _mm256_set1_epi32(sw as i32);
     let below = _mm256_set1_epi32(sw as i32 - 2);
     let m255 = _mm256_set1_epi32(255);
@@ -212,13 +238,22 @@ unsafe fn span_gray_avx2(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_f
     let mut k = 0;
     while k + 8 <= n {
         let iz = _mm256_div_ps(c256, _mm256_add_ps(zv, _mm256_mul_ps(dzv, kf)));
-        let fxf = _mm256_add_ps(_mm256_mul_ps(_mm256_add_ps(xv, _mm256_mul_ps(dxv, kf)), iz), magic);
-        let fyf = _mm256_add_ps(_mm256_mul_ps(_mm256_add_ps(yv, _mm256_mul_ps(dyv, kf)), iz), magic);
+        let fxf = _mm256_add_ps(
+            _mm256_mul_ps(_mm256_add_ps(xv, _mm256_mul_ps(dxv, kf)), iz),
+            magic,
+        );
+        let fyf = _mm256_add_ps(
+            _mm256_mul_ps(_mm256_add_ps(yv, _mm256_mul_ps(dyv, kf)), iz),
+            magic,
+        );
         let fx = _mm256_sub_epi32(_mm256_castps_si256(fxf), magic_bits);
         let fy = _mm256_sub_epi32(_mm256_castps_si256(fyf), magic_bits);
         let fx = _mm256_min_epi32(_mm256_max_epi32(fx, zero), mfx);
         let fy = _mm256_min_epi32(_mm256_max_epi32(fy, zero), mfy);
-        let r0 = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_srai_epi32::<8>(fy), swv), _mm256_srai_epi32::<8>(fx));
+        let r0 = _mm256_add_epi32(
+            _mm256_mullo_epi32(_mm256_srai_epi32::<8>(fy), swv),
+            _mm256_srai_epi32::<8>(fx),
+        );
         // Top pair: bytes r0, r0 + 1 are the low two bytes of the 4-byte load at r0 (which ends at
         // most at (sh - 1) * sw + 1). Bottom pair: the high two bytes of the load at r0 + sw - 2,
         // which starts at or after 0 and ends at r0 + sw + 1 <= sw * sh - 1. No read leaves `data`.
@@ -230,15 +265,27 @@ unsafe fn span_gray_avx2(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_f
         let d = _mm256_srli_epi32::<24>(bot);
         let wx = _mm256_and_si256(fx, m255);
         let wy = _mm256_and_si256(fy, m255);
-        let t = _mm256_add_epi32(_mm256_slli_epi32::<8>(a), _mm256_mullo_epi32(_mm256_sub_epi32(b, a), wx));
-        let u = _mm256_add_epi32(_mm256_slli_epi32::<8>(c), _mm256_mullo_epi32(_mm256_sub_epi32(d, c), wx));
-        let v = _mm256_add_epi32(_mm256_slli_epi32::<8>(t), _mm256_mullo_epi32(_mm256_sub_epi32(u, t), wy));
+        let t = _mm256_add_epi32(
+            _mm256_slli_epi32::<8>(a),
+            _mm256_mullo_epi32(_mm256_sub_epi32(b, a), wx),
+        );
+        let u = _mm256_add_epi32(
+            _mm256_slli_epi32::<8>(c),
+            _mm256_mullo_epi32(_mm256_sub_epi32(d, c), wx),
+        );
+        let v = _mm256_add_epi32(
+            _mm256_slli_epi32::<8>(t),
+            _mm256_mullo_epi32(_mm256_sub_epi32(u, t), wy),
+        );
         let r = _mm256_srai_epi32::<16>(_mm256_add_epi32(v, half));
         // 8 x i32 (0..=255) -> 8 bytes: each 128-bit lane packs its four values to the low dword.
         let p = _mm256_packus_epi16(_mm256_packus_epi32(r, r), _mm256_setzero_si256());
         let lo = _mm256_castsi256_si128(p);
         let hi = _mm256_extracti128_si256::<1>(p);
-        _mm_storel_epi64(out.as_mut_ptr().add(k) as *mut __m128i, _mm_unpacklo_epi32(lo, hi));
+        _mm_storel_epi64(
+            out.as_mut_ptr().add(k) as *mut __m128i,
+            _mm_unpacklo_epi32(lo, hi),
+        );
         kf = _mm256_add_ps(kf, eight);
         k += 8;
     }
@@ -251,7 +298,14 @@ unsafe fn span_gray_avx2(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_f
 /// As for [`span_gray_avx2`], and the CPU must support AVX-512F.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2")]
-unsafe fn span_gray_avx512(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, out: &mut [u8]) {
+unsafe fn span_gray_avx512(
+    data: &[u8],
+    sw: usize,
+    m: [f32; 6],
+    max_fx: i32,
+    max_fy: i32,
+    out: &mut [u8],
+) {
     use std::arch::x86_64::*;
     const MAGIC: f32 = 12_582_912.0;
     let [x, y, z, dx, dy, dz] = m;
@@ -262,23 +316,38 @@ unsafe fn span_gray_avx512(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max
     let c256 = _mm512_set1_ps(256.0);
     let magic = _mm512_set1_ps(MAGIC);
     let magic_bits = _mm512_set1_epi32(MAGIC.to_bits() as i32);
-    let (zero, mfx, mfy) = (_mm512_setzero_si512(), _mm512_set1_epi32(max_fx), _mm512_set1_epi32(max_fy));
+    let (zero, mfx, mfy) = (
+        _mm512_setzero_si512(),
+        _mm512_set1_epi32(max_fx),
+        _mm512_set1_epi32(max_fy),
+    );
     let swv = _mm512_set1_epi32(sw as i32);
     let below = _mm512_set1_epi32(sw as i32 - 2);
     let m255 = _mm512_set1_epi32(255);
     let half = _mm512_set1_epi32(1 << 15);
-    let mut kf = _mm512_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0);
+    let mut kf = _mm512_setr_ps(
+        0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+    );
     let sixteen = _mm512_set1_ps(16.0);
     let mut k = 0;
     while k + 16 <= n {
         let iz = _mm512_div_ps(c256, _mm512_add_ps(zv, _mm512_mul_ps(dzv, kf)));
-        let fxf = _mm512_add_ps(_mm512_mul_ps(_mm512_add_ps(xv, _mm512_mul_ps(dxv, kf)), iz), magic);
-        let fyf = _mm512_add_ps(_mm512_mul_ps(_mm512_add_ps(yv, _mm512_mul_ps(dyv, kf)), iz), magic);
+        let fxf = _mm512_add_ps(
+            _mm512_mul_ps(_mm512_add_ps(xv, _mm512_mul_ps(dxv, kf)), iz),
+            magic,
+        );
+        let fyf = _mm512_add_ps(
+            _mm512_mul_ps(_mm512_add_ps(yv, _mm512_mul_ps(dyv, kf)), iz),
+            magic,
+        );
         let fx = _mm512_sub_epi32(_mm512_castps_si512(fxf), magic_bits);
         let fy = _mm512_sub_epi32(_mm512_castps_si512(fyf), magic_bits);
         let fx = _mm512_min_epi32(_mm512_max_epi32(fx, zero), mfx);
         let fy = _mm512_min_epi32(_mm512_max_epi32(fy, zero), mfy);
-        let r0 = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_srai_epi32::<8>(fy), swv), _mm512_srai_epi32::<8>(fx));
+        let r0 = _mm512_add_epi32(
+            _mm512_mullo_epi32(_mm512_srai_epi32::<8>(fy), swv),
+            _mm512_srai_epi32::<8>(fx),
+        );
         // Same two loads per pixel as the AVX2 kernel (see there for why they stay in `data`).
         let top = _mm512_i32gather_epi32::<1>(r0, base);
         let bot = _mm512_i32gather_epi32::<1>(_mm512_add_epi32(r0, below), base);
@@ -288,12 +357,24 @@ unsafe fn span_gray_avx512(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max
         let d = _mm512_srli_epi32::<24>(bot);
         let wx = _mm512_and_si512(fx, m255);
         let wy = _mm512_and_si512(fy, m255);
-        let t = _mm512_add_epi32(_mm512_slli_epi32::<8>(a), _mm512_mullo_epi32(_mm512_sub_epi32(b, a), wx));
-        let u = _mm512_add_epi32(_mm512_slli_epi32::<8>(c), _mm512_mullo_epi32(_mm512_sub_epi32(d, c), wx));
-        let v = _mm512_add_epi32(_mm512_slli_epi32::<8>(t), _mm512_mullo_epi32(_mm512_sub_epi32(u, t), wy));
+        let t = _mm512_add_epi32(
+            _mm512_slli_epi32::<8>(a),
+            _mm512_mullo_epi32(_mm512_sub_epi32(b, a), wx),
+        );
+        let u = _mm512_add_epi32(
+            _mm512_slli_epi32::<8>(c),
+            _mm512_mullo_epi32(_mm512_sub_epi32(d, c), wx),
+        );
+        let v = _mm512_add_epi32(
+            _mm512_slli_epi32::<8>(t),
+            _mm512_mullo_epi32(_mm512_sub_epi32(u, t), wy),
+        );
         let r = _mm512_srai_epi32::<16>(_mm512_add_epi32(v, half));
         // Values are 0..=255, so the truncating narrow is exact.
-        _mm_storeu_si128(out.as_mut_ptr().add(k) as *mut __m128i, _mm512_cvtepi32_epi8(r));
+        _mm_storeu_si128(
+            out.as_mut_ptr().add(k) as *mut __m128i,
+            _mm512_cvtepi32_epi8(r),
+        );
         kf = _mm512_add_ps(kf, sixteen);
         k += 16;
     }
@@ -311,7 +392,14 @@ unsafe fn span_gray_avx512(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max
 /// As for [`span_gray_avx2`], and the CPU must support AVX-512 F, BW and VBMI.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx2")]
-unsafe fn span_gray_avx512_vbmi(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, out: &mut [u8]) {
+unsafe fn span_gray_avx512_vbmi(
+    data: &[u8],
+    sw: usize,
+    m: [f32; 6],
+    max_fx: i32,
+    max_fy: i32,
+    out: &mut [u8],
+) {
     use std::arch::x86_64::*;
     const MAGIC: f32 = 12_582_912.0;
     let [x, y, z, dx, dy, dz] = m;
@@ -322,19 +410,31 @@ unsafe fn span_gray_avx512_vbmi(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32
     let c256 = _mm512_set1_ps(256.0);
     let magic = _mm512_set1_ps(MAGIC);
     let magic_bits = _mm512_set1_epi32(MAGIC.to_bits() as i32);
-    let (zero, mfx, mfy) = (_mm512_setzero_si512(), _mm512_set1_epi32(max_fx), _mm512_set1_epi32(max_fy));
+    let (zero, mfx, mfy) = (
+        _mm512_setzero_si512(),
+        _mm512_set1_epi32(max_fx),
+        _mm512_set1_epi32(max_fy),
+    );
     let swv = _mm512_set1_epi32(sw as i32);
     let below = _mm512_set1_epi32(sw as i32 - 2);
     let m255 = _mm512_set1_epi32(255);
     let half = _mm512_set1_epi32(1 << 15);
     let pair = _mm512_set1_epi32(0x0100);
-    let mut kf = _mm512_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0);
+    let mut kf = _mm512_setr_ps(
+        0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+    );
     let sixteen = _mm512_set1_ps(16.0);
     let mut k = 0;
     while k + 16 <= n {
         let iz = _mm512_div_ps(c256, _mm512_add_ps(zv, _mm512_mul_ps(dzv, kf)));
-        let fxf = _mm512_add_ps(_mm512_mul_ps(_mm512_add_ps(xv, _mm512_mul_ps(dxv, kf)), iz), magic);
-        let fyf = _mm512_add_ps(_mm512_mul_ps(_mm512_add_ps(yv, _mm512_mul_ps(dyv, kf)), iz), magic);
+        let fxf = _mm512_add_ps(
+            _mm512_mul_ps(_mm512_add_ps(xv, _mm512_mul_ps(dxv, kf)), iz),
+            magic,
+        );
+        let fyf = _mm512_add_ps(
+            _mm512_mul_ps(_mm512_add_ps(yv, _mm512_mul_ps(dyv, kf)), iz),
+            magic,
+        );
         let fx = _mm512_sub_epi32(_mm512_castps_si512(fxf), magic_bits);
         let fy = _mm512_sub_epi32(_mm512_castps_si512(fyf), magic_bits);
         let fx = _mm512_min_epi32(_mm512_max_epi32(fx, zero), mfx);
@@ -347,8 +447,14 @@ unsafe fn span_gray_avx512_vbmi(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32
         let (xa, ya) = (_mm512_cvtsi512_si32(x0), _mm512_cvtsi512_si32(y0));
         let last = |v: __m512i| _mm_extract_epi32::<3>(_mm512_extracti32x4_epi32::<3>(v));
         let (xb, yb) = (xa.min(last(x0)), ya.min(last(y0)));
-        let in_x = _mm512_cmple_epu32_mask(_mm512_sub_epi32(x0, _mm512_set1_epi32(xb)), _mm512_set1_epi32(62));
-        let in_y = _mm512_cmple_epu32_mask(_mm512_sub_epi32(y0, _mm512_set1_epi32(yb)), _mm512_set1_epi32(1));
+        let in_x = _mm512_cmple_epu32_mask(
+            _mm512_sub_epi32(x0, _mm512_set1_epi32(xb)),
+            _mm512_set1_epi32(62),
+        );
+        let in_y = _mm512_cmple_epu32_mask(
+            _mm512_sub_epi32(y0, _mm512_set1_epi32(yb)),
+            _mm512_set1_epi32(1),
+        );
         let rows_ok = in_x & in_y == 0xFFFF;
         // Three rows of 64 bytes from (xb, yb) must lie inside `data`.
         let start = yb as usize * sw + xb as usize;
@@ -360,7 +466,11 @@ unsafe fn span_gray_avx512_vbmi(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32
             // Byte indices (x0 - xb, x0 - xb + 1) in the low two bytes of each lane.
             let off = _mm512_sub_epi32(x0, _mm512_set1_epi32(xb));
             let idx = _mm512_add_epi32(_mm512_mullo_epi32(off, _mm512_set1_epi32(0x0101)), pair);
-            let (p0, p1, p2) = (_mm512_permutexvar_epi8(idx, r0), _mm512_permutexvar_epi8(idx, r1), _mm512_permutexvar_epi8(idx, r2));
+            let (p0, p1, p2) = (
+                _mm512_permutexvar_epi8(idx, r0),
+                _mm512_permutexvar_epi8(idx, r1),
+                _mm512_permutexvar_epi8(idx, r2),
+            );
             let upper = _mm512_cmpeq_epi32_mask(y0, _mm512_set1_epi32(yb));
             // Lanes on row yb take rows yb / yb + 1, the others rows yb + 1 / yb + 2; the bottom
             // pair goes to bytes 2 and 3 as in the gathered layout.
@@ -369,7 +479,10 @@ unsafe fn span_gray_avx512_vbmi(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32
             (top, bot)
         } else {
             let r0 = _mm512_add_epi32(_mm512_mullo_epi32(y0, swv), x0);
-            (_mm512_i32gather_epi32::<1>(r0, base), _mm512_i32gather_epi32::<1>(_mm512_add_epi32(r0, below), base))
+            (
+                _mm512_i32gather_epi32::<1>(r0, base),
+                _mm512_i32gather_epi32::<1>(_mm512_add_epi32(r0, below), base),
+            )
         };
         let a = _mm512_and_si512(top, m255);
         let b = _mm512_and_si512(_mm512_srli_epi32::<8>(top), m255);
@@ -377,11 +490,23 @@ unsafe fn span_gray_avx512_vbmi(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32
         let d = _mm512_srli_epi32::<24>(bot);
         let wx = _mm512_and_si512(fx, m255);
         let wy = _mm512_and_si512(fy, m255);
-        let t = _mm512_add_epi32(_mm512_slli_epi32::<8>(a), _mm512_mullo_epi32(_mm512_sub_epi32(b, a), wx));
-        let u = _mm512_add_epi32(_mm512_slli_epi32::<8>(c), _mm512_mullo_epi32(_mm512_sub_epi32(d, c), wx));
-        let v = _mm512_add_epi32(_mm512_slli_epi32::<8>(t), _mm512_mullo_epi32(_mm512_sub_epi32(u, t), wy));
+        let t = _mm512_add_epi32(
+            _mm512_slli_epi32::<8>(a),
+            _mm512_mullo_epi32(_mm512_sub_epi32(b, a), wx),
+        );
+        let u = _mm512_add_epi32(
+            _mm512_slli_epi32::<8>(c),
+            _mm512_mullo_epi32(_mm512_sub_epi32(d, c), wx),
+        );
+        let v = _mm512_add_epi32(
+            _mm512_slli_epi32::<8>(t),
+            _mm512_mullo_epi32(_mm512_sub_epi32(u, t), wy),
+        );
         let r = _mm512_srai_epi32::<16>(_mm512_add_epi32(v, half));
-        _mm_storeu_si128(out.as_mut_ptr().add(k) as *mut __m128i, _mm512_cvtepi32_epi8(r));
+        _mm_storeu_si128(
+            out.as_mut_ptr().add(k) as *mut __m128i,
+            _mm512_cvtepi32_epi8(r),
+        );
         kf = _mm512_add_ps(kf, sixteen);
         k += 16;
     }
@@ -390,7 +515,15 @@ unsafe fn span_gray_avx512_vbmi(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32
 
 /// Pixels `from..` of a span, one at a time, with the same arithmetic as the vector kernels.
 #[cfg(target_arch = "x86_64")]
-fn tail_gray(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, from: usize, out: &mut [u8]) {
+fn tail_gray(
+    data: &[u8],
+    sw: usize,
+    m: [f32; 6],
+    max_fx: i32,
+    max_fy: i32,
+    from: usize,
+    out: &mut [u8],
+) {
     const MAGIC: f32 = 12_582_912.0;
     let [x, y, z, dx, dy, dz] = m;
     let magic_bits = MAGIC.to_bits() as i32;
@@ -400,7 +533,12 @@ fn tail_gray(data: &[u8], sw: usize, m: [f32; 6], max_fx: i32, max_fy: i32, from
         let fx = (((x + dx * kf) * iz + MAGIC).to_bits() as i32 - magic_bits).clamp(0, max_fx);
         let fy = (((y + dy * kf) * iz + MAGIC).to_bits() as i32 - magic_bits).clamp(0, max_fy);
         let r0 = (fy >> 8) as usize * sw + (fx >> 8) as usize;
-        let (a, b, c, d) = (data[r0] as i32, data[r0 + 1] as i32, data[r0 + sw] as i32, data[r0 + sw + 1] as i32);
+        let (a, b, c, d) = (
+            data[r0] as i32,
+            data[r0 + 1] as i32,
+            data[r0 + sw] as i32,
+            data[r0 + sw + 1] as i32,
+        );
         let (wx, wy) = (fx & 255, fy & 255);
         let t = (a << 8) + (b - a) * wx;
         let u = (c << 8) + (d - c) * wx;
@@ -416,9 +554,14 @@ mod tests {
     fn gather_path_matches_portable_path() {
         // Perspective maps over a noisy source, including samples clamped at the edges.
         let (sw, sh) = (301usize, 203usize);
-        let data: Vec<u8> = (0..sw * sh).map(|i| ((i * 2_654_435_761usize) >> 13) as u8).collect();
+        let data: Vec<u8> = (0..sw * sh)
+            .map(|i| ((i * 2_654_435_761usize) >> 13) as u8)
+            .collect();
         // Tilted (chunks gather) and nearly upright (chunks take the row-permute path).
-        for m in [[1.3, 0.2, -20.0, -0.15, 1.1, -10.0, 0.0004, 0.0002, 1.0], [1.2, 0.02, 3.0, 0.03, 1.05, 2.0, 0.0001, 0.00005, 1.0]] {
+        for m in [
+            [1.3, 0.2, -20.0, -0.15, 1.1, -10.0, 0.0004, 0.0002, 1.0],
+            [1.2, 0.02, 3.0, 0.03, 1.05, 2.0, 0.0001, 0.00005, 1.0],
+        ] {
             check_kernels(&data, sw, sh, &m);
         }
     }
@@ -430,12 +573,32 @@ mod tests {
         let (mfx, mfy) = ((maxx * 256.0) as i32, (maxy * 256.0) as i32);
         let mut a = vec![0u8; w * h];
         for tile in [MAX_TILE / 2, MAX_TILE] {
-            warp_band(data, sw, 1, m, w, 1, mfx, mfy, Gather::None, tile, 0, &mut a);
+            warp_band(
+                data,
+                sw,
+                1,
+                m,
+                w,
+                1,
+                mfx,
+                mfy,
+                Gather::None,
+                tile,
+                0,
+                &mut a,
+            );
             #[cfg(target_arch = "x86_64")]
             for (g, feature) in [
                 (Gather::Avx2, std::arch::is_x86_feature_detected!("avx2")),
-                (Gather::Avx512, std::arch::is_x86_feature_detected!("avx512f")),
-                (Gather::Avx512Vbmi, std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vbmi")),
+                (
+                    Gather::Avx512,
+                    std::arch::is_x86_feature_detected!("avx512f"),
+                ),
+                (
+                    Gather::Avx512Vbmi,
+                    std::arch::is_x86_feature_detected!("avx512f")
+                        && std::arch::is_x86_feature_detected!("avx512vbmi"),
+                ),
             ] {
                 if feature {
                     let mut b = vec![0u8; w * h];

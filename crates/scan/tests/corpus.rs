@@ -4,8 +4,8 @@
 
 use bianmin_scan::synth::{self, Kind, SynthPhoto};
 use bianmin_scan::{
-    probe, rescan_with_corners, scan, scan_files, CancelToken, ColorMode, Mode, OutputFormat, Point, Scan, ScanError, ScanOptions,
-    A4_200DPI, CARD_300DPI, HARD_CAP_BYTES,
+    probe, rescan_with_corners, scan, scan_files, CancelToken, ColorMode, Mode, OutputFormat,
+    Point, Scan, ScanError, ScanOptions, A4_200DPI, CARD_300DPI, HARD_CAP_BYTES,
 };
 use std::sync::OnceLock;
 
@@ -16,7 +16,10 @@ fn corpus() -> &'static [SynthPhoto] {
 }
 
 fn photo(kind: Kind) -> &'static SynthPhoto {
-    corpus().iter().find(|p| p.spec.kind == kind).expect("kind in corpus")
+    corpus()
+        .iter()
+        .find(|p| p.spec.kind == kind)
+        .expect("kind in corpus")
 }
 
 fn opts_for(p: &SynthPhoto) -> ScanOptions {
@@ -28,11 +31,17 @@ fn opts_for(p: &SynthPhoto) -> ScanOptions {
 }
 
 fn decode_luma(s: &Scan) -> image::GrayImage {
-    image::load_from_memory(&s.data).expect("output decodes").to_luma8()
+    image::load_from_memory(&s.data)
+        .expect("output decodes")
+        .to_luma8()
 }
 
 fn max_corner_error(found: &[Point; 4], truth: &[Point; 4]) -> f32 {
-    found.iter().zip(truth).map(|(a, b)| a.dist(*b)).fold(0.0, f32::max)
+    found
+        .iter()
+        .zip(truth)
+        .map(|(a, b)| a.dist(*b))
+        .fold(0.0, f32::max)
 }
 
 /// Mean output brightness over ink cores and over clean paper, using the drawn page as truth.
@@ -50,7 +59,9 @@ fn ink_and_paper(p: &SynthPhoto, out: &image::GrayImage) -> (f64, f64, f64) {
     for y in (4..pg.h - 4).step_by(2) {
         for x in (4..pg.w - 4).step_by(2) {
             let v = out.get_pixel(x as u32, y as u32)[0] as f64;
-            let around = |r: usize| (y - r..=y + r).flat_map(move |yy| (x - r..=x + r).map(move |xx| (xx, yy)));
+            let around = |r: usize| {
+                (y - r..=y + r).flat_map(move |yy| (x - r..=x + r).map(move |xx| (xx, yy)))
+            };
             if around(1).all(|(xx, yy)| l(xx, yy) < 90) {
                 ink += v;
                 nink += 1;
@@ -63,7 +74,11 @@ fn ink_and_paper(p: &SynthPhoto, out: &image::GrayImage) -> (f64, f64, f64) {
     }
     assert!(nink > 100 && npaper > 1000, "ink {nink} paper {npaper}");
     paper_vals.sort_by(f64::total_cmp);
-    (ink / nink as f64, paper / npaper as f64, paper_vals[paper_vals.len() / 100])
+    (
+        ink / nink as f64,
+        paper / npaper as f64,
+        paper_vals[paper_vals.len() / 100],
+    )
 }
 
 #[test]
@@ -74,8 +89,17 @@ fn corners_match_truth_on_every_photo_with_a_visible_edge() {
         let err = max_corner_error(&s.corners, &p.corners);
         let diag = ((p.width as f32).powi(2) + (p.height as f32).powi(2)).sqrt();
         // Well under the 1%-of-diagonal requirement (50 px): a few pixels on a 5000 px diagonal.
-        assert!(err <= 4.0, "{}: corner error {err:.2} px (diagonal {diag:.0})", p.spec.name);
-        assert_eq!((s.photo.width, s.photo.height), (p.width, p.height), "{}: oriented size", p.spec.name);
+        assert!(
+            err <= 4.0,
+            "{}: corner error {err:.2} px (diagonal {diag:.0})",
+            p.spec.name
+        );
+        assert_eq!(
+            (s.photo.width, s.photo.height),
+            (p.width, p.height),
+            "{}: oriented size",
+            p.spec.name
+        );
     }
 }
 
@@ -85,7 +109,15 @@ fn page_filling_the_frame_falls_back_to_whole_frame() {
     let s = scan(&p.jpeg, &ScanOptions::default(), &CancelToken::new()).expect("scan");
     assert!(!s.detected);
     let (w, h) = (p.width as f32 - 1.0, p.height as f32 - 1.0);
-    assert_eq!(s.corners, [Point::new(0.0, 0.0), Point::new(w, 0.0), Point::new(w, h), Point::new(0.0, h)]);
+    assert_eq!(
+        s.corners,
+        [
+            Point::new(0.0, 0.0),
+            Point::new(w, 0.0),
+            Point::new(w, h),
+            Point::new(0.0, h)
+        ]
+    );
     assert_eq!((s.width, s.height), A4_200DPI);
 }
 
@@ -94,17 +126,42 @@ fn output_dimensions_and_size_caps() {
     for p in corpus() {
         let s = scan(&p.jpeg, &opts_for(p), &CancelToken::new()).expect("scan");
         assert_eq!(s.format, OutputFormat::Jpeg);
-        let want = if p.mode == Mode::Card { CARD_300DPI } else { A4_200DPI };
+        let want = if p.mode == Mode::Card {
+            CARD_300DPI
+        } else {
+            A4_200DPI
+        };
         assert_eq!((s.width, s.height), want, "{}", p.spec.name);
         let img = decode_luma(&s);
-        assert_eq!((img.width(), img.height()), want, "{}: encoded size", p.spec.name);
-        assert!(s.data.len() <= HARD_CAP_BYTES, "{}: {} bytes", p.spec.name, s.data.len());
+        assert_eq!(
+            (img.width(), img.height()),
+            want,
+            "{}: encoded size",
+            p.spec.name
+        );
+        assert!(
+            s.data.len() <= HARD_CAP_BYTES,
+            "{}: {} bytes",
+            p.spec.name,
+            s.data.len()
+        );
         // The target is soft: quality goes down to 40 for it, and only the hard cap goes further.
         let target = opts_for(p).target_bytes;
         assert!(s.quality >= 40, "{}: quality {}", p.spec.name, s.quality);
-        assert!(s.data.len() <= target || s.quality == 40, "{}: {} bytes over target {target} at q{}", p.spec.name, s.data.len(), s.quality);
+        assert!(
+            s.data.len() <= target || s.quality == 40,
+            "{}: {} bytes over target {target} at q{}",
+            p.spec.name,
+            s.data.len(),
+            s.quality
+        );
         if s.detected {
-            assert!(s.data.len() <= target, "{}: {} bytes over target {target}", p.spec.name, s.data.len());
+            assert!(
+                s.data.len() <= target,
+                "{}: {} bytes over target {target}",
+                p.spec.name,
+                s.data.len()
+            );
         }
     }
 }
@@ -117,14 +174,21 @@ fn text_stays_dark_and_paper_turns_white_even_under_shadow() {
         assert!(ink < 80.0, "{}: ink mean {ink:.1}", p.spec.name);
         assert!(paper > 240.0, "{}: paper mean {paper:.1}", p.spec.name);
         // Even the darkest 1% of paper (under the hand shadow, far end of the gradient) is light.
-        assert!(paper_p1 > 200.0, "{}: paper 1st percentile {paper_p1:.1}", p.spec.name);
+        assert!(
+            paper_p1 > 200.0,
+            "{}: paper 1st percentile {paper_p1:.1}",
+            p.spec.name
+        );
     }
 }
 
 #[test]
 fn colour_mode_keeps_the_red_seal_red() {
     let p = photo(Kind::Certificate);
-    let opts = ScanOptions { color: ColorMode::Color, ..ScanOptions::default() };
+    let opts = ScanOptions {
+        color: ColorMode::Color,
+        ..ScanOptions::default()
+    };
     let s = scan(&p.jpeg, &opts, &CancelToken::new()).expect("scan");
     let out = image::load_from_memory(&s.data).expect("decode").to_rgb8();
     let pg = &p.page;
@@ -147,14 +211,20 @@ fn colour_mode_keeps_the_red_seal_red() {
         }
     }
     assert!(n > 200, "seal pixels {n}");
-    assert!(red * 10 >= n * 9, "only {red} of {n} seal pixels came out red");
+    assert!(
+        red * 10 >= n * 9,
+        "only {red} of {n} seal pixels came out red"
+    );
     assert!(s.data.len() <= ScanOptions::default().target_bytes);
 }
 
 #[test]
 fn bilevel_output_is_a_one_bit_png_with_dark_text() {
     let p = photo(Kind::Table);
-    let opts = ScanOptions { bilevel: true, ..ScanOptions::default() };
+    let opts = ScanOptions {
+        bilevel: true,
+        ..ScanOptions::default()
+    };
     let s = scan(&p.jpeg, &opts, &CancelToken::new()).expect("scan");
     assert_eq!(s.format, OutputFormat::Png);
     assert!(s.data.starts_with(b"\x89PNG"));
@@ -171,7 +241,13 @@ fn rescan_with_hand_adjusted_corners() {
     let p = photo(Kind::TextPage);
     // The corner editor hands back corners in any order; use the truth, shuffled.
     let c = p.corners;
-    let s = rescan_with_corners(&p.jpeg, [c[2], c[0], c[3], c[1]], &ScanOptions::default(), &CancelToken::new()).expect("rescan");
+    let s = rescan_with_corners(
+        &p.jpeg,
+        [c[2], c[0], c[3], c[1]],
+        &ScanOptions::default(),
+        &CancelToken::new(),
+    )
+    .expect("rescan");
     assert!(s.detected);
     assert!(max_corner_error(&s.corners, &p.corners) < 1e-3);
     assert_eq!((s.width, s.height), A4_200DPI);
@@ -180,10 +256,28 @@ fn rescan_with_hand_adjusted_corners() {
 
     // A bow-tie (self-intersecting after ordering is impossible, so use collinear points) and
     // corners far outside the photo are rejected.
-    let line = [Point::new(0.0, 0.0), Point::new(10.0, 10.0), Point::new(20.0, 20.0), Point::new(30.0, 30.0)];
-    assert_eq!(rescan_with_corners(&p.jpeg, line, &ScanOptions::default(), &CancelToken::new()).unwrap_err(), ScanError::InvalidCorners);
-    let far = [Point::new(-9000.0, 0.0), Point::new(100.0, 0.0), Point::new(100.0, 100.0), Point::new(0.0, 100.0)];
-    assert_eq!(rescan_with_corners(&p.jpeg, far, &ScanOptions::default(), &CancelToken::new()).unwrap_err(), ScanError::InvalidCorners);
+    let line = [
+        Point::new(0.0, 0.0),
+        Point::new(10.0, 10.0),
+        Point::new(20.0, 20.0),
+        Point::new(30.0, 30.0),
+    ];
+    assert_eq!(
+        rescan_with_corners(&p.jpeg, line, &ScanOptions::default(), &CancelToken::new())
+            .unwrap_err(),
+        ScanError::InvalidCorners
+    );
+    let far = [
+        Point::new(-9000.0, 0.0),
+        Point::new(100.0, 0.0),
+        Point::new(100.0, 100.0),
+        Point::new(0.0, 100.0),
+    ];
+    assert_eq!(
+        rescan_with_corners(&p.jpeg, far, &ScanOptions::default(), &CancelToken::new())
+            .unwrap_err(),
+        ScanError::InvalidCorners
+    );
 }
 
 #[test]
@@ -191,7 +285,12 @@ fn exif_orientation_is_read_from_the_header() {
     for p in corpus() {
         let info = probe(&p.jpeg).expect("probe");
         assert_eq!(info.orientation.0, p.spec.orientation, "{}", p.spec.name);
-        assert_eq!((info.width, info.height), (p.width, p.height), "{}", p.spec.name);
+        assert_eq!(
+            (info.width, info.height),
+            (p.width, p.height),
+            "{}",
+            p.spec.name
+        );
     }
 }
 
@@ -220,7 +319,10 @@ fn cancellation_at_every_check_point() {
 fn cancelling_from_another_thread_stops_a_multithreaded_scan() {
     let p = photo(Kind::TextPage);
     let t = CancelToken::new();
-    let opts = ScanOptions { threads: 2, ..ScanOptions::default() };
+    let opts = ScanOptions {
+        threads: 2,
+        ..ScanOptions::default()
+    };
     let worker = {
         let t = t.clone();
         let bytes = p.jpeg.clone();
@@ -240,7 +342,15 @@ fn cancelling_from_another_thread_stops_a_multithreaded_scan() {
 fn multithreaded_scan_matches_single_threaded() {
     let p = photo(Kind::Table);
     let one = scan(&p.jpeg, &ScanOptions::default(), &CancelToken::new()).expect("scan");
-    let two = scan(&p.jpeg, &ScanOptions { threads: 2, ..ScanOptions::default() }, &CancelToken::new()).expect("scan");
+    let two = scan(
+        &p.jpeg,
+        &ScanOptions {
+            threads: 2,
+            ..ScanOptions::default()
+        },
+        &CancelToken::new(),
+    )
+    .expect("scan");
     assert_eq!(one.data, two.data);
 }
 
@@ -252,7 +362,11 @@ fn scan_files_writes_one_output_per_photo_and_reports_bad_files() {
     let card = photo(Kind::IdCard);
     std::fs::write(inp.join("card1.jpg"), &card.jpeg).expect("write");
     std::fs::write(inp.join("notes.jpg"), b"this is not a photo").expect("write");
-    let paths = vec![inp.join("card1.jpg"), inp.join("notes.jpg"), inp.join("missing.jpg")];
+    let paths = vec![
+        inp.join("card1.jpg"),
+        inp.join("notes.jpg"),
+        inp.join("missing.jpg"),
+    ];
     let out = dir.path().join("out");
     let res = scan_files(&paths, &out, &ScanOptions::card(), &CancelToken::new());
     assert_eq!(res.len(), 3);

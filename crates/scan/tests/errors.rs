@@ -30,11 +30,26 @@ fn jpeg_header(w: u16, h: u16) -> Vec<u8> {
 fn small_jpeg() -> Vec<u8> {
     let img = image::GrayImage::from_fn(640, 480, |x, y| {
         let inside = (120..520).contains(&x) && (60..420).contains(&y);
-        let text = inside && (y / 12) % 2 == 0 && (x / 6) % 3 == 0 && (100..380).contains(&y) && (160..480).contains(&x);
-        image::Luma([if text { 30 } else if inside { 230 } else { 60 }])
+        let text = inside
+            && (y / 12) % 2 == 0
+            && (x / 6) % 3 == 0
+            && (100..380).contains(&y)
+            && (160..480).contains(&x);
+        image::Luma([if text {
+            30
+        } else if inside {
+            230
+        } else {
+            60
+        }])
     });
     let mut out = Vec::new();
-    image::DynamicImage::ImageLuma8(img).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Jpeg).expect("encode");
+    image::DynamicImage::ImageLuma8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut out),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encode");
     out
 }
 
@@ -54,22 +69,36 @@ fn non_images_are_rejected() {
 fn huge_png_header_is_rejected_from_the_header() {
     // 100000 x 100000 = 10 gigapixels: rejected by the probe, which allocates nothing.
     let e = err(&png_header(100_000, 100_000, 8, 2));
-    assert!(matches!(e, ScanError::TooLarge { megapixels } if megapixels > 9_000.0), "{e:?}");
+    assert!(
+        matches!(e, ScanError::TooLarge { megapixels } if megapixels > 9_000.0),
+        "{e:?}"
+    );
     assert_eq!(e.user_message(), "照片过大，请降低相机分辨率后重拍");
-    assert!(matches!(probe(&png_header(100_000, 100_000, 8, 2)), Err(ScanError::TooLarge { .. })));
+    assert!(matches!(
+        probe(&png_header(100_000, 100_000, 8, 2)),
+        Err(ScanError::TooLarge { .. })
+    ));
 }
 
 #[test]
 fn huge_jpeg_header_is_rejected_from_the_header() {
-    assert!(matches!(err(&jpeg_header(60_000, 60_000)), ScanError::TooLarge { .. }));
+    assert!(matches!(
+        err(&jpeg_header(60_000, 60_000)),
+        ScanError::TooLarge { .. }
+    ));
     // Just over 50 MP.
-    assert!(matches!(err(&jpeg_header(8_200, 6_200)), ScanError::TooLarge { .. }));
+    assert!(matches!(
+        err(&jpeg_header(8_200, 6_200)),
+        ScanError::TooLarge { .. }
+    ));
 }
 
 #[test]
 fn decode_over_256_mib_is_rejected_even_under_50_megapixels() {
     // 45 MP of 16-bit RGBA would take 360 MB.
-    assert!(matches!(err(&png_header(9_000, 5_000, 16, 6)), ScanError::TooMuchMemory { mib } if mib > 256));
+    assert!(
+        matches!(err(&png_header(9_000, 5_000, 16, 6)), ScanError::TooMuchMemory { mib } if mib > 256)
+    );
 }
 
 #[test]
@@ -109,11 +138,16 @@ fn corrupt_data_never_panics() {
 fn small_and_png_inputs_work() {
     let j = small_jpeg();
     let s = scan(&j, &ScanOptions::default(), &CancelToken::new()).expect("small jpeg");
-    assert_eq!((s.width, s.height), (2339, 1654), "landscape page in a landscape photo");
+    assert_eq!(
+        (s.width, s.height),
+        (2339, 1654),
+        "landscape page in a landscape photo"
+    );
     assert!(s.detected);
     let img = image::load_from_memory(&j).expect("decode");
     let mut png = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).expect("png");
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
     let p = scan(&png, &ScanOptions::default(), &CancelToken::new()).expect("png input");
     assert!(p.detected);
     for (a, b) in s.corners.iter().zip(p.corners.iter()) {
@@ -139,7 +173,10 @@ fn every_error_has_a_chinese_user_message() {
     ];
     for e in all {
         let m = e.user_message();
-        assert!(m.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{e:?}: {m}");
+        assert!(
+            m.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{e:?}: {m}"
+        );
         assert!(!e.to_string().is_empty());
     }
 }

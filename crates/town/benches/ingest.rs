@@ -36,8 +36,15 @@ async fn serve(t: &Town) -> std::net::SocketAddr {
 fn transport(server: &str, d: &Device) -> Transport {
     Transport::with_timeouts(
         server,
-        Some(Credential { device_id: d.id.clone(), key: d.key.clone() }),
-        Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(60), stall: Duration::from_secs(60) },
+        Some(Credential {
+            device_id: d.id.clone(),
+            key: d.key.clone(),
+        }),
+        Timeouts {
+            connect: Duration::from_secs(5),
+            request: Duration::from_secs(60),
+            stall: Duration::from_secs(60),
+        },
     )
     .unwrap()
 }
@@ -56,7 +63,14 @@ async fn throughput(agents: usize, cases: usize) {
     for (a, d) in devs.iter().enumerate() {
         let mut list = Vec::new();
         for c in 0..cases {
-            let pages: Vec<Vec<u8>> = (0..PAGES_PER_CASE).map(|p| page(((a * 1000 + c) * 10 + p) as u64, page_len(a * 31 + c * 7 + p))).collect();
+            let pages: Vec<Vec<u8>> = (0..PAGES_PER_CASE)
+                .map(|p| {
+                    page(
+                        ((a * 1000 + c) * 10 + p) as u64,
+                        page_len(a * 31 + c * 7 + p),
+                    )
+                })
+                .collect();
             payload += pages.iter().map(|p| p.len() as u64).sum::<u64>();
             let refs: Vec<&[u8]> = pages.iter().map(|p| p.as_slice()).collect();
             list.push((d.submission(&d.next_case_id(), 1, &refs), pages));
@@ -75,7 +89,14 @@ async fn throughput(agents: usize, cases: usize) {
                     let sha = bianmin_engine::transport::sha256_hex(p);
                     let off = t.upload_offset(&sha).await.unwrap();
                     if !off.complete {
-                        t.upload_chunk(&sha, off.offset, p.len() as u64, p[off.offset as usize..].to_vec()).await.unwrap();
+                        t.upload_chunk(
+                            &sha,
+                            off.offset,
+                            p.len() as u64,
+                            p[off.offset as usize..].to_vec(),
+                        )
+                        .await
+                        .unwrap();
                     }
                 }
                 t.submit(&sub).await.unwrap();
@@ -90,7 +111,11 @@ async fn throughput(agents: usize, cases: usize) {
     }
     let secs = start.elapsed().as_secs_f64();
     lat.sort();
-    let p = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).saturating_sub(1).min(lat.len() - 1)];
+    let p = |q: f64| {
+        lat[((lat.len() as f64 * q).ceil() as usize)
+            .saturating_sub(1)
+            .min(lat.len() - 1)]
+    };
     let n = town.store.cases().unwrap().len();
     assert_eq!(n, agents * cases);
     println!(
@@ -106,32 +131,56 @@ async fn throughput(agents: usize, cases: usize) {
 
 /// Sends `cases` cases of one agent through a proxy with `faults`; prints the wire ratio and returns
 /// the time it took, the proxy's statistics and how many cases the town holds.
-async fn wire_ratio(label: &str, faults: Faults, cases: usize, stall: Duration) -> (Duration, Arc<proxy::Stats>, usize) {
+async fn wire_ratio(
+    label: &str,
+    faults: Faults,
+    cases: usize,
+    stall: Duration,
+) -> (Duration, Arc<proxy::Stats>, usize) {
     let town = Town::new();
     let addr = serve(&town).await;
     let code = town.code(DeviceRole::Agent, Some(NANGUAN), GUHAN);
     let d = Device::fresh(NANGUAN);
     let t0 = Transport::new(&format!("http://{addr}"), None).unwrap();
-    t0.enrol(&bianmin_protocol::sync::EnrolRequest { code, device_id: d.id.clone(), public_key: hex::encode(d.key.verifying_key().to_bytes()), person: String::new() })
-        .await
-        .unwrap();
+    t0.enrol(&bianmin_protocol::sync::EnrolRequest {
+        code,
+        device_id: d.id.clone(),
+        public_key: hex::encode(d.key.verifying_key().to_bytes()),
+        person: String::new(),
+    })
+    .await
+    .unwrap();
     let px = proxy::start(addr, faults, 42).await;
     let out = Arc::new(MemOutbox::default());
     let mut payload = 0u64;
     for c in 0..cases {
-        let pages: Vec<Vec<u8>> = (0..PAGES_PER_CASE).map(|p| page((c * 10 + p) as u64 + 77, page_len(c * 13 + p))).collect();
+        let pages: Vec<Vec<u8>> = (0..PAGES_PER_CASE)
+            .map(|p| page((c * 10 + p) as u64 + 77, page_len(c * 13 + p)))
+            .collect();
         let refs: Vec<&[u8]> = pages.iter().map(|p| p.as_slice()).collect();
         let sub = d.submission(&d.next_case_id(), 1, &refs);
-        payload += pages.iter().map(|p| p.len() as u64).sum::<u64>() + serde_json::to_vec(&sub).unwrap().len() as u64;
+        payload += pages.iter().map(|p| p.len() as u64).sum::<u64>()
+            + serde_json::to_vec(&sub).unwrap().len() as u64;
         out.add(sub, pages);
     }
     let t = Transport::with_timeouts(
         &format!("http://{}", px.addr),
-        Some(Credential { device_id: d.id.clone(), key: d.key.clone() }),
-        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(10), stall },
+        Some(Credential {
+            device_id: d.id.clone(),
+            key: d.key.clone(),
+        }),
+        Timeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(10),
+            stall,
+        },
     )
     .unwrap();
-    let backoff = Backoff { base: Duration::from_millis(5), cap: Duration::from_millis(100), max_attempts: 1000 };
+    let backoff = Backoff {
+        base: Duration::from_millis(5),
+        cap: Duration::from_millis(100),
+        max_attempts: 1000,
+    };
     let started = Instant::now();
     while out.pending_count() > 0 {
         let _ = sync_with_retry(out.as_ref(), &t, None, &backoff, &|_e: SyncEvent| {}).await;
@@ -153,8 +202,23 @@ async fn wire_ratio(label: &str, faults: Faults, cases: usize, stall: Duration) 
 /// The same cases without faults and with a share of silent connections; the difference per silent
 /// connection is the time a phone loses to one.
 async fn silent_recovery(share: f64, cases: usize, stall: Duration) {
-    let (clean, _, _) = wire_ratio("baseline for silent connections", Faults::none(), cases, stall).await;
-    let (holed, stats, stored) = wire_ratio("silent connections", Faults { black_hole: share, ..Faults::none() }, cases, stall).await;
+    let (clean, _, _) = wire_ratio(
+        "baseline for silent connections",
+        Faults::none(),
+        cases,
+        stall,
+    )
+    .await;
+    let (holed, stats, stored) = wire_ratio(
+        "silent connections",
+        Faults {
+            black_hole: share,
+            ..Faults::none()
+        },
+        cases,
+        stall,
+    )
+    .await;
     let holes = stats.black_holed.load(std::sync::atomic::Ordering::Relaxed);
     let per = holed.saturating_sub(clean).as_secs_f64() / holes.max(1) as f64;
     println!(
@@ -170,15 +234,24 @@ async fn silent_recovery(share: f64, cases: usize, stall: Duration) {
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let agents = args.first().copied().unwrap_or(50);
     let cases = args.get(1).copied().unwrap_or(6);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         throughput(agents, cases).await;
         let stall = Duration::from_secs(10);
         wire_ratio("no faults", Faults::none(), 40, stall).await;
-        let resets_only = Faults { reset: 0.30, ..Faults::none() };
+        let resets_only = Faults {
+            reset: 0.30,
+            ..Faults::none()
+        };
         wire_ratio("30% connection resets mid-body", resets_only, 40, stall).await;
         // A short stall bound keeps the run quick; the recovery scales with it (the default is 30 s).
         silent_recovery(0.10, 30, Duration::from_secs(2)).await;

@@ -48,7 +48,11 @@ pub const MAX_DETAIL_CHARS: usize = 1000;
 /// of an entry may come from a client (a login name, a note); the log must not grow with them.
 pub fn bounded(s: &str, max: usize) -> String {
     let n = s.chars().count();
-    let mut out: String = s.chars().take(max).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect();
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
     if n > max {
         out.push_str(&format!("…(+{} chars)", n - max));
     }
@@ -57,7 +61,12 @@ pub fn bounded(s: &str, max: usize) -> String {
 
 impl AuditDraft {
     /// A draft stamped now. Every field is bounded (`bounded`): callers may pass client input.
-    pub fn new(actor: &str, action: &str, case_id: Option<&str>, detail: impl Into<String>) -> AuditDraft {
+    pub fn new(
+        actor: &str,
+        action: &str,
+        case_id: Option<&str>,
+        detail: impl Into<String>,
+    ) -> AuditDraft {
         AuditDraft {
             at: Utc::now(),
             actor: bounded(actor, MAX_FIELD_CHARS),
@@ -95,7 +104,12 @@ pub fn chain(prev: Option<(u64, &str)>, draft: AuditDraft) -> AuditEntry {
         None => (1, GENESIS.to_string()),
     };
     let hash = entry_hash(&prev_hash, seq, &draft);
-    AuditEntry { seq, draft, prev_hash, hash }
+    AuditEntry {
+        seq,
+        draft,
+        prev_hash,
+        hash,
+    }
 }
 
 /// Where the chain is broken.
@@ -103,7 +117,9 @@ pub fn chain(prev: Option<(u64, &str)>, draft: AuditDraft) -> AuditEntry {
 pub enum AuditError {
     #[error("audit entry {seq}: content does not match its hash (edited)")]
     Edited { seq: u64 },
-    #[error("audit entry {seq}: does not follow the previous entry (removed, inserted or reordered)")]
+    #[error(
+        "audit entry {seq}: does not follow the previous entry (removed, inserted or reordered)"
+    )]
     Broken { seq: u64 },
     #[error("audit entry {seq}: differs from the copy of its hash exported in anchor {anchor} (rewritten)")]
     Rewritten { seq: u64, anchor: usize },
@@ -165,21 +181,30 @@ impl Anchor {
         hex::decode(&self.signature)
             .ok()
             .and_then(|b| Signature::from_slice(&b).ok())
-            .is_some_and(|sig| key.verify_strict(self.signing_string().as_bytes(), &sig).is_ok())
+            .is_some_and(|sig| {
+                key.verify_strict(self.signing_string().as_bytes(), &sig)
+                    .is_ok()
+            })
     }
 }
 
 /// The anchor of `log`'s head, covering the entries after `prev` (the last anchor written).
 pub fn make_anchor(key: &SigningKey, log: &[AuditEntry], prev: Option<&Anchor>) -> Anchor {
     let after = prev.map_or(0, |a| a.seq);
-    let (seq, hash) = log.last().map_or((0, GENESIS.to_string()), |e| (e.seq, e.hash.clone()));
+    let (seq, hash) = log
+        .last()
+        .map_or((0, GENESIS.to_string()), |e| (e.seq, e.hash.clone()));
     let mut a = Anchor {
         seq,
         hash,
         // Truncated to what the signing string carries, so the stored value re-verifies exactly.
         at: DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is valid"),
         first_seq: after + 1,
-        hashes: log.iter().filter(|e| e.seq > after).map(|e| e.hash.clone()).collect(),
+        hashes: log
+            .iter()
+            .filter(|e| e.seq > after)
+            .map(|e| e.hash.clone())
+            .collect(),
         signature: String::new(),
     };
     a.signature = hex::encode(key.sign(a.signing_string().as_bytes()).to_bytes());
@@ -190,7 +215,11 @@ pub fn make_anchor(key: &SigningKey, log: &[AuditEntry], prev: Option<&Anchor>) 
 /// reported as a bad anchor by [`verify_anchored`], not skipped.
 pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Option<Anchor>>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).ok()).collect()),
+        Ok(text) => Ok(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).ok())
+            .collect()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e),
     }
@@ -205,11 +234,17 @@ pub fn export_anchor(
 ) -> Result<Option<Anchor>, AnchorError> {
     let log = store.audit_log()?;
     let prev = read_anchors(path)?.into_iter().flatten().last();
-    if prev.as_ref().is_some_and(|p| p.seq >= log.last().map_or(0, |e| e.seq)) {
+    if prev
+        .as_ref()
+        .is_some_and(|p| p.seq >= log.last().map_or(0, |e| e.seq))
+    {
         return Ok(None);
     }
     let a = make_anchor(key, &log, prev.as_ref());
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let mut line = serde_json::to_vec(&a).expect("anchors serialize");
     line.push(b'\n');
     f.write_all(&line)?;
@@ -228,7 +263,11 @@ pub enum AnchorError {
 
 /// Checks the chain and every anchor against it; the first bad entry (lowest sequence number)
 /// when something is wrong. `anchors` as read by [`read_anchors`], oldest first.
-pub fn verify_anchored(entries: &[AuditEntry], anchors: &[Option<Anchor>], key: &VerifyingKey) -> Result<(), AuditError> {
+pub fn verify_anchored(
+    entries: &[AuditEntry],
+    anchors: &[Option<Anchor>],
+    key: &VerifyingKey,
+) -> Result<(), AuditError> {
     let chain = verify_chain(entries).err();
     let mut anchored = None;
     'anchors: for (i, a) in anchors.iter().enumerate() {
@@ -290,7 +329,10 @@ mod tests {
         let mut out: Vec<AuditEntry> = Vec::new();
         for i in 0..n {
             let prev = out.last().map(|e| (e.seq, e.hash.as_str()));
-            let e = chain(prev, AuditDraft::new("K7Q2MX", "view_case", Some("c"), format!("{i}")));
+            let e = chain(
+                prev,
+                AuditDraft::new("K7Q2MX", "view_case", Some("c"), format!("{i}")),
+            );
             out.push(e);
         }
         out
@@ -300,7 +342,11 @@ mod tests {
     fn rewrite_tail(log: &mut [AuditEntry], from: usize) {
         log[from - 1].draft.detail = "forged".into();
         for i in from - 1..log.len() {
-            let prev = if i == 0 { GENESIS.to_string() } else { log[i - 1].hash.clone() };
+            let prev = if i == 0 {
+                GENESIS.to_string()
+            } else {
+                log[i - 1].hash.clone()
+            };
             log[i].prev_hash = prev.clone();
             log[i].hash = entry_hash(&prev, log[i].seq, &log[i].draft);
         }
@@ -320,20 +366,41 @@ mod tests {
         rewrite_tail(&mut full, 6);
         // The chain alone is fooled; the anchors are not.
         verify_chain(&full).unwrap();
-        assert_eq!(verify_anchored(&full, &anchors, &vk), Err(AuditError::Rewritten { seq: 6, anchor: 2 }));
+        assert_eq!(
+            verify_anchored(&full, &anchors, &vk),
+            Err(AuditError::Rewritten { seq: 6, anchor: 2 })
+        );
         // Cutting the log back before the anchored head is caught too.
-        assert_eq!(verify_anchored(&original[..5], &anchors, &vk), Err(AuditError::Truncated { seq: 6, anchor: 2 }));
+        assert_eq!(
+            verify_anchored(&original[..5], &anchors, &vk),
+            Err(AuditError::Truncated { seq: 6, anchor: 2 })
+        );
         // An anchor the attacker re-made without the server key does not count.
         let mut forged = a2;
         forged.hashes[1] = full[5].hash.clone();
-        assert_eq!(verify_anchored(&full, &[Some(a1), Some(forged)], &vk), Err(AuditError::BadAnchor { anchor: 2 }));
-        assert_eq!(verify_anchored(&full, &[None], &vk), Err(AuditError::BadAnchor { anchor: 1 }));
+        assert_eq!(
+            verify_anchored(&full, &[Some(a1), Some(forged)], &vk),
+            Err(AuditError::BadAnchor { anchor: 2 })
+        );
+        assert_eq!(
+            verify_anchored(&full, &[None], &vk),
+            Err(AuditError::BadAnchor { anchor: 1 })
+        );
     }
 
     #[test]
     fn audit_fields_are_bounded() {
-        let d = AuditDraft::new(&"x".repeat(2_000_000), "login", Some("c"), "y\n".repeat(600_000));
-        assert!(d.actor.chars().count() < MAX_FIELD_CHARS + 20, "{}", d.actor.len());
+        let d = AuditDraft::new(
+            &"x".repeat(2_000_000),
+            "login",
+            Some("c"),
+            "y\n".repeat(600_000),
+        );
+        assert!(
+            d.actor.chars().count() < MAX_FIELD_CHARS + 20,
+            "{}",
+            d.actor.len()
+        );
         assert!(d.detail.chars().count() < MAX_DETAIL_CHARS + 20);
         assert!(!d.detail.contains('\n'));
     }

@@ -18,8 +18,8 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use bianmin_protocol::sync::{
-    signing_string, SignedParts, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH,
-    H_UPLOAD_OFFSET, TIMESTAMP_WINDOW_SECS, UNSIGNED_PAYLOAD,
+    signing_string, SignedParts, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE, H_TIMESTAMP,
+    H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, TIMESTAMP_WINDOW_SECS, UNSIGNED_PAYLOAD,
 };
 use ed25519_dalek::{Signature, VerifyingKey};
 
@@ -47,18 +47,32 @@ pub struct NonceCache {
 
 impl NonceCache {
     pub fn new(store: Arc<dyn TownStore>) -> NonceCache {
-        NonceCache { store, next_prune: AtomicI64::new(i64::MIN) }
+        NonceCache {
+            store,
+            next_prune: AtomicI64::new(i64::MIN),
+        }
     }
 
     /// Records the nonce of a verified request stamped `ts`, arriving at server time `now`;
     /// `Ok(false)` if it was already used. Blocking (one store write and flush).
-    pub fn check_and_insert(&self, device: &str, nonce: &str, ts: i64, now: i64) -> Result<bool, StoreError> {
+    pub fn check_and_insert(
+        &self,
+        device: &str,
+        nonce: &str,
+        ts: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let due = self.next_prune.load(Ordering::Relaxed);
         // One caller wins the sweep; the others go on without waiting for it.
         if now >= due
             && self
                 .next_prune
-                .compare_exchange(due, now + NONCE_PRUNE_INTERVAL_SECS, Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(
+                    due,
+                    now + NONCE_PRUNE_INTERVAL_SECS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
         {
             let n = self.store.prune_nonces(now)?;
@@ -66,7 +80,8 @@ impl NonceCache {
         }
         // A copy of this request passes the timestamp check until `ts + window` and no longer;
         // counting from `ts`, not from `now`, keeps that exact whatever the device's clock offset.
-        self.store.remember_nonce(device, nonce, ts + TIMESTAMP_WINDOW_SECS, now)
+        self.store
+            .remember_nonce(device, nonce, ts + TIMESTAMP_WINDOW_SECS, now)
     }
 }
 
@@ -79,11 +94,18 @@ fn header<'a>(req: &'a Request, name: &str) -> Result<&'a str, ApiError> {
 }
 
 fn opt_header<'a>(req: &'a Request, name: &str) -> &'a str {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// The middleware.
-pub async fn authenticate(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let device_id = header(&req, H_DEVICE)?.to_string();
     let ts: i64 = header(&req, H_TIMESTAMP)?
         .parse()
@@ -119,7 +141,11 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         .ok_or_else(|| ApiError::unauthorized("signature is malformed"))?;
 
     let method = req.method().clone();
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let message = signing_string(&SignedParts {
         method: method.as_str(),
         path_and_query: &path_and_query,
@@ -131,32 +157,45 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     });
     // Strict: no small-order keys or non-canonical signatures (a weak key once let one fixed
     // signature pass for every message).
-    key.verify_strict(message.as_bytes(), &sig).map_err(|_| ApiError::unauthorized("signature does not verify"))?;
+    key.verify_strict(message.as_bytes(), &sig)
+        .map_err(|_| ApiError::unauthorized("signature does not verify"))?;
 
     let (parts, body) = req.into_parts();
     let body = if claimed_hash == UNSIGNED_PAYLOAD {
         // Only attachment chunks stream unsigned: their bytes are checked against the content
         // hash in the URL before the upload is acknowledged.
         if !(method == Method::PATCH && parts.uri.path().starts_with("/v1/attachments/")) {
-            return Err(ApiError::unauthorized("an unsigned payload is only allowed for attachment chunks"));
+            return Err(ApiError::unauthorized(
+                "an unsigned payload is only allowed for attachment chunks",
+            ));
         }
         body
     } else {
-        let bytes: Bytes = axum::body::to_bytes(body, state.limits.json_body).await.map_err(|_| {
-            ApiError::too_large(format!("request body exceeds {} bytes or was cut off", state.limits.json_body))
-        })?;
+        let bytes: Bytes = axum::body::to_bytes(body, state.limits.json_body)
+            .await
+            .map_err(|_| {
+                ApiError::too_large(format!(
+                    "request body exceeds {} bytes or was cut off",
+                    state.limits.json_body
+                ))
+            })?;
         if sha256_hex(&bytes) != claimed_hash {
-            return Err(ApiError::unauthorized("body does not match its signed hash"));
+            return Err(ApiError::unauthorized(
+                "body does not match its signed hash",
+            ));
         }
         Body::from(bytes)
     };
     let fresh = {
         let st = state.clone();
         let id = device.id.clone();
-        tokio::task::spawn_blocking(move || st.nonces.check_and_insert(&id, &nonce, ts, now)).await??
+        tokio::task::spawn_blocking(move || st.nonces.check_and_insert(&id, &nonce, ts, now))
+            .await??
     };
     if !fresh {
-        return Err(ApiError::unauthorized("nonce already used (replayed request)"));
+        return Err(ApiError::unauthorized(
+            "nonce already used (replayed request)",
+        ));
     }
     let mut req = Request::from_parts(parts, body);
     req.extensions_mut().insert(AuthDevice(device));

@@ -23,13 +23,24 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into(), missing: Vec::new(), upload_offset: None, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            missing: Vec::new(),
+            upload_offset: None,
+            retry_after: None,
+        }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
     pub fn malformed_json(e: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("request body is not valid JSON for this route: {e}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("request body is not valid JSON for this route: {e}"),
+        )
     }
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
@@ -37,7 +48,8 @@ impl ApiError {
     /// A signed request stamped too far from the server's clock: the device clock is wrong.
     /// The answer's `X-Bianmin-Server-Time` (on every answer) lets the device correct itself.
     pub fn clock_skew(server_now: i64, request_ts: i64) -> ApiError {
-        let off = (request_ts as i128 - server_now as i128).clamp(i64::MIN as i128, i64::MAX as i128);
+        let off =
+            (request_ts as i128 - server_now as i128).clamp(i64::MIN as i128, i64::MAX as i128);
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             bianmin_protocol::sync::CLOCK_SKEW,
@@ -72,7 +84,11 @@ impl ApiError {
     /// Logs the real cause and hides it from the client.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(%cause, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
     }
     pub fn with_missing(mut self, missing: Vec<String>) -> ApiError {
         self.missing = missing;
@@ -86,15 +102,22 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.to_string(), message: self.message, missing: self.missing };
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+            missing: self.missing,
+        };
         let mut resp = (self.status, Json(body)).into_response();
         // The code again as a header: a HEAD answer has no body to carry it.
-        resp.headers_mut().insert(H_ERROR, HeaderValue::from_static(self.code));
+        resp.headers_mut()
+            .insert(H_ERROR, HeaderValue::from_static(self.code));
         if let Some(o) = self.upload_offset {
-            resp.headers_mut().insert(H_UPLOAD_OFFSET, HeaderValue::from(o));
+            resp.headers_mut()
+                .insert(H_UPLOAD_OFFSET, HeaderValue::from(o));
         }
         if let Some(s) = self.retry_after {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         resp
     }

@@ -34,11 +34,21 @@ pub const MAX_PHONE_FAILURES: u32 = 5;
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 
 /// The five levels of the national 好差评 standard; 1 and 2 are bad reviews (差评).
-pub const LEVELS: [(u8, &str); 5] = [(5, "非常满意"), (4, "满意"), (3, "基本满意"), (2, "不满意"), (1, "非常不满意")];
+pub const LEVELS: [(u8, &str); 5] = [
+    (5, "非常满意"),
+    (4, "满意"),
+    (3, "基本满意"),
+    (2, "不满意"),
+    (1, "非常不满意"),
+];
 
 /// The Chinese label of a level (1..=5).
 pub fn level_label(level: u8) -> &'static str {
-    LEVELS.iter().find(|(l, _)| *l == level).map(|(_, s)| *s).unwrap_or("未知")
+    LEVELS
+        .iter()
+        .find(|(l, _)| *l == level)
+        .map(|(_, s)| *s)
+        .unwrap_or("未知")
 }
 
 /// 不满意 and 非常不满意.
@@ -163,7 +173,10 @@ pub enum StepError {
     #[error("the loop is already closed")]
     Closed,
     #[error("the next step is {expected}, not {got}")]
-    OutOfOrder { expected: &'static str, got: &'static str },
+    OutOfOrder {
+        expected: &'static str,
+        got: &'static str,
+    },
     #[error("a step needs the name of who did it and notes")]
     Empty,
     #[error(transparent)]
@@ -214,15 +227,27 @@ pub fn add_supervisor(data: &Path, name: &str) -> Result<String, SupervisorError
     // 16 characters from an alphabet without look-alikes: easy to type from a printout.
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789";
     let mut rng = rand::rngs::OsRng;
-    let password: String = (0..16).map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char).collect();
+    let password: String = (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
     let salt = SaltString::generate(&mut rng);
     let hash = Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map_err(|e| SupervisorError::Hash(e.to_string()))?
         .to_string();
     let mut all = read_supervisors(data)?;
-    all.insert(name.to_string(), Supervisor { name: name.to_string(), password_hash: hash, created_at: Utc::now() });
-    crate::files::write_atomic(&supervisors_path(data), &serde_json::to_vec_pretty(&all).expect("serializes"))?;
+    all.insert(
+        name.to_string(),
+        Supervisor {
+            name: name.to_string(),
+            password_hash: hash,
+            created_at: Utc::now(),
+        },
+    );
+    crate::files::write_atomic(
+        &supervisors_path(data),
+        &serde_json::to_vec_pretty(&all).expect("serializes"),
+    )?;
     Ok(password)
 }
 
@@ -253,7 +278,9 @@ pub fn check_supervisor(data: &Path, name: &str, password: &str) -> Result<bool,
         None => (DUMMY_HASH.as_str(), false),
     };
     let parsed = PasswordHash::new(hash).map_err(|e| SupervisorError::Corrupt(e.to_string()))?;
-    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    let ok = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
     Ok(ok && known)
 }
 
@@ -295,9 +322,11 @@ impl Feedback {
     pub fn open(data: &Path) -> Result<Feedback, StoreError> {
         let db = crate::store::DurableSled::open(&data.join("feedback-db"), 8 * 1024 * 1024)?;
         let rectify_days = match std::fs::read_to_string(data.join("feedback.toml")) {
-            Ok(t) => toml::from_str::<FeedbackConfig>(&t)
-                .map_err(|e| StoreError::Corrupt(format!("feedback.toml: {e}")))?
-                .rectify_working_days,
+            Ok(t) => {
+                toml::from_str::<FeedbackConfig>(&t)
+                    .map_err(|e| StoreError::Corrupt(format!("feedback.toml: {e}")))?
+                    .rectify_working_days
+            }
             Err(_) => DEFAULT_RECTIFY_WORKING_DAYS,
         };
         Ok(Feedback {
@@ -319,21 +348,28 @@ impl Feedback {
 
     /// Stores the rating, and the loop it opens, only if the case has none yet: `false` if it had.
     /// One sled transaction, so concurrent double-submits store exactly one rating.
-    pub fn rate(&self, rating: &Rating, loop_record: Option<&Rectification>) -> Result<bool, StoreError> {
-        let res: Result<bool, TransactionError<()>> = (&self.ratings, &self.rectifications).transaction(|(tr, tx)| {
-            if tr.get(rating.case_id.as_bytes())?.is_some() {
-                return Ok(false);
-            }
-            tr.insert(rating.case_id.as_bytes(), json(rating))?;
-            if let Some(r) = loop_record {
-                tx.insert(r.case_id.as_bytes(), json(r))?;
-            }
-            Ok::<bool, ConflictableTransactionError<()>>(true)
-        });
+    pub fn rate(
+        &self,
+        rating: &Rating,
+        loop_record: Option<&Rectification>,
+    ) -> Result<bool, StoreError> {
+        let res: Result<bool, TransactionError<()>> = (&self.ratings, &self.rectifications)
+            .transaction(|(tr, tx)| {
+                if tr.get(rating.case_id.as_bytes())?.is_some() {
+                    return Ok(false);
+                }
+                tr.insert(rating.case_id.as_bytes(), json(rating))?;
+                if let Some(r) = loop_record {
+                    tx.insert(r.case_id.as_bytes(), json(r))?;
+                }
+                Ok::<bool, ConflictableTransactionError<()>>(true)
+            });
         let stored = match res {
             Ok(b) => b,
             Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(())) => return Err(StoreError::Corrupt("rating transaction aborted".into())),
+            Err(TransactionError::Abort(())) => {
+                return Err(StoreError::Corrupt("rating transaction aborted".into()))
+            }
         };
         if stored {
             self.db.sync()?;
@@ -342,7 +378,10 @@ impl Feedback {
     }
 
     pub fn rating(&self, case_id: &str) -> Result<Option<Rating>, StoreError> {
-        self.ratings.get(case_id.as_bytes())?.map(|v| parse(&v)).transpose()
+        self.ratings
+            .get(case_id.as_bytes())?
+            .map(|v| parse(&v))
+            .transpose()
     }
 
     pub fn ratings(&self) -> Result<Vec<Rating>, StoreError> {
@@ -350,15 +389,28 @@ impl Feedback {
     }
 
     pub fn rectification(&self, case_id: &str) -> Result<Option<Rectification>, StoreError> {
-        self.rectifications.get(case_id.as_bytes())?.map(|v| parse(&v)).transpose()
+        self.rectifications
+            .get(case_id.as_bytes())?
+            .map(|v| parse(&v))
+            .transpose()
     }
 
     pub fn rectifications(&self) -> Result<Vec<Rectification>, StoreError> {
-        self.rectifications.iter().values().map(|v| parse(&v?)).collect()
+        self.rectifications
+            .iter()
+            .values()
+            .map(|v| parse(&v?))
+            .collect()
     }
 
     /// Records the next step of a loop; steps must come in order 核实 → 整改 → 回访.
-    pub fn add_step(&self, case_id: &str, kind: StepKind, by: &str, notes: &str) -> Result<Rectification, StepError> {
+    pub fn add_step(
+        &self,
+        case_id: &str,
+        kind: StepKind,
+        by: &str,
+        notes: &str,
+    ) -> Result<Rectification, StepError> {
         if by.trim().is_empty() || notes.trim().is_empty() {
             return Err(StepError::Empty);
         }
@@ -366,7 +418,12 @@ impl Feedback {
         let mut r = self.rectification(case_id)?.ok_or(StepError::NotFound)?;
         match r.next_step() {
             None => return Err(StepError::Closed),
-            Some(k) if k != kind => return Err(StepError::OutOfOrder { expected: k.as_str(), got: kind.as_str() }),
+            Some(k) if k != kind => {
+                return Err(StepError::OutOfOrder {
+                    expected: k.as_str(),
+                    got: kind.as_str(),
+                })
+            }
             Some(_) => {}
         }
         r.steps.push(Step {
@@ -375,7 +432,9 @@ impl Feedback {
             at: Utc::now(),
             notes: notes.trim().chars().take(MAX_COMMENT_CHARS).collect(),
         });
-        self.rectifications.insert(case_id.as_bytes(), json(&r)).map_err(StoreError::from)?;
+        self.rectifications
+            .insert(case_id.as_bytes(), json(&r))
+            .map_err(StoreError::from)?;
         self.db.sync()?;
         Ok(r)
     }
@@ -387,14 +446,21 @@ impl Feedback {
 
     /// A wrong phone-digit attempt; `true` once the case is locked.
     pub fn phone_failed(&self, case_id: &str) -> bool {
-        let mut m = self.phone_failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self
+            .phone_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let n = m.entry(case_id.to_string()).or_default();
         *n += 1;
         *n >= MAX_PHONE_FAILURES
     }
 
     pub fn phone_locked(&self, case_id: &str) -> bool {
-        self.phone_failures.lock().unwrap_or_else(|p| p.into_inner()).get(case_id).is_some_and(|n| *n >= MAX_PHONE_FAILURES)
+        self.phone_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(case_id)
+            .is_some_and(|n| *n >= MAX_PHONE_FAILURES)
     }
 
     /// Starts a county session; returns the cookie value.
@@ -410,11 +476,16 @@ impl Feedback {
     /// The supervisor of a live session.
     pub fn session(&self, token: &str) -> Option<String> {
         let s = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        s.get(token).filter(|(_, exp)| *exp > Instant::now()).map(|(n, _)| n.clone())
+        s.get(token)
+            .filter(|(_, exp)| *exp > Instant::now())
+            .map(|(n, _)| n.clone())
     }
 
     pub fn end_session(&self, token: &str) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(token);
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token);
     }
 }
 
@@ -425,16 +496,25 @@ pub fn csrf_token(session: &str) -> String {
 
 /// Today in China (UTC+8).
 pub fn china_date(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive()
+    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+        .date_naive()
 }
 
 /// When the case was completed (办结), from its timeline.
 pub fn completed_at(sc: &StoredCase) -> Option<DateTime<Utc>> {
-    sc.case.history.iter().rev().find(|h| h.to == CaseState::Completed).map(|h| h.at)
+    sc.case
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.to == CaseState::Completed)
+        .map(|h| h.at)
 }
 
 fn is_done(s: CaseState) -> bool {
-    matches!(s, CaseState::Completed | CaseState::Delivered | CaseState::Rated)
+    matches!(
+        s,
+        CaseState::Completed | CaseState::Delivered | CaseState::Rated
+    )
 }
 
 /// Counters of one village, town or the county.
@@ -466,7 +546,9 @@ pub fn pct(n: u32, d: u32) -> Option<f64> {
 
 /// `87.5%` or `—`.
 pub fn pct_text(n: u32, d: u32) -> String {
-    pct(n, d).map(|p| format!("{p:.1}%")).unwrap_or_else(|| "—".to_string())
+    pct(n, d)
+        .map(|p| format!("{p:.1}%"))
+        .unwrap_or_else(|| "—".to_string())
 }
 
 impl Figures {
@@ -510,7 +592,10 @@ pub fn figures(
     today: NaiveDate,
 ) -> Vec<Figures> {
     let mut per: BTreeMap<String, Figures> = BTreeMap::new();
-    let states: HashMap<&str, CaseState> = cases.iter().map(|c| (c.case.id.as_str(), c.case.state)).collect();
+    let states: HashMap<&str, CaseState> = cases
+        .iter()
+        .map(|c| (c.case.id.as_str(), c.case.state))
+        .collect();
     for sc in cases {
         let f = per.entry(sc.case.village.clone()).or_default();
         f.cases += 1;
@@ -553,9 +638,19 @@ pub fn figures(
         }
     }
     let mut out = Vec::new();
-    let mut county = Figures { code: divisions.county.code.clone(), name: divisions.county.name.clone(), level: "county", ..Default::default() };
+    let mut county = Figures {
+        code: divisions.county.code.clone(),
+        name: divisions.county.name.clone(),
+        level: "county",
+        ..Default::default()
+    };
     for t in &divisions.towns {
-        let mut town = Figures { code: t.code.clone(), name: t.name.clone(), level: "town", ..Default::default() };
+        let mut town = Figures {
+            code: t.code.clone(),
+            name: t.name.clone(),
+            level: "town",
+            ..Default::default()
+        };
         let mut rows = Vec::new();
         for v in &t.villages {
             let mut f = per.remove(&v.code).unwrap_or_default();

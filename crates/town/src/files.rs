@@ -25,14 +25,15 @@ use sha2::{Digest, Sha256};
 
 /// Whether `s` is a lower-case hex SHA-256.
 pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
-
 
 /// Writes a file atomically and durably (temp file, fsync, rename, fsync dir).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -83,7 +84,9 @@ impl Files {
         for sub in ["attachments", "uploads", "enrolment", "revoked", "holders"] {
             create_dir_durable(&root.join(sub))?;
         }
-        Ok(Files { root: root.to_path_buf() })
+        Ok(Files {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -96,7 +99,9 @@ impl Files {
 
     /// Size of a complete, verified attachment.
     pub fn attachment_size(&self, sha: &str) -> Option<u64> {
-        fs::metadata(self.attachment_path(sha)).ok().map(|m| m.len())
+        fs::metadata(self.attachment_path(sha))
+            .ok()
+            .map(|m| m.len())
     }
 
     fn village_uploads(&self, village: &str) -> PathBuf {
@@ -113,20 +118,31 @@ impl Files {
     }
 
     fn partial_meta(&self, village: &str, sha: &str) -> Option<PartialMeta> {
-        fs::read(self.meta_path(village, sha)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+        fs::read(self.meta_path(village, sha))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
     }
 
     /// Bytes held of `village`'s partial upload of `sha`, and its declared length.
     pub fn partial_state(&self, village: &str, sha: &str) -> (u64, Option<u64>) {
-        let offset = fs::metadata(self.partial_path(village, sha)).map(|m| m.len()).unwrap_or(0);
+        let offset = fs::metadata(self.partial_path(village, sha))
+            .map(|m| m.len())
+            .unwrap_or(0);
         (offset, self.partial_meta(village, sha).map(|m| m.length))
     }
 
     /// Open uploads `device` started in `village`.
     pub fn open_uploads_of(&self, village: &str, device: &str) -> usize {
-        let Ok(dir) = fs::read_dir(self.village_uploads(village)) else { return 0 };
+        let Ok(dir) = fs::read_dir(self.village_uploads(village)) else {
+            return 0;
+        };
         dir.flatten()
-            .filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".meta").map(str::to_string))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_suffix(".meta")
+                    .map(str::to_string)
+            })
             // A finished page whose bookkeeping came back after a power cut (its removal was
             // not yet on disk) is not open; forget it instead of counting it.
             .filter(|sha| {
@@ -154,7 +170,11 @@ impl Files {
         max_age: Duration,
     ) -> std::io::Result<Result<(), Refusal>> {
         if let Some(m) = self.partial_meta(village, sha) {
-            return Ok(if m.length == length { Ok(()) } else { Err(Refusal::LengthMismatch(m.length)) });
+            return Ok(if m.length == length {
+                Ok(())
+            } else {
+                Err(Refusal::LengthMismatch(m.length))
+            });
         }
         let swept = self.expire_partials(SystemTime::now(), max_age)?;
         if swept > 0 {
@@ -163,19 +183,31 @@ impl Files {
         if self.open_uploads_of(village, device) >= max_open {
             return Ok(Err(Refusal::TooManyOpen(max_open)));
         }
-        let meta = PartialMeta { length, device: device.to_string() };
-        write_atomic(&self.meta_path(village, sha), &serde_json::to_vec(&meta).expect("metas serialize"))?;
+        let meta = PartialMeta {
+            length,
+            device: device.to_string(),
+        };
+        write_atomic(
+            &self.meta_path(village, sha),
+            &serde_json::to_vec(&meta).expect("metas serialize"),
+        )?;
         Ok(Ok(()))
     }
 
     /// Opens `village`'s partial file of `sha` for appending.
     pub fn open_partial(&self, village: &str, sha: &str) -> std::io::Result<File> {
-        OpenOptions::new().create(true).append(true).open(self.partial_path(village, sha))
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.partial_path(village, sha))
     }
 
     /// Drops a partial upload (after a hash mismatch, or expired).
     pub fn discard_partial(&self, village: &str, sha: &str) -> std::io::Result<()> {
-        for p in [self.partial_path(village, sha), self.meta_path(village, sha)] {
+        for p in [
+            self.partial_path(village, sha),
+            self.meta_path(village, sha),
+        ] {
             match fs::remove_file(p) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -205,7 +237,9 @@ impl Files {
             }
             for f in fs::read_dir(&path)?.flatten() {
                 let name = f.file_name().to_string_lossy().to_string();
-                let Some(sha) = name.strip_suffix(".meta") else { continue };
+                let Some(sha) = name.strip_suffix(".meta") else {
+                    continue;
+                };
                 let village = entry.file_name().to_string_lossy().to_string();
                 let part = self.partial_path(&village, sha);
                 // The part file's time is that of its last byte; before any byte, the start.
@@ -249,7 +283,10 @@ impl Files {
     }
 
     fn holder_path(&self, sha: &str, village: &str) -> PathBuf {
-        self.root.join("holders").join(&sha[..2]).join(format!("{sha}.{village}"))
+        self.root
+            .join("holders")
+            .join(&sha[..2])
+            .join(format!("{sha}.{village}"))
     }
 
     /// Whether a device of `village` has sent this attachment's bytes. Attachments are stored once
@@ -276,7 +313,12 @@ impl Files {
                 let bytes: [u8; 32] = hex::decode(text.trim())
                     .ok()
                     .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "server.key is not 32 hex bytes"))?;
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "server.key is not 32 hex bytes",
+                        )
+                    })?;
                 Ok(SigningKey::from_bytes(&bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -290,15 +332,24 @@ impl Files {
     }
 
     fn ticket_path(&self, code: &str) -> PathBuf {
-        self.root.join("enrolment").join(format!("{}.json", sha256_hex(normalize_code(code).as_bytes())))
+        self.root.join("enrolment").join(format!(
+            "{}.json",
+            sha256_hex(normalize_code(code).as_bytes())
+        ))
     }
 
     /// Issues a one-time enrolment code; only its hash is stored.
     pub fn issue_ticket(&self, ticket: &Ticket) -> std::io::Result<String> {
         let mut raw = [0u8; ENROL_CODE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut raw);
-        let code: String = raw.iter().map(|b| ENROL_ALPHABET[(*b as usize) % ENROL_ALPHABET.len()] as char).collect();
-        write_atomic(&self.ticket_path(&code), &serde_json::to_vec(ticket).expect("tickets serialize"))?;
+        let code: String = raw
+            .iter()
+            .map(|b| ENROL_ALPHABET[(*b as usize) % ENROL_ALPHABET.len()] as char)
+            .collect();
+        write_atomic(
+            &self.ticket_path(&code),
+            &serde_json::to_vec(ticket).expect("tickets serialize"),
+        )?;
         Ok(code)
     }
 
@@ -324,7 +375,10 @@ impl Files {
     }
 
     pub fn revoke(&self, device: &str) -> std::io::Result<()> {
-        write_atomic(&self.root.join("revoked").join(device), Utc::now().to_rfc3339().as_bytes())
+        write_atomic(
+            &self.root.join("revoked").join(device),
+            Utc::now().to_rfc3339().as_bytes(),
+        )
     }
 
     pub fn is_revoked(&self, device: &str) -> bool {
@@ -337,7 +391,10 @@ const ENROL_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const ENROL_CODE_LEN: usize = 12;
 
 fn normalize_code(code: &str) -> String {
-    code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect()
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 /// What an enrolment code grants.
@@ -364,12 +421,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = Files::new(dir.path()).unwrap();
         let now = Utc::now();
-        let t = Ticket { role: DeviceRole::Agent, village: Some("140423100201".into()), town: "140423100".into(), expires_at: now + chrono::Duration::minutes(10) };
+        let t = Ticket {
+            role: DeviceRole::Agent,
+            village: Some("140423100201".into()),
+            town: "140423100".into(),
+            expires_at: now + chrono::Duration::minutes(10),
+        };
         let code = files.issue_ticket(&t).unwrap();
-        assert_eq!(files.redeem_ticket(&code.to_lowercase(), now), Ok(t.clone()));
+        assert_eq!(
+            files.redeem_ticket(&code.to_lowercase(), now),
+            Ok(t.clone())
+        );
         assert_eq!(files.redeem_ticket(&code, now), Err(TicketError::Unknown));
         let code = files.issue_ticket(&t).unwrap();
-        assert_eq!(files.redeem_ticket(&code, now + chrono::Duration::minutes(11)), Err(TicketError::Expired));
+        assert_eq!(
+            files.redeem_ticket(&code, now + chrono::Duration::minutes(11)),
+            Err(TicketError::Expired)
+        );
     }
 
     #[test]
@@ -379,25 +447,53 @@ mod tests {
         let data = b"hello page";
         let sha = sha256_hex(data);
         let (v, dev, day) = ("140423100201", "K7Q2MX", Duration::from_secs(86_400));
-        files.begin_upload(v, &sha, data.len() as u64, dev, 8, day).unwrap().unwrap();
-        files.open_partial(v, &sha).unwrap().write_all(b"hello").unwrap();
+        files
+            .begin_upload(v, &sha, data.len() as u64, dev, 8, day)
+            .unwrap()
+            .unwrap();
+        files
+            .open_partial(v, &sha)
+            .unwrap()
+            .write_all(b"hello")
+            .unwrap();
         assert_eq!(files.partial_state(v, &sha), (5, Some(10)));
-        files.open_partial(v, &sha).unwrap().write_all(b" page").unwrap();
+        files
+            .open_partial(v, &sha)
+            .unwrap()
+            .write_all(b" page")
+            .unwrap();
         assert_eq!(files.finish_upload(v, &sha).unwrap(), Finish::Stored);
         assert_eq!(fs::read(files.attachment_path(&sha)).unwrap(), data);
 
         let wrong = sha256_hex(b"other");
-        files.begin_upload(v, &wrong, 5, dev, 8, day).unwrap().unwrap();
-        files.open_partial(v, &wrong).unwrap().write_all(b"12345").unwrap();
-        assert_eq!(files.finish_upload(v, &wrong).unwrap(), Finish::HashMismatch);
+        files
+            .begin_upload(v, &wrong, 5, dev, 8, day)
+            .unwrap()
+            .unwrap();
+        files
+            .open_partial(v, &wrong)
+            .unwrap()
+            .write_all(b"12345")
+            .unwrap();
+        assert_eq!(
+            files.finish_upload(v, &wrong).unwrap(),
+            Finish::HashMismatch
+        );
         assert_eq!(files.attachment_size(&wrong), None);
         assert_eq!(files.partial_state(v, &wrong), (0, None));
 
         // A power cut may bring back the bookkeeping of a finished page: it does not count as open.
-        files.begin_upload(v, &wrong, 5, dev, 8, day).unwrap().unwrap();
+        files
+            .begin_upload(v, &wrong, 5, dev, 8, day)
+            .unwrap()
+            .unwrap();
         assert_eq!(files.open_uploads_of(v, dev), 1);
         fs::copy(files.meta_path(v, &wrong), files.meta_path(v, &sha)).unwrap();
-        assert_eq!(files.open_uploads_of(v, dev), 1, "the finished page's resurrected meta is not counted");
+        assert_eq!(
+            files.open_uploads_of(v, dev),
+            1,
+            "the finished page's resurrected meta is not counted"
+        );
         assert_eq!(files.partial_state(v, &sha).1, None, "and it is forgotten");
     }
 }

@@ -171,7 +171,8 @@ impl AppState {
 
     /// Changes the limits (tests of the limits).
     pub fn with_limits(self, limits: Limits) -> AppState {
-        let inner = Arc::try_unwrap(self.0).unwrap_or_else(|_| panic!("with_limits before the state is shared"));
+        let inner = Arc::try_unwrap(self.0)
+            .unwrap_or_else(|_| panic!("with_limits before the state is shared"));
         AppState(Arc::new(Inner { limits, ..inner }))
     }
 }
@@ -180,23 +181,43 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     let authed = Router::new()
         .route("/v1/me", get(routes::me))
-        .route("/v1/cases/{id}", put(routes::submit_case).get(routes::get_case))
+        .route(
+            "/v1/cases/{id}",
+            put(routes::submit_case).get(routes::get_case),
+        )
         .route("/v1/cases/{id}/actions", post(routes::act))
-        .route("/v1/cases/{id}/attachments/{sha}", get(routes::get_attachment))
-        .route("/v1/attachments/{sha}", head(routes::upload_offset).patch(routes::upload_chunk))
+        .route(
+            "/v1/cases/{id}/attachments/{sha}",
+            get(routes::get_attachment),
+        )
+        .route(
+            "/v1/attachments/{sha}",
+            head(routes::upload_offset).patch(routes::upload_chunk),
+        )
         .route("/v1/inbox", get(routes::inbox))
         .route("/v1/changes", get(routes::changes))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     let enrol = Router::new()
         .route("/v1/enrol", post(routes::enrol))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::enrolment))
-        .layer(axum::extract::DefaultBodyLimit::max(state.limits.public_form));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::enrolment,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.limits.public_form,
+        ));
     Router::new()
         .route("/healthz", get(routes::healthz))
         .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))
         .fallback(routes::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::edge))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::edge,
+        ))
         .with_state(state)
 }

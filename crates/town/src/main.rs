@@ -11,16 +11,19 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use bianmin_protocol::sync::{AttachmentInfo, DeviceRole};
 use bianmin_protocol::CaseState;
-use bianmin_town::files::{write_atomic, Ticket};
-use bianmin_town::store::{SledStore, TownStore};
 use bianmin_town::audit::ANCHOR_FILE;
+use bianmin_town::files::{write_atomic, Ticket};
 use bianmin_town::server::ServerConfig;
+use bianmin_town::store::{SledStore, TownStore};
 use bianmin_town::{app, AppState, Divisions, Files};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "bianmin-town", about = "Bianmin town centre (镇综合便民服务中心)")]
+#[command(
+    name = "bianmin-town",
+    about = "Bianmin town centre (镇综合便民服务中心)"
+)]
 struct Cli {
     /// Data directory (database, attachments, keys).
     #[arg(long, global = true, default_value = "town-data")]
@@ -98,11 +101,23 @@ enum SupervisorCmd {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Serve { listen, tls_cert, tls_key, anchor_every_secs } => {
-            serve(&cli.data, &listen, tls_cert.zip(tls_key), Duration::from_secs(anchor_every_secs.max(1)))
-        }
+        Cmd::Serve {
+            listen,
+            tls_cert,
+            tls_key,
+            anchor_every_secs,
+        } => serve(
+            &cli.data,
+            &listen,
+            tls_cert.zip(tls_key),
+            Duration::from_secs(anchor_every_secs.max(1)),
+        ),
         Cmd::Villages { json } => villages(&cli.data, json),
-        Cmd::Enroll { village, town, server } => enroll(&cli.data, village, town, server),
+        Cmd::Enroll {
+            village,
+            town,
+            server,
+        } => enroll(&cli.data, village, town, server),
         Cmd::Revoke { device } => revoke(&cli.data, &device),
         Cmd::Cases { json } => cases(&cli.data, json),
         Cmd::Audit { json, anchors } => audit(&cli.data, json, anchors),
@@ -115,7 +130,9 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Supervisor { cmd: SupervisorCmd::Add { name } } => {
+        Cmd::Supervisor {
+            cmd: SupervisorCmd::Add { name },
+        } => {
             let password = bianmin_town::oversight::supervisor_add(&cli.data, &name)?;
             println!("{password}");
             eprintln!("supervisor {name} created; log in at /county/login (the password is shown only now)");
@@ -128,7 +145,11 @@ fn main() -> Result<()> {
 /// the town centre, and the next export covers everything since the last good one.
 async fn anchor_now(state: &AppState, path: &Path) {
     let (st, path) = (state.clone(), path.to_path_buf());
-    match tokio::task::spawn_blocking(move || bianmin_town::audit::export_anchor(st.store.as_ref(), &st.server_key, &path)).await {
+    match tokio::task::spawn_blocking(move || {
+        bianmin_town::audit::export_anchor(st.store.as_ref(), &st.server_key, &path)
+    })
+    .await
+    {
         Ok(Ok(Some(a))) => tracing::info!(seq = a.seq, "audit anchor exported"),
         Ok(Ok(None)) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "audit anchor export failed"),
@@ -136,9 +157,16 @@ async fn anchor_now(state: &AppState, path: &Path) {
     }
 }
 
-fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>, anchor_every: Duration) -> Result<()> {
+fn serve(
+    data: &Path,
+    listen: &str,
+    tls: Option<(PathBuf, PathBuf)>,
+    anchor_every: Duration,
+) -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let rt = tokio::runtime::Runtime::new()?;
@@ -148,12 +176,18 @@ fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>, anchor_ever
             Some((cert, key)) => Some(bianmin_town::tls::acceptor(cert, key)?),
             None => None,
         };
-        let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
         write_atomic(&data.join("server.addr"), addr.to_string().as_bytes())?;
         // The address alone on the first line: tests and scripts read it to find a `:0` port.
         let mut out = std::io::stdout();
-        writeln!(out, "{}://{addr}", if acceptor.is_some() { "https" } else { "http" })?;
+        writeln!(
+            out,
+            "{}://{addr}",
+            if acceptor.is_some() { "https" } else { "http" }
+        )?;
         out.flush()?;
         tracing::info!(%addr, tls = acceptor.is_some(), "town centre listening");
         bianmin_town::feedback::warm_up();
@@ -162,14 +196,24 @@ fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>, anchor_ever
         let periodic = {
             let (state, anchors) = (state.clone(), anchors.clone());
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + anchor_every, anchor_every);
+                let mut tick = tokio::time::interval_at(
+                    tokio::time::Instant::now() + anchor_every,
+                    anchor_every,
+                );
                 loop {
                     tick.tick().await;
                     anchor_now(&state, &anchors).await;
                 }
             })
         };
-        bianmin_town::server::serve(listener, app(state.clone()), acceptor, ServerConfig::default(), shutdown_signal()).await;
+        bianmin_town::server::serve(
+            listener,
+            app(state.clone()),
+            acceptor,
+            ServerConfig::default(),
+            shutdown_signal(),
+        )
+        .await;
         periodic.abort();
         anchor_now(&state, &anchors).await;
         Ok(())
@@ -180,7 +224,8 @@ fn serve(data: &Path, listen: &str, tls: Option<(PathBuf, PathBuf)>, anchor_ever
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -201,41 +246,92 @@ fn villages(data: &Path, json: bool) -> Result<()> {
     }
     println!("{} {}", d.county.code, d.county.name);
     for t in &d.towns {
-        println!("  {} {}{}", t.code, t.name, if t.confirmed { "" } else { " (code to be confirmed)" });
+        println!(
+            "  {} {}{}",
+            t.code,
+            t.name,
+            if t.confirmed {
+                ""
+            } else {
+                " (code to be confirmed)"
+            }
+        );
         for v in &t.villages {
-            println!("    {} {}{}", v.code, v.name, if v.confirmed { "" } else { " (code to be confirmed)" });
+            println!(
+                "    {} {}{}",
+                v.code,
+                v.name,
+                if v.confirmed {
+                    ""
+                } else {
+                    " (code to be confirmed)"
+                }
+            );
         }
     }
     Ok(())
 }
 
-fn enroll(data: &Path, village: Option<String>, town: Option<String>, server: Option<String>) -> Result<()> {
+fn enroll(
+    data: &Path,
+    village: Option<String>,
+    town: Option<String>,
+    server: Option<String>,
+) -> Result<()> {
     let d = Divisions::for_data_dir(data)?;
     let (ticket, scope) = match (village, town) {
         (Some(v), _) => {
-            let Some((t, vil)) = d.village(&v) else { bail!("unknown village code {v}; see `villages`") };
+            let Some((t, vil)) = d.village(&v) else {
+                bail!("unknown village code {v}; see `villages`")
+            };
             (
-                Ticket { role: DeviceRole::Agent, village: Some(v.clone()), town: t.code.clone(), expires_at: expiry() },
+                Ticket {
+                    role: DeviceRole::Agent,
+                    village: Some(v.clone()),
+                    town: t.code.clone(),
+                    expires_at: expiry(),
+                },
                 format!("{}{}", t.name, vil.name),
             )
         }
         (None, Some(t)) => {
-            let Some(town) = d.town(&t) else { bail!("unknown town code {t}; see `villages`") };
-            (Ticket { role: DeviceRole::Staff, village: None, town: t.clone(), expires_at: expiry() }, town.name.clone())
+            let Some(town) = d.town(&t) else {
+                bail!("unknown town code {t}; see `villages`")
+            };
+            (
+                Ticket {
+                    role: DeviceRole::Staff,
+                    village: None,
+                    town: t.clone(),
+                    expires_at: expiry(),
+                },
+                town.name.clone(),
+            )
         }
         (None, None) => bail!("give --village CODE or --town CODE"),
     };
     let files = Files::new(data)?;
     let code = files.issue_ticket(&ticket)?;
-    let server = server.or_else(|| std::fs::read_to_string(data.join("server.addr")).ok().map(|a| format!("http://{}", a.trim())));
+    let server = server.or_else(|| {
+        std::fs::read_to_string(data.join("server.addr"))
+            .ok()
+            .map(|a| format!("http://{}", a.trim()))
+    });
     let payload = match &server {
         Some(s) => format!("bianmin:enrol?server={s}&code={code}"),
         None => format!("bianmin:enrol?code={code}"),
     };
     let qr = qrcode::QrCode::new(payload.as_bytes())?;
-    let art = qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build();
+    let art = qr
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .quiet_zone(true)
+        .build();
     println!("{code}");
-    println!("enrolment code for {scope} ({:?}), valid until {} (single use)", ticket.role, ticket.expires_at.to_rfc3339());
+    println!(
+        "enrolment code for {scope} ({:?}), valid until {} (single use)",
+        ticket.role,
+        ticket.expires_at.to_rfc3339()
+    );
     println!("{payload}");
     println!("{art}");
     Ok(())
@@ -254,7 +350,10 @@ fn revoke(data: &Path, device: &str) -> Result<()> {
 
 fn open_store(data: &Path) -> Result<SledStore> {
     SledStore::open(&data.join("db")).with_context(|| {
-        format!("cannot open the database in {} (is `serve` running on it? stop it first)", data.display())
+        format!(
+            "cannot open the database in {} (is `serve` running on it? stop it first)",
+            data.display()
+        )
     })
 }
 
@@ -286,7 +385,11 @@ fn cases(data: &Path, json: bool) -> Result<()> {
                 .materials
                 .iter()
                 .flat_map(|m| &m.pages)
-                .map(|p| AttachmentInfo { name: p.name.clone(), bytes: p.bytes, sha256: p.sha256.clone() })
+                .map(|p| AttachmentInfo {
+                    name: p.name.clone(),
+                    bytes: p.bytes,
+                    sha256: p.sha256.clone(),
+                })
                 .collect(),
         })
         .collect();
@@ -295,7 +398,15 @@ fn cases(data: &Path, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         for r in &rows {
-            println!("{}  v{}  {}  {}  {}  {} attachments", r.id, r.version, r.item, r.state.as_str(), r.state.label(), r.attachments.len());
+            println!(
+                "{}  v{}  {}  {}  {}  {} attachments",
+                r.id,
+                r.version,
+                r.item,
+                r.state.as_str(),
+                r.state.label(),
+                r.attachments.len()
+            );
         }
     }
     Ok(())
@@ -306,9 +417,13 @@ fn audit(data: &Path, json: bool, anchors: Option<PathBuf>) -> Result<()> {
     let log = store.audit_log()?;
     let key = Files::new(data)?.server_key()?.verifying_key();
     let path = anchors.unwrap_or_else(|| data.join(ANCHOR_FILE));
-    let anchors = bianmin_town::audit::read_anchors(&path).with_context(|| format!("reading {}", path.display()))?;
+    let anchors = bianmin_town::audit::read_anchors(&path)
+        .with_context(|| format!("reading {}", path.display()))?;
     if anchors.is_empty() {
-        eprintln!("warning: no audit anchors in {}; only the hash chain is checked", path.display());
+        eprintln!(
+            "warning: no audit anchors in {}; only the hash chain is checked",
+            path.display()
+        );
     }
     let verdict = bianmin_town::audit::verify_anchored(&log, &anchors, &key);
     if json {
@@ -316,7 +431,11 @@ fn audit(data: &Path, json: bool, anchors: Option<PathBuf>) -> Result<()> {
     }
     match verdict {
         Ok(()) => {
-            eprintln!("audit log intact: {} entries, {} anchors", log.len(), anchors.len());
+            eprintln!(
+                "audit log intact: {} entries, {} anchors",
+                log.len(),
+                anchors.len()
+            );
             Ok(())
         }
         Err(e) => bail!("audit log TAMPERED: {e}"),

@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
 use crate::error::ApiError;
-use crate::feedback::{csrf_token, figures, level_label, Figures, Rectification, StepError, StepKind};
+use crate::feedback::{
+    csrf_token, figures, level_label, Figures, Rectification, StepError, StepKind,
+};
 use crate::resident::{frame, frame_with, message_page};
 use crate::routes::china_today;
 use crate::server::OverTls;
@@ -33,7 +35,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/r/{case_id}", get(crate::resident::page))
         .route("/r/{case_id}/rate", post(crate::resident::rate))
         .route("/county/login", get(login_page).post(login))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::ratelimit::public));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::public,
+        ));
     let county = Router::new()
         .route("/county", get(dashboard))
         .route("/county/export.csv", get(export_csv))
@@ -45,12 +50,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let staff = Router::new()
         .route("/v1/rectifications", get(staff_list))
         .route("/v1/rectifications/{case_id}/steps", post(staff_step))
-        .route_layer(axum::middleware::from_fn_with_state(state, crate::auth::authenticate));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::auth::authenticate,
+        ));
     public.merge(county).merge(staff)
 }
 
 fn china_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
@@ -67,16 +77,25 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 /// The logged-in supervisor and the session token, or a redirect to the login form.
 fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Redirect> {
     let token = cookie_value(headers).ok_or_else(|| Redirect::to("/county/login"))?;
-    let name = state.feedback.session(&token).ok_or_else(|| Redirect::to("/county/login"))?;
+    let name = state
+        .feedback
+        .session(&token)
+        .ok_or_else(|| Redirect::to("/county/login"))?;
     Ok((name, token))
 }
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "county page failed");
-    message_page(StatusCode::INTERNAL_SERVER_ERROR, "系统繁忙", "系统暂时无法处理请求，请稍后再试。")
+    message_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "系统繁忙",
+        "系统暂时无法处理请求，请稍后再试。",
+    )
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, Response> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(internal(e)),
@@ -131,28 +150,55 @@ async fn login(
     let f = match form {
         Ok(Form(f)) => f,
         Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return form_too_large(),
-        Err(_) => return (StatusCode::BAD_REQUEST, login_form(Some("请填写账号和密码。"))).into_response(),
+        Err(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                login_form(Some("请填写账号和密码。")),
+            )
+                .into_response()
+        }
     };
     let data = state.feedback.data_dir().to_path_buf();
     let name = f.name.trim().to_string();
     if name.chars().count() > crate::feedback::MAX_SUPERVISOR_NAME_CHARS {
         // No account has such a name; refused before the audit entry, which names the account.
-        return (StatusCode::UNAUTHORIZED, login_form(Some("账号或密码不正确。"))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_form(Some("账号或密码不正确。")),
+        )
+            .into_response();
     }
     let n = name.clone();
     // Argon2 is deliberately slow: keep it off the async workers.
-    let ok = match tokio::task::spawn_blocking(move || crate::feedback::check_supervisor(&data, &n, &f.password)).await {
+    let ok = match tokio::task::spawn_blocking(move || {
+        crate::feedback::check_supervisor(&data, &n, &f.password)
+    })
+    .await
+    {
         Ok(Ok(ok)) => ok,
         Ok(Err(e)) => return internal(e),
         Err(e) => return internal(e),
     };
-    let audit = AuditDraft::new(&format!("supervisor:{name}"), if ok { "county_login" } else { "county_login_failed" }, None, "");
+    let audit = AuditDraft::new(
+        &format!("supervisor:{name}"),
+        if ok {
+            "county_login"
+        } else {
+            "county_login_failed"
+        },
+        None,
+        "",
+    );
     let st = state.clone();
     if let Err(r) = blocking(move || st.store.commit(None, &[], vec![audit])).await {
         return r;
     }
     if !ok {
-        return (StatusCode::UNAUTHORIZED, login_form(Some("账号或密码不正确。"))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            login_form(Some("账号或密码不正确。")),
+        )
+            .into_response();
     }
     let token = state.feedback.new_session(&name);
     let cookie = format!(
@@ -165,7 +211,11 @@ async fn login(
 
 /// A public form's body over `Limits::public_form`.
 pub fn form_too_large() -> Response {
-    message_page(StatusCode::PAYLOAD_TOO_LARGE, "提交失败", "提交的内容过长，请删减后重新填写。")
+    message_page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "提交失败",
+        "提交的内容过长，请删减后重新填写。",
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,12 +231,22 @@ async fn logout(
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
     if let Ok((_, token)) = session(&state, &headers) {
-        if form.map(|f| f.0.csrf == csrf_token(&token)).unwrap_or(false) {
+        if form
+            .map(|f| f.0.csrf == csrf_token(&token))
+            .unwrap_or(false)
+        {
             state.feedback.end_session(&token);
         }
     }
-    let cookie = format!("{COOKIE}=; Path=/county; HttpOnly; SameSite=Strict; Max-Age=0{}", secure_attr(tls));
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/county/login")).into_response()
+    let cookie = format!(
+        "{COOKIE}=; Path=/county; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure_attr(tls)
+    );
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/county/login"),
+    )
+        .into_response()
 }
 
 struct Overview {
@@ -197,8 +257,14 @@ struct Overview {
 
 async fn overview(state: &AppState) -> Result<Overview, Response> {
     let st = state.clone();
-    let (cases, ratings, mut loops) =
-        blocking(move || Ok((st.store.cases()?, st.feedback.ratings()?, st.feedback.rectifications()?))).await?;
+    let (cases, ratings, mut loops) = blocking(move || {
+        Ok((
+            st.store.cases()?,
+            st.feedback.ratings()?,
+            st.feedback.rectifications()?,
+        ))
+    })
+    .await?;
     let today = china_today();
     let figures = figures(&state.divisions, &cases, &ratings, &loops, today);
     let mut overdue: Vec<_> = cases
@@ -207,8 +273,15 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
         .map(|c| {
             (
                 c.case.id.clone(),
-                state.divisions.village_full_name(&c.case.village).unwrap_or_default(),
-                state.catalog.item(&c.case.item).map(|i| i.name.clone()).unwrap_or_default(),
+                state
+                    .divisions
+                    .village_full_name(&c.case.village)
+                    .unwrap_or_default(),
+                state
+                    .catalog
+                    .item(&c.case.item)
+                    .map(|i| i.name.clone())
+                    .unwrap_or_default(),
                 c.case.deadline.map(|d| d.to_string()).unwrap_or_default(),
             )
         })
@@ -216,7 +289,11 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
     overdue.sort();
     // Open loops first, the most overdue on top.
     loops.sort_by_key(|l| (l.is_closed(), l.deadline, l.case_id.clone()));
-    Ok(Overview { figures, overdue, loops })
+    Ok(Overview {
+        figures,
+        overdue,
+        loops,
+    })
 }
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -321,22 +398,43 @@ async fn county_step(
         Err(_) => return message_page(StatusCode::BAD_REQUEST, "提交失败", "表单内容不正确。"),
     };
     if f.csrf != csrf_token(&token) {
-        return message_page(StatusCode::FORBIDDEN, "提交失败", "页面已失效，请刷新后重试。");
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "提交失败",
+            "页面已失效，请刷新后重试。",
+        );
     }
     let Some(kind) = StepKind::parse(&f.step) else {
         return message_page(StatusCode::BAD_REQUEST, "提交失败", "未知的整改步骤。");
     };
-    match record_step(&state, &case_id, kind, &format!("县监督员 {name}"), &f.notes, &format!("supervisor:{name}")).await {
+    match record_step(
+        &state,
+        &case_id,
+        kind,
+        &format!("县监督员 {name}"),
+        &f.notes,
+        &format!("supervisor:{name}"),
+    )
+    .await
+    {
         Ok(_) => Redirect::to("/county").into_response(),
         Err(e) => message_page(e.status, "提交失败", &e.message),
     }
 }
 
 /// Records a loop step and audits it.
-async fn record_step(state: &AppState, case_id: &str, kind: StepKind, by: &str, notes: &str, actor: &str) -> Result<Rectification, ApiError> {
+async fn record_step(
+    state: &AppState,
+    case_id: &str,
+    kind: StepKind,
+    by: &str,
+    notes: &str,
+    actor: &str,
+) -> Result<Rectification, ApiError> {
     let st = state.clone();
     let (id, by_s, notes_s) = (case_id.to_string(), by.to_string(), notes.to_string());
-    let r = tokio::task::spawn_blocking(move || st.feedback.add_step(&id, kind, &by_s, &notes_s)).await?;
+    let r = tokio::task::spawn_blocking(move || st.feedback.add_step(&id, kind, &by_s, &notes_s))
+        .await?;
     let r = r.map_err(|e| match e {
         StepError::NotFound => ApiError::not_found("no bad review is open for this case"),
         StepError::Closed => ApiError::conflict("loop_closed", e.to_string()),
@@ -344,7 +442,12 @@ async fn record_step(state: &AppState, case_id: &str, kind: StepKind, by: &str, 
         StepError::Empty => ApiError::unprocessable("empty_step", e.to_string()),
         StepError::Store(s) => ApiError::from(s),
     })?;
-    let audit = AuditDraft::new(actor, &format!("rectification_{}", kind.as_str()), Some(case_id), notes.chars().take(200).collect::<String>());
+    let audit = AuditDraft::new(
+        actor,
+        &format!("rectification_{}", kind.as_str()),
+        Some(case_id),
+        notes.chars().take(200).collect::<String>(),
+    );
     let st = state.clone();
     tokio::task::spawn_blocking(move || st.store.commit(None, &[], vec![audit])).await??;
     Ok(r)
@@ -352,7 +455,11 @@ async fn record_step(state: &AppState, case_id: &str, kind: StepKind, by: &str, 
 
 fn csv_field(s: &str) -> String {
     // Quote everything; a leading formula character is neutralised for spreadsheet programs.
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_string() };
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
@@ -388,13 +495,22 @@ async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Respon
             f.followed_up_rate(),
             f.bad_overdue.to_string(),
         ];
-        out.push_str(&cols.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &cols
+                .iter()
+                .map(|c| csv_field(c))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push('\n');
     }
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"haochaping.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"haochaping.csv\"",
+            ),
             (header::CACHE_CONTROL, "no-store"),
         ],
         out,
@@ -413,7 +529,10 @@ pub struct LoopView {
 }
 
 /// GET /v1/rectifications: the bad-review loops of the staff device's town.
-async fn staff_list(State(state): State<AppState>, Extension(AuthDevice(d)): Extension<AuthDevice>) -> Result<Json<Vec<LoopView>>, ApiError> {
+async fn staff_list(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+) -> Result<Json<Vec<LoopView>>, ApiError> {
     if d.role != DeviceRole::Staff {
         return Err(ApiError::forbidden("only a town staff device may do this"));
     }
@@ -424,7 +543,12 @@ async fn staff_list(State(state): State<AppState>, Extension(AuthDevice(d)): Ext
     Ok(Json(
         all.into_iter()
             .filter(|r| villages.contains(&r.village))
-            .map(|r| LoopView { level_label: level_label(r.level), next_step: r.next_step(), overdue: r.is_overdue(today), record: r })
+            .map(|r| LoopView {
+                level_label: level_label(r.level),
+                next_step: r.next_step(),
+                overdue: r.is_overdue(today),
+                record: r,
+            })
             .collect(),
     ))
 }
@@ -450,18 +574,31 @@ async fn staff_step(
     let req: StepRequest = serde_json::from_slice(&body).map_err(ApiError::malformed_json)?;
     let st = state.clone();
     let id = case_id.clone();
-    let existing = tokio::task::spawn_blocking(move || st.feedback.rectification(&id)).await??
+    let existing = tokio::task::spawn_blocking(move || st.feedback.rectification(&id))
+        .await??
         .ok_or_else(|| ApiError::not_found("no bad review is open for this case"))?;
-    if state.divisions.village(&existing.village).is_none_or(|(t, _)| t.code != d.town) {
+    if state
+        .divisions
+        .village(&existing.village)
+        .is_none_or(|(t, _)| t.code != d.town)
+    {
         return Err(ApiError::forbidden("that case is not in this town"));
     }
     let by = format!("{} ({})", req.by.trim(), d.id);
     let r = record_step(&state, &case_id, req.step, &by, &req.notes, &d.id).await?;
     let today = china_today();
-    Ok(Json(LoopView { level_label: level_label(r.level), next_step: r.next_step(), overdue: r.is_overdue(today), record: r }))
+    Ok(Json(LoopView {
+        level_label: level_label(r.level),
+        next_step: r.next_step(),
+        overdue: r.is_overdue(today),
+        record: r,
+    }))
 }
 
 /// `bianmin-town supervisor add --name NAME`: creates the account and returns its password.
-pub fn supervisor_add(data: &std::path::Path, name: &str) -> Result<String, crate::feedback::SupervisorError> {
+pub fn supervisor_add(
+    data: &std::path::Path,
+    name: &str,
+) -> Result<String, crate::feedback::SupervisorError> {
     crate::feedback::add_supervisor(data, name)
 }

@@ -30,7 +30,10 @@ pub struct RateConfig {
 impl Default for RateConfig {
     /// 60 requests at once, then one a second: plenty for a resident, slow for a guesser.
     fn default() -> RateConfig {
-        RateConfig { burst: 60.0, per_second: 1.0 }
+        RateConfig {
+            burst: 60.0,
+            per_second: 1.0,
+        }
     }
 }
 
@@ -38,7 +41,10 @@ impl RateConfig {
     /// Enrolment: 10 wrong or expired codes at once, then one every 20 s (3 a minute). Only
     /// failures cost, so a town hall enrolling a room of phones behind one address never meets it;
     /// 10 covers a trainee's typos, and 3 a minute leaves a guesser some 4,300 tries a day.
-    pub const ENROLMENT: RateConfig = RateConfig { burst: 10.0, per_second: 1.0 / 20.0 };
+    pub const ENROLMENT: RateConfig = RateConfig {
+        burst: 10.0,
+        per_second: 1.0 / 20.0,
+    };
 }
 
 /// The buckets.
@@ -51,7 +57,10 @@ pub struct Limiter {
 impl Limiter {
     /// A limiter with the given limits.
     pub fn new(c: RateConfig) -> Limiter {
-        Limiter { config: Mutex::new(c), buckets: Mutex::default() }
+        Limiter {
+            config: Mutex::new(c),
+            buckets: Mutex::default(),
+        }
     }
 
     /// Changes the limits (configuration, tests).
@@ -65,7 +74,9 @@ impl Limiter {
         let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if b.len() > 50_000 {
             // Full buckets carry no information; drop them.
-            b.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * c.per_second < c.burst);
+            b.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * c.per_second < c.burst
+            });
         }
         let (tokens, at) = b.entry(client.to_string()).or_insert((c.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * c.per_second).min(c.burst);
@@ -109,7 +120,8 @@ pub async fn public(State(state): State<AppState>, req: Request, next: Next) -> 
                 "您的访问过于频繁，请稍后再试。",
             )
             .into_response();
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
             resp
         }
     }
@@ -147,7 +159,10 @@ mod tests {
 
     #[test]
     fn buckets_refill_at_the_configured_rate_and_are_per_client() {
-        let l = Limiter::new(RateConfig { burst: 2.0, per_second: 0.5 });
+        let l = Limiter::new(RateConfig {
+            burst: 2.0,
+            per_second: 0.5,
+        });
         let t0 = Instant::now();
         assert_eq!(l.take("a", t0), Ok(()));
         assert_eq!(l.take("a", t0), Ok(()));
@@ -161,7 +176,10 @@ mod tests {
 
     #[test]
     fn a_token_given_back_is_usable_again_but_never_beyond_the_burst() {
-        let l = Limiter::new(RateConfig { burst: 1.0, per_second: 1e-9 });
+        let l = Limiter::new(RateConfig {
+            burst: 1.0,
+            per_second: 1e-9,
+        });
         let t0 = Instant::now();
         assert_eq!(l.take("a", t0), Ok(()));
         l.give_back("a");
@@ -170,7 +188,10 @@ mod tests {
         l.give_back("a");
         l.give_back("a");
         assert_eq!(l.take("a", t0), Ok(()));
-        assert!(l.take("a", t0).is_err(), "giving back twice must not exceed the burst of 1");
+        assert!(
+            l.take("a", t0).is_err(),
+            "giving back twice must not exceed the burst of 1"
+        );
         // A client never seen has nothing to give back to and starts full.
         l.give_back("new");
         assert_eq!(l.take("new", t0), Ok(()));

@@ -84,10 +84,16 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response 
 
 fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "resident page failed");
-    message_page(StatusCode::INTERNAL_SERVER_ERROR, "系统繁忙", "系统暂时无法处理您的请求，请稍后再试。")
+    message_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "系统繁忙",
+        "系统暂时无法处理您的请求，请稍后再试。",
+    )
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, Response> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
     match tokio::task::spawn_blocking(f).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(internal(e)),
@@ -111,9 +117,20 @@ pub struct Claim {
 /// day it was received; before that, a link "from the future" is shown as waiting for upload. A
 /// revoked device's key opens nothing: the phone may be in a thief's hands.
 async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<Claim, Response> {
-    let forged = || message_page(StatusCode::FORBIDDEN, "链接无效", "该查询链接无效或已被篡改，请使用回执上的二维码重新扫描。");
-    let device = receipt::signer_device(case_id)
-        .map_err(|_| message_page(StatusCode::NOT_FOUND, "办件编号无效", "没有这个办件编号，请核对回执上的二维码。"))?;
+    let forged = || {
+        message_page(
+            StatusCode::FORBIDDEN,
+            "链接无效",
+            "该查询链接无效或已被篡改，请使用回执上的二维码重新扫描。",
+        )
+    };
+    let device = receipt::signer_device(case_id).map_err(|_| {
+        message_page(
+            StatusCode::NOT_FOUND,
+            "办件编号无效",
+            "没有这个办件编号，请核对回执上的二维码。",
+        )
+    })?;
     let st = state.clone();
     let id = case_id.to_string();
     let (record, received) = blocking(move || {
@@ -137,21 +154,31 @@ async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<Cla
         ));
     }
     let today = china_today();
-    let issued = received.map(crate::feedback::china_date).unwrap_or(claim.issued);
+    let issued = received
+        .map(crate::feedback::china_date)
+        .unwrap_or(claim.issued);
     let expires = receipt::expiry(issued);
     if today > expires {
         return Err(message_page(
             StatusCode::GONE,
             "链接已过期",
-            &format!("该查询链接已于{}过期。如需查询，请联系村代办员。", expires.format("%Y年%m月%d日")),
+            &format!(
+                "该查询链接已于{}过期。如需查询，请联系村代办员。",
+                expires.format("%Y年%m月%d日")
+            ),
         ));
     }
     let phone_issued = (claim.issued <= today + chrono::Days::new(1)).then_some(claim.issued);
-    Ok(Claim { issued, phone_issued })
+    Ok(Claim {
+        issued,
+        phone_issued,
+    })
 }
 
 fn china_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).format("%Y-%m-%d %H:%M").to_string()
+    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,15 +193,29 @@ async fn feed_back(state: &AppState, case_id: &str) -> Result<(), Response> {
     let st = state.clone();
     let id = case_id.to_string();
     blocking(move || {
-        let Some(mut sc) = st.store.case(&id)? else { return Ok(()) };
-        if !matches!(sc.case.state, CaseState::Completed | CaseState::Delivered) || st.feedback.rating(&id)?.is_none() {
+        let Some(mut sc) = st.store.case(&id)? else {
+            return Ok(());
+        };
+        if !matches!(sc.case.state, CaseState::Completed | CaseState::Delivered)
+            || st.feedback.rating(&id)?.is_none()
+        {
             return Ok(());
         }
         let now = Utc::now();
-        if sc.case.apply(CaseEvent::Town(Decision::Rated), "resident", now).is_err() {
+        if sc
+            .case
+            .apply(CaseEvent::Town(Decision::Rated), "resident", now)
+            .is_err()
+        {
             return Ok(());
         }
-        let ev = DecisionEvent { case_id: id.clone(), version: sc.case.version, decision: Decision::Rated, by: "resident".into(), at: now };
+        let ev = DecisionEvent {
+            case_id: id.clone(),
+            version: sc.case.version,
+            decision: Decision::Rated,
+            by: "resident".into(),
+            at: now,
+        };
         let audit = AuditDraft::new("resident", "rate", Some(&id), "rating recorded");
         st.store.commit(Some(&sc), &[ev], vec![audit])
     })
@@ -182,17 +223,22 @@ async fn feed_back(state: &AppState, case_id: &str) -> Result<(), Response> {
 }
 
 /// GET /r/{case_id}?t=: the status timeline, and the rating form once the case is finished.
-pub async fn page(State(state): State<AppState>, Path(case_id): Path<String>, Query(q): Query<TokenQuery>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    Query(q): Query<TokenQuery>,
+) -> Response {
     let claim = match check_token(&state, &case_id, &q.t).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let st = state.clone();
     let id = case_id.clone();
-    let (sc, rating) = match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (sc, rating) =
+        match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let Some(mut sc) = sc else {
         return no_store(
             StatusCode::OK,
@@ -220,19 +266,39 @@ pub async fn page(State(state): State<AppState>, Path(case_id): Path<String>, Qu
     if rating.is_some() {
         sc.case.state = CaseState::Rated;
     }
-    no_store(StatusCode::OK, frame("办件查询", render_case(&state, &sc, rating.as_ref(), &q.t, None)))
+    no_store(
+        StatusCode::OK,
+        frame(
+            "办件查询",
+            render_case(&state, &sc, rating.as_ref(), &q.t, None),
+        ),
+    )
 }
 
-fn render_case(state: &AppState, sc: &StoredCase, rating: Option<&Rating>, token: &str, error: Option<&str>) -> Markup {
+fn render_case(
+    state: &AppState,
+    sc: &StoredCase,
+    rating: Option<&Rating>,
+    token: &str,
+    error: Option<&str>,
+) -> Markup {
     let c = &sc.case;
-    let item = state.catalog.item(&c.item).map(|i| i.name.clone()).unwrap_or_else(|| c.item.clone());
-    let village = state.divisions.village_full_name(&c.village).unwrap_or_default();
+    let item = state
+        .catalog
+        .item(&c.item)
+        .map(|i| i.name.clone())
+        .unwrap_or_else(|| c.item.clone());
+    let village = state
+        .divisions
+        .village_full_name(&c.village)
+        .unwrap_or_default();
     let completion = match (&c.last_decision, rating.and_then(|r| r.completion.as_ref())) {
         (Some(d @ Decision::Completed { .. }), _) => Some(d.clone()),
         (_, Some(d)) => Some(d.clone()),
         _ => None,
     };
-    let can_rate = rating.is_none() && matches!(c.state, CaseState::Completed | CaseState::Delivered);
+    let can_rate =
+        rating.is_none() && matches!(c.state, CaseState::Completed | CaseState::Delivered);
     html! {
         div.card {
             h1 { (item) }
@@ -367,11 +433,23 @@ fn level_of(s: &str) -> Option<u8> {
 }
 
 /// POST /r/{case_id}/rate: one rating per case.
-pub async fn rate(State(state): State<AppState>, Path(case_id): Path<String>, form: Result<Form<RateForm>, FormRejection>) -> Response {
+pub async fn rate(
+    State(state): State<AppState>,
+    Path(case_id): Path<String>,
+    form: Result<Form<RateForm>, FormRejection>,
+) -> Response {
     let f = match form {
         Ok(Form(f)) => f,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return crate::oversight::form_too_large(),
-        Err(_) => return message_page(StatusCode::BAD_REQUEST, "提交失败", "评价内容格式不正确，请返回重新填写。"),
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return crate::oversight::form_too_large()
+        }
+        Err(_) => {
+            return message_page(
+                StatusCode::BAD_REQUEST,
+                "提交失败",
+                "评价内容格式不正确，请返回重新填写。",
+            )
+        }
     };
     let claim = match check_token(&state, &case_id, &f.t).await {
         Ok(c) => c,
@@ -380,40 +458,81 @@ pub async fn rate(State(state): State<AppState>, Path(case_id): Path<String>, fo
     let _g = state.locks.lock(&format!("case/{case_id}")).await;
     let st = state.clone();
     let id = case_id.clone();
-    let (sc, existing) = match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (sc, existing) =
+        match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     let Some(mut sc) = sc else {
-        return message_page(StatusCode::CONFLICT, "暂不能评价", "您的办件正在由村代办员上传，请稍后再查看。");
+        return message_page(
+            StatusCode::CONFLICT,
+            "暂不能评价",
+            "您的办件正在由村代办员上传，请稍后再查看。",
+        );
     };
     if existing.is_some() || sc.case.state == CaseState::Rated {
-        return message_page(StatusCode::CONFLICT, "已评价", "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！");
+        return message_page(
+            StatusCode::CONFLICT,
+            "已评价",
+            "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！",
+        );
     }
     if !matches!(sc.case.state, CaseState::Completed | CaseState::Delivered) {
-        return message_page(StatusCode::CONFLICT, "暂不能评价", "办件办结后才能评价，请稍后再查看。");
+        return message_page(
+            StatusCode::CONFLICT,
+            "暂不能评价",
+            "办件办结后才能评价，请稍后再查看。",
+        );
     }
-    let again = |msg: &str, status: StatusCode| no_store(status, frame("办件查询", render_case(&state, &sc, None, &f.t, Some(msg))));
-    let (Some(level), Some(efficiency), Some(quality), Some(attitude)) =
-        (level_of(&f.level), level_of(&f.efficiency), level_of(&f.quality), level_of(&f.attitude))
-    else {
-        return again("请选择整体满意度和每一项评价。", StatusCode::UNPROCESSABLE_ENTITY);
+    let again = |msg: &str, status: StatusCode| {
+        no_store(
+            status,
+            frame("办件查询", render_case(&state, &sc, None, &f.t, Some(msg))),
+        )
+    };
+    let (Some(level), Some(efficiency), Some(quality), Some(attitude)) = (
+        level_of(&f.level),
+        level_of(&f.efficiency),
+        level_of(&f.quality),
+        level_of(&f.attitude),
+    ) else {
+        return again(
+            "请选择整体满意度和每一项评价。",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     };
     let comment = f.comment.trim().to_string();
     if comment.chars().count() > MAX_COMMENT_CHARS {
-        return again(&format!("意见最多{MAX_COMMENT_CHARS}字，请删减后再提交。"), StatusCode::UNPROCESSABLE_ENTITY);
+        return again(
+            &format!("意见最多{MAX_COMMENT_CHARS}字，请删减后再提交。"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
     }
     if state.feedback.phone_locked(&case_id) {
-        return message_page(StatusCode::FORBIDDEN, "暂不能评价", "手机号后四位输入错误次数过多，请联系村代办员协助评价。");
+        return message_page(
+            StatusCode::FORBIDDEN,
+            "暂不能评价",
+            "手机号后四位输入错误次数过多，请联系村代办员协助评价。",
+        );
     }
     let phone = sc.case.applicant.phone.trim();
-    let expected: String = phone.chars().skip(phone.chars().count().saturating_sub(4)).collect();
+    let expected: String = phone
+        .chars()
+        .skip(phone.chars().count().saturating_sub(4))
+        .collect();
     if f.phone4.trim() != expected || expected.len() != 4 {
         let locked = state.feedback.phone_failed(&case_id);
         if locked {
-            return message_page(StatusCode::FORBIDDEN, "暂不能评价", "手机号后四位输入错误次数过多，请联系村代办员协助评价。");
+            return message_page(
+                StatusCode::FORBIDDEN,
+                "暂不能评价",
+                "手机号后四位输入错误次数过多，请联系村代办员协助评价。",
+            );
         }
-        return again("手机号后四位不正确，请核对办件登记的手机号。", StatusCode::FORBIDDEN);
+        return again(
+            "手机号后四位不正确，请核对办件登记的手机号。",
+            StatusCode::FORBIDDEN,
+        );
     }
     let now = Utc::now();
     let rating = Rating {
@@ -426,7 +545,11 @@ pub async fn rate(State(state): State<AppState>, Path(case_id): Path<String>, fo
         comment: comment.clone(),
         rated_at: now,
         token_issued: claim.issued,
-        completion: sc.case.last_decision.clone().filter(|d| matches!(d, Decision::Completed { .. })),
+        completion: sc
+            .case
+            .last_decision
+            .clone()
+            .filter(|d| matches!(d, Decision::Completed { .. })),
     };
     let loop_record = is_bad(level).then(|| Rectification {
         case_id: case_id.clone(),
@@ -437,11 +560,32 @@ pub async fn rate(State(state): State<AppState>, Path(case_id): Path<String>, fo
         deadline: state.feedback.deadline(&state.calendar, china_today()),
         steps: Vec::new(),
     });
-    if let Err(e) = sc.case.apply(CaseEvent::Town(Decision::Rated), "resident", now) {
+    if let Err(e) = sc
+        .case
+        .apply(CaseEvent::Town(Decision::Rated), "resident", now)
+    {
         return internal(e);
     }
-    let ev = DecisionEvent { case_id: case_id.clone(), version: sc.case.version, decision: Decision::Rated, by: "resident".into(), at: now };
-    let audit = AuditDraft::new("resident", "rate", Some(&case_id), format!("level {level}{}", if is_bad(level) { ", bad review opened" } else { "" }));
+    let ev = DecisionEvent {
+        case_id: case_id.clone(),
+        version: sc.case.version,
+        decision: Decision::Rated,
+        by: "resident".into(),
+        at: now,
+    };
+    let audit = AuditDraft::new(
+        "resident",
+        "rate",
+        Some(&case_id),
+        format!(
+            "level {level}{}",
+            if is_bad(level) {
+                ", bad review opened"
+            } else {
+                ""
+            }
+        ),
+    );
     let st = state.clone();
     let stored = match blocking(move || {
         // The rating is the one-per-case gate; the case update and feed event follow it. Should the
@@ -458,7 +602,11 @@ pub async fn rate(State(state): State<AppState>, Path(case_id): Path<String>, fo
         Err(r) => return r,
     };
     if !stored {
-        return message_page(StatusCode::CONFLICT, "已评价", "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！");
+        return message_page(
+            StatusCode::CONFLICT,
+            "已评价",
+            "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！",
+        );
     }
     tracing::info!(case = %case_id, level, "resident rating stored");
     Redirect::to(&format!("/r/{}?t={}", case_id, f.t.trim())).into_response()

@@ -17,8 +17,8 @@ use bianmin_engine::case::{Case, CaseEvent, StateChange};
 use bianmin_engine::number::{check_device, CaseNumber};
 use bianmin_engine::validate::{mask_id_number, mask_name};
 use bianmin_protocol::sync::{
-    ActionRequest, ActionResult, ChangesPage, DeviceRole, EnrolRequest, EnrolResponse, InboxRow, Receipt, TownAction,
-    UploadOffset, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
+    ActionRequest, ActionResult, ChangesPage, DeviceRole, EnrolRequest, EnrolResponse, InboxRow,
+    Receipt, TownAction, UploadOffset, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
 };
 use bianmin_protocol::{CaseState, CaseSubmission, Decision, DecisionEvent, Delivery};
 use chrono::{FixedOffset, NaiveDate, Utc};
@@ -35,7 +35,9 @@ use crate::AppState;
 
 /// Today in China (UTC+8): deadlines and overdue flags are calendar days there.
 pub fn china_today() -> NaiveDate {
-    Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset")).date_naive()
+    Utc::now()
+        .with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+        .date_naive()
 }
 
 /// The canonical content hash of a submission: SHA-256 of its serde_json serialisation.
@@ -72,7 +74,10 @@ fn scope(state: &AppState, d: &DeviceRecord) -> Vec<String> {
 fn may_see(state: &AppState, d: &DeviceRecord, village: &str) -> bool {
     match d.role {
         DeviceRole::Agent => d.village.as_deref() == Some(village),
-        DeviceRole::Staff => state.divisions.village(village).is_some_and(|(t, _)| t.code == d.town),
+        DeviceRole::Staff => state
+            .divisions
+            .village(village)
+            .is_some_and(|(t, _)| t.code == d.town),
     }
 }
 
@@ -90,7 +95,11 @@ fn require(d: &DeviceRecord, role: DeviceRole) -> Result<(), ApiError> {
 fn enrol_response(state: &AppState, d: &DeviceRecord) -> EnrolResponse {
     let scope_name = match &d.village {
         Some(v) => state.divisions.village_full_name(v).unwrap_or_default(),
-        None => state.divisions.town(&d.town).map(|t| t.name.clone()).unwrap_or_default(),
+        None => state
+            .divisions
+            .town(&d.town)
+            .map(|t| t.name.clone())
+            .unwrap_or_default(),
     };
     EnrolResponse {
         device_id: d.id.clone(),
@@ -117,22 +126,32 @@ pub async fn enrol(
     let req: EnrolRequest = parse_json(&body)?;
     check_device(&req.device_id).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if req.person.chars().count() > MAX_PERSON_CHARS {
-        return Err(ApiError::bad_request(format!("person is limited to {MAX_PERSON_CHARS} characters")));
+        return Err(ApiError::bad_request(format!(
+            "person is limited to {MAX_PERSON_CHARS} characters"
+        )));
     }
     let key: [u8; 32] = hex::decode(&req.public_key)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ApiError::bad_request("public_key must be 32 bytes of hex"))?;
-    let key = VerifyingKey::from_bytes(&key).map_err(|_| ApiError::bad_request("public_key is not a valid Ed25519 key"))?;
+    let key = VerifyingKey::from_bytes(&key)
+        .map_err(|_| ApiError::bad_request("public_key is not a valid Ed25519 key"))?;
     // A small-order key (the identity point and its kin) verifies forged signatures under
     // non-strict checks; no honest key generator produces one.
     if key.is_weak() {
-        return Err(ApiError::bad_request("public_key is a weak (small-order) Ed25519 key"));
+        return Err(ApiError::bad_request(
+            "public_key is a weak (small-order) Ed25519 key",
+        ));
     }
-    let ticket = state.files.redeem_ticket(&req.code, Utc::now()).map_err(|e| match e {
-        TicketError::Unknown => ApiError::unauthorized("enrolment code is unknown or already used"),
-        TicketError::Expired => ApiError::unauthorized("enrolment code has expired"),
-    })?;
+    let ticket = state
+        .files
+        .redeem_ticket(&req.code, Utc::now())
+        .map_err(|e| match e {
+            TicketError::Unknown => {
+                ApiError::unauthorized("enrolment code is unknown or already used")
+            }
+            TicketError::Expired => ApiError::unauthorized("enrolment code has expired"),
+        })?;
     let record = DeviceRecord {
         id: req.device_id.clone(),
         role: ticket.role,
@@ -143,19 +162,34 @@ pub async fn enrol(
         enrolled_at: Utc::now(),
         revoked: false,
     };
-    let audit = AuditDraft::new(&record.id, "enrol", None, format!("{:?} {}", record.role, record.village.as_deref().unwrap_or(&record.town)));
+    let audit = AuditDraft::new(
+        &record.id,
+        "enrol",
+        None,
+        format!(
+            "{:?} {}",
+            record.role,
+            record.village.as_deref().unwrap_or(&record.town)
+        ),
+    );
     let st = state.clone();
     let r = record.clone();
     if !blocking(move || st.store.insert_device(&r, audit)).await? {
         state.files.restore_ticket(&req.code);
-        return Err(ApiError::conflict("device_exists", "this device id is already enrolled; generate a new one"));
+        return Err(ApiError::conflict(
+            "device_exists",
+            "this device id is already enrolled; generate a new one",
+        ));
     }
     tracing::info!(device = %record.id, role = ?record.role, "device enrolled");
     Ok(Json(enrol_response(&state, &record)))
 }
 
 /// GET /v1/me: who the server thinks this device is.
-pub async fn me(State(state): State<AppState>, Extension(AuthDevice(d)): Extension<AuthDevice>) -> Json<EnrolResponse> {
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+) -> Json<EnrolResponse> {
     Json(enrol_response(&state, &d))
 }
 
@@ -165,38 +199,72 @@ fn sign_receipt(state: &AppState, case_id: &str, version: u32, content_sha256: &
         version,
         content_sha256: content_sha256.to_string(),
         // Truncated to what the signing string carries, so the stored value re-verifies exactly.
-        received_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).expect("now is valid"),
+        received_at: chrono::DateTime::from_timestamp_micros(Utc::now().timestamp_micros())
+            .expect("now is valid"),
         signature: String::new(),
     };
-    r.signature = hex::encode(state.server_key.sign(r.signing_string().as_bytes()).to_bytes());
+    r.signature = hex::encode(
+        state
+            .server_key
+            .sign(r.signing_string().as_bytes())
+            .to_bytes(),
+    );
     r
 }
 
 /// Everything about a submission that does not depend on stored state.
-fn check_submission(state: &AppState, d: &DeviceRecord, path_id: &str, sub: &CaseSubmission) -> Result<(), ApiError> {
+fn check_submission(
+    state: &AppState,
+    d: &DeviceRecord,
+    path_id: &str,
+    sub: &CaseSubmission,
+) -> Result<(), ApiError> {
     if sub.id != path_id {
-        return Err(ApiError::bad_request("case id in the body differs from the URL"));
+        return Err(ApiError::bad_request(
+            "case id in the body differs from the URL",
+        ));
     }
-    let number: CaseNumber = sub.id.parse().map_err(|e: bianmin_engine::number::CaseNumberError| ApiError::bad_request(e.to_string()))?;
+    let number: CaseNumber =
+        sub.id
+            .parse()
+            .map_err(|e: bianmin_engine::number::CaseNumberError| {
+                ApiError::bad_request(e.to_string())
+            })?;
     if sub.version == 0 {
         return Err(ApiError::bad_request("version starts at 1"));
     }
     if state.divisions.village(&sub.village).is_none() {
-        return Err(ApiError::unprocessable("unknown_village", format!("unknown village {}", sub.village)));
+        return Err(ApiError::unprocessable(
+            "unknown_village",
+            format!("unknown village {}", sub.village),
+        ));
     }
     if d.village.as_deref() != Some(sub.village.as_str()) || number.village != sub.village {
-        return Err(ApiError::forbidden("this device may only submit cases of its own village"));
+        return Err(ApiError::forbidden(
+            "this device may only submit cases of its own village",
+        ));
     }
-    if number.device != d.id || sub.responsible.device_id != d.id || sub.responsible.village != sub.village {
-        return Err(ApiError::forbidden("case number and responsible agent must be this device"));
+    if number.device != d.id
+        || sub.responsible.device_id != d.id
+        || sub.responsible.village != sub.village
+    {
+        return Err(ApiError::forbidden(
+            "case number and responsible agent must be this device",
+        ));
     }
     if state.catalog.item(&sub.item).is_none() {
-        return Err(ApiError::unprocessable("unknown_item", format!("unknown item {}", sub.item)));
+        return Err(ApiError::unprocessable(
+            "unknown_item",
+            format!("unknown item {}", sub.item),
+        ));
     }
     for m in &sub.materials {
         for p in &m.pages {
             if !is_sha256(&p.sha256) {
-                return Err(ApiError::bad_request(format!("attachment {} has no valid sha256", p.name)));
+                return Err(ApiError::bad_request(format!(
+                    "attachment {} has no valid sha256",
+                    p.name
+                )));
             }
         }
     }
@@ -217,12 +285,19 @@ pub async fn submit_case(
     for p in sub.materials.iter().flat_map(|m| &m.pages) {
         // Only a page this village holds is compared: the size of another village's page is
         // none of its business, so such a page is simply missing until the village sends it.
-        match state.files.attachment_size(&p.sha256).filter(|_| state.files.held_by(&p.sha256, &sub.village)) {
+        match state
+            .files
+            .attachment_size(&p.sha256)
+            .filter(|_| state.files.held_by(&p.sha256, &sub.village))
+        {
             Some(n) if n == p.bytes => {}
             Some(n) => {
                 return Err(ApiError::unprocessable(
                     "attachment_size_mismatch",
-                    format!("attachment {} is {} bytes on the server, the case says {}", p.sha256, n, p.bytes),
+                    format!(
+                        "attachment {} is {} bytes on the server, the case says {}",
+                        p.sha256, n, p.bytes
+                    ),
                 ))
             }
             None => {
@@ -233,7 +308,11 @@ pub async fn submit_case(
         }
     }
     if !missing.is_empty() {
-        return Err(ApiError::unprocessable("missing_attachments", "upload these attachments first").with_missing(missing));
+        return Err(ApiError::unprocessable(
+            "missing_attachments",
+            "upload these attachments first",
+        )
+        .with_missing(missing));
     }
     let hash = submission_sha256(&sub);
     let _guard = state.locks.lock(&format!("case/{id}")).await;
@@ -247,19 +326,42 @@ pub async fn submit_case(
             case.last_decision = Some(Decision::Received);
             let receipt = sign_receipt(&state, &id, 1, &hash);
             let mut versions = BTreeMap::new();
-            versions.insert(1, VersionRecord { content_sha256: hash.clone(), receipt });
-            (StoredCase { case, received_at: now, versions, corrections: 0 }, "submit")
+            versions.insert(
+                1,
+                VersionRecord {
+                    content_sha256: hash.clone(),
+                    receipt,
+                },
+            );
+            (
+                StoredCase {
+                    case,
+                    received_at: now,
+                    versions,
+                    corrections: 0,
+                },
+                "submit",
+            )
         }
-        None => return Err(ApiError::conflict("unknown_case", "a later version was sent for a case the town never received")),
+        None => {
+            return Err(ApiError::conflict(
+                "unknown_case",
+                "a later version was sent for a case the town never received",
+            ))
+        }
         Some(sc) => {
             if let Some(v) = sc.versions.get(&sub.version) {
                 if v.content_sha256 == hash {
                     // The same submission again (a lost answer was retried): the original receipt.
                     return Ok((StatusCode::OK, Json(v.receipt.clone())).into_response());
                 }
-                return Err(ApiError::conflict("conflict", "this case version was already received with different content"));
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "this case version was already received with different content",
+                ));
             }
-            if sub.version != sc.case.version + 1 || sc.case.state != CaseState::CorrectionRequested {
+            if sub.version != sc.case.version + 1 || sc.case.state != CaseState::CorrectionRequested
+            {
                 return Err(ApiError::conflict(
                     "conflict",
                     "a new version is only accepted after a correction request, as the next version number",
@@ -278,22 +380,49 @@ pub async fn submit_case(
             c.correction.clear();
             c.state = CaseState::Received;
             c.last_decision = Some(Decision::Received);
-            c.history.push(StateChange { from, to: CaseState::Received, at: now, by: d.id.clone(), note: format!("resubmitted as version {}", sub.version) });
+            c.history.push(StateChange {
+                from,
+                to: CaseState::Received,
+                at: now,
+                by: d.id.clone(),
+                note: format!("resubmitted as version {}", sub.version),
+            });
             let receipt = sign_receipt(&state, &id, sub.version, &hash);
-            sc.versions.insert(sub.version, VersionRecord { content_sha256: hash.clone(), receipt });
+            sc.versions.insert(
+                sub.version,
+                VersionRecord {
+                    content_sha256: hash.clone(),
+                    receipt,
+                },
+            );
             (sc, "resubmit")
         }
     };
     let receipt = stored.versions[&sub.version].receipt.clone();
-    let event = DecisionEvent { case_id: id.clone(), version: sub.version, decision: Decision::Received, by: "town".into(), at: now };
-    let audit = AuditDraft::new(&d.id, action, Some(&id), format!("version {} content {}", sub.version, hash));
+    let event = DecisionEvent {
+        case_id: id.clone(),
+        version: sub.version,
+        decision: Decision::Received,
+        by: "town".into(),
+        at: now,
+    };
+    let audit = AuditDraft::new(
+        &d.id,
+        action,
+        Some(&id),
+        format!("version {} content {}", sub.version, hash),
+    );
     let st = state.clone();
     blocking(move || st.store.commit(Some(&stored), &[event], vec![audit])).await?;
     tracing::info!(case = %id, version = sub.version, "case received");
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
 }
 
-async fn load_visible(state: &AppState, d: &DeviceRecord, id: &str) -> Result<StoredCase, ApiError> {
+async fn load_visible(
+    state: &AppState,
+    d: &DeviceRecord,
+    id: &str,
+) -> Result<StoredCase, ApiError> {
     let st = state.clone();
     let lookup = id.to_string();
     let sc = blocking(move || st.store.case(&lookup)).await?;
@@ -301,11 +430,15 @@ async fn load_visible(state: &AppState, d: &DeviceRecord, id: &str) -> Result<St
     // itself is out of scope; an id of another village is refused as forbidden.
     let village = id.split('-').next().unwrap_or("");
     if !may_see(state, d, village) {
-        return Err(ApiError::forbidden("this device may not see cases of that village"));
+        return Err(ApiError::forbidden(
+            "this device may not see cases of that village",
+        ));
     }
     let sc = sc.ok_or_else(|| ApiError::not_found("no such case"))?;
     if !may_see(state, d, &sc.case.village) {
-        return Err(ApiError::forbidden("this device may not see cases of that village"));
+        return Err(ApiError::forbidden(
+            "this device may not see cases of that village",
+        ));
     }
     Ok(sc)
 }
@@ -343,18 +476,29 @@ pub async fn get_attachment(
     let st = state.clone();
     blocking(move || st.store.commit(None, &[], vec![audit])).await?;
     let mut resp = Response::new(Body::from(bytes));
-    resp.headers_mut()
-        .insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_str(&page.mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_str(&page.mime)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     Ok(resp)
 }
 
 fn upload_headers(resp: &mut Response, u: &UploadOffset) {
-    resp.headers_mut().insert(H_UPLOAD_OFFSET, HeaderValue::from(u.offset));
+    resp.headers_mut()
+        .insert(H_UPLOAD_OFFSET, HeaderValue::from(u.offset));
     if let Some(l) = u.length {
-        resp.headers_mut().insert(H_UPLOAD_LENGTH, HeaderValue::from(l));
+        resp.headers_mut()
+            .insert(H_UPLOAD_LENGTH, HeaderValue::from(l));
     }
-    resp.headers_mut().insert("upload-complete", HeaderValue::from_static(if u.complete { "1" } else { "0" }));
-    resp.headers_mut().insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().insert(
+        "upload-complete",
+        HeaderValue::from_static(if u.complete { "1" } else { "0" }),
+    );
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
 }
 
 /// Where the device's upload stands. A page stored from another village counts as not uploaded
@@ -362,11 +506,21 @@ fn upload_headers(resp: &mut Response, u: &UploadOffset) {
 fn current_offset(state: &AppState, sha: &str, village: &str) -> UploadOffset {
     if let Some(n) = state.files.attachment_size(sha) {
         if state.files.held_by(sha, village) {
-            return UploadOffset { sha256: sha.to_string(), offset: n, length: Some(n), complete: true };
+            return UploadOffset {
+                sha256: sha.to_string(),
+                offset: n,
+                length: Some(n),
+                complete: true,
+            };
         }
     }
     let (offset, length) = state.files.partial_state(village, sha);
-    UploadOffset { sha256: sha.to_string(), offset, length, complete: false }
+    UploadOffset {
+        sha256: sha.to_string(),
+        offset,
+        length,
+        complete: false,
+    }
 }
 
 /// HEAD /v1/attachments/{sha}: where to resume.
@@ -377,7 +531,9 @@ pub async fn upload_offset(
 ) -> Result<Response, ApiError> {
     require(&d, DeviceRole::Agent)?;
     if !is_sha256(&sha) {
-        return Err(ApiError::bad_request("attachment id must be a lower-case hex SHA-256"));
+        return Err(ApiError::bad_request(
+            "attachment id must be a lower-case hex SHA-256",
+        ));
     }
     let u = current_offset(&state, &sha, d.village.as_deref().unwrap_or_default());
     let mut resp = StatusCode::OK.into_response();
@@ -389,7 +545,9 @@ fn header_u64(h: &HeaderMap, name: &str) -> Result<u64, ApiError> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| ApiError::bad_request(format!("header {name} must be a non-negative integer")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("header {name} must be a non-negative integer"))
+        })
 }
 
 /// PATCH /v1/attachments/{sha}: appends bytes at `Upload-Offset`; verifies the hash at the end.
@@ -402,12 +560,17 @@ pub async fn upload_chunk(
 ) -> Result<Response, ApiError> {
     require(&d, DeviceRole::Agent)?;
     if !is_sha256(&sha) {
-        return Err(ApiError::bad_request("attachment id must be a lower-case hex SHA-256"));
+        return Err(ApiError::bad_request(
+            "attachment id must be a lower-case hex SHA-256",
+        ));
     }
     let offset = header_u64(&headers, H_UPLOAD_OFFSET)?;
     let length = header_u64(&headers, H_UPLOAD_LENGTH)?;
     if length > state.limits.attachment {
-        return Err(ApiError::too_large(format!("attachments are limited to {} bytes", state.limits.attachment)));
+        return Err(ApiError::too_large(format!(
+            "attachments are limited to {} bytes",
+            state.limits.attachment
+        )));
     }
     let village = d.village.clone().unwrap_or_default();
     // Per village: another village's upload of the same page is a different upload.
@@ -424,15 +587,25 @@ pub async fn upload_chunk(
         let _device = state.locks.lock(&format!("uploads-of/{}", d.id)).await;
         let (st, v, s, dev) = (state.clone(), village.clone(), sha.clone(), d.id.clone());
         tokio::task::spawn_blocking(move || {
-            st.files.begin_upload(&v, &s, length, &dev, st.limits.open_uploads_per_device, st.limits.upload_max_age)
+            st.files.begin_upload(
+                &v,
+                &s,
+                length,
+                &dev,
+                st.limits.open_uploads_per_device,
+                st.limits.upload_max_age,
+            )
         })
         .await??
     };
     match begun {
         Ok(()) => {}
         Err(Refusal::LengthMismatch(declared)) => {
-            return Err(ApiError::conflict("length_mismatch", format!("this upload was started with Upload-Length {declared}"))
-                .with_offset(before.offset));
+            return Err(ApiError::conflict(
+                "length_mismatch",
+                format!("this upload was started with Upload-Length {declared}"),
+            )
+            .with_offset(before.offset));
         }
         Err(Refusal::TooManyOpen(n)) => {
             return Err(ApiError::conflict(
@@ -442,10 +615,17 @@ pub async fn upload_chunk(
         }
     }
     if offset != before.offset {
-        return Err(ApiError::conflict("offset_mismatch", format!("the server holds {} bytes; resume there", before.offset))
-            .with_offset(before.offset));
+        return Err(ApiError::conflict(
+            "offset_mismatch",
+            format!("the server holds {} bytes; resume there", before.offset),
+        )
+        .with_offset(before.offset));
     }
-    if let Some(cl) = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(cl) = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         if offset.checked_add(cl).is_none_or(|end| end > length) {
             return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(offset));
         }
@@ -458,7 +638,9 @@ pub async fn upload_chunk(
     // Every wait on the network is bounded: per frame, and for the whole request.
     let request_deadline = tokio::time::Instant::now() + state.limits.upload_request;
     loop {
-        let wait = tokio::time::sleep_until(request_deadline.min(tokio::time::Instant::now() + state.limits.upload_frame));
+        let wait = tokio::time::sleep_until(
+            request_deadline.min(tokio::time::Instant::now() + state.limits.upload_frame),
+        );
         let frame = tokio::select! {
             biased;
             _ = writer.preempted() => {
@@ -549,7 +731,11 @@ pub async fn changes(
     let st = state.clone();
     let (entries, more) = blocking(move || st.store.changes(&villages, q.cursor, limit)).await?;
     let cursor = entries.last().map(|e| e.seq).unwrap_or(q.cursor);
-    Ok(Json(ChangesPage { entries, cursor, more }))
+    Ok(Json(ChangesPage {
+        entries,
+        cursor,
+        more,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -573,7 +759,10 @@ pub async fn inbox(
         }
     }
     let want_state = match &q.state {
-        Some(s) => Some(CaseState::parse(s).ok_or_else(|| ApiError::bad_request(format!("unknown state {s}")))?),
+        Some(s) => Some(
+            CaseState::parse(s)
+                .ok_or_else(|| ApiError::bad_request(format!("unknown state {s}")))?,
+        ),
         None => None,
     };
     let st = state.clone();
@@ -586,8 +775,15 @@ pub async fn inbox(
         .filter(|sc| want_state.is_none_or(|s| sc.case.state == s))
         .filter(|sc| q.overdue.is_none_or(|o| sc.case.is_overdue(today) == o))
         .map(|sc| InboxRow {
-            village_name: state.divisions.village_full_name(&sc.case.village).unwrap_or_default(),
-            item_name: state.catalog.item(&sc.case.item).map(|i| i.name.clone()).unwrap_or_default(),
+            village_name: state
+                .divisions
+                .village_full_name(&sc.case.village)
+                .unwrap_or_default(),
+            item_name: state
+                .catalog
+                .item(&sc.case.item)
+                .map(|i| i.name.clone())
+                .unwrap_or_default(),
             applicant: mask_name(&sc.case.applicant.name),
             id_number: mask_id_number(&sc.case.applicant.id_number),
             overdue: sc.case.is_overdue(today),
@@ -601,8 +797,17 @@ pub async fn inbox(
             deadline: sc.case.deadline,
         })
         .collect();
-    rows.sort_by(|a, b| a.received_at.cmp(&b.received_at).then(a.case_id.cmp(&b.case_id)));
-    let audit = AuditDraft::new(&d.id, "view_inbox", None, format!("{} rows (masked)", rows.len()));
+    rows.sort_by(|a, b| {
+        a.received_at
+            .cmp(&b.received_at)
+            .then(a.case_id.cmp(&b.case_id))
+    });
+    let audit = AuditDraft::new(
+        &d.id,
+        "view_inbox",
+        None,
+        format!("{} rows (masked)", rows.len()),
+    );
     let st = state.clone();
     blocking(move || st.store.commit(None, &[], vec![audit])).await?;
     Ok(Json(rows))
@@ -614,49 +819,91 @@ fn decide(state: &AppState, sc: &StoredCase, action: &TownAction) -> Result<Deci
     let guide = item.and_then(|i| i.guide.as_ref());
     Ok(match action {
         TownAction::Accept => {
-            let days = guide
-                .map(|g| g.promised_days)
-                .ok_or_else(|| ApiError::unprocessable("no_promised_days", "the item has no guide with promised days"))?;
+            let days = guide.map(|g| g.promised_days).ok_or_else(|| {
+                ApiError::unprocessable(
+                    "no_promised_days",
+                    "the item has no guide with promised days",
+                )
+            })?;
             Case::accept_decision(china_today(), days, &state.calendar)
         }
         TownAction::RequestCorrection { missing, note } => {
             if missing.is_empty() {
-                return Err(ApiError::unprocessable("empty_correction", "a correction request must list everything missing"));
+                return Err(ApiError::unprocessable(
+                    "empty_correction",
+                    "a correction request must list everything missing",
+                ));
             }
             if sc.corrections >= 1 {
-                return Err(ApiError::conflict("correction_already_requested", "补正 is requested once, with the complete list"));
+                return Err(ApiError::conflict(
+                    "correction_already_requested",
+                    "补正 is requested once, with the complete list",
+                ));
             }
             let known: Vec<&str> = guide
-                .map(|g| g.materials.iter().map(|m| m.key.as_str()).chain(g.fields.iter().map(|f| f.key.as_str())).collect())
+                .map(|g| {
+                    g.materials
+                        .iter()
+                        .map(|m| m.key.as_str())
+                        .chain(g.fields.iter().map(|f| f.key.as_str()))
+                        .collect()
+                })
                 .unwrap_or_default();
             for m in missing {
                 let applicant_field = m.key.starts_with("applicant.");
                 if !(applicant_field || known.contains(&m.key.as_str())) {
-                    return Err(ApiError::unprocessable("unknown_key", format!("{} is neither a material nor a field of the item", m.key)));
+                    return Err(ApiError::unprocessable(
+                        "unknown_key",
+                        format!("{} is neither a material nor a field of the item", m.key),
+                    ));
                 }
                 if m.note.trim().is_empty() {
-                    return Err(ApiError::unprocessable("empty_note", format!("say what is wrong with {}", m.key)));
+                    return Err(ApiError::unprocessable(
+                        "empty_note",
+                        format!("say what is wrong with {}", m.key),
+                    ));
                 }
             }
-            Decision::CorrectionRequested { missing: missing.clone(), note: note.clone() }
+            Decision::CorrectionRequested {
+                missing: missing.clone(),
+                note: note.clone(),
+            }
         }
         TownAction::Refuse { reason } => {
             if reason.trim().is_empty() {
-                return Err(ApiError::unprocessable("empty_reason", "a refusal needs a reason"));
+                return Err(ApiError::unprocessable(
+                    "empty_reason",
+                    "a refusal needs a reason",
+                ));
             }
-            Decision::Refused { reason: reason.clone() }
+            Decision::Refused {
+                reason: reason.clone(),
+            }
         }
         TownAction::Forward { note } => Decision::Forwarded { note: note.clone() },
         TownAction::Complete { result, delivery } => {
             if result.trim().is_empty() {
-                return Err(ApiError::unprocessable("empty_result", "completion needs a result"));
+                return Err(ApiError::unprocessable(
+                    "empty_result",
+                    "completion needs a result",
+                ));
             }
-            if let Delivery::Mail { carrier, tracking_number } = delivery {
+            if let Delivery::Mail {
+                carrier,
+                tracking_number,
+            } = delivery
+            {
                 if carrier.trim().is_empty() || tracking_number.trim().is_empty() {
-                    return Err(ApiError::unprocessable("missing_tracking", "mail delivery needs a carrier and a tracking number"));
+                    return Err(ApiError::unprocessable(
+                        "missing_tracking",
+                        "mail delivery needs a carrier and a tracking number",
+                    ));
                 }
             }
-            Decision::Completed { result: result.clone(), delivery: delivery.clone() }
+            Decision::Completed {
+                result: result.clone(),
+                delivery: delivery.clone(),
+            }
         }
         TownAction::Deliver { .. } => Decision::Delivered,
     })
@@ -668,10 +915,18 @@ fn may_act(d: &DeviceRecord, sc: &StoredCase, action: &TownAction) -> Result<(),
     match (d.role, action) {
         (DeviceRole::Staff, _) => Ok(()),
         (DeviceRole::Agent, TownAction::Deliver { .. }) => {
-            if matches!(&sc.case.last_decision, Some(Decision::Completed { delivery: Delivery::AgentDelivery, .. })) {
+            if matches!(
+                &sc.case.last_decision,
+                Some(Decision::Completed {
+                    delivery: Delivery::AgentDelivery,
+                    ..
+                })
+            ) {
                 Ok(())
             } else {
-                Err(ApiError::forbidden("a village agent marks delivered only results the town gave them to bring"))
+                Err(ApiError::forbidden(
+                    "a village agent marks delivered only results the town gave them to bring",
+                ))
             }
         }
         (DeviceRole::Agent, _) => Err(ApiError::forbidden("only a town staff device may do this")),
@@ -694,12 +949,17 @@ pub async fn act(
     may_act(&d, &sc, &req.action)?;
     if let Some(v) = req.expected_version {
         if v != sc.case.version {
-            return Err(ApiError::conflict("version_changed", format!("the case is now at version {}", sc.case.version)));
+            return Err(ApiError::conflict(
+                "version_changed",
+                format!("the case is now at version {}", sc.case.version),
+            ));
         }
     }
     // 已送达 again (an agent's phone resending a mark whose answer it never got, or staff and agent
     // both marking it) answers as the first did and records nothing new.
-    if matches!(req.action, TownAction::Deliver { .. }) && matches!(sc.case.state, CaseState::Delivered | CaseState::Rated) {
+    if matches!(req.action, TownAction::Deliver { .. })
+        && matches!(sc.case.state, CaseState::Delivered | CaseState::Rated)
+    {
         return Ok(Json(ActionResult {
             case_id: id,
             version: sc.case.version,
@@ -709,7 +969,11 @@ pub async fn act(
         }));
     }
     let decision = decide(&state, &sc, &req.action)?;
-    let by = if req.staff.trim().is_empty() { d.id.clone() } else { format!("{} ({})", req.staff.trim(), d.id) };
+    let by = if req.staff.trim().is_empty() {
+        d.id.clone()
+    } else {
+        format!("{} ({})", req.staff.trim(), d.id)
+    };
     let now = Utc::now();
     sc.case
         .apply(CaseEvent::Town(decision.clone()), &by, now)
@@ -724,7 +988,13 @@ pub async fn act(
             h.note = note.trim().chars().take(200).collect();
         }
     }
-    let event = DecisionEvent { case_id: id.clone(), version: sc.case.version, decision: decision.clone(), by: by.clone(), at: now };
+    let event = DecisionEvent {
+        case_id: id.clone(),
+        version: sc.case.version,
+        decision: decision.clone(),
+        by: by.clone(),
+        at: now,
+    };
     let name = match &req.action {
         TownAction::Accept => "accept",
         TownAction::RequestCorrection { .. } => "request_correction",
@@ -733,8 +1003,19 @@ pub async fn act(
         TownAction::Complete { .. } => "complete",
         TownAction::Deliver { .. } => "deliver",
     };
-    let audit = AuditDraft::new(&d.id, name, Some(&id), serde_json::to_string(&decision).unwrap_or_default());
-    let result = ActionResult { case_id: id.clone(), version: sc.case.version, state: sc.case.state, decision, deadline: sc.case.deadline };
+    let audit = AuditDraft::new(
+        &d.id,
+        name,
+        Some(&id),
+        serde_json::to_string(&decision).unwrap_or_default(),
+    );
+    let result = ActionResult {
+        case_id: id.clone(),
+        version: sc.case.version,
+        state: sc.case.state,
+        decision,
+        deadline: sc.case.deadline,
+    };
     let st = state.clone();
     blocking(move || st.store.commit(Some(&sc), &[event], vec![audit])).await?;
     tracing::info!(case = %id, action = name, "town action");

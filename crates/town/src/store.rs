@@ -81,14 +81,30 @@ pub trait TownStore: Send + Sync + 'static {
     fn cases(&self) -> Result<Vec<StoredCase>, StoreError>;
     /// Atomically stores `case` (if any), appends `events` to the changes feed and `audit` to the
     /// audit chain, then makes it durable.
-    fn commit(&self, case: Option<&StoredCase>, events: &[DecisionEvent], audit: Vec<AuditDraft>) -> Result<(), StoreError>;
+    fn commit(
+        &self,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError>;
     /// Feed entries of `villages` after `cursor`, oldest first, at most `limit`; and whether more wait.
-    fn changes(&self, villages: &[String], cursor: u64, limit: usize) -> Result<(Vec<ChangeEntry>, bool), StoreError>;
+    fn changes(
+        &self,
+        villages: &[String],
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<ChangeEntry>, bool), StoreError>;
     fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
     /// Remembers `nonce` of `device` until `keep_until` (Unix seconds, inclusive) and makes it
     /// durable before returning; `false`, storing nothing, if it is already remembered at `now`.
     /// Atomic: of two concurrent calls with the same nonce only one gets `true`.
-    fn remember_nonce(&self, device: &str, nonce: &str, keep_until: i64, now: i64) -> Result<bool, StoreError>;
+    fn remember_nonce(
+        &self,
+        device: &str,
+        nonce: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Forgets nonces whose `keep_until` is before `now`; how many it forgot.
     fn prune_nonces(&self, now: i64) -> Result<usize, StoreError>;
 }
@@ -111,7 +127,10 @@ impl DurableSled {
     pub fn open(dir: &Path, cache: u64) -> Result<DurableSled, StoreError> {
         bianmin_engine::outbox::disk::create_dir_durable(dir)?;
         let db = sled::Config::new().path(dir).cache_capacity(cache).open()?;
-        let durable = DurableSled { db, dir: dir.to_path_buf() };
+        let durable = DurableSled {
+            db,
+            dir: dir.to_path_buf(),
+        };
         durable.sync()?;
         Ok(durable)
     }
@@ -164,7 +183,9 @@ fn nonce_key(device: &str, nonce: &str) -> Vec<u8> {
 }
 
 fn keep_until(bytes: &[u8]) -> Result<i64, StoreError> {
-    let b: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("nonce entry is not 8 bytes".into()))?;
+    let b: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("nonce entry is not 8 bytes".into()))?;
     Ok(i64::from_be_bytes(b))
 }
 
@@ -230,9 +251,22 @@ impl SledStore {
         for ev in events {
             seq += 1;
             let village = case.map(|c| c.case.village.clone()).unwrap_or_default();
-            feed_rows.push((feed_key(&village, seq), json(&ChangeEntry { seq, village, event: ev.clone() })));
+            feed_rows.push((
+                feed_key(&village, seq),
+                json(&ChangeEntry {
+                    seq,
+                    village,
+                    event: ev.clone(),
+                }),
+            ));
         }
-        let res: Result<(), TransactionError<()>> = (&self.devices, &self.cases, &self.feed, &self.audit, &self.meta)
+        let res: Result<(), TransactionError<()>> = (
+            &self.devices,
+            &self.cases,
+            &self.feed,
+            &self.audit,
+            &self.meta,
+        )
             .transaction(|(td, tc, tf, ta, tm)| {
                 if let Some(d) = device {
                     td.insert(d.id.as_bytes(), json(d))?;
@@ -255,7 +289,9 @@ impl SledStore {
         match res {
             Ok(()) => {}
             Err(TransactionError::Storage(e)) => return Err(e.into()),
-            Err(TransactionError::Abort(())) => return Err(StoreError::Corrupt("transaction aborted".into())),
+            Err(TransactionError::Abort(())) => {
+                return Err(StoreError::Corrupt("transaction aborted".into()))
+            }
         }
         drop(_guard);
         self.db.sync()?;
@@ -265,7 +301,10 @@ impl SledStore {
 
 impl TownStore for SledStore {
     fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
-        self.devices.get(id.as_bytes())?.map(|v| parse(&v)).transpose()
+        self.devices
+            .get(id.as_bytes())?
+            .map(|v| parse(&v))
+            .transpose()
     }
 
     fn insert_device(&self, d: &DeviceRecord, audit: AuditDraft) -> Result<bool, StoreError> {
@@ -290,18 +329,31 @@ impl TownStore for SledStore {
     }
 
     fn case(&self, id: &str) -> Result<Option<StoredCase>, StoreError> {
-        self.cases.get(id.as_bytes())?.map(|v| parse(&v)).transpose()
+        self.cases
+            .get(id.as_bytes())?
+            .map(|v| parse(&v))
+            .transpose()
     }
 
     fn cases(&self) -> Result<Vec<StoredCase>, StoreError> {
         self.cases.iter().values().map(|v| parse(&v?)).collect()
     }
 
-    fn commit(&self, case: Option<&StoredCase>, events: &[DecisionEvent], audit: Vec<AuditDraft>) -> Result<(), StoreError> {
+    fn commit(
+        &self,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
         self.tx_commit(None, case, events, audit)
     }
 
-    fn changes(&self, villages: &[String], cursor: u64, limit: usize) -> Result<(Vec<ChangeEntry>, bool), StoreError> {
+    fn changes(
+        &self,
+        villages: &[String],
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<ChangeEntry>, bool), StoreError> {
         let mut out: Vec<ChangeEntry> = Vec::new();
         for v in villages {
             let start = feed_key(v, cursor.saturating_add(1));
@@ -321,19 +373,32 @@ impl TownStore for SledStore {
         self.audit.iter().values().map(|v| parse(&v?)).collect()
     }
 
-    fn remember_nonce(&self, device: &str, nonce: &str, keep_until_secs: i64, now: i64) -> Result<bool, StoreError> {
+    fn remember_nonce(
+        &self,
+        device: &str,
+        nonce: &str,
+        keep_until_secs: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let key = nonce_key(device, nonce);
         let new = keep_until_secs.to_be_bytes();
         // Compare-and-swap rather than get-then-insert: two copies of one request racing each
         // other must not both pass.
-        let fresh = match self.nonces.compare_and_swap(&key, None as Option<&[u8]>, Some(&new[..]))? {
-            Ok(()) => true,
-            Err(cas) => match cas.current {
-                Some(old) if keep_until(&old)? >= now => false,
-                // Expired but not yet pruned: the nonce may be used again.
-                old => self.nonces.compare_and_swap(&key, old, Some(&new[..]))?.is_ok(),
-            },
-        };
+        let fresh =
+            match self
+                .nonces
+                .compare_and_swap(&key, None as Option<&[u8]>, Some(&new[..]))?
+            {
+                Ok(()) => true,
+                Err(cas) => match cas.current {
+                    Some(old) if keep_until(&old)? >= now => false,
+                    // Expired but not yet pruned: the nonce may be used again.
+                    old => self
+                        .nonces
+                        .compare_and_swap(&key, old, Some(&new[..]))?
+                        .is_ok(),
+                },
+            };
         if fresh {
             // Durable before the request has any effect: a crash right after cannot reopen it.
             self.db.sync()?;
@@ -347,7 +412,11 @@ impl TownStore for SledStore {
             let (k, v) = row?;
             if keep_until(&v)? < now {
                 // Only if unchanged: a concurrent request may just have reused the expired nonce.
-                if self.nonces.compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?.is_ok() {
+                if self
+                    .nonces
+                    .compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?
+                    .is_ok()
+                {
                     forgotten += 1;
                 }
             }

@@ -30,12 +30,18 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .and_then(|it| it.collect::<Result<_, _>>())
         .map_err(|e| TlsError::Cert(cert.display().to_string(), e.to_string()))?;
     if certs.is_empty() {
-        return Err(TlsError::Cert(cert.display().to_string(), "no certificate in file".into()));
+        return Err(TlsError::Cert(
+            cert.display().to_string(),
+            "no certificate in file".into(),
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key(key.display().to_string(), e.to_string()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| TlsError::Key(key.display().to_string(), e.to_string()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

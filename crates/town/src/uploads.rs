@@ -49,7 +49,11 @@ impl Writers {
             (slot.write.clone(), tx.subscribe(), mine)
         };
         generation.mark_unchanged();
-        Writer { _write: write.lock_owned().await, generation, mine }
+        Writer {
+            _write: write.lock_owned().await,
+            generation,
+            mine,
+        }
     }
 }
 
@@ -82,13 +86,20 @@ mod tests {
         let w = writers.clone();
         let newer = tokio::spawn(async move { w.take("upload/a").await });
         // The old holder is woken by the newer attempt, sees it lost the slot and lets go.
-        tokio::time::timeout(Duration::from_secs(5), old.preempted()).await.expect("the old holder is told");
+        tokio::time::timeout(Duration::from_secs(5), old.preempted())
+            .await
+            .expect("the old holder is told");
         assert!(old.taken_over());
         drop(old);
-        let newer = tokio::time::timeout(Duration::from_secs(5), newer).await.expect("the newer attempt gets the slot").unwrap();
+        let newer = tokio::time::timeout(Duration::from_secs(5), newer)
+            .await
+            .expect("the newer attempt gets the slot")
+            .unwrap();
         assert!(!newer.taken_over());
         // Another key is independent.
-        let other = tokio::time::timeout(Duration::from_secs(5), writers.take("upload/b")).await.unwrap();
+        let other = tokio::time::timeout(Duration::from_secs(5), writers.take("upload/b"))
+            .await
+            .unwrap();
         assert!(!other.taken_over());
     }
 }

@@ -12,7 +12,14 @@ use common::*;
 const WANGQIAO: &str = "140423101";
 
 fn client(url: &str, d: &Device) -> Transport {
-    Transport::new(url, Some(Credential { device_id: d.id.clone(), key: d.key.clone() })).unwrap()
+    Transport::new(
+        url,
+        Some(Credential {
+            device_id: d.id.clone(),
+            key: d.key.clone(),
+        }),
+    )
+    .unwrap()
 }
 
 fn rejected(e: &TransportError) -> (u16, String) {
@@ -29,7 +36,15 @@ async fn file_case(town: &Town, dev: &Device, pages: &[&[u8]]) -> String {
         dev.upload(&r, p).await;
     }
     let id = dev.next_case_id();
-    let (st, body) = send(&r, dev.json("PUT", &format!("/v1/cases/{id}"), &dev.submission(&id, 1, pages))).await;
+    let (st, body) = send(
+        &r,
+        dev.json(
+            "PUT",
+            &format!("/v1/cases/{id}"),
+            &dev.submission(&id, 1, pages),
+        ),
+    )
+    .await;
     assert_eq!(st, axum::http::StatusCode::CREATED, "{body}");
     id
 }
@@ -50,9 +65,18 @@ async fn pages_download_verified_and_only_within_scope() {
     let sha2 = bianmin_engine::transport::sha256_hex(&p2);
 
     // The town's staff and the case's own village agent read the pages, exactly.
-    assert_eq!(client(&url, &staff).attachment(&case, &sha1).await.unwrap(), p1);
-    assert_eq!(client(&url, &staff).attachment(&case, &sha2).await.unwrap(), p2);
-    assert_eq!(client(&url, &agent).attachment(&case, &sha1).await.unwrap(), p1);
+    assert_eq!(
+        client(&url, &staff).attachment(&case, &sha1).await.unwrap(),
+        p1
+    );
+    assert_eq!(
+        client(&url, &staff).attachment(&case, &sha2).await.unwrap(),
+        p2
+    );
+    assert_eq!(
+        client(&url, &agent).attachment(&case, &sha1).await.unwrap(),
+        p1
+    );
 
     // Another village's agent and another town's staff are refused, as forbidden.
     for d in [&other_agent, &other_staff] {
@@ -66,14 +90,29 @@ async fn pages_download_verified_and_only_within_scope() {
     let theirs = page(13, 2_000);
     let their_case = file_case(&town, &other_agent, &[&theirs]).await;
     let their_sha = bianmin_engine::transport::sha256_hex(&theirs);
-    let e = client(&url, &agent).attachment(&case, &their_sha).await.unwrap_err();
+    let e = client(&url, &agent)
+        .attachment(&case, &their_sha)
+        .await
+        .unwrap_err();
     assert_eq!(rejected(&e), (404, "not_found".into()));
-    let e = client(&url, &agent).attachment(&their_case, &their_sha).await.unwrap_err();
+    let e = client(&url, &agent)
+        .attachment(&their_case, &their_sha)
+        .await
+        .unwrap_err();
     assert_eq!(rejected(&e), (403, "forbidden".into()));
-    assert_eq!(client(&url, &other_agent).attachment(&their_case, &their_sha).await.unwrap(), theirs);
+    assert_eq!(
+        client(&url, &other_agent)
+            .attachment(&their_case, &their_sha)
+            .await
+            .unwrap(),
+        theirs
+    );
 
     // An unknown case of our village is simply not there.
-    let e = client(&url, &staff).attachment(&format!("{NANGUAN}-20261128-ZZZZZZ-0001"), &sha1).await.unwrap_err();
+    let e = client(&url, &staff)
+        .attachment(&format!("{NANGUAN}-20261128-ZZZZZZ-0001"), &sha1)
+        .await
+        .unwrap_err();
     assert_eq!(rejected(&e), (404, "not_found".into()));
 
     // A page damaged in the town's store (same length, other bytes) is refused by the client.
@@ -81,7 +120,10 @@ async fn pages_download_verified_and_only_within_scope() {
     let mut damaged = p2.clone();
     damaged[100] ^= 0xff;
     std::fs::write(&stored, &damaged).unwrap();
-    let e = client(&url, &staff).attachment(&case, &sha2).await.unwrap_err();
+    let e = client(&url, &staff)
+        .attachment(&case, &sha2)
+        .await
+        .unwrap_err();
     match &e {
         TransportError::Corrupt { sha256, got } => {
             assert_eq!(sha256, &sha2);
@@ -93,8 +135,14 @@ async fn pages_download_verified_and_only_within_scope() {
     assert!(e.user_message().contains("损坏"));
 
     // With the town unreachable the download is classified offline.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let e = client(&format!("http://{dead}"), &staff).attachment(&case, &sha1).await.unwrap_err();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let e = client(&format!("http://{dead}"), &staff)
+        .attachment(&case, &sha1)
+        .await
+        .unwrap_err();
     assert!(matches!(e, TransportError::Offline(_)), "{e:?}");
 }
 
@@ -107,8 +155,14 @@ async fn a_revoked_tablet_reads_no_pages() {
     let p = page(21, 1_000);
     let case = file_case(&town, &agent, &[&p]).await;
     let sha = bianmin_engine::transport::sha256_hex(&p);
-    assert_eq!(client(&url, &staff).attachment(&case, &sha).await.unwrap(), p);
+    assert_eq!(
+        client(&url, &staff).attachment(&case, &sha).await.unwrap(),
+        p
+    );
     town.state.files.revoke(&staff.id).unwrap();
-    let e = client(&url, &staff).attachment(&case, &sha).await.unwrap_err();
+    let e = client(&url, &staff)
+        .attachment(&case, &sha)
+        .await
+        .unwrap_err();
     assert!(e.is_unauthorized(), "{e:?}");
 }

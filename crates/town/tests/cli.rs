@@ -3,7 +3,12 @@
 use std::process::Command;
 
 fn town(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bianmin-town")).arg("--data").arg(data).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_bianmin-town"))
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -17,9 +22,17 @@ fn villages_json_lists_the_county_tree() {
     let towns = v["town"].as_array().unwrap();
     assert_eq!(towns.len(), 9);
     let guhan = towns.iter().find(|t| t["name"] == "古韩镇").unwrap();
-    assert!(guhan["village"].as_array().unwrap().iter().any(|x| x["name"] == "南关村" && x["code"].as_str().unwrap().len() == 12));
+    assert!(guhan["village"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["name"] == "南关村" && x["code"].as_str().unwrap().len() == 12));
     let shanfu = towns.iter().find(|t| t["name"] == "善福镇").unwrap();
-    assert!(shanfu["village"].as_array().unwrap().iter().any(|x| x["name"] == "善福村"));
+    assert!(shanfu["village"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["name"] == "善福村"));
 }
 
 #[test]
@@ -32,26 +45,52 @@ fn an_edited_divisions_file_in_the_data_dir_is_used() {
     .unwrap();
     let out = town(dir.path(), &["villages", "--json"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("新村"));
-    assert!(town(dir.path(), &["enroll", "--village", "140423100299"]).status.success());
+    assert!(town(dir.path(), &["enroll", "--village", "140423100299"])
+        .status
+        .success());
 }
 
 #[test]
 fn enroll_prints_the_code_alone_first_then_a_qr() {
     let dir = tempfile::tempdir().unwrap();
-    let out = town(dir.path(), &["enroll", "--village", "140423100201", "--server", "https://bm.example.cn"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = town(
+        dir.path(),
+        &[
+            "enroll",
+            "--village",
+            "140423100201",
+            "--server",
+            "https://bm.example.cn",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();
     let code = lines.next().unwrap();
     assert_eq!(code.len(), 12);
-    assert!(code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
-    assert!(text.contains(&format!("bianmin:enrol?server=https://bm.example.cn&code={code}")));
-    assert!(text.contains('█') || text.contains('▀') || text.contains('▄'), "a QR code is drawn");
+    assert!(code
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+    assert!(text.contains(&format!(
+        "bianmin:enrol?server=https://bm.example.cn&code={code}"
+    )));
+    assert!(
+        text.contains('█') || text.contains('▀') || text.contains('▄'),
+        "a QR code is drawn"
+    );
 
     let staff = town(dir.path(), &["enroll", "--town", "140423100"]);
     assert!(staff.status.success());
-    assert!(!town(dir.path(), &["enroll", "--village", "999999999999"]).status.success());
-    assert!(!town(dir.path(), &["enroll", "--town", "140423999"]).status.success());
+    assert!(!town(dir.path(), &["enroll", "--village", "999999999999"])
+        .status
+        .success());
+    assert!(!town(dir.path(), &["enroll", "--town", "140423999"])
+        .status
+        .success());
 }
 
 #[test]
@@ -59,9 +98,15 @@ fn revoke_cases_and_audit_on_an_empty_town() {
     let dir = tempfile::tempdir().unwrap();
     assert!(town(dir.path(), &["revoke", "K7Q2MX"]).status.success());
     assert!(dir.path().join("revoked/K7Q2MX").exists());
-    assert!(!town(dir.path(), &["revoke", "../etc"]).status.success(), "device ids are checked");
+    assert!(
+        !town(dir.path(), &["revoke", "../etc"]).status.success(),
+        "device ids are checked"
+    );
     let out = town(dir.path(), &["cases", "--json"]);
     assert!(out.status.success());
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(), serde_json::json!([]));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
     assert!(town(dir.path(), &["audit"]).status.success());
 }

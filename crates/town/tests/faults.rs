@@ -25,10 +25,16 @@ async fn enrol_over_http(server: &str, code: &str, village: &str) -> (Device, Ve
     let dev = Device::fresh(village);
     let t = Transport::new(server, None).unwrap();
     let resp = t
-        .enrol(&EnrolRequest { code: code.into(), device_id: dev.id.clone(), public_key: hex::encode(dev.key.verifying_key().to_bytes()), person: "李代办".into() })
+        .enrol(&EnrolRequest {
+            code: code.into(),
+            device_id: dev.id.clone(),
+            public_key: hex::encode(dev.key.verifying_key().to_bytes()),
+            person: "李代办".into(),
+        })
         .await
         .unwrap();
-    let key = VerifyingKey::from_bytes(&hex::decode(&resp.server_key).unwrap().try_into().unwrap()).unwrap();
+    let key = VerifyingKey::from_bytes(&hex::decode(&resp.server_key).unwrap().try_into().unwrap())
+        .unwrap();
     (dev, key)
 }
 
@@ -36,8 +42,15 @@ fn transport(server: &str, dev: &Device) -> Transport {
     // Short timeouts so a stalled connection is abandoned and retried rather than waited on.
     Transport::with_timeouts(
         server,
-        Some(Credential { device_id: dev.id.clone(), key: dev.key.clone() }),
-        Timeouts { connect: Duration::from_secs(2), request: Duration::from_secs(2), stall: Duration::from_secs(2) },
+        Some(Credential {
+            device_id: dev.id.clone(),
+            key: dev.key.clone(),
+        }),
+        Timeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_secs(2),
+            stall: Duration::from_secs(2),
+        },
     )
     .unwrap()
 }
@@ -45,7 +58,14 @@ fn transport(server: &str, dev: &Device) -> Transport {
 fn fill(out: &MemOutbox, dev: &Device, cases: usize, seed: u64) -> Vec<(String, Vec<Vec<u8>>)> {
     let mut made = Vec::new();
     for i in 0..cases {
-        let pages: Vec<Vec<u8>> = (0..(2 + i % 2)).map(|j| page(seed * 1000 + (i * 10 + j) as u64, 60_000 + 37_000 * ((i + j) % 7))).collect();
+        let pages: Vec<Vec<u8>> = (0..(2 + i % 2))
+            .map(|j| {
+                page(
+                    seed * 1000 + (i * 10 + j) as u64,
+                    60_000 + 37_000 * ((i + j) % 7),
+                )
+            })
+            .collect();
         let refs: Vec<&[u8]> = pages.iter().map(|p| p.as_slice()).collect();
         let id = dev.next_case_id();
         out.add(dev.submission(&id, 1, &refs), pages.clone());
@@ -54,17 +74,33 @@ fn fill(out: &MemOutbox, dev: &Device, cases: usize, seed: u64) -> Vec<(String, 
     made
 }
 
-const PATIENT: Backoff = Backoff { base: Duration::from_millis(5), cap: Duration::from_millis(100), max_attempts: 400 };
+const PATIENT: Backoff = Backoff {
+    base: Duration::from_millis(5),
+    cap: Duration::from_millis(100),
+    max_attempts: 400,
+};
 
-fn assert_all_stored(files: &bianmin_town::Files, cases: &[bianmin_town::store::StoredCase], made: &[(String, Vec<Vec<u8>>)]) {
+fn assert_all_stored(
+    files: &bianmin_town::Files,
+    cases: &[bianmin_town::store::StoredCase],
+    made: &[(String, Vec<Vec<u8>>)],
+) {
     assert_eq!(cases.len(), made.len(), "zero lost cases, zero duplicates");
     for (id, pages) in made {
-        let sc = cases.iter().find(|c| &c.case.id == id).unwrap_or_else(|| panic!("case {id} lost"));
+        let sc = cases
+            .iter()
+            .find(|c| &c.case.id == id)
+            .unwrap_or_else(|| panic!("case {id} lost"));
         assert_eq!(sc.versions.len(), 1);
-        let stored: Vec<&bianmin_protocol::AttachmentRef> = sc.case.materials.iter().flat_map(|m| &m.pages).collect();
+        let stored: Vec<&bianmin_protocol::AttachmentRef> =
+            sc.case.materials.iter().flat_map(|m| &m.pages).collect();
         assert_eq!(stored.len(), pages.len());
         for (r, p) in stored.iter().zip(pages) {
-            assert_eq!(&std::fs::read(files.attachment_path(&r.sha256)).unwrap(), p, "attachment of {id} differs");
+            assert_eq!(
+                &std::fs::read(files.attachment_path(&r.sha256)).unwrap(),
+                p,
+                "attachment of {id} differs"
+            );
         }
     }
 }
@@ -73,7 +109,11 @@ fn assert_all_stored(files: &bianmin_town::Files, cases: &[bianmin_town::store::
 async fn sync_through_a_faulty_proxy_loses_and_duplicates_nothing() {
     let town = Town::new();
     let addr = town.serve().await;
-    let code = town.code(bianmin_protocol::sync::DeviceRole::Agent, Some(NANGUAN), GUHAN);
+    let code = town.code(
+        bianmin_protocol::sync::DeviceRole::Agent,
+        Some(NANGUAN),
+        GUHAN,
+    );
     let (dev, server_key) = enrol_over_http(&format!("http://{addr}"), &code, NANGUAN).await;
     let px = proxy::start(addr, Faults::harsh_with_black_holes(0.05), 0x5eed).await;
     let out = MemOutbox::default();
@@ -87,27 +127,58 @@ async fn sync_through_a_faulty_proxy_loses_and_duplicates_nothing() {
     }
     let stats = &px.stats;
     eprintln!("proxy: {stats:?}");
-    assert!(stats.resets.load(Ordering::Relaxed) >= 3, "the proxy did reset connections: {:?}", stats);
+    assert!(
+        stats.resets.load(Ordering::Relaxed) >= 3,
+        "the proxy did reset connections: {:?}",
+        stats
+    );
     assert_all_stored(&town.state.files, &town.store.cases().unwrap(), &made);
     // Every case was submitted exactly once (retries were answered with the original receipt).
-    let submits = town.store.audit_log().unwrap().iter().filter(|e| e.draft.action == "submit").count();
+    let submits = town
+        .store
+        .audit_log()
+        .unwrap()
+        .iter()
+        .filter(|e| e.draft.action == "submit")
+        .count();
     assert_eq!(submits, made.len());
     // Decisions come back through the same faulty path.
     let staff = town.staff(GUHAN).await;
     for (id, _) in &made[..4] {
-        let req = bianmin_protocol::sync::ActionRequest { action: bianmin_protocol::sync::TownAction::Accept, staff: String::new(), expected_version: None };
-        let (st, body) = send(&town.router(), staff.json("POST", &format!("/v1/cases/{id}/actions"), &req)).await;
+        let req = bianmin_protocol::sync::ActionRequest {
+            action: bianmin_protocol::sync::TownAction::Accept,
+            staff: String::new(),
+            expected_version: None,
+        };
+        let (st, body) = send(
+            &town.router(),
+            staff.json("POST", &format!("/v1/cases/{id}/actions"), &req),
+        )
+        .await;
         assert_eq!(st, axum::http::StatusCode::OK, "{body}");
     }
     loop {
-        if sync_with_retry(&out, &t, Some(&server_key), &PATIENT, &|_e: SyncEvent| {}).await.is_ok() {
+        if sync_with_retry(&out, &t, Some(&server_key), &PATIENT, &|_e: SyncEvent| {})
+            .await
+            .is_ok()
+        {
             break;
         }
     }
     let s = out.inner.lock().unwrap();
-    let accepted = s.events.iter().filter(|e| matches!(e.decision, Decision::Accepted { .. })).count();
+    let accepted = s
+        .events
+        .iter()
+        .filter(|e| matches!(e.decision, Decision::Accepted { .. }))
+        .count();
     assert_eq!(accepted, 4);
-    assert_eq!(s.events.iter().filter(|e| matches!(e.decision, Decision::Received)).count(), made.len());
+    assert_eq!(
+        s.events
+            .iter()
+            .filter(|e| matches!(e.decision, Decision::Received))
+            .count(),
+        made.len()
+    );
 }
 
 struct Server {
@@ -121,7 +192,10 @@ fn town_bin() -> &'static str {
 
 fn start_server(data: &Path) -> Server {
     let (child, url) = serve_binary(data, &[]);
-    let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap_or_else(|_| panic!("no address on stdout: {url:?}"));
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap_or_else(|_| panic!("no address on stdout: {url:?}"));
     Server { child, addr }
 }
 
@@ -133,16 +207,36 @@ async fn server_killed_and_restarted_during_uploads_loses_nothing() {
     // healthz answers once the server printed its address.
     let probe = Transport::new(&format!("http://{}", server.addr), None).unwrap();
     probe.health().await.unwrap();
-    let out = Command::new(town_bin()).args(["--data", data.to_str().unwrap(), "enroll", "--village", NANGUAN]).output().unwrap();
+    let out = Command::new(town_bin())
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "enroll",
+            "--village",
+            NANGUAN,
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    let code = String::from_utf8(out.stdout).unwrap().lines().next().unwrap().trim().to_string();
-    let (dev, server_key) = enrol_over_http(&format!("http://{}", server.addr), &code, NANGUAN).await;
+    let code = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    let (dev, server_key) =
+        enrol_over_http(&format!("http://{}", server.addr), &code, NANGUAN).await;
 
     // The client talks to a pass-through proxy whose upstream follows the restarted server.
     let px = proxy::start(server.addr, Faults::none(), 1).await;
     let outbox = Arc::new(MemOutbox::default());
     let made = fill(&outbox, &dev, 24, 2);
-    let total: u64 = made.iter().flat_map(|(_, p)| p).map(|p| p.len() as u64).sum();
+    let total: u64 = made
+        .iter()
+        .flat_map(|(_, p)| p)
+        .map(|p| p.len() as u64)
+        .sum();
     let t = transport(&format!("http://{}", px.addr), &dev);
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SyncEvent>();
@@ -180,12 +274,22 @@ async fn server_killed_and_restarted_during_uploads_loses_nothing() {
     server.child.wait().unwrap();
 
     // `cases --json` on the stopped server's data: every case, every attachment, byte-identical.
-    let out = Command::new(town_bin()).args(["--data", data.to_str().unwrap(), "cases", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(town_bin())
+        .args(["--data", data.to_str().unwrap(), "cases", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed.len(), made.len());
     for (id, pages) in &made {
-        let row = listed.iter().find(|r| r["id"] == id.as_str()).unwrap_or_else(|| panic!("{id} lost"));
+        let row = listed
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} lost"));
         assert_eq!(row["state"], "received");
         let atts = row["attachments"].as_array().unwrap();
         assert_eq!(atts.len(), pages.len());
@@ -193,9 +297,20 @@ async fn server_killed_and_restarted_during_uploads_loses_nothing() {
             assert_eq!(a["bytes"].as_u64().unwrap(), p.len() as u64);
             let sha = a["sha256"].as_str().unwrap();
             let path = data.join("attachments").join(&sha[..2]).join(sha);
-            assert_eq!(&std::fs::read(path).unwrap(), p, "attachment of {id} differs");
+            assert_eq!(
+                &std::fs::read(path).unwrap(),
+                p,
+                "attachment of {id} differs"
+            );
         }
     }
-    let audit = Command::new(town_bin()).args(["--data", data.to_str().unwrap(), "audit"]).output().unwrap();
-    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stderr));
+    let audit = Command::new(town_bin())
+        .args(["--data", data.to_str().unwrap(), "audit"])
+        .output()
+        .unwrap();
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
 }

@@ -31,7 +31,12 @@ async fn setup() -> Setup {
     let agent = town.agent(NANGUAN).await;
     let staff = town.staff(GUHAN).await;
     let id = completed_case(&town.router(), &agent, &staff).await;
-    Setup { town, agent, staff, id }
+    Setup {
+        town,
+        agent,
+        staff,
+        id,
+    }
 }
 
 #[tokio::test]
@@ -41,11 +46,25 @@ async fn the_page_shows_the_timeline_and_bad_tokens_are_refused() {
     let (token, path) = receipt_path(&s.agent, &s.id);
     let (st, body) = send(&r, get(&path, None)).await;
     assert_eq!(st, StatusCode::OK, "{body}");
-    for want in ["已办结", "张*", "已受理", "承诺办结日期", TRACKING, "证明已开具", "提交评价", "非常不满意", "服务态度"] {
+    for want in [
+        "已办结",
+        "张*",
+        "已受理",
+        "承诺办结日期",
+        TRACKING,
+        "证明已开具",
+        "提交评价",
+        "非常不满意",
+        "服务态度",
+    ] {
         assert!(body.contains(want), "page lacks {want}");
     }
     // Light enough for 2G: one request, no scripts, a few KB.
-    assert!(body.len() < 12 * 1024, "resident page is {} bytes", body.len());
+    assert!(
+        body.len() < 12 * 1024,
+        "resident page is {} bytes",
+        body.len()
+    );
     assert!(!body.contains("<script"));
     // The full name and phone never appear.
     assert!(!body.contains("张三") && !body.contains("13800138000"));
@@ -53,17 +72,28 @@ async fn the_page_shows_the_timeline_and_bad_tokens_are_refused() {
     // Forged: signed by another key, garbage, a token of another case, an unknown device.
     let other = SigningKey::from_bytes(&[9; 32]);
     let forged = receipt::mint(&other, &s.id, china_today());
-    assert_eq!(send(&r, get(&format!("/r/{}?t={forged}", s.id), None)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&r, get(&format!("/r/{}?t={forged}", s.id), None))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
     let (st, body) = send(&r, get(&format!("/r/{}?t=AAAA", s.id), None)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert!(body.contains("链接无效"));
     let next = s.agent.next_case_id();
-    assert_eq!(send(&r, get(&format!("/r/{next}?t={token}"), None)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&r, get(&format!("/r/{next}?t={token}"), None)).await.0,
+        StatusCode::FORBIDDEN
+    );
     let stranger = Device::fresh(NANGUAN);
     let sid = stranger.next_case_id();
     let (_, spath) = receipt_path(&stranger, &sid);
     assert_eq!(send(&r, get(&spath, None)).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(send(&r, get("/r/not-a-case?t=x", None)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&r, get("/r/not-a-case?t=x", None)).await.0,
+        StatusCode::NOT_FOUND
+    );
     // Expired: issued longer ago than a token lives. (The phone's date counts only while the town
     // does not hold the case; after that validity runs from the day the town received it, since a
     // phone's clock may be wrong: `hardening.rs`.)
@@ -74,7 +104,10 @@ async fn the_page_shows_the_timeline_and_bad_tokens_are_refused() {
     assert_eq!(st, StatusCode::GONE);
     assert!(body.contains("已过期"));
     // A forged token cannot rate either.
-    assert_eq!(send(&r, rating_post(&s.id, &forged, 5, "", "8000")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&r, rating_post(&s.id, &forged, 5, "", "8000")).await.0,
+        StatusCode::FORBIDDEN
+    );
 
     // Valid token, case not synced yet: a kind notice.
     let (_, upath) = receipt_path(&s.agent, &next);
@@ -90,10 +123,21 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
     let (token, path) = receipt_path(&s.agent, &s.id);
 
     // Wrong phone digits, an over-long comment and a missing level are refused without storing.
-    assert_eq!(send(&r, rating_post(&s.id, &token, 5, "", "1234")).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(&r, rating_post(&s.id, &token, 5, "", "1234")).await.0,
+        StatusCode::FORBIDDEN
+    );
     let long = "好".repeat(501);
-    assert_eq!(send(&r, rating_post(&s.id, &token, 5, &long, "8000")).await.0, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(send(&r, rating_post(&s.id, &token, 9, "", "8000")).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        send(&r, rating_post(&s.id, &token, 5, &long, "8000"))
+            .await
+            .0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        send(&r, rating_post(&s.id, &token, 9, "", "8000")).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     assert!(s.town.state.feedback.rating(&s.id).unwrap().is_none());
 
     let script = "<script>alert('x')</script>办得很快";
@@ -103,7 +147,10 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
     let (st, body) = send(&r, get(&path, None)).await;
     assert_eq!(st, StatusCode::OK);
     assert!(body.contains("评价已提交") && body.contains("非常满意"));
-    assert!(body.contains("&lt;script&gt;") && !body.contains("<script>alert"), "comment must be escaped");
+    assert!(
+        body.contains("&lt;script&gt;") && !body.contains("<script>alert"),
+        "comment must be escaped"
+    );
     assert!(!body.contains("提交评价"), "no form after rating");
 
     // Reused token: refused, the stored rating unchanged.
@@ -112,28 +159,53 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
     assert!(body.contains("已经评价过"));
     let stored = s.town.state.feedback.rating(&s.id).unwrap().unwrap();
     assert_eq!(stored.level, 5);
-    assert!(s.town.state.feedback.rectification(&s.id).unwrap().is_none(), "a good rating opens no loop");
+    assert!(
+        s.town
+            .state
+            .feedback
+            .rectification(&s.id)
+            .unwrap()
+            .is_none(),
+        "a good rating opens no loop"
+    );
 
     // The case is Rated and the village phone gets a Rated event in its feed.
-    assert_eq!(s.town.store.case(&s.id).unwrap().unwrap().case.state, CaseState::Rated);
+    assert_eq!(
+        s.town.store.case(&s.id).unwrap().unwrap().case.state,
+        CaseState::Rated
+    );
     let (st, body) = send(&r, s.agent.get("/v1/changes?cursor=0")).await;
     assert_eq!(st, StatusCode::OK);
     let feed: ChangesPage = serde_json::from_str(&body).unwrap();
-    assert_eq!(feed.entries.iter().filter(|e| e.event.case_id == s.id && e.event.decision == Decision::Rated).count(), 1);
+    assert_eq!(
+        feed.entries
+            .iter()
+            .filter(|e| e.event.case_id == s.id && e.event.decision == Decision::Rated)
+            .count(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_concurrent_ratings_store_exactly_one() {
     let s = setup().await;
     let r = s.town.router();
-    s.town.state.feedback.limiter.configure(RateConfig { burst: 1000.0, per_second: 1000.0 });
+    s.town.state.feedback.limiter.configure(RateConfig {
+        burst: 1000.0,
+        per_second: 1000.0,
+    });
     let (token, _) = receipt_path(&s.agent, &s.id);
     let mut tasks = Vec::new();
     for i in 0..100u32 {
         let (r, id, token) = (r.clone(), s.id.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             let level = (i % 5 + 1) as u8;
-            send_raw(&r, rating_post(&id, &token, level, &format!("第{i}次"), "8000")).await.status()
+            send_raw(
+                &r,
+                rating_post(&id, &token, level, &format!("第{i}次"), "8000"),
+            )
+            .await
+            .status()
         }));
     }
     let mut ok = 0;
@@ -146,10 +218,28 @@ async fn a_hundred_concurrent_ratings_store_exactly_one() {
         }
     }
     assert_eq!((ok, conflict), (1, 99));
-    let all: Vec<_> = s.town.state.feedback.ratings().unwrap().into_iter().filter(|x| x.case_id == s.id).collect();
+    let all: Vec<_> = s
+        .town
+        .state
+        .feedback
+        .ratings()
+        .unwrap()
+        .into_iter()
+        .filter(|x| x.case_id == s.id)
+        .collect();
     assert_eq!(all.len(), 1);
-    let (entries, _) = s.town.store.changes(&[NANGUAN.to_string()], 0, 1000).unwrap();
-    assert_eq!(entries.iter().filter(|e| e.event.decision == Decision::Rated).count(), 1);
+    let (entries, _) = s
+        .town
+        .store
+        .changes(&[NANGUAN.to_string()], 0, 1000)
+        .unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|e| e.event.decision == Decision::Rated)
+            .count(),
+        1
+    );
     // A bad winner opened exactly one loop; a good one none.
     let loops = s.town.state.feedback.rectifications().unwrap();
     assert_eq!(loops.len(), usize::from(all[0].level <= 2));
@@ -160,32 +250,102 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     let s = setup().await;
     let r = s.town.router();
     let (token, _) = receipt_path(&s.agent, &s.id);
-    assert_eq!(send(&r, rating_post(&s.id, &token, 1, "等了很久", "8000")).await.0, StatusCode::SEE_OTHER);
-    let l = s.town.state.feedback.rectification(&s.id).unwrap().expect("a bad review opens a loop");
-    assert_eq!(l.deadline, s.town.state.calendar.add_working_days(china_today(), 15));
+    assert_eq!(
+        send(&r, rating_post(&s.id, &token, 1, "等了很久", "8000"))
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
+    let l = s
+        .town
+        .state
+        .feedback
+        .rectification(&s.id)
+        .unwrap()
+        .expect("a bad review opens a loop");
+    assert_eq!(
+        l.deadline,
+        s.town.state.calendar.add_working_days(china_today(), 15)
+    );
     assert_eq!(l.next_step(), Some(StepKind::Verify));
 
-    let step = |kind: &str, notes: &str| s.staff.json("POST", &format!("/v1/rectifications/{}/steps", s.id), &json!({"step": kind, "by": "王镇办", "notes": notes}));
+    let step = |kind: &str, notes: &str| {
+        s.staff.json(
+            "POST",
+            &format!("/v1/rectifications/{}/steps", s.id),
+            &json!({"step": kind, "by": "王镇办", "notes": notes}),
+        )
+    };
     // Out of order, empty notes, wrong device kinds and other towns are refused.
-    assert_eq!(send(&r, step("rectify", "先整改")).await.0, StatusCode::CONFLICT);
-    assert_eq!(send(&r, step("verify", " ")).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        send(&r, step("rectify", "先整改")).await.0,
+        StatusCode::CONFLICT
+    );
+    assert_eq!(
+        send(&r, step("verify", " ")).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     let path = format!("/v1/rectifications/{}/steps", s.id);
-    assert_eq!(send(&r, s.agent.json("POST", &path, &json!({"step": "verify", "by": "x", "notes": "y"}))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(
+            &r,
+            s.agent.json(
+                "POST",
+                &path,
+                &json!({"step": "verify", "by": "x", "notes": "y"})
+            )
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
     let other_town = s.town.staff(SHANFU).await;
-    assert_eq!(send(&r, other_town.json("POST", &path, &json!({"step": "verify", "by": "x", "notes": "y"}))).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        send(
+            &r,
+            other_town.json(
+                "POST",
+                &path,
+                &json!({"step": "verify", "by": "x", "notes": "y"})
+            )
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
     let (_, list) = send(&r, other_town.get("/v1/rectifications")).await;
     assert_eq!(list, "[]");
 
-    let before = figures(&s.town.state.divisions, &s.town.store.cases().unwrap(), &s.town.state.feedback.ratings().unwrap(), &s.town.state.feedback.rectifications().unwrap(), china_today());
+    let before = figures(
+        &s.town.state.divisions,
+        &s.town.store.cases().unwrap(),
+        &s.town.state.feedback.ratings().unwrap(),
+        &s.town.state.feedback.rectifications().unwrap(),
+        china_today(),
+    );
     let county = before.last().unwrap();
-    assert_eq!((county.bad, county.bad_verified_and_rectified, county.bad_followed_up), (1, 0, 0));
+    assert_eq!(
+        (
+            county.bad,
+            county.bad_verified_and_rectified,
+            county.bad_followed_up
+        ),
+        (1, 0, 0)
+    );
     assert_eq!(county.rectified_rate(), "0.0%");
 
-    for (k, n) in [("verify", "已核实：窗口排队时间长"), ("rectify", "增设周六窗口"), ("follow_up", "电话回访，群众满意")] {
+    for (k, n) in [
+        ("verify", "已核实：窗口排队时间长"),
+        ("rectify", "增设周六窗口"),
+        ("follow_up", "电话回访，群众满意"),
+    ] {
         let (st, body) = send(&r, step(k, n)).await;
         assert_eq!(st, StatusCode::OK, "{body}");
     }
-    assert_eq!(send(&r, step("follow_up", "again")).await.0, StatusCode::CONFLICT);
+    assert_eq!(
+        send(&r, step("follow_up", "again")).await.0,
+        StatusCode::CONFLICT
+    );
     let (st, list) = send(&r, s.staff.get("/v1/rectifications")).await;
     assert_eq!(st, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&list).unwrap();
@@ -193,15 +353,33 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     assert!(v[0]["next_step"].is_null());
     assert_eq!(v[0]["steps"][2]["by"], format!("王镇办 ({})", s.staff.id));
 
-    let after = figures(&s.town.state.divisions, &s.town.store.cases().unwrap(), &s.town.state.feedback.ratings().unwrap(), &s.town.state.feedback.rectifications().unwrap(), china_today());
+    let after = figures(
+        &s.town.state.divisions,
+        &s.town.store.cases().unwrap(),
+        &s.town.state.feedback.ratings().unwrap(),
+        &s.town.state.feedback.rectifications().unwrap(),
+        china_today(),
+    );
     let county = after.last().unwrap();
-    assert_eq!((county.rectified_rate(), county.followed_up_rate(), county.fed_back_rate()), ("100.0%".into(), "100.0%".into(), "100.0%".into()));
+    assert_eq!(
+        (
+            county.rectified_rate(),
+            county.followed_up_rate(),
+            county.fed_back_rate()
+        ),
+        ("100.0%".into(), "100.0%".into(), "100.0%".into())
+    );
     let village = after.iter().find(|f| f.code == NANGUAN).unwrap();
     assert_eq!((village.ratings, village.satisfied, village.bad), (1, 0, 1));
     // Every step is in the audit chain.
     let log = s.town.store.audit_log().unwrap();
     bianmin_town::audit::verify_chain(&log).unwrap();
-    assert_eq!(log.iter().filter(|e| e.draft.action.starts_with("rectification_")).count(), 3);
+    assert_eq!(
+        log.iter()
+            .filter(|e| e.draft.action.starts_with("rectification_"))
+            .count(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -209,44 +387,116 @@ async fn county_pages_need_a_login_and_csrf_and_export_csv() {
     let s = setup().await;
     let r = s.town.router();
     let (token, _) = receipt_path(&s.agent, &s.id);
-    assert_eq!(send(&r, rating_post(&s.id, &token, 2, "态度一般", "8000")).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&r, rating_post(&s.id, &token, 2, "态度一般", "8000"))
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
 
     let resp = send_raw(&r, get("/county", None)).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()["location"], "/county/login");
-    assert_eq!(send_raw(&r, get("/county/export.csv", None)).await.status(), StatusCode::SEE_OTHER);
-    assert_eq!(send_raw(&r, get("/county", Some("bm_county=forged"))).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        send_raw(&r, get("/county/export.csv", None)).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        send_raw(&r, get("/county", Some("bm_county=forged")))
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
 
     let password = bianmin_town::oversight::supervisor_add(s.town.dir.path(), "张科长").unwrap();
-    let (st, body) = send(&r, form("/county/login", &[("name", "张科长"), ("password", "wrong-password")], None)).await;
+    let (st, body) = send(
+        &r,
+        form(
+            "/county/login",
+            &[("name", "张科长"), ("password", "wrong-password")],
+            None,
+        ),
+    )
+    .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert!(body.contains("账号或密码不正确"));
-    let resp = send_raw(&r, form("/county/login", &[("name", "张科长"), ("password", &password)], None)).await;
+    let resp = send_raw(
+        &r,
+        form(
+            "/county/login",
+            &[("name", "张科长"), ("password", &password)],
+            None,
+        ),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     let cookie = set.split(';').next().unwrap().to_string();
 
     let (st, body) = send(&r, get("/county", Some(&cookie))).await;
     assert_eq!(st, StatusCode::OK);
-    assert!(body.contains("差评整改（1件未闭环）") && body.contains("态度一般") && body.contains("待核实"));
+    assert!(
+        body.contains("差评整改（1件未闭环）")
+            && body.contains("态度一般")
+            && body.contains("待核实")
+    );
     // A step without the session's CSRF token is refused; with it, recorded.
     let path = format!("/county/rectifications/{}", s.id);
-    let (st, _) = send(&r, form(&path, &[("csrf", "nope"), ("step", "verify"), ("notes", "核实")], Some(&cookie))).await;
+    let (st, _) = send(
+        &r,
+        form(
+            &path,
+            &[("csrf", "nope"), ("step", "verify"), ("notes", "核实")],
+            Some(&cookie),
+        ),
+    )
+    .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     let csrf = bianmin_town::feedback::csrf_token(cookie.split_once('=').unwrap().1);
-    let resp = send_raw(&r, form(&path, &[("csrf", &csrf), ("step", "verify"), ("notes", "县局电话核实属实")], Some(&cookie))).await;
+    let resp = send_raw(
+        &r,
+        form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("step", "verify"),
+                ("notes", "县局电话核实属实"),
+            ],
+            Some(&cookie),
+        ),
+    )
+    .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    assert_eq!(s.town.state.feedback.rectification(&s.id).unwrap().unwrap().steps[0].by, "县监督员 张科长");
+    assert_eq!(
+        s.town
+            .state
+            .feedback
+            .rectification(&s.id)
+            .unwrap()
+            .unwrap()
+            .steps[0]
+            .by,
+        "县监督员 张科长"
+    );
 
     let resp = send_raw(&r, get("/county/export.csv", Some(&cookie))).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
     let (_, csv) = send(&r, get("/county/export.csv", Some(&cookie))).await;
     let lines: Vec<&str> = csv.lines().collect();
     assert!(lines[0].contains("level,code,name,cases"));
     let county = lines.iter().find(|l| l.starts_with("\"county\"")).unwrap();
-    assert!(county.contains("\"1\"") && county.contains("\"0.0%\""), "{county}");
+    assert!(
+        county.contains("\"1\"") && county.contains("\"0.0%\""),
+        "{county}"
+    );
 }
 
 #[tokio::test]
@@ -254,7 +504,10 @@ async fn public_pages_are_rate_limited() {
     let s = setup().await;
     let r = s.town.router();
     // One token per hour refill: nothing comes back while the test runs.
-    s.town.state.feedback.limiter.configure(RateConfig { burst: 3.0, per_second: 1.0 / 3600.0 });
+    s.town.state.feedback.limiter.configure(RateConfig {
+        burst: 3.0,
+        per_second: 1.0 / 3600.0,
+    });
     let (_, path) = receipt_path(&s.agent, &s.id);
     for _ in 0..3 {
         assert_eq!(send(&r, get(&path, None)).await.0, StatusCode::OK);
@@ -272,7 +525,10 @@ async fn too_many_wrong_phone_digits_lock_the_form() {
     let r = s.town.router();
     let (token, _) = receipt_path(&s.agent, &s.id);
     for _ in 0..bianmin_town::feedback::MAX_PHONE_FAILURES {
-        assert_eq!(send(&r, rating_post(&s.id, &token, 5, "", "0000")).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(
+            send(&r, rating_post(&s.id, &token, 5, "", "0000")).await.0,
+            StatusCode::FORBIDDEN
+        );
     }
     // Even the right digits are refused now: 4 digits must not be guessable.
     let (st, body) = send(&r, rating_post(&s.id, &token, 5, "", "8000")).await;
@@ -307,7 +563,11 @@ fn the_store_admits_one_rating_per_case_under_racing_threads() {
             })
         })
         .collect();
-    let won = handles.into_iter().map(|h| h.join().unwrap()).filter(|w| *w).count();
+    let won = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|w| *w)
+        .count();
     assert_eq!(won, 1);
     assert_eq!(fb.ratings().unwrap().len(), 1);
 }
@@ -320,9 +580,34 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
     let p = page(43, 2048);
     s.agent.upload(&r, &p).await;
     let late = s.agent.next_case_id();
-    assert_eq!(send(&r, s.agent.json("PUT", &format!("/v1/cases/{late}"), &s.agent.submission(&late, 1, &[&p]))).await.0, StatusCode::CREATED);
-    let accept = bianmin_protocol::sync::ActionRequest { action: bianmin_protocol::sync::TownAction::Accept, staff: "王镇办".into(), expected_version: None };
-    assert_eq!(send(&r, s.staff.json("POST", &format!("/v1/cases/{late}/actions"), &accept)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(
+            &r,
+            s.agent.json(
+                "PUT",
+                &format!("/v1/cases/{late}"),
+                &s.agent.submission(&late, 1, &[&p])
+            )
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    let accept = bianmin_protocol::sync::ActionRequest {
+        action: bianmin_protocol::sync::TownAction::Accept,
+        staff: "王镇办".into(),
+        expected_version: None,
+    };
+    assert_eq!(
+        send(
+            &r,
+            s.staff
+                .json("POST", &format!("/v1/cases/{late}/actions"), &accept)
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
     let mut sc = s.town.store.case(&late).unwrap().unwrap();
     let past = china_today() - Days::new(3);
     sc.case.deadline = Some(past);
@@ -330,19 +615,57 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
 
     // A bad review whose loop deadline has passed.
     let (token, _) = receipt_path(&s.agent, &s.id);
-    assert_eq!(send(&r, rating_post(&s.id, &token, 1, "没人管", "8000")).await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&r, rating_post(&s.id, &token, 1, "没人管", "8000"))
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
     let mut l = s.town.state.feedback.rectification(&s.id).unwrap().unwrap();
     l.deadline = past;
     assert!(l.is_overdue(china_today()));
     assert_eq!(l.status_label(china_today()), "待核实（已超期）");
 
-    let f = figures(&s.town.state.divisions, &s.town.store.cases().unwrap(), &s.town.state.feedback.ratings().unwrap(), &[l.clone()], china_today());
+    let f = figures(
+        &s.town.state.divisions,
+        &s.town.store.cases().unwrap(),
+        &s.town.state.feedback.ratings().unwrap(),
+        &[l.clone()],
+        china_today(),
+    );
     let county = f.last().unwrap();
-    assert_eq!((county.overdue_now, county.bad_overdue, county.cases, county.completed), (1, 1, 2, 1));
+    assert_eq!(
+        (
+            county.overdue_now,
+            county.bad_overdue,
+            county.cases,
+            county.completed
+        ),
+        (1, 1, 2, 1)
+    );
 
     let password = bianmin_town::oversight::supervisor_add(s.town.dir.path(), "督办员").unwrap();
-    let resp = send_raw(&r, form("/county/login", &[("name", "督办员"), ("password", &password)], None)).await;
-    let cookie = resp.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let resp = send_raw(
+        &r,
+        form(
+            "/county/login",
+            &[("name", "督办员"), ("password", &password)],
+            None,
+        ),
+    )
+    .await;
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
     let (_, body) = send(&r, get("/county", Some(&cookie))).await;
-    assert!(body.contains(&late) && body.contains("超期办件（督办）") && body.contains(&past.to_string()), "overdue case listed");
+    assert!(
+        body.contains(&late)
+            && body.contains("超期办件（督办）")
+            && body.contains(&past.to_string()),
+        "overdue case listed"
+    );
 }

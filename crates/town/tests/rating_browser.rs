@@ -39,7 +39,9 @@ impl Drop for Driver {
 
 fn start_chromedriver() -> Result<Driver> {
     // Ask the OS for a free port, release it, hand it to chromedriver.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut child = Command::new("/usr/bin/chromedriver")
         .arg(format!("--port={port}"))
         .arg("--allowed-ips=127.0.0.1")
@@ -62,7 +64,10 @@ fn start_chromedriver() -> Result<Driver> {
     }
     // Keep draining its stdout so it never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Ok(Driver { child, url: format!("http://127.0.0.1:{port}") })
+    Ok(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Result<Client> {
@@ -80,7 +85,10 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Result<Client> {
         }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    Ok(ClientBuilder::new(connector).capabilities(caps).connect(&driver.url).await?)
+    Ok(ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await?)
 }
 
 fn e2e_dir() -> PathBuf {
@@ -100,7 +108,11 @@ async fn shot(c: &Client, name: &str) -> Result<()> {
 async fn county_cell(c: &Client, cls: &str) -> Result<String> {
     let rows = c.find_all(Locator::Css("#figures tr.town")).await?;
     let last = rows.last().context("no county row")?;
-    Ok(last.find(Locator::Css(&format!("td.{cls}"))).await?.text().await?)
+    Ok(last
+        .find(Locator::Css(&format!("td.{cls}")))
+        .await?
+        .text()
+        .await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,31 +120,75 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
     let town = Town::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = town.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = town
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let server = format!("http://{addr}");
-    let timeouts = Timeouts { connect: Duration::from_secs(5), request: Duration::from_secs(20), stall: Duration::from_secs(20) };
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        request: Duration::from_secs(20),
+        stall: Duration::from_secs(20),
+    };
 
     // The village phone enrols and submits over real HTTP.
     let dev = Device::fresh(NANGUAN);
     let open = Transport::with_timeouts(&server, None, timeouts)?;
     let code = town.code(DeviceRole::Agent, Some(NANGUAN), GUHAN);
-    open.enrol(&EnrolRequest { code, device_id: dev.id.clone(), public_key: hex::encode(dev.key.verifying_key().to_bytes()), person: "李代办".into() }).await?;
-    let phone = Transport::with_timeouts(&server, Some(Credential { device_id: dev.id.clone(), key: dev.key.clone() }), timeouts)?;
+    open.enrol(&EnrolRequest {
+        code,
+        device_id: dev.id.clone(),
+        public_key: hex::encode(dev.key.verifying_key().to_bytes()),
+        person: "李代办".into(),
+    })
+    .await?;
+    let phone = Transport::with_timeouts(
+        &server,
+        Some(Credential {
+            device_id: dev.id.clone(),
+            key: dev.key.clone(),
+        }),
+        timeouts,
+    )?;
     let scan = page(7, 20_000);
     let sha = bianmin_engine::transport::sha256_hex(&scan);
-    phone.upload_chunk(&sha, 0, scan.len() as u64, scan.clone()).await?;
+    phone
+        .upload_chunk(&sha, 0, scan.len() as u64, scan.clone())
+        .await?;
     let id = dev.next_case_id();
     phone.submit(&dev.submission(&id, 1, &[&scan])).await?;
 
     // The town tablet enrols and takes the case to 办结, mailed with a tracking number.
     let tablet = Device::fresh("");
     let code = town.code(DeviceRole::Staff, None, GUHAN);
-    open.enrol(&EnrolRequest { code, device_id: tablet.id.clone(), public_key: hex::encode(tablet.key.verifying_key().to_bytes()), person: "王镇办".into() }).await?;
-    let staff = Transport::with_timeouts(&server, Some(Credential { device_id: tablet.id.clone(), key: tablet.key.clone() }), timeouts)?;
-    let act = |a: TownAction| ActionRequest { action: a, staff: "王镇办".into(), expected_version: None };
+    open.enrol(&EnrolRequest {
+        code,
+        device_id: tablet.id.clone(),
+        public_key: hex::encode(tablet.key.verifying_key().to_bytes()),
+        person: "王镇办".into(),
+    })
+    .await?;
+    let staff = Transport::with_timeouts(
+        &server,
+        Some(Credential {
+            device_id: tablet.id.clone(),
+            key: tablet.key.clone(),
+        }),
+        timeouts,
+    )?;
+    let act = |a: TownAction| ActionRequest {
+        action: a,
+        staff: "王镇办".into(),
+        expected_version: None,
+    };
     staff.act(&id, &act(TownAction::Accept)).await?;
-    let done = TownAction::Complete { result: "证明已开具".into(), delivery: Delivery::Mail { carrier: "EMS".into(), tracking_number: TRACKING.into() } };
+    let done = TownAction::Complete {
+        result: "证明已开具".into(),
+        delivery: Delivery::Mail {
+            carrier: "EMS".into(),
+            tracking_number: TRACKING.into(),
+        },
+    };
     staff.act(&id, &act(done)).await?;
 
     // The receipt link the phone minted offline (what `bianmin-agent receipt` prints).
@@ -150,25 +206,54 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
             assert!(src.contains(want), "resident page lacks {want}");
         }
         shot(&c, "resident-before.png").await?;
-        c.find(Locator::Css("input[name=level][value='2']")).await?.click().await?;
+        c.find(Locator::Css("input[name=level][value='2']"))
+            .await?
+            .click()
+            .await?;
         for (name, v) in [("efficiency", "3"), ("quality", "2"), ("attitude", "2")] {
-            c.find(Locator::Css(&format!("select[name={name}]"))).await?.select_by_value(v).await?;
+            c.find(Locator::Css(&format!("select[name={name}]")))
+                .await?
+                .select_by_value(v)
+                .await?;
         }
-        c.find(Locator::Css("textarea[name=comment]")).await?.send_keys("跑了两趟才办好<b>太慢</b>").await?;
-        c.find(Locator::Css("input[name=phone4]")).await?.send_keys("8000").await?;
-        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.find(Locator::Css("textarea[name=comment]"))
+            .await?
+            .send_keys("跑了两趟才办好<b>太慢</b>")
+            .await?;
+        c.find(Locator::Css("input[name=phone4]"))
+            .await?
+            .send_keys("8000")
+            .await?;
+        c.find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
         let confirm = c.wait().for_element(Locator::Css("h2.ok")).await?;
         assert_eq!(confirm.text().await?, "评价已提交，感谢您的反馈");
         let src = c.source().await?;
-        assert!(src.contains("不满意") && src.contains("&lt;b&gt;太慢&lt;/b&gt;"), "rating shown, comment escaped");
-        assert!(c.find_all(Locator::Css("form")).await?.is_empty(), "no second form");
+        assert!(
+            src.contains("不满意") && src.contains("&lt;b&gt;太慢&lt;/b&gt;"),
+            "rating shown, comment escaped"
+        );
+        assert!(
+            c.find_all(Locator::Css("form")).await?.is_empty(),
+            "no second form"
+        );
         shot(&c, "resident-after.png").await?;
 
         // Opening the link again shows the stored rating, not a new form.
         c.goto(&url).await?;
         assert!(c.source().await?.contains("评价已提交"));
         // A forged link (signed by a key that is not the phone's) gets the Chinese refusal page.
-        let forged = receipt::url(&server, &id, &receipt::mint(&ed25519_dalek::SigningKey::from_bytes(&[3; 32]), &id, china_today()));
+        let forged = receipt::url(
+            &server,
+            &id,
+            &receipt::mint(
+                &ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+                &id,
+                china_today(),
+            ),
+        );
         c.goto(&forged).await?;
         assert_eq!(c.find(Locator::Css("h1")).await?.text().await?, "链接无效");
         shot(&c, "resident-forged.png").await?;
@@ -178,32 +263,72 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         // The county works at a desk: a desktop-sized window.
         c.set_window_size(1280, 1600).await?;
         c.goto(&format!("{server}/county")).await?;
-        c.wait().for_element(Locator::Css("input[name=password]")).await?;
-        c.find(Locator::Css("input[name=name]")).await?.send_keys("张科长").await?;
-        c.find(Locator::Css("input[name=password]")).await?.send_keys(&password).await?;
-        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        c.wait()
+            .for_element(Locator::Css("input[name=password]"))
+            .await?;
+        c.find(Locator::Css("input[name=name]"))
+            .await?
+            .send_keys("张科长")
+            .await?;
+        c.find(Locator::Css("input[name=password]"))
+            .await?
+            .send_keys(&password)
+            .await?;
+        c.find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
         c.wait().for_element(Locator::Css("#figures")).await?;
         assert_eq!(county_cell(&c, "rectified").await?, "0.0%");
         assert_eq!(county_cell(&c, "followed").await?, "0.0%");
-        let status = c.find(Locator::Css(&format!("[id='loop-{id}'] .status"))).await?.text().await?;
+        let status = c
+            .find(Locator::Css(&format!("[id='loop-{id}'] .status")))
+            .await?
+            .text()
+            .await?;
         assert_eq!(status, "待核实");
         shot(&c, "county-before.png").await?;
 
         // 核实 from the town tablet's API, 整改 and 回访 on the county page.
         let r = town.router();
-        let (st, body) = send(&r, tablet.json("POST", &format!("/v1/rectifications/{id}/steps"), &json!({"step": "verify", "by": "王镇办", "notes": "已核实：群众往返两次"}))).await;
+        let (st, body) = send(
+            &r,
+            tablet.json(
+                "POST",
+                &format!("/v1/rectifications/{id}/steps"),
+                &json!({"step": "verify", "by": "王镇办", "notes": "已核实：群众往返两次"}),
+            ),
+        )
+        .await;
         assert_eq!(st, axum::http::StatusCode::OK, "{body}");
-        for (n, notes) in [(2, "窗口一次性告知清单上墙"), (3, "电话回访，群众表示满意")] {
+        for (n, notes) in [(2, "窗口一次性告知清单上墙"), (3, "电话回访，群众表示满意")]
+        {
             c.goto(&format!("{server}/county")).await?;
-            let form = c.find(Locator::Css(&format!("[id='loop-{id}'] form"))).await?;
-            form.find(Locator::Css("textarea[name=notes]")).await?.send_keys(notes).await?;
-            form.find(Locator::Css("button[type=submit]")).await?.click().await?;
+            let form = c
+                .find(Locator::Css(&format!("[id='loop-{id}'] form")))
+                .await?;
+            form.find(Locator::Css("textarea[name=notes]"))
+                .await?
+                .send_keys(notes)
+                .await?;
+            form.find(Locator::Css("button[type=submit]"))
+                .await?
+                .click()
+                .await?;
             // Wait for the page that lists the new step (the old page has the table too).
-            c.wait().for_element(Locator::Css(&format!("[id='loop-{id}'] ol.tl li:nth-child({n})"))).await?;
+            c.wait()
+                .for_element(Locator::Css(&format!(
+                    "[id='loop-{id}'] ol.tl li:nth-child({n})"
+                )))
+                .await?;
         }
         assert_eq!(county_cell(&c, "rectified").await?, "100.0%");
         assert_eq!(county_cell(&c, "followed").await?, "100.0%");
-        let status = c.find(Locator::Css(&format!("[id='loop-{id}'] .status"))).await?.text().await?;
+        let status = c
+            .find(Locator::Css(&format!("[id='loop-{id}'] .status")))
+            .await?
+            .text()
+            .await?;
         assert_eq!(status, "已闭环");
         shot(&c, "county-after.png").await?;
         Ok::<(), anyhow::Error>(())
@@ -214,8 +339,22 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
 
     // The village phone sees the rating in its feed.
     let feed = phone.changes(0).await?;
-    assert_eq!(feed.entries.iter().filter(|e| e.event.case_id == id && e.event.decision == Decision::Rated).count(), 1);
+    assert_eq!(
+        feed.entries
+            .iter()
+            .filter(|e| e.event.case_id == id && e.event.decision == Decision::Rated)
+            .count(),
+        1
+    );
     let stored = town.state.feedback.rating(&id)?.context("rating stored")?;
-    assert_eq!((stored.level, stored.efficiency, stored.quality, stored.attitude), (2, 3, 2, 2));
+    assert_eq!(
+        (
+            stored.level,
+            stored.efficiency,
+            stored.quality,
+            stored.attitude
+        ),
+        (2, 3, 2, 2)
+    );
     Ok(())
 }

@@ -13,7 +13,10 @@ use common::outbox::MemOutbox;
 use common::proxy::{self, Faults};
 use common::*;
 
-async fn next_ack(rx: &mut tokio::sync::mpsc::UnboundedReceiver<SyncEvent>, seen: &mut Vec<SyncEvent>) -> String {
+async fn next_ack(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<SyncEvent>,
+    seen: &mut Vec<SyncEvent>,
+) -> String {
     loop {
         let e = rx.recv().await.expect("loop alive");
         seen.push(e.clone());
@@ -30,7 +33,10 @@ async fn loop_syncs_on_regained_reachability_and_on_enqueue() {
     let dev = town.enrol(DeviceRole::Agent, Some(NANGUAN), GUHAN).await;
 
     // Start "offline": the proxy points at a port nobody listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let px = proxy::start(dead, Faults::none(), 3).await;
     let out = Arc::new(MemOutbox::default());
     let p1 = page(1, 200_000);
@@ -39,14 +45,25 @@ async fn loop_syncs_on_regained_reachability_and_on_enqueue() {
 
     let t = Transport::with_timeouts(
         &format!("http://{}", px.addr),
-        Some(Credential { device_id: dev.id.clone(), key: dev.key.clone() }),
-        Timeouts { connect: Duration::from_secs(1), request: Duration::from_secs(5), stall: Duration::from_secs(5) },
+        Some(Credential {
+            device_id: dev.id.clone(),
+            key: dev.key.clone(),
+        }),
+        Timeouts {
+            connect: Duration::from_secs(1),
+            request: Duration::from_secs(5),
+            stall: Duration::from_secs(5),
+        },
     )
     .unwrap();
     let cfg = LoopConfig {
         periodic: Duration::from_secs(3600),
         probe: Duration::from_millis(50),
-        backoff: Backoff { base: Duration::from_millis(5), cap: Duration::from_millis(20), max_attempts: 2 },
+        backoff: Backoff {
+            base: Duration::from_millis(5),
+            cap: Duration::from_millis(20),
+            max_attempts: 2,
+        },
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let store: Arc<dyn SyncStore> = out.clone();
@@ -56,12 +73,16 @@ async fn loop_syncs_on_regained_reachability_and_on_enqueue() {
     // Both the first (immediate) run failing and the probe finding the town unreachable, in any order.
     let offline = |seen: &Vec<SyncEvent>| {
         seen.contains(&SyncEvent::Reachability { online: false })
-            && seen.iter().any(|e| matches!(e, SyncEvent::Failed { retry_in: None, .. }))
+            && seen
+                .iter()
+                .any(|e| matches!(e, SyncEvent::Failed { retry_in: None, .. }))
     };
     while !offline(&seen) {
         seen.push(rx.recv().await.unwrap());
     }
-    assert!(!seen.iter().any(|e| matches!(e, SyncEvent::Acknowledged { .. })));
+    assert!(!seen
+        .iter()
+        .any(|e| matches!(e, SyncEvent::Acknowledged { .. })));
     assert_eq!(out.pending_count(), 1, "nothing is dropped while offline");
 
     // The network comes back: the loop notices by itself and uploads.

@@ -29,7 +29,10 @@ pub trait KeyStore: Send + Sync {
 #[derive(Debug, Error)]
 pub enum KeyStoreError {
     #[error("key file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("key file {0} is not a 32-byte key")]
     Corrupt(PathBuf),
     /// The platform's key store (Android Keystore) refused or failed.
@@ -50,9 +53,14 @@ impl FileKeyStore {
 
 impl KeyStore for FileKeyStore {
     fn device_key(&self) -> Result<Key, KeyStoreError> {
-        let io = |source| KeyStoreError::Io { path: self.path.clone(), source };
+        let io = |source| KeyStoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
         match fs::read(&self.path) {
-            Ok(bytes) => bytes.try_into().map_err(|_| KeyStoreError::Corrupt(self.path.clone())),
+            Ok(bytes) => bytes
+                .try_into()
+                .map_err(|_| KeyStoreError::Corrupt(self.path.clone())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
@@ -103,7 +111,10 @@ pub fn seal(key: &Key, aad: &[u8], plain: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(XNonce::from_slice(&nonce), chacha20poly1305::aead::Payload { msg: plain, aad })
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            chacha20poly1305::aead::Payload { msg: plain, aad },
+        )
         .expect("XChaCha20Poly1305 encryption cannot fail for in-memory buffers");
     let mut out = Vec::with_capacity(NONCE + ct.len());
     out.extend_from_slice(&nonce);
@@ -118,7 +129,13 @@ pub fn open(key: &Key, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Tampered> {
     }
     let cipher = XChaCha20Poly1305::new(key.into());
     cipher
-        .decrypt(XNonce::from_slice(&sealed[..NONCE]), chacha20poly1305::aead::Payload { msg: &sealed[NONCE..], aad })
+        .decrypt(
+            XNonce::from_slice(&sealed[..NONCE]),
+            chacha20poly1305::aead::Payload {
+                msg: &sealed[NONCE..],
+                aad,
+            },
+        )
         .map_err(|_| Tampered)
 }
 
@@ -169,7 +186,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("device.key")).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join("device.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

@@ -29,7 +29,10 @@ impl Disk for RealDisk {
 }
 
 /// The atomic-write protocol around any way of filling the temp file.
-pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     let result = (|| {
         let mut f = File::create(&tmp)?;
@@ -79,7 +82,11 @@ pub fn create_dir_durable(dir: &Path) -> io::Result<()> {
             _ => {}
         }
     }
-    let made: Vec<&Path> = if missing.is_empty() { vec![dir] } else { missing.into_iter().rev().collect() };
+    let made: Vec<&Path> = if missing.is_empty() {
+        vec![dir]
+    } else {
+        missing.into_iter().rev().collect()
+    };
     for d in made {
         if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
             sync_dir(parent)?;

@@ -28,7 +28,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bianmin_protocol::sync::Receipt;
-use bianmin_protocol::{AgentRef, Applicant, AttachmentRef, CaseState, CaseSubmission, DecisionEvent, MaterialPages};
+use bianmin_protocol::{
+    AgentRef, Applicant, AttachmentRef, CaseState, CaseSubmission, DecisionEvent, MaterialPages,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -51,7 +53,10 @@ pub enum StoreError {
     #[error("index database: {0}")]
     Db(#[from] sled::Error),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
     #[error("disk full: {needed} bytes needed, {available} available")]
     DiskFull { needed: u64, available: u64 },
     #[error(transparent)]
@@ -85,11 +90,17 @@ impl StoreError {
             StoreError::DiskFull { .. } => {
                 "手机存储空间不足，请清理照片或其他应用后再试。已保存的内容不会丢失。".to_string()
             }
-            StoreError::NotEditable { .. } => "该办件已封存上报，不能再修改。如需更改，请等待镇中心退回补正。".to_string(),
+            StoreError::NotEditable { .. } => {
+                "该办件已封存上报，不能再修改。如需更改，请等待镇中心退回补正。".to_string()
+            }
             StoreError::Precheck { problems, .. } => format!("初审未通过：{}", problems.join("；")),
             StoreError::NotFound(_) => "找不到该办件。".to_string(),
-            StoreError::NotForAgentDelivery { .. } => "这件的结果不是由您送达，不能记录送达。".to_string(),
-            StoreError::Purged(_) => "该材料已由镇中心确认接收，手机上的照片已按规定清理。".to_string(),
+            StoreError::NotForAgentDelivery { .. } => {
+                "这件的结果不是由您送达，不能记录送达。".to_string()
+            }
+            StoreError::Purged(_) => {
+                "该材料已由镇中心确认接收，手机上的照片已按规定清理。".to_string()
+            }
             StoreError::Tampered(_) | StoreError::Corrupt(_) | StoreError::KeyStore(_) => {
                 "手机上的办件数据无法读取，请联系镇中心技术人员。".to_string()
             }
@@ -99,9 +110,15 @@ impl StoreError {
 
     fn io(what: impl Into<String>, source: std::io::Error) -> StoreError {
         if disk::is_disk_full(&source) {
-            StoreError::DiskFull { needed: 0, available: 0 }
+            StoreError::DiskFull {
+                needed: 0,
+                available: 0,
+            }
         } else {
-            StoreError::Io { what: what.into(), source }
+            StoreError::Io {
+                what: what.into(),
+                source,
+            }
         }
     }
 }
@@ -120,7 +137,11 @@ pub struct OutboxOptions {
 
 impl Default for OutboxOptions {
     fn default() -> Self {
-        OutboxOptions { reserve_bytes: 16 << 20, purge_after: Duration::from_secs(30 * 24 * 3600), cache_bytes: 4 << 20 }
+        OutboxOptions {
+            reserve_bytes: 16 << 20,
+            purge_after: Duration::from_secs(30 * 24 * 3600),
+            cache_bytes: 4 << 20,
+        }
     }
 }
 
@@ -237,7 +258,9 @@ impl Drop for Outbox {
     fn drop(&mut self) {
         // Written out and fsynced on a clean close, so the next open has nothing to reconcile.
         let written = self.index.db.flush().is_ok()
-            && fs::File::open(self.dir.join("index").join("db")).and_then(|f| f.sync_all()).is_ok();
+            && fs::File::open(self.dir.join("index").join("db"))
+                .and_then(|f| f.sync_all())
+                .is_ok();
         if written {
             // SAFETY: `index` is never used again; this is the destructor.
             unsafe { ManuallyDrop::drop(&mut self.index) }
@@ -265,10 +288,12 @@ impl Outbox {
         disk: Arc<dyn Disk>,
         options: OutboxOptions,
     ) -> Result<Outbox, StoreError> {
-        disk::create_dir_durable(dir).map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?;
+        disk::create_dir_durable(dir)
+            .map_err(|e| StoreError::io(format!("create {}", dir.display()), e))?;
         for sub in ["cases", "blobs", "meta"] {
             let d = dir.join(sub);
-            disk::create_dir_durable(&d).map_err(|e| StoreError::io(format!("create {}", d.display()), e))?;
+            disk::create_dir_durable(&d)
+                .map_err(|e| StoreError::io(format!("create {}", d.display()), e))?;
             sweep_tmp(&d);
         }
         let keys = DeviceKeys::derive(&keystore.device_key()?);
@@ -277,9 +302,13 @@ impl Outbox {
         let db = match open_db(&index_path, options.cache_bytes) {
             Ok(db) => db,
             Err(e) => {
-                let aside = dir.join(format!("index.corrupt-{}", Utc::now().format("%Y%m%d%H%M%S%f")));
+                let aside = dir.join(format!(
+                    "index.corrupt-{}",
+                    Utc::now().format("%Y%m%d%H%M%S%f")
+                ));
                 tracing::error!(error = %e, moved_to = %aside.display(), "outbox index cannot be opened; rebuilding it from the case files");
-                fs::rename(&index_path, &aside).map_err(|e| StoreError::io("move corrupt index aside", e))?;
+                fs::rename(&index_path, &aside)
+                    .map_err(|e| StoreError::io("move corrupt index aside", e))?;
                 open_db(&index_path, options.cache_bytes)?
             }
         };
@@ -352,43 +381,80 @@ impl Outbox {
         let _w = self.lock();
         let (mut rec, key) = self.load(&case.id)?;
         if !rec.case.is_editable() {
-            return Err(StoreError::NotEditable { id: case.id.clone(), state: rec.case.state });
+            return Err(StoreError::NotEditable {
+                id: case.id.clone(),
+                state: rec.case.state,
+            });
         }
         let changed = rec.case.applicant != case.applicant || rec.case.answers != case.answers;
         rec.case.applicant = case.applicant.clone();
         rec.case.answers = case.answers.clone();
         // An edit after 初审 needs 初审 again.
         if rec.case.state == CaseState::Ready && changed {
-            rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
+            rec.case.apply(
+                CaseEvent::Reopen,
+                &rec.case.responsible.device_id.clone(),
+                Utc::now(),
+            )?;
         }
         rec.updated_at = Utc::now();
         self.put_record(&mut rec, &key)
     }
 
     /// Adds a photographed page to a material of an editable case.
-    pub fn add_page(&self, case_id: &str, material: &str, name: &str, bytes: &[u8]) -> Result<AttachmentRef, StoreError> {
+    pub fn add_page(
+        &self,
+        case_id: &str,
+        material: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRef, StoreError> {
         self.put_page(case_id, material, None, name, bytes)
     }
 
     /// A retake: the photo replaces page `index` of the material, keeping the page order the
     /// agent sees. An index past the end appends.
-    pub fn replace_page(&self, case_id: &str, material: &str, index: usize, name: &str, bytes: &[u8]) -> Result<AttachmentRef, StoreError> {
+    pub fn replace_page(
+        &self,
+        case_id: &str,
+        material: &str,
+        index: usize,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRef, StoreError> {
         self.put_page(case_id, material, Some(index), name, bytes)
     }
 
-    fn put_page(&self, case_id: &str, material: &str, slot: Option<usize>, name: &str, bytes: &[u8]) -> Result<AttachmentRef, StoreError> {
+    fn put_page(
+        &self,
+        case_id: &str,
+        material: &str,
+        slot: Option<usize>,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<AttachmentRef, StoreError> {
         let _w = self.lock();
         let (mut rec, key) = self.load(case_id)?;
         if !rec.case.is_editable() {
-            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
+            return Err(StoreError::NotEditable {
+                id: case_id.to_string(),
+                state: rec.case.state,
+            });
         }
         // The photo, its record and the index together need a little over the photo's size.
         self.check_space(bytes.len() as u64 * 2 + (64 << 10))?;
         let sha = hex::encode(Sha256::digest(bytes));
         let path = self.blob_path(case_id, &sha);
         let sealed = crypto::seal(&key, sha.as_bytes(), bytes);
-        self.disk.write_atomic(&path, &sealed).map_err(|e| StoreError::io(format!("write photo {}", path.display()), e))?;
-        let att = AttachmentRef { name: name.to_string(), sha256: sha.clone(), bytes: bytes.len() as u64, mime: mime_of(bytes) };
+        self.disk
+            .write_atomic(&path, &sealed)
+            .map_err(|e| StoreError::io(format!("write photo {}", path.display()), e))?;
+        let att = AttachmentRef {
+            name: name.to_string(),
+            sha256: sha.clone(),
+            bytes: bytes.len() as u64,
+            mime: mime_of(bytes),
+        };
         match rec.case.materials.iter_mut().find(|m| m.key == material) {
             Some(m) => match slot {
                 Some(i) if i < m.pages.len() => {
@@ -403,30 +469,51 @@ impl Outbox {
                     }
                 }
             },
-            None => rec.case.materials.push(MaterialPages { key: material.to_string(), pages: vec![att.clone()] }),
+            None => rec.case.materials.push(MaterialPages {
+                key: material.to_string(),
+                pages: vec![att.clone()],
+            }),
         }
         if rec.case.state == CaseState::Ready {
-            rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
+            rec.case.apply(
+                CaseEvent::Reopen,
+                &rec.case.responsible.device_id.clone(),
+                Utc::now(),
+            )?;
         }
         rec.updated_at = Utc::now();
-        self.index.blobs.insert(self.keys.name(&sha), case_id.as_bytes())?;
+        self.index
+            .blobs
+            .insert(self.keys.name(&sha), case_id.as_bytes())?;
         self.put_record(&mut rec, &key)?;
         Ok(att)
     }
 
     /// Removes a page (a retake) from an editable case. The file stays until no version refers to it.
-    pub fn remove_page(&self, case_id: &str, material: &str, sha256: &str) -> Result<(), StoreError> {
+    pub fn remove_page(
+        &self,
+        case_id: &str,
+        material: &str,
+        sha256: &str,
+    ) -> Result<(), StoreError> {
         let _w = self.lock();
         let (mut rec, key) = self.load(case_id)?;
         if !rec.case.is_editable() {
-            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
+            return Err(StoreError::NotEditable {
+                id: case_id.to_string(),
+                state: rec.case.state,
+            });
         }
         for m in rec.case.materials.iter_mut().filter(|m| m.key == material) {
             m.pages.retain(|p| p.sha256 != sha256);
         }
         rec.case.materials.retain(|m| !m.pages.is_empty());
         if rec.case.state == CaseState::Ready {
-            rec.case.apply(CaseEvent::Reopen, &rec.case.responsible.device_id.clone(), Utc::now())?;
+            rec.case.apply(
+                CaseEvent::Reopen,
+                &rec.case.responsible.device_id.clone(),
+                Utc::now(),
+            )?;
         }
         rec.updated_at = Utc::now();
         self.put_record(&mut rec, &key)
@@ -434,7 +521,12 @@ impl Outbox {
 
     /// Runs 初审 against the item's guide; if it passes the case becomes Ready (not yet sealed),
     /// otherwise every problem is returned at once and the case stays as it was.
-    pub fn precheck(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<Case, StoreError> {
+    pub fn precheck(
+        &self,
+        case_id: &str,
+        item: &Item,
+        now: DateTime<Utc>,
+    ) -> Result<Case, StoreError> {
         let _w = self.lock();
         let (mut rec, key) = self.load_checked(case_id, item, now)?;
         if rec.case.state != CaseState::Ready {
@@ -447,14 +539,31 @@ impl Outbox {
     }
 
     /// An editable case that passes 初审, loaded for a change. Call with the write lock held.
-    fn load_checked(&self, case_id: &str, item: &Item, now: DateTime<Utc>) -> Result<(Record, Key), StoreError> {
+    fn load_checked(
+        &self,
+        case_id: &str,
+        item: &Item,
+        now: DateTime<Utc>,
+    ) -> Result<(Record, Key), StoreError> {
         let (rec, key) = self.load(case_id)?;
         if !rec.case.is_editable() {
-            return Err(StoreError::NotEditable { id: case_id.to_string(), state: rec.case.state });
+            return Err(StoreError::NotEditable {
+                id: case_id.to_string(),
+                state: rec.case.state,
+            });
         }
-        let check = validate::precheck(item, &rec.case.applicant, &rec.case.answers, &rec.case.materials, now.date_naive());
+        let check = validate::precheck(
+            item,
+            &rec.case.applicant,
+            &rec.case.answers,
+            &rec.case.materials,
+            now.date_naive(),
+        );
         if !check.passed() {
-            return Err(StoreError::Precheck { id: case_id.to_string(), problems: check.lines() });
+            return Err(StoreError::Precheck {
+                id: case_id.to_string(),
+                problems: check.lines(),
+            });
         }
         Ok((rec, key))
     }
@@ -476,7 +585,9 @@ impl Outbox {
         // The record file is the promise; the queue entry is derived from it (and recomputed from
         // the files on open, so a queue entry lost with the index comes back).
         self.put_record(&mut rec, &key)?;
-        self.index.queue.insert(queue_key(&sub), queue_value(&sub))?;
+        self.index
+            .queue
+            .insert(queue_key(&sub), queue_value(&sub))?;
         Ok(rec.case)
     }
 
@@ -530,11 +641,16 @@ impl Outbox {
     /// keeps a copy for reading.
     pub fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let _w = self.lock();
-        let file = MetaFile { key: key.to_string(), value: B64.encode(value) };
+        let file = MetaFile {
+            key: key.to_string(),
+            value: B64.encode(value),
+        };
         let body = serde_json::to_vec(&file).expect("metadata serialises");
         let sealed = crypto::seal(&self.keys.wrap, b"meta", &body);
         let path = self.meta_path(key);
-        self.disk.write_atomic(&path, &sealed).map_err(|e| StoreError::io(format!("write metadata {key}"), e))?;
+        self.disk
+            .write_atomic(&path, &sealed)
+            .map_err(|e| StoreError::io(format!("write metadata {key}"), e))?;
         self.index.meta.insert(key.as_bytes(), value)?;
         Ok(())
     }
@@ -561,7 +677,12 @@ impl Outbox {
     /// 已送达: the agent handed the completed result to the resident. Recorded durably here (the
     /// record file too, so an index rebuild keeps it) and sent to the town by the next sync run,
     /// however long the phone stays without signal. Recording it again is harmless.
-    pub fn record_delivery(&self, case_id: &str, person: &str, now: DateTime<Utc>) -> Result<DeliveryMark, StoreError> {
+    pub fn record_delivery(
+        &self,
+        case_id: &str,
+        person: &str,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryMark, StoreError> {
         let _w = self.lock();
         let (mut rec, key) = self.load(case_id)?;
         if let Some(m) = &rec.delivery {
@@ -570,10 +691,17 @@ impl Outbox {
             }
         }
         if !rec.case.agent_brings() {
-            return Err(StoreError::NotForAgentDelivery { id: case_id.to_string() });
+            return Err(StoreError::NotForAgentDelivery {
+                id: case_id.to_string(),
+            });
         }
         self.check_space(64 << 10)?;
-        let mark = DeliveryMark { person: person.to_string(), at: now, sent: false, refused: None };
+        let mark = DeliveryMark {
+            person: person.to_string(),
+            at: now,
+            sent: false,
+            refused: None,
+        };
         rec.delivery = Some(mark.clone());
         rec.updated_at = now;
         self.index.deliveries.insert(case_id.as_bytes(), &[])?;
@@ -591,17 +719,36 @@ impl Outbox {
     pub fn purge_confirmed(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let _w = self.lock();
         let mut removed = 0;
-        let ids: Vec<String> = self.index.cases.iter().keys().filter_map(|k| k.ok()).map(|k| String::from_utf8_lossy(&k).to_string()).collect();
+        let ids: Vec<String> = self
+            .index
+            .cases
+            .iter()
+            .keys()
+            .filter_map(|k| k.ok())
+            .map(|k| String::from_utf8_lossy(&k).to_string())
+            .collect();
         for id in ids {
             let (mut rec, key) = self.load(&id)?;
-            let Some(confirmed) = rec.confirmed_at else { continue };
-            let age = now.signed_duration_since(confirmed).to_std().unwrap_or_default();
+            let Some(confirmed) = rec.confirmed_at else {
+                continue;
+            };
+            let age = now
+                .signed_duration_since(confirmed)
+                .to_std()
+                .unwrap_or_default();
             // Only when nothing is waiting: a case being corrected may still need its photos.
-            if age < self.options.purge_after || rec.case.is_editable() || rec.case.state == CaseState::Queued {
+            if age < self.options.purge_after
+                || rec.case.is_editable()
+                || rec.case.state == CaseState::Queued
+            {
                 continue;
             }
-            let shas: BTreeSet<String> =
-                rec.case.materials.iter().flat_map(|m| m.pages.iter().map(|p| p.sha256.clone())).collect();
+            let shas: BTreeSet<String> = rec
+                .case
+                .materials
+                .iter()
+                .flat_map(|m| m.pages.iter().map(|p| p.sha256.clone()))
+                .collect();
             let mut changed = false;
             for sha in shas.difference(&rec.purged.clone()) {
                 let mut path = self.blob_path(&id, sha);
@@ -630,7 +777,10 @@ impl Outbox {
     }
 
     fn check_space(&self, needed: u64) -> Result<(), StoreError> {
-        let available = self.disk.available(&self.dir).map_err(|e| StoreError::io("check free space", e))?;
+        let available = self
+            .disk
+            .available(&self.dir)
+            .map_err(|e| StoreError::io("check free space", e))?;
         if available < needed + self.options.reserve_bytes {
             return Err(StoreError::DiskFull { needed, available });
         }
@@ -640,32 +790,48 @@ impl Outbox {
     fn next_number(&self, village: &str, date: NaiveDate) -> Result<CaseNumber, StoreError> {
         let key = counter_key(village, date);
         let next = self.index.meta.update_and_fetch(key.as_bytes(), |old| {
-            let n = old.map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4]))).unwrap_or(0);
+            let n = old
+                .map(|b| u32::from_be_bytes(b.try_into().unwrap_or([0; 4])))
+                .unwrap_or(0);
             Some((n + 1).to_be_bytes().to_vec())
         })?;
-        let seq = u32::from_be_bytes(next.as_deref().unwrap_or(&[0, 0, 0, 1]).try_into().unwrap_or([0, 0, 0, 1]));
+        let seq = u32::from_be_bytes(
+            next.as_deref()
+                .unwrap_or(&[0, 0, 0, 1])
+                .try_into()
+                .unwrap_or([0, 0, 0, 1]),
+        );
         // No flush here: the caller's record write flushes the counter with the case, and a
         // number is only "used" once its case is durable, so a crash cannot reuse one.
         Ok(CaseNumber::new(village, date, &self.device_code, seq)?)
     }
 
     fn case_path(&self, id: &str) -> PathBuf {
-        self.dir.join("cases").join(format!("{}.case", self.keys.name(id)))
+        self.dir
+            .join("cases")
+            .join(format!("{}.case", self.keys.name(id)))
     }
 
     fn meta_path(&self, key: &str) -> PathBuf {
-        self.dir.join("meta").join(format!("{}.meta", self.keys.name(&format!("meta.{key}"))))
+        self.dir
+            .join("meta")
+            .join(format!("{}.meta", self.keys.name(&format!("meta.{key}"))))
     }
 
     /// A photo's file, per case: each case seals its photos with its own key, so the same photo
     /// in two cases is two files (one file per hash let the second case overwrite the first's).
     fn blob_path(&self, case_id: &str, sha: &str) -> PathBuf {
-        self.dir.join("blobs").join(format!("{}.blob", self.keys.name(&format!("{case_id}/{sha}"))))
+        self.dir.join("blobs").join(format!(
+            "{}.blob",
+            self.keys.name(&format!("{case_id}/{sha}"))
+        ))
     }
 
     /// Where photos were kept before they were per case (read, never written).
     fn legacy_blob_path(&self, sha: &str) -> PathBuf {
-        self.dir.join("blobs").join(format!("{}.blob", self.keys.name(sha)))
+        self.dir
+            .join("blobs")
+            .join(format!("{}.blob", self.keys.name(sha)))
     }
 
     fn encode(&self, rec: &Record, key: &Key) -> Vec<u8> {
@@ -680,7 +846,8 @@ impl Outbox {
     }
 
     fn decode(&self, bytes: &[u8]) -> Result<(Record, Key), StoreError> {
-        let env: Envelope = serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let env: Envelope =
+            serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let tampered = || StoreError::Tampered(format!("case {}", env.id));
         let wrapped = B64.decode(&env.key).map_err(|_| tampered())?;
         let key: Key = crypto::open(&self.keys.wrap, env.id.as_bytes(), &wrapped)
@@ -689,12 +856,17 @@ impl Outbox {
             .map_err(|_| tampered())?;
         let body = B64.decode(&env.body).map_err(|_| tampered())?;
         let plain = crypto::open(&key, env.id.as_bytes(), &body).map_err(|_| tampered())?;
-        let rec: Record = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let rec: Record =
+            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok((rec, key))
     }
 
     fn load(&self, id: &str) -> Result<(Record, Key), StoreError> {
-        let bytes = self.index.cases.get(id.as_bytes())?.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let bytes = self
+            .index
+            .cases
+            .get(id.as_bytes())?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         self.decode(&bytes)
     }
 
@@ -705,13 +877,19 @@ impl Outbox {
         rec.rev += 1;
         let bytes = self.encode(rec, key);
         let path = self.case_path(&rec.case.id);
-        self.disk.write_atomic(&path, &bytes).map_err(|e| StoreError::io(format!("write case {}", path.display()), e))?;
+        self.disk
+            .write_atomic(&path, &bytes)
+            .map_err(|e| StoreError::io(format!("write case {}", path.display()), e))?;
         self.index.cases.insert(rec.case.id.as_bytes(), bytes)?;
         Ok(())
     }
 
     fn read_blob(&self, sha: &str) -> Result<Vec<u8>, StoreError> {
-        let owner = self.index.blobs.get(self.keys.name(sha))?.ok_or_else(|| StoreError::UnknownAttachment(sha.to_string()))?;
+        let owner = self
+            .index
+            .blobs
+            .get(self.keys.name(sha))?
+            .ok_or_else(|| StoreError::UnknownAttachment(sha.to_string()))?;
         let owner = String::from_utf8_lossy(&owner).to_string();
         let (rec, key) = self.load(&owner)?;
         if rec.purged.contains(sha) {
@@ -722,7 +900,8 @@ impl Outbox {
             path = self.legacy_blob_path(sha);
         }
         let sealed = fs::read(&path).map_err(|e| StoreError::io(format!("read photo {sha}"), e))?;
-        crypto::open(&key, sha.as_bytes(), &sealed).map_err(|_| StoreError::Tampered(format!("photo {sha}")))
+        crypto::open(&key, sha.as_bytes(), &sealed)
+            .map_err(|_| StoreError::Tampered(format!("photo {sha}")))
     }
 
     /// Brings the index in line with the files, which are the truth: record files newer than
@@ -740,11 +919,14 @@ impl Outbox {
         let mut on_disk = BTreeSet::new();
         let dir = self.dir.join("cases");
         for entry in fs::read_dir(&dir).map_err(|e| StoreError::io("list case files", e))? {
-            let path = entry.map_err(|e| StoreError::io("list case files", e))?.path();
+            let path = entry
+                .map_err(|e| StoreError::io("list case files", e))?
+                .path();
             if path.extension().and_then(|e| e.to_str()) != Some("case") {
                 continue;
             }
-            let bytes = fs::read(&path).map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
+            let bytes = fs::read(&path)
+                .map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
             let (file_rec, _) = match self.decode(&bytes) {
                 Ok(found) => found,
                 Err(e) => {
@@ -760,7 +942,10 @@ impl Outbox {
             let id = file_rec.case.id.clone();
             on_disk.insert(id.clone());
             let indexed = self.index.cases.get(id.as_bytes())?;
-            let rec = match indexed.as_deref().map(|b| (b == bytes.as_slice(), self.decode(b))) {
+            let rec = match indexed
+                .as_deref()
+                .map(|b| (b == bytes.as_slice(), self.decode(b)))
+            {
                 Some((true, _)) => file_rec,
                 // An index entry newer than its file exists only in data written before every
                 // change was a file: bring the file up to date.
@@ -778,10 +963,17 @@ impl Outbox {
             cases += 1;
             let c = &rec.case;
             // Any case still holding the photo can serve it; a purged copy cannot.
-            for p in c.materials.iter().flat_map(|m| &m.pages).filter(|p| !rec.purged.contains(&p.sha256)) {
+            for p in c
+                .materials
+                .iter()
+                .flat_map(|m| &m.pages)
+                .filter(|p| !rec.purged.contains(&p.sha256))
+            {
                 owners.insert(self.keys.name(&p.sha256), id.clone());
             }
-            if rec.delivery.as_ref().is_some_and(DeliveryMark::waiting) && c.state == CaseState::Completed {
+            if rec.delivery.as_ref().is_some_and(DeliveryMark::waiting)
+                && c.state == CaseState::Completed
+            {
                 deliveries.insert(id.clone());
             }
             if c.state == CaseState::Queued && !rec.receipts.contains_key(&c.version) {
@@ -803,30 +995,50 @@ impl Outbox {
             }
         }
         sync_tree(&self.index.queue, &queue)?;
-        let owners: BTreeMap<String, Vec<u8>> = owners.into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
+        let owners: BTreeMap<String, Vec<u8>> = owners
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes()))
+            .collect();
         sync_tree(&self.index.blobs, &owners)?;
-        let deliveries: BTreeMap<String, Vec<u8>> = deliveries.into_iter().map(|k| (k, Vec::new())).collect();
+        let deliveries: BTreeMap<String, Vec<u8>> =
+            deliveries.into_iter().map(|k| (k, Vec::new())).collect();
         sync_tree(&self.index.deliveries, &deliveries)?;
         for (key, max) in counters {
-            let cur = self.index.meta.get(key.as_bytes())?.map(|b| u32::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
+            let cur = self
+                .index
+                .meta
+                .get(key.as_bytes())?
+                .map(|b| u32::from_be_bytes(b.as_ref().try_into().unwrap_or([0; 4])))
+                .unwrap_or(0);
             if max > cur {
                 self.index.meta.insert(key.as_bytes(), &max.to_be_bytes())?;
             }
         }
         self.load_meta_files()?;
         self.index.db.flush()?;
-        tracing::info!(cases, taken, rewritten, ms = started.elapsed().as_millis() as u64, "outbox index reconciled with the case files");
+        tracing::info!(
+            cases,
+            taken,
+            rewritten,
+            ms = started.elapsed().as_millis() as u64,
+            "outbox index reconciled with the case files"
+        );
         Ok(())
     }
 
     /// Metadata from its files into the index (the files win).
     fn load_meta_files(&self) -> Result<(), StoreError> {
-        for entry in fs::read_dir(self.dir.join("meta")).map_err(|e| StoreError::io("list metadata files", e))? {
-            let path = entry.map_err(|e| StoreError::io("list metadata files", e))?.path();
+        for entry in fs::read_dir(self.dir.join("meta"))
+            .map_err(|e| StoreError::io("list metadata files", e))?
+        {
+            let path = entry
+                .map_err(|e| StoreError::io("list metadata files", e))?
+                .path();
             if path.extension().and_then(|e| e.to_str()) != Some("meta") {
                 continue;
             }
-            let sealed = fs::read(&path).map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
+            let sealed = fs::read(&path)
+                .map_err(|e| StoreError::io(format!("read {}", path.display()), e))?;
             let parsed = crypto::open(&self.keys.wrap, b"meta", &sealed)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<MetaFile>(&b).ok())
@@ -837,7 +1049,9 @@ impl Outbox {
                         self.index.meta.insert(key.as_bytes(), value)?;
                     }
                 }
-                None => tracing::error!(file = %path.display(), "skipping unreadable metadata file"),
+                None => {
+                    tracing::error!(file = %path.display(), "skipping unreadable metadata file")
+                }
             }
         }
         Ok(())
@@ -848,8 +1062,15 @@ impl Outbox {
         for kv in self.index.queue.iter() {
             let (k, v) = kv?;
             let s = String::from_utf8_lossy(&v).to_string();
-            let (id, ver) = s.split_once('\n').ok_or_else(|| StoreError::Corrupt("queue entry".into()))?;
-            out.push((k, id.to_string(), ver.parse().map_err(|_| StoreError::Corrupt("queue version".into()))?));
+            let (id, ver) = s
+                .split_once('\n')
+                .ok_or_else(|| StoreError::Corrupt("queue entry".into()))?;
+            out.push((
+                k,
+                id.to_string(),
+                ver.parse()
+                    .map_err(|_| StoreError::Corrupt("queue version".into()))?,
+            ));
         }
         Ok(out)
     }
@@ -860,13 +1081,21 @@ impl SyncStore for Outbox {
         let mut out = Vec::new();
         for (_, id, version) in self.queue_entries()? {
             let (rec, _) = self.load(&id)?;
-            let sub = rec.sealed.get(&version).ok_or_else(|| StoreError::Corrupt(format!("{id} v{version} not sealed")))?;
+            let sub = rec
+                .sealed
+                .get(&version)
+                .ok_or_else(|| StoreError::Corrupt(format!("{id} v{version} not sealed")))?;
             out.push(sub.clone());
         }
         Ok(out)
     }
 
-    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, StoreFailure> {
+    fn read_attachment(
+        &self,
+        sha256: &str,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreFailure> {
         let bytes = self.read_blob(sha256)?;
         let start = (offset as usize).min(bytes.len());
         let end = start.saturating_add(max).min(bytes.len());
@@ -882,7 +1111,8 @@ impl SyncStore for Outbox {
         rec.receipts.insert(receipt.version, receipt.clone());
         rec.confirmed_at.get_or_insert(receipt.received_at);
         if rec.case.state == CaseState::Queued && rec.case.version == receipt.version {
-            rec.case.apply(CaseEvent::Uploaded, "town", receipt.received_at)?;
+            rec.case
+                .apply(CaseEvent::Uploaded, "town", receipt.received_at)?;
         }
         rec.updated_at = Utc::now();
         for (k, id, version) in self.queue_entries()? {
@@ -913,7 +1143,10 @@ impl SyncStore for Outbox {
             return Ok(());
         }
         if event.version == rec.case.version {
-            if let Err(e) = rec.case.apply(CaseEvent::Town(event.decision.clone()), &event.by, event.at) {
+            if let Err(e) =
+                rec.case
+                    .apply(CaseEvent::Town(event.decision.clone()), &event.by, event.at)
+            {
                 // The feed may repeat what the phone already knows (e.g. Received after the
                 // decision); it never blocks the feed.
                 tracing::info!(case = %event.case_id, error = %e, "town event does not apply; skipped");
@@ -947,7 +1180,11 @@ impl SyncStore for Outbox {
             let (rec, _) = self.load(&id)?;
             match rec.delivery {
                 Some(m) if m.waiting() && rec.case.state == CaseState::Completed => {
-                    out.push(PendingDelivery { case_id: id, person: m.person, at: m.at });
+                    out.push(PendingDelivery {
+                        case_id: id,
+                        person: m.person,
+                        at: m.at,
+                    });
                 }
                 _ => {}
             }
@@ -977,7 +1214,9 @@ fn open_db(path: &Path, cache: u64) -> Result<sled::Db, StoreError> {
     let cfg = sled::Config::new().path(path).cache_capacity(cache);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || cfg.open())) {
         Ok(r) => Ok(r?),
-        Err(_) => Err(StoreError::Corrupt("sled panicked while opening the index".into())),
+        Err(_) => Err(StoreError::Corrupt(
+            "sled panicked while opening the index".into(),
+        )),
     }
 }
 
@@ -985,15 +1224,20 @@ fn device_code(dir: &Path, disk: &dyn Disk) -> Result<String, StoreError> {
     let path = dir.join("device.json");
     match fs::read(&path) {
         Ok(b) => {
-            let f: DeviceFile = serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(format!("device.json: {e}")))?;
+            let f: DeviceFile = serde_json::from_slice(&b)
+                .map_err(|e| StoreError::Corrupt(format!("device.json: {e}")))?;
             Ok(f.device_code)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut random = [0u8; crate::number::DEVICE_CODE_LEN];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
             let code = device_code_from(random);
-            let body = serde_json::to_vec(&DeviceFile { device_code: code.clone() }).expect("serialise");
-            disk.write_atomic(&path, &body).map_err(|e| StoreError::io("write device.json", e))?;
+            let body = serde_json::to_vec(&DeviceFile {
+                device_code: code.clone(),
+            })
+            .expect("serialise");
+            disk.write_atomic(&path, &body)
+                .map_err(|e| StoreError::io("write device.json", e))?;
             Ok(code)
         }
         Err(e) => Err(StoreError::io("read device.json", e)),
@@ -1017,7 +1261,10 @@ fn counter_key(village: &str, date: NaiveDate) -> String {
 }
 
 /// Makes `tree` hold exactly `want`.
-fn sync_tree<K: AsRef<[u8]>, V: AsRef<[u8]>>(tree: &sled::Tree, want: &BTreeMap<K, V>) -> Result<(), StoreError> {
+fn sync_tree<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    tree: &sled::Tree,
+    want: &BTreeMap<K, V>,
+) -> Result<(), StoreError> {
     let want: BTreeMap<&[u8], &[u8]> = want.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
     for k in tree.iter().keys() {
         let k = k?;

@@ -11,8 +11,8 @@ use axum::http::{Request, Response, StatusCode};
 use axum::Router;
 use bianmin_engine::number::device_code_from;
 use bianmin_protocol::sync::{
-    signing_string, DeviceRole, EnrolRequest, SignedParts, H_CONTENT_SHA256, H_DEVICE, H_NONCE, H_SIGNATURE,
-    H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
+    signing_string, DeviceRole, EnrolRequest, SignedParts, H_CONTENT_SHA256, H_DEVICE, H_NONCE,
+    H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
 };
 use bianmin_protocol::{AgentRef, Applicant, AttachmentRef, CaseSubmission, MaterialPages};
 use bianmin_town::files::{sha256_hex, Ticket};
@@ -41,7 +41,9 @@ pub fn serve_binary(data: &std::path::Path, extra: &[&str]) -> (std::process::Ch
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     (child, line.trim().to_string())
 }
 
@@ -60,7 +62,9 @@ impl Town {
     pub fn with_limits(limits: bianmin_town::Limits) -> Town {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
-        let state = AppState::with_store(dir.path(), store.clone()).unwrap().with_limits(limits);
+        let state = AppState::with_store(dir.path(), store.clone())
+            .unwrap()
+            .with_limits(limits);
         Town { dir, state, store }
     }
 
@@ -92,7 +96,12 @@ impl Town {
     pub async fn enrol(&self, role: DeviceRole, village: Option<&str>, town: &str) -> Device {
         let code = self.code(role, village, town);
         let dev = Device::fresh(village.unwrap_or(""));
-        let req = EnrolRequest { code, device_id: dev.id.clone(), public_key: hex::encode(dev.key.verifying_key().to_bytes()), person: "测试".into() };
+        let req = EnrolRequest {
+            code,
+            device_id: dev.id.clone(),
+            public_key: hex::encode(dev.key.verifying_key().to_bytes()),
+            person: "测试".into(),
+        };
         let (st, body) = send(&self.router(), post_json("/v1/enrol", &req)).await;
         assert_eq!(st, StatusCode::OK, "{body}");
         dev
@@ -120,7 +129,12 @@ impl Device {
     pub fn fresh(village: &str) -> Device {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let id = device_code_from(rand::random());
-        Device { id, key, village: village.to_string(), seq: Arc::new(0.into()) }
+        Device {
+            id,
+            key,
+            village: village.to_string(),
+            seq: Arc::new(0.into()),
+        }
     }
 
     pub fn next_case_id(&self) -> String {
@@ -129,14 +143,49 @@ impl Device {
     }
 
     /// A signed request; `body` is signed by hash unless `unsigned` (attachment chunks).
-    pub fn request(&self, method: &str, pq: &str, body: Vec<u8>, upload: Option<(u64, u64)>) -> Request<Body> {
-        self.request_at(method, pq, body, upload, chrono::Utc::now().timestamp(), &hex::encode(rand::random::<[u8; 16]>()))
+    pub fn request(
+        &self,
+        method: &str,
+        pq: &str,
+        body: Vec<u8>,
+        upload: Option<(u64, u64)>,
+    ) -> Request<Body> {
+        self.request_at(
+            method,
+            pq,
+            body,
+            upload,
+            chrono::Utc::now().timestamp(),
+            &hex::encode(rand::random::<[u8; 16]>()),
+        )
     }
 
-    pub fn request_at(&self, method: &str, pq: &str, body: Vec<u8>, upload: Option<(u64, u64)>, ts: i64, nonce: &str) -> Request<Body> {
-        let hash = if upload.is_some() { UNSIGNED_PAYLOAD.to_string() } else { sha256_hex(&body) };
-        let (o, l) = upload.map(|(o, l)| (o.to_string(), l.to_string())).unwrap_or_default();
-        let msg = signing_string(&SignedParts { method, path_and_query: pq, timestamp: ts, nonce, content_sha256: &hash, upload_offset: &o, upload_length: &l });
+    pub fn request_at(
+        &self,
+        method: &str,
+        pq: &str,
+        body: Vec<u8>,
+        upload: Option<(u64, u64)>,
+        ts: i64,
+        nonce: &str,
+    ) -> Request<Body> {
+        let hash = if upload.is_some() {
+            UNSIGNED_PAYLOAD.to_string()
+        } else {
+            sha256_hex(&body)
+        };
+        let (o, l) = upload
+            .map(|(o, l)| (o.to_string(), l.to_string()))
+            .unwrap_or_default();
+        let msg = signing_string(&SignedParts {
+            method,
+            path_and_query: pq,
+            timestamp: ts,
+            nonce,
+            content_sha256: &hash,
+            upload_offset: &o,
+            upload_length: &l,
+        });
         let sig = hex::encode(self.key.sign(msg.as_bytes()).to_bytes());
         let mut b = Request::builder()
             .method(method)
@@ -163,7 +212,16 @@ impl Device {
     /// Uploads a whole attachment in one PATCH.
     pub async fn upload(&self, r: &Router, data: &[u8]) -> String {
         let sha = sha256_hex(data);
-        let (st, body) = send(r, self.request("PATCH", &format!("/v1/attachments/{sha}"), data.to_vec(), Some((0, data.len() as u64)))).await;
+        let (st, body) = send(
+            r,
+            self.request(
+                "PATCH",
+                &format!("/v1/attachments/{sha}"),
+                data.to_vec(),
+                Some((0, data.len() as u64)),
+            ),
+        )
+        .await;
         assert_eq!(st, StatusCode::OK, "{body}");
         sha
     }
@@ -175,24 +233,43 @@ impl Device {
             version,
             item: "V01".into(),
             village: self.village.clone(),
-            applicant: Applicant { name: "张三".into(), id_number: "14042319800101001X".into(), phone: "13800138000".into(), address: String::new() },
+            applicant: Applicant {
+                name: "张三".into(),
+                id_number: "14042319800101001X".into(),
+                phone: "13800138000".into(),
+                address: String::new(),
+            },
             answers: Default::default(),
             materials: vec![MaterialPages {
                 key: "id_card".into(),
                 pages: pages
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| AttachmentRef { name: format!("page-{i}.jpg"), sha256: sha256_hex(p), bytes: p.len() as u64, mime: "image/jpeg".into() })
+                    .map(|(i, p)| AttachmentRef {
+                        name: format!("page-{i}.jpg"),
+                        sha256: sha256_hex(p),
+                        bytes: p.len() as u64,
+                        mime: "image/jpeg".into(),
+                    })
                     .collect(),
             }],
-            responsible: AgentRef { device_id: self.id.clone(), name: "李代办".into(), village: self.village.clone() },
+            responsible: AgentRef {
+                device_id: self.id.clone(),
+                name: "李代办".into(),
+                village: self.village.clone(),
+            },
             sealed_at: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
         }
     }
 }
 
 pub fn post_json<T: serde::Serialize>(uri: &str, v: &T) -> Request<Body> {
-    Request::builder().method("POST").uri(uri).header("content-type", "application/json").body(Body::from(serde_json::to_vec(v).unwrap())).unwrap()
+    Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(v).unwrap()))
+        .unwrap()
 }
 
 pub async fn send_raw(r: &Router, req: Request<Body>) -> Response<Body> {
@@ -209,7 +286,9 @@ pub async fn send(r: &Router, req: Request<Body>) -> (StatusCode, String) {
 
 /// A page of pseudo-random bytes, different per seed.
 pub fn page(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;

@@ -40,16 +40,29 @@ impl MemOutbox {
 impl SyncStore for MemOutbox {
     fn pending(&self) -> Result<Vec<CaseSubmission>, StoreFailure> {
         let s = self.inner.lock().unwrap();
-        Ok(s.queue.iter().filter(|c| !s.receipts.contains_key(&(c.id.clone(), c.version))).cloned().collect())
+        Ok(s.queue
+            .iter()
+            .filter(|c| !s.receipts.contains_key(&(c.id.clone(), c.version)))
+            .cloned()
+            .collect())
     }
-    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, StoreFailure> {
+    fn read_attachment(
+        &self,
+        sha256: &str,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreFailure> {
         let s = self.inner.lock().unwrap();
         let f = s.files.get(sha256).ok_or("no such attachment")?;
         let start = (offset as usize).min(f.len());
         Ok(f[start..(start + max).min(f.len())].to_vec())
     }
     fn mark_uploaded(&self, r: &Receipt) -> Result<(), StoreFailure> {
-        self.inner.lock().unwrap().receipts.insert((r.case_id.clone(), r.version), r.clone());
+        self.inner
+            .lock()
+            .unwrap()
+            .receipts
+            .insert((r.case_id.clone(), r.version), r.clone());
         Ok(())
     }
     fn apply_town_event(&self, e: &DecisionEvent) -> Result<(), StoreFailure> {

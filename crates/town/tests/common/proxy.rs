@@ -38,7 +38,15 @@ pub struct Faults {
 
 impl Faults {
     pub fn none() -> Faults {
-        Faults { reset: 0.0, drop_answer: 0.0, delay: 0.0, delay_by: Duration::ZERO, stall: 0.0, stall_for: Duration::ZERO, black_hole: 0.0 }
+        Faults {
+            reset: 0.0,
+            drop_answer: 0.0,
+            delay: 0.0,
+            delay_by: Duration::ZERO,
+            stall: 0.0,
+            stall_for: Duration::ZERO,
+            black_hole: 0.0,
+        }
     }
     /// About 30% of connections reset mid-body, plus lost answers and stalls.
     pub fn harsh() -> Faults {
@@ -54,7 +62,11 @@ impl Faults {
     }
     /// `harsh`, and a share of requests whose connection goes silent mid-request and stays open.
     pub fn harsh_with_black_holes(share: f64) -> Faults {
-        Faults { reset: 0.20, black_hole: share, ..Faults::harsh() }
+        Faults {
+            reset: 0.20,
+            black_hole: share,
+            ..Faults::harsh()
+        }
     }
 }
 
@@ -123,14 +135,20 @@ pub async fn start(upstream: SocketAddr, faults: Faults, seed: u64) -> Proxy {
     tokio::spawn(async move {
         let mut rng = Rng(seed | 1);
         loop {
-            let Ok((client, _)) = listener.accept().await else { return };
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
             st.connections.fetch_add(1, Ordering::Relaxed);
             let target = *up2.lock().unwrap();
             let conn_rng = Rng(rng.next() | 1);
             tokio::spawn(handle(client, target, faults, conn_rng, st.clone()));
         }
     });
-    Proxy { addr, stats, upstream: up }
+    Proxy {
+        addr,
+        stats,
+        upstream: up,
+    }
 }
 
 fn roll(f: &Faults, rng: &mut Rng) -> Fate {
@@ -159,7 +177,13 @@ struct Conn {
     sent: u64,
 }
 
-async fn handle(client: TcpStream, target: SocketAddr, faults: Faults, rng: Rng, stats: Arc<Stats>) {
+async fn handle(
+    client: TcpStream,
+    target: SocketAddr,
+    faults: Faults,
+    rng: Rng,
+    stats: Arc<Stats>,
+) {
     let Ok(server) = TcpStream::connect(target).await else {
         // Server down: the client sees its connection closed, as with a dead link.
         return;
@@ -168,7 +192,12 @@ async fn handle(client: TcpStream, target: SocketAddr, faults: Faults, rng: Rng,
     let _ = server.set_nodelay(true);
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
-    let conn = Arc::new(Mutex::new(Conn { fate: Fate::Pass, rng, answered: true, sent: 0 }));
+    let conn = Arc::new(Mutex::new(Conn {
+        fate: Fate::Pass,
+        rng,
+        answered: true,
+        sent: 0,
+    }));
     let (st, c1) = (stats.clone(), conn.clone());
     let up = async move {
         let mut buf = vec![0u8; 32 * 1024];
@@ -275,7 +304,11 @@ fn cut_point(first: &[u8], frac: f64) -> u64 {
     };
     let body = text[..head_end]
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse::<u64>().ok()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
         .unwrap_or(0);
     if body > 0 {
         head_end as u64 + (frac * body as f64) as u64

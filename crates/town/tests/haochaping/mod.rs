@@ -17,7 +17,9 @@ pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -26,8 +28,15 @@ pub fn enc(s: &str) -> String {
 }
 
 pub fn form(uri: &str, fields: &[(&str, &str)], cookie: Option<&str>) -> Request<Body> {
-    let body = fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
-    let mut b = Request::builder().method("POST").uri(uri).header("content-type", "application/x-www-form-urlencoded");
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut b = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", "application/x-www-form-urlencoded");
     if let Some(c) = cookie {
         b = b.header("cookie", c);
     }
@@ -43,11 +52,25 @@ pub fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
 }
 
 /// A rating post with the given overall level; the phone on test cases is 13800138000.
-pub fn rating_post(case_id: &str, token: &str, level: u8, comment: &str, phone4: &str) -> Request<Body> {
+pub fn rating_post(
+    case_id: &str,
+    token: &str,
+    level: u8,
+    comment: &str,
+    phone4: &str,
+) -> Request<Body> {
     let l = level.to_string();
     form(
         &format!("/r/{case_id}/rate"),
-        &[("t", token), ("level", &l), ("efficiency", "4"), ("quality", "4"), ("attitude", &l), ("comment", comment), ("phone4", phone4)],
+        &[
+            ("t", token),
+            ("level", &l),
+            ("efficiency", "4"),
+            ("quality", "4"),
+            ("attitude", &l),
+            ("comment", comment),
+            ("phone4", phone4),
+        ],
         None,
     )
 }
@@ -63,11 +86,35 @@ pub async fn completed_case(r: &Router, agent: &Device, staff: &Device) -> Strin
     let p = page(42, 4096);
     agent.upload(r, &p).await;
     let id = agent.next_case_id();
-    let (st, body) = send(r, agent.json("PUT", &format!("/v1/cases/{id}"), &agent.submission(&id, 1, &[&p]))).await;
+    let (st, body) = send(
+        r,
+        agent.json(
+            "PUT",
+            &format!("/v1/cases/{id}"),
+            &agent.submission(&id, 1, &[&p]),
+        ),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
-    let act = |a: TownAction| staff.json("POST", &format!("/v1/cases/{id}/actions"), &ActionRequest { action: a, staff: "王镇办".into(), expected_version: None });
+    let act = |a: TownAction| {
+        staff.json(
+            "POST",
+            &format!("/v1/cases/{id}/actions"),
+            &ActionRequest {
+                action: a,
+                staff: "王镇办".into(),
+                expected_version: None,
+            },
+        )
+    };
     assert_eq!(send(r, act(TownAction::Accept)).await.0, StatusCode::OK);
-    let done = TownAction::Complete { result: "证明已开具".into(), delivery: Delivery::Mail { carrier: "EMS".into(), tracking_number: TRACKING.into() } };
+    let done = TownAction::Complete {
+        result: "证明已开具".into(),
+        delivery: Delivery::Mail {
+            carrier: "EMS".into(),
+            tracking_number: TRACKING.into(),
+        },
+    };
     let (st, body) = send(r, act(done)).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     id
