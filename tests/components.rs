@@ -378,11 +378,11 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
         at: Utc::now(),
     };
     book.outbox()
-        .apply_town_event(&town(Decision::Received))
+        .apply_town_event(1, &town(Decision::Received))
         .unwrap();
     let deadline = Utc::now().date_naive() + chrono::Days::new(10);
     book.outbox()
-        .apply_town_event(&town(Decision::Accepted { deadline }))
+        .apply_town_event(2, &town(Decision::Accepted { deadline }))
         .unwrap();
     let html = render(&book, Screen::Case(case.id.clone()));
     assert!(!html.contains("mark-delivered"), "not before 办结");
@@ -390,7 +390,7 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
         result: "已批准".into(),
         delivery: Delivery::AgentDelivery,
     };
-    book.outbox().apply_town_event(&town(done)).unwrap();
+    book.outbox().apply_town_event(3, &town(done)).unwrap();
     let html = render(&book, Screen::Case(case.id.clone()));
     assert!(html.contains("id=\"mark-delivered\""), "{html}");
     assert!(html.contains("送达方式：代办员送达"));

@@ -7,18 +7,16 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bianmin_engine::catalog::{CaptureKind, Catalog};
+use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::outbox::{FileKeyStore, Outbox, StoreError};
 use bianmin_engine::validate;
+use bianmin_protocol::sync::DeviceRole;
 use bianmin_protocol::{AgentRef, Applicant};
 use chrono::Utc;
 use clap::Args;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// Metadata key of the village the device is enrolled for (set at enrolment).
-pub const META_VILLAGE: &str = "village";
-/// Metadata key of the agent's display name.
-pub const META_PERSON: &str = "person";
 /// The village used before enrolment: the pilot village 古韩镇南关村.
 pub const DEFAULT_VILLAGE: &str = "140423100201";
 
@@ -200,21 +198,17 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
     }
 
     let outbox = open_outbox(data)?;
-    let village = match &args.village {
-        Some(v) => v.clone(),
-        None => outbox
-            .get_meta(META_VILLAGE)?
-            .map(|b| String::from_utf8_lossy(&b).to_string())
-            .unwrap_or_else(|| DEFAULT_VILLAGE.to_string()),
+    // The enrolment names the village and the agent; before enrolment the pilot village is used.
+    let enrolment = Enrolment::load(&outbox).map_err(|e| anyhow!("{e}"))?;
+    let village = match (&args.village, &enrolment) {
+        (Some(v), _) => v.clone(),
+        (None, Some(e)) if e.role == DeviceRole::Agent => e.place.clone(),
+        _ => DEFAULT_VILLAGE.to_string(),
     };
     bianmin_engine::number::check_village(&village).map_err(|e| anyhow!("{e}"))?;
-    let person = outbox
-        .get_meta(META_PERSON)?
-        .map(|b| String::from_utf8_lossy(&b).to_string())
-        .unwrap_or_default();
     let agent = AgentRef {
         device_id: outbox.device_code().to_string(),
-        name: person,
+        name: enrolment.map(|e| e.person).unwrap_or_default(),
         village,
     };
     let mut case = outbox

@@ -9,13 +9,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
+use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::receipt;
 use chrono::FixedOffset;
 use clap::Args;
-use ed25519_dalek::SigningKey;
 
 use crate::cases::open_outbox;
-use crate::sync_cmd::{META_SERVER, SECRET_SIGNING_KEY};
 
 #[derive(Args)]
 pub struct ReceiptArgs {
@@ -26,17 +25,9 @@ pub struct ReceiptArgs {
 /// Prints the URL alone on the first line of stdout.
 pub fn receipt(data: &Path, args: &ReceiptArgs) -> Result<ExitCode> {
     let outbox = open_outbox(data)?;
-    let raw = outbox
-        .get_secret(SECRET_SIGNING_KEY)?
+    let enrolment = Enrolment::load(&outbox)
+        .map_err(|e| anyhow!("{e}"))?
         .ok_or_else(|| anyhow!("this device is not enrolled; run `bianmin-agent enroll --server URL --code CODE` first"))?;
-    let bytes: [u8; 32] = raw
-        .try_into()
-        .map_err(|_| anyhow!("stored signing key is corrupt"))?;
-    let key = SigningKey::from_bytes(&bytes);
-    let server = outbox
-        .get_meta(META_SERVER)?
-        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
-        .ok_or_else(|| anyhow!("no town centre address stored; enrol the device first"))?;
     let case = outbox
         .get(&args.case)
         .map_err(|e| anyhow!("no case {} on this device: {e}", args.case))?;
@@ -44,8 +35,8 @@ pub fn receipt(data: &Path, args: &ReceiptArgs) -> Result<ExitCode> {
         .created_at
         .with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
         .date_naive();
-    let token = receipt::mint(&key, &case.id, issued);
-    let url = receipt::url(&server, &case.id, &token);
+    let token = receipt::mint(&enrolment.signing_key, &case.id, issued);
+    let url = receipt::url(&enrolment.server, &case.id, &token);
     println!("{url}");
     Ok(ExitCode::SUCCESS)
 }

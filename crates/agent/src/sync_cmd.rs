@@ -1,9 +1,10 @@
 //! Sync commands of the agent CLI: `enroll` with the town centre, `sync` the outbox, `status`, and
 //! `correct` a case the town returned for 补正 (add what is missing and reseal it as the next version).
 //!
-//! The device's Ed25519 key is made here, kept encrypted in the outbox (`put_secret`), and only its
-//! public half leaves the device. `sync` exits 0 only when every queued case has the town's signed
-//! receipt; otherwise it says why and exits 1.
+//! Enrolment is the engine's (`bianmin_engine::enrolment`, shared with the app): the device's
+//! Ed25519 key is kept encrypted in the outbox and only its public half leaves the device. `sync`
+//! exits 0 only when every queued case has the town's signed receipt; otherwise it says why and
+//! exits 1.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,27 +12,16 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bianmin_engine::catalog::Catalog;
+use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::outbox::Outbox;
 use bianmin_engine::sync::{sync_with_retry, Backoff, SyncEvent, SyncStore};
-use bianmin_engine::transport::{Credential, Transport, TransportError};
-use bianmin_protocol::sync::EnrolRequest;
+use bianmin_engine::transport::Transport;
+use bianmin_protocol::sync::DeviceRole;
 use chrono::Utc;
 use clap::Args;
-use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::Serialize;
 
-use crate::cases::{open_outbox, META_PERSON, META_VILLAGE};
-
-/// Secret name of the device's Ed25519 signing key (32 bytes), also used for resident receipt links.
-pub const SECRET_SIGNING_KEY: &str = "device_signing_key";
-/// Metadata: the town centre's base URL.
-pub const META_SERVER: &str = "server";
-/// Metadata: the town centre's receipt key (hex).
-pub const META_SERVER_KEY: &str = "server_key";
-/// Metadata: the device's role (`agent` or `staff`).
-pub const META_ROLE: &str = "role";
-/// Metadata: the scope's name, e.g. 古韩镇南关村.
-pub const META_SCOPE: &str = "scope_name";
+use crate::cases::open_outbox;
 
 #[derive(Args)]
 pub struct EnrollArgs {
@@ -80,35 +70,15 @@ pub struct DeliverArgs {
     pub case: String,
 }
 
-fn meta(o: &Outbox, key: &str) -> Result<Option<String>> {
-    Ok(o.get_meta(key)?
-        .map(|b| String::from_utf8_lossy(&b).to_string()))
-}
-
-fn credential(o: &Outbox) -> Result<Credential> {
-    let raw = o.get_secret(SECRET_SIGNING_KEY)?.ok_or_else(|| {
-        anyhow!("this device is not enrolled; run `bianmin-agent enroll --server URL --code CODE`")
-    })?;
-    let bytes: [u8; 32] = raw
-        .try_into()
-        .map_err(|_| anyhow!("stored signing key is corrupt"))?;
-    Ok(Credential {
-        device_id: o.device_code().to_string(),
-        key: SigningKey::from_bytes(&bytes),
-    })
-}
-
-fn server_key(o: &Outbox) -> Result<Option<VerifyingKey>> {
-    let Some(h) = meta(o, META_SERVER_KEY)? else {
-        return Ok(None);
-    };
-    let bytes: [u8; 32] = hex::decode(h.trim())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| anyhow!("stored server key is corrupt"))?;
-    Ok(Some(
-        VerifyingKey::from_bytes(&bytes).map_err(|e| anyhow!("stored server key: {e}"))?,
-    ))
+/// The stored enrolment, or an error telling how to enrol.
+fn enrolment(o: &Outbox) -> Result<Enrolment> {
+    Enrolment::load(o)
+        .map_err(|e| anyhow!("{e}"))?
+        .ok_or_else(|| {
+            anyhow!(
+                "this device is not enrolled; run `bianmin-agent enroll --server URL --code CODE`"
+            )
+        })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -119,95 +89,43 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 pub fn enroll(data: &Path, args: &EnrollArgs) -> Result<ExitCode> {
     let outbox = open_outbox(data)?;
-    if outbox.get_secret(SECRET_SIGNING_KEY)?.is_some() && meta(&outbox, META_SERVER_KEY)?.is_some()
-    {
-        bail!(
-            "this device is already enrolled (device {}); use a new data directory to enrol again",
-            outbox.device_code()
-        );
-    }
-    // The key is stored before the request, so a lost answer can be checked with the same key.
-    let key = match outbox.get_secret(SECRET_SIGNING_KEY)? {
-        Some(raw) => SigningKey::from_bytes(
-            &raw.try_into()
-                .map_err(|_| anyhow!("stored signing key is corrupt"))?,
-        ),
-        None => {
-            let k = SigningKey::generate(&mut rand::rngs::OsRng);
-            outbox.put_secret(SECRET_SIGNING_KEY, &k.to_bytes())?;
-            k
+    if let Some(e) = Enrolment::load(&outbox).map_err(|e| anyhow!("{e}"))? {
+        if e.confirmed() {
+            bail!(
+                "this device is already enrolled (device {}); use a new data directory to enrol again",
+                e.device_code
+            );
         }
-    };
-    let req = EnrolRequest {
-        code: args.code.trim().to_string(),
-        device_id: outbox.device_code().to_string(),
-        public_key: hex::encode(key.verifying_key().to_bytes()),
-        person: args.person.clone(),
-    };
-    let open = Transport::new(&args.server, None).map_err(|e| anyhow!("{e}"))?;
-    let signed = Transport::new(
+    }
+    let result = runtime()?.block_on(Enrolment::online(
+        &outbox,
         &args.server,
-        Some(Credential {
-            device_id: req.device_id.clone(),
-            key: key.clone(),
-        }),
-    )
-    .map_err(|e| anyhow!("{e}"))?;
-    let resp = runtime()?.block_on(async {
-        match open.enrol(&req).await {
-            Ok(r) => Ok(r),
-            // The server may have registered this key and lost the answer: ask who we are. A retry
-            // then finds the code used up (401; the town checks the code before the device id).
-            Err(
-                e @ (TransportError::Retryable(_)
-                | TransportError::Rejected {
-                    status: 401 | 409, ..
-                }),
-            ) => signed.me().await.map_err(|_| e),
-            Err(e) => Err(e),
-        }
-    });
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{}", e.user_message());
-            bail!("enrolment failed: {e}");
+        &args.code,
+        &args.person,
+        Utc::now(),
+    ));
+    let e = match result {
+        Ok(e) => e,
+        Err(err) => {
+            eprintln!("{}", err.user_message());
+            bail!("enrolment failed: {err}");
         }
     };
-    outbox.put_meta(
-        META_SERVER,
-        args.server.trim().trim_end_matches('/').as_bytes(),
-    )?;
-    outbox.put_meta(META_SERVER_KEY, resp.server_key.as_bytes())?;
-    outbox.put_meta(
-        META_ROLE,
-        format!("{:?}", resp.role).to_lowercase().as_bytes(),
-    )?;
-    outbox.put_meta(META_SCOPE, resp.scope_name.as_bytes())?;
-    if let Some(v) = &resp.village {
-        outbox.put_meta(META_VILLAGE, v.as_bytes())?;
-    }
-    if !args.person.is_empty() {
-        outbox.put_meta(META_PERSON, args.person.as_bytes())?;
-    }
-    println!("{}", resp.device_id);
+    e.save(&outbox).map_err(|e| anyhow!("{e}"))?;
+    println!("{}", e.device_code);
     eprintln!(
         "device {} enrolled for {} ({:?})",
-        resp.device_id, resp.scope_name, resp.role
+        e.device_code, e.place_name, e.role
     );
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn sync(data: &Path, args: &SyncArgs) -> Result<ExitCode> {
     let outbox = open_outbox(data)?;
-    let cred = credential(&outbox)?;
-    let server = match &args.server {
-        Some(s) => s.clone(),
-        None => meta(&outbox, META_SERVER)?
-            .ok_or_else(|| anyhow!("no town centre address; pass --server URL"))?,
-    };
-    let key = server_key(&outbox)?;
-    let t = Transport::new(&server, Some(cred)).map_err(|e| anyhow!("{e}"))?;
+    let enrolment = enrolment(&outbox)?;
+    let server = args.server.clone().unwrap_or(enrolment.server.clone());
+    let key = enrolment.server_key;
+    let t = Transport::new(&server, Some(enrolment.credential())).map_err(|e| anyhow!("{e}"))?;
     let backoff = Backoff {
         base: Duration::from_millis(100),
         cap: Duration::from_secs(5),
@@ -327,13 +245,16 @@ pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
             last_decision: c.last_decision,
         });
     }
+    let enrolment = Enrolment::load(&outbox).map_err(|e| anyhow!("{e}"))?;
     let st = StatusJson {
         device: outbox.device_code().to_string(),
-        enrolled: outbox.get_secret(SECRET_SIGNING_KEY)?.is_some()
-            && meta(&outbox, META_SERVER_KEY)?.is_some(),
-        server: meta(&outbox, META_SERVER)?,
-        village: meta(&outbox, META_VILLAGE)?,
-        scope: meta(&outbox, META_SCOPE)?,
+        enrolled: enrolment.as_ref().is_some_and(|e| e.confirmed()),
+        server: enrolment.as_ref().map(|e| e.server.clone()),
+        village: enrolment
+            .as_ref()
+            .filter(|e| e.role == DeviceRole::Agent)
+            .map(|e| e.place.clone()),
+        scope: enrolment.as_ref().map(|e| e.place_name.clone()),
         queued: outbox.queued(),
         cursor: outbox.cursor().map_err(|e| anyhow!("{e}"))?,
         cases,
@@ -367,7 +288,10 @@ pub fn status(data: &Path, args: &StatusArgs) -> Result<ExitCode> {
 /// 已送达: records on the device that the result reached the resident; the next `sync` sends it.
 pub fn deliver(data: &Path, args: &DeliverArgs) -> Result<ExitCode> {
     let outbox = open_outbox(data)?;
-    let person = meta(&outbox, META_PERSON)?.unwrap_or_default();
+    let person = Enrolment::load(&outbox)
+        .map_err(|e| anyhow!("{e}"))?
+        .map(|e| e.person)
+        .unwrap_or_default();
     let mark = outbox
         .record_delivery(&args.case, &person, Utc::now())
         .map_err(|e| anyhow!("{e}"))?;

@@ -120,6 +120,15 @@ pub struct Case {
     pub sealed_versions: u32,
 }
 
+/// Stores `value` in `slot`; whether that changed it.
+fn replace(slot: &mut String, value: String) -> bool {
+    if *slot == value {
+        return false;
+    }
+    *slot = value;
+    true
+}
+
 impl Case {
     /// A new draft.
     pub fn new(
@@ -147,6 +156,36 @@ impl Case {
             last_decision: None,
             sealed_versions: 0,
         }
+    }
+
+    /// The value of one form field: `applicant.name`, `applicant.id_number`, `applicant.phone`,
+    /// `applicant.address`, or an item answer by its key (empty when unanswered).
+    pub fn field(&self, key: &str) -> String {
+        match key {
+            "applicant.name" => self.applicant.name.clone(),
+            "applicant.id_number" => self.applicant.id_number.clone(),
+            "applicant.phone" => self.applicant.phone.clone(),
+            "applicant.address" => self.applicant.address.clone(),
+            k => self.answers.get(k).cloned().unwrap_or_default(),
+        }
+    }
+
+    /// Sets one form field (keys as in [`Case::field`]); returns whether it changed. ID and phone
+    /// numbers are normalised (trimmed, `x` upper-cased); an emptied answer is removed rather than
+    /// stored as "".
+    pub fn set_field(&mut self, key: &str, value: &str) -> bool {
+        let slot = match key {
+            "applicant.name" => &mut self.applicant.name,
+            "applicant.id_number" => {
+                let v = value.trim().to_uppercase();
+                return replace(&mut self.applicant.id_number, v);
+            }
+            "applicant.phone" => return replace(&mut self.applicant.phone, value.trim().into()),
+            "applicant.address" => &mut self.applicant.address,
+            k if value.trim().is_empty() => return self.answers.remove(k).is_some(),
+            k => return self.answers.insert(k.to_string(), value.to_string()).as_deref() != Some(value),
+        };
+        replace(slot, value.to_string())
     }
 
     /// Whether the agent may still change answers and materials.

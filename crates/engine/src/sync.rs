@@ -41,8 +41,9 @@ pub trait SyncStore: Send + Sync {
     ) -> Result<Vec<u8>, StoreFailure>;
     /// Records the town's receipt; the version leaves the queue.
     fn mark_uploaded(&self, receipt: &Receipt) -> Result<(), StoreFailure>;
-    /// Applies a decision from the changes feed.
-    fn apply_town_event(&self, event: &DecisionEvent) -> Result<(), StoreFailure>;
+    /// Applies a decision from the changes feed. `seq` is the feed's own position of the event and
+    /// the idempotency key: applying the same `seq` twice changes nothing.
+    fn apply_town_event(&self, seq: u64, event: &DecisionEvent) -> Result<(), StoreFailure>;
     /// The changes-feed cursor (0 before the first fetch).
     fn cursor(&self) -> Result<u64, StoreFailure>;
     fn set_cursor(&self, cursor: u64) -> Result<(), StoreFailure>;
@@ -96,6 +97,14 @@ pub enum SyncError {
     Store(String),
     #[error("receipt for {case_id} v{version} does not verify with the town centre's key")]
     BadReceipt { case_id: String, version: u32 },
+    /// A town decision could not be stored; the feed's cursor stays before it, so the next run
+    /// tries it again instead of losing it.
+    #[error("town event {seq} for {case_id} could not be applied: {reason}")]
+    Apply {
+        seq: u64,
+        case_id: String,
+        reason: String,
+    },
 }
 
 impl SyncError {
@@ -113,6 +122,9 @@ impl SyncError {
             SyncError::BadReceipt { .. } => {
                 "镇中心回执校验失败，可能连到了错误的服务器。请联系镇中心。".to_string()
             }
+            SyncError::Apply { case_id, .. } => format!(
+                "镇中心发来的办件 {case_id} 的消息没能存进手机，下次同步会再试。请检查手机存储空间。"
+            ),
         }
     }
 }
@@ -490,7 +502,9 @@ fn delivery_refusal(status: u16) -> String {
     }
 }
 
-/// Reads the changes feed from the stored cursor and applies every decision.
+/// Reads the changes feed from the stored cursor and applies every decision in order. The cursor
+/// only moves past an event once it is applied: an event that fails to apply stops the run with
+/// [`SyncError::Apply`], and the next run starts from that event again.
 pub async fn pull_changes(
     store: &dyn SyncStore,
     t: &Transport,
@@ -501,14 +515,20 @@ pub async fn pull_changes(
     loop {
         let page = changes_retry(t, cursor).await?;
         for e in &page.entries {
-            // A decision the phone cannot apply (e.g. for a case it no longer holds) must not block
-            // the feed forever; the store records what it could not apply.
-            if store.apply_town_event(&e.event).is_ok() {
-                report.decisions += 1;
-                progress(SyncEvent::Decision(e.event.clone()));
+            if let Err(err) = store.apply_town_event(e.seq, &e.event) {
+                tracing::error!(seq = e.seq, case = %e.event.case_id, error = %err, "town event not applied; the cursor stays before it");
+                store.set_cursor(cursor).map_err(store_err)?;
+                return Err(SyncError::Apply {
+                    seq: e.seq,
+                    case_id: e.event.case_id.clone(),
+                    reason: err.to_string(),
+                });
             }
+            cursor = e.seq;
+            report.decisions += 1;
+            progress(SyncEvent::Decision(e.event.clone()));
         }
-        cursor = page.cursor;
+        cursor = cursor.max(page.cursor);
         store.set_cursor(cursor).map_err(store_err)?;
         if !page.more {
             return Ok(());

@@ -154,8 +154,8 @@ fn a_case_goes_through_the_outbox_and_a_correction_is_the_same_case() {
             note: String::new(),
         },
     );
-    ob.apply_town_event(&corr).unwrap();
-    ob.apply_town_event(&corr).unwrap();
+    ob.apply_town_event(7, &corr).unwrap();
+    ob.apply_town_event(7, &corr).unwrap();
     let c = ob.get(&id).unwrap();
     assert_eq!(c.state, CaseState::CorrectionRequested);
     assert_eq!(c.correction, missing);
@@ -177,9 +177,9 @@ fn completed_case(ob: &Outbox, item: &Item, delivery: Delivery) -> String {
     ob.seal(&id, item, Utc::now()).unwrap();
     ob.mark_uploaded(&receipt(&id, 1)).unwrap();
     let deadline = Utc::now().date_naive() + chrono::Duration::days(5);
-    ob.apply_town_event(&event(&id, 1, Decision::Accepted { deadline }))
+    ob.apply_town_event(1, &event(&id, 1, Decision::Accepted { deadline }))
         .unwrap();
-    ob.apply_town_event(&event(
+    ob.apply_town_event(2, &event(
         &id,
         1,
         Decision::Completed {
@@ -258,7 +258,7 @@ fn a_delivery_mark_waits_for_the_town_and_survives_an_index_rebuild() {
     ob.delivery_settled(&id, None).unwrap();
     assert!(ob.pending_deliveries().unwrap().is_empty());
     assert!(ob.delivery(&id).unwrap().unwrap().sent);
-    ob.apply_town_event(&event(&id, 1, Decision::Delivered))
+    ob.apply_town_event(3, &event(&id, 1, Decision::Delivered))
         .unwrap();
     let c = ob.get(&id).unwrap();
     assert_eq!(c.state, CaseState::Delivered);

@@ -78,7 +78,7 @@ impl SyncStore for Phone {
         }
         Ok(())
     }
-    fn apply_town_event(&self, e: &DecisionEvent) -> Result<(), StoreFailure> {
+    fn apply_town_event(&self, _seq: u64, e: &DecisionEvent) -> Result<(), StoreFailure> {
         let mut c = self.case.lock().unwrap();
         if e.case_id != c.id || e.version != c.version || c.state == e.decision.resulting_state() {
             return Ok(());

@@ -65,7 +65,7 @@ impl SyncStore for MemOutbox {
             .insert((r.case_id.clone(), r.version), r.clone());
         Ok(())
     }
-    fn apply_town_event(&self, e: &DecisionEvent) -> Result<(), StoreFailure> {
+    fn apply_town_event(&self, _seq: u64, e: &DecisionEvent) -> Result<(), StoreFailure> {
         self.inner.lock().unwrap().events.push(e.clone());
         Ok(())
     }
