@@ -1,99 +1,20 @@
-//! App root: opens the catalog and the case book, provides them as context, and shows the current screen.
+//! App root: opens the catalog and the case book, provides the services, runs the sync loop,
+//! and shows the routes.
 
 use std::sync::Arc;
 
 use bianmin_engine::catalog::Catalog;
 use dioxus::prelude::*;
 
-use crate::services::book::{Book, Device, Role};
-use crate::services::platform;
-use crate::services::sync::{self, SyncStatus, SyncTrigger};
-use crate::views::{
-    case::CaseScreen, enrol::Enrol, guide::GuideScreen, home::Home, items::ItemList,
-    outbox::Outbox, receipt::ReceiptScreen, town::TownInbox,
-};
+use crate::route::Route;
+use crate::services::book::Book;
+use crate::services::sync::use_sync_loop;
+use crate::services::{platform, provide_services, use_sync};
 
 /// The app's stylesheet, compiled into the binary. `asset!()` resolved it only when cargo set
 /// `CARGO_MANIFEST_DIR` (`cargo run`, `cargo test`), so `tools/run.sh` or a copied release binary
 /// showed bare HTML; inline, it applies however the app is started.
 pub const STYLE: &str = include_str!("../assets/style.css");
-
-/// Services every screen may use, provided once at the root as context.
-#[derive(Clone)]
-pub struct Services {
-    pub catalog: Arc<Catalog>,
-    pub book: Book,
-    /// This device's enrolment; `None` until enrolled.
-    pub device: Signal<Option<Device>>,
-    /// Bumped after every write to the book, so lists and counts re-read it.
-    pub revision: Signal<u64>,
-    pub sync: Signal<SyncStatus>,
-    /// Wakes the background sync task.
-    pub sync_now: Coroutine<SyncTrigger>,
-    /// End-to-end test mode: capture also accepts a file path typed into a hidden field.
-    pub test_mode: bool,
-}
-
-impl Services {
-    /// Call after writing to the book.
-    pub fn touched(&self) {
-        let mut r = self.revision;
-        *r.write() += 1;
-    }
-}
-
-/// A screen of the app.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Screen {
-    Enrol,
-    Home,
-    Items,
-    Guide(String),
-    Case(String),
-    Outbox,
-    Receipt(String),
-    TownInbox,
-}
-
-/// Screen history: the back button pops, home resets.
-#[derive(Clone, Copy)]
-pub struct Nav(pub Signal<Vec<Screen>>);
-
-impl Nav {
-    pub fn current(&self) -> Screen {
-        self.0.read().last().cloned().unwrap_or(Screen::Home)
-    }
-    pub fn go(mut self, s: Screen) {
-        self.0.write().push(s);
-    }
-    /// Replaces the current screen (e.g. guide → new case), so back skips it.
-    pub fn replace(mut self, s: Screen) {
-        let mut st = self.0.write();
-        st.pop();
-        st.push(s);
-    }
-    pub fn back(mut self) {
-        let mut st = self.0.write();
-        if st.len() > 1 {
-            st.pop();
-        }
-    }
-    pub fn home(mut self, s: Screen) {
-        self.0.set(vec![s]);
-    }
-    pub fn can_go_back(&self) -> bool {
-        self.0.read().len() > 1
-    }
-}
-
-/// The first screen for an enrolment.
-pub fn start_screen(device: &Option<Device>) -> Screen {
-    match device {
-        None => Screen::Enrol,
-        Some(d) if d.role == Role::Town => Screen::TownInbox,
-        Some(_) => Screen::Home,
-    }
-}
 
 /// Starts the UI. On Linux this is a desktop window without the default menu bar.
 pub fn launch() {
@@ -125,7 +46,7 @@ pub fn App() -> Element {
     rsx! {
         style { {STYLE} }
         match opened {
-            Ok((catalog, book)) => rsx! { Shell { catalog, book } },
+            Ok((catalog, book)) => rsx! { Running { catalog, book } },
             Err(e) => rsx! {
                 div { class: "fatal",
                     h1 { "应用无法启动" }
@@ -137,65 +58,13 @@ pub fn App() -> Element {
     }
 }
 
-/// Provides the services and runs the background sync task.
+/// The app once its data opened: services, the sync loop, the window's focus, the routes.
 #[component]
-fn Shell(catalog: Arc<Catalog>, book: Book) -> Element {
-    let device = use_signal(|| book.device());
-    let revision = use_signal(|| 0u64);
-    let mut status = use_signal(SyncStatus::default);
-    let sync_book = book.clone();
-    let mut sync_revision = revision;
-    let mut sync_device = device;
-    let sync_now = use_coroutine(move |mut rx: UnboundedReceiver<SyncTrigger>| {
-        let sync_book = sync_book.clone();
-        async move {
-            use futures_util::StreamExt;
-            loop {
-                let dev = device.peek().clone();
-                if let Some(dev) = dev {
-                    let was = status.peek().online;
-                    let now_up = sync::reachable(&dev.server).await;
-                    {
-                        let mut s = status.write();
-                        s.online = Some(now_up);
-                        if !now_up {
-                            s.message =
-                                "连不上镇中心：办件已安全保存在手机里，有信号时会自动上传。"
-                                    .to_string();
-                        } else if was != Some(true) {
-                            tracing::info!("town centre reachable at {}", dev.server);
-                        }
-                    }
-                    // Only a device the town centre enrolled can sync (its key is registered there).
-                    if now_up && dev.server_key.is_some() {
-                        match sync::run_once(&sync_book, &dev, status).await {
-                            Ok(()) => {
-                                let mut d = dev.clone();
-                                d.last_sync = Some(chrono::Utc::now());
-                                if sync_book.save_device(&d).is_ok() {
-                                    sync_device.set(Some(d));
-                                }
-                            }
-                            Err(msg) => status.write().message = msg,
-                        }
-                        *sync_revision.write() += 1;
-                    }
-                }
-                // Wait for the button, a focus event, or the next probe.
-                let _ = tokio::time::timeout(sync::PROBE_EVERY, rx.next()).await;
-            }
-        }
-    });
-    use_context_provider(|| Services {
-        catalog,
-        book,
-        device,
-        revision,
-        sync: status,
-        sync_now,
-        test_mode: std::env::var_os("BIANMIN_E2E").is_some(),
-    });
-    let nav = use_context_provider(|| Nav(Signal::new(vec![start_screen(&device.peek())])));
+fn Running(catalog: Arc<Catalog>, book: Book) -> Element {
+    provide_services(catalog, book);
+    use_sync_loop();
+    let sync = use_sync();
+    // Coming back to the window is when an agent expects fresh news from the town.
     #[cfg(not(any(target_os = "android", target_os = "ios")))]
     dioxus::desktop::use_wry_event_handler(move |event, _| {
         if let dioxus::desktop::tao::event::Event::WindowEvent {
@@ -203,22 +72,21 @@ fn Shell(catalog: Arc<Catalog>, book: Book) -> Element {
             ..
         } = event
         {
-            sync_now.send(SyncTrigger::Focus);
+            sync.poke();
         }
     });
+    #[cfg(any(target_os = "android", target_os = "ios"))]
+    let _ = sync;
     rsx! {
-        div { class: "app",
-            match nav.current() {
-                Screen::Enrol => rsx! { Enrol {} },
-                Screen::Home => rsx! { Home {} },
-                Screen::Items => rsx! { ItemList {} },
-                Screen::Guide(code) => rsx! { GuideScreen { code } },
-                Screen::Case(id) => rsx! { CaseScreen { key: "{id}", id } },
-                Screen::Outbox => rsx! { Outbox {} },
-                Screen::Receipt(id) => rsx! { ReceiptScreen { id } },
-                Screen::TownInbox => rsx! { TownInbox {} },
-            }
-        }
-        crate::e2e::Driver {}
+        Router::<Route> {}
+        {e2e_driver()}
     }
+}
+
+/// The end-to-end driver, only in builds with the `e2e` feature (never in a release).
+fn e2e_driver() -> Element {
+    #[cfg(feature = "e2e")]
+    return rsx! { crate::e2e::Driver {} };
+    #[cfg(not(feature = "e2e"))]
+    return rsx! {};
 }

@@ -1,4 +1,4 @@
-//! End-to-end test mode (`BIANMIN_E2E=1`): drives the real webview through `document::eval`.
+//! End-to-end driver (feature `e2e`, activated by `BIANMIN_E2E=1`): drives the real webview through `document::eval`.
 //!
 //! The driver fills inputs and clicks exactly as a user would (DOM events that Dioxus serialises
 //! to Rust), waits for conditions by polling the DOM with a bounded wait, saves screenshots at
@@ -334,8 +334,10 @@ async fn scenario() -> Step {
     let photo = photo()?;
     let mut shots = 0;
 
-    // Enrolment as a village agent.
+    // Enrolment as a village agent, on a styled screen: the app was started without cargo's
+    // environment, and the stylesheet must apply all the same.
     wait_el("#enrol-submit").await?;
+    styled().await?;
     click("#role-village").await?;
     fill("#enrol-code", "140423").await?;
     fill("#enrol-person", "李代办").await?;
@@ -484,7 +486,9 @@ async fn scenario() -> Step {
     // Resubmitted as version 2 of the same case; the town tablet accepts and completes it.
     click("#go-outbox").await?;
     wait_el(&row).await?;
-    sync_until(&state_is("completed"), "办结 arrives").await?;
+    // The tablet marks the result 已送达 right after 办结; either may be what arrives.
+    let done = format!("({} || {})", state_is("completed"), state_is("delivered"));
+    sync_until(&done, "办结 arrives").await?;
     let rows = read("return document.querySelectorAll('.case-row').length;").await?;
     if rows != 1 {
         return Err(format!(
@@ -674,5 +678,19 @@ async fn town_scenario() -> Step {
     wait_el("#case-state[data-state='completed']").await?;
     wait_for(&format!("document.querySelector('#completed') && document.querySelector('#completed').innerText.includes({})", lit(TRACKING)), "completion shown").await?;
     both_sizes("town-completed").await?;
+
+    // The result was mailed and has arrived: 已送达, pressed on the tablet.
+    click("#act-deliver").await?;
+    wait_el("#case-state[data-state='delivered']").await?;
+    both_sizes("town-delivered").await?;
     Ok(())
+}
+
+/// The stylesheet applied: the top bar has the accent colour, not the browser's default.
+async fn styled() -> Step {
+    let bg = read("return getComputedStyle(document.querySelector('.bar')).backgroundColor;").await?;
+    match bg.as_str() {
+        Some(c) if c != "rgba(0, 0, 0, 0)" && c != "transparent" => Ok(()),
+        _ => Err(format!("the stylesheet did not apply: the top bar's background is {bg}")),
+    }
 }

@@ -1,92 +1,97 @@
 //! Component tests with `VirtualDom` + `dioxus-ssr`: screens render the right content from the
 //! catalog and the case book, without a window.
 
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bianmin::app::{Nav, Screen, Services};
-use bianmin::e2e::valid_id;
-use bianmin::services::book::{Book, Device, Role};
-use bianmin::services::sync::{SyncStatus, SyncTrigger};
-use bianmin::views::{
-    case::CaseScreen, guide::GuideScreen, items::ItemList, outbox::Outbox, receipt::ReceiptScreen,
-};
+use bianmin::route::Route;
+use bianmin::services::book::Book;
+use bianmin::services::provide_services;
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Catalog;
+use bianmin_engine::enrolment::Enrolment;
+use bianmin_engine::validate::checksum_char;
 use bianmin_protocol::Applicant;
 use chrono::Utc;
+use dioxus::history::{provide_history_context, MemoryHistory};
 use dioxus::prelude::*;
 
 #[derive(Props, Clone, PartialEq)]
 struct Harness {
     /// The book the test wrote to: the outbox is open once per process, like in the app.
     book: Book,
-    screen: Screen,
+    route: Route,
 }
 
-/// Provides the same context the app's shell does, then renders one screen.
+/// Provides exactly the services the app does, then shows one route through the app's router.
 #[allow(non_snake_case)]
 fn Wrapper(h: Harness) -> Element {
-    let book = h.book.clone();
-    let device = use_signal(|| book.device());
-    let revision = use_signal(|| 0u64);
-    let sync = use_signal(SyncStatus::default);
-    let sync_now = use_coroutine(|_rx: UnboundedReceiver<SyncTrigger>| async {});
-    use_context_provider(|| Services {
-        catalog: Arc::new(Catalog::embedded().unwrap()),
-        book,
-        device,
-        revision,
-        sync,
-        sync_now,
-        test_mode: false,
+    provide_services(Arc::new(Catalog::embedded().unwrap()), h.book.clone());
+    use_hook(|| {
+        provide_history_context(Rc::new(MemoryHistory::with_initial_path(
+            h.route.to_string(),
+        )))
     });
-    use_context_provider(|| Nav(Signal::new(vec![Screen::Home, h.screen.clone()])));
-    match h.screen {
-        Screen::Items => rsx! { ItemList {} },
-        Screen::Guide(code) => rsx! { GuideScreen { code } },
-        Screen::Case(id) => rsx! { CaseScreen { id } },
-        Screen::Outbox => rsx! { Outbox {} },
-        Screen::Receipt(id) => rsx! { ReceiptScreen { id } },
-        _ => rsx! {},
-    }
+    rsx! { Router::<Route> {} }
 }
 
-fn render(book: &Book, screen: Screen) -> String {
+fn dom(book: &Book, route: Route) -> VirtualDom {
     let mut dom = VirtualDom::new_with_props(
         Wrapper,
         Harness {
             book: book.clone(),
-            screen,
+            route,
         },
     );
     dom.rebuild_in_place();
-    dioxus_ssr::render(&dom)
+    dom
 }
 
-fn enrolled() -> (tempfile::TempDir, Book, Device) {
+fn render(book: &Book, route: Route) -> String {
+    dioxus_ssr::render(&dom(book, route))
+}
+
+fn case_route(id: &str) -> Route {
+    Route::CaseScreen { id: id.to_string() }
+}
+
+/// A valid resident ID number, born 1980-01-01.
+fn valid_id() -> String {
+    let first17 = "14042319800101123";
+    format!("{first17}{}", checksum_char(first17.as_bytes()))
+}
+
+fn enrolled() -> (tempfile::TempDir, Book, Enrolment) {
     let dir = tempfile::tempdir().unwrap();
     let book = Book::open(dir.path()).unwrap();
-    let dev = book
-        .new_device(
-            Role::Village,
-            "http://127.0.0.1:9",
-            "140423101201",
-            "李代办",
-            Utc::now(),
-        )
-        .unwrap();
-    book.save_device(&dev).unwrap();
-    (dir, book, dev)
+    let e = Enrolment::offline(
+        book.outbox(),
+        "http://127.0.0.1:9",
+        "140423101201",
+        "李代办",
+        Utc::now(),
+    )
+    .unwrap();
+    book.save_enrolment(&e).unwrap();
+    (dir, book, e)
 }
 
-fn new_case(book: &Book, dev: &Device, applicant: Applicant) -> Case {
-    let mut case = book.create("V11", dev).unwrap();
-    case.applicant = applicant;
-    book.save_draft(&case).unwrap()
+fn new_case(book: &Book, e: &Enrolment, applicant: Applicant) -> Case {
+    let case = book.create("V11", e).unwrap();
+    for (k, v) in [
+        ("applicant.name", applicant.name),
+        ("applicant.id_number", applicant.id_number),
+        ("applicant.phone", applicant.phone),
+        ("applicant.address", applicant.address),
+    ] {
+        book.set_field(&case.id, k, &v).unwrap();
+    }
+    book.get(&case.id).unwrap()
 }
 
 /// A V11 case with every field and required material, sealed into the outbox.
-fn sealed_case(book: &Book, dev: &Device) -> Case {
+fn sealed_case(book: &Book, e: &Enrolment) -> Case {
     let catalog = Catalog::embedded().unwrap();
     let item = catalog.item("V11").unwrap();
     let id = valid_id();
@@ -96,14 +101,12 @@ fn sealed_case(book: &Book, dev: &Device) -> Case {
         phone: "13934561234".into(),
         address: "古韩镇南关村".into(),
     };
-    let mut case = new_case(book, dev, applicant);
+    let case = new_case(book, e, applicant);
     let guide = item.guide.as_ref().unwrap();
-    case.answers = guide
-        .fields
-        .iter()
-        .map(|f| (f.key.clone(), f.sample_answer(&id)))
-        .collect();
-    book.save_draft(&case).unwrap();
+    for f in &guide.fields {
+        book.set_field(&case.id, &f.key, &f.sample_answer(&id))
+            .unwrap();
+    }
     for (n, m) in guide.materials.iter().filter(|m| m.required).enumerate() {
         for p in 0..m.count {
             let photo = [0xFF, 0xD8, 0xFF, 0xE0, n as u8, p as u8];
@@ -117,7 +120,7 @@ fn sealed_case(book: &Book, dev: &Device) -> Case {
 #[test]
 fn item_list_shows_every_village_item() {
     let (_dir, book, _) = enrolled();
-    let html = render(&book, Screen::Items);
+    let html = render(&book, Route::ItemList {});
     assert!(html.contains("共 43 项"), "{html}");
     assert!(html.contains("城乡居民最低生活保障的申报"));
 }
@@ -125,7 +128,7 @@ fn item_list_shows_every_village_item() {
 #[test]
 fn guide_shows_the_one_time_notice() {
     let (_dir, book, _) = enrolled();
-    let html = render(&book, Screen::Guide("V11".into()));
+    let html = render(&book, Route::GuideScreen { code: "V11".into() });
     assert!(html.contains("一次性告知书"));
     assert!(html.contains("不收费"));
     assert!(html.contains("开始办理"));
@@ -133,17 +136,17 @@ fn guide_shows_the_one_time_notice() {
 
 #[test]
 fn case_form_flags_a_wrong_id_number_in_plain_chinese() {
-    let (_dir, book, dev) = enrolled();
+    let (_dir, book, e) = enrolled();
     let case = new_case(
         &book,
-        &dev,
+        &e,
         Applicant {
             name: "王秀英".into(),
             id_number: "140423198001011231".into(),
             ..Default::default()
         },
     );
-    let html = render(&book, Screen::Case(case.id.clone()));
+    let html = render(&book, case_route(&case.id));
     assert!(html.contains("data-for=\"applicant.id_number\""), "{html}");
     assert!(html.contains("校验位"));
     // Untouched empty fields are not shouted at before the first 初审.
@@ -152,12 +155,12 @@ fn case_form_flags_a_wrong_id_number_in_plain_chinese() {
 
 #[test]
 fn outbox_and_receipt_show_a_sealed_case() {
-    let (_dir, book, dev) = enrolled();
-    let case = sealed_case(&book, &dev);
-    let html = render(&book, Screen::Outbox);
+    let (_dir, book, e) = enrolled();
+    let case = sealed_case(&book, &e);
+    let html = render(&book, Route::Outbox {});
     assert!(html.contains("待上传"));
     assert!(html.contains("王**"), "names are masked in lists: {html}");
-    let html = render(&book, Screen::Receipt(case.id.clone()));
+    let html = render(&book, Route::ReceiptScreen { id: case.id.clone() });
     assert!(html.contains(&format!("http://127.0.0.1:9/r/{}?t=", case.id)));
     assert!(html.contains("<svg"));
 }
@@ -309,8 +312,8 @@ fn desk_photo() -> Vec<u8> {
 
 #[test]
 fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory() {
-    let (_dir, book, dev) = enrolled();
-    let case = new_case(&book, &dev, Applicant::default());
+    let (_dir, book, e) = enrolled();
+    let case = new_case(&book, &e, Applicant::default());
     let catalog = Catalog::embedded().unwrap();
     let guide = catalog.item("V11").unwrap().guide.clone().unwrap();
     let (scanned, stored_raw) = (&guide.materials[0], &guide.materials[1]);
@@ -332,7 +335,7 @@ fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory()
         &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2],
     )
     .unwrap();
-    let html = render(&book, Screen::Case(case.id.clone()));
+    let html = render(&book, case_route(&case.id));
     let card = |key: &str| {
         let start = html.find(&format!("data-material=\"{key}\"")).unwrap();
         let end = html[start + 1..]
@@ -360,8 +363,8 @@ fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory()
 fn a_result_the_agent_brings_offers_the_delivered_button() {
     use bianmin_engine::sync::SyncStore;
     use bianmin_protocol::{Decision, DecisionEvent, Delivery};
-    let (_dir, book, dev) = enrolled();
-    let case = sealed_case(&book, &dev);
+    let (_dir, book, e) = enrolled();
+    let case = sealed_case(&book, &e);
     let receipt = bianmin_protocol::sync::Receipt {
         case_id: case.id.clone(),
         version: 1,
@@ -384,26 +387,26 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
     book.outbox()
         .apply_town_event(2, &town(Decision::Accepted { deadline }))
         .unwrap();
-    let html = render(&book, Screen::Case(case.id.clone()));
+    let html = render(&book, case_route(&case.id));
     assert!(!html.contains("mark-delivered"), "not before 办结");
     let done = Decision::Completed {
         result: "已批准".into(),
         delivery: Delivery::AgentDelivery,
     };
     book.outbox().apply_town_event(3, &town(done)).unwrap();
-    let html = render(&book, Screen::Case(case.id.clone()));
+    let html = render(&book, case_route(&case.id));
     assert!(html.contains("id=\"mark-delivered\""), "{html}");
     assert!(html.contains("送达方式：代办员送达"));
 
     // Pressed without signal: the phone shows the mark as kept and the button is gone.
     book.record_delivery(&case.id, "李代办").unwrap();
-    let html = render(&book, Screen::Case(case.id.clone()));
+    let html = render(&book, case_route(&case.id));
     assert!(html.contains("id=\"delivery-recorded\""), "{html}");
     assert!(html.contains("有信号时会自动报给镇中心"), "{html}");
     assert!(!html.contains("mark-delivered"));
     assert_eq!(book.outbox().pending_deliveries().unwrap().len(), 1);
     assert!(
-        render(&book, Screen::Outbox).contains("送达待上报"),
+        render(&book, Route::Outbox {}).contains("送达待上报"),
         "the outbox list says the mark is waiting"
     );
     assert_eq!(
@@ -416,10 +419,72 @@ fn a_result_the_agent_brings_offers_the_delivered_button() {
     book.outbox()
         .delivery_settled(&case.id, Some("镇中心的办件状态已经变化，送达未记录。"))
         .unwrap();
-    let html = render(&book, Screen::Case(case.id.clone()));
+    let html = render(&book, case_route(&case.id));
     assert!(
         html.contains("镇中心的办件状态已经变化，送达未记录。"),
         "{html}"
     );
     assert!(html.contains("id=\"mark-delivered\""), "{html}");
+}
+
+/// Renders until `done` holds for the page, at most 10 s: the book's writes reach the screen
+/// through a task (the revision mirror) and an effect (the case re-read), as in the app.
+async fn settle(dom: &mut VirtualDom, done: impl Fn(&str) -> bool) -> String {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let html = dioxus_ssr::render(dom);
+            if done(&html) {
+                return html;
+            }
+            dom.wait_for_work().await;
+            dom.render_immediate(&mut dioxus::core::NoOpMutations);
+        }
+    })
+    .await;
+    waited.unwrap_or_else(|_| panic!("the screen never showed it: {}", dioxus_ssr::render(dom)))
+}
+
+#[tokio::test]
+async fn an_open_case_shows_a_decision_as_soon_as_sync_applies_it() {
+    use bianmin_engine::sync::SyncStore;
+    use bianmin_protocol::{Decision, DecisionEvent};
+    let (_dir, book, e) = enrolled();
+    let case = sealed_case(&book, &e);
+    let mut dom = dom(&book, case_route(&case.id));
+    settle(&mut dom, |h| h.contains("data-state=\"queued\"")).await;
+    // What the sync loop does, through the same store it is given: the book.
+    let receipt = bianmin_protocol::sync::Receipt {
+        case_id: case.id.clone(),
+        version: 1,
+        content_sha256: String::new(),
+        received_at: Utc::now(),
+        signature: String::new(),
+    };
+    SyncStore::mark_uploaded(&book, &receipt).unwrap();
+    let deadline = Utc::now().date_naive() + chrono::Days::new(10);
+    let accepted = DecisionEvent {
+        case_id: case.id.clone(),
+        version: 1,
+        decision: Decision::Accepted { deadline },
+        by: "镇中心".into(),
+        at: Utc::now(),
+    };
+    SyncStore::apply_town_event(&book, 5, &accepted).unwrap();
+    let html = settle(&mut dom, |h| h.contains("data-state=\"accepted\"")).await;
+    assert!(html.contains(&format!("承诺办结日期：{deadline}")), "{html}");
+}
+
+#[tokio::test]
+async fn an_unenrolled_device_is_sent_to_enrolment_and_staff_to_the_inbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = Book::open(dir.path()).unwrap();
+    let mut dom = dom(&book, Route::Outbox {});
+    settle(&mut dom, |h| h.contains("id=\"enrol-submit\"")).await;
+
+    let mut staff = Enrolment::offline(book.outbox(), "http://127.0.0.1:9", "140423100201", "张", Utc::now())
+        .unwrap();
+    staff.role = bianmin_protocol::sync::DeviceRole::Staff;
+    book.save_enrolment(&staff).unwrap();
+    let mut dom = self::dom(&book, Route::Home {});
+    settle(&mut dom, |h| h.contains("id=\"inbox-refresh\"")).await;
 }

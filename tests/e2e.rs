@@ -95,6 +95,13 @@ fn launch(
     photo: Option<&Path>,
 ) -> Child {
     let mut cmd = Command::new("xvfb-run");
+    // Started as `tools/run.sh` starts it: without cargo's environment, so nothing (the
+    // stylesheet above all) may depend on `CARGO_MANIFEST_DIR` and the like.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CARGO") {
+            cmd.env_remove(k);
+        }
+    }
     cmd.args([
         "-a",
         "-s",
@@ -198,8 +205,8 @@ fn village_case_with_correction_from_form_to_receipt() {
         out.display()
     );
 
-    // The town's record: one case, resubmitted once, completed by mail, every decision taken
-    // by the tablet's enrolled device (no other staff device exists).
+    // The town's record: one case, resubmitted once, completed by mail and marked 已送达, every
+    // decision taken by the tablet's enrolled device (no other staff device exists).
     let devices = town.store.devices().unwrap();
     let tablet_dev = devices
         .iter()
@@ -213,7 +220,7 @@ fn village_case_with_correction_from_form_to_receipt() {
     let cases = town.store.cases().unwrap();
     assert_eq!(cases.len(), 1, "the resubmission is the same case");
     let c = &cases[0].case;
-    assert_eq!((c.version, c.state), (2, CaseState::Completed));
+    assert_eq!((c.version, c.state), (2, CaseState::Delivered));
     match &c.last_decision {
         Some(Decision::Completed {
             result,
@@ -243,6 +250,7 @@ fn village_case_with_correction_from_form_to_receipt() {
         CaseState::CorrectionRequested,
         CaseState::Accepted,
         CaseState::Completed,
+        CaseState::Delivered,
     ] {
         assert!(
             by_tablet(to),
@@ -279,6 +287,7 @@ fn village_case_with_correction_from_form_to_receipt() {
         "town-case",
         "town-material",
         "town-completed",
+        "town-delivered",
     ] {
         for size in ["phone", "tablet"] {
             let p = out.join(format!("{name}-{size}.png"));

@@ -34,3 +34,9 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# The format and lint gates of tools/test.sh.
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^${component}-" \
+    || rustup component add "$component" >&2
+done

@@ -11,10 +11,19 @@ bash tools/deps.sh
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 df -h . >&2 || true
 
+# Gates first: they are quick and say exactly what is wrong. Warnings are errors.
+echo "== cargo fmt --check" >&2
+cargo fmt --all --check
+echo "== cargo clippy" >&2
+cargo clippy --workspace --all-targets --features bianmin/e2e -- -D warnings
+echo "== cargo doc" >&2
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
 # The end-to-end tests open the real webview window and headless Chromium; xvfb-run gives
 # them a display of their own even where one exists, so a developer's desktop is left alone.
+# The `e2e` feature mounts the test driver in the app (never in a release build).
 echo "== cargo test (workspace)" >&2
-xvfb-run -a -s "-screen 0 1600x1000x24" cargo test --workspace
+xvfb-run -a -s "-screen 0 1600x1000x24" cargo test --workspace --features bianmin/e2e
 
 # Android: no SDK or NDK can be had here, so the Android build is type-checked only.
 # ring's C code is compiled by Debian's clang against the aarch64 glibc headers (enough for a check).

@@ -2,8 +2,8 @@
 //! time from process start to the first screen painted in the webview.
 //!
 //! Usage (release build, under an X server):
-//!   cargo build --release -p bianmin --bin bianmin
-//!   xvfb-run -a cargo run --release -p bianmin --bin startup_bench -- [path/to/bianmin] [runs]
+//!   cargo build --release -p bianmin --features e2e --bin bianmin
+//!   xvfb-run -a cargo run --release -p bianmin --features e2e --bin startup_bench -- [path/to/bianmin] [runs]
 //! The app prints `BIANMIN_FIRST_SCREEN` after two animation frames of its first screen
 //! (`BIANMIN_BENCH=1`, see `src/e2e.rs`) and exits.
 
@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use bianmin::services::book::{Book, Role};
+use bianmin::services::book::Book;
+use bianmin_engine::enrolment::Enrolment;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -28,16 +29,15 @@ fn main() {
     // An enrolled device, so the first screen is the agent's home (outbox counts read from disk).
     let data = std::env::temp_dir().join(format!("bianmin-bench-{}", std::process::id()));
     let book = Book::open(&data).expect("data dir");
-    let device = book
-        .new_device(
-            Role::Village,
-            "http://127.0.0.1:9",
-            "140423101201",
-            "基准",
-            chrono::Utc::now(),
-        )
-        .expect("enrol");
-    book.save_device(&device).expect("enrol");
+    let device = Enrolment::offline(
+        book.outbox(),
+        "http://127.0.0.1:9",
+        "140423101201",
+        "基准",
+        chrono::Utc::now(),
+    )
+    .expect("enrol");
+    book.save_enrolment(&device).expect("enrol");
     // The app opens the same outbox; release it first.
     drop(book);
     let mut times = Vec::new();

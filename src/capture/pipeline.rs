@@ -406,7 +406,7 @@ mod tests {
     use bianmin_engine::catalog::Catalog;
     use bianmin_scan::{Mode, Orientation};
 
-    use crate::services::book::Role;
+    use bianmin_engine::enrolment::Enrolment;
 
     fn material(catalog: &Catalog, capture: CaptureKind, color: bool) -> Material {
         catalog
@@ -436,16 +436,15 @@ mod tests {
     fn case_in_book() -> (tempfile::TempDir, Book, String, Material) {
         let dir = tempfile::tempdir().unwrap();
         let book = Book::open(dir.path()).unwrap();
-        let dev = book
-            .new_device(
-                Role::Village,
-                "http://127.0.0.1:9",
-                "140423101201",
-                "李代办",
-                chrono::Utc::now(),
-            )
-            .unwrap();
-        book.save_device(&dev).unwrap();
+        let dev = Enrolment::offline(
+            book.outbox(),
+            "http://127.0.0.1:9",
+            "140423101201",
+            "李代办",
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        book.save_enrolment(&dev).unwrap();
         let case = book.create("V11", &dev).unwrap();
         let catalog = Catalog::embedded().unwrap();
         let m = catalog

@@ -12,7 +12,8 @@ use dioxus::prelude::*;
 
 use super::pipeline::{self, CaptureError, EditorView, NOT_DETECTED, RETAKE_TO_ADJUST};
 use super::{CaptureButton, Photo};
-use crate::app::Services;
+use crate::services::book::Book;
+use crate::services::use_book;
 use crate::components::corner_editor::CornerEditor;
 use crate::components::scan_progress::ScanProgress;
 
@@ -38,14 +39,13 @@ fn pages_of(case: &Signal<Option<Case>>, material: &str) -> Vec<String> {
 }
 
 /// Re-reads the case after the worker wrote to it (the screen's copy predates the write).
-fn reload(services: &Services, mut case: Signal<Option<Case>>) {
+fn reload(book: &Book, mut case: Signal<Option<Case>>) {
     let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
         return;
     };
-    if let Some(fresh) = services.book.get(&id) {
+    if let Some(fresh) = book.get(&id) {
         case.set(Some(fresh));
     }
-    services.touched();
 }
 
 /// The capture button of a material; while a photo is scanned, the progress and 取消 instead.
@@ -57,7 +57,7 @@ pub fn ScanCapture(
     label: String,
     retake: Signal<Option<usize>>,
 ) -> Element {
-    let services = use_context::<Services>();
+    let services = use_book();
     let mut busy = use_signal(|| None::<CancelToken>);
     let mut note = use_signal(|| None::<Note>);
 
@@ -84,7 +84,7 @@ pub fn ScanCapture(
             busy.set(Some(token.clone()));
             note.set(None);
             let slot = *retake.peek();
-            let book = services.book.clone();
+            let book = services.clone();
             let services = services.clone();
             let material = material.clone();
             spawn(async move {
@@ -162,7 +162,7 @@ pub fn AdjustCorners(
     sha: String,
     retake: Signal<Option<usize>>,
 ) -> Element {
-    let services = use_context::<Services>();
+    let services = use_book();
     let mut editing = use_signal(|| Editing::Closed);
     let mut gone = use_signal(|| false);
 
@@ -225,7 +225,7 @@ pub fn AdjustCorners(
                 busy: Some(token.clone()),
                 error: None,
             });
-            let book = services.book.clone();
+            let book = services.clone();
             let services = services.clone();
             let sha = sha.clone();
             let m = material.clone();

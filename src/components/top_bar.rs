@@ -1,15 +1,14 @@
-//! The title bar of every screen: back button, title, and the connectivity chip with "立即同步".
+//! The title bar of every screen: back button, title, and the connectivity chip; and the sync
+//! panel with "立即同步".
 
 use dioxus::prelude::*;
 
-use crate::app::{Nav, Services};
-use crate::services::sync::SyncTrigger;
+use crate::services::{use_enrolment, use_sync};
 
 #[component]
 pub fn TopBar(title: String) -> Element {
-    let nav = use_context::<Nav>();
-    let services = use_context::<Services>();
-    let status = services.sync.read().clone();
+    let status = use_sync().status.read().clone();
+    let nav = navigator();
     let (chip_class, chip) = match status.online {
         None => ("chip", "检查网络…"),
         Some(true) => ("chip ok", "在线"),
@@ -18,7 +17,7 @@ pub fn TopBar(title: String) -> Element {
     rsx! {
         header { class: "bar",
             if nav.can_go_back() {
-                button { class: "back", "aria-label": "返回", onclick: move |_| nav.back(), "‹" }
+                button { class: "back", "aria-label": "返回", onclick: move |_| nav.go_back(), "‹" }
             }
             h1 { "{title}" }
             span { class: "{chip_class}", title: "{status.message}", "{chip}" }
@@ -29,13 +28,12 @@ pub fn TopBar(title: String) -> Element {
 /// The sync panel for the home screen: status, last sync, and the button.
 #[component]
 pub fn SyncPanel() -> Element {
-    let services = use_context::<Services>();
-    let status = services.sync.read().clone();
-    let last = services
-        .device
+    let sync = use_sync();
+    let status = sync.status.read().clone();
+    let last = use_enrolment()
         .read()
         .as_ref()
-        .and_then(|d| d.last_sync)
+        .and_then(|e| e.last_sync)
         .or(status.last_sync)
         .map(|t| {
             t.with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8"))
@@ -43,7 +41,6 @@ pub fn SyncPanel() -> Element {
                 .to_string()
         })
         .unwrap_or_else(|| "从未同步".to_string());
-    let sync_now = services.sync_now;
     rsx! {
         section { class: "sync",
             div {
@@ -60,7 +57,7 @@ pub fn SyncPanel() -> Element {
                     progress { max: "1", value: "{status.progress}" }
                 }
             }
-            button { class: "btn", id: "sync-now", onclick: move |_| sync_now.send(SyncTrigger::Button), "立即同步" }
+            button { class: "btn", id: "sync-now", onclick: move |_| sync.poke(), "立即同步" }
         }
     }
 }

@@ -2,10 +2,11 @@
 //! encrypted outbox.
 //!
 //! The screens speak to this thin adapter, not to the outbox itself: it turns the outbox's
-//! errors into the Chinese messages the agent sees and keeps the enrolment (plain facts as
-//! outbox metadata, the signing key as an encrypted outbox secret). Everything personal — names,
-//! ID numbers, photos — is encrypted at rest by the outbox (ARCHITECTURE.md); the device key
-//! comes from the platform's key store (`keystore.rs`: Android Keystore, a 0600 file on desktop).
+//! errors into the Chinese messages the agent sees, and counts every write in a revision (a
+//! `watch` channel, because scans and the sync loop write from other threads) that the UI
+//! mirrors into a signal, so every screen showing the book re-reads it after any write.
+//! Everything personal (names, ID numbers, photos) is encrypted at rest by the outbox
+//! (ARCHITECTURE.md); the device key comes from the platform's key store (`keystore.rs`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,82 +15,13 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Item;
+use bianmin_engine::enrolment::{Enrolment, EnrolmentError};
 use bianmin_engine::outbox::{CaseSummary, DeliveryMark, Outbox, StoreError};
-use bianmin_protocol::{AgentRef, Applicant, AttachmentRef, CaseState};
-use chrono::{DateTime, Utc};
-use ed25519_dalek::SigningKey;
-use serde::{Deserialize, Serialize};
-
-/// Who uses this device, fixed at enrolment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// 村代办员 on a phone.
-    Village,
-    /// 镇代办员 / window staff on a tablet.
-    Town,
-}
-
-/// The enrolment of this device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Device {
-    pub role: Role,
-    /// Town centre base URL, e.g. `https://bm.xiangyuan.gov.cn`.
-    pub server: String,
-    /// Village code (12 digits) for a village device; the town's code for a town device.
-    pub place: String,
-    /// The agent's or staff member's name.
-    pub person: String,
-    /// Six base32 characters, part of every case number minted here (the outbox's device code).
-    pub device_code: String,
-    /// Ed25519 secret key (base64) that signs requests and receipt links. Never written with the
-    /// other facts: the book keeps it as an encrypted outbox secret.
-    #[serde(skip)]
-    pub signing_key: String,
-    pub enrolled_at: DateTime<Utc>,
-    /// When the last sync with the town centre finished.
-    #[serde(default)]
-    pub last_sync: Option<DateTime<Utc>>,
-    /// The town centre's receipt key (hex), once enrolled online; `None` for an offline enrolment
-    /// that the town still has to confirm.
-    #[serde(default)]
-    pub server_key: Option<String>,
-    /// Human-readable place, e.g. 古韩镇南关村, from the town centre.
-    #[serde(default)]
-    pub place_name: String,
-}
-
-impl Device {
-    /// The signing key.
-    pub fn key(&self) -> Result<SigningKey, String> {
-        let raw = STANDARD
-            .decode(&self.signing_key)
-            .map_err(|e| e.to_string())?;
-        let bytes: [u8; 32] = raw
-            .try_into()
-            .map_err(|_| "签名密钥长度不对，请重新登记设备。".to_string())?;
-        Ok(SigningKey::from_bytes(&bytes))
-    }
-
-    /// A signed client for the town centre, as this device.
-    pub fn transport(&self) -> Result<bianmin_engine::transport::Transport, String> {
-        let cred = bianmin_engine::transport::Credential {
-            device_id: self.device_code.clone(),
-            key: self.key()?,
-        };
-        bianmin_engine::transport::Transport::new(&self.server, Some(cred))
-            .map_err(|e| e.user_message())
-    }
-
-    /// Who is responsible (首问负责) for cases started on this device.
-    pub fn agent(&self) -> AgentRef {
-        AgentRef {
-            device_id: self.device_code.clone(),
-            name: self.person.clone(),
-            village: self.place.clone(),
-        }
-    }
-}
+use bianmin_engine::sync::{PendingDelivery, StoreFailure, SyncStore};
+use bianmin_protocol::sync::Receipt;
+use bianmin_protocol::{AttachmentRef, CaseState, CaseSubmission, DecisionEvent};
+use chrono::Utc;
+use tokio::sync::watch;
 
 /// Counts of cases by where they are, for the home screen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -101,21 +33,16 @@ pub struct Counts {
     pub done: usize,
 }
 
-/// Outbox metadata key of the enrolment facts (JSON of [`Device`] without the key).
-const META_DEVICE: &str = "app.device";
-/// Outbox secret holding the Ed25519 signing key; the same name the agent CLI uses, so a data
-/// directory enrolled with `bianmin-agent` keeps its key.
-const SECRET_SIGNING_KEY: &str = "device_signing_key";
-
 fn message(what: &str, e: StoreError) -> String {
     tracing::warn!(error = %e, "{what}");
     e.user_message()
 }
 
-/// The on-device book of cases, shared by every screen and the sync task.
+/// The on-device book of cases, shared by every screen, the capture workers and the sync loop.
 #[derive(Clone)]
 pub struct Book {
     outbox: Arc<Outbox>,
+    revision: Arc<watch::Sender<u64>>,
 }
 
 impl PartialEq for Book {
@@ -142,6 +69,7 @@ impl Book {
         })?;
         Ok(Book {
             outbox: Arc::new(outbox),
+            revision: Arc::new(watch::Sender::new(0)),
         })
     }
 
@@ -149,86 +77,55 @@ impl Book {
         self.outbox.dir()
     }
 
-    /// The outbox itself, for the engine's sync client.
+    /// The outbox itself, for reading what the book does not wrap.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
     }
 
-    /// The signing key of this device, made (and stored encrypted) on first use, so an enrolment
-    /// whose answer was lost can be retried with the same key.
-    fn signing_key(&self) -> Result<SigningKey, String> {
-        let stored = self
-            .outbox
-            .get_secret(SECRET_SIGNING_KEY)
-            .map_err(|e| message("read signing key", e))?;
-        if let Some(raw) = stored {
-            let bytes: [u8; 32] = raw
-                .try_into()
-                .map_err(|_| "签名密钥已损坏，请联系镇中心重新登记。".to_string())?;
-            return Ok(SigningKey::from_bytes(&bytes));
-        }
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        self.outbox
-            .put_secret(SECRET_SIGNING_KEY, &key.to_bytes())
-            .map_err(|e| message("store signing key", e))?;
-        Ok(key)
+    /// How many writes the book has seen since it was opened.
+    pub fn revision(&self) -> u64 {
+        *self.revision.borrow()
     }
 
-    /// A new enrolment for this device: its outbox device code and its signing key.
-    pub fn new_device(
-        &self,
-        role: Role,
-        server: &str,
-        place: &str,
-        person: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Device, String> {
-        let key = self.signing_key()?;
-        Ok(Device {
-            role,
-            server: server.trim().trim_end_matches('/').to_string(),
-            place: place.trim().to_string(),
-            person: person.trim().to_string(),
-            device_code: self.outbox.device_code().to_string(),
-            signing_key: STANDARD.encode(key.to_bytes()),
-            enrolled_at: now,
-            last_sync: None,
-            server_key: None,
-            place_name: String::new(),
+    /// Wakes on every write.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    /// Called after every write, from whatever thread made it.
+    fn wrote(&self) {
+        self.revision.send_modify(|r| *r += 1);
+    }
+
+    /// Runs a write and counts it, whether or not it succeeded (a failed write may still have
+    /// changed what the screen should show, e.g. a Ready case reopened).
+    fn write<T>(&self, f: impl FnOnce(&Outbox) -> T) -> T {
+        let r = f(&self.outbox);
+        self.wrote();
+        r
+    }
+
+    /// The enrolment, if this device has one (older app and CLI formats are migrated).
+    pub fn enrolment(&self) -> Option<Enrolment> {
+        Enrolment::load(&self.outbox)
+            .map_err(|e| tracing::warn!(error = %e, "enrolment unreadable"))
+            .ok()
+            .flatten()
+    }
+
+    pub fn save_enrolment(&self, e: &Enrolment) -> Result<(), String> {
+        self.write(|o| e.save(o)).map_err(|e: EnrolmentError| {
+            tracing::warn!(error = %e, "save enrolment");
+            e.user_message()
         })
     }
 
-    /// The enrolment, if this device has one.
-    pub fn device(&self) -> Option<Device> {
-        let raw = self
-            .outbox
-            .get_meta(META_DEVICE)
-            .map_err(|e| tracing::warn!(error = %e, "read enrolment"))
-            .ok()??;
-        let mut d: Device = serde_json::from_slice(&raw)
-            .map_err(|e| tracing::warn!(error = %e, "enrolment record unreadable"))
-            .ok()?;
-        let key = self
-            .outbox
-            .get_secret(SECRET_SIGNING_KEY)
-            .map_err(|e| tracing::warn!(error = %e, "read signing key"))
-            .ok()??;
-        d.signing_key = STANDARD.encode(key);
-        Some(d)
-    }
-
-    pub fn save_device(&self, d: &Device) -> Result<(), String> {
-        let json = serde_json::to_vec(d).map_err(|e| e.to_string())?;
-        self.outbox
-            .put_meta(META_DEVICE, &json)
-            .map_err(|e| message("save enrolment", e))
-    }
-
     /// Starts a case for `item` with a fresh case number, saved as a draft.
-    pub fn create(&self, item: &str, device: &Device) -> Result<Case, String> {
-        self.outbox
-            .create_draft(item, Applicant::default(), device.agent(), Utc::now())
-            .map_err(|e| message("create case", e))
+    pub fn create(&self, item: &str, enrolment: &Enrolment) -> Result<Case, String> {
+        self.write(|o| {
+            o.create_draft(item, Default::default(), enrolment.agent(), Utc::now())
+        })
+        .map_err(|e| message("create case", e))
     }
 
     pub fn get(&self, id: &str) -> Option<Case> {
@@ -238,19 +135,15 @@ impl Book {
             .ok()
     }
 
-    /// Autosave of what the agent typed (applicant and answers); returns the case as stored.
-    pub fn save_draft(&self, case: &Case) -> Result<Case, String> {
-        self.outbox
-            .save_draft(case)
-            .map_err(|e| message("autosave", e))?;
-        self.outbox
-            .get(&case.id)
-            .map_err(|e| message("reload case", e))
+    /// Autosave of one form field; returns the case as stored.
+    pub fn set_field(&self, id: &str, key: &str, value: &str) -> Result<Case, String> {
+        self.write(|o| o.set_field(id, key, value))
+            .map_err(|e| message("autosave", e))
     }
 
     /// 初审: Ready if it passes, otherwise every problem in Chinese.
     pub fn precheck(&self, id: &str, item: &Item) -> Result<Case, Vec<String>> {
-        match self.outbox.precheck(id, item, Utc::now()) {
+        match self.write(|o| o.precheck(id, item, Utc::now())) {
             Ok(c) => Ok(c),
             Err(StoreError::Precheck { problems, .. }) => Err(problems),
             Err(e) => Err(vec![message("precheck", e)]),
@@ -259,8 +152,7 @@ impl Book {
 
     /// Seals the case into the outbox (初审 runs again inside, so nothing unchecked is queued).
     pub fn seal(&self, id: &str, item: &Item) -> Result<Case, String> {
-        self.outbox
-            .seal(id, item, Utc::now())
+        self.write(|o| o.seal(id, item, Utc::now()))
             .map_err(|e| message("seal", e))
     }
 
@@ -273,26 +165,24 @@ impl Book {
         name: &str,
         bytes: &[u8],
     ) -> Result<Case, String> {
-        match slot {
-            Some(i) => self.outbox.replace_page(id, material, i, name, bytes),
-            None => self.outbox.add_page(id, material, name, bytes),
-        }
+        self.write(|o| match slot {
+            Some(i) => o.replace_page(id, material, i, name, bytes),
+            None => o.add_page(id, material, name, bytes),
+        })
         .map_err(|e| message("store photo", e))?;
         self.outbox.get(id).map_err(|e| message("reload case", e))
     }
 
     /// Removes a page from a material of an editable case.
     pub fn remove_page(&self, id: &str, material: &str, sha256: &str) -> Result<Case, String> {
-        self.outbox
-            .remove_page(id, material, sha256)
+        self.write(|o| o.remove_page(id, material, sha256))
             .map_err(|e| message("remove photo", e))?;
         self.outbox.get(id).map_err(|e| message("reload case", e))
     }
 
     /// 已送达: stored on the phone at once; the sync loop reports it to the town.
     pub fn record_delivery(&self, id: &str, person: &str) -> Result<DeliveryMark, String> {
-        self.outbox
-            .record_delivery(id, person, Utc::now())
+        self.write(|o| o.record_delivery(id, person, Utc::now()))
             .map_err(|e| message("record delivery", e))
     }
 
@@ -355,65 +245,63 @@ impl Book {
     }
 }
 
+/// The engine's sync loop works on the book, so what it writes (receipts, decisions, settled
+/// 已送达 marks) bumps the revision and every open screen shows it.
+impl SyncStore for Book {
+    fn pending(&self) -> Result<Vec<CaseSubmission>, StoreFailure> {
+        self.outbox.pending()
+    }
+    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, StoreFailure> {
+        self.outbox.read_attachment(sha256, offset, max)
+    }
+    fn mark_uploaded(&self, receipt: &Receipt) -> Result<(), StoreFailure> {
+        self.write(|o| o.mark_uploaded(receipt))
+    }
+    fn apply_town_event(&self, seq: u64, event: &DecisionEvent) -> Result<(), StoreFailure> {
+        self.write(|o| o.apply_town_event(seq, event))
+    }
+    fn cursor(&self) -> Result<u64, StoreFailure> {
+        self.outbox.cursor()
+    }
+    fn set_cursor(&self, cursor: u64) -> Result<(), StoreFailure> {
+        self.outbox.set_cursor(cursor)
+    }
+    fn pending_deliveries(&self) -> Result<Vec<PendingDelivery>, StoreFailure> {
+        self.outbox.pending_deliveries()
+    }
+    fn delivery_settled(&self, case_id: &str, refused: Option<&str>) -> Result<(), StoreFailure> {
+        self.write(|o| o.delivery_settled(case_id, refused))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn enrolment_keeps_the_key_secret_and_cases_round_trip() {
+    fn writes_bump_the_revision_and_nothing_personal_is_readable_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let book = Book::open(dir.path()).unwrap();
-        assert!(book.device().is_none());
-        let dev = book
-            .new_device(
-                Role::Village,
-                "http://x/",
-                "140423101201",
-                "李代办",
-                Utc::now(),
-            )
+        assert!(book.enrolment().is_none());
+        let e = Enrolment::offline(book.outbox(), "http://x/", "140423101201", "李代办", Utc::now())
             .unwrap();
-        assert_eq!(dev.server, "http://x");
-        book.save_device(&dev).unwrap();
-        assert_eq!(book.device().unwrap(), dev);
-        // The same key after reopening, and a second enrolment attempt reuses it.
-        drop(book);
-        let book = Book::open(dir.path()).unwrap();
-        assert_eq!(
-            book.device().unwrap().key().unwrap().to_bytes(),
-            dev.key().unwrap().to_bytes()
-        );
-        assert_eq!(
-            book.new_device(
-                Role::Village,
-                "http://x",
-                "140423101201",
-                "李代办",
-                Utc::now()
-            )
-            .unwrap()
-            .signing_key,
-            dev.signing_key
-        );
-        // Neither the key nor the agent's name is readable in any file of the data directory.
-        let key_b64 = dev.signing_key.clone();
-        let a = book.create("V11", &dev).unwrap();
-        let b = book.create("V11", &dev).unwrap();
-        assert!(
-            a.id.ends_with("-0001") && b.id.ends_with("-0002"),
-            "{} {}",
-            a.id,
-            b.id
-        );
-        let mut draft = a.clone();
-        draft.applicant.name = "王秀英".into();
-        assert_eq!(book.save_draft(&draft).unwrap().applicant.name, "王秀英");
+        book.save_enrolment(&e).unwrap();
+        assert_eq!(book.enrolment().unwrap(), e);
+        let seen = book.subscribe();
+        let before = book.revision();
+        let a = book.create("V11", &e).unwrap();
+        let b = book.create("V11", &e).unwrap();
+        assert!(a.id.ends_with("-0001") && b.id.ends_with("-0002"), "{} {}", a.id, b.id);
+        assert_eq!(book.set_field(&a.id, "applicant.name", "王秀英").unwrap().applicant.name, "王秀英");
+        assert_eq!(book.revision(), before + 3);
+        assert!(seen.has_changed().unwrap());
         assert_eq!(book.counts().drafts, 2);
         let c = book
             .add_page(&a.id, "id_card", None, "x.jpg", b"\xFF\xD8jpeg")
             .unwrap();
         let p = c.materials[0].pages[0].clone();
         assert!(book.page_data_url(&p).unwrap().starts_with("data:"));
+        let key_b64 = STANDARD.encode(e.signing_key.to_bytes());
         drop(book);
         for entry in walk(dir.path()) {
             let bytes = std::fs::read(&entry).unwrap();

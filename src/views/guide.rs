@@ -2,15 +2,16 @@
 
 use dioxus::prelude::*;
 
-use crate::app::{Nav, Screen, Services};
+use crate::route::Route;
+use crate::services::{use_book, use_catalog, use_enrolment};
 use crate::components::top_bar::TopBar;
 
 #[component]
 pub fn GuideScreen(code: String) -> Element {
-    let services = use_context::<Services>();
-    let nav = use_context::<Nav>();
+    let book = use_book();
+    let enrolment = use_enrolment();
     let mut error = use_signal(|| None::<String>);
-    let Some(item) = services.catalog.item(&code).cloned() else {
+    let Some(item) = use_catalog().item(&code).cloned() else {
         return rsx! { TopBar { title: "事项" } p { class: "error", "找不到事项 {code}，请返回重新选择。" } };
     };
     let Some(guide) = item.guide.clone() else {
@@ -21,16 +22,15 @@ pub fn GuideScreen(code: String) -> Element {
     };
     let notice = guide.notice(&item);
     let start = {
-        let services = services.clone();
         let code = code.clone();
         move |_| {
-            let Some(dev) = services.device.read().clone() else {
+            let Some(e) = enrolment.read().clone() else {
                 return;
             };
-            match services.book.create(&code, &dev) {
+            match book.create(&code, &e) {
+                // The guide is not a step to go back to once the case exists.
                 Ok(case) => {
-                    services.touched();
-                    nav.replace(Screen::Case(case.id));
+                    navigator().replace(Route::CaseScreen { id: case.id });
                 }
                 Err(e) => error.set(Some(e)),
             }

@@ -2,17 +2,16 @@
 
 use dioxus::prelude::*;
 
-use crate::app::{Nav, Screen, Services};
+use crate::route::Route;
+use crate::services::{use_book, use_enrolment, use_revision};
 use crate::components::top_bar::{SyncPanel, TopBar};
 
 #[component]
 pub fn Home() -> Element {
-    let services = use_context::<Services>();
-    let nav = use_context::<Nav>();
-    let _ = services.revision.read();
-    let counts = services.book.counts();
-    let who = services
-        .device
+    let _ = use_revision().read();
+    let counts = use_book().counts();
+    let nav = navigator();
+    let who = use_enrolment()
         .read()
         .as_ref()
         .map(|d| {
@@ -40,8 +39,8 @@ pub fn Home() -> Element {
             }
             SyncPanel {}
             div { class: "actions",
-                button { class: "btn primary big", id: "go-items", onclick: move |_| nav.go(Screen::Items), "新建办件" }
-                button { class: "btn big", id: "go-outbox", onclick: move |_| nav.go(Screen::Outbox), "我的办件" }
+                button { class: "btn primary big", id: "go-items", onclick: move |_| { nav.push(Route::ItemList {}); }, "新建办件" }
+                button { class: "btn big", id: "go-outbox", onclick: move |_| { nav.push(Route::Outbox {}); }, "我的办件" }
             }
         }
     }

@@ -2,16 +2,16 @@
 
 use dioxus::prelude::*;
 
-use crate::app::{Nav, Screen, Services};
+use crate::route::Route;
+use crate::services::use_catalog;
 use crate::components::top_bar::TopBar;
 use crate::services::search::SearchKey;
 
 /// Lists the village items (村级政务服务事项) with a search box.
 #[component]
 pub fn ItemList() -> Element {
-    let services = use_context::<Services>();
-    let nav = use_context::<Nav>();
-    let catalog = services.catalog.clone();
+    let catalog = use_catalog();
+    let nav = navigator();
     // Initials are computed once per screen, not per keystroke.
     let keys = use_hook(|| {
         catalog
@@ -21,8 +21,7 @@ pub fn ItemList() -> Element {
     });
     let mut query = use_signal(String::new);
     let q = query.read().clone();
-    let items: Vec<_> = services
-        .catalog
+    let items: Vec<_> = catalog
         .village_items()
         .zip(keys.iter())
         .filter(|(_, (_, key))| key.matches(&q))
@@ -46,7 +45,7 @@ pub fn ItemList() -> Element {
             for (code, seq, name, kind) in items {
                 li { key: "{code}",
                     button { class: "item", "data-code": "{code}",
-                        onclick: { let code = code.clone(); move |_| nav.go(Screen::Guide(code.clone())) },
+                        onclick: { let code = code.clone(); move |_| { nav.push(Route::GuideScreen { code: code.clone() }); } },
                         span { class: "seq", "{seq}" }
                         span { class: "name", "{name}" }
                         span { class: "kind", "{kind}" }

@@ -1,4 +1,4 @@
-//! Screens of the app, one module per screen.
+//! Screens of the app, one module per screen (a folder where a screen has parts).
 
 pub mod case;
 pub mod enrol;

@@ -3,7 +3,8 @@
 use bianmin_protocol::CaseState;
 use dioxus::prelude::*;
 
-use crate::app::{Nav, Screen, Services};
+use crate::route::Route;
+use crate::services::{use_book, use_catalog, use_revision};
 use crate::components::top_bar::{SyncPanel, TopBar};
 
 /// How far along the upload a case is, for its progress bar: 0 until sent, 1 once the town has it.
@@ -19,10 +20,10 @@ pub fn upload_fraction(state: CaseState) -> f32 {
 
 #[component]
 pub fn Outbox() -> Element {
-    let services = use_context::<Services>();
-    let nav = use_context::<Nav>();
-    let _ = services.revision.read();
-    let cases = services.book.list();
+    let _ = use_revision().read();
+    let cases = use_book().list();
+    let catalog = use_catalog();
+    let nav = navigator();
     rsx! {
         TopBar { title: "我的办件" }
         main { class: "page outbox",
@@ -32,9 +33,9 @@ pub fn Outbox() -> Element {
                 for c in cases {
                     li { key: "{c.id}",
                         button { class: "case-row", "data-case": "{c.id}", "data-state": "{c.state.as_str()}",
-                            onclick: { let id = c.id.clone(); move |_| nav.go(Screen::Case(id.clone())) },
+                            onclick: { let id = c.id.clone(); move |_| { nav.push(Route::CaseScreen { id: id.clone() }); } },
                             div { class: "row-top",
-                                strong { {services.catalog.item(&c.item).map(|i| i.name.clone()).unwrap_or(c.item.clone())} }
+                                strong { {catalog.item(&c.item).map(|i| i.name.clone()).unwrap_or(c.item.clone())} }
                                 span { class: "badges",
                                     if c.delivery_waiting { span { class: "badge waiting", "送达待上报" } }
                                     span { class: "badge s-{c.state.as_str()}", "{c.state.label()}" }

@@ -5,22 +5,21 @@ use bianmin_engine::validate::mask_name;
 use chrono::Local;
 use dioxus::prelude::*;
 
-use crate::app::{Nav, Screen, Services};
+use crate::route::Route;
+use crate::services::{use_book, use_catalog, use_enrolment, use_revision};
 use crate::components::qr::Qr;
 use crate::components::top_bar::TopBar;
 
 #[component]
 pub fn ReceiptScreen(id: String) -> Element {
-    let services = use_context::<Services>();
-    let nav = use_context::<Nav>();
-    let _ = services.revision.read();
-    let Some(case) = services.book.get(&id) else {
+    let _ = use_revision().read();
+    let Some(case) = use_book().get(&id) else {
         return rsx! { TopBar { title: "回执" } p { class: "error", "找不到这个办件。" } };
     };
-    let Some(dev) = services.device.read().clone() else {
+    let Some(enrolment) = use_enrolment().read().clone() else {
         return rsx! {};
     };
-    let item = services.catalog.item(&case.item).cloned();
+    let item = use_catalog().item(&case.item).cloned();
     let name = item
         .as_ref()
         .map(|i| i.name.clone())
@@ -31,16 +30,11 @@ pub fn ReceiptScreen(id: String) -> Element {
         .map(|g| g.promised_days)
         .unwrap_or(0);
     // The link is signed on the phone, so the receipt works before the case is synced.
-    let url = match dev.key() {
-        Ok(key) => receipt::url(
-            &dev.server,
-            &case.id,
-            &receipt::mint(&key, &case.id, Local::now().date_naive()),
-        ),
-        Err(e) => {
-            return rsx! { TopBar { title: "回执" } p { class: "error", "无法生成回执二维码：{e}。请重新登记设备。" } }
-        }
-    };
+    let url = receipt::url(
+        &enrolment.server,
+        &case.id,
+        &receipt::mint(&enrolment.signing_key, &case.id, Local::now().date_naive()),
+    );
     let promised = match case.deadline {
         Some(d) => format!("{d} 前办结"),
         None => format!("镇中心受理后 {days} 个工作日内办结"),
@@ -81,7 +75,7 @@ pub fn ReceiptScreen(id: String) -> Element {
             p { class: "muted", "请申请人用微信或相机扫码，随时查看办理进度，办结后可以评价。" }
             div { class: "actions no-print",
                 button { class: "btn", onclick: move |_| { document::eval("window.print()"); }, "打印回执" }
-                button { class: "btn primary", id: "receipt-done", onclick: move |_| nav.home(Screen::Home), "完成" }
+                button { class: "btn primary", id: "receipt-done", onclick: move |_| { navigator().replace(Route::Home {}); }, "完成" }
             }
         }
     }

@@ -708,7 +708,12 @@ pub fn spawn_sync_loop(
                 )
                 .await
                 {
-                    Ok(_) => online = Some(true),
+                    Ok(_) => {
+                        if online != Some(true) {
+                            emit(SyncEvent::Reachability { online: true });
+                        }
+                        online = Some(true);
+                    }
                     Err(e) if e.is_transient() => {
                         if online != Some(false) {
                             emit(SyncEvent::Reachability { online: false });

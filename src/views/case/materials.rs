@@ -1,0 +1,108 @@
+//! One material of the checklist: its pages (retake, delete, 调整边角) and the capture button.
+
+use bianmin_engine::case::Case;
+use dioxus::prelude::*;
+
+use crate::capture::{pipeline::originals, AdjustCorners, ScanCapture};
+use crate::services::{use_book, use_catalog};
+
+/// A stored page as an image. Its own component because Dioxus re-renders a component only when
+/// its props change: the material rows re-render on every keystroke in the form, and decrypting and
+/// encoding megabytes of pages each time would make typing lag on a cheap phone.
+#[component]
+fn PageThumb(page: bianmin_protocol::AttachmentRef) -> Element {
+    let url = use_book().page_data_url(&page);
+    rsx! {
+        if let Some(url) = url { img { src: "{url}", alt: "{page.name}" } }
+    }
+}
+
+/// One material of the checklist: its pages, retake/delete, and the capture button.
+#[component]
+pub fn MaterialRow(
+    case: Signal<Option<Case>>,
+    material_key: String,
+    editable: bool,
+    error: Signal<Option<String>>,
+) -> Element {
+    let book = use_book();
+    let catalog = use_catalog();
+    let Some(c) = case.read().clone() else {
+        return rsx! {};
+    };
+    let Some(m) = catalog
+        .item(&c.item)
+        .and_then(|i| i.guide.as_ref())
+        .and_then(|g| g.materials.iter().find(|m| m.key == material_key))
+        .cloned()
+    else {
+        return rsx! {};
+    };
+    let pages = c
+        .materials
+        .iter()
+        .find(|p| p.key == m.key)
+        .map(|p| p.pages.clone())
+        .unwrap_or_default();
+    let need = m.count.max(1) as usize;
+    let have = pages.len();
+    // Which page the next photo replaces (retake), if any.
+    let mut retake = use_signal(|| None::<usize>);
+    let status_class = if have >= need {
+        "mat done"
+    } else if m.required {
+        "mat missing"
+    } else {
+        "mat"
+    };
+    let label = match retake() {
+        Some(i) => format!("重拍第{}张", i + 1),
+        None if have == 0 => "拍照".to_string(),
+        None if have < need => format!("拍第{}张", have + 1),
+        None => "加一页".to_string(),
+    };
+    rsx! {
+        div { class: "{status_class}", "data-material": "{m.key}",
+            div { class: "mat-head",
+                strong { "{m.name}" }
+                span { class: "muted", " {m.form.label()}，需{need}张" if !m.required { "（视情提交）" } }
+                span { class: "have", "已拍 {have}/{need}" }
+            }
+            if !m.note.is_empty() { p { class: "muted", "{m.note}" } }
+            div { class: "pages",
+                for (i, p) in pages.iter().enumerate() {
+                    figure { key: "{p.sha256}-{i}", class: if retake() == Some(i) { "shot retaking" } else { "shot" },
+                        PageThumb { page: p.clone() }
+                        if editable {
+                            figcaption {
+                                button { class: "mini", onclick: move |_| retake.set(Some(i)), "重拍" }
+                                AdjustCorners { case, material: m.clone(), index: i, sha: p.sha256.clone(), retake }
+                                button { class: "mini",
+                                    onclick: {
+                                        let book = book.clone();
+                                        let key = m.key.clone();
+                                        move |_| {
+                                            let Some(c) = case.peek().clone() else { return };
+                                            let Some(sha) = c.materials.iter().find(|m| m.key == key).and_then(|m| m.pages.get(i)).map(|p| p.sha256.clone()) else { return };
+                                            match book.remove_page(&c.id, &key, &sha) {
+                                                Ok(saved) => case.set(Some(saved)),
+                                                Err(e) => return error.set(Some(e)),
+                                            }
+                                            // A deleted page's original is not kept in memory any longer.
+                                            originals().remove(&sha);
+                                        }
+                                    },
+                                    "删除"
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if editable {
+                ScanCapture { case, material: m.clone(), label, retake }
+            }
+        }
+    }
+}
+

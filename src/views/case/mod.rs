@@ -1,0 +1,157 @@
+//! One case: the form with live validation, the material checklist with capture, 初审, sealing,
+//! and — once sent — the town's decisions. A 补正 reopens the same case here for the fixes.
+//!
+//! Every keystroke and every photo is written to the book at once, so nothing the agent typed is
+//! lost if the phone dies or the app is closed; the screen re-reads the case after every write
+//! to the book, including a decision the sync loop applies while the case is open.
+
+use std::collections::BTreeMap;
+
+use bianmin_engine::case::Case;
+use bianmin_engine::catalog::{Guide, Item};
+use bianmin_engine::validate::{self, FieldProblem};
+use bianmin_protocol::{CaseState, Decision};
+use chrono::NaiveDate;
+use dioxus::prelude::*;
+
+use crate::components::top_bar::TopBar;
+use crate::route::Route;
+use crate::services::{use_book, use_catalog, use_revision};
+
+mod checks;
+mod form;
+mod materials;
+mod progress;
+
+use checks::PrecheckBar;
+use form::CaseForm;
+use materials::MaterialRow;
+use progress::{DeliverButton, Timeline};
+
+pub use form::APPLICANT;
+
+/// All live problems of the form (not the materials), keyed by field key.
+pub fn form_problems(item: &Item, case: &Case, today: NaiveDate) -> BTreeMap<String, FieldProblem> {
+    let mut out: BTreeMap<String, FieldProblem> = BTreeMap::new();
+    for p in validate::applicant(&case.applicant, today)
+        .into_iter()
+        .chain(validate::answers(item, &case.answers, today))
+    {
+        out.entry(p.key.clone()).or_insert(p);
+    }
+    out
+}
+
+/// Chinese name of a key in a 补正 list: a material, a form field, or the applicant block.
+pub fn key_label(item: &Item, key: &str) -> String {
+    if let Some(g) = &item.guide {
+        if let Some(m) = g.materials.iter().find(|m| m.key == key) {
+            return m.name.clone();
+        }
+        if let Some(f) = g.fields.iter().find(|f| f.key == key) {
+            return f.label.clone();
+        }
+    }
+    APPLICANT
+        .iter()
+        .find(|a| a.0 == key)
+        .map(|a| a.1.to_string())
+        .unwrap_or_else(|| key.to_string())
+}
+
+/// Items without a published guide still get the applicant block; they simply list no materials.
+fn guide_or_empty(item: &Item) -> Guide {
+    item.guide.clone().unwrap_or_else(|| Guide {
+        draft: true,
+        summary: String::new(),
+        legal_basis: Vec::new(),
+        procedure: Vec::new(),
+        promised_days: 0,
+        fee: String::new(),
+        handling_level: String::new(),
+        supervision_phone: String::new(),
+        sample_form: String::new(),
+        materials: Vec::new(),
+        fields: Vec::new(),
+    })
+}
+
+#[component]
+pub fn CaseScreen(id: String) -> Element {
+    let book = use_book();
+    let revision = use_revision();
+    let mut case = use_signal(|| book.get(&id));
+    // Any write to the book (here, by a scan worker, or by the sync loop) re-reads the case.
+    let reread = (book.clone(), id.clone());
+    use_effect(move || {
+        revision.read();
+        let fresh = reread.0.get(&reread.1);
+        if *case.peek() != fresh {
+            case.set(fresh);
+        }
+    });
+    let error = use_signal(|| None::<String>);
+    // After a failed 初审 every problem is shown, also for fields not touched yet.
+    let tried = use_signal(|| false);
+    let Some(current) = case.read().clone() else {
+        return rsx! { TopBar { title: "办件" } p { class: "error", "找不到这个办件，可能已被删除。请返回。" } };
+    };
+    let Some(item) = use_catalog().item(&current.item).cloned() else {
+        return rsx! { TopBar { title: "办件" } p { class: "error", "事项 {current.item} 已不在清单中，请联系镇中心。" } };
+    };
+    let guide = guide_or_empty(&item);
+    let editable = current.is_editable();
+    rsx! {
+        TopBar { title: "{item.name}" }
+        main { class: "page case", "data-state": "{current.state.as_str()}",
+            p { class: "case-no", "办件编号 " code { id: "case-id", "{current.id}" } }
+            p { class: "state", "状态：" strong { id: "case-state", "{current.state.label()}" }
+                if current.version > 1 { span { class: "muted", "（第{current.version}次提交）" } }
+            }
+            if current.state == CaseState::CorrectionRequested {
+                CorrectionList { case: current.clone(), item: item.clone() }
+            }
+            if let Some(e) = error() { p { class: "error", id: "case-error", "{e}" } }
+            CaseForm { case, item: item.clone(), tried, error }
+            section { class: "materials",
+                h2 { "材料（逐项拍照）" }
+                for m in guide.materials.iter().cloned() {
+                    MaterialRow { key: "{m.key}", case, material_key: m.key.clone(), editable, error }
+                }
+            }
+            if editable {
+                PrecheckBar { case, item, tried, error }
+            } else {
+                Timeline { case: current.clone() }
+                if current.agent_brings() {
+                    DeliverButton { case_id: current.id.clone() }
+                }
+                div { class: "actions",
+                    button { class: "btn big", id: "show-receipt",
+                        onclick: { let id = current.id.clone(); move |_| { navigator().push(Route::ReceiptScreen { id: id.clone() }); } },
+                        "查看回执"
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the town asked to be corrected, all at once (一次性告知).
+#[component]
+fn CorrectionList(case: Case, item: Item) -> Element {
+    rsx! {
+        section { class: "correction", id: "correction",
+            h2 { "镇中心要求补正" }
+            if let Some(Decision::CorrectionRequested { note, .. }) = &case.last_decision {
+                if !note.is_empty() { p { "{note}" } }
+            }
+            ul {
+                for m in case.correction.iter() {
+                    li { key: "{m.key}", "data-key": "{m.key}", strong { "{key_label(&item, &m.key)}" } "：{m.note}" }
+                }
+            }
+            p { class: "muted", "请按上面的清单一次补齐，然后重新初审并提交（同一办件，不会重复）。" }
+        }
+    }
+}
