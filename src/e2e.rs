@@ -688,9 +688,12 @@ async fn town_scenario() -> Step {
 
 /// The stylesheet applied: the top bar has the accent colour, not the browser's default.
 async fn styled() -> Step {
-    let bg = read("return getComputedStyle(document.querySelector('.bar')).backgroundColor;").await?;
+    let bg =
+        read("return getComputedStyle(document.querySelector('.bar')).backgroundColor;").await?;
     match bg.as_str() {
         Some(c) if c != "rgba(0, 0, 0, 0)" && c != "transparent" => Ok(()),
-        _ => Err(format!("the stylesheet did not apply: the top bar's background is {bg}")),
+        _ => Err(format!(
+            "the stylesheet did not apply: the top bar's background is {bg}"
+        )),
     }
 }

@@ -129,6 +129,9 @@ mod tests {
         assert_eq!(town_case.redirect(Some(&agent)), Some(Route::Home {}));
         let staff = enrolled(DeviceRole::Staff);
         assert_eq!(town_case.redirect(Some(&staff)), None);
-        assert_eq!(Route::Home {}.redirect(Some(&staff)), Some(Route::TownInbox {}));
+        assert_eq!(
+            Route::Home {}.redirect(Some(&staff)),
+            Some(Route::TownInbox {})
+        );
     }
 }

@@ -160,7 +160,12 @@ fn outbox_and_receipt_show_a_sealed_case() {
     let html = render(&book, Route::Outbox {});
     assert!(html.contains("待上传"));
     assert!(html.contains("王**"), "names are masked in lists: {html}");
-    let html = render(&book, Route::ReceiptScreen { id: case.id.clone() });
+    let html = render(
+        &book,
+        Route::ReceiptScreen {
+            id: case.id.clone(),
+        },
+    );
     assert!(html.contains(&format!("http://127.0.0.1:9/r/{}?t=", case.id)));
     assert!(html.contains("<svg"));
 }
@@ -471,7 +476,10 @@ async fn an_open_case_shows_a_decision_as_soon_as_sync_applies_it() {
     };
     SyncStore::apply_town_event(&book, 5, &accepted).unwrap();
     let html = settle(&mut dom, |h| h.contains("data-state=\"accepted\"")).await;
-    assert!(html.contains(&format!("承诺办结日期：{deadline}")), "{html}");
+    assert!(
+        html.contains(&format!("承诺办结日期：{deadline}")),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -481,8 +489,14 @@ async fn an_unenrolled_device_is_sent_to_enrolment_and_staff_to_the_inbox() {
     let mut dom = dom(&book, Route::Outbox {});
     settle(&mut dom, |h| h.contains("id=\"enrol-submit\"")).await;
 
-    let mut staff = Enrolment::offline(book.outbox(), "http://127.0.0.1:9", "140423100201", "张", Utc::now())
-        .unwrap();
+    let mut staff = Enrolment::offline(
+        book.outbox(),
+        "http://127.0.0.1:9",
+        "140423100201",
+        "张",
+        Utc::now(),
+    )
+    .unwrap();
     staff.role = bianmin_protocol::sync::DeviceRole::Staff;
     book.save_enrolment(&staff).unwrap();
     let mut dom = self::dom(&book, Route::Home {});

@@ -2,8 +2,11 @@
 //! time from process start to the first screen painted in the webview.
 //!
 //! Usage (release build, under an X server):
-//!   cargo build --release -p bianmin --features e2e --bin bianmin
-//!   xvfb-run -a cargo run --release -p bianmin --features e2e --bin startup_bench -- [path/to/bianmin] [runs]
+//!
+//! ```text
+//! cargo build --release -p bianmin --features e2e --bin bianmin
+//! xvfb-run -a cargo run --release -p bianmin --features e2e --bin startup_bench -- [path/to/bianmin] [runs]
+//! ```
 //! The app prints `BIANMIN_FIRST_SCREEN` after two animation frames of its first screen
 //! (`BIANMIN_BENCH=1`, see `src/e2e.rs`) and exits.
 

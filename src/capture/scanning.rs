@@ -12,10 +12,10 @@ use dioxus::prelude::*;
 
 use super::pipeline::{self, CaptureError, EditorView, NOT_DETECTED, RETAKE_TO_ADJUST};
 use super::{CaptureButton, Photo};
-use crate::services::book::Book;
-use crate::services::use_book;
 use crate::components::corner_editor::CornerEditor;
 use crate::components::scan_progress::ScanProgress;
+use crate::services::book::Book;
+use crate::services::use_book;
 
 /// A message on the material card.
 #[derive(Debug, Clone, PartialEq)]

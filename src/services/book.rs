@@ -122,10 +122,8 @@ impl Book {
 
     /// Starts a case for `item` with a fresh case number, saved as a draft.
     pub fn create(&self, item: &str, enrolment: &Enrolment) -> Result<Case, String> {
-        self.write(|o| {
-            o.create_draft(item, Default::default(), enrolment.agent(), Utc::now())
-        })
-        .map_err(|e| message("create case", e))
+        self.write(|o| o.create_draft(item, Default::default(), enrolment.agent(), Utc::now()))
+            .map_err(|e| message("create case", e))
     }
 
     pub fn get(&self, id: &str) -> Option<Case> {
@@ -251,7 +249,12 @@ impl SyncStore for Book {
     fn pending(&self) -> Result<Vec<CaseSubmission>, StoreFailure> {
         self.outbox.pending()
     }
-    fn read_attachment(&self, sha256: &str, offset: u64, max: usize) -> Result<Vec<u8>, StoreFailure> {
+    fn read_attachment(
+        &self,
+        sha256: &str,
+        offset: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, StoreFailure> {
         self.outbox.read_attachment(sha256, offset, max)
     }
     fn mark_uploaded(&self, receipt: &Receipt) -> Result<(), StoreFailure> {
@@ -283,16 +286,33 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let book = Book::open(dir.path()).unwrap();
         assert!(book.enrolment().is_none());
-        let e = Enrolment::offline(book.outbox(), "http://x/", "140423101201", "李代办", Utc::now())
-            .unwrap();
+        let e = Enrolment::offline(
+            book.outbox(),
+            "http://x/",
+            "140423101201",
+            "李代办",
+            Utc::now(),
+        )
+        .unwrap();
         book.save_enrolment(&e).unwrap();
         assert_eq!(book.enrolment().unwrap(), e);
         let seen = book.subscribe();
         let before = book.revision();
         let a = book.create("V11", &e).unwrap();
         let b = book.create("V11", &e).unwrap();
-        assert!(a.id.ends_with("-0001") && b.id.ends_with("-0002"), "{} {}", a.id, b.id);
-        assert_eq!(book.set_field(&a.id, "applicant.name", "王秀英").unwrap().applicant.name, "王秀英");
+        assert!(
+            a.id.ends_with("-0001") && b.id.ends_with("-0002"),
+            "{} {}",
+            a.id,
+            b.id
+        );
+        assert_eq!(
+            book.set_field(&a.id, "applicant.name", "王秀英")
+                .unwrap()
+                .applicant
+                .name,
+            "王秀英"
+        );
         assert_eq!(book.revision(), before + 3);
         assert!(seen.has_changed().unwrap());
         assert_eq!(book.counts().drafts, 2);

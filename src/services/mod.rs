@@ -40,7 +40,7 @@ pub fn provide_services(catalog: Arc<Catalog>, book: Book) {
     use_context_provider(|| CatalogCtx(catalog));
     use_context_provider(|| RevisionCtx(revision));
     use_context_provider(|| EnrolmentCtx(enrolment));
-    use_context_provider(|| SyncState::new());
+    use_context_provider(SyncState::new);
     let watched = book.clone();
     use_context_provider(|| book);
     // The book is written from worker threads too (scans, the sync loop): it counts writes in a

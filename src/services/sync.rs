@@ -219,7 +219,10 @@ mod tests {
         let mut s = SyncStatus::default();
         s.apply(&SyncEvent::Reachability { online: false });
         assert_eq!((s.online, s.message.as_str()), (Some(false), OFFLINE));
-        s.apply(&SyncEvent::Started { cases: 2, bytes: 10 });
+        s.apply(&SyncEvent::Started {
+            cases: 2,
+            bytes: 10,
+        });
         assert!(s.running);
         s.apply(&SyncEvent::Progress {
             cases_done: 1,

@@ -2,9 +2,9 @@
 
 use dioxus::prelude::*;
 
+use crate::components::top_bar::TopBar;
 use crate::route::Route;
 use crate::services::{use_book, use_catalog, use_enrolment};
-use crate::components::top_bar::TopBar;
 
 #[component]
 pub fn GuideScreen(code: String) -> Element {

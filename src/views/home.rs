@@ -2,9 +2,9 @@
 
 use dioxus::prelude::*;
 
+use crate::components::top_bar::{SyncPanel, TopBar};
 use crate::route::Route;
 use crate::services::{use_book, use_enrolment, use_revision};
-use crate::components::top_bar::{SyncPanel, TopBar};
 
 #[component]
 pub fn Home() -> Element {

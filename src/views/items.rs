@@ -2,10 +2,10 @@
 
 use dioxus::prelude::*;
 
-use crate::route::Route;
-use crate::services::use_catalog;
 use crate::components::top_bar::TopBar;
+use crate::route::Route;
 use crate::services::search::SearchKey;
+use crate::services::use_catalog;
 
 /// Lists the village items (村级政务服务事项) with a search box.
 #[component]

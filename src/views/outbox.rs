@@ -3,9 +3,9 @@
 use bianmin_protocol::CaseState;
 use dioxus::prelude::*;
 
+use crate::components::top_bar::{SyncPanel, TopBar};
 use crate::route::Route;
 use crate::services::{use_book, use_catalog, use_revision};
-use crate::components::top_bar::{SyncPanel, TopBar};
 
 /// How far along the upload a case is, for its progress bar: 0 until sent, 1 once the town has it.
 pub fn upload_fraction(state: CaseState) -> f32 {

@@ -5,10 +5,10 @@ use bianmin_engine::validate::mask_name;
 use chrono::Local;
 use dioxus::prelude::*;
 
-use crate::route::Route;
-use crate::services::{use_book, use_catalog, use_enrolment, use_revision};
 use crate::components::qr::Qr;
 use crate::components::top_bar::TopBar;
+use crate::route::Route;
+use crate::services::{use_book, use_catalog, use_enrolment, use_revision};
 
 #[component]
 pub fn ReceiptScreen(id: String) -> Element {

@@ -25,7 +25,7 @@ use crate::cases::open_outbox;
 
 #[derive(Args)]
 pub struct EnrollArgs {
-    /// The town centre, e.g. https://bm.xiangyuan.gov.cn
+    /// The town centre, e.g. `https://bm.xiangyuan.gov.cn`
     #[arg(long)]
     pub server: String,
     /// The one-time enrolment code from `bianmin-town enroll`.

@@ -183,7 +183,13 @@ impl Case {
             "applicant.phone" => return replace(&mut self.applicant.phone, value.trim().into()),
             "applicant.address" => &mut self.applicant.address,
             k if value.trim().is_empty() => return self.answers.remove(k).is_some(),
-            k => return self.answers.insert(k.to_string(), value.to_string()).as_deref() != Some(value),
+            k => {
+                return self
+                    .answers
+                    .insert(k.to_string(), value.to_string())
+                    .as_deref()
+                    != Some(value)
+            }
         };
         replace(slot, value.to_string())
     }

@@ -157,14 +157,19 @@ impl Enrolment {
                 Some(s) => {
                     let json = serde_json::to_vec(&s).expect("enrolment serialises");
                     outbox.put_meta(META_ENROLMENT, &json)?;
-                    tracing::info!(device = outbox.device_code(), "enrolment migrated to the shared format");
+                    tracing::info!(
+                        device = outbox.device_code(),
+                        "enrolment migrated to the shared format"
+                    );
                     s
                 }
                 None => return Ok(None),
             },
         };
         let Some(raw) = outbox.get_secret(SECRET_SIGNING_KEY)? else {
-            return Err(EnrolmentError::Corrupt("enrolled without a signing key".into()));
+            return Err(EnrolmentError::Corrupt(
+                "enrolled without a signing key".into(),
+            ));
         };
         let key: [u8; 32] = raw
             .try_into()
@@ -177,7 +182,11 @@ impl Enrolment {
             person: stored.person,
             device_code: outbox.device_code().to_string(),
             signing_key: SigningKey::from_bytes(&key),
-            server_key: stored.server_key.as_deref().map(parse_server_key).transpose()?,
+            server_key: stored
+                .server_key
+                .as_deref()
+                .map(parse_server_key)
+                .transpose()?,
             enrolled_at: stored.enrolled_at,
             last_sync: stored.last_sync,
         }))
@@ -378,8 +387,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ob = outbox(dir.path());
         assert!(Enrolment::load(&ob).unwrap().is_none());
-        let mut e = Enrolment::offline(&ob, " http://x/ ", "140423101201", " 李代办 ", Utc::now())
-            .unwrap();
+        let mut e =
+            Enrolment::offline(&ob, " http://x/ ", "140423101201", " 李代办 ", Utc::now()).unwrap();
         assert_eq!(e.server, "http://x");
         assert_eq!(e.person, "李代办");
         assert!(!e.confirmed());
@@ -411,7 +420,10 @@ mod tests {
         ob.put_meta(LEGACY_APP, app.to_string().as_bytes()).unwrap();
         let e = Enrolment::load(&ob).unwrap().unwrap();
         assert_eq!(e.role, DeviceRole::Staff);
-        assert_eq!((e.place.as_str(), e.place_name.as_str()), ("140423100", "古韩镇"));
+        assert_eq!(
+            (e.place.as_str(), e.place_name.as_str()),
+            ("140423100", "古韩镇")
+        );
         assert_eq!(e.server_key, Some(server_key));
         assert_eq!(e.signing_key, key);
         assert!(ob.get_meta(META_ENROLMENT).unwrap().is_some());

@@ -179,14 +179,17 @@ fn completed_case(ob: &Outbox, item: &Item, delivery: Delivery) -> String {
     let deadline = Utc::now().date_naive() + chrono::Duration::days(5);
     ob.apply_town_event(1, &event(&id, 1, Decision::Accepted { deadline }))
         .unwrap();
-    ob.apply_town_event(2, &event(
-        &id,
-        1,
-        Decision::Completed {
-            result: "已批准".into(),
-            delivery,
-        },
-    ))
+    ob.apply_town_event(
+        2,
+        &event(
+            &id,
+            1,
+            Decision::Completed {
+                result: "已批准".into(),
+                delivery,
+            },
+        ),
+    )
     .unwrap();
     assert_eq!(ob.get(&id).unwrap().state, CaseState::Completed);
     id

@@ -93,7 +93,11 @@ fn FieldRow(
             }
         }
     };
-    let class = if problem.is_some() { "field bad" } else { "field" };
+    let class = if problem.is_some() {
+        "field bad"
+    } else {
+        "field"
+    };
     rsx! {
         label { class,
             span { "{label}" if required { b { class: "req", " *" } } }

@@ -143,7 +143,11 @@ fn EnrolQr(form: Signal<EnrolForm>, problems: Signal<Vec<String>>) -> Element {
             }
         });
     };
-    let label = if scanning() { "正在识别二维码…" } else { "扫登记二维码" };
+    let label = if scanning() {
+        "正在识别二维码…"
+    } else {
+        "扫登记二维码"
+    };
     rsx! {
         div { class: "scan-code",
             CaptureButton { label, tag: "enrol-qr", on_photo }

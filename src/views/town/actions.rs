@@ -92,7 +92,13 @@ pub fn CompleteForm(
             _ => Delivery::SelfPickup,
         };
         let result = result.read().trim().to_string();
-        act.call((TownAction::Complete { result, delivery: d }, version))
+        act.call((
+            TownAction::Complete {
+                result,
+                delivery: d,
+            },
+            version,
+        ))
     };
     rsx! {
         h2 { "办结" }

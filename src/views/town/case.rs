@@ -70,7 +70,9 @@ pub fn TownCase(id: String) -> Element {
     });
     let current = case.read().clone();
     match current {
-        None => rsx! { TopBar { title: "办件" } main { class: "page", p { class: "muted", "正在读取办件…" } } },
+        None => {
+            rsx! { TopBar { title: "办件" } main { class: "page", p { class: "muted", "正在读取办件…" } } }
+        }
         Some(Err(e)) => rsx! {
             TopBar { title: "办件" }
             main { class: "page",
@@ -81,7 +83,9 @@ pub fn TownCase(id: String) -> Element {
                 }
             }
         },
-        Some(Ok(c)) => rsx! { TownCaseView { case: c, pages, act, busy: busy(), message: message() } },
+        Some(Ok(c)) => {
+            rsx! { TownCaseView { case: c, pages, act, busy: busy(), message: message() } }
+        }
     }
 }
 
@@ -146,8 +150,13 @@ fn TownCaseView(
         .iter()
         .map(|m| (field_label(&m.key), m.note.clone()))
         .collect();
-    let viewed = viewer().filter(|i| *i < total).map(|i| (i, order[i].clone()));
-    let title = item.as_ref().map(|i| i.name.clone()).unwrap_or(case.item.clone());
+    let viewed = viewer()
+        .filter(|i| *i < total)
+        .map(|i| (i, order[i].clone()));
+    let title = item
+        .as_ref()
+        .map(|i| i.name.clone())
+        .unwrap_or(case.item.clone());
     let (v, s) = (case.version, case.state);
     rsx! {
         TopBar { title }

@@ -103,7 +103,11 @@ fn Thumbs(
 /// 需补正 on one material, with the note saying what is wrong.
 #[component]
 fn CorrectionPick(material: String, missing: Signal<Vec<MissingItem>>) -> Element {
-    let picked = missing.read().iter().find(|m| m.key == material).map(|m| m.note.clone());
+    let picked = missing
+        .read()
+        .iter()
+        .find(|m| m.key == material)
+        .map(|m| m.note.clone());
     let is_picked = picked.is_some();
     let k = material.clone();
     rsx! {

@@ -153,5 +153,4 @@ mod tests {
         assert_eq!(countdown(Some(d(25)), d(27)), "已超期2天");
         assert_eq!(countdown(None, d(27)), "未受理");
     }
-
 }
