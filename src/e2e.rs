@@ -352,6 +352,13 @@ async fn scenario() -> Step {
     wait_el("#go-items").await?;
     both_sizes("home").await?;
 
+    // The platform's back (Android's back key is the webview's history.back()) leaves the item
+    // list for home, as the top bar's ‹ does.
+    click("#go-items").await?;
+    wait_el(".item[data-code='V01']").await?;
+    read("history.back(); return 1;").await?;
+    wait_el("#go-items").await?;
+
     // Item list, searched by pinyin initials.
     click("#go-items").await?;
     wait_el(".item[data-code='V01']").await?;

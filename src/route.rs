@@ -1,7 +1,8 @@
 //! The app's screens as routes, and the layout that sends the user where their enrolment allows.
 //!
-//! Desktop keeps the history in memory (the window's back button and `navigator().go_back()`);
-//! the top bar's ‹ goes back whenever there is somewhere to go back to.
+//! The router keeps the history in memory; the top bar's ‹ goes back whenever there is somewhere
+//! to go back to, and the platform's own back (Android's back key, which wry turns into the
+//! webview's `history.back()`) does the same through [`use_platform_back`].
 
 use bianmin_engine::enrolment::Enrolment;
 use bianmin_protocol::sync::DeviceRole;
@@ -92,9 +93,37 @@ fn Shell() -> Element {
         });
         return rsx! {};
     }
+    use_platform_back();
     rsx! {
         div { class: "app", Outlet::<Route> {} }
     }
+}
+
+/// Android's back key goes back through the webview's own history (wry's activity calls
+/// `goBack()` while the webview can go back, and closes the app otherwise). The router's history
+/// lives in memory, so while the app has a screen to go back to, the webview gets one entry to
+/// pop; popping it steps the router back. At the first screen there is none, and back leaves the
+/// app as users expect.
+fn use_platform_back() {
+    let nav = navigator();
+    let mut armed = use_signal(|| false);
+    use_future(move || async move {
+        let mut popped =
+            document::eval("window.addEventListener('popstate', () => dioxus.send(true));");
+        while popped.recv::<bool>().await.is_ok() {
+            armed.set(false);
+            nav.go_back();
+        }
+    });
+    let route = use_route::<Route>();
+    let can_go_back = nav.can_go_back();
+    use_effect(use_reactive!(|route, can_go_back| {
+        let _ = route;
+        if can_go_back && !*armed.peek() {
+            armed.set(true);
+            document::eval("history.pushState({ bianmin: true }, '');");
+        }
+    }));
 }
 
 #[cfg(test)]
