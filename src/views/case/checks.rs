@@ -5,6 +5,7 @@ use bianmin_engine::catalog::Item;
 use bianmin_protocol::CaseState;
 use dioxus::prelude::*;
 
+use super::autosave::Autosave;
 use crate::capture::pipeline::originals;
 use crate::route::Route;
 use crate::services::{use_book, use_sync};
@@ -15,45 +16,56 @@ pub fn PrecheckBar(
     item: Item,
     tried: Signal<bool>,
     error: Signal<Option<String>>,
+    autosave: Autosave,
 ) -> Element {
     let book = use_book();
     let sync = use_sync();
     let mut lines = use_signal(Vec::<String>::new);
     let ready = case.read().as_ref().map(|c| c.state) == Some(CaseState::Ready);
+    // 初审 and sealing read the book: what was typed last must be in it first.
     let run_precheck = {
-        let (book, item) = (book.clone(), item.clone());
+        let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
         move |_| {
             let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
                 return;
             };
             tried.set(true);
-            match book.precheck(&id, &item) {
-                Ok(checked) => {
-                    lines.set(Vec::new());
-                    error.set(None);
-                    case.set(Some(checked));
+            let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
+            spawn(async move {
+                autosave.settled().await;
+                match book.precheck(&id, &item) {
+                    Ok(checked) => {
+                        lines.set(Vec::new());
+                        error.set(None);
+                        case.set(Some(checked));
+                    }
+                    Err(problems) => lines.set(problems),
                 }
-                Err(problems) => lines.set(problems),
-            }
+            });
         }
     };
+    let nav = navigator();
     let seal = move |_| {
         let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
             return;
         };
-        match book.seal(&id, &item) {
-            Ok(sealed) => {
-                // A sealed case cannot be re-cut, so its photos (several MB each, showing
-                // everything the camera saw) leave memory now rather than when they age out.
-                for p in sealed.materials.iter().flat_map(|m| &m.pages) {
-                    originals().remove(&p.sha256);
+        let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
+        spawn(async move {
+            autosave.settled().await;
+            match book.seal(&id, &item) {
+                Ok(sealed) => {
+                    // A sealed case cannot be re-cut, so its photos (several MB each, showing
+                    // everything the camera saw) leave memory now rather than when they age out.
+                    for p in sealed.materials.iter().flat_map(|m| &m.pages) {
+                        originals().remove(&p.sha256);
+                    }
+                    sync.poke();
+                    // The form is done with: back from the receipt goes to where the case began.
+                    nav.replace(Route::ReceiptScreen { id: sealed.id });
                 }
-                sync.poke();
-                // The form is done with: back from the receipt goes to where the case began.
-                navigator().replace(Route::ReceiptScreen { id: sealed.id });
+                Err(e) => error.set(Some(e)),
             }
-            Err(e) => error.set(Some(e)),
-        }
+        });
     };
     rsx! {
         if !lines.read().is_empty() {

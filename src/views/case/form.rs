@@ -1,13 +1,13 @@
 //! The case form: the applicant block and the item's questions, each field saved to the book as
-//! it is typed, with live validation.
+//! it is typed (through [`Autosave`]), with live validation.
 
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::{FieldDef, FieldKind, Item};
 use chrono::Local;
 use dioxus::prelude::*;
 
+use super::autosave::Autosave;
 use super::{form_problems, guide_or_empty};
-use crate::services::use_book;
 
 /// The applicant fields every item has: key, label, input type.
 pub const APPLICANT: [(&str, &str, &str); 4] = [
@@ -23,7 +23,7 @@ pub fn CaseForm(
     case: Signal<Option<Case>>,
     item: Item,
     tried: Signal<bool>,
-    error: Signal<Option<String>>,
+    autosave: Autosave,
 ) -> Element {
     let Some(current) = case.read().clone() else {
         return rsx! {};
@@ -37,7 +37,7 @@ pub fn CaseForm(
             .filter(|_| tried() || !value.trim().is_empty())
             .map(|p| p.message.clone());
         rsx! {
-            FieldRow { key: "{key}", case, field: key.clone(), label, kind, def, value, problem, editable: current.is_editable(), error }
+            FieldRow { key: "{key}", case, field: key.clone(), label, kind, def, value, problem, editable: current.is_editable(), autosave: autosave.clone() }
         }
     };
     rsx! {
@@ -65,33 +65,21 @@ fn FieldRow(
     value: String,
     problem: Option<String>,
     editable: bool,
-    error: Signal<Option<String>>,
+    autosave: Autosave,
 ) -> Element {
-    let book = use_book();
     let required = def
         .as_ref()
         .map(|d| d.required)
         .unwrap_or(field != "applicant.address");
     let help = def.as_ref().map(|d| d.help.clone()).unwrap_or_default();
     let key = field.clone();
-    // One field to the book per change (one decrypt and one encrypt of the case), and the case
-    // as stored back on screen; a failed save keeps the typed text and says so.
+    // On screen at once; to the book by the autosave writer (a failed save is shown by the case
+    // screen, and the typed text stays).
     let on_value = move |v: String| {
-        let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
-            return;
-        };
-        match book.set_field(&id, &key, &v) {
-            Ok(saved) => {
-                error.set(None);
-                case.set(Some(saved));
-            }
-            Err(e) => {
-                error.set(Some(e));
-                if let Some(c) = case.write().as_mut() {
-                    c.set_field(&key, &v);
-                }
-            }
+        if let Some(c) = case.write().as_mut() {
+            c.set_field(&key, &v);
         }
+        autosave.set(&key, &v);
     };
     let class = if problem.is_some() {
         "field bad"

@@ -18,11 +18,13 @@ use crate::components::top_bar::TopBar;
 use crate::route::Route;
 use crate::services::{use_book, use_catalog, use_revision};
 
+mod autosave;
 mod checks;
 mod form;
 mod materials;
 mod progress;
 
+use autosave::Autosave;
 use checks::PrecheckBar;
 use form::CaseForm;
 use materials::MaterialRow;
@@ -81,16 +83,24 @@ pub fn CaseScreen(id: String) -> Element {
     let book = use_book();
     let revision = use_revision();
     let mut case = use_signal(|| book.get(&id));
-    // Any write to the book (here, by a scan worker, or by the sync loop) re-reads the case.
-    let reread = (book.clone(), id.clone());
+    let autosave = use_hook(|| Autosave::new(book.clone(), id.clone()));
+    let mut error = use_signal(|| None::<String>);
+    // Any write to the book (the form's autosave, a scan worker, the sync loop) re-reads the
+    // case, with what is typed and not yet stored laid over it.
+    let reread = (book.clone(), id.clone(), autosave.clone());
     use_effect(move || {
         revision.read();
-        let fresh = reread.0.get(&reread.1);
+        let mut fresh = reread.0.get(&reread.1);
+        if let Some(c) = fresh.as_mut() {
+            reread.2.overlay(c);
+        }
         if *case.peek() != fresh {
             case.set(fresh);
         }
+        if let Some(failed) = reread.2.failure() {
+            error.set(Some(failed));
+        }
     });
-    let error = use_signal(|| None::<String>);
     // After a failed 初审 every problem is shown, also for fields not touched yet.
     let tried = use_signal(|| false);
     let Some(current) = case.read().clone() else {
@@ -112,7 +122,7 @@ pub fn CaseScreen(id: String) -> Element {
                 CorrectionList { case: current.clone(), item: item.clone() }
             }
             if let Some(e) = error() { p { class: "error", id: "case-error", "{e}" } }
-            CaseForm { case, item: item.clone(), tried, error }
+            CaseForm { case, item: item.clone(), tried, autosave: autosave.clone() }
             section { class: "materials",
                 h2 { "材料（逐项拍照）" }
                 for m in guide.materials.iter().cloned() {
@@ -120,7 +130,7 @@ pub fn CaseScreen(id: String) -> Element {
                 }
             }
             if editable {
-                PrecheckBar { case, item, tried, error }
+                PrecheckBar { case, item, tried, error, autosave }
             } else {
                 Timeline { case: current.clone() }
                 if current.agent_brings() {
