@@ -3,6 +3,13 @@
 //! The rule (BRIEF §3): the deadline is the N-th working day counted from the day after
 //! acceptance; a 补正 restarts the clock at the new acceptance. Holidays and make-up working
 //! days (调休) are data (`assets/holidays.toml`), because they change every year.
+//!
+//! A year whose 放假安排 the State Council has not published yet (it does so late in the year
+//! before) still has the holidays that fall on fixed dates under 《全国年节及纪念日放假办法》
+//! (国务院令第798号, 2024年修订, from 2025): 元旦 1 January, 劳动节 1–2 May, 国庆节 1–3
+//! October. The lunar holidays (春节, 清明, 端午, 中秋) and the 调休 of such a year are unknown, so a
+//! deadline reaching into it is provisional ([`WorkCalendar::is_provisional`]) and errs early,
+//! never counting a statutory day off as a working day.
 
 use std::collections::BTreeSet;
 
@@ -44,6 +51,17 @@ pub struct WorkCalendar {
     holidays: BTreeSet<NaiveDate>,
     /// Weekend days that are working days (调休上班).
     makeup_days: BTreeSet<NaiveDate>,
+    /// Years the table covers with their published 放假安排; empty for a weekends-only calendar.
+    published: BTreeSet<i32>,
+}
+
+/// Holidays on fixed solar dates under 《全国年节及纪念日放假办法》 (2024 revision): 元旦,
+/// 劳动节 (two days), 国庆节 (three days).
+fn statutory_fixed_date(day: NaiveDate) -> bool {
+    matches!(
+        (day.month(), day.day()),
+        (1, 1) | (5, 1) | (5, 2) | (10, 1..=3)
+    )
 }
 
 impl WorkCalendar {
@@ -63,6 +81,7 @@ impl WorkCalendar {
         let table: Table = toml::from_str(text)?;
         let mut cal = WorkCalendar::default();
         for y in table.year {
+            cal.published.insert(y.year);
             for entry in &y.off {
                 cal.holidays.extend(parse_entry(y.year, entry)?);
             }
@@ -86,7 +105,22 @@ impl WorkCalendar {
         if self.holidays.contains(&day) {
             return false;
         }
+        if self.beyond_table(day.year()) && statutory_fixed_date(day) {
+            return false;
+        }
         !matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+    }
+
+    /// A year the table should cover and does not (yet): after the last published year.
+    fn beyond_table(&self, year: i32) -> bool {
+        self.published.last().is_some_and(|last| year > *last)
+    }
+
+    /// Whether the working days from `from` to `to` run into a year whose 放假安排 is not in the
+    /// table yet: a deadline counted over them may move once it is published.
+    pub fn is_provisional(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        let (a, b) = if from <= to { (from, to) } else { (to, from) };
+        (a.year()..=b.year()).any(|y| self.beyond_table(y))
     }
 
     /// The `days`-th working day after `start` (not counting `start` itself).
@@ -124,7 +158,11 @@ impl WorkCalendar {
 
     /// The deadline for a case accepted on `accepted_on` with `promised_days` working days.
     pub fn deadline(&self, accepted_on: NaiveDate, promised_days: u32) -> NaiveDate {
-        self.add_working_days(accepted_on, promised_days)
+        let due = self.add_working_days(accepted_on, promised_days);
+        if self.is_provisional(accepted_on, due) {
+            tracing::warn!(%accepted_on, %due, "deadline reaches a year whose holiday arrangement is not in the table; add it to assets/holidays.toml");
+        }
+        due
     }
 }
 
@@ -200,6 +238,27 @@ mod tests {
         );
         assert!(is_overdue(d(2026, 12, 4), d(2026, 12, 5)));
         assert!(!is_overdue(d(2026, 12, 4), d(2026, 12, 4)));
+    }
+
+    #[test]
+    fn a_year_not_yet_published_keeps_its_fixed_date_holidays_and_is_provisional() {
+        let cal = WorkCalendar::shipped();
+        let last = *cal.published.last().unwrap();
+        let next = last + 1;
+        // 1 January of the next year is never a working day, whatever weekday it is.
+        assert!(!cal.is_working_day(d(next, 1, 1)));
+        assert!(!cal.is_working_day(d(next, 5, 2)));
+        assert!(!cal.is_working_day(d(next, 10, 3)));
+        // Accepted on 31 December with 1 promised day: not due on New Year's Day.
+        let due = cal.deadline(d(last, 12, 31), 1);
+        assert!(due > d(next, 1, 1), "{due}");
+        assert!(cal.is_provisional(d(last, 12, 31), due));
+        assert!(!cal.is_provisional(d(last, 3, 2), d(last, 3, 9)));
+        // Published years follow the table only (2026-01-02 is off by the 2026 notice, 01-04 a
+        // make-up working day), and a weekends-only calendar knows no holidays at all.
+        assert!(!cal.is_working_day(d(2026, 1, 2)));
+        assert!(cal.is_working_day(d(2026, 1, 4)));
+        assert!(WorkCalendar::weekends_only().is_working_day(d(2027, 1, 1)));
     }
 
     #[test]
