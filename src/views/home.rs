@@ -3,33 +3,19 @@
 use dioxus::prelude::*;
 
 use crate::components::top_bar::{SyncPanel, TopBar};
+use crate::components::who::WhoLine;
 use crate::route::Route;
-use crate::services::{use_book, use_enrolment, use_revision};
+use crate::services::{use_book, use_revision};
 
 #[component]
 pub fn Home() -> Element {
     let _ = use_revision().read();
     let counts = use_book().counts();
     let nav = navigator();
-    let who = use_enrolment()
-        .read()
-        .as_ref()
-        .map(|d| {
-            format!(
-                "{} · {}",
-                d.person,
-                if d.place_name.is_empty() {
-                    &d.place
-                } else {
-                    &d.place_name
-                }
-            )
-        })
-        .unwrap_or_default();
     rsx! {
         TopBar { title: "便民服务点" }
         main { class: "page home",
-            p { class: "muted", "{who}" }
+            WhoLine {}
             div { class: "counts",
                 Count { label: "草稿", n: counts.drafts, id: "count-drafts" }
                 Count { label: "待上传", n: counts.waiting, id: "count-waiting" }

@@ -14,6 +14,7 @@ use chrono::Local;
 use dioxus::prelude::*;
 
 use crate::components::top_bar::{SyncPanel, TopBar};
+use crate::components::who::WhoLine;
 use crate::route::Route;
 use crate::services::use_enrolment;
 
@@ -59,21 +60,6 @@ pub fn countdown(deadline: Option<chrono::NaiveDate>, today: chrono::NaiveDate) 
 #[component]
 pub fn TownInbox() -> Element {
     let enrolment = use_enrolment();
-    let who = enrolment
-        .read()
-        .as_ref()
-        .map(|d| {
-            format!(
-                "{} · {}",
-                d.person,
-                if d.place_name.is_empty() {
-                    &d.place
-                } else {
-                    &d.place_name
-                }
-            )
-        })
-        .unwrap_or_default();
     let mut village = use_signal(String::new);
     let mut state = use_signal(String::new);
     let mut overdue = use_signal(|| false);
@@ -93,7 +79,7 @@ pub fn TownInbox() -> Element {
     rsx! {
         TopBar { title: "镇中心收件箱" }
         main { class: "page town",
-            p { class: "muted", "{who}" }
+            WhoLine {}
             SyncPanel {}
             div { class: "filters",
                 input { id: "filter-village", placeholder: "村代码（留空为全部）", value: "{village}", oninput: move |e| village.set(e.value()) }

@@ -395,13 +395,7 @@ impl Outbox {
         if !rec.case.set_field(key, value) {
             return Ok(rec.case);
         }
-        if rec.case.state == CaseState::Ready {
-            rec.case.apply(
-                CaseEvent::Reopen,
-                &rec.case.responsible.device_id.clone(),
-                Utc::now(),
-            )?;
-        }
+        reopen_if_ready(&mut rec.case)?;
         rec.updated_at = Utc::now();
         self.put_record(&mut rec, &rkey)?;
         Ok(rec.case)
@@ -421,12 +415,8 @@ impl Outbox {
         rec.case.applicant = case.applicant.clone();
         rec.case.answers = case.answers.clone();
         // An edit after 初审 needs 初审 again.
-        if rec.case.state == CaseState::Ready && changed {
-            rec.case.apply(
-                CaseEvent::Reopen,
-                &rec.case.responsible.device_id.clone(),
-                Utc::now(),
-            )?;
+        if changed {
+            reopen_if_ready(&mut rec.case)?;
         }
         rec.updated_at = Utc::now();
         self.put_record(&mut rec, &key)
@@ -505,13 +495,7 @@ impl Outbox {
                 pages: vec![att.clone()],
             }),
         }
-        if rec.case.state == CaseState::Ready {
-            rec.case.apply(
-                CaseEvent::Reopen,
-                &rec.case.responsible.device_id.clone(),
-                Utc::now(),
-            )?;
-        }
+        reopen_if_ready(&mut rec.case)?;
         rec.updated_at = Utc::now();
         self.index
             .blobs
@@ -539,13 +523,7 @@ impl Outbox {
             m.pages.retain(|p| p.sha256 != sha256);
         }
         rec.case.materials.retain(|m| !m.pages.is_empty());
-        if rec.case.state == CaseState::Ready {
-            rec.case.apply(
-                CaseEvent::Reopen,
-                &rec.case.responsible.device_id.clone(),
-                Utc::now(),
-            )?;
-        }
+        reopen_if_ready(&mut rec.case)?;
         rec.updated_at = Utc::now();
         self.put_record(&mut rec, &key)
     }
@@ -1119,6 +1097,15 @@ impl Outbox {
         }
         Ok(out)
     }
+}
+
+/// An edit after 初审 needs 初审 again: a Ready case goes back to draft.
+fn reopen_if_ready(case: &mut Case) -> Result<(), StoreError> {
+    if case.state == CaseState::Ready {
+        let by = case.responsible.device_id.clone();
+        case.apply(CaseEvent::Reopen, &by, Utc::now())?;
+    }
+    Ok(())
 }
 
 impl SyncStore for Outbox {
