@@ -2,7 +2,7 @@
 //!
 //! The router keeps the history in memory; the top bar's ‹ goes back whenever there is somewhere
 //! to go back to, and the platform's own back (Android's back key, which wry turns into the
-//! webview's `history.back()`) does the same through [`use_platform_back`].
+//! webview's `history.back()`) does the same through `use_platform_back`.
 
 use bianmin_engine::enrolment::Enrolment;
 use bianmin_protocol::sync::DeviceRole;
