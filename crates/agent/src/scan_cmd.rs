@@ -36,26 +36,44 @@ pub fn scan(args: &ScanArgs) -> Result<ExitCode> {
     }
     opts.bilevel = args.bilevel;
     let mut failed = 0;
+    let mut checks = 0;
     for r in scan_files(&args.photos, &args.out, &opts, &CancelToken::new()) {
         match r.result {
-            Ok((path, s)) => println!(
-                "{}\t{}\t{}x{}\t{} bytes\t{}",
-                r.input.display(),
-                path.display(),
-                s.width,
-                s.height,
-                s.data.len(),
-                if s.detected {
-                    "page found"
-                } else {
-                    "whole frame"
-                }
-            ),
+            Ok((path, s)) => {
+                // Confidence and reason on every line: a crop the scanner was not sure of must
+                // be looked at, and a whole-frame fallback must never pass for a found page.
+                println!(
+                    "{}\t{}\t{}x{}\t{} bytes\t{}\tconfidence {:.2}\t{}{}",
+                    r.input.display(),
+                    path.display(),
+                    s.width,
+                    s.height,
+                    s.data.len(),
+                    if s.detected {
+                        "page found"
+                    } else {
+                        "whole frame"
+                    },
+                    s.confidence,
+                    s.reason.describe(),
+                    if s.needs_check() {
+                        "\tCHECK THIS PAGE"
+                    } else {
+                        ""
+                    }
+                );
+                checks += s.needs_check() as usize;
+            }
             Err(e) => {
                 failed += 1;
                 eprintln!("{}: {e}", r.input.display());
             }
         }
+    }
+    if checks > 0 {
+        eprintln!(
+            "{checks} page(s) need checking: the scanner was not sure it found the whole page"
+        );
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS

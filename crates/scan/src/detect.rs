@@ -1,17 +1,94 @@
-//! Page detection: coarse segmentation on a ~500 px copy, then sub-pixel edge refinement on the
-//! full-resolution photo.
+//! Page detection that fails safe: candidates from two independent methods on a ~500 px copy,
+//! sub-pixel edge refinement on the full-resolution photo, plausibility checks, and the whole
+//! frame (flagged) whenever no candidate can be trusted.
 //!
-//! Coarse stage: box-downscale, blur, Otsu threshold, largest bright component, convex hull
-//! reduced to four vertices. Fine stage: for each side, search along the normal for the strongest
-//! bright-inside/dark-outside step, fit a robust line, intersect adjacent lines. Segmenting on a
-//! small copy keeps this stage cheap; refining on the full photo keeps corners within a pixel or two.
+//! Contour method: box-downscale, blur, Otsu threshold (on the copy as it is, and once more with
+//! a fitted lighting plane divided out, for gradients and shadows), largest bright component,
+//! convex hull reduced to four vertices. Line method ([`crate::lines`]): Hough lines with
+//! polarity, four of them facing each other. Fine stage: for each side, search along the normal
+//! for the strongest bright-inside/dark-outside step, fit a robust line, intersect adjacent lines.
+//!
+//! A candidate is plausible when it is convex, not tiny, has page-like angles and aspect for the
+//! mode, lies inside the frame, and shows a step edge along most of every side. The result is
+//! trusted (high confidence) only when a contour candidate and a line candidate agree; a lone
+//! plausible candidate is used but flagged; otherwise the whole frame is kept and flagged. A
+//! page that runs off the frame is reported as such: no crop can be right there.
 
 use crate::decode::{luma, Raster};
-use crate::geom::{is_convex, order_corners, polygon_area, Orientation, Point};
+use crate::geom::{is_convex, order_corners, polygon_area, Mat3, Orientation, Point};
+use crate::lines::{line_quads, side_evidence};
 use crate::simd::multiversion;
+use crate::Mode;
 
 /// Long side of the coarse copy, in pixels.
 const SMALL_TARGET: usize = 512;
+
+/// Confidence below which the agent is asked to check the page (请检查是否拍全).
+pub const CONFIDENT: f32 = 0.6;
+
+/// Why detection ended as it did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A contour candidate and a line candidate found the same page, with edges on all sides.
+    Agreed,
+    /// Only one method found a plausible page; it is used, but the agent should check it.
+    SingleMethod,
+    /// The methods found different pages; the whole frame is kept.
+    MethodsDisagree,
+    /// One method found an outline, but with gaps in its edges; the whole frame is kept.
+    WeakEdges,
+    /// The page runs off the frame (or fills it): the whole frame is kept.
+    PageCutByFrame,
+    /// No plausible page edge at all: the whole frame is kept.
+    NoPageFound,
+    /// The corners were set by hand.
+    Manual,
+}
+
+impl Reason {
+    /// Stable identifier for logs, the CLI and reports.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::Agreed => "methods_agree",
+            Reason::SingleMethod => "single_method",
+            Reason::MethodsDisagree => "methods_disagree",
+            Reason::WeakEdges => "weak_edges",
+            Reason::PageCutByFrame => "page_cut_by_frame",
+            Reason::NoPageFound => "no_page_found",
+            Reason::Manual => "manual_corners",
+        }
+    }
+    /// One English sentence for the CLI.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::Agreed => "page found: contour and line detection agree",
+            Reason::SingleMethod => "page found by one method only: check the crop",
+            Reason::MethodsDisagree => {
+                "detection methods disagree: whole frame kept, check the photo"
+            }
+            Reason::WeakEdges => {
+                "page edges too weak to be sure: whole frame kept, check the photo"
+            }
+            Reason::PageCutByFrame => {
+                "page runs off the photo: whole frame kept, retake with the whole page in view"
+            }
+            Reason::NoPageFound => "no page edge found: whole frame kept, check the photo",
+            Reason::Manual => "corners set by hand",
+        }
+    }
+    /// Short Simplified Chinese text for the app.
+    pub fn user_message(self) -> &'static str {
+        match self {
+            Reason::Agreed => "已找到纸张边缘",
+            Reason::SingleMethod => "纸张边缘不够清楚，请检查是否拍全",
+            Reason::MethodsDisagree => "没能确定纸张边缘，已保留整张照片，请检查是否拍全",
+            Reason::WeakEdges => "纸张边缘不清楚，已保留整张照片，请检查是否拍全",
+            Reason::PageCutByFrame => "纸张似乎超出了画面，已保留整张照片，请检查是否拍全",
+            Reason::NoPageFound => "未找到纸张边缘，已保留整张照片，请检查是否拍全",
+            Reason::Manual => "已按手动调整的边角裁切",
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug)]
 pub struct Detection {
@@ -19,6 +96,9 @@ pub struct Detection {
     pub corners: [Point; 4],
     /// False when no page edge was found and the whole frame is used.
     pub detected: bool,
+    /// 0..1; below [`CONFIDENT`] the agent must be asked to check the page.
+    pub confidence: f32,
+    pub reason: Reason,
 }
 
 /// Whole-frame corners for an oriented size.
@@ -439,38 +519,151 @@ fn max_area_quad(mut hull: Vec<Point>) -> Option<[Point; 4]> {
     Some([hull[q[0]], hull[q[1]], hull[q[2]], hull[q[3]]])
 }
 
-/// Coarse quad in stored-raster pixel coordinates, or None when no page-like region stands out.
-fn coarse_quad(r: &Raster) -> Option<[Point; 4]> {
-    let f = (r.w.max(r.h)).div_ceil(SMALL_TARGET).max(1);
-    let (sw, sh, small) = downscale(r, f);
-    if sw < 16 || sh < 16 {
-        return None;
+/// The small copy detection works on, in stored-raster orientation.
+struct Small {
+    w: usize,
+    h: usize,
+    /// Downscale factor: small pixel (x, y) covers stored pixels [x f, x f + f).
+    f: usize,
+    /// Lightly blurred (edges, lines, evidence).
+    fine: Vec<f32>,
+    /// More blurred (segmentation).
+    coarse: Vec<f32>,
+}
+
+impl Small {
+    fn new(r: &Raster) -> Option<Small> {
+        let f = (r.w.max(r.h)).div_ceil(SMALL_TARGET).max(1);
+        let (w, h, small) = downscale(r, f);
+        if w < 16 || h < 16 {
+            return None;
+        }
+        Some(Small {
+            w,
+            h,
+            f,
+            fine: box_blur(w, h, &small, 1),
+            coarse: box_blur(w, h, &small, 2),
+        })
     }
-    let blurred = box_blur(sw, sh, &small, 2);
-    let t = otsu(&blurred);
-    let mask: Vec<bool> = blurred.iter().map(|&v| v > t).collect();
-    let (area, pts) = largest_component(sw, sh, &mask);
-    let frame = (sw * sh) as f32;
-    // Too small to be the subject, or so large the page must run past the frame.
-    if (area as f32) < 0.08 * frame || (area as f32) > 0.92 * frame {
-        return None;
+    fn to_raw(&self, p: Point) -> Point {
+        let off = (self.f as f32 - 1.0) / 2.0;
+        Point::new(p.x * self.f as f32 + off, p.y * self.f as f32 + off)
     }
-    let quad = max_area_quad(convex_hull(pts.clone()))?;
+    fn raw_to_small(&self, p: Point) -> Point {
+        let off = (self.f as f32 - 1.0) / 2.0;
+        Point::new((p.x - off) / self.f as f32, (p.y - off) / self.f as f32)
+    }
+}
+
+/// A segmented region's page quad (small coordinates) and how much of the frame's border the
+/// region touches (0..1).
+fn region_quad(w: usize, h: usize, img: &[f32]) -> (Option<[Point; 4]>, f32) {
+    let t = otsu(img);
+    let mask: Vec<bool> = img.iter().map(|&v| v > t).collect();
+    let (area, pts) = largest_component(w, h, &mask);
+    let border = pts
+        .iter()
+        .filter(|p| p.x < 0.5 || p.y < 0.5 || p.x > w as f32 - 1.5 || p.y > h as f32 - 1.5)
+        .count() as f32;
+    let touch = border / (2 * (w + h)) as f32;
+    let frame = (w * h) as f32;
+    if (area as f32) < 0.02 * frame || (area as f32) > 0.97 * frame {
+        return (None, touch);
+    }
+    let Some(quad) = max_area_quad(convex_hull(pts.clone())) else {
+        return (None, touch);
+    };
     let quad = fit_sides(fit_sides(quad, &pts), &pts);
     let qa = polygon_area(&quad).abs();
     if qa <= 0.0 || (area as f32) < 0.75 * qa {
-        return None;
+        return (None, touch);
     }
-    // Corners on the frame border mean the page is cut off; the whole frame is the safer crop.
-    let on_border = quad
-        .iter()
-        .filter(|p| p.x < 1.5 || p.y < 1.5 || p.x > sw as f32 - 2.5 || p.y > sh as f32 - 2.5)
-        .count();
-    if on_border >= 2 {
-        return None;
+    (Some(order_corners(quad)), touch)
+}
+
+/// The copy with a least-squares lighting plane divided out (gradients across the photo).
+fn flatten(w: usize, h: usize, img: &[f32]) -> Vec<f32> {
+    let (mut sx, mut sy, mut sxx, mut syy, mut sxy, mut sv, mut sxv, mut syv) =
+        (0f64, 0f64, 0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+    for y in 0..h {
+        for x in 0..w {
+            let (xf, yf, v) = (x as f64, y as f64, img[y * w + x] as f64);
+            sx += xf;
+            sy += yf;
+            sxx += xf * xf;
+            syy += yf * yf;
+            sxy += xf * yf;
+            sv += v;
+            sxv += xf * v;
+            syv += yf * v;
+        }
     }
-    let off = (f as f32 - 1.0) / 2.0;
-    Some(quad.map(|p| Point::new(p.x * f as f32 + off, p.y * f as f32 + off)))
+    let n = (w * h) as f64;
+    // Normal equations of v = a + b x + c y.
+    let m = Mat3([n, sx, sy, sx, sxx, sxy, sy, sxy, syy]);
+    let Some(inv) = m.inverse() else {
+        return img.to_vec();
+    };
+    let i = inv.0;
+    let a = i[0] * sv + i[1] * sxv + i[2] * syv;
+    let b = i[3] * sv + i[4] * sxv + i[5] * syv;
+    let c = i[6] * sv + i[7] * sxv + i[8] * syv;
+    let mean = (sv / n) as f32;
+    let mut out = vec![0f32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let plane = ((a + b * x as f64 + c * y as f64) as f32).max(8.0);
+            out[y * w + x] = img[y * w + x] * mean / plane;
+        }
+    }
+    out
+}
+
+/// Plausibility of a candidate (small coordinates, clockwise) for the mode, with its evidence.
+fn plausible(q: &[Point; 4], ev: &[f32; 4], mode: Mode, w: usize, h: usize) -> bool {
+    if !is_convex(q) {
+        return false;
+    }
+    let frame = (w * h) as f32;
+    let area = polygon_area(q).abs();
+    let min_area = match mode {
+        Mode::Page => 0.08,
+        Mode::Card => 0.02,
+    };
+    if area < min_area * frame || area > 0.97 * frame {
+        return false;
+    }
+    // A corner on the frame's border means the page is cut off there.
+    if q.iter()
+        .any(|p| p.x < 1.0 || p.y < 1.0 || p.x > w as f32 - 2.0 || p.y > h as f32 - 2.0)
+    {
+        return false;
+    }
+    for i in 0..4 {
+        let (a, b, c) = (q[(i + 3) % 4], q[i], q[(i + 1) % 4]);
+        let (u, v) = (
+            Point::new(a.x - b.x, a.y - b.y),
+            Point::new(c.x - b.x, c.y - b.y),
+        );
+        let cos = (u.x * v.x + u.y * v.y) / (a.dist(b) * c.dist(b)).max(1e-6);
+        if cos.abs() > 50f32.to_radians().sin() {
+            return false; // an angle outside 50..130 degrees
+        }
+    }
+    let across = q[0].dist(q[1]) + q[3].dist(q[2]);
+    let down = q[0].dist(q[3]) + q[1].dist(q[2]);
+    let aspect = across.max(down) / across.min(down).max(1e-6);
+    let (lo, hi) = match mode {
+        Mode::Page => (1.15, 1.85),
+        Mode::Card => (1.3, 1.8),
+    };
+    if !(lo..=hi).contains(&aspect) {
+        return false;
+    }
+    let min = ev.iter().copied().fold(1.0, f32::min);
+    let mean = ev.iter().sum::<f32>() / 4.0;
+    min >= 0.5 && mean >= 0.7
 }
 
 /// Replaces hull-vertex corners by intersections of lines fitted to the middle of each side, so
@@ -640,32 +833,150 @@ fn refine(s: &Sampler, q: [Point; 4], radius: f32) -> [Point; 4] {
 }
 
 /// Finds the page in a stored raster; corners are returned in oriented coordinates.
-pub fn detect(r: &Raster, o: Orientation) -> Detection {
+pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
     let (ow, oh) = o.oriented_size(r.w as u32, r.h as u32);
-    let whole = Detection {
+    let whole = |reason: Reason, confidence: f32| Detection {
         corners: frame_corners(ow, oh),
         detected: false,
+        confidence,
+        reason,
     };
-    let Some(raw_quad) = coarse_quad(r) else {
-        return whole;
+    let Some(sm) = Small::new(r) else {
+        return whole(Reason::NoPageFound, 0.0);
     };
-    let Some(to_oriented) = o.oriented_to_raw(r.w as u32, r.h as u32).inverse() else {
-        return whole;
+    let raw_to_or = o.oriented_to_raw(r.w as u32, r.h as u32);
+    let Some(to_oriented) = raw_to_or.inverse() else {
+        return whole(Reason::NoPageFound, 0.0);
     };
-    let mut q = order_corners(raw_quad.map(|p| to_oriented.apply_pt(p)));
+    let to_small =
+        |q: &[Point; 4]| order_corners(q.map(|p| sm.raw_to_small(raw_to_or.apply_pt(p))));
+
+    // Candidates in small coordinates, each already checked for plausibility.
+    let (plain, touch) = region_quad(sm.w, sm.h, &sm.coarse);
+    let (flat, _) = region_quad(sm.w, sm.h, &flatten(sm.w, sm.h, &sm.coarse));
+    let check = |q: &[Point; 4]| {
+        let ev = side_evidence(&sm.fine, sm.w, sm.h, q);
+        plausible(q, &ev, mode, sm.w, sm.h).then_some(ev.iter().copied().fold(1.0, f32::min))
+    };
     let s = Sampler::new(r, o);
-    let f = (r.w.max(r.h)).div_ceil(SMALL_TARGET).max(1) as f32;
-    q = refine(&s, q, (3.0 * f).max(8.0));
-    q = refine(&s, order_corners(q), (3.0 * f).max(8.0));
-    q = refine(&s, order_corners(q), 6.0);
-    q = order_corners(q);
-    if !is_convex(&q) || polygon_area(&q).abs() < 0.05 * (ow * oh) as f32 {
-        return whole;
+    let rad = (3.0 * sm.f as f32).max(8.0);
+    // Full-resolution edge refinement, in small coordinates.
+    let refined = |q: &[Point; 4]| {
+        let mut f = order_corners(q.map(|p| to_oriented.apply_pt(sm.to_raw(p))));
+        f = refine(&s, f, rad);
+        f = refine(&s, order_corners(f), rad);
+        f = order_corners(refine(&s, order_corners(f), 6.0));
+        (f, to_small(&f))
+    };
+    // A segmented outline is rough (shadows bend it); it is judged after refinement.
+    let contour: Vec<([Point; 4], f32)> = [plain, flat]
+        .into_iter()
+        .flatten()
+        .filter_map(|q| {
+            let (_, rs) = refined(&q);
+            check(&rs)
+                .map(|e| (rs, e))
+                .or_else(|| check(&q).map(|e| (q, e)))
+        })
+        .collect();
+    let min_area = match mode {
+        Mode::Page => 0.08,
+        Mode::Card => 0.02,
+    } * (sm.w * sm.h) as f32;
+    // Largest first: the page is the outermost supported quad (table frames and certificate
+    // borders lie inside it, and give no step edge anyway).
+    let lines: Vec<([Point; 4], f32)> = line_quads(&sm.fine, sm.w, sm.h, min_area)
+        .into_iter()
+        .filter(|(q, ev)| plausible(q, ev, mode, sm.w, sm.h))
+        .map(|(q, ev)| (q, ev.iter().copied().fold(1.0, f32::min)))
+        .collect();
+
+    let agree = |a: &[Point; 4], b: &[Point; 4]| {
+        let tol = (0.025 * polygon_area(a).abs().sqrt()).max(2.5);
+        a.iter().zip(b).all(|(p, q)| p.dist(*q) <= tol)
+    };
+    let area = |q: &[Point; 4]| polygon_area(q).abs();
+    // The largest outline both methods found.
+    let mut agreed: Option<([Point; 4], f32)> = None;
+    for (c, ce) in &contour {
+        for (l, le) in &lines {
+            if agree(c, l) {
+                let (q, e) = if area(c) >= area(l) {
+                    (*c, *ce)
+                } else {
+                    (*l, *le)
+                };
+                if agreed.map(|b| area(&q) > area(&b.0)).unwrap_or(true) {
+                    agreed = Some((q, e.min(*ce).min(*le)));
+                }
+            }
+        }
     }
-    Detection {
-        corners: q,
-        detected: true,
+    // Refined on the full photo; kept only if it still looks like the page afterwards (it may
+    // have wandered onto a shadow edge or a second document).
+    let finish = |q: [Point; 4]| {
+        let coarse = order_corners(q.map(|p| to_oriented.apply_pt(sm.to_raw(p))));
+        let (f, fs) = refined(&q);
+        let moved = q
+            .iter()
+            .zip(&fs)
+            .map(|(a, b)| a.dist(*b))
+            .fold(0.0, f32::max);
+        let ok =
+            is_convex(&f) && check(&fs).is_some() && moved <= (0.05 * area(&q).sqrt()).max(4.0);
+        if ok {
+            f
+        } else {
+            coarse
+        }
+    };
+    if let Some((q, e)) = agreed {
+        // A larger supported outline around the agreed one means the agreement may be on
+        // something inside the page (a table frame, a shadowed part): do not trust it.
+        let outer = lines.iter().chain(&contour).any(|(l, e)| {
+            *e >= 0.75
+                && area(l) > 1.05 * area(&q)
+                && crate::geom::clip_convex(&q, l).len() >= 3
+                && area_of(&crate::geom::clip_convex(&q, l)) > 0.97 * area(&q)
+        });
+        if !outer {
+            return Detection {
+                corners: finish(q),
+                detected: true,
+                confidence: 0.75 + 0.25 * e,
+                reason: Reason::Agreed,
+            };
+        }
+        return whole(Reason::MethodsDisagree, 0.2);
     }
+    match (contour.is_empty(), lines.is_empty()) {
+        // One method only: its largest plausible outline, used but flagged.
+        (false, true) | (true, false) => {
+            let (q, e) = contour
+                .iter()
+                .chain(&lines)
+                .copied()
+                .max_by(|a, b| area(&a.0).total_cmp(&area(&b.0)))
+                .expect("a candidate");
+            // Unconfirmed and with gaps in its edges: not enough to cut the photo on.
+            if e < 0.9 {
+                return whole(Reason::WeakEdges, 0.2);
+            }
+            Detection {
+                corners: finish(q),
+                detected: true,
+                confidence: 0.3 + 0.2 * e,
+                reason: Reason::SingleMethod,
+            }
+        }
+        (true, true) if touch > 0.08 => whole(Reason::PageCutByFrame, 0.2),
+        (true, true) => whole(Reason::NoPageFound, 0.1),
+        (false, false) => whole(Reason::MethodsDisagree, 0.2),
+    }
+}
+
+fn area_of(p: &[Point]) -> f32 {
+    polygon_area(p).abs()
 }
 
 #[cfg(test)]

@@ -212,9 +212,57 @@ pub fn is_convex(q: &[Point; 4]) -> bool {
     true
 }
 
+/// Intersection of polygon `subject` with the convex polygon `clip` (Sutherland-Hodgman); both
+/// clockwise on screen, as [`order_corners`] gives them.
+pub fn clip_convex(subject: &[Point], clip: &[Point]) -> Vec<Point> {
+    let mut out: Vec<Point> = subject.to_vec();
+    let n = clip.len();
+    for i in 0..n {
+        if out.is_empty() {
+            break;
+        }
+        let (a, b) = (clip[i], clip[(i + 1) % n]);
+        // Inside = on the right of a->b on screen (clockwise polygon, y down): cross >= 0.
+        let side = |p: Point| (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x);
+        let input = std::mem::take(&mut out);
+        for j in 0..input.len() {
+            let (p, q) = (input[j], input[(j + 1) % input.len()]);
+            let (sp, sq) = (side(p), side(q));
+            if sp >= 0.0 {
+                out.push(p);
+            }
+            if (sp >= 0.0) != (sq >= 0.0) {
+                let t = sp / (sp - sq);
+                out.push(Point::new(p.x + (q.x - p.x) * t, p.y + (q.y - p.y) * t));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clipping_squares_gives_their_overlap() {
+        let a = [
+            Point::new(0., 0.),
+            Point::new(10., 0.),
+            Point::new(10., 10.),
+            Point::new(0., 10.),
+        ];
+        let b = [
+            Point::new(5., 5.),
+            Point::new(15., 5.),
+            Point::new(15., 15.),
+            Point::new(5., 15.),
+        ];
+        assert!((polygon_area(&clip_convex(&a, &b)) - 25.0).abs() < 1e-3);
+        assert!((polygon_area(&clip_convex(&a, &a)) - 100.0).abs() < 1e-3);
+        let far = b.map(|p| Point::new(p.x + 100.0, p.y));
+        assert!(polygon_area(&clip_convex(&a, &far)).abs() < 1e-3);
+    }
 
     #[test]
     fn homography_round_trip() {

@@ -13,6 +13,7 @@ pub mod detect;
 mod encode;
 mod fastjpeg;
 pub mod geom;
+pub mod lines;
 mod normalize;
 mod par;
 mod simd;
@@ -24,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use detect::{Reason, CONFIDENT};
 pub use geom::{Orientation, Point};
 
 /// A4 at 200 DPI.
@@ -247,10 +249,22 @@ pub struct Scan {
     pub corners: [Point; 4],
     /// False when no page edge was found and the whole frame was used.
     pub detected: bool,
+    /// How far the crop can be trusted, 0..1 (1 for hand-set corners); see [`Scan::needs_check`].
+    pub confidence: f32,
+    /// Why detection ended as it did.
+    pub reason: Reason,
     pub photo: PhotoInfo,
     /// JPEG quality actually used (0 for PNG).
     pub quality: u8,
     pub timings: StageTimings,
+}
+
+impl Scan {
+    /// True when the agent must look at the page with its outline (请检查是否拍全): detection
+    /// was not sure, or it kept the whole frame.
+    pub fn needs_check(&self) -> bool {
+        self.confidence < CONFIDENT
+    }
 }
 
 /// Reads the photo's displayed size and orientation from the header, applying the safety limits.
@@ -317,7 +331,7 @@ fn run(
     cancel.check()?;
 
     let t0 = Instant::now();
-    let (corners, detected) = match manual {
+    let (corners, detected, confidence, reason) = match manual {
         Some(c) => {
             let q = geom::order_corners(c);
             let slack = 0.05 * ow.max(oh) as f32;
@@ -332,11 +346,11 @@ fn run(
             if !inside || !geom::is_convex(&q) || geom::polygon_area(&q).abs() < 64.0 {
                 return Err(ScanError::InvalidCorners);
             }
-            (q, true)
+            (q, true, 1.0, Reason::Manual)
         }
         None => {
-            let d = detect::detect(&raster, o);
-            (d.corners, d.detected)
+            let d = detect::detect(&raster, o, opts.mode);
+            (d.corners, d.detected, d.confidence, d.reason)
         }
     };
     t.detect = t0.elapsed();
@@ -411,6 +425,8 @@ fn run(
         height: h,
         corners,
         detected,
+        confidence,
+        reason,
         photo,
         quality,
         timings: t,

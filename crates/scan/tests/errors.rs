@@ -28,12 +28,13 @@ fn jpeg_header(w: u16, h: u16) -> Vec<u8> {
 
 /// A small real photo-like JPEG (grey page on a dark background).
 fn small_jpeg() -> Vec<u8> {
+    // A landscape A4-shaped page (400 x 283, aspect 1.41: detection checks the aspect).
     let img = image::GrayImage::from_fn(640, 480, |x, y| {
-        let inside = (120..520).contains(&x) && (60..420).contains(&y);
+        let inside = (120..520).contains(&x) && (100..383).contains(&y);
         let text = inside
             && (y / 12) % 2 == 0
             && (x / 6) % 3 == 0
-            && (100..380).contains(&y)
+            && (130..350).contains(&y)
             && (160..480).contains(&x);
         image::Luma([if text {
             30

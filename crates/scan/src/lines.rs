@@ -1,0 +1,322 @@
+//! Line-based page candidates and the edge evidence every candidate is checked against.
+//!
+//! Works on the small (~500 px) blurred luma copy that detection already makes. Edge pixels
+//! (Sobel magnitude, thinned along the gradient) vote in a Hough accumulator that keeps the
+//! gradient's direction over the full circle, so a line remembers which side is brighter: a page
+//! edge has the paper on its bright side. Four lines whose bright sides face each other make a
+//! candidate quadrilateral; it survives only with step-edge evidence along all four sides.
+//!
+//! The evidence test looks for a *step* (dark outside, bright inside, a few pixels either way),
+//! not a line: thin dark lines such as table rules, tile grout or a certificate's border have
+//! paper (or tile) on both sides and give no step, so they cannot pass for a page edge.
+
+use crate::geom::{is_convex, order_corners, polygon_area, Point};
+
+/// A line `x cos(phi) + y sin(phi) = rho`, `phi` pointing from its dark side to its bright side.
+#[derive(Clone, Copy, Debug)]
+pub struct Line {
+    pub phi: f32,
+    pub rho: f32,
+    pub votes: u32,
+}
+
+/// Bilinear sample of a small image; None outside it.
+fn sample(img: &[f32], w: usize, h: usize, x: f32, y: f32) -> Option<f32> {
+    if !(x >= 0.0 && y >= 0.0 && x <= (w - 1) as f32 && y <= (h - 1) as f32) {
+        return None;
+    }
+    let (x0, y0) = (x as usize, y as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let a = img[y0 * w + x0] * (1.0 - fx) + img[y0 * w + x1] * fx;
+    let b = img[y1 * w + x0] * (1.0 - fx) + img[y1 * w + x1] * fx;
+    Some(a * (1.0 - fy) + b * fy)
+}
+
+/// Share of each side of `q` (clockwise, small-image coordinates) that shows a step edge with
+/// the brighter side inside. Samples stay off the corners, where fingers and rounded card
+/// corners are.
+pub fn side_evidence(img: &[f32], w: usize, h: usize, q: &[Point; 4]) -> [f32; 4] {
+    const SAMPLES: usize = 32;
+    let mut out = [0f32; 4];
+    for (i, o) in out.iter_mut().enumerate() {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let len = a.dist(b);
+        if len < 8.0 {
+            continue;
+        }
+        let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
+        // Outward normal of a clockwise (on screen) polygon.
+        let n = Point::new(d.y, -d.x);
+        let mut hits = 0;
+        for k in 0..SAMPLES {
+            let t = 0.1 + 0.8 * k as f32 / (SAMPLES - 1) as f32;
+            let c = Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+            // The side may sit a pixel or two off the true edge at this scale.
+            let found = [-2.0f32, -1.0, 0.0, 1.0, 2.0].iter().any(|&s| {
+                let (Some(i1), Some(i2), Some(o1), Some(o2), Some(o3)) = (
+                    at(s - 2.0),
+                    at(s - 3.0),
+                    at(s + 2.0),
+                    at(s + 3.0),
+                    at(s + 5.0),
+                ) else {
+                    return false;
+                };
+                // Dark all the way out: a thin dark line has light on its far side again.
+                let (inside, outside) = ((i1 + i2) / 2.0, o1.max(o2).max(o3));
+                let step = inside - outside;
+                // And sharp: past a soft shadow's edge the ground keeps getting darker.
+                let far = match (at(s + 7.0), at(s + 9.0)) {
+                    (Some(a), Some(b)) => (a + b) / 2.0,
+                    _ => outside,
+                };
+                step >= (0.08 * inside).max(6.0) && (o1 + o2) / 2.0 - far < 0.5 * step
+            });
+            hits += found as usize;
+        }
+        *o = hits as f32 / SAMPLES as f32;
+    }
+    out
+}
+
+/// Edge pixels thinned along their gradient, with the gradient's direction.
+fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
+    let mut mag = vec![0f32; w * h];
+    let mut ang = vec![0f32; w * h];
+    for y in 1..h - 1 {
+        for x in 1..w - 1 {
+            let p = |dx: isize, dy: isize| {
+                img[(y as isize + dy) as usize * w + (x as isize + dx) as usize]
+            };
+            let gx = (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
+            let gy = (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
+            mag[y * w + x] = (gx * gx + gy * gy).sqrt();
+            ang[y * w + x] = gy.atan2(gx);
+        }
+    }
+    // The threshold follows the photo: a quiet page on a plain table has weak edges only.
+    let mut sorted: Vec<f32> = mag.iter().copied().filter(|&m| m > 0.0).collect();
+    sorted.sort_by(f32::total_cmp);
+    let p99 = sorted.get(sorted.len() * 99 / 100).copied().unwrap_or(0.0);
+    let thr = (0.12 * p99).max(16.0);
+    let mut out = Vec::new();
+    for y in 2..h - 2 {
+        for x in 2..w - 2 {
+            let m = mag[y * w + x];
+            if m < thr {
+                continue;
+            }
+            let a = ang[y * w + x];
+            let (dx, dy) = (a.cos(), a.sin());
+            let (sx, sy) = (dx.round() as isize, dy.round() as isize);
+            let nb =
+                |s: isize| mag[(y as isize + s * sy) as usize * w + (x as isize + s * sx) as usize];
+            if m >= nb(1) && m > nb(-1) {
+                out.push((x as u16, y as u16, a));
+            }
+        }
+    }
+    out
+}
+
+/// The strongest straight edges, with polarity.
+pub fn hough_lines(img: &[f32], w: usize, h: usize) -> Vec<Line> {
+    const BINS: usize = 360;
+    const SPREAD: isize = 3;
+    let diag = ((w * w + h * h) as f32).sqrt().ceil() as usize;
+    let nr = 2 * diag + 1;
+    let mut acc = vec![0u32; BINS * nr];
+    let (cos, sin): (Vec<f32>, Vec<f32>) = (0..BINS)
+        .map(|b| (b as f32).to_radians())
+        .map(|a| (a.cos(), a.sin()))
+        .unzip();
+    for (x, y, a) in edges(img, w, h) {
+        let b = (a.to_degrees().rem_euclid(360.0)).round() as isize;
+        for db in -SPREAD..=SPREAD {
+            let bin = (b + db).rem_euclid(BINS as isize) as usize;
+            let rho = x as f32 * cos[bin] + y as f32 * sin[bin];
+            let r = (rho.round() as isize + diag as isize) as usize;
+            acc[bin * nr + r] += 1;
+        }
+    }
+    let min_votes = (0.06 * w.min(h) as f32) as u32;
+    let mut peaks: Vec<(u32, usize, usize)> = Vec::new();
+    for bin in 0..BINS {
+        for r in 0..nr {
+            let v = acc[bin * nr + r];
+            if v >= min_votes {
+                peaks.push((v, bin, r));
+            }
+        }
+    }
+    peaks.sort_by_key(|p| std::cmp::Reverse(p.0));
+    let mut lines: Vec<Line> = Vec::new();
+    for (v, bin, r) in peaks {
+        let phi = (bin as f32).to_radians();
+        let rho = r as f32 - diag as f32;
+        let near = lines.iter().any(|l| {
+            let da = (l.phi - phi).abs();
+            let da = da.min(std::f32::consts::TAU - da);
+            da < 6f32.to_radians() && (l.rho - rho).abs() < 6.0
+        });
+        if !near {
+            lines.push(Line { phi, rho, votes: v });
+            if lines.len() == 40 {
+                break;
+            }
+        }
+    }
+    lines
+}
+
+fn intersect(a: &Line, b: &Line) -> Option<Point> {
+    let (ca, sa, cb, sb) = (a.phi.cos(), a.phi.sin(), b.phi.cos(), b.phi.sin());
+    let det = ca * sb - sa * cb;
+    if det.abs() < 1e-4 {
+        return None;
+    }
+    Some(Point::new(
+        (a.rho * sb - b.rho * sa) / det,
+        (ca * b.rho - cb * a.rho) / det,
+    ))
+}
+
+/// Angle between two directions, 0..pi.
+fn angle_between(a: f32, b: f32) -> f32 {
+    let d = (a - b).rem_euclid(std::f32::consts::TAU);
+    d.min(std::f32::consts::TAU - d)
+}
+
+/// Quadrilaterals made of four detected lines whose bright sides face inward, each with its
+/// side evidence, largest first. Corners must lie inside the small image.
+pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point; 4], [f32; 4])> {
+    let lines = hough_lines(img, w, h);
+    let pi = std::f32::consts::PI;
+    // Opposite sides: normals about 180 degrees apart (bright sides facing each other).
+    let mut pairs = Vec::new();
+    for i in 0..lines.len() {
+        for j in i + 1..lines.len() {
+            if angle_between(lines[i].phi, lines[j].phi) > pi - 30f32.to_radians() {
+                pairs.push((i, j));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (pi_, &(a, b)) in pairs.iter().enumerate() {
+        for &(c, d) in &pairs[pi_ + 1..] {
+            let t = angle_between(lines[a].phi, lines[c].phi);
+            if !(50f32.to_radians()..=130f32.to_radians()).contains(&t) {
+                continue;
+            }
+            let ls = [lines[a], lines[c], lines[b], lines[d]];
+            let pts: Option<Vec<Point>> = (0..4)
+                .map(|k| intersect(&ls[k], &ls[(k + 1) % 4]))
+                .collect();
+            let Some(pts) = pts else { continue };
+            let q = order_corners([pts[0], pts[1], pts[2], pts[3]]);
+            if !is_convex(&q)
+                || q.iter().any(|p| {
+                    p.x < -0.5 || p.y < -0.5 || p.x > w as f32 - 0.5 || p.y > h as f32 - 0.5
+                })
+            {
+                continue;
+            }
+            if polygon_area(&q).abs() < min_area {
+                continue;
+            }
+            // Every line's bright side must face the middle.
+            let m = Point::new(
+                q.iter().map(|p| p.x).sum::<f32>() / 4.0,
+                q.iter().map(|p| p.y).sum::<f32>() / 4.0,
+            );
+            if ls
+                .iter()
+                .any(|l| m.x * l.phi.cos() + m.y * l.phi.sin() - l.rho <= 0.0)
+            {
+                continue;
+            }
+            out.push((q, side_evidence(img, w, h, &q)));
+        }
+    }
+    out.sort_by(|a, b| {
+        polygon_area(&b.0)
+            .abs()
+            .total_cmp(&polygon_area(&a.0).abs())
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bright tilted rectangle on a dark ground, with a thin dark rule inside it.
+    fn scene() -> (Vec<f32>, usize, usize, [Point; 4]) {
+        let (w, h) = (200usize, 160usize);
+        let q = order_corners([
+            Point::new(40.0, 30.0),
+            Point::new(150.0, 40.0),
+            Point::new(140.0, 130.0),
+            Point::new(30.0, 120.0),
+        ]);
+        let mut img = vec![60f32; w * h];
+        for y in 0..h {
+            for x in 0..w {
+                let p = Point::new(x as f32, y as f32);
+                let inside = (0..4).all(|i| {
+                    let (a, b) = (q[i], q[(i + 1) % 4]);
+                    (b.x - a.x) * (p.y - a.y) - (b.y - a.y) * (p.x - a.x) >= 0.0
+                });
+                if inside {
+                    img[y * w + x] = if (y as isize - 80).abs() <= 0 {
+                        40.0
+                    } else {
+                        230.0
+                    };
+                }
+            }
+        }
+        // Blurred a little, as detection's small copy is.
+        let mut out = img.clone();
+        for y in 1..h - 1 {
+            for x in 1..w - 1 {
+                out[y * w + x] = (0..9)
+                    .map(|k| img[(y + k / 3 - 1) * w + x + k % 3 - 1])
+                    .sum::<f32>()
+                    / 9.0;
+            }
+        }
+        (out, w, h, q)
+    }
+
+    #[test]
+    fn finds_the_bright_quad_and_its_evidence() {
+        let (img, w, h, q) = scene();
+        let quads = line_quads(&img, w, h, 1000.0);
+        // Among the supported quads is the rectangle itself, within Hough's one-pixel grid.
+        let close = |c: &[Point; 4]| c.iter().zip(&q).all(|(a, b)| a.dist(*b) < 2.5);
+        let (_, ev) = quads
+            .iter()
+            .find(|(c, ev)| close(c) && ev.iter().all(|&e| e > 0.8))
+            .expect("the rectangle among the quads");
+        assert!(ev.iter().all(|&e| e > 0.9), "{ev:?}");
+        // Nothing supported lies far outside it.
+        for (c, ev) in quads.iter().filter(|(_, ev)| ev.iter().all(|&e| e > 0.8)) {
+            assert!(
+                polygon_area(c).abs() < polygon_area(&q).abs() * 1.1,
+                "{c:?} {ev:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_thin_dark_rule_is_no_page_edge() {
+        let (img, w, h, q) = scene();
+        // The top half of the rectangle: its bottom side lies on the one-pixel rule.
+        let half = [q[0], q[1], Point::new(145.0, 80.0), Point::new(35.0, 80.0)];
+        let ev = side_evidence(&img, w, h, &order_corners(half));
+        assert!(ev[2] < 0.2, "{ev:?}");
+    }
+}
