@@ -29,6 +29,14 @@ fn scans_many_photos_and_reports_a_broken_one_without_stopping() {
     );
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(stdout.contains("1654x2339"), "{stdout}");
+    assert!(
+        stdout.contains("confidence 0.") || stdout.contains("confidence 1."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("contour and line detection agree"),
+        "{stdout}"
+    );
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("broken.jpg"), "{stderr}");
     let scanned = std::fs::read(out.join("page.jpg")).unwrap();
@@ -39,4 +47,29 @@ fn scans_many_photos_and_reports_a_broken_one_without_stopping() {
         "{} bytes",
         scanned.len()
     );
+}
+
+#[test]
+fn a_page_it_could_not_find_is_flagged_for_checking() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = synth::corpus()
+        .into_iter()
+        .find(|s| s.kind == synth::Kind::FullFrame)
+        .unwrap();
+    let photo = synth::render(&spec);
+    let path = dir.path().join("close.jpg");
+    std::fs::write(&path, &photo.jpeg).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_bianmin-agent"))
+        .args(["scan", "--out"])
+        .arg(dir.path().join("out"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        stdout.contains("whole frame") && stdout.contains("CHECK THIS PAGE"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&run.stderr).contains("1 page(s) need checking"));
 }
