@@ -6,7 +6,8 @@ findContours + approxPolyDP on a ~500 px copy) -> warpPerspective to A4 at 200 D
 division (dilate + blur on a 1/8 copy, upscale, divide) -> imencode JPEG q75.
 
 Usage: opencv_reference.py DIR REPS THREADS [OUT_DIR]
-Prints one JSON object: {"photos": {name: {"decode": ms, ..., "total": ms, "bytes": n}}}
+Prints one JSON object: {"photos": {name: {"decode": ms, ..., "total": ms, "bytes": n,
+"detected": bool, "corners": [[x, y] x4]}}} (corners TL, TR, BR, BL in the EXIF-oriented photo).
 with per-stage medians over REPS runs. THREADS=1 pins OpenCV to one thread, 0 lets it use all.
 """
 import json
@@ -76,7 +77,7 @@ def run(buf):
     ok, enc = cv2.imencode(".jpg", page, [cv2.IMWRITE_JPEG_QUALITY, 75])
     t5 = time.perf_counter()
     t = {"decode": t1 - t0, "detect": t2 - t1, "warp": t3 - t2, "normalise": t4 - t3, "encode": t5 - t4, "total": t5 - t0}
-    return {k: v * 1000.0 for k, v in t.items()}, enc.tobytes(), found
+    return {k: v * 1000.0 for k, v in t.items()}, enc.tobytes(), found, q
 
 
 def main():
@@ -90,11 +91,12 @@ def main():
         buf = np.fromfile(os.path.join(d, name), dtype=np.uint8)
         runs = []
         for _ in range(reps):
-            t, enc, found = run(buf)
+            t, enc, found, q = run(buf)
             runs.append(t)
         row = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         row["bytes"] = len(enc)
-        row["detected"] = found
+        row["detected"] = bool(found)
+        row["corners"] = [[float(x), float(y)] for x, y in q]
         res[name[:-4]] = row
         if out_dir:
             with open(os.path.join(out_dir, name[:-4] + ".opencv.jpg"), "wb") as f:
