@@ -75,8 +75,8 @@ impl From<ScanError> for CaptureError {
 /// Shown when a page's original photo is gone and its corners can no longer be adjusted.
 pub const RETAKE_TO_ADJUST: &str =
     "原照片只在本次使用时暂存在内存里，现已不在，无法调整边角。请重拍这一页。";
-/// Shown when no page edge was found and the whole photo was used.
-pub const NOT_DETECTED: &str = "未找到纸张边缘，已按整张照片处理，可点\"调整边角\"";
+/// Asked whenever the scanner was not sure it has the whole page; the corner editor opens with it.
+pub const CHECK_WHOLE_PAGE: &str = "请检查是否拍全";
 
 /// A page that was stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +85,8 @@ pub struct Captured {
     pub sha256: String,
     /// False when the scanner found no page edge and used the whole frame.
     pub detected: bool,
+    /// The scanner was not sure of the crop: why, in Chinese (the agent is asked to check).
+    pub check: Option<&'static str>,
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -143,6 +145,7 @@ pub fn capture_page(
             corners: scan.corners,
             auto_corners: scan.corners,
             preview: None,
+            check: check_of(&scan),
         },
     );
     if let Some(old) = replaced.filter(|old| *old != sha256) {
@@ -151,7 +154,18 @@ pub fn capture_page(
     Ok(Captured {
         sha256,
         detected: scan.detected,
+        check: check_of(&scan),
     })
+}
+
+/// Why the agent must look at this scan, if the scanner was not sure of it.
+fn check_of(scan: &bianmin_scan::Scan) -> Option<&'static str> {
+    scan.needs_check().then(|| scan.reason.user_message())
+}
+
+/// The question still open for page `sha256` (the agent has not yet looked at its outline).
+pub fn pending_check(sha256: &str) -> Option<&'static str> {
+    originals().get(sha256).and_then(|o| o.check)
 }
 
 /// Re-cuts page `sha256` of `material` from its original with hand-placed `corners` and puts the
@@ -187,6 +201,7 @@ pub fn adjust_page(
     Ok(Captured {
         sha256: new_sha,
         detected: true,
+        check: None,
     })
 }
 
@@ -293,6 +308,8 @@ pub struct Original {
     pub corners: [Point; 4],
     pub auto_corners: [Point; 4],
     pub preview: Option<Arc<Preview>>,
+    /// Set while the agent has not yet looked at a crop the scanner was unsure of.
+    pub check: Option<&'static str>,
 }
 
 impl Original {
@@ -380,8 +397,17 @@ impl Originals {
             return;
         };
         o.corners = corners;
+        // The agent set the corners by hand: nothing left to check.
+        o.check = None;
         q.retain(|(k, _)| k != new);
         q.push_back((new.to_string(), o));
+    }
+
+    /// The agent looked at page `sha256` and kept it as it is.
+    pub fn checked(&self, sha256: &str) {
+        if let Some((_, o)) = self.lock().iter_mut().find(|(k, _)| k == sha256) {
+            o.check = None;
+        }
     }
 
     fn set_preview(&self, sha256: &str, preview: Arc<Preview>) {
@@ -678,6 +704,7 @@ mod tests {
             corners: [Point::default(); 4],
             auto_corners: [Point::default(); 4],
             preview: None,
+            check: None,
         };
         cache.insert("a", o(10));
         cache.insert("b", o(10));

@@ -10,7 +10,7 @@ use bianmin_engine::catalog::Material;
 use bianmin_scan::{CancelToken, Point};
 use dioxus::prelude::*;
 
-use super::pipeline::{self, CaptureError, EditorView, NOT_DETECTED, RETAKE_TO_ADJUST};
+use super::pipeline::{self, CaptureError, EditorView, CHECK_WHOLE_PAGE, RETAKE_TO_ADJUST};
 use super::{CaptureButton, Photo};
 use crate::components::corner_editor::CornerEditor;
 use crate::components::scan_progress::ScanProgress;
@@ -99,9 +99,10 @@ pub fn ScanCapture(
                     Ok(got) => {
                         retake.set(None);
                         reload(&services, case);
-                        if !got.detected {
+                        // The page's 调整边角 opens the editor by itself for an unsure crop.
+                        if let Some(why) = got.check {
                             note.set(Some(Note {
-                                text: NOT_DETECTED.into(),
+                                text: format!("{CHECK_WHOLE_PAGE}：{why}"),
                                 error: false,
                                 page: Some(got.sha256),
                             }));
@@ -166,9 +167,9 @@ pub fn AdjustCorners(
     let mut editing = use_signal(|| Editing::Closed);
     let mut gone = use_signal(|| false);
 
-    let open = {
+    let mut open = {
         let sha = sha.clone();
-        move |_| {
+        move |_: ()| {
             if !pipeline::originals().contains(&sha) {
                 gone.set(true);
                 retake.set(Some(index));
@@ -205,6 +206,18 @@ pub fn AdjustCorners(
             });
         }
     };
+
+    // A crop the scanner was unsure of: show the page with its outline and ask at once.
+    let prompt = pipeline::pending_check(&sha);
+    {
+        let mut open = open.clone();
+        let sha = sha.clone();
+        use_effect(move || {
+            if pipeline::pending_check(&sha).is_some() {
+                open(());
+            }
+        });
+    }
 
     let confirm = {
         let sha = sha.clone();
@@ -263,17 +276,22 @@ pub fn AdjustCorners(
         }
     };
 
-    let cancel = move |_| {
-        let now = editing.peek().clone();
-        match now {
-            Editing::Open {
-                busy: Some(token), ..
-            } => token.cancel(),
-            Editing::Loading(token) => {
-                token.cancel();
-                editing.set(Editing::Closed);
+    let cancel = {
+        let sha = sha.clone();
+        move |_| {
+            // Closing the editor without changes is the agent's answer: the page is whole.
+            pipeline::originals().checked(&sha);
+            let now = editing.peek().clone();
+            match now {
+                Editing::Open {
+                    busy: Some(token), ..
+                } => token.cancel(),
+                Editing::Loading(token) => {
+                    token.cancel();
+                    editing.set(Editing::Closed);
+                }
+                _ => editing.set(Editing::Closed),
             }
-            _ => editing.set(Editing::Closed),
         }
     };
 
@@ -284,7 +302,7 @@ pub fn AdjustCorners(
             class: if available { "mini adjust" } else { "mini adjust stale" },
             "data-page": "{index}",
             title: if available { "拖动四个角重新裁切这一页" } else { RETAKE_TO_ADJUST },
-            onclick: open,
+            onclick: move |_| open(()),
             if available { "调整边角" } else { "重拍再调" }
         }
         if gone() {
@@ -306,6 +324,7 @@ pub fn AdjustCorners(
                     auto_corners: view.auto_corners,
                     busy: busy.is_some(),
                     error,
+                    prompt: prompt.map(|why| format!("{CHECK_WHOLE_PAGE}：{why}")),
                     on_confirm: confirm,
                     on_cancel: cancel,
                 }

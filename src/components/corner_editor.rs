@@ -61,6 +61,9 @@ pub fn CornerEditor(
     /// Why the last 确定 did not work; the handles stay where the agent put them.
     #[props(default)]
     error: Option<String>,
+    /// Set when the scanner was unsure of the crop: the question (请检查是否拍全) and why.
+    #[props(default)]
+    prompt: Option<String>,
     on_confirm: EventHandler<[Point; 4]>,
     /// 取消: closes the editor, or while `busy` stops the re-cut.
     on_cancel: EventHandler<()>,
@@ -110,6 +113,9 @@ pub fn CornerEditor(
             onpointercancel: move |_| dragging.set(None),
             header { class: "ce-bar",
                 h2 { "调整边角" }
+                if let Some(q) = &prompt {
+                    p { class: "ce-prompt", id: "ce-prompt", "{q}" }
+                }
                 p { class: "muted", "拖动四个圆点到纸张的四个角，然后点“确定”。" }
             }
             div { class: "ce-area",
@@ -185,7 +191,7 @@ pub fn CornerEditor(
             } else {
                 div { class: "ce-actions",
                     button { class: "btn", id: "ce-reset", onclick: move |_| points.set(auto_corners), "重置" }
-                    button { class: "btn", id: "ce-cancel", onclick: move |_| on_cancel.call(()), "取消" }
+                    button { class: "btn", id: "ce-cancel", onclick: move |_| on_cancel.call(()), if prompt.is_some() { "已拍全" } else { "取消" } }
                     button {
                         class: "btn primary",
                         id: "ce-confirm",
