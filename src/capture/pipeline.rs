@@ -501,6 +501,36 @@ mod tests {
     }
 
     #[test]
+    fn an_unsure_scan_asks_to_check_until_the_agent_answers() {
+        let (_dir, book, id, m) = case_in_book();
+        // Paper filling the whole photo: no page edge, so the whole frame is kept and flagged.
+        let mut img = image::GrayImage::from_pixel(900, 1200, image::Luma([235]));
+        for y in (100..1100).step_by(40) {
+            for x in 100..800 {
+                img.put_pixel(x, y, image::Luma([30]));
+            }
+        }
+        let mut photo = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut photo, 90)
+            .encode_image(&img)
+            .unwrap();
+        let got = capture_page(&book, &id, &m, None, photo, &CancelToken::new()).unwrap();
+        assert!(!got.detected);
+        let why = got.check.expect("flagged for checking");
+        assert!(why.contains("请检查是否拍全"), "{why}");
+        assert_eq!(pending_check(&got.sha256), Some(why));
+        // 已拍全: the agent looked and kept it.
+        originals().checked(&got.sha256);
+        assert_eq!(pending_check(&got.sha256), None);
+
+        // A clear page on a dark desk is trusted: nothing to ask.
+        let (_dir2, book2, id2, m2) = case_in_book();
+        let clear =
+            capture_page(&book2, &id2, &m2, None, page_photo(1), &CancelToken::new()).unwrap();
+        assert!(clear.detected && clear.check.is_none(), "{clear:?}");
+    }
+
+    #[test]
     fn a_file_that_is_not_a_photo_gives_the_chinese_message_and_stores_nothing() {
         let (_dir, book, id, m) = case_in_book();
         let err = capture_page(

@@ -83,12 +83,13 @@ fn row(p: &SynthPhoto, out: Option<&std::path::Path>) -> String {
     };
     let flagged = s.needs_check();
     let mut r = format!(
-        "{:<70} conf {:.2} {:<28} err {:>6.1} lost {:.4}{}{}",
+        "{:<70} conf {:.2} {:<28} err {:>6.1} lost {:.4} detect {:.1} ms{}{}",
         p.spec.describe(),
         s.confidence,
         s.reason.code(),
         err,
         lost,
+        s.timings.detect.as_secs_f64() * 1000.0,
         if flagged { " flagged" } else { "" },
         if lost > 0.002 {
             if flagged {

@@ -869,16 +869,21 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
         (f, to_small(&f))
     };
     // A segmented outline is rough (shadows bend it); it is judged after refinement.
-    let contour: Vec<([Point; 4], f32)> = [plain, flat]
-        .into_iter()
-        .flatten()
-        .filter_map(|q| {
-            let (_, rs) = refined(&q);
-            check(&rs)
-                .map(|e| (rs, e))
-                .or_else(|| check(&q).map(|e| (q, e)))
-        })
-        .collect();
+    let mut full_of: Vec<([Point; 4], [Point; 4])> = Vec::new();
+    let mut contour: Vec<([Point; 4], f32)> = Vec::new();
+    // The flattened copy usually segments the same outline; refine it only when it differs.
+    let same = |a: &[Point; 4], b: &[Point; 4]| a.iter().zip(b).all(|(p, q)| p.dist(*q) < 1.5);
+    let flat = flat.filter(|f| plain.map(|p| !same(&p, f)).unwrap_or(true));
+    for q in [plain, flat].into_iter().flatten() {
+        let (f, rs) = refined(&q);
+        if let Some(e) = check(&rs) {
+            // Remember the full-resolution corners: refining them again would change nothing.
+            full_of.push((rs, f));
+            contour.push((rs, e));
+        } else if let Some(e) = check(&q) {
+            contour.push((q, e));
+        }
+    }
     let min_area = match mode {
         Mode::Page => 0.08,
         Mode::Card => 0.02,
@@ -915,6 +920,9 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
     // Refined on the full photo; kept only if it still looks like the page afterwards (it may
     // have wandered onto a shadow edge or a second document).
     let finish = |q: [Point; 4]| {
+        if let Some((_, f)) = full_of.iter().find(|(s, _)| *s == q) {
+            return *f;
+        }
         let coarse = order_corners(q.map(|p| to_oriented.apply_pt(sm.to_raw(p))));
         let (f, fs) = refined(&q);
         let moved = q

@@ -37,12 +37,27 @@ fn sample(img: &[f32], w: usize, h: usize, x: f32, y: f32) -> Option<f32> {
 /// the brighter side inside. Samples stay off the corners, where fingers and rounded card
 /// corners are.
 pub fn side_evidence(img: &[f32], w: usize, h: usize, q: &[Point; 4]) -> [f32; 4] {
+    side_evidence_above(img, w, h, q, 0.0).unwrap_or([0.0; 4])
+}
+
+/// [`side_evidence`], giving up (None) at the first side below `floor`: most line combinations
+/// fail on one side, and this check is most of the line method's time.
+pub fn side_evidence_above(
+    img: &[f32],
+    w: usize,
+    h: usize,
+    q: &[Point; 4],
+    floor: f32,
+) -> Option<[f32; 4]> {
     const SAMPLES: usize = 32;
     let mut out = [0f32; 4];
     for (i, o) in out.iter_mut().enumerate() {
         let (a, b) = (q[i], q[(i + 1) % 4]);
         let len = a.dist(b);
         if len < 8.0 {
+            if floor > 0.0 {
+                return None;
+            }
             continue;
         }
         let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
@@ -52,39 +67,105 @@ pub fn side_evidence(img: &[f32], w: usize, h: usize, q: &[Point; 4]) -> [f32; 4
         for k in 0..SAMPLES {
             let t = 0.1 + 0.8 * k as f32 / (SAMPLES - 1) as f32;
             let c = Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
-            let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
-            // The side may sit a pixel or two off the true edge at this scale.
-            let found = [-2.0f32, -1.0, 0.0, 1.0, 2.0].iter().any(|&s| {
-                let (Some(i1), Some(i2), Some(o1), Some(o2), Some(o3)) = (
-                    at(s - 2.0),
-                    at(s - 3.0),
-                    at(s + 2.0),
-                    at(s + 3.0),
-                    at(s + 5.0),
-                ) else {
-                    return false;
-                };
-                // Dark all the way out: a thin dark line has light on its far side again.
-                let (inside, outside) = ((i1 + i2) / 2.0, o1.max(o2).max(o3));
-                let step = inside - outside;
-                // And sharp: past a soft shadow's edge the ground keeps getting darker.
-                let far = match (at(s + 7.0), at(s + 9.0)) {
-                    (Some(a), Some(b)) => (a + b) / 2.0,
-                    _ => outside,
-                };
-                step >= (0.08 * inside).max(6.0) && (o1 + o2) / 2.0 - far < 0.5 * step
-            });
+            let found = step_at(img, w, h, c, n);
             hits += found as usize;
         }
         *o = hits as f32 / SAMPLES as f32;
+        if *o < floor {
+            return None;
+        }
     }
-    out
+    Some(out)
+}
+
+/// Whether a step edge crosses point `c` of a side whose outward normal is `n`: dark outside,
+/// bright inside, dark all the way out (not a thin line) and sharp (not a soft shadow's edge).
+fn step_at(img: &[f32], w: usize, h: usize, c: Point, n: Point) -> bool {
+    let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+    // The side may sit a pixel or two off the true edge at this scale.
+    [-2.0f32, -1.0, 0.0, 1.0, 2.0].iter().any(|&s| {
+        let (Some(i1), Some(i2), Some(o1), Some(o2), Some(o3)) = (
+            at(s - 2.0),
+            at(s - 3.0),
+            at(s + 2.0),
+            at(s + 3.0),
+            at(s + 5.0),
+        ) else {
+            return false;
+        };
+        // Dark all the way out: a thin dark line has light on its far side again.
+        let (inside, outside) = ((i1 + i2) / 2.0, o1.max(o2).max(o3));
+        let step = inside - outside;
+        // And sharp: past a soft shadow's edge the ground keeps getting darker.
+        let far = match (at(s + 7.0), at(s + 9.0)) {
+            (Some(a), Some(b)) => (a + b) / 2.0,
+            _ => outside,
+        };
+        step >= (0.08 * inside).max(6.0) && (o1 + o2) / 2.0 - far < 0.5 * step
+    })
+}
+
+/// Step-edge hits along a whole line at one-pixel steps, as prefix sums, so the evidence of any
+/// stretch of it costs two look-ups.
+struct LineProfile {
+    origin: Point,
+    dir: Point,
+    t0: f32,
+    prefix: Vec<u32>,
+}
+
+impl LineProfile {
+    fn new(img: &[f32], w: usize, h: usize, l: &Line) -> LineProfile {
+        let (c, s) = (l.phi.cos(), l.phi.sin());
+        let origin = Point::new(l.rho * c, l.rho * s);
+        let dir = Point::new(-s, c);
+        // Outward is away from the bright side.
+        let out = Point::new(-c, -s);
+        let reach = ((w * w + h * h) as f32).sqrt();
+        // Every second pixel along the line: plenty for a share, half the work.
+        let n = reach as usize + 1;
+        let mut prefix = Vec::with_capacity(n + 1);
+        prefix.push(0);
+        let mut acc = 0;
+        for k in 0..n {
+            let t = 2.0 * k as f32 - reach;
+            let p = Point::new(origin.x + dir.x * t, origin.y + dir.y * t);
+            let inside = p.x >= 0.0 && p.y >= 0.0 && p.x <= (w - 1) as f32 && p.y <= (h - 1) as f32;
+            acc += (inside && step_at(img, w, h, p, out)) as u32;
+            prefix.push(acc);
+        }
+        LineProfile {
+            origin,
+            dir,
+            t0: -reach,
+            prefix,
+        }
+    }
+    /// Share of the middle 80% of the stretch from `a` to `b` (both on the line) with a step edge.
+    fn support(&self, a: Point, b: Point) -> f32 {
+        let t = |p: Point| {
+            ((p.x - self.origin.x) * self.dir.x + (p.y - self.origin.y) * self.dir.y - self.t0)
+                / 2.0
+        };
+        let (ta, tb) = (t(a).min(t(b)), t(a).max(t(b)));
+        let (lo, hi) = (ta + 0.1 * (tb - ta), ta + 0.9 * (tb - ta));
+        let n = self.prefix.len() - 1;
+        let (lo, hi) = (
+            (lo.round().max(0.0) as usize).min(n),
+            (hi.round().max(0.0) as usize).min(n),
+        );
+        if hi <= lo + 2 {
+            return 0.0;
+        }
+        (self.prefix[hi] - self.prefix[lo]) as f32 / (hi - lo) as f32
+    }
 }
 
 /// Edge pixels thinned along their gradient, with the gradient's direction.
 fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
     let mut mag = vec![0f32; w * h];
-    let mut ang = vec![0f32; w * h];
+    // Gradient components; the angle is taken only where an edge is kept (atan2 is dear).
+    let mut grad = vec![(0f32, 0f32); w * h];
     for y in 1..h - 1 {
         for x in 1..w - 1 {
             let p = |dx: isize, dy: isize| {
@@ -93,13 +174,29 @@ fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
             let gx = (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
             let gy = (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
             mag[y * w + x] = (gx * gx + gy * gy).sqrt();
-            ang[y * w + x] = gy.atan2(gx);
+            grad[y * w + x] = (gx, gy);
         }
     }
     // The threshold follows the photo: a quiet page on a plain table has weak edges only.
-    let mut sorted: Vec<f32> = mag.iter().copied().filter(|&m| m > 0.0).collect();
-    sorted.sort_by(f32::total_cmp);
-    let p99 = sorted.get(sorted.len() * 99 / 100).copied().unwrap_or(0.0);
+    // The 99th percentile from a histogram of whole levels (a sort of every pixel took longer
+    // than the rest of this function).
+    let mut hist = vec![0u32; 2048];
+    let mut nonzero = 0usize;
+    for &m in &mag {
+        if m > 0.0 {
+            hist[(m as usize).min(2047)] += 1;
+            nonzero += 1;
+        }
+    }
+    let mut left = nonzero - nonzero * 99 / 100;
+    let mut p99 = 0.0;
+    for (v, &c) in hist.iter().enumerate().rev() {
+        if c as usize >= left {
+            p99 = v as f32;
+            break;
+        }
+        left -= c as usize;
+    }
     let thr = (0.12 * p99).max(16.0);
     let mut out = Vec::new();
     for y in 2..h - 2 {
@@ -108,13 +205,14 @@ fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
             if m < thr {
                 continue;
             }
-            let a = ang[y * w + x];
-            let (dx, dy) = (a.cos(), a.sin());
-            let (sx, sy) = (dx.round() as isize, dy.round() as isize);
+            let (gx, gy) = grad[y * w + x];
+            // Neighbour along the gradient: each unit component rounded to -1, 0 or 1.
+            let step = |v: f32| (v > 0.5) as isize - (v < -0.5) as isize;
+            let (sx, sy) = (step(gx / m), step(gy / m));
             let nb =
                 |s: isize| mag[(y as isize + s * sy) as usize * w + (x as isize + s * sx) as usize];
             if m >= nb(1) && m > nb(-1) {
-                out.push((x as u16, y as u16, a));
+                out.push((x as u16, y as u16, gy.atan2(gx)));
             }
         }
     }
@@ -127,27 +225,36 @@ pub fn hough_lines(img: &[f32], w: usize, h: usize) -> Vec<Line> {
     const SPREAD: isize = 3;
     let diag = ((w * w + h * h) as f32).sqrt().ceil() as usize;
     let nr = 2 * diag + 1;
-    let mut acc = vec![0u32; BINS * nr];
+    // u16 halves the memory to clear: no cell gets more votes than a line has pixels.
+    let mut acc = vec![0u16; BINS * nr];
     let (cos, sin): (Vec<f32>, Vec<f32>) = (0..BINS)
         .map(|b| (b as f32).to_radians())
         .map(|a| (a.cos(), a.sin()))
         .unzip();
     for (x, y, a) in edges(img, w, h) {
-        let b = (a.to_degrees().rem_euclid(360.0)).round() as isize;
+        // Truncation of a positive value is the floor, so `+ 0.5` rounds (libm's round is a call).
+        let b = (a.to_degrees() + 360.5) as isize;
         for db in -SPREAD..=SPREAD {
             let bin = (b + db).rem_euclid(BINS as isize) as usize;
             let rho = x as f32 * cos[bin] + y as f32 * sin[bin];
-            let r = (rho.round() as isize + diag as isize) as usize;
-            acc[bin * nr + r] += 1;
+            let r = (rho + diag as f32 + 0.5) as usize;
+            acc[bin * nr + r] = acc[bin * nr + r].saturating_add(1);
         }
     }
     let min_votes = (0.06 * w.min(h) as f32) as u32;
     let mut peaks: Vec<(u32, usize, usize)> = Vec::new();
     for bin in 0..BINS {
         for r in 0..nr {
-            let v = acc[bin * nr + r];
-            if v >= min_votes {
-                peaks.push((v, bin, r));
+            let v = acc[bin * nr + r] as u32;
+            // Local maxima only (angle wraps round): a line's neighbouring cells are no new line.
+            if v >= min_votes && r > 0 && r + 1 < nr {
+                let (bp, bn) = ((bin + BINS - 1) % BINS, (bin + 1) % BINS);
+                let higher = [bp, bin, bn].iter().any(|&b| {
+                    (r - 1..=r + 1).any(|rr| (b, rr) != (bin, r) && acc[b * nr + rr] as u32 > v)
+                });
+                if !higher {
+                    peaks.push((v, bin, r));
+                }
             }
         }
     }
@@ -190,9 +297,12 @@ fn angle_between(a: f32, b: f32) -> f32 {
 }
 
 /// Quadrilaterals made of four detected lines whose bright sides face inward, each with its
-/// side evidence, largest first. Corners must lie inside the small image.
+/// side evidence (at least half of every side), largest first. Corners must lie inside the
+/// small image.
 pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point; 4], [f32; 4])> {
     let lines = hough_lines(img, w, h);
+    // Profiles are made on first use: many lines never make a quad that passes the cheap tests.
+    let mut profiles: Vec<Option<LineProfile>> = (0..lines.len()).map(|_| None).collect();
     let pi = std::f32::consts::PI;
     // Opposite sides: normals about 180 degrees apart (bright sides facing each other).
     let mut pairs = Vec::new();
@@ -237,7 +347,22 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
             {
                 continue;
             }
-            out.push((q, side_evidence(img, w, h, &q)));
+            // Line k + 1 runs from corner k to corner k + 1. Only quads that can pass the
+            // plausibility check (half of every side) are kept.
+            let idx = [a, c, b, d];
+            let mut ev = [0f32; 4];
+            for k in 0..4 {
+                let li = idx[(k + 1) % 4];
+                let prof =
+                    profiles[li].get_or_insert_with(|| LineProfile::new(img, w, h, &lines[li]));
+                ev[k] = prof.support(pts[k], pts[(k + 1) % 4]);
+                if ev[k] < 0.5 {
+                    break;
+                }
+            }
+            if ev.iter().all(|&e| e >= 0.5) {
+                out.push((q, ev));
+            }
         }
     }
     out.sort_by(|a, b| {
