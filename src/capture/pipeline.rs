@@ -18,17 +18,20 @@ use sha2::{Digest, Sha256};
 
 use crate::services::book::Book;
 
-/// Scan settings for a material from its catalog entry: ID-card or A4 outline, colour kept only
-/// where it carries meaning (red seals, photos), grayscale otherwise (smaller uploads).
+/// Scan settings for a material from its catalog entry: ID-card or A4 outline, colour where the
+/// catalog says it carries meaning (photos, seals) or the page itself shows red, grayscale
+/// otherwise (smaller uploads).
 pub fn options_for(material: &Material) -> ScanOptions {
     let mut opts = match material.capture {
         CaptureKind::Card => ScanOptions::card(),
         CaptureKind::Page => ScanOptions::default(),
     };
+    // Pages decide by content too: a red seal or title keeps colour even where the catalog
+    // did not ask for it.
     opts.color = if material.color {
         ColorMode::Color
     } else {
-        ColorMode::Gray
+        ColorMode::Auto
     };
     // Phones have 4-8 cores and the agent is waiting; more than 4 helpers gains little.
     opts.threads = std::thread::available_parallelism()
@@ -452,7 +455,7 @@ mod tests {
         assert_eq!((card.mode, card.color), (Mode::Card, ColorMode::Color));
         assert_eq!(card.target_bytes, 150 * 1024);
         let page = options_for(&material(&catalog, CaptureKind::Page, false));
-        assert_eq!((page.mode, page.color), (Mode::Page, ColorMode::Gray));
+        assert_eq!((page.mode, page.color), (Mode::Page, ColorMode::Auto));
         assert!(
             page.target_bytes <= 300 * 1024,
             "a page fits the 300 KB target"

@@ -63,6 +63,24 @@ pub enum ColorMode {
     Gray,
     /// Colour output, for materials whose meaning needs colour (red seals).
     Color,
+    /// Decided by the page itself: colour when it carries red (titles, seals), grayscale
+    /// otherwise. Costs a full colour decode; the size targets are the same either way.
+    Auto,
+}
+
+/// Whether a warped RGB page carries red ink (seals, red titles): at least 0.05% of its pixels
+/// clearly red. Wood, skin and warm lighting stay below the margins used here.
+fn has_red(img: &[u8], w: usize, h: usize) -> bool {
+    let mut red = 0usize;
+    let mut n = 0usize;
+    for y in (0..h).step_by(2) {
+        for p in img[y * w * 3..(y + 1) * w * 3].chunks_exact(3).step_by(2) {
+            let (r, g, b) = (p[0] as i32, p[1] as i32, p[2] as i32);
+            red += (r >= 120 && r > g + 60 && r > b + 50) as usize;
+            n += 1;
+        }
+    }
+    red * 2000 >= n
 }
 
 #[derive(Clone, Debug)]
@@ -318,7 +336,8 @@ fn run(
     cancel.check()?;
     let t0 = Instant::now();
     let header = decode::probe(bytes)?;
-    let rgb = opts.color == ColorMode::Color && !opts.bilevel;
+    let auto = opts.color == ColorMode::Auto && !opts.bilevel;
+    let rgb = (opts.color == ColorMode::Color || auto) && !opts.bilevel;
     let raster = decode::decode(bytes, &header, rgb)?;
     let o = header.orientation;
     let (ow, oh) = o.oriented_size(raster.w as u32, raster.h as u32);
@@ -363,7 +382,7 @@ fn run(
     let m = o
         .oriented_to_raw(raster.w as u32, raster.h as u32)
         .mul(&to_photo);
-    let ch = if rgb { 3 } else { 1 };
+    let mut ch = if rgb { 3 } else { 1 };
     let mut img = warp::warp(
         &raster,
         &m,
@@ -374,6 +393,13 @@ fn run(
         cancel,
     )?;
     drop(raster);
+    if auto && !has_red(&img, w as usize, h as usize) {
+        img = img
+            .chunks_exact(3)
+            .map(|p| decode::luma(p[0], p[1], p[2]))
+            .collect();
+        ch = 1;
+    }
     t.warp = t0.elapsed();
 
     let t0 = Instant::now();

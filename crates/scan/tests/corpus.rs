@@ -240,6 +240,41 @@ fn colour_mode_keeps_the_red_seal_red() {
 }
 
 #[test]
+fn auto_colour_keeps_colour_only_where_the_page_has_red() {
+    let opts = ScanOptions {
+        color: ColorMode::Auto,
+        ..ScanOptions::default()
+    };
+    // The certificate's seal is red: colour output, seal still red, size target kept.
+    let cert = photo(Kind::Certificate);
+    let s =
+        rescan_with_corners(&cert.jpeg, cert.corners, &opts, &CancelToken::new()).expect("scan");
+    let img = image::load_from_memory(&s.data).expect("decode");
+    assert_eq!(img.color(), image::ColorType::Rgb8, "certificate");
+    assert!(s.data.len() <= opts.target_bytes);
+    // A black-and-white text page and a table come out grayscale, as small as a Gray scan.
+    for kind in [Kind::TextPage, Kind::Table] {
+        let p = photo(kind);
+        let s = rescan_with_corners(&p.jpeg, p.corners, &opts, &CancelToken::new()).expect("scan");
+        let img = image::load_from_memory(&s.data).expect("decode");
+        assert_eq!(img.color(), image::ColorType::L8, "{kind:?}");
+        let gray = rescan_with_corners(
+            &p.jpeg,
+            p.corners,
+            &ScanOptions::default(),
+            &CancelToken::new(),
+        )
+        .expect("scan");
+        assert!(
+            s.data.len() <= gray.data.len() * 11 / 10,
+            "{kind:?}: {} vs {}",
+            s.data.len(),
+            gray.data.len()
+        );
+    }
+}
+
+#[test]
 fn bilevel_output_is_a_one_bit_png_with_dark_text() {
     let p = photo(Kind::Table);
     let opts = ScanOptions {
