@@ -9,14 +9,17 @@
 //! for the strongest bright-inside/dark-outside step, fit a robust line, intersect adjacent lines.
 //!
 //! A candidate is plausible when it is convex, not tiny, has page-like angles and aspect for the
-//! mode, lies inside the frame, and shows a step edge along most of every side. The result is
-//! trusted (high confidence) only when a contour candidate and a line candidate agree; a lone
+//! mode, lies inside the frame, shows a step edge along most of every side, and has no paper
+//! beyond its sides (a certificate's printed border has the page's margin beyond it). The result
+//! is trusted (high confidence) only when a contour candidate and a line candidate agree; a lone
 //! plausible candidate is used but flagged; otherwise the whole frame is kept and flagged. A
-//! page that runs off the frame is reported as such: no crop can be right there.
+//! page that runs off the frame is reported as such: no crop can be right there. Paper that
+//! fills the whole frame with blank margins round its content (a page photographed edge to
+//! edge, or a scan) is the one whole-frame result that is not flagged.
 
 use crate::decode::{luma, Raster};
 use crate::geom::{is_convex, order_corners, polygon_area, Mat3, Orientation, Point};
-use crate::lines::{line_quads, side_evidence};
+use crate::lines::{line_quads, paper_beyond, side_evidence};
 use crate::simd::multiversion;
 use crate::Mode;
 
@@ -37,7 +40,10 @@ pub enum Reason {
     MethodsDisagree,
     /// One method found an outline, but with gaps in its edges; the whole frame is kept.
     WeakEdges,
-    /// The page runs off the frame (or fills it): the whole frame is kept.
+    /// Paper fills the whole frame with a blank margin along every edge around the content (a
+    /// page photographed edge to edge, or a scan): the whole frame is the page.
+    FillsFrame,
+    /// The page runs off the frame: the whole frame is kept.
     PageCutByFrame,
     /// No plausible page edge at all: the whole frame is kept.
     NoPageFound,
@@ -53,6 +59,7 @@ impl Reason {
             Reason::SingleMethod => "single_method",
             Reason::MethodsDisagree => "methods_disagree",
             Reason::WeakEdges => "weak_edges",
+            Reason::FillsFrame => "page_fills_frame",
             Reason::PageCutByFrame => "page_cut_by_frame",
             Reason::NoPageFound => "no_page_found",
             Reason::Manual => "manual_corners",
@@ -69,6 +76,9 @@ impl Reason {
             Reason::WeakEdges => {
                 "page edges too weak to be sure: whole frame kept, check the photo"
             }
+            Reason::FillsFrame => {
+                "the page fills the photo, blank margins all round: whole frame kept"
+            }
             Reason::PageCutByFrame => {
                 "page runs off the photo: whole frame kept, retake with the whole page in view"
             }
@@ -83,6 +93,7 @@ impl Reason {
             Reason::SingleMethod => "纸张边缘不够清楚，请检查是否拍全",
             Reason::MethodsDisagree => "没能确定纸张边缘，已保留整张照片，请检查是否拍全",
             Reason::WeakEdges => "纸张边缘不清楚，已保留整张照片，请检查是否拍全",
+            Reason::FillsFrame => "纸张占满整张照片，已按整张照片处理",
             Reason::PageCutByFrame => "纸张似乎超出了画面，已保留整张照片，请检查是否拍全",
             Reason::NoPageFound => "未找到纸张边缘，已保留整张照片，请检查是否拍全",
             Reason::Manual => "已按手动调整的边角裁切",
@@ -854,9 +865,19 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
     // Candidates in small coordinates, each already checked for plausibility.
     let (plain, touch) = region_quad(sm.w, sm.h, &sm.coarse);
     let (flat, _) = region_quad(sm.w, sm.h, &flatten(sm.w, sm.h, &sm.coarse));
+    // A printed frame (a certificate's border) has the page's margin beyond it; a page edge
+    // has the background. Searched as far out as a border sits from the edge of a page filling
+    // most of the photo.
+    let reach = 0.06 * sm.w.max(sm.h) as f32;
+    let nothing_beyond = |q: &[Point; 4]| {
+        paper_beyond(&sm.fine, sm.w, sm.h, q, reach)
+            .iter()
+            .all(|&b| b < PAPER_BEYOND)
+    };
     let check = |q: &[Point; 4]| {
         let ev = side_evidence(&sm.fine, sm.w, sm.h, q);
-        plausible(q, &ev, mode, sm.w, sm.h).then_some(ev.iter().copied().fold(1.0, f32::min))
+        (plausible(q, &ev, mode, sm.w, sm.h) && nothing_beyond(q))
+            .then_some(ev.iter().copied().fold(1.0, f32::min))
     };
     let s = Sampler::new(r, o);
     let rad = (3.0 * sm.f as f32).max(8.0);
@@ -892,7 +913,7 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
     // borders lie inside it, and give no step edge anyway).
     let lines: Vec<([Point; 4], f32)> = line_quads(&sm.fine, sm.w, sm.h, min_area)
         .into_iter()
-        .filter(|(q, ev)| plausible(q, ev, mode, sm.w, sm.h))
+        .filter(|(q, ev)| plausible(q, ev, mode, sm.w, sm.h) && nothing_beyond(q))
         .map(|(q, ev)| (q, ev.iter().copied().fold(1.0, f32::min)))
         .collect();
 
@@ -977,10 +998,80 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
                 reason: Reason::SingleMethod,
             }
         }
+        (true, true) if fills_frame(&sm) => whole(Reason::FillsFrame, 0.7),
         (true, true) if touch > 0.08 => whole(Reason::PageCutByFrame, 0.2),
         (true, true) => whole(Reason::NoPageFound, 0.1),
         (false, false) => whole(Reason::MethodsDisagree, 0.2),
     }
+}
+
+/// Share of a side's samples with paper beyond it above which a candidate is not the page.
+const PAPER_BEYOND: f32 = 0.3;
+
+/// Whether paper fills the whole frame, blank along every edge, with the content well inside:
+/// a page photographed edge to edge, or a scan. Then no part of the document's content can lie
+/// beyond the frame (content cut by an edge would leave ink on it), so the whole frame is the
+/// page and nothing needs checking. A frame edge on background, in shadow, or crossed by ink
+/// keeps the doubt.
+fn fills_frame(sm: &Small) -> bool {
+    let (w, h) = (sm.w, sm.h);
+    let aspect = w.max(h) as f32 / w.min(h) as f32;
+    if !(1.15..=1.85).contains(&aspect) {
+        return false;
+    }
+    let img = &sm.fine;
+    // Paper: the 99th percentile of the photo.
+    let mut hist = [0u32; 256];
+    for &v in img {
+        hist[v.clamp(0.0, 255.0) as usize] += 1;
+    }
+    let level = |share: usize, of: &[u32; 256], n: usize| {
+        let mut acc = 0;
+        for (v, &c) in of.iter().enumerate() {
+            acc += c as usize;
+            if acc * 100 >= n * share {
+                return v as f32;
+            }
+        }
+        255.0
+    };
+    let paper = level(99, &hist, img.len());
+    // Along the frame's edge (2 px deep): paper all round, lit about as brightly as the page.
+    let ring = |x: usize, y: usize| x < 2 || y < 2 || x + 2 >= w || y + 2 >= h;
+    let mut rh = [0u32; 256];
+    let mut rn = 0;
+    for y in 0..h {
+        for x in 0..w {
+            if ring(x, y) {
+                rh[img[y * w + x].clamp(0.0, 255.0) as usize] += 1;
+                rn += 1;
+            }
+        }
+    }
+    if level(5, &rh, rn) < 0.85 * paper {
+        return false;
+    }
+    // Ink: clearly darker than its surroundings. None in a band along the edges (2% of the
+    // photo deep), and some inside (a bare white surface is not a page).
+    let bg = box_blur(w, h, img, 6);
+    let band = |x: usize, y: usize| {
+        let (bx, by) = ((w / 50).max(3), (h / 50).max(3));
+        x < bx || y < by || x + bx >= w || y + by >= h
+    };
+    let (mut edge_ink, mut ink) = (0usize, 0usize);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if img[i] < 0.8 * bg[i] {
+                if band(x, y) {
+                    edge_ink += 1;
+                } else {
+                    ink += 1;
+                }
+            }
+        }
+    }
+    edge_ink == 0 && ink * 200 >= w * h
 }
 
 fn area_of(p: &[Point]) -> f32 {

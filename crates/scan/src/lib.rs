@@ -279,7 +279,8 @@ pub struct Scan {
 
 impl Scan {
     /// True when the agent must look at the page with its outline (请检查是否拍全): detection
-    /// was not sure, or it kept the whole frame.
+    /// was not sure, or it kept the whole frame for want of a page edge (paper filling the
+    /// frame with blank margins all round is the page itself, and is not asked about).
     pub fn needs_check(&self) -> bool {
         self.confidence < CONFIDENT
     }

@@ -78,6 +78,56 @@ pub fn side_evidence_above(
     Some(out)
 }
 
+/// Share of each side of `q` (clockwise, small-image coordinates) beyond which paper comes back:
+/// past the dark band at the side, within `reach` px, something as bright as the paper just
+/// inside it. A frame printed on the page (a certificate's border) shows a step edge like the
+/// page's own, but the page's margin lies beyond it; past a real page edge lies the background,
+/// darker than the paper (or another document, which makes the crop doubtful as well).
+pub fn paper_beyond(img: &[f32], w: usize, h: usize, q: &[Point; 4], reach: f32) -> [f32; 4] {
+    const SAMPLES: usize = 24;
+    let mut out = [0f32; 4];
+    for (i, o) in out.iter_mut().enumerate() {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let len = a.dist(b);
+        if len < 8.0 {
+            continue;
+        }
+        let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
+        let n = Point::new(d.y, -d.x);
+        let (mut seen, mut back) = (0usize, 0usize);
+        for k in 0..SAMPLES {
+            let t = 0.1 + 0.8 * k as f32 / (SAMPLES - 1) as f32;
+            let c = Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+            // Paper just inside; the brightest of a few samples, so a text stroke does not count.
+            let Some(paper) = [-3.0f32, -4.0, -5.0, -6.0]
+                .iter()
+                .filter_map(|&s| at(s))
+                .reduce(f32::max)
+            else {
+                continue;
+            };
+            seen += 1;
+            let mut dark = f32::MAX;
+            let mut s = 0.0;
+            while s <= reach {
+                let Some(v) = at(s) else { break };
+                dark = dark.min(v);
+                // Bright again after a dip: paper (or another sheet) beyond the side.
+                if dark < 0.85 * paper && v >= 0.93 * paper {
+                    back += 1;
+                    break;
+                }
+                s += 1.0;
+            }
+        }
+        if seen > 0 {
+            *o = back as f32 / seen as f32;
+        }
+    }
+    out
+}
+
 /// Whether a step edge crosses point `c` of a side whose outward normal is `n`: dark outside,
 /// bright inside, dark all the way out (not a thin line) and sharp (not a soft shadow's edge).
 fn step_at(img: &[f32], w: usize, h: usize, c: Point, n: Point) -> bool {
@@ -434,6 +484,36 @@ mod tests {
                 "{c:?} {ev:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_border_printed_on_the_page_has_paper_beyond_it_and_the_page_edge_has_not() {
+        let (mut img, w, h, q) = scene();
+        let c = Point::new(
+            q.iter().map(|p| p.x).sum::<f32>() / 4.0,
+            q.iter().map(|p| p.y).sum::<f32>() / 4.0,
+        );
+        let scaled = |k: f32| q.map(|p| Point::new(c.x + (p.x - c.x) * k, c.y + (p.y - c.y) * k));
+        let inside = |r: &[Point; 4], x: f32, y: f32| {
+            (0..4).all(|i| {
+                let (a, b) = (r[i], r[(i + 1) % 4]);
+                (b.x - a.x) * (y - a.y) - (b.y - a.y) * (x - a.x) >= 0.0
+            })
+        };
+        // A dark printed frame between 80% and 86% of the page's size, paper beyond it.
+        let (inner, outer) = (scaled(0.8), scaled(0.86));
+        for y in 0..h {
+            for x in 0..w {
+                let (xf, yf) = (x as f32, y as f32);
+                if inside(&outer, xf, yf) && !inside(&inner, xf, yf) {
+                    img[y * w + x] = 70.0;
+                }
+            }
+        }
+        let border = paper_beyond(&img, w, h, &inner, 12.0);
+        assert!(border.iter().all(|&b| b > 0.8), "{border:?}");
+        let page = paper_beyond(&img, w, h, &q, 12.0);
+        assert!(page.iter().all(|&b| b < 0.1), "{page:?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use bianmin_scan::synth::{self, Kind, SynthPhoto};
 use bianmin_scan::{
     probe, rescan_with_corners, scan, scan_files, CancelToken, ColorMode, Mode, OutputFormat,
-    Point, Scan, ScanError, ScanOptions, A4_200DPI, CARD_300DPI, HARD_CAP_BYTES,
+    Point, Reason, Scan, ScanError, ScanOptions, A4_200DPI, CARD_300DPI, HARD_CAP_BYTES,
 };
 use std::sync::OnceLock;
 
@@ -134,6 +134,42 @@ fn page_filling_the_frame_falls_back_to_whole_frame() {
         ]
     );
     assert_eq!((s.width, s.height), A4_200DPI);
+}
+
+/// A page-like picture filling the whole frame, JPEG: text lines from `x0` to `x1` on paper.
+fn paper_edge_to_edge(x0: u32, x1: u32) -> Vec<u8> {
+    let mut img = image::GrayImage::from_pixel(800, 1100, image::Luma([235]));
+    for line in 0..30 {
+        for x in x0..x1 {
+            for dy in 0..6 {
+                img.put_pixel(x, 80 + line * 32 + dy, image::Luma([40]));
+            }
+        }
+    }
+    let mut jpeg = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut jpeg),
+        image::ImageFormat::Jpeg,
+    )
+    .expect("encode");
+    jpeg
+}
+
+#[test]
+fn paper_edge_to_edge_with_blank_margins_is_the_page_and_text_cut_by_the_frame_is_flagged() {
+    // A scan or a page photographed edge to edge: every frame edge runs through blank paper, so
+    // nothing of the content can lie outside the photo. Nothing to ask, in either mode.
+    let whole = paper_edge_to_edge(60, 740);
+    for opts in [ScanOptions::default(), ScanOptions::card()] {
+        let s = scan(&whole, &opts, &CancelToken::new()).expect("scan");
+        assert_eq!(s.reason, Reason::FillsFrame, "{opts:?}");
+        assert!(!s.detected && !s.needs_check(), "{opts:?}");
+    }
+    // The same page with its lines running off the right edge: cut by the frame, so asked.
+    let cut = paper_edge_to_edge(60, 800);
+    let s = scan(&cut, &ScanOptions::default(), &CancelToken::new()).expect("scan");
+    assert_eq!(s.reason, Reason::PageCutByFrame);
+    assert!(s.needs_check());
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! `--nocapture`) is the one the benchmark reports at 12 MP.
 //!
 //! Photos are rendered at 1600x1200 to keep CI fast; `SCAN_HELD_OUT_N` (default 200) sets how
-//! many (the aarch64 run under qemu uses fewer).
+//! many (fewer for a manual run under qemu).
 
 use bianmin_scan::synth::{self, Kind, SynthPhoto};
 use bianmin_scan::{scan, CancelToken, Mode, Scan, ScanOptions};
@@ -141,10 +141,11 @@ fn held_out_photos_never_lose_part_of_the_page_silently() {
         );
     }
 
-    // The goal is no silent cut at all and lost area zero on >= 99%. Measured when this test was
-    // written (200 photos): one ID card on a light table lost its low-contrast header band
-    // without a flag, and 197 of 200 lost nothing. The assertions below hold that line so it
-    // can only get better; they are a floor, not the goal.
+    // The goal is no silent cut at all and lost area zero on >= 99%. Measured last (200 photos):
+    // one ID card on a light table lost its low-contrast header band without a flag, and 198 of
+    // 200 lost nothing (a certificate's printed border is no longer taken for the page's edge).
+    // The assertions below hold that line so it can only get better; the silent loss is still
+    // short of the goal.
     let silent: Vec<String> = res
         .iter()
         .filter(|r| r.lost > LOST_ZERO && !r.flagged)
@@ -165,7 +166,7 @@ fn held_out_photos_never_lose_part_of_the_page_silently() {
         "page out of frame but not flagged: {unflagged:#?}"
     );
     let zero = res.iter().filter(|r| r.lost <= LOST_ZERO).count();
-    assert!(zero * 100 >= n * 98, "lost area zero on only {zero} of {n}");
+    assert!(zero * 100 >= n * 99, "lost area zero on only {zero} of {n}");
     // Trusted crops are accurate: the median within 2 px, the 95th percentile within 1.5% of
     // the photo's long side (the large errors are outward, e.g. the bulge of a folded page).
     let trusted: Vec<f32> = res
