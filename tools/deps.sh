@@ -20,7 +20,7 @@ BIANMIN_APT_PACKAGES=(
   fuse3
   # Type-checking the Android build: C code in build scripts (ring) compiled by clang for aarch64.
   clang llvm libc6-dev-arm64-cross
-  # The scan and engine tests also run as aarch64 Linux binaries (the phones' portable loops):
+  # The scan crate's unit tests also run as aarch64 Linux binaries (the phones' portable loops):
   # linked by the cross gcc, run by qemu-user.
   gcc-aarch64-linux-gnu qemu-user
   # The scan benchmark's legibility score (OCR of the scans), not needed by the tests.
