@@ -535,9 +535,23 @@ async fn adjust_first_page() -> Step {
     let pic =
         "(s => s.length + s.slice(-48))(document.querySelector('.shot img').getAttribute('src'))";
     let before = read(&format!("return {pic};")).await?;
+    // The test's pages lie edge to edge with blank margins: the scanner is sure of them, so no
+    // editor has opened by itself to ask 请检查是否拍全, and the one opened here is the only one.
+    let editors = read("return document.querySelectorAll('.corner-editor').length;").await?;
+    if editors != 0 {
+        return Err(format!(
+            "{editors} corner editor(s) opened without being asked for"
+        ));
+    }
     click(".shot .adjust").await?;
     let handle = "document.querySelector(\".ce-handle[data-corner='0']\")";
     wait_for(handle, "corner editor").await?;
+    let editors = read("return document.querySelectorAll('.corner-editor').length;").await?;
+    if editors != 1 || read("return !!document.querySelector('#ce-prompt');").await? != false {
+        return Err(format!(
+            "expected one corner editor and no 请检查是否拍全, found {editors} editor(s)"
+        ));
+    }
     act(&format!("const r = {handle}.getBoundingClientRect();
          {handle}.dispatchEvent(new PointerEvent('pointerdown', {{ bubbles: true, pointerId: 1, isPrimary: true, clientX: r.x + r.width / 2, clientY: r.y + r.height / 2 }}));")).await?;
     // Grabbed (active) and the stage's rectangle re-read since (ready): moves now land.

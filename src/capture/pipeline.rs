@@ -171,6 +171,26 @@ pub fn pending_check(sha256: &str) -> Option<&'static str> {
     originals().get(sha256).and_then(|o| o.check)
 }
 
+/// Whether page `sha256` may open its corner editor by itself to ask 请检查是否拍全. One editor
+/// asks at a time: a second unsure page waits until the first question is answered (its note
+/// stays, and its 调整边角 shows the question), rather than stacking editors over each other.
+/// A page that was answered, re-cut or dropped from memory no longer holds the turn.
+pub fn take_turn_to_ask(sha256: &str) -> bool {
+    static ASKING: Mutex<Option<String>> = Mutex::new(None);
+    let mut asking = ASKING.lock().unwrap_or_else(|e| e.into_inner());
+    if pending_check(sha256).is_none() {
+        return false;
+    }
+    let free = match asking.as_deref() {
+        Some(other) => other == sha256 || pending_check(other).is_none(),
+        None => true,
+    };
+    if free {
+        *asking = Some(sha256.to_string());
+    }
+    free
+}
+
 /// Re-cuts page `sha256` of `material` from its original with hand-placed `corners` and puts the
 /// result in that page's place. On any error the stored page stays as it was.
 pub fn adjust_page(
@@ -503,28 +523,78 @@ mod tests {
         out
     }
 
-    #[test]
-    fn an_unsure_scan_asks_to_check_until_the_agent_answers() {
-        let (_dir, book, id, m) = case_in_book();
-        // Paper filling the whole photo: no page edge, so the whole frame is kept and flagged.
+    /// Paper filling the whole photo, with text lines from `x0` to `x1` every 40 px from `y0`.
+    fn paper_photo(x0: u32, x1: u32, y0: u32) -> Vec<u8> {
         let mut img = image::GrayImage::from_pixel(900, 1200, image::Luma([235]));
-        for y in (100..1100).step_by(40) {
-            for x in 100..800 {
-                img.put_pixel(x, y, image::Luma([30]));
+        for y in (y0..1100).step_by(40) {
+            for x in x0..x1 {
+                for dy in 0..6 {
+                    img.put_pixel(x, y + dy, image::Luma([30]));
+                }
             }
         }
         let mut photo = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut photo, 90)
             .encode_image(&img)
             .unwrap();
-        let got = capture_page(&book, &id, &m, None, photo, &CancelToken::new()).unwrap();
+        photo
+    }
+
+    #[test]
+    fn an_unsure_scan_asks_to_check_until_the_agent_answers() {
+        let (_dir, book, id, m) = case_in_book();
+        // Text running off both sides of the photo: the page is cut by the frame, so the whole
+        // frame is kept and flagged.
+        let got = capture_page(
+            &book,
+            &id,
+            &m,
+            None,
+            paper_photo(0, 900, 100),
+            &CancelToken::new(),
+        )
+        .unwrap();
         assert!(!got.detected);
         let why = got.check.expect("flagged for checking");
         assert!(why.contains("请检查是否拍全"), "{why}");
         assert_eq!(pending_check(&got.sha256), Some(why));
-        // 已拍全: the agent looked and kept it.
+        // A second unsure page waits for its turn: one editor asks at a time.
+        let second = capture_page(
+            &book,
+            &id,
+            &m,
+            None,
+            paper_photo(0, 900, 120),
+            &CancelToken::new(),
+        )
+        .unwrap();
+        assert!(second.check.is_some());
+        assert!(take_turn_to_ask(&got.sha256));
+        assert!(
+            take_turn_to_ask(&got.sha256),
+            "the turn stays with the page asking"
+        );
+        assert!(!take_turn_to_ask(&second.sha256));
+        // 已拍全: the agent looked and kept it; the next page may ask.
         originals().checked(&got.sha256);
         assert_eq!(pending_check(&got.sha256), None);
+        assert!(!take_turn_to_ask(&got.sha256));
+        assert!(take_turn_to_ask(&second.sha256));
+        originals().checked(&second.sha256);
+
+        // Paper edge to edge with blank margins all round (a scan): the whole frame is the page,
+        // nothing to ask.
+        let (_dir3, book3, id3, m3) = case_in_book();
+        let scan = capture_page(
+            &book3,
+            &id3,
+            &m3,
+            None,
+            paper_photo(100, 800, 100),
+            &CancelToken::new(),
+        )
+        .unwrap();
+        assert!(!scan.detected && scan.check.is_none(), "{scan:?}");
 
         // A clear page on a dark desk is trusted: nothing to ask.
         let (_dir2, book2, id2, m2) = case_in_book();

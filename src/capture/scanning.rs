@@ -207,13 +207,14 @@ pub fn AdjustCorners(
         }
     };
 
-    // A crop the scanner was unsure of: show the page with its outline and ask at once.
+    // A crop the scanner was unsure of: show the page with its outline and ask at once (one
+    // page at a time, see `take_turn_to_ask`).
     let prompt = pipeline::pending_check(&sha);
     {
         let mut open = open.clone();
         let sha = sha.clone();
         use_effect(move || {
-            if pipeline::pending_check(&sha).is_some() {
+            if pipeline::take_turn_to_ask(&sha) {
                 open(());
             }
         });
