@@ -81,6 +81,16 @@ pub const RETAKE_TO_ADJUST: &str =
 /// Asked whenever the scanner was not sure it has the whole page; the corner editor opens with it.
 pub const CHECK_WHOLE_PAGE: &str = "请检查是否拍全";
 
+/// The question shown for an unsure page: the scanner's reason, which ends with the question
+/// already for every unsure outcome, so it is not asked twice in one line.
+pub fn check_question(why: &str) -> String {
+    if why.contains(CHECK_WHOLE_PAGE) {
+        why.to_string()
+    } else {
+        format!("{CHECK_WHOLE_PAGE}：{why}")
+    }
+}
+
 /// A page that was stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Captured {
@@ -557,6 +567,7 @@ mod tests {
         assert!(!got.detected);
         let why = got.check.expect("flagged for checking");
         assert!(why.contains("请检查是否拍全"), "{why}");
+        assert_eq!(check_question(why).matches(CHECK_WHOLE_PAGE).count(), 1);
         assert_eq!(pending_check(&got.sha256), Some(why));
         // A second unsure page waits for its turn: one editor asks at a time.
         let second = capture_page(

@@ -10,7 +10,7 @@ use bianmin_engine::catalog::Material;
 use bianmin_scan::{CancelToken, Point};
 use dioxus::prelude::*;
 
-use super::pipeline::{self, CaptureError, EditorView, CHECK_WHOLE_PAGE, RETAKE_TO_ADJUST};
+use super::pipeline::{self, CaptureError, EditorView, RETAKE_TO_ADJUST};
 use super::{CaptureButton, Photo};
 use crate::components::corner_editor::CornerEditor;
 use crate::components::scan_progress::ScanProgress;
@@ -102,7 +102,7 @@ pub fn ScanCapture(
                         // The page's 调整边角 opens the editor by itself for an unsure crop.
                         if let Some(why) = got.check {
                             note.set(Some(Note {
-                                text: format!("{CHECK_WHOLE_PAGE}：{why}"),
+                                text: pipeline::check_question(why),
                                 error: false,
                                 page: Some(got.sha256),
                             }));
@@ -325,7 +325,7 @@ pub fn AdjustCorners(
                     auto_corners: view.auto_corners,
                     busy: busy.is_some(),
                     error,
-                    prompt: prompt.map(|why| format!("{CHECK_WHOLE_PAGE}：{why}")),
+                    prompt: prompt.map(pipeline::check_question),
                     on_confirm: confirm,
                     on_cancel: cancel,
                 }
