@@ -34,6 +34,9 @@ pub const CONFIDENT: f32 = 0.6;
 pub enum Reason {
     /// A contour candidate and a line candidate found the same page, with edges on all sides.
     Agreed,
+    /// Only one method found the page, but with a step edge along nearly all of every side,
+    /// nothing running off the frame and the document's own proportions: used and trusted.
+    ClearEdges,
     /// Only one method found a plausible page; it is used, but the agent should check it.
     SingleMethod,
     /// The methods found different pages; the whole frame is kept.
@@ -56,6 +59,7 @@ impl Reason {
     pub fn code(self) -> &'static str {
         match self {
             Reason::Agreed => "methods_agree",
+            Reason::ClearEdges => "clear_edges",
             Reason::SingleMethod => "single_method",
             Reason::MethodsDisagree => "methods_disagree",
             Reason::WeakEdges => "weak_edges",
@@ -69,6 +73,7 @@ impl Reason {
     pub fn describe(self) -> &'static str {
         match self {
             Reason::Agreed => "page found: contour and line detection agree",
+            Reason::ClearEdges => "page found by one method, with clear edges and page proportions",
             Reason::SingleMethod => "page found by one method only: check the crop",
             Reason::MethodsDisagree => {
                 "detection methods disagree: whole frame kept, check the photo"
@@ -90,6 +95,7 @@ impl Reason {
     pub fn user_message(self) -> &'static str {
         match self {
             Reason::Agreed => "已找到纸张边缘",
+            Reason::ClearEdges => "已找到纸张边缘",
             Reason::SingleMethod => "纸张边缘不够清楚，请检查是否拍全",
             Reason::MethodsDisagree => "没能确定纸张边缘，已保留整张照片，请检查是否拍全",
             Reason::WeakEdges => "纸张边缘不清楚，已保留整张照片，请检查是否拍全",
@@ -991,6 +997,24 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
             if e < 0.9 {
                 return whole(Reason::WeakEdges, 0.2);
             }
+            // Trusted alone only when nothing hints at a part of the page outside it: a step edge
+            // along nearly all of every side, no bright region running off the frame, and the
+            // proportions of the document itself (a crop that stops at a shadow's edge or a fold
+            // is shorter one way). The proportion check is loose enough for perspective, so it
+            // catches cuts of about a tenth of the page or more.
+            let nominal = match mode {
+                Mode::Page => std::f32::consts::SQRT_2,
+                Mode::Card => 85.6 / 53.98,
+            };
+            let proportion = quad_aspect(&q) / nominal;
+            if e >= CLEAR_EDGES && touch <= 0.02 && (0.92..=1.08).contains(&proportion) {
+                return Detection {
+                    corners: finish(q),
+                    detected: true,
+                    confidence: 0.6 + 0.15 * e,
+                    reason: Reason::ClearEdges,
+                };
+            }
             Detection {
                 corners: finish(q),
                 detected: true,
@@ -1003,6 +1027,16 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
         (true, true) => whole(Reason::NoPageFound, 0.1),
         (false, false) => whole(Reason::MethodsDisagree, 0.2),
     }
+}
+
+/// Least step-edge evidence on every side for one method's outline to be trusted alone.
+const CLEAR_EDGES: f32 = 0.95;
+
+/// Long over short side of a quadrilateral, each the mean of two opposite sides.
+fn quad_aspect(q: &[Point; 4]) -> f32 {
+    let across = q[0].dist(q[1]) + q[3].dist(q[2]);
+    let down = q[0].dist(q[3]) + q[1].dist(q[2]);
+    across.max(down) / across.min(down).max(1e-6)
 }
 
 /// Share of a side's samples with paper beyond it above which a candidate is not the page.
