@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bianmin_engine::catalog::Catalog;
 use dioxus::prelude::*;
 
+use crate::capture::pipeline::{Originals, ORIGINALS_BUDGET};
 use crate::route::Route;
 use crate::services::book::Book;
 use crate::services::sync::use_sync_loop;
@@ -61,7 +62,7 @@ pub fn App() -> Element {
 /// The app once its data opened: services, the sync loop, the window's focus, the routes.
 #[component]
 fn Running(catalog: Arc<Catalog>, book: Book) -> Element {
-    provide_services(catalog, book);
+    provide_services(catalog, book, Arc::new(Originals::new(ORIGINALS_BUDGET)));
     use_sync_loop();
     let sync = use_sync();
     // Coming back to the window is when an agent expects fresh news from the town.

@@ -72,7 +72,8 @@ pub fn invalid_id() -> String {
 /// Renders nothing; in test mode it starts the scenario once the root is mounted.
 #[component]
 pub fn Driver() -> Element {
-    use_hook(|| {
+    let originals = crate::services::use_originals();
+    use_hook(move || {
         if std::env::var_os("BIANMIN_BENCH").is_some() {
             spawn(async move {
                 // First screen rendered: the root is in the DOM and painted.
@@ -86,7 +87,7 @@ pub fn Driver() -> Element {
                 let run = if std::env::var("BIANMIN_E2E_ROLE").as_deref() == Ok("town") {
                     town_scenario().await
                 } else {
-                    scenario().await
+                    scenario(originals).await
                 };
                 let code = match run {
                     Ok(()) => {
@@ -327,7 +328,7 @@ fn answer_for(kind: FieldKind, min: Option<i64>, choices: &[String]) -> String {
     }
 }
 
-async fn scenario() -> Step {
+async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>) -> Step {
     let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
     let item = catalog.item(ITEM).ok_or("scenario item missing")?.clone();
     let guide = item.guide.clone().ok_or("scenario item has no guide")?;
@@ -429,7 +430,7 @@ async fn scenario() -> Step {
 
     click("#precheck-run").await?;
     wait_el("#precheck-ok").await?;
-    if crate::capture::pipeline::originals().is_empty() {
+    if originals.is_empty() {
         return Err("the photos just taken should be kept in memory for the corner editor".into());
     }
     click("#seal").await?;
@@ -437,10 +438,10 @@ async fn scenario() -> Step {
     // The receipt is shown at once (signed on the phone, before any upload).
     wait_el("#receipt .qr svg").await?;
     // Sealed pages cannot be re-cut: their original photos left memory with the seal.
-    if !crate::capture::pipeline::originals().is_empty() {
+    if !originals.is_empty() {
         return Err(format!(
             "{} original photo(s) still in memory after sealing",
-            crate::capture::pipeline::originals().len()
+            originals.len()
         ));
     }
     let case_id = text("#receipt-case").await?;

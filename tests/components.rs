@@ -5,6 +5,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bianmin::capture::pipeline::{Originals, ORIGINALS_BUDGET};
 use bianmin::route::Route;
 use bianmin::services::book::Book;
 use bianmin::services::provide_services;
@@ -17,17 +18,29 @@ use chrono::Utc;
 use dioxus::history::{provide_history_context, MemoryHistory};
 use dioxus::prelude::*;
 
-#[derive(Props, Clone, PartialEq)]
+#[derive(Props, Clone)]
 struct Harness {
     /// The book the test wrote to: the outbox is open once per process, like in the app.
     book: Book,
     route: Route,
+    /// The originals the test captured into, as the app keeps them for its session.
+    originals: Arc<Originals>,
+}
+
+impl PartialEq for Harness {
+    fn eq(&self, other: &Harness) -> bool {
+        self.book == other.book && self.route == other.route
+    }
 }
 
 /// Provides exactly the services the app does, then shows one route through the app's router.
 #[allow(non_snake_case)]
 fn Wrapper(h: Harness) -> Element {
-    provide_services(Arc::new(Catalog::embedded().unwrap()), h.book.clone());
+    provide_services(
+        Arc::new(Catalog::embedded().unwrap()),
+        h.book.clone(),
+        h.originals.clone(),
+    );
     use_hook(|| {
         provide_history_context(Rc::new(MemoryHistory::with_initial_path(
             h.route.to_string(),
@@ -37,11 +50,16 @@ fn Wrapper(h: Harness) -> Element {
 }
 
 fn dom(book: &Book, route: Route) -> VirtualDom {
+    dom_with(book, route, Arc::new(Originals::new(ORIGINALS_BUDGET)))
+}
+
+fn dom_with(book: &Book, route: Route, originals: Arc<Originals>) -> VirtualDom {
     let mut dom = VirtualDom::new_with_props(
         Wrapper,
         Harness {
             book: book.clone(),
             route,
+            originals,
         },
     );
     dom.rebuild_in_place();
@@ -322,8 +340,10 @@ fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory()
     let catalog = Catalog::embedded().unwrap();
     let guide = catalog.item("V11").unwrap().guide.clone().unwrap();
     let (scanned, stored_raw) = (&guide.materials[0], &guide.materials[1]);
+    let originals = Arc::new(Originals::new(ORIGINALS_BUDGET));
     let got = pipeline::capture_page(
         &book,
+        &originals,
         &case.id,
         scanned,
         None,
@@ -340,7 +360,7 @@ fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory()
         &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2],
     )
     .unwrap();
-    let html = render(&book, case_route(&case.id));
+    let html = dioxus_ssr::render(&dom_with(&book, case_route(&case.id), originals.clone()));
     let card = |key: &str| {
         let start = html.find(&format!("data-material=\"{key}\"")).unwrap();
         let end = html[start + 1..]
@@ -361,7 +381,7 @@ fn material_card_offers_the_corner_editor_only_while_the_original_is_in_memory()
         without.contains("原照片只在本次使用时暂存"),
         "the button says to retake: {without}"
     );
-    assert!(pipeline::originals().contains(&got.sha256));
+    assert!(originals.contains(&got.sha256));
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! cancelled capture writes nothing.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -115,10 +115,11 @@ fn scan_slot() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Scans `photo` for `material` and stores the result in the case: a new page, or page `slot`
-/// replaced (a retake). The original is kept in [`originals`] for the corner editor. On any
+/// replaced (a retake). The original is kept in `originals` for the corner editor. On any
 /// error nothing is written and the case is as it was.
 pub fn capture_page(
     book: &Book,
+    originals: &Originals,
     case_id: &str,
     material: &Material,
     slot: Option<usize>,
@@ -150,7 +151,7 @@ pub fn capture_page(
     book.add_page(case_id, &material.key, slot, &name, &scan.data)
         .map_err(CaptureError::Store)?;
     let sha256 = sha256_hex(&scan.data);
-    originals().insert(
+    originals.insert(
         &sha256,
         Original {
             bytes: Arc::new(photo),
@@ -162,7 +163,7 @@ pub fn capture_page(
         },
     );
     if let Some(old) = replaced.filter(|old| *old != sha256) {
-        originals().remove(&old);
+        originals.remove(&old);
     }
     Ok(Captured {
         sha256,
@@ -176,42 +177,18 @@ fn check_of(scan: &bianmin_scan::Scan) -> Option<&'static str> {
     scan.needs_check().then(|| scan.reason.user_message())
 }
 
-/// The question still open for page `sha256` (the agent has not yet looked at its outline).
-pub fn pending_check(sha256: &str) -> Option<&'static str> {
-    originals().get(sha256).and_then(|o| o.check)
-}
-
-/// Whether page `sha256` may open its corner editor by itself to ask 请检查是否拍全. One editor
-/// asks at a time: a second unsure page waits until the first question is answered (its note
-/// stays, and its 调整边角 shows the question), rather than stacking editors over each other.
-/// A page that was answered, re-cut or dropped from memory no longer holds the turn.
-pub fn take_turn_to_ask(sha256: &str) -> bool {
-    static ASKING: Mutex<Option<String>> = Mutex::new(None);
-    let mut asking = ASKING.lock().unwrap_or_else(|e| e.into_inner());
-    if pending_check(sha256).is_none() {
-        return false;
-    }
-    let free = match asking.as_deref() {
-        Some(other) => other == sha256 || pending_check(other).is_none(),
-        None => true,
-    };
-    if free {
-        *asking = Some(sha256.to_string());
-    }
-    free
-}
-
 /// Re-cuts page `sha256` of `material` from its original with hand-placed `corners` and puts the
 /// result in that page's place. On any error the stored page stays as it was.
 pub fn adjust_page(
     book: &Book,
+    originals: &Originals,
     case_id: &str,
     material: &Material,
     sha256: &str,
     corners: [Point; 4],
     cancel: &CancelToken,
 ) -> Result<Captured, CaptureError> {
-    let original = originals().get(sha256).ok_or(CaptureError::OriginalGone)?;
+    let original = originals.get(sha256).ok_or(CaptureError::OriginalGone)?;
     let scan = {
         let _slot = scan_slot();
         bianmin_scan::rescan_with_corners(&original.bytes, corners, &options_for(material), cancel)?
@@ -230,7 +207,7 @@ pub fn adjust_page(
     book.add_page(case_id, &material.key, Some(index), &name, &scan.data)
         .map_err(CaptureError::Store)?;
     let new_sha = sha256_hex(&scan.data);
-    originals().rekey(sha256, &new_sha, scan.corners);
+    originals.rekey(sha256, &new_sha, scan.corners);
     Ok(Captured {
         sha256: new_sha,
         detected: true,
@@ -255,8 +232,8 @@ pub struct EditorView {
 pub const PREVIEW_MAX_SIDE: u32 = 1000;
 
 /// The editor's view of page `sha256`, making (and keeping) the preview the first time.
-pub fn editor_view(sha256: &str) -> Result<EditorView, CaptureError> {
-    let original = originals().get(sha256).ok_or(CaptureError::OriginalGone)?;
+pub fn editor_view(originals: &Originals, sha256: &str) -> Result<EditorView, CaptureError> {
+    let original = originals.get(sha256).ok_or(CaptureError::OriginalGone)?;
     let preview = match &original.preview {
         Some(p) => p.clone(),
         None => {
@@ -264,7 +241,7 @@ pub fn editor_view(sha256: &str) -> Result<EditorView, CaptureError> {
                 let _slot = scan_slot();
                 Arc::new(preview(&original.bytes, PREVIEW_MAX_SIDE)?)
             };
-            originals().set_preview(sha256, p.clone());
+            originals.set_preview(sha256, p.clone());
             p
         }
     };
@@ -362,22 +339,19 @@ impl Original {
 pub struct Originals {
     budget: usize,
     inner: Mutex<VecDeque<(String, Original)>>,
+    /// The page whose corner editor is asking 请检查是否拍全 now.
+    asking: Mutex<Option<String>>,
 }
 
 /// About a dozen 12 MP phone photos: a whole case's materials, without straining a cheap phone.
 pub const ORIGINALS_BUDGET: usize = 64 << 20;
-
-/// The session's originals.
-pub fn originals() -> &'static Originals {
-    static ORIGINALS: OnceLock<Originals> = OnceLock::new();
-    ORIGINALS.get_or_init(|| Originals::new(ORIGINALS_BUDGET))
-}
 
 impl Originals {
     pub fn new(budget: usize) -> Originals {
         Originals {
             budget,
             inner: Mutex::new(VecDeque::new()),
+            asking: Mutex::new(None),
         }
     }
 
@@ -448,6 +422,30 @@ impl Originals {
         if let Some((_, o)) = q.iter_mut().find(|(k, _)| k == sha256) {
             o.preview = Some(preview);
         }
+    }
+
+    /// The question still open for page `sha256` (the agent has not yet looked at its outline).
+    pub fn pending_check(&self, sha256: &str) -> Option<&'static str> {
+        self.get(sha256).and_then(|o| o.check)
+    }
+
+    /// Whether page `sha256` may open its corner editor by itself to ask 请检查是否拍全. One editor
+    /// asks at a time: a second unsure page waits until the first question is answered (its note
+    /// stays, and its 调整边角 shows the question), rather than stacking editors over each other.
+    /// A page that was answered, re-cut or dropped from memory no longer holds the turn.
+    pub fn take_turn_to_ask(&self, sha256: &str) -> bool {
+        let mut asking = self.asking.lock().unwrap_or_else(|e| e.into_inner());
+        if self.pending_check(sha256).is_none() {
+            return false;
+        }
+        let free = match asking.as_deref() {
+            Some(other) => other == sha256 || self.pending_check(other).is_none(),
+            None => true,
+        };
+        if free {
+            *asking = Some(sha256.to_string());
+        }
+        free
     }
 
     pub fn len(&self) -> usize {
@@ -552,11 +550,13 @@ mod tests {
 
     #[test]
     fn an_unsure_scan_asks_to_check_until_the_agent_answers() {
+        let originals = Originals::new(ORIGINALS_BUDGET);
         let (_dir, book, id, m) = case_in_book();
         // Text running off both sides of the photo: the page is cut by the frame, so the whole
         // frame is kept and flagged.
         let got = capture_page(
             &book,
+            &originals,
             &id,
             &m,
             None,
@@ -568,10 +568,11 @@ mod tests {
         let why = got.check.expect("flagged for checking");
         assert!(why.contains("请检查是否拍全"), "{why}");
         assert_eq!(check_question(why).matches(CHECK_WHOLE_PAGE).count(), 1);
-        assert_eq!(pending_check(&got.sha256), Some(why));
+        assert_eq!(originals.pending_check(&got.sha256), Some(why));
         // A second unsure page waits for its turn: one editor asks at a time.
         let second = capture_page(
             &book,
+            &originals,
             &id,
             &m,
             None,
@@ -580,24 +581,25 @@ mod tests {
         )
         .unwrap();
         assert!(second.check.is_some());
-        assert!(take_turn_to_ask(&got.sha256));
+        assert!(originals.take_turn_to_ask(&got.sha256));
         assert!(
-            take_turn_to_ask(&got.sha256),
+            originals.take_turn_to_ask(&got.sha256),
             "the turn stays with the page asking"
         );
-        assert!(!take_turn_to_ask(&second.sha256));
+        assert!(!originals.take_turn_to_ask(&second.sha256));
         // 已拍全: the agent looked and kept it; the next page may ask.
-        originals().checked(&got.sha256);
-        assert_eq!(pending_check(&got.sha256), None);
-        assert!(!take_turn_to_ask(&got.sha256));
-        assert!(take_turn_to_ask(&second.sha256));
-        originals().checked(&second.sha256);
+        originals.checked(&got.sha256);
+        assert_eq!(originals.pending_check(&got.sha256), None);
+        assert!(!originals.take_turn_to_ask(&got.sha256));
+        assert!(originals.take_turn_to_ask(&second.sha256));
+        originals.checked(&second.sha256);
 
         // Paper edge to edge with blank margins all round (a scan): the whole frame is the page,
         // nothing to ask.
         let (_dir3, book3, id3, m3) = case_in_book();
         let scan = capture_page(
             &book3,
+            &originals,
             &id3,
             &m3,
             None,
@@ -609,16 +611,26 @@ mod tests {
 
         // A clear page on a dark desk is trusted: nothing to ask.
         let (_dir2, book2, id2, m2) = case_in_book();
-        let clear =
-            capture_page(&book2, &id2, &m2, None, page_photo(1), &CancelToken::new()).unwrap();
+        let clear = capture_page(
+            &book2,
+            &originals,
+            &id2,
+            &m2,
+            None,
+            page_photo(1),
+            &CancelToken::new(),
+        )
+        .unwrap();
         assert!(clear.detected && clear.check.is_none(), "{clear:?}");
     }
 
     #[test]
     fn a_file_that_is_not_a_photo_gives_the_chinese_message_and_stores_nothing() {
+        let originals = Originals::new(ORIGINALS_BUDGET);
         let (_dir, book, id, m) = case_in_book();
         let err = capture_page(
             &book,
+            &originals,
             &id,
             &m,
             None,
@@ -638,9 +650,11 @@ mod tests {
 
     #[test]
     fn a_cancelled_capture_stores_nothing() {
+        let originals = Originals::new(ORIGINALS_BUDGET);
         let (_dir, book, id, m) = case_in_book();
         let err = capture_page(
             &book,
+            &originals,
             &id,
             &m,
             None,
@@ -659,9 +673,19 @@ mod tests {
 
     #[test]
     fn a_capture_stores_the_scan_and_keeps_the_original_for_the_corner_editor() {
+        let originals = Originals::new(ORIGINALS_BUDGET);
         let (_dir, book, id, m) = case_in_book();
         let photo = page_photo(1);
-        let got = capture_page(&book, &id, &m, None, photo.clone(), &CancelToken::new()).unwrap();
+        let got = capture_page(
+            &book,
+            &originals,
+            &id,
+            &m,
+            None,
+            photo.clone(),
+            &CancelToken::new(),
+        )
+        .unwrap();
         assert!(got.detected, "the light page on the dark desk is found");
         let case = book.get(&id).unwrap();
         let page = &case
@@ -676,7 +700,7 @@ mod tests {
             page.bytes <= 300 * 1024 && page.bytes as usize != photo.len(),
             "the scan is stored, not the photo"
         );
-        let view = editor_view(&got.sha256).unwrap();
+        let view = editor_view(&originals, &got.sha256).unwrap();
         assert_eq!((view.photo.width, view.photo.height), (900, 1200));
         assert!(view.preview.data_url.starts_with("data:image/jpeg;base64,"));
         assert_eq!((view.preview.width, view.preview.height), (750, 1000));
@@ -688,8 +712,16 @@ mod tests {
             Point::new(740.0, 1070.0),
             Point::new(160.0, 1070.0),
         ];
-        let adjusted =
-            adjust_page(&book, &id, &m, &got.sha256, corners, &CancelToken::new()).unwrap();
+        let adjusted = adjust_page(
+            &book,
+            &originals,
+            &id,
+            &m,
+            &got.sha256,
+            corners,
+            &CancelToken::new(),
+        )
+        .unwrap();
         let case = book.get(&id).unwrap();
         let pages = &case
             .materials
@@ -700,8 +732,11 @@ mod tests {
         assert_eq!(pages.len(), 1);
         assert_eq!(pages[0].sha256, adjusted.sha256);
         assert_eq!(pages[0].name, page.name);
-        assert!(!originals().contains(&got.sha256));
-        assert_eq!(editor_view(&adjusted.sha256).unwrap().corners, corners);
+        assert!(!originals.contains(&got.sha256));
+        assert_eq!(
+            editor_view(&originals, &adjusted.sha256).unwrap().corners,
+            corners
+        );
 
         // Corners that do not make a quadrilateral leave the page as it is.
         let line = [
@@ -710,8 +745,16 @@ mod tests {
             Point::new(20.0, 20.0),
             Point::new(30.0, 30.0),
         ];
-        let err =
-            adjust_page(&book, &id, &m, &adjusted.sha256, line, &CancelToken::new()).unwrap_err();
+        let err = adjust_page(
+            &book,
+            &originals,
+            &id,
+            &m,
+            &adjusted.sha256,
+            line,
+            &CancelToken::new(),
+        )
+        .unwrap_err();
         assert_eq!(err.message(), "四个角的位置不对，请重新调整");
         assert_eq!(
             book.get(&id)
@@ -730,6 +773,7 @@ mod tests {
     /// corners and the editor's preview are both upright, so the handles sit on the page.
     #[test]
     fn preview_and_corners_share_the_upright_frame_of_a_rotated_photo() {
+        let originals = Originals::new(ORIGINALS_BUDGET);
         let (_dir, book, id, m) = case_in_book();
         let spec = bianmin_scan::synth::corpus()
             .into_iter()
@@ -738,6 +782,7 @@ mod tests {
         let synth = bianmin_scan::synth::render(&spec);
         let got = capture_page(
             &book,
+            &originals,
             &id,
             &m,
             None,
@@ -746,7 +791,7 @@ mod tests {
         )
         .unwrap();
         assert!(got.detected);
-        let view = editor_view(&got.sha256).unwrap();
+        let view = editor_view(&originals, &got.sha256).unwrap();
         assert_eq!(
             (view.photo.width, view.photo.height),
             (synth.width, synth.height)

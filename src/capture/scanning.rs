@@ -5,17 +5,19 @@
 //! progress and then re-reads the case from the book. A failure or a cancel leaves the case
 //! exactly as it was, and says so on the card.
 
+use std::sync::Arc;
+
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Material;
 use bianmin_scan::{CancelToken, Point};
 use dioxus::prelude::*;
 
-use super::pipeline::{self, CaptureError, EditorView, RETAKE_TO_ADJUST};
+use super::pipeline::{self, CaptureError, EditorView, Originals, RETAKE_TO_ADJUST};
 use super::{CaptureButton, Photo};
 use crate::components::corner_editor::CornerEditor;
 use crate::components::scan_progress::ScanProgress;
 use crate::services::book::Book;
-use crate::services::use_book;
+use crate::services::{use_book, use_originals};
 
 /// A message on the material card.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +60,7 @@ pub fn ScanCapture(
     retake: Signal<Option<usize>>,
 ) -> Element {
     let services = use_book();
+    let originals = use_originals();
     let mut busy = use_signal(|| None::<CancelToken>);
     let mut note = use_signal(|| None::<Note>);
 
@@ -86,11 +89,12 @@ pub fn ScanCapture(
             let slot = *retake.peek();
             let book = services.clone();
             let services = services.clone();
+            let originals = originals.clone();
             let material = material.clone();
             spawn(async move {
                 let m = material.clone();
                 let result = pipeline::off_thread(move || {
-                    pipeline::capture_page(&book, &id, &m, slot, photo.bytes, &token)
+                    pipeline::capture_page(&book, &originals, &id, &m, slot, photo.bytes, &token)
                 })
                 .await
                 .unwrap_or(Err(CaptureError::Worker));
@@ -163,173 +167,202 @@ pub fn AdjustCorners(
     sha: String,
     retake: Signal<Option<usize>>,
 ) -> Element {
-    let services = use_book();
-    let mut editing = use_signal(|| Editing::Closed);
-    let mut gone = use_signal(|| false);
-
-    let mut open = {
-        let sha = sha.clone();
-        move |_: ()| {
-            if !pipeline::originals().contains(&sha) {
-                gone.set(true);
-                retake.set(Some(index));
-                return;
-            }
-            let token = CancelToken::new();
-            editing.set(Editing::Loading(token.clone()));
-            let sha = sha.clone();
-            spawn(async move {
-                let view = pipeline::off_thread(move || pipeline::editor_view(&sha))
-                    .await
-                    .unwrap_or(Err(CaptureError::Worker));
-                if token.is_cancelled() {
-                    return;
-                }
-                match view {
-                    Ok(view) => editing.set(Editing::Open {
-                        view,
-                        busy: None,
-                        error: None,
-                    }),
-                    Err(CaptureError::OriginalGone) => {
-                        editing.set(Editing::Closed);
-                        gone.set(true);
-                        retake.set(Some(index));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "corner editor preview failed");
-                        editing.set(Editing::Closed);
-                        gone.set(true);
-                        retake.set(Some(index));
-                    }
-                }
-            });
-        }
+    let originals = use_originals();
+    let editing = use_signal(|| Editing::Closed);
+    let gone = use_signal(|| false);
+    let page = Page {
+        originals: originals.clone(),
+        sha: sha.clone(),
+        index,
+        editing,
+        gone,
+        retake,
     };
-
     // A crop the scanner was unsure of: show the page with its outline and ask at once (one
-    // page at a time, see `take_turn_to_ask`).
-    let prompt = pipeline::pending_check(&sha);
+    // page at a time, see `Originals::take_turn_to_ask`).
     {
-        let mut open = open.clone();
-        let sha = sha.clone();
+        let page = page.clone();
         use_effect(move || {
-            if pipeline::take_turn_to_ask(&sha) {
-                open(());
+            if page.originals.take_turn_to_ask(&page.sha) {
+                page.open();
             }
         });
     }
-
-    let confirm = {
-        let sha = sha.clone();
-        let material = material.clone();
-        move |corners: [Point; 4]| {
-            let Editing::Open {
-                view, busy: None, ..
-            } = editing.peek().clone()
-            else {
-                return;
-            };
-            let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
-                return;
-            };
-            let token = CancelToken::new();
-            editing.set(Editing::Open {
-                view: view.clone(),
-                busy: Some(token.clone()),
-                error: None,
-            });
-            let book = services.clone();
-            let services = services.clone();
-            let sha = sha.clone();
-            let m = material.clone();
-            spawn(async move {
-                let result = pipeline::off_thread(move || {
-                    pipeline::adjust_page(&book, &id, &m, &sha, corners, &token)
-                })
-                .await
-                .unwrap_or(Err(CaptureError::Worker));
-                match result {
-                    Ok(_) => {
-                        editing.set(Editing::Closed);
-                        reload(&services, case);
-                    }
-                    Err(CaptureError::OriginalGone) => {
-                        editing.set(Editing::Closed);
-                        gone.set(true);
-                        retake.set(Some(index));
-                    }
-                    Err(e) => {
-                        // The editor stays open with the agent's corners; only the message is new.
-                        let error = if e.is_cancelled() {
-                            None
-                        } else {
-                            Some(e.message())
-                        };
-                        editing.set(Editing::Open {
-                            view,
-                            busy: None,
-                            error,
-                        });
-                    }
-                }
-            });
-        }
-    };
-
-    let cancel = {
-        let sha = sha.clone();
-        move |_| {
-            // Closing the editor without changes is the agent's answer: the page is whole.
-            pipeline::originals().checked(&sha);
-            let now = editing.peek().clone();
-            match now {
-                Editing::Open {
-                    busy: Some(token), ..
-                } => token.cancel(),
-                Editing::Loading(token) => {
-                    token.cancel();
-                    editing.set(Editing::Closed);
-                }
-                _ => editing.set(Editing::Closed),
-            }
-        }
-    };
-
     // Checked at each render: the cache is bounded, so an older page's original may have gone.
-    let available = pipeline::originals().contains(&sha);
+    let available = originals.contains(&sha);
+    let opener = page.clone();
     rsx! {
         button {
             class: if available { "mini adjust" } else { "mini adjust stale" },
             "data-page": "{index}",
             title: if available { "拖动四个角重新裁切这一页" } else { RETAKE_TO_ADJUST },
-            onclick: move |_| open(()),
+            onclick: move |_| opener.open(),
             if available { "调整边角" } else { "重拍再调" }
         }
         if gone() {
             p { class: "mat-note error adjust-gone", "{RETAKE_TO_ADJUST}" }
         }
-        match editing() {
-            Editing::Closed => rsx! {},
-            Editing::Loading(_) => rsx! {
-                div { class: "corner-editor loading", role: "dialog", "aria-label": "调整边角",
-                    ScanProgress { label: "正在载入原照片…", on_cancel: cancel }
-                }
-            },
-            Editing::Open { view, busy, error } => rsx! {
-                CornerEditor {
-                    preview: view.preview.data_url.clone(),
-                    width: view.photo.width,
-                    height: view.photo.height,
-                    corners: view.corners,
-                    auto_corners: view.auto_corners,
-                    busy: busy.is_some(),
-                    error,
-                    prompt: prompt.map(pipeline::check_question),
-                    on_confirm: confirm,
-                    on_cancel: cancel,
-                }
-            },
+        EditorDialog { page, case, material }
+    }
+}
+
+/// One page's corner-editing state, shared by its button and its dialog.
+#[derive(Clone)]
+struct Page {
+    originals: Arc<Originals>,
+    sha: String,
+    index: usize,
+    editing: Signal<Editing>,
+    gone: Signal<bool>,
+    retake: Signal<Option<usize>>,
+}
+
+impl PartialEq for Page {
+    fn eq(&self, other: &Page) -> bool {
+        self.sha == other.sha && self.index == other.index && self.editing == other.editing
+    }
+}
+
+impl Page {
+    /// The original has left memory: say so and arm 重拍 for this page.
+    fn lost(&self) {
+        let (mut editing, mut gone, mut retake) = (self.editing, self.gone, self.retake);
+        editing.set(Editing::Closed);
+        gone.set(true);
+        retake.set(Some(self.index));
+    }
+
+    /// Opens the editor: the preview is made off the UI thread the first time.
+    fn open(&self) {
+        if !self.originals.contains(&self.sha) {
+            return self.lost();
         }
+        let token = CancelToken::new();
+        let mut editing = self.editing;
+        editing.set(Editing::Loading(token.clone()));
+        let me = self.clone();
+        spawn(async move {
+            let (originals, sha) = (me.originals.clone(), me.sha.clone());
+            let view = pipeline::off_thread(move || pipeline::editor_view(&originals, &sha))
+                .await
+                .unwrap_or(Err(CaptureError::Worker));
+            if token.is_cancelled() {
+                return;
+            }
+            match view {
+                Ok(view) => editing.set(Editing::Open {
+                    view,
+                    busy: None,
+                    error: None,
+                }),
+                Err(e) => {
+                    if !matches!(e, CaptureError::OriginalGone) {
+                        tracing::warn!(error = ?e, "corner editor preview failed");
+                    }
+                    me.lost();
+                }
+            }
+        });
+    }
+
+    /// Closing the editor without changes is the agent's answer: the page is whole.
+    fn cancel(&self) {
+        self.originals.checked(&self.sha);
+        let mut editing = self.editing;
+        let now = editing.peek().clone();
+        match now {
+            Editing::Open {
+                busy: Some(token), ..
+            } => token.cancel(),
+            Editing::Loading(token) => {
+                token.cancel();
+                editing.set(Editing::Closed);
+            }
+            _ => editing.set(Editing::Closed),
+        }
+    }
+
+    /// Re-cuts the page with the agent's corners, off the UI thread; the editor stays open with
+    /// them when that fails.
+    fn confirm(
+        &self,
+        book: Book,
+        case: Signal<Option<Case>>,
+        material: Material,
+        corners: [Point; 4],
+    ) {
+        let mut editing = self.editing;
+        let Editing::Open {
+            view, busy: None, ..
+        } = editing.peek().clone()
+        else {
+            return;
+        };
+        let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
+            return;
+        };
+        let token = CancelToken::new();
+        editing.set(Editing::Open {
+            view: view.clone(),
+            busy: Some(token.clone()),
+            error: None,
+        });
+        let me = self.clone();
+        spawn(async move {
+            let (originals, sha, writer) = (me.originals.clone(), me.sha.clone(), book.clone());
+            let result = pipeline::off_thread(move || {
+                pipeline::adjust_page(&writer, &originals, &id, &material, &sha, corners, &token)
+            })
+            .await
+            .unwrap_or(Err(CaptureError::Worker));
+            match result {
+                Ok(_) => {
+                    editing.set(Editing::Closed);
+                    reload(&book, case);
+                }
+                Err(CaptureError::OriginalGone) => me.lost(),
+                Err(e) => {
+                    let error = (!e.is_cancelled()).then(|| e.message());
+                    editing.set(Editing::Open {
+                        view,
+                        busy: None,
+                        error,
+                    });
+                }
+            }
+        });
+    }
+}
+
+/// The corner editor of one page while it is open (or its original is being loaded).
+#[component]
+fn EditorDialog(page: Page, case: Signal<Option<Case>>, material: Material) -> Element {
+    let book = use_book();
+    let prompt = page.originals.pending_check(&page.sha);
+    let (on_cancel, on_confirm) = (page.clone(), page.clone());
+    let cancel = move |_| on_cancel.cancel();
+    let confirm = move |corners| on_confirm.confirm(book.clone(), case, material.clone(), corners);
+    let editing = page.editing;
+    match editing() {
+        Editing::Closed => rsx! {},
+        Editing::Loading(_) => rsx! {
+            div { class: "corner-editor loading", role: "dialog", "aria-label": "调整边角",
+                ScanProgress { label: "正在载入原照片…", on_cancel: cancel }
+            }
+        },
+        Editing::Open { view, busy, error } => rsx! {
+            CornerEditor {
+                preview: view.preview.data_url.clone(),
+                width: view.photo.width,
+                height: view.photo.height,
+                corners: view.corners,
+                auto_corners: view.auto_corners,
+                busy: busy.is_some(),
+                error,
+                prompt: prompt.map(pipeline::check_question),
+                on_confirm: confirm,
+                on_cancel: cancel,
+            }
+        },
     }
 }

@@ -1,5 +1,6 @@
 //! The app's services, each a small typed context with its `use_*` hook: the catalog, the case
-//! book (with its revision), the enrolment and the sync status.
+//! book (with its revision), the enrolment, the sync status and the original photos kept for the
+//! corner editor.
 //!
 //! [`provide_services`] provides all of them; the app's root and the component tests call it, so
 //! a screen under test sees exactly what it sees in the app. The sync loop is started separately
@@ -10,6 +11,8 @@ use std::sync::Arc;
 use bianmin_engine::catalog::Catalog;
 use bianmin_engine::enrolment::Enrolment;
 use dioxus::prelude::*;
+
+use crate::capture::pipeline::Originals;
 
 pub mod book;
 pub mod keystore;
@@ -34,13 +37,14 @@ struct RevisionCtx(Signal<u64>);
 struct EnrolmentCtx(Signal<Option<Enrolment>>);
 
 /// Provides every service as context, and mirrors the book's revision into a signal.
-pub fn provide_services(catalog: Arc<Catalog>, book: Book) {
+pub fn provide_services(catalog: Arc<Catalog>, book: Book, originals: Arc<Originals>) {
     let enrolment = use_signal(|| book.enrolment());
     let mut revision = use_signal(|| book.revision());
     use_context_provider(|| CatalogCtx(catalog));
     use_context_provider(|| RevisionCtx(revision));
     use_context_provider(|| EnrolmentCtx(enrolment));
     use_context_provider(SyncState::new);
+    use_context_provider(|| originals);
     let watched = book.clone();
     use_context_provider(|| book);
     // The book is written from worker threads too (scans, the sync loop): it counts writes in a
@@ -79,4 +83,9 @@ pub fn use_enrolment() -> Signal<Option<Enrolment>> {
 /// The sync status and the handle that pokes the sync loop.
 pub fn use_sync() -> SyncState {
     use_context::<SyncState>()
+}
+
+/// The original photos of this session's pages (memory only), for the corner editor.
+pub fn use_originals() -> Arc<Originals> {
+    use_context::<Arc<Originals>>()
 }

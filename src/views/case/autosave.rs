@@ -19,6 +19,8 @@ use crate::services::book::Book;
 struct Queue {
     /// Field values typed and not yet written, by key.
     values: BTreeMap<String, String>,
+    /// The batch being written now: still shown over what the book holds until it is stored.
+    writing: BTreeMap<String, String>,
     /// A writer task is running.
     running: bool,
     /// Why the last write failed, until one succeeds.
@@ -72,12 +74,14 @@ impl Autosave {
         loop {
             let batch = {
                 let mut q = self.lock();
+                q.writing.clear();
                 if q.values.is_empty() {
                     q.running = false;
                     self.idle.notify_waiters();
                     return;
                 }
-                std::mem::take(&mut q.values)
+                q.writing = std::mem::take(&mut q.values);
+                q.writing.clone()
             };
             let (book, id) = (self.book.clone(), self.case_id.clone());
             let result = tokio::task::spawn_blocking(move || {
@@ -105,7 +109,8 @@ impl Autosave {
     /// Values typed and not yet stored, laid over a case read from the book, so a re-read does
     /// not undo what is on screen.
     pub fn overlay(&self, case: &mut Case) {
-        for (k, v) in &self.lock().values {
+        let q = self.lock();
+        for (k, v) in q.writing.iter().chain(&q.values) {
             case.set_field(k, v);
         }
     }

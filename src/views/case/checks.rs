@@ -6,9 +6,8 @@ use bianmin_protocol::CaseState;
 use dioxus::prelude::*;
 
 use super::autosave::Autosave;
-use crate::capture::pipeline::originals;
 use crate::route::Route;
-use crate::services::{use_book, use_sync};
+use crate::services::{use_book, use_originals, use_sync};
 
 #[component]
 pub fn PrecheckBar(
@@ -20,6 +19,7 @@ pub fn PrecheckBar(
 ) -> Element {
     let book = use_book();
     let sync = use_sync();
+    let originals = use_originals();
     let mut lines = use_signal(Vec::<String>::new);
     let ready = case.read().as_ref().map(|c| c.state) == Some(CaseState::Ready);
     // 初审 and sealing read the book: what was typed last must be in it first.
@@ -50,6 +50,7 @@ pub fn PrecheckBar(
             return;
         };
         let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
+        let originals = originals.clone();
         spawn(async move {
             autosave.settled().await;
             match book.seal(&id, &item) {
@@ -57,7 +58,7 @@ pub fn PrecheckBar(
                     // A sealed case cannot be re-cut, so its photos (several MB each, showing
                     // everything the camera saw) leave memory now rather than when they age out.
                     for p in sealed.materials.iter().flat_map(|m| &m.pages) {
-                        originals().remove(&p.sha256);
+                        originals.remove(&p.sha256);
                     }
                     sync.poke();
                     // The form is done with: back from the receipt goes to where the case began.

@@ -3,8 +3,8 @@
 use bianmin_engine::case::Case;
 use dioxus::prelude::*;
 
-use crate::capture::{pipeline::originals, AdjustCorners, ScanCapture};
-use crate::services::{use_book, use_catalog};
+use crate::capture::{AdjustCorners, ScanCapture};
+use crate::services::{use_book, use_catalog, use_originals};
 
 /// A stored page as an image. Its own component because Dioxus re-renders a component only when
 /// its props change: the material rows re-render on every keystroke in the form, and decrypting and
@@ -27,6 +27,7 @@ pub fn MaterialRow(
 ) -> Element {
     let book = use_book();
     let catalog = use_catalog();
+    let originals = use_originals();
     let Some(c) = case.read().clone() else {
         return rsx! {};
     };
@@ -79,7 +80,7 @@ pub fn MaterialRow(
                                 AdjustCorners { case, material: m.clone(), index: i, sha: p.sha256.clone(), retake }
                                 button { class: "mini",
                                     onclick: {
-                                        let book = book.clone();
+                                        let (book, originals) = (book.clone(), originals.clone());
                                         let key = m.key.clone();
                                         move |_| {
                                             let Some(c) = case.peek().clone() else { return };
@@ -89,7 +90,7 @@ pub fn MaterialRow(
                                                 Err(e) => return error.set(Some(e)),
                                             }
                                             // A deleted page's original is not kept in memory any longer.
-                                            originals().remove(&sha);
+                                            originals.remove(&sha);
                                         }
                                     },
                                     "删除"
