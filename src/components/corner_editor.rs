@@ -136,47 +136,9 @@ pub fn CornerEditor(
                         preserve_aspect_ratio: "none",
                         polygon { points: "{polygon}" }
                     }
-                    for (i, p) in q.iter().enumerate() {
-                        {
-                            let (x, y) = to_percent(*p, width, height);
-                            rsx! {
-                                div {
-                                    key: "{i}",
-                                    class: if dragging() == Some(i) { "ce-handle active" } else { "ce-handle" },
-                                    "data-corner": "{i}",
-                                    "aria-label": "{CORNER_NAMES[i]}",
-                                    style: "left: {x:.2}%; top: {y:.2}%;",
-                                    tabindex: "0",
-                                    // Arrow keys nudge the focused corner (keyboards on tablets, and
-                                    // fine placement where a finger covers the corner).
-                                    onkeydown: move |e: KeyboardEvent| {
-                                        if busy {
-                                            return;
-                                        }
-                                        let step = (width.max(height) as f32 / 200.0).max(1.0);
-                                        let (dx, dy) = match e.key() {
-                                            Key::ArrowLeft => (-step, 0.0),
-                                            Key::ArrowRight => (step, 0.0),
-                                            Key::ArrowUp => (0.0, -step),
-                                            Key::ArrowDown => (0.0, step),
-                                            _ => return,
-                                        };
-                                        e.prevent_default();
-                                        let p = points.peek()[i];
-                                        let max = (width as f32 - 0.5, height as f32 - 0.5);
-                                        points.write()[i] = Point::new((p.x + dx).clamp(-0.5, max.0), (p.y + dy).clamp(-0.5, max.1));
-                                    },
-                                    onpointerdown: move |e: PointerEvent| {
-                                        if busy {
-                                            return;
-                                        }
-                                        e.prevent_default();
-                                        dragging.set(Some(i));
-                                        refresh_rect();
-                                    },
-                                }
-                            }
-                        }
+                    for i in 0..4 {
+                        CornerHandle { key: "{i}", index: i, points, width, height, active: dragging() == Some(i), busy,
+                            on_grab: move |i| { dragging.set(Some(i)); refresh_rect(); } }
                     }
                 }
             }
@@ -201,6 +163,54 @@ pub fn CornerEditor(
                     }
                 }
             }
+        }
+    }
+}
+
+/// One draggable corner: grabbed with a pointer (mouse, touch, pen), nudged with the arrow keys
+/// when focused (keyboards on tablets, and fine placement where a finger covers the corner).
+#[component]
+fn CornerHandle(
+    index: usize,
+    points: Signal<[Point; 4]>,
+    width: u32,
+    height: u32,
+    active: bool,
+    busy: bool,
+    on_grab: EventHandler<usize>,
+) -> Element {
+    let (x, y) = to_percent(points.read()[index], width, height);
+    rsx! {
+        div {
+            class: if active { "ce-handle active" } else { "ce-handle" },
+            "data-corner": "{index}",
+            "aria-label": "{CORNER_NAMES[index]}",
+            style: "left: {x:.2}%; top: {y:.2}%;",
+            tabindex: "0",
+            onkeydown: move |e: KeyboardEvent| {
+                if busy {
+                    return;
+                }
+                let step = (width.max(height) as f32 / 200.0).max(1.0);
+                let (dx, dy) = match e.key() {
+                    Key::ArrowLeft => (-step, 0.0),
+                    Key::ArrowRight => (step, 0.0),
+                    Key::ArrowUp => (0.0, -step),
+                    Key::ArrowDown => (0.0, step),
+                    _ => return,
+                };
+                e.prevent_default();
+                let p = points.peek()[index];
+                let max = (width as f32 - 0.5, height as f32 - 0.5);
+                points.write()[index] = Point::new((p.x + dx).clamp(-0.5, max.0), (p.y + dy).clamp(-0.5, max.1));
+            },
+            onpointerdown: move |e: PointerEvent| {
+                if busy {
+                    return;
+                }
+                e.prevent_default();
+                on_grab.call(index);
+            },
         }
     }
 }
