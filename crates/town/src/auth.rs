@@ -24,8 +24,8 @@ use bianmin_protocol::sync::{
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::error::ApiError;
-use crate::files::sha256_hex;
 use crate::store::{DeviceRecord, StoreError, TownStore};
+use crate::util::sha256_hex;
 use crate::AppState;
 
 /// The authenticated device, put into request extensions for the handlers.
@@ -121,13 +121,14 @@ pub async fn authenticate(
     if nonce.len() < 16 || nonce.len() > 128 {
         return Err(ApiError::unauthorized("nonce must be 16 to 128 characters"));
     }
-    let device = {
+    let (device, revoked) = {
         let st = state.clone();
         let id = device_id.clone();
-        tokio::task::spawn_blocking(move || st.store.device(&id)).await??
-    }
-    .ok_or_else(|| ApiError::unauthorized("unknown device"))?;
-    if device.revoked || state.files.is_revoked(&device.id) {
+        crate::error::blocking(move || Ok((st.store.device(&id)?, st.admin.is_revoked(&id)?)))
+            .await?
+    };
+    let device = device.ok_or_else(|| ApiError::unauthorized("unknown device"))?;
+    if device.revoked || revoked {
         return Err(ApiError::unauthorized("device has been revoked"));
     }
     let key_bytes: [u8; 32] = hex::decode(&device.public_key)

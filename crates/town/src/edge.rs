@@ -27,7 +27,7 @@ use crate::AppState;
 /// inline stylesheet (`resident::CSS`), so an injected `<style>` or `style=` does nothing.
 pub static CSP: LazyLock<String> = LazyLock::new(|| {
     let hash = base64::engine::general_purpose::STANDARD
-        .encode(Sha256::digest(crate::resident::CSS.as_bytes()));
+        .encode(Sha256::digest(crate::page::CSS.as_bytes()));
     format!(
         "default-src 'none'; style-src 'sha256-{hash}'; img-src 'self'; form-action 'self'; \
          frame-ancestors 'none'; base-uri 'none'"

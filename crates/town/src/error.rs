@@ -100,6 +100,18 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -125,7 +137,20 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> ApiError {
-        ApiError::internal(e)
+        match e {
+            // Lost a race with another server: nothing was written, and the same request
+            // sent again reads the new state (the phone retries a 503 by itself).
+            crate::store::StoreError::Conflict(_) => {
+                let mut a = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "concurrent_update",
+                    "the case changed while this request was handled; send it again",
+                );
+                a.retry_after = Some(1);
+                a
+            }
+            e => ApiError::internal(e),
+        }
     }
 }
 
@@ -139,4 +164,13 @@ impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> ApiError {
         ApiError::internal(e)
     }
+}
+
+/// Runs a blocking store call off the async workers; a storage failure or a panicked task is an
+/// internal error. The one helper every handler uses (pages map its error with
+/// [`crate::page::internal`]).
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f).await??)
 }

@@ -1,53 +1,26 @@
-//! Files of the data directory: attachments by content hash, partial uploads, enrolment tickets,
-//! revocations and the server key.
+//! Files of the data directory: attachments by content hash and partial uploads.
 //!
 //! Photos are files, not database values (BRIEF §6). A partial upload lives in
 //! `uploads/{village}/` and is appended to as bytes arrive, so a broken connection resumes at the
 //! last byte that reached the disk; it moves to `attachments/` only after its SHA-256 matches its
 //! name. Partials are kept per village: another village that knows a page's hash cannot start it
 //! with a wrong length and block the owner, nor learn its size. Each records the device that
-//! opened it, so a device may hold only a few open at once, and untouched ones expire. Enrolment tickets and
-//! revocations are plain files so that the `enroll` and `revoke` commands work while `serve` holds
-//! the database lock.
+//! opened it, so a device may hold only a few open at once, and untouched ones expire. The
+//! embedded store's administration files (tickets, revocations) are `store::FileAdmin`'s.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use bianmin_engine::outbox::disk::{create_dir_durable, sync_dir};
-use bianmin_protocol::sync::DeviceRole;
-use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// Whether `s` is a lower-case hex SHA-256.
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// Lower-case hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Writes a file atomically and durably (temp file, fsync, rename, fsync dir).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().expect("path has a parent");
-    create_dir_durable(dir)?;
-    let tmp = path.with_extension(format!("tmp{}", rand::random::<u32>()));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)?;
-    sync_dir(dir)
-}
+use crate::store::{AdminStore, StoreError};
+pub use crate::store::{FileAdmin, Ticket, TicketError};
+pub use crate::util::{is_sha256, sha256_hex, write_atomic};
 
 /// The data directory's file areas.
 #[derive(Debug, Clone)]
@@ -81,7 +54,7 @@ pub enum Finish {
 
 impl Files {
     pub fn new(root: &Path) -> std::io::Result<Files> {
-        for sub in ["attachments", "uploads", "enrolment", "revoked", "holders"] {
+        for sub in ["attachments", "uploads", "holders"] {
             create_dir_durable(&root.join(sub))?;
         }
         Ok(Files {
@@ -296,6 +269,27 @@ impl Files {
         self.holder_path(sha, village).exists()
     }
 
+    /// The embedded store's administration files (tickets, revocations, supervisors, server
+    /// key) in the same data directory.
+    pub fn admin(&self) -> FileAdmin {
+        FileAdmin::new(&self.root)
+    }
+
+    /// Issues a one-time enrolment code in this data directory (see [`FileAdmin`]).
+    pub fn issue_ticket(&self, ticket: &Ticket) -> Result<String, StoreError> {
+        self.admin().issue_ticket(ticket)
+    }
+
+    /// Disables a device of this data directory (see [`FileAdmin`]).
+    pub fn revoke(&self, device: &str) -> Result<(), StoreError> {
+        self.admin().revoke(device)
+    }
+
+    /// Loads the server key of this data directory, creating it on first start.
+    pub fn server_key(&self) -> Result<SigningKey, StoreError> {
+        self.admin().server_key()
+    }
+
     /// Records that `village` sent the bytes (after they were verified against the hash).
     pub fn add_holder(&self, sha: &str, village: &str) -> std::io::Result<()> {
         let path = self.holder_path(sha, village);
@@ -304,141 +298,13 @@ impl Files {
         File::create(&path)?.sync_all()?;
         sync_dir(dir)
     }
-
-    /// Loads the server's receipt-signing key, creating it on first start.
-    pub fn server_key(&self) -> std::io::Result<SigningKey> {
-        let path = self.root.join("server.key");
-        match fs::read_to_string(&path) {
-            Ok(text) => {
-                let bytes: [u8; 32] = hex::decode(text.trim())
-                    .ok()
-                    .and_then(|b| b.try_into().ok())
-                    .ok_or_else(|| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            "server.key is not 32 hex bytes",
-                        )
-                    })?;
-                Ok(SigningKey::from_bytes(&bytes))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut seed);
-                write_atomic(&path, hex::encode(seed).as_bytes())?;
-                Ok(SigningKey::from_bytes(&seed))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn ticket_path(&self, code: &str) -> PathBuf {
-        self.root.join("enrolment").join(format!(
-            "{}.json",
-            sha256_hex(normalize_code(code).as_bytes())
-        ))
-    }
-
-    /// Issues a one-time enrolment code; only its hash is stored.
-    pub fn issue_ticket(&self, ticket: &Ticket) -> std::io::Result<String> {
-        let mut raw = [0u8; ENROL_CODE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let code: String = raw
-            .iter()
-            .map(|b| ENROL_ALPHABET[(*b as usize) % ENROL_ALPHABET.len()] as char)
-            .collect();
-        write_atomic(
-            &self.ticket_path(&code),
-            &serde_json::to_vec(ticket).expect("tickets serialize"),
-        )?;
-        Ok(code)
-    }
-
-    /// Redeems a code once: the rename is atomic, so of two concurrent redemptions only one wins.
-    pub fn redeem_ticket(&self, code: &str, now: DateTime<Utc>) -> Result<Ticket, TicketError> {
-        let path = self.ticket_path(code);
-        let used = path.with_extension("used");
-        fs::rename(&path, &used).map_err(|_| TicketError::Unknown)?;
-        let ticket: Ticket = fs::read(&used)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TicketError::Unknown)?;
-        if now > ticket.expires_at {
-            return Err(TicketError::Expired);
-        }
-        Ok(ticket)
-    }
-
-    /// Puts an unused ticket back (the enrolment failed for a reason that is not the code's fault).
-    pub fn restore_ticket(&self, code: &str) {
-        let path = self.ticket_path(code);
-        let _ = fs::rename(path.with_extension("used"), path);
-    }
-
-    pub fn revoke(&self, device: &str) -> std::io::Result<()> {
-        write_atomic(
-            &self.root.join("revoked").join(device),
-            Utc::now().to_rfc3339().as_bytes(),
-        )
-    }
-
-    pub fn is_revoked(&self, device: &str) -> bool {
-        self.root.join("revoked").join(device).exists()
-    }
-}
-
-/// Enrolment codes avoid 0/O and 1/I/L so they can be read aloud and typed.
-const ENROL_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-const ENROL_CODE_LEN: usize = 12;
-
-fn normalize_code(code: &str) -> String {
-    code.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
-/// What an enrolment code grants.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ticket {
-    pub role: DeviceRole,
-    pub village: Option<String>,
-    pub town: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TicketError {
-    Unknown,
-    Expired,
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::io::Write;
 
-    #[test]
-    fn tickets_are_single_use_and_expire() {
-        let dir = tempfile::tempdir().unwrap();
-        let files = Files::new(dir.path()).unwrap();
-        let now = Utc::now();
-        let t = Ticket {
-            role: DeviceRole::Agent,
-            village: Some("140423100201".into()),
-            town: "140423100".into(),
-            expires_at: now + chrono::Duration::minutes(10),
-        };
-        let code = files.issue_ticket(&t).unwrap();
-        assert_eq!(
-            files.redeem_ticket(&code.to_lowercase(), now),
-            Ok(t.clone())
-        );
-        assert_eq!(files.redeem_ticket(&code, now), Err(TicketError::Unknown));
-        let code = files.issue_ticket(&t).unwrap();
-        assert_eq!(
-            files.redeem_ticket(&code, now + chrono::Duration::minutes(11)),
-            Err(TicketError::Expired)
-        );
-    }
+    use super::*;
 
     #[test]
     fn upload_is_verified_before_it_is_stored() {

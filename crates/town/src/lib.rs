@@ -5,19 +5,23 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bucket;
 pub mod divisions;
 pub mod edge;
 pub mod error;
 pub mod feedback;
 pub mod files;
 pub mod oversight;
+pub mod page;
 pub mod ratelimit;
 pub mod resident;
 pub mod routes;
 pub mod server;
 pub mod store;
+pub mod time;
 pub mod tls;
 pub mod uploads;
+pub mod util;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,7 +37,7 @@ use thiserror::Error;
 pub use crate::divisions::Divisions;
 pub use crate::error::ApiError;
 pub use crate::files::Files;
-pub use crate::store::{SledStore, TownStore};
+pub use crate::store::{AdminStore, SledStore, TownStore};
 
 /// Limits on what clients may send.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +92,8 @@ pub enum StartError {
     Divisions(#[from] divisions::DivisionsError),
     #[error("catalog: {0}")]
     Catalog(#[from] bianmin_engine::catalog::CatalogError),
+    #[error(transparent)]
+    Feedback(#[from] feedback::FeedbackConfigError),
 }
 
 /// Per-key async locks: one upload per attachment, one writer per case.
@@ -113,6 +119,8 @@ impl KeyedLocks {
 /// Everything the handlers share.
 pub struct Inner {
     pub store: Arc<dyn TownStore>,
+    /// Tickets, revocations, supervisor accounts, the server key.
+    pub admin: Arc<dyn AdminStore>,
     pub files: Files,
     pub divisions: Divisions,
     pub catalog: Catalog,
@@ -122,11 +130,13 @@ pub struct Inner {
     pub nonces: auth::NonceCache,
     /// Failed enrolment codes per client address (`ratelimit::enrolment`); `configure` it in tests.
     pub enrol_limiter: ratelimit::Limiter,
+    /// Requests to the public pages per client address (`ratelimit::public`).
+    pub public_limiter: ratelimit::Limiter,
     pub locks: KeyedLocks,
     /// One writer per partial upload; a newer attempt preempts a silent one.
     pub uploads: uploads::Writers,
     pub limits: Limits,
-    /// 好差评: ratings, bad-review loops, county sessions, public rate limits.
+    /// 好差评 settings (the loop's deadline).
     pub feedback: feedback::Feedback,
 }
 
@@ -149,18 +159,38 @@ impl AppState {
         AppState::with_store(data, store)
     }
 
-    /// Uses the given store (another backend, or a sled store a test keeps a handle on).
+    /// Uses the given store with the data directory's administration files (a sled store a
+    /// test keeps a handle on).
     pub fn with_store(data: &Path, store: Arc<dyn TownStore>) -> Result<AppState, StartError> {
+        let admin = Arc::new(store::FileAdmin::new(data));
+        AppState::with_stores(data, store, admin)
+    }
+
+    /// Uses the given stores (PostgreSQL implements both; the embedded backend is sled plus
+    /// the data directory's files). `data` still holds the attachments and configuration.
+    pub fn with_stores(
+        data: &Path,
+        store: Arc<dyn TownStore>,
+        admin: Arc<dyn AdminStore>,
+    ) -> Result<AppState, StartError> {
         let files = Files::new(data)?;
         let nonces = auth::NonceCache::new(store.clone());
         Ok(AppState(Arc::new(Inner {
+            server_key: admin.server_key()?,
             store,
-            server_key: files.server_key()?,
+            admin,
             divisions: Divisions::for_data_dir(data)?,
             catalog: Catalog::embedded()?,
             calendar: WorkCalendar::shipped(),
             nonces,
-            enrol_limiter: ratelimit::Limiter::new(ratelimit::RateConfig::ENROLMENT),
+            enrol_limiter: ratelimit::Limiter::new(
+                store::BucketKind::Enrolment,
+                ratelimit::RateConfig::ENROLMENT,
+            ),
+            public_limiter: ratelimit::Limiter::new(
+                store::BucketKind::Public,
+                ratelimit::RateConfig::default(),
+            ),
             locks: KeyedLocks::default(),
             uploads: uploads::Writers::default(),
             limits: Limits::default(),

@@ -1,11 +1,15 @@
 //! `bianmin-town`: the town centre's server and its administration commands.
 //!
 //! `serve` runs the HTTP API and prints the bound address alone on the first line of stdout (so
-//! `--listen 127.0.0.1:0` works in tests); `enroll` and `revoke` write files the running server
-//! reads, so they work while it runs; `cases` and `audit` open the database and need it stopped.
+//! `--listen 127.0.0.1:0` works in tests). The store is the embedded one in `--data` unless
+//! `--database postgres://…` (or `BIANMIN_DATABASE_URL`) names a PostgreSQL database; every
+//! subcommand honours it. On the embedded store `enroll`, `revoke` and `supervisor add` write
+//! files the running server reads, so they work while it runs; `cases` and `audit` open the
+//! database and need it stopped. On PostgreSQL everything works while servers run.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -14,8 +18,8 @@ use bianmin_protocol::CaseState;
 use bianmin_town::audit::ANCHOR_FILE;
 use bianmin_town::files::{write_atomic, Ticket};
 use bianmin_town::server::ServerConfig;
-use bianmin_town::store::{SledStore, TownStore};
-use bianmin_town::{app, AppState, Divisions, Files};
+use bianmin_town::store::{AdminStore, FileAdmin, PgStore, SledStore, TownStore};
+use bianmin_town::{app, AppState, Divisions};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
@@ -25,9 +29,12 @@ use serde::Serialize;
     about = "Bianmin town centre (镇综合便民服务中心)"
 )]
 struct Cli {
-    /// Data directory (database, attachments, keys).
+    /// Data directory (embedded database, attachments, keys, configuration).
     #[arg(long, global = true, default_value = "town-data")]
     data: PathBuf,
+    /// PostgreSQL database (`postgres://user:password@host/db`) instead of the embedded store.
+    #[arg(long, global = true, env = "BIANMIN_DATABASE_URL")]
+    database: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -98,8 +105,61 @@ enum SupervisorCmd {
     },
 }
 
+/// Where the records are: the embedded store in the data directory, or PostgreSQL.
+enum Backend {
+    Embedded(PathBuf),
+    Postgres(String),
+}
+
+impl Backend {
+    fn of(cli: &Cli) -> Result<Backend> {
+        match cli.database.as_deref().map(str::trim) {
+            None | Some("") => Ok(Backend::Embedded(cli.data.clone())),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Ok(Backend::Postgres(u.to_string()))
+            }
+            Some(_) => bail!("--database must be a postgres:// URL"),
+        }
+    }
+
+    /// The record store (the embedded one needs `serve` stopped: sled locks its files).
+    fn store(&self) -> Result<Arc<dyn TownStore>> {
+        Ok(match self {
+            Backend::Embedded(data) => Arc::new(open_store(data)?),
+            Backend::Postgres(url) => Arc::new(open_pg(url)?),
+        })
+    }
+
+    /// The administration records (on the embedded backend: files, usable while `serve` runs).
+    fn admin(&self) -> Result<Arc<dyn AdminStore>> {
+        Ok(match self {
+            Backend::Embedded(data) => Arc::new(FileAdmin::new(data)),
+            Backend::Postgres(url) => Arc::new(open_pg(url)?),
+        })
+    }
+
+    /// Both, for `serve`.
+    fn stores(&self) -> Result<(Arc<dyn TownStore>, Arc<dyn AdminStore>)> {
+        Ok(match self {
+            Backend::Embedded(data) => {
+                (Arc::new(open_store(data)?), Arc::new(FileAdmin::new(data)))
+            }
+            Backend::Postgres(url) => {
+                let pg = Arc::new(open_pg(url)?);
+                (pg.clone(), pg)
+            }
+        })
+    }
+}
+
+fn open_pg(url: &str) -> Result<PgStore> {
+    // The URL may carry a password: it is not echoed.
+    PgStore::open(url, 32).context("cannot open the PostgreSQL database given by --database")
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let backend = Backend::of(&cli)?;
     match cli.cmd {
         Cmd::Serve {
             listen,
@@ -108,6 +168,7 @@ fn main() -> Result<()> {
             anchor_every_secs,
         } => serve(
             &cli.data,
+            &backend,
             &listen,
             tls_cert.zip(tls_key),
             Duration::from_secs(anchor_every_secs.max(1)),
@@ -117,14 +178,18 @@ fn main() -> Result<()> {
             village,
             town,
             server,
-        } => enroll(&cli.data, village, town, server),
-        Cmd::Revoke { device } => revoke(&cli.data, &device),
-        Cmd::Cases { json } => cases(&cli.data, json),
-        Cmd::Audit { json, anchors } => audit(&cli.data, json, anchors),
+        } => enroll(&cli.data, &backend, village, town, server),
+        Cmd::Revoke { device } => revoke(&backend, &device),
+        Cmd::Cases { json } => cases(&backend, json),
+        Cmd::Audit { json, anchors } => audit(&cli.data, &backend, json, anchors),
         Cmd::Anchor => {
-            let store = open_store(&cli.data)?;
-            let key = Files::new(&cli.data)?.server_key()?;
-            match bianmin_town::audit::export_anchor(&store, &key, &cli.data.join(ANCHOR_FILE))? {
+            let store = backend.store()?;
+            let key = backend.admin()?.server_key()?;
+            match bianmin_town::audit::export_anchor(
+                store.as_ref(),
+                &key,
+                &cli.data.join(ANCHOR_FILE),
+            )? {
                 Some(a) => println!("anchored audit entry {} ({})", a.seq, a.hash),
                 None => println!("the last anchor already covers the audit log"),
             }
@@ -133,7 +198,8 @@ fn main() -> Result<()> {
         Cmd::Supervisor {
             cmd: SupervisorCmd::Add { name },
         } => {
-            let password = bianmin_town::oversight::supervisor_add(&cli.data, &name)?;
+            let admin = backend.admin()?;
+            let password = bianmin_town::oversight::supervisor_add(admin.as_ref(), &name)?;
             println!("{password}");
             eprintln!("supervisor {name} created; log in at /county/login (the password is shown only now)");
             Ok(())
@@ -159,6 +225,7 @@ async fn anchor_now(state: &AppState, path: &Path) {
 
 fn serve(
     data: &Path,
+    backend: &Backend,
     listen: &str,
     tls: Option<(PathBuf, PathBuf)>,
     anchor_every: Duration,
@@ -169,9 +236,14 @@ fn serve(
         )
         .with_writer(std::io::stderr)
         .init();
+    // Opened before the runtime starts: the PostgreSQL client blocks, which an async context forbids.
+    let (store, admin) = backend
+        .stores()
+        .with_context(|| format!("opening {}", data.display()))?;
+    let state = AppState::with_stores(data, store, admin)
+        .with_context(|| format!("opening {}", data.display()))?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let state = AppState::open(data).with_context(|| format!("opening {}", data.display()))?;
         let acceptor = match &tls {
             Some((cert, key)) => Some(bianmin_town::tls::acceptor(cert, key)?),
             None => None,
@@ -274,6 +346,7 @@ fn villages(data: &Path, json: bool) -> Result<()> {
 
 fn enroll(
     data: &Path,
+    backend: &Backend,
     village: Option<String>,
     town: Option<String>,
     server: Option<String>,
@@ -310,8 +383,7 @@ fn enroll(
         }
         (None, None) => bail!("give --village CODE or --town CODE"),
     };
-    let files = Files::new(data)?;
-    let code = files.issue_ticket(&ticket)?;
+    let code = backend.admin()?.issue_ticket(&ticket)?;
     let server = server.or_else(|| {
         std::fs::read_to_string(data.join("server.addr"))
             .ok()
@@ -341,9 +413,9 @@ fn expiry() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now() + chrono::Duration::minutes(10)
 }
 
-fn revoke(data: &Path, device: &str) -> Result<()> {
+fn revoke(backend: &Backend, device: &str) -> Result<()> {
     bianmin_engine::number::check_device(device).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Files::new(data)?.revoke(device)?;
+    backend.admin()?.revoke(device)?;
     println!("device {device} revoked");
     Ok(())
 }
@@ -368,8 +440,8 @@ struct CaseRow {
     attachments: Vec<AttachmentInfo>,
 }
 
-fn cases(data: &Path, json: bool) -> Result<()> {
-    let store = open_store(data)?;
+fn cases(backend: &Backend, json: bool) -> Result<()> {
+    let store = backend.store()?;
     let mut rows: Vec<CaseRow> = store
         .cases()?
         .into_iter()
@@ -412,10 +484,10 @@ fn cases(data: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn audit(data: &Path, json: bool, anchors: Option<PathBuf>) -> Result<()> {
-    let store = open_store(data)?;
+fn audit(data: &Path, backend: &Backend, json: bool, anchors: Option<PathBuf>) -> Result<()> {
+    let store = backend.store()?;
     let log = store.audit_log()?;
-    let key = Files::new(data)?.server_key()?.verifying_key();
+    let key = backend.admin()?.server_key()?.verifying_key();
     let path = anchors.unwrap_or_else(|| data.join(ANCHOR_FILE));
     let anchors = bianmin_town::audit::read_anchors(&path)
         .with_context(|| format!("reading {}", path.display()))?;

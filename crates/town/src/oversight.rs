@@ -11,20 +11,20 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
 use bianmin_protocol::sync::DeviceRole;
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::Utc;
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
-use crate::error::ApiError;
+use crate::error::{blocking, ApiError};
 use crate::feedback::{
-    csrf_token, figures, level_label, Figures, Rectification, StepError, StepKind,
+    csrf_token, figures, level_label, Figures, Rectification, Step, StepError, StepKind,
 };
-use crate::resident::{frame, frame_with, message_page};
-use crate::routes::china_today;
+use crate::page::{form_too_large, frame, frame_with, internal, message_page};
 use crate::server::OverTls;
-use crate::store::StoreError;
+use crate::store::session_hash;
+use crate::time::{china_time, china_today};
 use crate::AppState;
 
 const COOKIE: &str = "bm_county";
@@ -57,12 +57,6 @@ pub fn routes(state: AppState) -> Router<AppState> {
     public.merge(county).merge(staff)
 }
 
-fn china_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -75,32 +69,15 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The logged-in supervisor and the session token, or a redirect to the login form.
-fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Redirect> {
-    let token = cookie_value(headers).ok_or_else(|| Redirect::to("/county/login"))?;
-    let name = state
-        .feedback
-        .session(&token)
-        .ok_or_else(|| Redirect::to("/county/login"))?;
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
+    let to_login = || Redirect::to("/county/login").into_response();
+    let token = cookie_value(headers).ok_or_else(to_login)?;
+    let (st, hash) = (state.clone(), session_hash(&token));
+    let name = blocking(move || st.store.session(&hash, Utc::now()))
+        .await
+        .map_err(internal)?
+        .ok_or_else(to_login)?;
     Ok((name, token))
-}
-
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "county page failed");
-    message_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "系统繁忙",
-        "系统暂时无法处理请求，请稍后再试。",
-    )
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(internal(e)),
-        Err(e) => Err(internal(e)),
-    }
 }
 
 fn login_form(error: Option<&str>) -> Markup {
@@ -158,7 +135,6 @@ async fn login(
                 .into_response()
         }
     };
-    let data = state.feedback.data_dir().to_path_buf();
     let name = f.name.trim().to_string();
     if name.chars().count() > crate::feedback::MAX_SUPERVISOR_NAME_CHARS {
         // No account has such a name; refused before the audit entry, which names the account.
@@ -170,8 +146,9 @@ async fn login(
     }
     let n = name.clone();
     // Argon2 is deliberately slow: keep it off the async workers.
+    let st = state.clone();
     let ok = match tokio::task::spawn_blocking(move || {
-        crate::feedback::check_supervisor(&data, &n, &f.password)
+        crate::feedback::check_supervisor(st.admin.as_ref(), &n, &f.password)
     })
     .await
     {
@@ -190,8 +167,8 @@ async fn login(
         "",
     );
     let st = state.clone();
-    if let Err(r) = blocking(move || st.store.commit(None, &[], vec![audit])).await {
-        return r;
+    if let Err(e) = blocking(move || st.store.commit(None, &[], vec![audit])).await {
+        return internal(e);
     }
     if !ok {
         return (
@@ -200,22 +177,19 @@ async fn login(
         )
             .into_response();
     }
-    let token = state.feedback.new_session(&name);
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let (st, hash, who) = (state.clone(), session_hash(&token), name.clone());
+    let expires = Utc::now()
+        + chrono::Duration::from_std(crate::feedback::SESSION_TTL).expect("the TTL fits");
+    if let Err(e) = blocking(move || st.store.create_session(&hash, &who, expires)).await {
+        return internal(e);
+    }
     let cookie = format!(
         "{COOKIE}={token}; Path=/county; HttpOnly; SameSite=Strict; Max-Age={}{}",
         crate::feedback::SESSION_TTL.as_secs(),
         secure_attr(tls)
     );
     ([(header::SET_COOKIE, cookie)], Redirect::to("/county")).into_response()
-}
-
-/// A public form's body over `Limits::public_form`.
-pub fn form_too_large() -> Response {
-    message_page(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "提交失败",
-        "提交的内容过长，请删减后重新填写。",
-    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -230,12 +204,15 @@ async fn logout(
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Response {
-    if let Ok((_, token)) = session(&state, &headers) {
+    if let Ok((_, token)) = session(&state, &headers).await {
         if form
             .map(|f| f.0.csrf == csrf_token(&token))
             .unwrap_or(false)
         {
-            state.feedback.end_session(&token);
+            let (st, hash) = (state.clone(), session_hash(&token));
+            if let Err(e) = blocking(move || st.store.end_session(&hash)).await {
+                return internal(e);
+            }
         }
     }
     let cookie = format!(
@@ -260,11 +237,12 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
     let (cases, ratings, mut loops) = blocking(move || {
         Ok((
             st.store.cases()?,
-            st.feedback.ratings()?,
-            st.feedback.rectifications()?,
+            st.store.ratings()?,
+            st.store.rectifications()?,
         ))
     })
-    .await?;
+    .await
+    .map_err(internal)?;
     let today = china_today();
     let figures = figures(&state.divisions, &cases, &ratings, &loops, today);
     let mut overdue: Vec<_> = cases
@@ -297,9 +275,9 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
 }
 
 async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (name, token) = match session(&state, &headers) {
+    let (name, token) = match session(&state, &headers).await {
         Ok(s) => s,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
     let o = match overview(&state).await {
         Ok(o) => o,
@@ -388,9 +366,9 @@ async fn county_step(
     Path(case_id): Path<String>,
     form: Result<Form<StepForm>, FormRejection>,
 ) -> Response {
-    let (name, token) = match session(&state, &headers) {
+    let (name, token) = match session(&state, &headers).await {
         Ok(s) => s,
-        Err(r) => return r.into_response(),
+        Err(r) => return r,
     };
     let f = match form {
         Ok(Form(f)) => f,
@@ -431,17 +409,16 @@ async fn record_step(
     notes: &str,
     actor: &str,
 ) -> Result<Rectification, ApiError> {
-    let st = state.clone();
-    let (id, by_s, notes_s) = (case_id.to_string(), by.to_string(), notes.to_string());
-    let r = tokio::task::spawn_blocking(move || st.feedback.add_step(&id, kind, &by_s, &notes_s))
-        .await?;
-    let r = r.map_err(|e| match e {
-        StepError::NotFound => ApiError::not_found("no bad review is open for this case"),
-        StepError::Closed => ApiError::conflict("loop_closed", e.to_string()),
-        StepError::OutOfOrder { .. } => ApiError::conflict("step_out_of_order", e.to_string()),
-        StepError::Empty => ApiError::unprocessable("empty_step", e.to_string()),
-        StepError::Store(s) => ApiError::from(s),
-    })?;
+    let step = Step {
+        kind,
+        by: by.trim().chars().take(80).collect(),
+        at: Utc::now(),
+        notes: notes
+            .trim()
+            .chars()
+            .take(crate::feedback::MAX_COMMENT_CHARS)
+            .collect(),
+    };
     let audit = AuditDraft::new(
         actor,
         &format!("rectification_{}", kind.as_str()),
@@ -449,8 +426,15 @@ async fn record_step(
         notes.chars().take(200).collect::<String>(),
     );
     let st = state.clone();
-    tokio::task::spawn_blocking(move || st.store.commit(None, &[], vec![audit])).await??;
-    Ok(r)
+    let id = case_id.to_string();
+    let r = tokio::task::spawn_blocking(move || st.store.add_step(&id, step, audit)).await?;
+    r.map_err(|e| match e {
+        StepError::NotFound => ApiError::not_found("no bad review is open for this case"),
+        StepError::Closed => ApiError::conflict("loop_closed", e.to_string()),
+        StepError::OutOfOrder { .. } => ApiError::conflict("step_out_of_order", e.to_string()),
+        StepError::Empty => ApiError::unprocessable("empty_step", e.to_string()),
+        StepError::Store(s) => ApiError::from(s),
+    })
 }
 
 fn csv_field(s: &str) -> String {
@@ -464,8 +448,8 @@ fn csv_field(s: &str) -> String {
 }
 
 async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = session(&state, &headers) {
-        return r.into_response();
+    if let Err(r) = session(&state, &headers).await {
+        return r;
     }
     let o = match overview(&state).await {
         Ok(o) => o,
@@ -537,7 +521,7 @@ async fn staff_list(
         return Err(ApiError::forbidden("only a town staff device may do this"));
     }
     let st = state.clone();
-    let all = tokio::task::spawn_blocking(move || st.feedback.rectifications()).await??;
+    let all = blocking(move || st.store.rectifications()).await?;
     let today = china_today();
     let villages = state.divisions.villages_of(&d.town);
     Ok(Json(
@@ -574,8 +558,8 @@ async fn staff_step(
     let req: StepRequest = serde_json::from_slice(&body).map_err(ApiError::malformed_json)?;
     let st = state.clone();
     let id = case_id.clone();
-    let existing = tokio::task::spawn_blocking(move || st.feedback.rectification(&id))
-        .await??
+    let existing = blocking(move || st.store.rectification(&id))
+        .await?
         .ok_or_else(|| ApiError::not_found("no bad review is open for this case"))?;
     if state
         .divisions
@@ -597,8 +581,8 @@ async fn staff_step(
 
 /// `bianmin-town supervisor add --name NAME`: creates the account and returns its password.
 pub fn supervisor_add(
-    data: &std::path::Path,
+    admin: &dyn crate::store::AdminStore,
     name: &str,
 ) -> Result<String, crate::feedback::SupervisorError> {
-    crate::feedback::add_supervisor(data, name)
+    crate::feedback::add_supervisor(admin, name)
 }

@@ -1,65 +1,36 @@
-//! A per-client token bucket for the public pages (resident receipt pages, county login) and for
+//! Per-client rate limits for the public pages (resident receipt pages, county login) and for
 //! enrolment (`POST /v1/enrol`, where only failed codes cost).
 //!
-//! Small and dependency-free on purpose: the limited routes are few and the bucket map is pruned,
-//! so one mutex-guarded map is enough. The client is the TCP peer address (the server is reached
-//! directly, not through a proxy we could trust for `X-Forwarded-For`).
+//! A [`Limiter`] holds the limits; the buckets themselves are the store's
+//! ([`crate::store::TownStore::take_token`]), so several servers over one database share them and
+//! a guesser gains nothing by spreading requests over them. The client is the TCP peer address
+//! (the server is reached directly, not through a proxy we could trust for `X-Forwarded-For`).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+pub use crate::bucket::RateConfig;
 use crate::error::ApiError;
+use crate::store::{BucketKind, StoreError, TownStore};
 use crate::AppState;
 
-/// Bucket size and refill rate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateConfig {
-    /// Requests allowed in a burst.
-    pub burst: f64,
-    /// Tokens added per second.
-    pub per_second: f64,
-}
-
-impl Default for RateConfig {
-    /// 60 requests at once, then one a second: plenty for a resident, slow for a guesser.
-    fn default() -> RateConfig {
-        RateConfig {
-            burst: 60.0,
-            per_second: 1.0,
-        }
-    }
-}
-
-impl RateConfig {
-    /// Enrolment: 10 wrong or expired codes at once, then one every 20 s (3 a minute). Only
-    /// failures cost, so a town hall enrolling a room of phones behind one address never meets it;
-    /// 10 covers a trainee's typos, and 3 a minute leaves a guesser some 4,300 tries a day.
-    pub const ENROLMENT: RateConfig = RateConfig {
-        burst: 10.0,
-        per_second: 1.0 / 20.0,
-    };
-}
-
-/// The buckets.
-#[derive(Default)]
+/// The limits of one family of buckets.
 pub struct Limiter {
+    kind: BucketKind,
     config: Mutex<RateConfig>,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl Limiter {
-    /// A limiter with the given limits.
-    pub fn new(c: RateConfig) -> Limiter {
+    /// A limiter of `kind` with the given limits.
+    pub fn new(kind: BucketKind, c: RateConfig) -> Limiter {
         Limiter {
+            kind,
             config: Mutex::new(c),
-            buckets: Mutex::default(),
         }
     }
 
@@ -68,34 +39,24 @@ impl Limiter {
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = c;
     }
 
-    /// Takes one token for `client`; `Err(seconds to wait)` when none is left.
-    pub fn take(&self, client: &str, now: Instant) -> Result<(), u64> {
-        let c = *self.config.lock().unwrap_or_else(|p| p.into_inner());
-        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if b.len() > 50_000 {
-            // Full buckets carry no information; drop them.
-            b.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * c.per_second < c.burst
-            });
-        }
-        let (tokens, at) = b.entry(client.to_string()).or_insert((c.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * c.per_second).min(c.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / c.per_second.max(1e-6)).ceil() as u64)
-        }
+    fn config(&self) -> RateConfig {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes one token for `client` at `now` (Unix seconds); `Ok(Err(seconds to wait))` when none
+    /// is left. Blocking (a store round trip).
+    pub fn take(
+        &self,
+        store: &dyn TownStore,
+        client: &str,
+        now: f64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        store.take_token(self.kind, client, self.config(), now)
     }
 
     /// Returns the token `take` reserved, for a request that turned out not to count.
-    pub fn give_back(&self, client: &str) {
-        let burst = self.config.lock().unwrap_or_else(|p| p.into_inner()).burst;
-        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((tokens, _)) = b.get_mut(client) {
-            *tokens = (*tokens + 1.0).min(burst);
-        }
+    pub fn give_back(&self, store: &dyn TownStore, client: &str) -> Result<(), StoreError> {
+        store.give_back_token(self.kind, client, self.config())
     }
 }
 
@@ -108,13 +69,21 @@ fn client_of(req: &Request) -> String {
         .unwrap_or_else(|| "local".to_string())
 }
 
+fn now() -> f64 {
+    crate::time::unix_seconds(chrono::Utc::now())
+}
+
 /// Middleware for the public routes: 429 with a Chinese page when the client's bucket is empty.
 pub async fn public(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let client = client_of(&req);
-    match state.feedback.limiter.take(&client, Instant::now()) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => {
-            let mut resp = crate::resident::message_page(
+    let st = state.clone();
+    let taken =
+        crate::error::blocking(move || st.public_limiter.take(st.store.as_ref(), &client, now()))
+            .await;
+    match taken {
+        Ok(Ok(())) => next.run(req).await,
+        Ok(Err(wait)) => {
+            let mut resp = crate::page::message_page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "访问过于频繁",
                 "您的访问过于频繁，请稍后再试。",
@@ -124,6 +93,7 @@ pub async fn public(State(state): State<AppState>, req: Request, next: Next) -> 
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
             resp
         }
+        Err(e) => crate::page::internal(e),
     }
 }
 
@@ -135,7 +105,15 @@ pub async fn public(State(state): State<AppState>, req: Request, next: Next) -> 
 /// the code, which is exactly the guess the limit exists to stop (the code stays unused).
 pub async fn enrolment(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let client = client_of(&req);
-    if let Err(wait) = state.enrol_limiter.take(&client, Instant::now()) {
+    let (st, c) = (state.clone(), client.clone());
+    let taken =
+        match crate::error::blocking(move || st.enrol_limiter.take(st.store.as_ref(), &c, now()))
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => return e.into_response(),
+        };
+    if let Err(wait) = taken {
         tracing::warn!(%client, "enrolment rate limit reached");
         return ApiError::rate_limited(
             format!("too many failed enrolment attempts from this address; try again in {wait} s"),
@@ -146,55 +124,14 @@ pub async fn enrolment(State(state): State<AppState>, req: Request, next: Next) 
     let resp = next.run(req).await;
     // The enrol handler answers 401 only for an unknown, used or expired code.
     if resp.status() != StatusCode::UNAUTHORIZED {
-        state.enrol_limiter.give_back(&client);
+        let st = state.clone();
+        if let Err(e) =
+            crate::error::blocking(move || st.enrol_limiter.give_back(st.store.as_ref(), &client))
+                .await
+        {
+            // The answer stands; the client merely keeps one token less until it refills.
+            tracing::warn!(error = %e.message, "enrolment token not given back");
+        }
     }
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn buckets_refill_at_the_configured_rate_and_are_per_client() {
-        let l = Limiter::new(RateConfig {
-            burst: 2.0,
-            per_second: 0.5,
-        });
-        let t0 = Instant::now();
-        assert_eq!(l.take("a", t0), Ok(()));
-        assert_eq!(l.take("a", t0), Ok(()));
-        // Empty: one token comes back in 2 s at 0.5 a second.
-        assert_eq!(l.take("a", t0), Err(2));
-        assert_eq!(l.take("b", t0), Ok(()));
-        assert_eq!(l.take("a", t0 + Duration::from_secs(1)), Err(1));
-        assert_eq!(l.take("a", t0 + Duration::from_secs(2)), Ok(()));
-        assert_eq!(l.take("a", t0 + Duration::from_secs(2)), Err(2));
-    }
-
-    #[test]
-    fn a_token_given_back_is_usable_again_but_never_beyond_the_burst() {
-        let l = Limiter::new(RateConfig {
-            burst: 1.0,
-            per_second: 1e-9,
-        });
-        let t0 = Instant::now();
-        assert_eq!(l.take("a", t0), Ok(()));
-        l.give_back("a");
-        assert_eq!(l.take("a", t0), Ok(()));
-        assert!(l.take("a", t0).is_err());
-        l.give_back("a");
-        l.give_back("a");
-        assert_eq!(l.take("a", t0), Ok(()));
-        assert!(
-            l.take("a", t0).is_err(),
-            "giving back twice must not exceed the burst of 1"
-        );
-        // A client never seen has nothing to give back to and starts full.
-        l.give_back("new");
-        assert_eq!(l.take("new", t0), Ok(()));
-        assert!(l.take("new", t0).is_err());
-    }
 }

@@ -7,99 +7,27 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use bianmin_engine::case::CaseEvent;
 use bianmin_engine::receipt;
 use bianmin_engine::validate::mask_name;
 use bianmin_protocol::{CaseState, Decision, DecisionEvent};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use ed25519_dalek::VerifyingKey;
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup};
 use serde::Deserialize;
 
 use crate::audit::AuditDraft;
-use crate::feedback::{is_bad, level_label, Rating, Rectification, LEVELS, MAX_COMMENT_CHARS};
-use crate::routes::china_today;
-use crate::store::{StoreError, StoredCase};
+use crate::error::blocking;
+use crate::feedback::{
+    is_bad, level_label, Rating, Rectification, LEVELS, MAX_COMMENT_CHARS, MAX_PHONE_FAILURES,
+};
+use crate::page::{form_too_large, frame, internal, message_page, no_store};
+use crate::store::StoredCase;
+use crate::time::{china_date, china_time, china_today};
 use crate::AppState;
-
-/// Shared by every HTML page of the town centre: small, readable on a 320 px screen.
-pub const CSS: &str = "body{font:16px/1.6 -apple-system,'PingFang SC','Noto Sans CJK SC','Microsoft YaHei',sans-serif;margin:0;background:#f4f6f8;color:#222}\
-main{max-width:40em;margin:0 auto;padding:12px}h1{font-size:1.25em;margin:.4em 0}h2{font-size:1.05em;margin:1em 0 .4em}\
-.card{background:#fff;border-radius:8px;padding:12px;margin:10px 0;box-shadow:0 1px 2px #0001}\
-.muted{color:#667}.ok{color:#1a7f37}.bad{color:#c0392b}ol.tl{list-style:none;padding:0;margin:0}\
-ol.tl li{border-left:3px solid #1677ff;padding:0 0 10px 12px;margin-left:4px}ol.tl li.now{border-color:#1a7f37}\
-label{display:block;margin:6px 0}fieldset{border:1px solid #ddd;border-radius:6px;margin:8px 0}\
-select,input[type=text],input[type=password],input[type=tel],textarea{font:inherit;width:100%;box-sizing:border-box;padding:8px;border:1px solid #bbb;border-radius:6px}\
-button{font:inherit;background:#1677ff;color:#fff;border:0;border-radius:6px;padding:10px 18px;margin-top:8px;width:100%}\
-table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ddd;padding:4px 6px;text-align:left}\
-th{background:#eef2f7}.scroll{overflow-x:auto}td:first-child,th{white-space:nowrap}main.wide{max-width:72em}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}button.narrow{width:auto}";
-
-/// The page frame.
-pub fn frame(title: &str, body: Markup) -> Markup {
-    frame_with(title, false, body)
-}
-
-/// The page frame; `wide` for the county's tables on a desk screen.
-pub fn frame_with(title: &str, wide: bool, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="zh-CN" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width,initial-scale=1";
-                // Receipt links carry a token: keep it out of Referer headers and search engines.
-                meta name="referrer" content="no-referrer";
-                meta name="robots" content="noindex";
-                title { (title) }
-                style { (PreEscaped(CSS)) }
-            }
-            body { main class=[wide.then_some("wide")] { (body) } }
-        }
-    }
-}
-
-fn no_store(status: StatusCode, m: Markup) -> Response {
-    (status, [(header::CACHE_CONTROL, "no-store")], m).into_response()
-}
-
-/// A page with a heading and one message (errors, limits, kind notices).
-pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
-    no_store(
-        status,
-        frame(
-            title,
-            html! {
-                div.card {
-                    h1 { (title) }
-                    p { (message) }
-                    p.muted { "如有疑问，请联系您所在村的便民服务点代办员。" }
-                }
-            },
-        ),
-    )
-}
-
-fn internal(e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "resident page failed");
-    message_page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "系统繁忙",
-        "系统暂时无法处理您的请求，请稍后再试。",
-    )
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Response> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(internal(e)),
-        Err(e) => Err(internal(e)),
-    }
-}
 
 /// A receipt link that checked out.
 pub struct Claim {
@@ -133,12 +61,14 @@ async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<Cla
     })?;
     let st = state.clone();
     let id = case_id.to_string();
-    let (record, received) = blocking(move || {
+    let (record, revoked, received) = blocking(move || {
         let record = st.store.device(&device)?;
+        let revoked = st.admin.is_revoked(&device)?;
         let received = st.store.case(&id)?.map(|sc| sc.received_at);
-        Ok((record, received))
+        Ok((record, revoked, received))
     })
-    .await?;
+    .await
+    .map_err(internal)?;
     let record = record.ok_or_else(forged)?;
     let key = hex::decode(&record.public_key)
         .ok()
@@ -146,7 +76,7 @@ async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<Cla
         .and_then(|b| VerifyingKey::from_bytes(&b).ok())
         .ok_or_else(|| internal("stored device key is malformed"))?;
     let claim = receipt::verify_signature(&key, case_id, token).map_err(|_| forged())?;
-    if record.revoked || state.files.is_revoked(&record.id) {
+    if record.revoked || revoked {
         return Err(message_page(
             StatusCode::FORBIDDEN,
             "链接已停用",
@@ -154,9 +84,7 @@ async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<Cla
         ));
     }
     let today = china_today();
-    let issued = received
-        .map(crate::feedback::china_date)
-        .unwrap_or(claim.issued);
+    let issued = received.map(china_date).unwrap_or(claim.issued);
     let expires = receipt::expiry(issued);
     if today > expires {
         return Err(message_page(
@@ -175,19 +103,14 @@ async fn check_token(state: &AppState, case_id: &str, token: &str) -> Result<Cla
     })
 }
 
-fn china_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
 #[derive(Debug, Deserialize)]
 pub struct TokenQuery {
     #[serde(default)]
     pub t: String,
 }
 
-/// Completes the rating's effect on the case if a crash interrupted it after the rating was stored.
+/// Completes the rating's effect on a case whose rating was stored without it: ratings once lived
+/// in a database of their own, written before the case, and a crash in between left this state.
 async fn feed_back(state: &AppState, case_id: &str) -> Result<(), Response> {
     let _g = state.locks.lock(&format!("case/{case_id}")).await;
     let st = state.clone();
@@ -197,7 +120,7 @@ async fn feed_back(state: &AppState, case_id: &str) -> Result<(), Response> {
             return Ok(());
         };
         if !matches!(sc.case.state, CaseState::Completed | CaseState::Delivered)
-            || st.feedback.rating(&id)?.is_none()
+            || st.store.rating(&id)?.is_none()
         {
             return Ok(());
         }
@@ -220,6 +143,7 @@ async fn feed_back(state: &AppState, case_id: &str) -> Result<(), Response> {
         st.store.commit(Some(&sc), &[ev], vec![audit])
     })
     .await
+    .map_err(internal)
 }
 
 /// GET /r/{case_id}?t=: the status timeline, and the rating form once the case is finished.
@@ -235,9 +159,9 @@ pub async fn page(
     let st = state.clone();
     let id = case_id.clone();
     let (sc, rating) =
-        match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
+        match blocking(move || Ok((st.store.case(&id)?, st.store.rating(&id)?))).await {
             Ok(v) => v,
-            Err(r) => return r,
+            Err(e) => return internal(e),
         };
     let Some(mut sc) = sc else {
         return no_store(
@@ -440,9 +364,7 @@ pub async fn rate(
 ) -> Response {
     let f = match form {
         Ok(Form(f)) => f,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return crate::oversight::form_too_large()
-        }
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return form_too_large(),
         Err(_) => {
             return message_page(
                 StatusCode::BAD_REQUEST,
@@ -458,11 +380,18 @@ pub async fn rate(
     let _g = state.locks.lock(&format!("case/{case_id}")).await;
     let st = state.clone();
     let id = case_id.clone();
-    let (sc, existing) =
-        match blocking(move || Ok((st.store.case(&id)?, st.feedback.rating(&id)?))).await {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+    let (sc, existing, failures) = match blocking(move || {
+        Ok((
+            st.store.case(&id)?,
+            st.store.rating(&id)?,
+            st.store.phone_failures(&id)?,
+        ))
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return internal(e),
+    };
     let Some(mut sc) = sc else {
         return message_page(
             StatusCode::CONFLICT,
@@ -508,7 +437,7 @@ pub async fn rate(
             StatusCode::UNPROCESSABLE_ENTITY,
         );
     }
-    if state.feedback.phone_locked(&case_id) {
+    if failures >= MAX_PHONE_FAILURES {
         return message_page(
             StatusCode::FORBIDDEN,
             "暂不能评价",
@@ -521,8 +450,13 @@ pub async fn rate(
         .skip(phone.chars().count().saturating_sub(4))
         .collect();
     if f.phone4.trim() != expected || expected.len() != 4 {
-        let locked = state.feedback.phone_failed(&case_id);
-        if locked {
+        let st = state.clone();
+        let id = case_id.clone();
+        let failures = match blocking(move || st.store.phone_failed(&id)).await {
+            Ok(n) => n,
+            Err(e) => return internal(e),
+        };
+        if failures >= MAX_PHONE_FAILURES {
             return message_page(
                 StatusCode::FORBIDDEN,
                 "暂不能评价",
@@ -587,19 +521,16 @@ pub async fn rate(
         ),
     );
     let st = state.clone();
+    // The rating is the one-per-case gate, stored in one transaction with the case's Rated
+    // state, its feed event and its audit entry.
     let stored = match blocking(move || {
-        // The rating is the one-per-case gate; the case update and feed event follow it. Should the
-        // process die in between, `page` completes the update on the next visit (`feed_back`).
-        if !st.feedback.rate(&rating, loop_record.as_ref())? {
-            return Ok(false);
-        }
-        st.store.commit(Some(&sc), &[ev], vec![audit])?;
-        Ok(true)
+        st.store
+            .rate(&rating, loop_record.as_ref(), &sc, &[ev], vec![audit])
     })
     .await
     {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(e) => return internal(e),
     };
     if !stored {
         return message_page(

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use bianmin_engine::case::{Case, CaseEvent, StateChange};
+use bianmin_engine::case::{Case, CaseEvent};
 use bianmin_engine::number::{check_device, CaseNumber};
 use bianmin_engine::validate::{mask_id_number, mask_name};
 use bianmin_protocol::sync::{
@@ -21,34 +21,23 @@ use bianmin_protocol::sync::{
     Receipt, TownAction, UploadOffset, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
 };
 use bianmin_protocol::{CaseState, CaseSubmission, Decision, DecisionEvent, Delivery};
-use chrono::{FixedOffset, NaiveDate, Utc};
+use chrono::Utc;
 use ed25519_dalek::{Signer, VerifyingKey};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
-use crate::error::ApiError;
-use crate::files::{is_sha256, Finish, Refusal, TicketError};
-use crate::store::{DeviceRecord, StoredCase, VersionRecord};
+use crate::error::{blocking, ApiError};
+use crate::files::{Finish, Refusal};
+use crate::store::{DeviceRecord, StoredCase, TicketError, VersionRecord};
+use crate::time::china_today;
+use crate::util::is_sha256;
 use crate::AppState;
-
-/// Today in China (UTC+8): deadlines and overdue flags are calendar days there.
-pub fn china_today() -> NaiveDate {
-    Utc::now()
-        .with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-        .date_naive()
-}
 
 /// The canonical content hash of a submission: SHA-256 of its serde_json serialisation.
 pub fn submission_sha256(sub: &CaseSubmission) -> String {
-    crate::files::sha256_hex(&serde_json::to_vec(sub).expect("submissions serialize"))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    Ok(tokio::task::spawn_blocking(f).await??)
+    crate::util::sha256_hex(&serde_json::to_vec(sub).expect("submissions serialize"))
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
@@ -143,15 +132,11 @@ pub async fn enrol(
             "public_key is a weak (small-order) Ed25519 key",
         ));
     }
-    let ticket = state
-        .files
-        .redeem_ticket(&req.code, Utc::now())
-        .map_err(|e| match e {
-            TicketError::Unknown => {
-                ApiError::unauthorized("enrolment code is unknown or already used")
-            }
-            TicketError::Expired => ApiError::unauthorized("enrolment code has expired"),
-        })?;
+    let st = state.clone();
+    let code = req.code.clone();
+    let ticket = blocking(move || st.admin.redeem_ticket(&code, Utc::now()))
+        .await?
+        .map_err(|e: TicketError| ApiError::unauthorized(e.to_string()))?;
     let record = DeviceRecord {
         id: req.device_id.clone(),
         role: ticket.role,
@@ -175,7 +160,12 @@ pub async fn enrol(
     let st = state.clone();
     let r = record.clone();
     if !blocking(move || st.store.insert_device(&r, audit)).await? {
-        state.files.restore_ticket(&req.code);
+        let st = state.clone();
+        let code = req.code.clone();
+        if let Err(e) = blocking(move || st.admin.restore_ticket(&code)).await {
+            // The conflict is still the answer; the agent asks the town for a new code.
+            tracing::warn!(error = %e.message, "enrolment code not restored");
+        }
         return Err(ApiError::conflict(
             "device_exists",
             "this device id is already enrolled; generate a new one",
@@ -367,26 +357,15 @@ pub async fn submit_case(
                     "a new version is only accepted after a correction request, as the next version number",
                 ));
             }
+            if sub.item != sc.case.item {
+                return Err(ApiError::conflict(
+                    "conflict",
+                    "a corrected case is the same item; start a new case for another item",
+                ));
+            }
             let mut sc = sc;
-            // A resubmission after 补正: the same case, next version, back in the inbox. On the phone it
-            // went CorrectionRequested → Draft/Ready → Queued; here it is Received again.
-            let from = sc.case.state;
-            let c = &mut sc.case;
-            c.version = sub.version;
-            c.sealed_versions = sub.version;
-            c.applicant = sub.applicant.clone();
-            c.answers = sub.answers.clone();
-            c.materials = sub.materials.clone();
-            c.correction.clear();
-            c.state = CaseState::Received;
-            c.last_decision = Some(Decision::Received);
-            c.history.push(StateChange {
-                from,
-                to: CaseState::Received,
-                at: now,
-                by: d.id.clone(),
-                note: format!("resubmitted as version {}", sub.version),
-            });
+            sc.case = resubmitted(sc.case, &sub, &d.id, now)
+                .map_err(|e| ApiError::conflict("invalid_transition", e.to_string()))?;
             let receipt = sign_receipt(&state, &id, sub.version, &hash);
             sc.versions.insert(
                 sub.version,
@@ -416,6 +395,41 @@ pub async fn submit_case(
     blocking(move || st.store.commit(Some(&stored), &[event], vec![audit])).await?;
     tracing::info!(case = %id, version = sub.version, "case received");
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
+
+/// The case after its resubmission following a 补正: the content is the submission's (through
+/// the one wire-to-model conversion, `Case::from_submission`), and the timeline walks the
+/// lifecycle the phone walked (corrected and prechecked, sealed as the next version, received),
+/// each step checked by the lifecycle table.
+fn resubmitted(
+    old: Case,
+    sub: &CaseSubmission,
+    by: &str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Case, bianmin_engine::case::TransitionError> {
+    let content = Case::from_submission(sub, now);
+    // The town's own record of the case stays: its timeline, deadline and decisions, and the
+    // responsible agent (首问负责 never changes).
+    let mut c = Case {
+        version: old.version,
+        sealed_versions: old.sealed_versions,
+        responsible: old.responsible,
+        state: old.state,
+        created_at: old.created_at,
+        history: old.history,
+        accepted_on: old.accepted_on,
+        deadline: old.deadline,
+        correction: old.correction,
+        last_decision: old.last_decision,
+        ..content
+    };
+    c.apply(CaseEvent::PrecheckPassed, by, now)?;
+    c.apply(CaseEvent::Seal, by, now)?;
+    c.apply(CaseEvent::Town(Decision::Received), "town", now)?;
+    if let Some(h) = c.history.last_mut() {
+        h.note = format!("resubmitted as version {}", c.version);
+    }
+    Ok(c)
 }
 
 async fn load_visible(
@@ -766,7 +780,11 @@ pub async fn inbox(
         None => None,
     };
     let st = state.clone();
-    let all = blocking(move || st.store.cases()).await?;
+    let villages = match &q.village {
+        Some(v) => vec![v.clone()],
+        None => scope(&state, &d),
+    };
+    let all = blocking(move || st.store.cases_of(&villages)).await?;
     let today = china_today();
     let mut rows: Vec<InboxRow> = all
         .into_iter()

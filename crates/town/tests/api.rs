@@ -372,7 +372,7 @@ async fn forged_replayed_stale_and_revoked_credentials_get_401() {
     let (st, _) = send(&r, Device::fresh(NANGUAN).get("/v1/me")).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // Revoked.
-    t.state.files.revoke(&a.id).unwrap();
+    t.state.admin.revoke(&a.id).unwrap();
     let (st, body) = send(&r, a.get("/v1/me")).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     assert!(err(&body).message.contains("revoked"));
@@ -689,7 +689,7 @@ async fn correction_resubmission_acceptance_and_completion() {
     let res: ActionResult = serde_json::from_str(&body).unwrap();
     assert_eq!(res.state, CaseState::Accepted);
     let expected = bianmin_engine::case::Case::accept_decision(
-        bianmin_town::routes::china_today(),
+        bianmin_town::time::china_today(),
         3,
         &bianmin_engine::deadline::WorkCalendar::shipped(),
     );

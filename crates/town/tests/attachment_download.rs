@@ -159,7 +159,7 @@ async fn a_revoked_tablet_reads_no_pages() {
         client(&url, &staff).attachment(&case, &sha).await.unwrap(),
         p
     );
-    town.state.files.revoke(&staff.id).unwrap();
+    town.state.admin.revoke(&staff.id).unwrap();
     let e = client(&url, &staff)
         .attachment(&case, &sha)
         .await

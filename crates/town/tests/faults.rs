@@ -9,101 +9,15 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bianmin_engine::sync::{sync_with_retry, Backoff, SyncEvent};
-use bianmin_engine::transport::{Credential, Timeouts, Transport};
-use bianmin_protocol::sync::EnrolRequest;
+use bianmin_engine::sync::{sync_with_retry, SyncEvent};
+use bianmin_engine::transport::Transport;
 use bianmin_protocol::Decision;
 use bianmin_town::store::TownStore;
 use common::outbox::MemOutbox;
 use common::proxy::{self, Faults};
+use common::sync::{assert_all_stored, enrol_over_http, fill, transport, PATIENT};
 use common::*;
-use ed25519_dalek::VerifyingKey;
-
-async fn enrol_over_http(server: &str, code: &str, village: &str) -> (Device, VerifyingKey) {
-    let dev = Device::fresh(village);
-    let t = Transport::new(server, None).unwrap();
-    let resp = t
-        .enrol(&EnrolRequest {
-            code: code.into(),
-            device_id: dev.id.clone(),
-            public_key: hex::encode(dev.key.verifying_key().to_bytes()),
-            person: "李代办".into(),
-        })
-        .await
-        .unwrap();
-    let key = VerifyingKey::from_bytes(&hex::decode(&resp.server_key).unwrap().try_into().unwrap())
-        .unwrap();
-    (dev, key)
-}
-
-fn transport(server: &str, dev: &Device) -> Transport {
-    // Short timeouts so a stalled connection is abandoned and retried rather than waited on.
-    Transport::with_timeouts(
-        server,
-        Some(Credential {
-            device_id: dev.id.clone(),
-            key: dev.key.clone(),
-        }),
-        Timeouts {
-            connect: Duration::from_secs(2),
-            request: Duration::from_secs(2),
-            stall: Duration::from_secs(2),
-        },
-    )
-    .unwrap()
-}
-
-fn fill(out: &MemOutbox, dev: &Device, cases: usize, seed: u64) -> Vec<(String, Vec<Vec<u8>>)> {
-    let mut made = Vec::new();
-    for i in 0..cases {
-        let pages: Vec<Vec<u8>> = (0..(2 + i % 2))
-            .map(|j| {
-                page(
-                    seed * 1000 + (i * 10 + j) as u64,
-                    60_000 + 37_000 * ((i + j) % 7),
-                )
-            })
-            .collect();
-        let refs: Vec<&[u8]> = pages.iter().map(|p| p.as_slice()).collect();
-        let id = dev.next_case_id();
-        out.add(dev.submission(&id, 1, &refs), pages.clone());
-        made.push((id, pages));
-    }
-    made
-}
-
-const PATIENT: Backoff = Backoff {
-    base: Duration::from_millis(5),
-    cap: Duration::from_millis(100),
-    max_attempts: 400,
-};
-
-fn assert_all_stored(
-    files: &bianmin_town::Files,
-    cases: &[bianmin_town::store::StoredCase],
-    made: &[(String, Vec<Vec<u8>>)],
-) {
-    assert_eq!(cases.len(), made.len(), "zero lost cases, zero duplicates");
-    for (id, pages) in made {
-        let sc = cases
-            .iter()
-            .find(|c| &c.case.id == id)
-            .unwrap_or_else(|| panic!("case {id} lost"));
-        assert_eq!(sc.versions.len(), 1);
-        let stored: Vec<&bianmin_protocol::AttachmentRef> =
-            sc.case.materials.iter().flat_map(|m| &m.pages).collect();
-        assert_eq!(stored.len(), pages.len());
-        for (r, p) in stored.iter().zip(pages) {
-            assert_eq!(
-                &std::fs::read(files.attachment_path(&r.sha256)).unwrap(),
-                p,
-                "attachment of {id} differs"
-            );
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_through_a_faulty_proxy_loses_and_duplicates_nothing() {

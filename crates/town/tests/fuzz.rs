@@ -240,7 +240,7 @@ fn receipt_tokens_and_case_numbers_never_panic_or_fail_the_server() {
     let f = fixture();
     let case = f.agent.next_case_id();
     let real =
-        bianmin_engine::receipt::mint(&f.agent.key, &case, bianmin_town::routes::china_today());
+        bianmin_engine::receipt::mint(&f.agent.key, &case, bianmin_town::time::china_today());
     let case_number = prop_oneof![
         "[0-9A-Z+ -]{0,40}",
         "[0-9]{12}-[0-9+-]{8}-[A-Z2-7]{6}-[0-9+]{4}",

@@ -248,7 +248,8 @@ async fn login_over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 #[tokio::test]
 async fn the_session_cookie_is_secure_over_tls_only() {
     let town = Town::new();
-    let password = bianmin_town::oversight::supervisor_add(town.dir.path(), "督办员").unwrap();
+    let password =
+        bianmin_town::oversight::supervisor_add(town.state.admin.as_ref(), "督办员").unwrap();
     let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
     let acceptor = bianmin_town::tls::acceptor(
         format!("{certs}/test-cert.pem").as_ref(),
@@ -590,7 +591,7 @@ async fn receipts_from_a_phone_with_a_wrong_clock_open_with_the_towns_date() {
     let town = Town::new();
     let r = town.router();
     let dev = town.agent(NANGUAN).await;
-    let today = bianmin_town::routes::china_today();
+    let today = bianmin_town::time::china_today();
     for (n, days) in [2i64, -2].into_iter().enumerate() {
         let id = dev.next_case_id();
         let issued = today + chrono::Duration::days(days);
@@ -639,9 +640,9 @@ async fn a_revoked_devices_key_mints_no_working_receipt_link() {
     let r = town.router();
     let dev = town.agent(NANGUAN).await;
     let id = dev.next_case_id();
-    let token = receipt::mint(&dev.key, &id, bianmin_town::routes::china_today());
+    let token = receipt::mint(&dev.key, &id, bianmin_town::time::china_today());
     assert_eq!(page_of(&r, &id, &token).await.0, StatusCode::OK);
-    town.state.files.revoke(&dev.id).unwrap();
+    town.state.admin.revoke(&dev.id).unwrap();
     let (st, page) = page_of(&r, &id, &token).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert!(page.contains("已停用"), "{page}");
@@ -666,14 +667,18 @@ async fn only_canonical_case_numbers_are_accepted() {
 #[test]
 fn supervisor_login_takes_as_long_for_unknown_names() {
     let dir = tempfile::tempdir().unwrap();
-    bianmin_town::feedback::add_supervisor(dir.path(), "王督办").unwrap();
+    bianmin_town::feedback::add_supervisor(
+        &bianmin_town::store::FileAdmin::new(dir.path()),
+        "王督办",
+    )
+    .unwrap();
     bianmin_town::feedback::warm_up();
     let time = |name: &str| {
         (0..3)
             .map(|_| {
                 let t0 = Instant::now();
                 assert!(!bianmin_town::feedback::check_supervisor(
-                    dir.path(),
+                    &bianmin_town::store::FileAdmin::new(dir.path()),
                     name,
                     "wrong password"
                 )
@@ -718,13 +723,13 @@ async fn pages_carry_a_strict_content_security_policy() {
     use base64::Engine as _;
     use sha2::Digest as _;
     let hash = base64::engine::general_purpose::STANDARD
-        .encode(sha2::Sha256::digest(bianmin_town::resident::CSS.as_bytes()));
+        .encode(sha2::Sha256::digest(bianmin_town::page::CSS.as_bytes()));
     assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
         .await
         .unwrap();
     let body = String::from_utf8_lossy(&body);
-    assert!(body.contains(bianmin_town::resident::CSS) && !body.contains("style=\""));
+    assert!(body.contains(bianmin_town::page::CSS) && !body.contains("style=\""));
 }
 
 /// Rewrites audit entry `from` and re-chains everything after it, as an insider with write access

@@ -11,8 +11,8 @@ use bianmin_protocol::sync::ChangesPage;
 use bianmin_protocol::{CaseState, Decision};
 use bianmin_town::feedback::{figures, StepKind};
 use bianmin_town::ratelimit::RateConfig;
-use bianmin_town::routes::china_today;
 use bianmin_town::store::TownStore;
+use bianmin_town::time::china_today;
 use chrono::Days;
 use common::*;
 use ed25519_dalek::SigningKey;
@@ -138,7 +138,7 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
         send(&r, rating_post(&s.id, &token, 9, "", "8000")).await.0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
-    assert!(s.town.state.feedback.rating(&s.id).unwrap().is_none());
+    assert!(s.town.state.store.rating(&s.id).unwrap().is_none());
 
     let script = "<script>alert('x')</script>办得很快";
     let resp = send_raw(&r, rating_post(&s.id, &token, 5, script, "8000")).await;
@@ -157,15 +157,10 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
     let (st, body) = send(&r, rating_post(&s.id, &token, 1, "再评一次", "8000")).await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert!(body.contains("已经评价过"));
-    let stored = s.town.state.feedback.rating(&s.id).unwrap().unwrap();
+    let stored = s.town.state.store.rating(&s.id).unwrap().unwrap();
     assert_eq!(stored.level, 5);
     assert!(
-        s.town
-            .state
-            .feedback
-            .rectification(&s.id)
-            .unwrap()
-            .is_none(),
+        s.town.state.store.rectification(&s.id).unwrap().is_none(),
         "a good rating opens no loop"
     );
 
@@ -190,7 +185,7 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
 async fn a_hundred_concurrent_ratings_store_exactly_one() {
     let s = setup().await;
     let r = s.town.router();
-    s.town.state.feedback.limiter.configure(RateConfig {
+    s.town.state.public_limiter.configure(RateConfig {
         burst: 1000.0,
         per_second: 1000.0,
     });
@@ -221,7 +216,7 @@ async fn a_hundred_concurrent_ratings_store_exactly_one() {
     let all: Vec<_> = s
         .town
         .state
-        .feedback
+        .store
         .ratings()
         .unwrap()
         .into_iter()
@@ -241,7 +236,7 @@ async fn a_hundred_concurrent_ratings_store_exactly_one() {
         1
     );
     // A bad winner opened exactly one loop; a good one none.
-    let loops = s.town.state.feedback.rectifications().unwrap();
+    let loops = s.town.state.store.rectifications().unwrap();
     assert_eq!(loops.len(), usize::from(all[0].level <= 2));
 }
 
@@ -259,7 +254,7 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     let l = s
         .town
         .state
-        .feedback
+        .store
         .rectification(&s.id)
         .unwrap()
         .expect("a bad review opens a loop");
@@ -319,8 +314,8 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     let before = figures(
         &s.town.state.divisions,
         &s.town.store.cases().unwrap(),
-        &s.town.state.feedback.ratings().unwrap(),
-        &s.town.state.feedback.rectifications().unwrap(),
+        &s.town.state.store.ratings().unwrap(),
+        &s.town.state.store.rectifications().unwrap(),
         china_today(),
     );
     let county = before.last().unwrap();
@@ -356,8 +351,8 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     let after = figures(
         &s.town.state.divisions,
         &s.town.store.cases().unwrap(),
-        &s.town.state.feedback.ratings().unwrap(),
-        &s.town.state.feedback.rectifications().unwrap(),
+        &s.town.state.store.ratings().unwrap(),
+        &s.town.state.store.rectifications().unwrap(),
         china_today(),
     );
     let county = after.last().unwrap();
@@ -408,7 +403,8 @@ async fn county_pages_need_a_login_and_csrf_and_export_csv() {
         StatusCode::SEE_OTHER
     );
 
-    let password = bianmin_town::oversight::supervisor_add(s.town.dir.path(), "张科长").unwrap();
+    let password =
+        bianmin_town::oversight::supervisor_add(s.town.state.admin.as_ref(), "张科长").unwrap();
     let (st, body) = send(
         &r,
         form(
@@ -474,7 +470,7 @@ async fn county_pages_need_a_login_and_csrf_and_export_csv() {
     assert_eq!(
         s.town
             .state
-            .feedback
+            .store
             .rectification(&s.id)
             .unwrap()
             .unwrap()
@@ -504,7 +500,7 @@ async fn public_pages_are_rate_limited() {
     let s = setup().await;
     let r = s.town.router();
     // One token per hour refill: nothing comes back while the test runs.
-    s.town.state.feedback.limiter.configure(RateConfig {
+    s.town.state.public_limiter.configure(RateConfig {
         burst: 3.0,
         per_second: 1.0 / 3600.0,
     });
@@ -534,42 +530,6 @@ async fn too_many_wrong_phone_digits_lock_the_form() {
     let (st, body) = send(&r, rating_post(&s.id, &token, 5, "", "8000")).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert!(body.contains("错误次数过多"));
-}
-
-/// The store's own gate, without the per-case lock the HTTP handler also takes: 100 threads race.
-#[test]
-fn the_store_admits_one_rating_per_case_under_racing_threads() {
-    let dir = tempfile::tempdir().unwrap();
-    let fb = std::sync::Arc::new(bianmin_town::feedback::Feedback::open(dir.path()).unwrap());
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(100));
-    let handles: Vec<_> = (0..100u8)
-        .map(|i| {
-            let (fb, barrier) = (fb.clone(), barrier.clone());
-            std::thread::spawn(move || {
-                let rating = bianmin_town::feedback::Rating {
-                    case_id: "140423100201-20261128-AAAAAA-0001".into(),
-                    village: NANGUAN.into(),
-                    level: i % 5 + 1,
-                    efficiency: 3,
-                    quality: 3,
-                    attitude: 3,
-                    comment: format!("{i}"),
-                    rated_at: chrono::Utc::now(),
-                    token_issued: china_today(),
-                    completion: None,
-                };
-                barrier.wait();
-                fb.rate(&rating, None).unwrap()
-            })
-        })
-        .collect();
-    let won = handles
-        .into_iter()
-        .map(|h| h.join().unwrap())
-        .filter(|w| *w)
-        .count();
-    assert_eq!(won, 1);
-    assert_eq!(fb.ratings().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -621,7 +581,7 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
             .0,
         StatusCode::SEE_OTHER
     );
-    let mut l = s.town.state.feedback.rectification(&s.id).unwrap().unwrap();
+    let mut l = s.town.state.store.rectification(&s.id).unwrap().unwrap();
     l.deadline = past;
     assert!(l.is_overdue(china_today()));
     assert_eq!(l.status_label(china_today()), "待核实（已超期）");
@@ -629,7 +589,7 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
     let f = figures(
         &s.town.state.divisions,
         &s.town.store.cases().unwrap(),
-        &s.town.state.feedback.ratings().unwrap(),
+        &s.town.state.store.ratings().unwrap(),
         &[l.clone()],
         china_today(),
     );
@@ -644,7 +604,8 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
         (1, 1, 2, 1)
     );
 
-    let password = bianmin_town::oversight::supervisor_add(s.town.dir.path(), "督办员").unwrap();
+    let password =
+        bianmin_town::oversight::supervisor_add(s.town.state.admin.as_ref(), "督办员").unwrap();
     let resp = send_raw(
         &r,
         form(

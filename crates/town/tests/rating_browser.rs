@@ -18,7 +18,7 @@ use bianmin_engine::receipt;
 use bianmin_engine::transport::{Credential, Timeouts, Transport};
 use bianmin_protocol::sync::{ActionRequest, DeviceRole, EnrolRequest, TownAction};
 use bianmin_protocol::{Decision, Delivery};
-use bianmin_town::routes::china_today;
+use bianmin_town::time::china_today;
 use common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use haochaping::TRACKING;
@@ -259,7 +259,8 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         shot(&c, "resident-forged.png").await?;
 
         // County supervisor logs in.
-        let password = bianmin_town::oversight::supervisor_add(town.dir.path(), "张科长")?;
+        let password =
+            bianmin_town::oversight::supervisor_add(town.state.admin.as_ref(), "张科长")?;
         // The county works at a desk: a desktop-sized window.
         c.set_window_size(1280, 1600).await?;
         c.goto(&format!("{server}/county")).await?;
@@ -346,7 +347,7 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
             .count(),
         1
     );
-    let stored = town.state.feedback.rating(&id)?.context("rating stored")?;
+    let stored = town.state.store.rating(&id)?.context("rating stored")?;
     assert_eq!(
         (
             stored.level,

@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use bianmin_town::feedback::{check_supervisor, Feedback};
+use bianmin_town::store::FileAdmin;
 
 #[test]
 fn supervisor_add_prints_a_one_time_password_that_logs_in() {
@@ -24,9 +25,14 @@ fn supervisor_add_prints_a_one_time_password_that_logs_in() {
         .unwrap()
         .to_string();
     assert_eq!(first.len(), 16);
-    assert!(check_supervisor(dir.path(), "县审批局张科长", &first).unwrap());
-    assert!(!check_supervisor(dir.path(), "县审批局张科长", "not-the-password").unwrap());
-    assert!(!check_supervisor(dir.path(), "someone else", &first).unwrap());
+    assert!(check_supervisor(&FileAdmin::new(dir.path()), "县审批局张科长", &first).unwrap());
+    assert!(!check_supervisor(
+        &FileAdmin::new(dir.path()),
+        "县审批局张科长",
+        "not-the-password"
+    )
+    .unwrap());
+    assert!(!check_supervisor(&FileAdmin::new(dir.path()), "someone else", &first).unwrap());
     // Only a hash is stored.
     let file = std::fs::read_to_string(dir.path().join("supervisors.json")).unwrap();
     assert!(file.contains("$argon2id$") && !file.contains(&first));
@@ -38,8 +44,8 @@ fn supervisor_add_prints_a_one_time_password_that_logs_in() {
         .unwrap()
         .to_string();
     assert_ne!(first, second);
-    assert!(!check_supervisor(dir.path(), "县审批局张科长", &first).unwrap());
-    assert!(check_supervisor(dir.path(), "县审批局张科长", &second).unwrap());
+    assert!(!check_supervisor(&FileAdmin::new(dir.path()), "县审批局张科长", &first).unwrap());
+    assert!(check_supervisor(&FileAdmin::new(dir.path()), "县审批局张科长", &second).unwrap());
 }
 
 #[test]

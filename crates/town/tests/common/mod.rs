@@ -1,8 +1,10 @@
 //! Shared helpers of the town tests: a town in a temp dir, enrolled devices, signed requests, sample cases.
 #![allow(dead_code)]
 
+pub mod backends;
 pub mod outbox;
 pub mod proxy;
+pub mod sync;
 
 use std::sync::Arc;
 
@@ -83,7 +85,7 @@ impl Town {
 
     pub fn code(&self, role: DeviceRole, village: Option<&str>, town: &str) -> String {
         self.state
-            .files
+            .admin
             .issue_ticket(&Ticket {
                 role,
                 village: village.map(str::to_string),

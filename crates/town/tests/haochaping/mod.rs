@@ -77,7 +77,7 @@ pub fn rating_post(
 
 /// Today's receipt token and the path of the resident page.
 pub fn receipt_path(dev: &Device, case_id: &str) -> (String, String) {
-    let token = receipt::mint(&dev.key, case_id, bianmin_town::routes::china_today());
+    let token = receipt::mint(&dev.key, case_id, bianmin_town::time::china_today());
     (token.clone(), format!("/r/{case_id}?t={token}"))
 }
 

@@ -1,0 +1,179 @@
+//! The embedded backend's administration state as files in the data directory: enrolment
+//! tickets, revocations, supervisor accounts and the server key.
+//!
+//! Files rather than sled values because the administration commands (`enroll`, `revoke`,
+//! `supervisor add`) must work while `serve` holds the sled database's lock; each file is
+//! written atomically and durably, and a ticket is redeemed by an atomic rename.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bianmin_engine::outbox::disk::create_dir_durable;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use rand::RngCore;
+
+use super::{
+    enrol_code_hash, new_enrol_code, AdminStore, StoreError, Supervisor, Ticket, TicketError,
+};
+use crate::util::write_atomic;
+
+/// Administration files under a data directory.
+#[derive(Debug, Clone)]
+pub struct FileAdmin {
+    root: PathBuf,
+}
+
+impl FileAdmin {
+    pub fn new(root: &Path) -> FileAdmin {
+        FileAdmin {
+            root: root.to_path_buf(),
+        }
+    }
+
+    fn ticket_path(&self, code: &str) -> PathBuf {
+        self.root
+            .join("enrolment")
+            .join(format!("{}.json", enrol_code_hash(code)))
+    }
+
+    fn supervisors_path(&self) -> PathBuf {
+        self.root.join("supervisors.json")
+    }
+
+    fn supervisors(&self) -> Result<BTreeMap<String, Supervisor>, StoreError> {
+        match fs::read(self.supervisors_path()) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| StoreError::Corrupt(format!("supervisors.json: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl AdminStore for FileAdmin {
+    fn issue_ticket(&self, ticket: &Ticket) -> Result<String, StoreError> {
+        create_dir_durable(&self.root.join("enrolment"))?;
+        let code = new_enrol_code();
+        write_atomic(
+            &self.ticket_path(&code),
+            &serde_json::to_vec(ticket).expect("tickets serialize"),
+        )?;
+        Ok(code)
+    }
+
+    fn redeem_ticket(
+        &self,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Ticket, TicketError>, StoreError> {
+        let path = self.ticket_path(code);
+        let used = path.with_extension("used");
+        // The rename is atomic: of two concurrent redemptions only one finds the file.
+        if fs::rename(&path, &used).is_err() {
+            return Ok(Err(TicketError::Unknown));
+        }
+        let Some(ticket) = fs::read(&used)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Ticket>(&b).ok())
+        else {
+            return Ok(Err(TicketError::Unknown));
+        };
+        if now > ticket.expires_at {
+            return Ok(Err(TicketError::Expired));
+        }
+        Ok(Ok(ticket))
+    }
+
+    fn restore_ticket(&self, code: &str) -> Result<(), StoreError> {
+        let path = self.ticket_path(code);
+        fs::rename(path.with_extension("used"), path)?;
+        Ok(())
+    }
+
+    fn revoke(&self, device: &str) -> Result<(), StoreError> {
+        write_atomic(
+            &self.root.join("revoked").join(device),
+            Utc::now().to_rfc3339().as_bytes(),
+        )?;
+        Ok(())
+    }
+
+    fn is_revoked(&self, device: &str) -> Result<bool, StoreError> {
+        Ok(self.root.join("revoked").join(device).exists())
+    }
+
+    fn put_supervisor(&self, s: &Supervisor) -> Result<(), StoreError> {
+        let mut all = self.supervisors()?;
+        all.insert(s.name.clone(), s.clone());
+        write_atomic(
+            &self.supervisors_path(),
+            &serde_json::to_vec_pretty(&all).expect("supervisors serialize"),
+        )?;
+        Ok(())
+    }
+
+    fn supervisor(&self, name: &str) -> Result<Option<Supervisor>, StoreError> {
+        // Read fresh each time, so an account added by the CLI works at once.
+        Ok(self.supervisors()?.remove(name))
+    }
+
+    fn server_key(&self) -> Result<SigningKey, StoreError> {
+        let path = self.root.join("server.key");
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes: [u8; 32] = hex::decode(text.trim())
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| StoreError::Corrupt("server.key is not 32 hex bytes".into()))?;
+                Ok(SigningKey::from_bytes(&bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut seed = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut seed);
+                write_atomic(&path, hex::encode(seed).as_bytes())?;
+                Ok(SigningKey::from_bytes(&seed))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bianmin_protocol::sync::DeviceRole;
+
+    use super::*;
+
+    #[test]
+    fn tickets_are_single_use_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = FileAdmin::new(dir.path());
+        let now = Utc::now();
+        let t = Ticket {
+            role: DeviceRole::Agent,
+            village: Some("140423100201".into()),
+            town: "140423100".into(),
+            expires_at: now + chrono::Duration::minutes(10),
+        };
+        let code = admin.issue_ticket(&t).unwrap();
+        assert_eq!(
+            admin.redeem_ticket(&code.to_lowercase(), now).unwrap(),
+            Ok(t.clone())
+        );
+        assert_eq!(
+            admin.redeem_ticket(&code, now).unwrap(),
+            Err(TicketError::Unknown)
+        );
+        admin.restore_ticket(&code).unwrap();
+        assert_eq!(admin.redeem_ticket(&code, now).unwrap(), Ok(t.clone()));
+        let code = admin.issue_ticket(&t).unwrap();
+        assert_eq!(
+            admin
+                .redeem_ticket(&code, now + chrono::Duration::minutes(11))
+                .unwrap(),
+            Err(TicketError::Expired)
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Storage of the town centre: every piece of durable or shared state sits behind the
+//! [`TownStore`] and [`AdminStore`] traits, so a second backend misses nothing and two servers
+//! over one database agree.
+//!
+//! Two backends implement them: [`SledStore`] (embedded, the default for one town) and
+//! [`PgStore`] (PostgreSQL, for a county or a province with several servers). Every write that
+//! changes a case goes through [`TownStore::commit`], which stores the case, its changes-feed
+//! events and its audit entries in one transaction and makes it durable before returning: the
+//! API acknowledges nothing that a crash or a power cut could lose. Request nonces, ratings,
+//! bad-review loops, county sessions, phone-digit lockouts and rate-limit buckets live here too.
+//!
+//! [`AdminStore`] holds what the administration commands write (enrolment tickets,
+//! revocations, supervisor accounts, the server key). The embedded backend keeps those as files
+//! in the data directory ([`crate::Files`]), because `enroll` and `supervisor add` must work
+//! while `serve` holds sled's lock; PostgreSQL keeps them in tables.
+
+pub mod files_admin;
+pub mod pg;
+pub mod records;
+pub mod sled;
+
+use bianmin_protocol::sync::ChangeEntry;
+use bianmin_protocol::DecisionEvent;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use thiserror::Error;
+
+use crate::audit::{AuditDraft, AuditEntry};
+use crate::bucket::RateConfig;
+
+pub use self::files_admin::FileAdmin;
+pub use self::pg::PgStore;
+pub use self::records::{
+    DeviceRecord, Rating, Rectification, Step, StepKind, StoredCase, Supervisor, Ticket,
+    TicketError, VersionRecord,
+};
+pub use self::sled::{DurableSled, SledStore};
+
+/// A storage failure (never shown to clients).
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] ::sled::Error),
+    #[error("database: {0}")]
+    Pg(#[from] postgres::Error),
+    #[error("database connection pool: {0}")]
+    Pool(String),
+    #[error("database files: {0}")]
+    Io(#[from] std::io::Error),
+    /// Another server changed the record between this one's read and write; retry.
+    #[error("case {0} was changed concurrently")]
+    Conflict(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database schema: {0}")]
+    Schema(String),
+}
+
+/// Why a loop step was refused.
+#[derive(Debug, Error)]
+pub enum StepError {
+    #[error("no bad review is open for this case")]
+    NotFound,
+    #[error("the loop is already closed")]
+    Closed,
+    #[error("the next step is {expected}, not {got}")]
+    OutOfOrder {
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("a step needs the name of who did it and notes")]
+    Empty,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A rate-limit bucket family: enrolment failures, public pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BucketKind {
+    Enrolment,
+    Public,
+}
+
+impl BucketKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketKind::Enrolment => "enrol",
+            BucketKind::Public => "public",
+        }
+    }
+}
+
+/// The town centre's storage. Blocking: handlers call it from `spawn_blocking`.
+pub trait TownStore: Send + Sync + 'static {
+    fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError>;
+    /// Registers a new device; `false` if the id is taken.
+    fn insert_device(&self, d: &DeviceRecord, audit: AuditDraft) -> Result<bool, StoreError>;
+    /// Replaces a device record (revocation).
+    fn put_device(&self, d: &DeviceRecord, audit: AuditDraft) -> Result<(), StoreError>;
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError>;
+    fn case(&self, id: &str) -> Result<Option<StoredCase>, StoreError>;
+    fn cases(&self) -> Result<Vec<StoredCase>, StoreError>;
+    /// Cases of `villages`, oldest received first (the inbox; an index in PostgreSQL).
+    fn cases_of(&self, villages: &[String]) -> Result<Vec<StoredCase>, StoreError>;
+    /// Atomically stores `case` (if any), appends `events` to the changes feed and `audit` to the
+    /// audit chain, then makes it durable. Of concurrent commits (from any number of servers)
+    /// each feed entry gets its own sequence number and the audit chain keeps a single head.
+    fn commit(
+        &self,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError>;
+    /// Feed entries of `villages` after `cursor`, oldest first, at most `limit`; and whether more wait.
+    fn changes(
+        &self,
+        villages: &[String],
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<ChangeEntry>, bool), StoreError>;
+    fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Remembers `nonce` of `device` until `keep_until` (Unix seconds, inclusive) and makes it
+    /// durable before returning; `false`, storing nothing, if it is already remembered at `now`.
+    /// Atomic: of two concurrent calls with the same nonce only one gets `true`.
+    fn remember_nonce(
+        &self,
+        device: &str,
+        nonce: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Forgets nonces whose `keep_until` is before `now`; how many it forgot.
+    fn prune_nonces(&self, now: i64) -> Result<usize, StoreError>;
+
+    /// Stores a resident's rating (and the bad-review loop it opens) together with `commit`'s
+    /// case, events and audit entries, in one transaction, only if the case has no rating yet:
+    /// `false`, storing nothing, if it had. Of 100 concurrent calls exactly one stores.
+    fn rate(
+        &self,
+        rating: &Rating,
+        loop_record: Option<&Rectification>,
+        case: &StoredCase,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<bool, StoreError>;
+    fn rating(&self, case_id: &str) -> Result<Option<Rating>, StoreError>;
+    fn ratings(&self) -> Result<Vec<Rating>, StoreError>;
+    fn rectification(&self, case_id: &str) -> Result<Option<Rectification>, StoreError>;
+    fn rectifications(&self) -> Result<Vec<Rectification>, StoreError>;
+    /// Appends the next step of a loop ([`Rectification::push_step`]) with its audit entry, in one
+    /// transaction; the loop as stored after.
+    fn add_step(
+        &self,
+        case_id: &str,
+        step: Step,
+        audit: AuditDraft,
+    ) -> Result<Rectification, StepError>;
+
+    /// Counts a wrong phone-digit attempt on a case's rating form; the count after it.
+    fn phone_failed(&self, case_id: &str) -> Result<u32, StoreError>;
+    /// Wrong phone-digit attempts so far.
+    fn phone_failures(&self, case_id: &str) -> Result<u32, StoreError>;
+
+    /// Starts a county session. `token_hash` is the SHA-256 of the cookie value: a copy of the
+    /// database does not hand out live sessions.
+    fn create_session(
+        &self,
+        token_hash: &str,
+        supervisor: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The supervisor of a session alive at `now`.
+    fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+    fn end_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    /// Takes a token from `client`'s bucket of `kind` at `now` (Unix seconds); `Ok(Err(wait))`
+    /// when it is empty. Atomic per bucket: concurrent requests cannot spend one token twice.
+    fn take_token(
+        &self,
+        kind: BucketKind,
+        client: &str,
+        config: RateConfig,
+        now: f64,
+    ) -> Result<Result<(), u64>, StoreError>;
+    /// Returns a token taken for a request that turned out not to count.
+    fn give_back_token(
+        &self,
+        kind: BucketKind,
+        client: &str,
+        config: RateConfig,
+    ) -> Result<(), StoreError>;
+}
+
+/// What the administration commands write and the server reads.
+pub trait AdminStore: Send + Sync + 'static {
+    /// Issues a one-time enrolment code; only its hash is stored.
+    fn issue_ticket(&self, ticket: &Ticket) -> Result<String, StoreError>;
+    /// Redeems a code once: of two concurrent redemptions only one wins.
+    fn redeem_ticket(
+        &self,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Ticket, TicketError>, StoreError>;
+    /// Puts an unused ticket back (the enrolment failed for a reason that is not the code's fault).
+    fn restore_ticket(&self, code: &str) -> Result<(), StoreError>;
+    /// Disables a device: its requests get 401 from now on.
+    fn revoke(&self, device: &str) -> Result<(), StoreError>;
+    fn is_revoked(&self, device: &str) -> Result<bool, StoreError>;
+    /// Creates or replaces a supervisor account.
+    fn put_supervisor(&self, s: &Supervisor) -> Result<(), StoreError>;
+    fn supervisor(&self, name: &str) -> Result<Option<Supervisor>, StoreError>;
+    /// The server's receipt-signing key, created on first use. Every server of one database signs
+    /// with the same key, so a receipt from one verifies against the key any of them publishes.
+    fn server_key(&self) -> Result<SigningKey, StoreError>;
+}
+
+/// Enrolment codes avoid 0/O and 1/I/L so they can be read aloud and typed.
+const ENROL_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const ENROL_CODE_LEN: usize = 12;
+
+/// A fresh random enrolment code.
+pub fn new_enrol_code() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; ENROL_CODE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    raw.iter()
+        .map(|b| ENROL_ALPHABET[(*b as usize) % ENROL_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// The stored form of an enrolment code: the hash of its normalised text (spaces, dashes and
+/// case do not matter to someone typing it).
+pub fn enrol_code_hash(code: &str) -> String {
+    let norm: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    crate::util::sha256_hex(norm.as_bytes())
+}
+
+/// The stored form of a session cookie.
+pub fn session_hash(token: &str) -> String {
+    crate::util::sha256_hex(format!("bianmin-session/v1\n{token}").as_bytes())
+}

@@ -1,0 +1,678 @@
+//! The PostgreSQL backend: one database shared by any number of `serve` processes.
+//!
+//! Records are JSONB values beside the columns the queries filter on (village, state, sequence
+//! numbers), so a record moves between backends unchanged. Every commit is one transaction that
+//! first locks the single `counters` row: the changes feed's sequence and the audit chain's head
+//! live there, so commits from every server are serialised exactly as sled's write mutex
+//! serialises them in one process, and feed entries become visible in sequence order (a reader
+//! at cursor N never misses an entry N−1 that was still uncommitted). PostgreSQL's commit is
+//! durable (WAL fsync) before it returns.
+//!
+//! The trait is blocking, as handlers call it from `spawn_blocking`; the synchronous `postgres`
+//! client (tokio-postgres under a small runtime of its own) with an `r2d2` pool fits that
+//! without a second async layer. Migrations are versioned SQL applied at open under an advisory
+//! lock, so servers starting together apply each once.
+
+use bianmin_protocol::sync::ChangeEntry;
+use bianmin_protocol::DecisionEvent;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::SigningKey;
+use postgres::types::Json;
+use postgres::{NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
+use rand::RngCore;
+
+use super::{
+    enrol_code_hash, new_enrol_code, AdminStore, BucketKind, DeviceRecord, Rating, Rectification,
+    Step, StepError, StoreError, StoredCase, Supervisor, Ticket, TicketError, TownStore,
+};
+use crate::audit::{chain, AuditDraft, AuditEntry};
+use crate::bucket::{Bucket, RateConfig};
+
+/// Versioned schema changes, applied in order at open; never edit one that has shipped.
+const MIGRATIONS: &[(i32, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE devices (id text PRIMARY KEY, record jsonb NOT NULL);
+CREATE TABLE cases (
+    id text PRIMARY KEY,
+    village text NOT NULL,
+    state text NOT NULL,
+    received_at timestamptz NOT NULL,
+    record jsonb NOT NULL
+);
+-- The inbox lists a town's villages oldest first; the county counts per village.
+CREATE INDEX cases_village_received ON cases (village, received_at, id);
+CREATE INDEX cases_state ON cases (state);
+CREATE TABLE feed (
+    seq bigint PRIMARY KEY,
+    village text NOT NULL,
+    entry jsonb NOT NULL
+);
+-- A device reads its villages' entries after its cursor.
+CREATE INDEX feed_village_seq ON feed (village, seq);
+CREATE TABLE audit (seq bigint PRIMARY KEY, entry jsonb NOT NULL);
+-- One row: the feed's last sequence number and the audit chain's head. Every commit locks it.
+CREATE TABLE counters (
+    id int PRIMARY KEY CHECK (id = 1),
+    feed_seq bigint NOT NULL,
+    audit_seq bigint NOT NULL,
+    audit_hash text
+);
+INSERT INTO counters VALUES (1, 0, 0, NULL);
+CREATE TABLE nonces (
+    device text NOT NULL,
+    nonce text NOT NULL,
+    keep_until bigint NOT NULL,
+    PRIMARY KEY (device, nonce)
+);
+CREATE INDEX nonces_keep_until ON nonces (keep_until);
+CREATE TABLE ratings (case_id text PRIMARY KEY, village text NOT NULL, record jsonb NOT NULL);
+CREATE TABLE rectifications (
+    case_id text PRIMARY KEY,
+    village text NOT NULL,
+    record jsonb NOT NULL
+);
+CREATE TABLE phone_failures (case_id text PRIMARY KEY, failures int NOT NULL);
+CREATE TABLE sessions (
+    token_hash text PRIMARY KEY,
+    supervisor text NOT NULL,
+    expires timestamptz NOT NULL
+);
+CREATE TABLE buckets (
+    kind text NOT NULL,
+    client text NOT NULL,
+    tokens double precision NOT NULL,
+    at double precision NOT NULL,
+    PRIMARY KEY (kind, client)
+);
+CREATE TABLE tickets (code_hash text PRIMARY KEY, ticket jsonb NOT NULL, used boolean NOT NULL);
+CREATE TABLE revoked (device text PRIMARY KEY, at timestamptz NOT NULL);
+CREATE TABLE supervisors (name text PRIMARY KEY, record jsonb NOT NULL);
+CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
+"#,
+)];
+
+/// Any key: every server that opens the database takes this advisory lock while migrating.
+const MIGRATION_LOCK: i64 = 0x6269_616e_6d69_6e01;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// The PostgreSQL store.
+pub struct PgStore {
+    /// Always `Some` until dropped (see `Drop`).
+    pool: Option<Pool>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // Closing a connection blocks on the client's own runtime, which panics on a thread that
+        // drives async tasks; the last handle to the store may well be dropped on one.
+        if let Some(pool) = self.pool.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(pool));
+            }
+        }
+    }
+}
+
+fn pool_error(e: r2d2::Error) -> StoreError {
+    StoreError::Pool(e.to_string())
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://user@host:port/db`, or key=value form), applies pending
+    /// migrations and keeps a pool of up to `max_connections`.
+    pub fn open(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Schema(format!("database URL: {e}")))?;
+        let manager = PostgresConnectionManager::new(config, NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections.max(2))
+            .connection_timeout(std::time::Duration::from_secs(30))
+            .build(manager)
+            .map_err(pool_error)?;
+        let store = PgStore { pool: Some(pool) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+        self.pool
+            .as_ref()
+            .expect("the pool lives as long as the store")
+            .get()
+            .map_err(pool_error)
+    }
+
+    /// The schema version after the migrations this build knows.
+    pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+        let result = (|| {
+            c.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version int PRIMARY KEY,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )",
+            )?;
+            let done: Option<i32> = c
+                .query_one("SELECT max(version) FROM schema_migrations", &[])?
+                .get(0);
+            let done = done.unwrap_or(0);
+            if done > PgStore::SCHEMA_VERSION {
+                return Err(StoreError::Schema(format!(
+                    "the database is at schema version {done}, newer than this server's {}",
+                    PgStore::SCHEMA_VERSION
+                )));
+            }
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done) {
+                let mut tx = c.transaction()?;
+                tx.batch_execute(sql)?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[version],
+                )?;
+                tx.commit()?;
+                tracing::info!(version, "database migration applied");
+            }
+            Ok(())
+        })();
+        c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
+        result
+    }
+
+    /// Appends events and audit entries, and stores the case, inside `tx`. Locks the counters
+    /// row first, so every commit of every server is serialised (see the module comment).
+    fn append(
+        tx: &mut Transaction<'_>,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        let row = tx.query_one(
+            "SELECT feed_seq, audit_seq, audit_hash FROM counters WHERE id = 1 FOR UPDATE",
+            &[],
+        )?;
+        let mut feed_seq: i64 = row.get(0);
+        let audit_seq: i64 = row.get(1);
+        let audit_hash: Option<String> = row.get(2);
+        if let Some(c) = case {
+            // Handlers read, change and commit a case under a lock of their own process; another
+            // server may have committed in between. Every legitimate change extends the case's
+            // timeline, so a stored timeline that is not a prefix of the new one means this
+            // write was made from a stale read: refused, and the client retries.
+            let stored: Option<Json<StoredCase>> = tx
+                .query_opt(
+                    "SELECT record FROM cases WHERE id = $1 FOR UPDATE",
+                    &[&c.case.id],
+                )?
+                .map(|r| r.get(0));
+            if let Some(Json(old)) = stored {
+                let (old_h, new_h) = (&old.case.history, &c.case.history);
+                let extends = old_h.len() <= new_h.len()
+                    && old_h
+                        .iter()
+                        .zip(new_h)
+                        .all(|(a, b)| a.at == b.at && a.to == b.to);
+                if !extends {
+                    return Err(StoreError::Conflict(c.case.id.clone()));
+                }
+            }
+            tx.execute(
+                "INSERT INTO cases (id, village, state, received_at, record)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET village = EXCLUDED.village,
+                    state = EXCLUDED.state, received_at = EXCLUDED.received_at,
+                    record = EXCLUDED.record",
+                &[
+                    &c.case.id,
+                    &c.case.village,
+                    &c.case.state.as_str(),
+                    &c.received_at,
+                    &Json(c),
+                ],
+            )?;
+        }
+        let village = case.map(|c| c.case.village.clone()).unwrap_or_default();
+        for ev in events {
+            feed_seq += 1;
+            let entry = ChangeEntry {
+                seq: feed_seq as u64,
+                village: village.clone(),
+                event: ev.clone(),
+            };
+            tx.execute(
+                "INSERT INTO feed (seq, village, entry) VALUES ($1, $2, $3)",
+                &[&feed_seq, &village, &Json(&entry)],
+            )?;
+        }
+        let mut prev = audit_hash.map(|h| (audit_seq as u64, h));
+        for d in audit {
+            let e = chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())), d);
+            tx.execute(
+                "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+                &[&(e.seq as i64), &Json(&e)],
+            )?;
+            prev = Some((e.seq, e.hash));
+        }
+        let (head_seq, head_hash) = match prev {
+            Some((s, h)) => (s as i64, Some(h)),
+            None => (0, None),
+        };
+        tx.execute(
+            "UPDATE counters SET feed_seq = $1, audit_seq = $2, audit_hash = $3 WHERE id = 1",
+            &[&feed_seq, &head_seq, &head_hash],
+        )?;
+        Ok(())
+    }
+
+    fn records<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<T>, StoreError> {
+        Ok(self
+            .conn()?
+            .query(sql, params)?
+            .into_iter()
+            .map(|r| r.get::<_, Json<T>>(0).0)
+            .collect())
+    }
+
+    fn record<T: for<'de> serde::Deserialize<'de>>(
+        &self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt(sql, params)?
+            .map(|r| r.get::<_, Json<T>>(0).0))
+    }
+}
+
+impl TownStore for PgStore {
+    fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        self.record("SELECT record FROM devices WHERE id = $1", &[&id])
+    }
+
+    fn insert_device(&self, d: &DeviceRecord, audit: AuditDraft) -> Result<bool, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let inserted = tx.execute(
+            "INSERT INTO devices (id, record) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            &[&d.id, &Json(d)],
+        )?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        PgStore::append(&mut tx, None, &[], vec![audit])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn put_device(&self, d: &DeviceRecord, audit: AuditDraft) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        tx.execute(
+            "INSERT INTO devices (id, record) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+            &[&d.id, &Json(d)],
+        )?;
+        PgStore::append(&mut tx, None, &[], vec![audit])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        self.records("SELECT record FROM devices ORDER BY id", &[])
+    }
+
+    fn case(&self, id: &str) -> Result<Option<StoredCase>, StoreError> {
+        self.record("SELECT record FROM cases WHERE id = $1", &[&id])
+    }
+
+    fn cases(&self) -> Result<Vec<StoredCase>, StoreError> {
+        self.records("SELECT record FROM cases ORDER BY id", &[])
+    }
+
+    fn cases_of(&self, villages: &[String]) -> Result<Vec<StoredCase>, StoreError> {
+        self.records(
+            "SELECT record FROM cases WHERE village = ANY($1) ORDER BY received_at, id",
+            &[&villages],
+        )
+    }
+
+    fn commit(
+        &self,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        PgStore::append(&mut tx, case, events, audit)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn changes(
+        &self,
+        villages: &[String],
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<ChangeEntry>, bool), StoreError> {
+        let mut out: Vec<ChangeEntry> = self.records(
+            "SELECT entry FROM feed WHERE village = ANY($1) AND seq > $2 ORDER BY seq LIMIT $3",
+            &[
+                &villages,
+                &(cursor.min(i64::MAX as u64) as i64),
+                &((limit + 1) as i64),
+            ],
+        )?;
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
+    }
+
+    fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        self.records("SELECT entry FROM audit ORDER BY seq", &[])
+    }
+
+    fn remember_nonce(
+        &self,
+        device: &str,
+        nonce: &str,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement: a new nonce is inserted, an expired one taken over, a live one left
+        // alone (no row comes back). The primary key makes concurrent copies race safely.
+        let row = self.conn()?.query_opt(
+            "INSERT INTO nonces (device, nonce, keep_until) VALUES ($1, $2, $3)
+             ON CONFLICT (device, nonce) DO UPDATE SET keep_until = EXCLUDED.keep_until
+             WHERE nonces.keep_until < $4
+             RETURNING 1",
+            &[&device, &nonce, &keep_until, &now],
+        )?;
+        Ok(row.is_some())
+    }
+
+    fn prune_nonces(&self, now: i64) -> Result<usize, StoreError> {
+        let mut c = self.conn()?;
+        let n = c.execute("DELETE FROM nonces WHERE keep_until < $1", &[&now])?;
+        // The other expiring state goes with the nonces' sweep: sessions past their end, and
+        // rate buckets idle for an hour (full again under every configured rate).
+        c.execute("DELETE FROM sessions WHERE expires < now()", &[])?;
+        c.execute(
+            "DELETE FROM buckets WHERE at < $1",
+            &[&((now - 3600) as f64)],
+        )?;
+        Ok(n as usize)
+    }
+
+    fn rate(
+        &self,
+        rating: &Rating,
+        loop_record: Option<&Rectification>,
+        case: &StoredCase,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        // The primary key is the one-rating gate: a concurrent second insert waits for the
+        // first transaction and then finds the conflict.
+        let inserted = tx.execute(
+            "INSERT INTO ratings (case_id, village, record) VALUES ($1, $2, $3)
+             ON CONFLICT (case_id) DO NOTHING",
+            &[&rating.case_id, &rating.village, &Json(rating)],
+        )?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        if let Some(r) = loop_record {
+            tx.execute(
+                "INSERT INTO rectifications (case_id, village, record) VALUES ($1, $2, $3)",
+                &[&r.case_id, &r.village, &Json(r)],
+            )?;
+        }
+        PgStore::append(&mut tx, Some(case), events, audit)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn rating(&self, case_id: &str) -> Result<Option<Rating>, StoreError> {
+        self.record("SELECT record FROM ratings WHERE case_id = $1", &[&case_id])
+    }
+
+    fn ratings(&self) -> Result<Vec<Rating>, StoreError> {
+        self.records("SELECT record FROM ratings ORDER BY case_id", &[])
+    }
+
+    fn rectification(&self, case_id: &str) -> Result<Option<Rectification>, StoreError> {
+        self.record(
+            "SELECT record FROM rectifications WHERE case_id = $1",
+            &[&case_id],
+        )
+    }
+
+    fn rectifications(&self) -> Result<Vec<Rectification>, StoreError> {
+        self.records("SELECT record FROM rectifications ORDER BY case_id", &[])
+    }
+
+    fn add_step(
+        &self,
+        case_id: &str,
+        step: Step,
+        audit: AuditDraft,
+    ) -> Result<Rectification, StepError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(StoreError::from)?;
+        let mut r: Rectification = tx
+            .query_opt(
+                "SELECT record FROM rectifications WHERE case_id = $1 FOR UPDATE",
+                &[&case_id],
+            )
+            .map_err(StoreError::from)?
+            .map(|row| row.get::<_, Json<Rectification>>(0).0)
+            .ok_or(StepError::NotFound)?;
+        r.push_step(step)?;
+        tx.execute(
+            "UPDATE rectifications SET record = $2 WHERE case_id = $1",
+            &[&case_id, &Json(&r)],
+        )
+        .map_err(StoreError::from)?;
+        PgStore::append(&mut tx, None, &[], vec![audit])?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(r)
+    }
+
+    fn phone_failed(&self, case_id: &str) -> Result<u32, StoreError> {
+        let n: i32 = self
+            .conn()?
+            .query_one(
+                "INSERT INTO phone_failures (case_id, failures) VALUES ($1, 1)
+                 ON CONFLICT (case_id) DO UPDATE SET failures = phone_failures.failures + 1
+                 RETURNING failures",
+                &[&case_id],
+            )?
+            .get(0);
+        Ok(n.max(0) as u32)
+    }
+
+    fn phone_failures(&self, case_id: &str) -> Result<u32, StoreError> {
+        let n: Option<i32> = self
+            .conn()?
+            .query_opt(
+                "SELECT failures FROM phone_failures WHERE case_id = $1",
+                &[&case_id],
+            )?
+            .map(|r| r.get(0));
+        Ok(n.unwrap_or(0).max(0) as u32)
+    }
+
+    fn create_session(
+        &self,
+        token_hash: &str,
+        supervisor: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "INSERT INTO sessions (token_hash, supervisor, expires) VALUES ($1, $2, $3)",
+            &[&token_hash, &supervisor, &expires],
+        )?;
+        Ok(())
+    }
+
+    fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT supervisor FROM sessions WHERE token_hash = $1 AND expires > $2",
+                &[&token_hash, &now],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.conn()?
+            .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])?;
+        Ok(())
+    }
+
+    fn take_token(
+        &self,
+        kind: BucketKind,
+        client: &str,
+        config: RateConfig,
+        now: f64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        let full = Bucket::full(config, now);
+        tx.execute(
+            "INSERT INTO buckets (kind, client, tokens, at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (kind, client) DO NOTHING",
+            &[&kind.as_str(), &client, &full.tokens, &full.at],
+        )?;
+        let row = tx.query_one(
+            "SELECT tokens, at FROM buckets WHERE kind = $1 AND client = $2 FOR UPDATE",
+            &[&kind.as_str(), &client],
+        )?;
+        let mut b = Bucket {
+            tokens: row.get(0),
+            at: row.get(1),
+        };
+        let taken = b.take(config, now);
+        tx.execute(
+            "UPDATE buckets SET tokens = $3, at = $4 WHERE kind = $1 AND client = $2",
+            &[&kind.as_str(), &client, &b.tokens, &b.at],
+        )?;
+        tx.commit()?;
+        Ok(taken)
+    }
+
+    fn give_back_token(
+        &self,
+        kind: BucketKind,
+        client: &str,
+        config: RateConfig,
+    ) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "UPDATE buckets SET tokens = least(tokens + 1, $3) WHERE kind = $1 AND client = $2",
+            &[&kind.as_str(), &client, &config.burst],
+        )?;
+        Ok(())
+    }
+}
+
+impl AdminStore for PgStore {
+    fn issue_ticket(&self, ticket: &Ticket) -> Result<String, StoreError> {
+        let code = new_enrol_code();
+        self.conn()?.execute(
+            "INSERT INTO tickets (code_hash, ticket, used) VALUES ($1, $2, false)",
+            &[&enrol_code_hash(&code), &Json(ticket)],
+        )?;
+        Ok(code)
+    }
+
+    fn redeem_ticket(
+        &self,
+        code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Ticket, TicketError>, StoreError> {
+        // One statement: of two concurrent redemptions only one flips `used`.
+        let row = self.conn()?.query_opt(
+            "UPDATE tickets SET used = true WHERE code_hash = $1 AND NOT used RETURNING ticket",
+            &[&enrol_code_hash(code)],
+        )?;
+        let Some(row) = row else {
+            return Ok(Err(TicketError::Unknown));
+        };
+        let ticket = row.get::<_, Json<Ticket>>(0).0;
+        if now > ticket.expires_at {
+            return Ok(Err(TicketError::Expired));
+        }
+        Ok(Ok(ticket))
+    }
+
+    fn restore_ticket(&self, code: &str) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "UPDATE tickets SET used = false WHERE code_hash = $1",
+            &[&enrol_code_hash(code)],
+        )?;
+        Ok(())
+    }
+
+    fn revoke(&self, device: &str) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "INSERT INTO revoked (device, at) VALUES ($1, now()) ON CONFLICT (device) DO NOTHING",
+            &[&device],
+        )?;
+        Ok(())
+    }
+
+    fn is_revoked(&self, device: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt("SELECT 1 FROM revoked WHERE device = $1", &[&device])?
+            .is_some())
+    }
+
+    fn put_supervisor(&self, s: &Supervisor) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "INSERT INTO supervisors (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+            &[&s.name, &Json(s)],
+        )?;
+        Ok(())
+    }
+
+    fn supervisor(&self, name: &str) -> Result<Option<Supervisor>, StoreError> {
+        self.record("SELECT record FROM supervisors WHERE name = $1", &[&name])
+    }
+
+    fn server_key(&self) -> Result<SigningKey, StoreError> {
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        let mut c = self.conn()?;
+        // Insert-if-absent, then read: servers starting together all end up with the first key.
+        c.execute(
+            "INSERT INTO settings (key, value) VALUES ('server_key', $1) ON CONFLICT (key) DO NOTHING",
+            &[&hex::encode(seed)],
+        )?;
+        let text: String = c
+            .query_one("SELECT value FROM settings WHERE key = 'server_key'", &[])?
+            .get(0);
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| StoreError::Corrupt("stored server key is not 32 hex bytes".into()))?;
+        Ok(SigningKey::from_bytes(&bytes))
+    }
+}

@@ -1,0 +1,205 @@
+//! The records the town centre stores, whatever the backend: devices, cases and their versions,
+//! 好差评 ratings and bad-review loops, supervisor accounts, enrolment tickets.
+//!
+//! Plain serde data: the embedded store keeps them as JSON values, PostgreSQL as JSONB beside the
+//! columns its indexes need, so a record moves between backends unchanged (`migrate`).
+
+use std::collections::BTreeMap;
+
+use bianmin_engine::case::Case;
+use bianmin_protocol::sync::{DeviceRole, Receipt};
+use bianmin_protocol::Decision;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub id: String,
+    pub role: DeviceRole,
+    /// The village of an agent device.
+    pub village: Option<String>,
+    pub town: String,
+    /// Ed25519 public key, hex.
+    pub public_key: String,
+    #[serde(default)]
+    pub person: String,
+    pub enrolled_at: DateTime<Utc>,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+/// One accepted version of a case and the receipt it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub content_sha256: String,
+    pub receipt: Receipt,
+}
+
+/// A case as the town holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCase {
+    pub case: Case,
+    pub received_at: DateTime<Utc>,
+    pub versions: BTreeMap<u32, VersionRecord>,
+    /// 补正 is asked once; this counts how often it was.
+    #[serde(default)]
+    pub corrections: u32,
+}
+
+/// A resident's rating of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    pub case_id: String,
+    pub village: String,
+    /// 整体满意度, 1..=5.
+    pub level: u8,
+    /// 服务效率.
+    pub efficiency: u8,
+    /// 服务水平.
+    pub quality: u8,
+    /// 服务态度.
+    pub attitude: u8,
+    pub comment: String,
+    pub rated_at: DateTime<Utc>,
+    /// The receipt token's issue date (which receipt was used).
+    pub token_issued: NaiveDate,
+    /// The 办结 decision as it was when rated: the case's `last_decision` becomes `Rated` after this.
+    #[serde(default)]
+    pub completion: Option<Decision>,
+}
+
+/// A step of the bad-review loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// 核实.
+    Verify,
+    /// 整改.
+    Rectify,
+    /// 回访.
+    FollowUp,
+}
+
+impl StepKind {
+    pub const ORDER: [StepKind; 3] = [StepKind::Verify, StepKind::Rectify, StepKind::FollowUp];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StepKind::Verify => "核实",
+            StepKind::Rectify => "整改",
+            StepKind::FollowUp => "回访",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::Verify => "verify",
+            StepKind::Rectify => "rectify",
+            StepKind::FollowUp => "follow_up",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StepKind> {
+        StepKind::ORDER.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One recorded step: who, when, what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub kind: StepKind,
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub notes: String,
+}
+
+/// The closed loop a bad review opens (整改记录).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rectification {
+    pub case_id: String,
+    pub village: String,
+    pub level: u8,
+    pub comment: String,
+    pub opened_at: DateTime<Utc>,
+    /// Working-day deadline for the whole loop.
+    pub deadline: NaiveDate,
+    pub steps: Vec<Step>,
+}
+
+impl Rectification {
+    /// The step that is due next, or `None` when the loop is closed.
+    pub fn next_step(&self) -> Option<StepKind> {
+        StepKind::ORDER.get(self.steps.len()).copied()
+    }
+
+    pub fn has(&self, kind: StepKind) -> bool {
+        self.steps.iter().any(|s| s.kind == kind)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.next_step().is_none()
+    }
+
+    /// Open past its deadline (China date).
+    pub fn is_overdue(&self, today: NaiveDate) -> bool {
+        !self.is_closed() && today > self.deadline
+    }
+
+    /// Appends the next step, refusing one out of order or with nothing said (a pure check, so
+    /// every backend applies the same rule inside its own transaction).
+    pub fn push_step(&mut self, step: Step) -> Result<(), super::StepError> {
+        use super::StepError;
+        if step.by.trim().is_empty() || step.notes.trim().is_empty() {
+            return Err(StepError::Empty);
+        }
+        match self.next_step() {
+            None => return Err(StepError::Closed),
+            Some(k) if k != step.kind => {
+                return Err(StepError::OutOfOrder {
+                    expected: k.as_str(),
+                    got: step.kind.as_str(),
+                })
+            }
+            Some(_) => {}
+        }
+        self.steps.push(step);
+        Ok(())
+    }
+
+    /// Short status text for pages.
+    pub fn status_label(&self, today: NaiveDate) -> String {
+        match self.next_step() {
+            None => "已闭环".to_string(),
+            Some(k) if self.is_overdue(today) => format!("待{}（已超期）", k.label()),
+            Some(k) => format!("待{}", k.label()),
+        }
+    }
+}
+
+/// A county supervisor (县行政审批局) account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Supervisor {
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What an enrolment code grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub role: DeviceRole,
+    pub village: Option<String>,
+    pub town: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why an enrolment code was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TicketError {
+    #[error("enrolment code is unknown or already used")]
+    Unknown,
+    #[error("enrolment code has expired")]
+    Expired,
+}

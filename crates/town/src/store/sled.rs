@@ -1,0 +1,607 @@
+//! The embedded store on sled: the default backend of one town centre on one machine.
+//!
+//! Every commit is one sled transaction over the trees it touches, made durable before it
+//! returns ([`DurableSled::sync`]: sled's flush, then a real fsync). Commits are serialised by
+//! one mutex: the audit chain and the feed sequence need a single writer, and sled's optimistic
+//! transactions would otherwise retry on every concurrent commit. sled's file lock admits one
+//! process, so the rate-limit buckets, which need no durability, are kept in that process's
+//! memory.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use bianmin_protocol::sync::ChangeEntry;
+use bianmin_protocol::DecisionEvent;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::{
+    BucketKind, DeviceRecord, Rating, Rectification, Step, StepError, StoreError, StoredCase,
+    TownStore,
+};
+use crate::audit::{chain, AuditDraft, AuditEntry};
+use crate::bucket::{Bucket, RateConfig};
+
+/// A sled database whose acknowledged writes survive a power cut.
+///
+/// sled 0.34's `flush` makes writes survive a crashed process, not a dead battery: on Linux its log
+/// writes end in `sync_file_range`, which commits no metadata of the growing file and flushes no
+/// disk cache (and never reaches FUSE). So every `sync` is sled's flush followed by a real fsync:
+/// of the directory first (a snapshot sled renamed into place, large values in `blobs/`), then of
+/// the log file, so a durable snapshot never refers to log bytes that are not durable.
+pub struct DurableSled {
+    pub db: sled::Db,
+    dir: std::path::PathBuf,
+}
+
+impl DurableSled {
+    /// Opens (or creates) the database in `dir` with a page cache of `cache` bytes; the
+    /// directory's own entry is made durable too.
+    pub fn open(dir: &Path, cache: u64) -> Result<DurableSled, StoreError> {
+        bianmin_engine::outbox::disk::create_dir_durable(dir)?;
+        let db = sled::Config::new().path(dir).cache_capacity(cache).open()?;
+        let durable = DurableSled {
+            db,
+            dir: dir.to_path_buf(),
+        };
+        durable.sync()?;
+        Ok(durable)
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        bianmin_engine::outbox::disk::sync_dir(&self.dir)?;
+        let blobs = self.dir.join("blobs");
+        if blobs.is_dir() {
+            bianmin_engine::outbox::disk::sync_dir(&blobs)?;
+        }
+        std::fs::File::open(self.dir.join("db"))?.sync_data()?;
+        Ok(())
+    }
+}
+
+/// The embedded store on sled.
+pub struct SledStore {
+    db: DurableSled,
+    devices: sled::Tree,
+    cases: sled::Tree,
+    feed: sled::Tree,
+    audit: sled::Tree,
+    meta: sled::Tree,
+    /// `device \0 nonce` → keep-until, big-endian i64 seconds.
+    nonces: sled::Tree,
+    ratings: sled::Tree,
+    rectifications: sled::Tree,
+    /// case id → wrong phone-digit attempts, big-endian u32.
+    phone_failures: sled::Tree,
+    /// session hash → [`SessionRecord`].
+    sessions: sled::Tree,
+    /// Serialises commits (see the module comment).
+    write: Mutex<()>,
+    buckets: Mutex<HashMap<(BucketKind, String), Bucket>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SessionRecord {
+    supervisor: String,
+    expires: DateTime<Utc>,
+}
+
+const META_FEED_SEQ: &[u8] = b"feed_seq";
+const META_AUDIT_HEAD: &[u8] = b"audit_head";
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("store records serialize")
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn nonce_key(device: &str, nonce: &str) -> Vec<u8> {
+    // Neither a device id (base32) nor a header value can hold a NUL, so the key is unambiguous.
+    let mut k = device.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(nonce.as_bytes());
+    k
+}
+
+fn keep_until(bytes: &[u8]) -> Result<i64, StoreError> {
+    let b: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("nonce entry is not 8 bytes".into()))?;
+    Ok(i64::from_be_bytes(b))
+}
+
+fn feed_key(village: &str, seq: u64) -> Vec<u8> {
+    let mut k = village.as_bytes().to_vec();
+    k.push(b'/');
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// What one transaction writes besides the case, feed and audit.
+#[derive(Default)]
+struct Extra<'a> {
+    device: Option<&'a DeviceRecord>,
+    rating: Option<&'a Rating>,
+    rectification: Option<&'a Rectification>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the database in `dir`. A small cache: the server's working set is small.
+    ///
+    /// Ratings and loops were once kept in a second database, `feedback-db` beside `dir`; one
+    /// found there is imported (records already present win) and renamed `feedback-db.imported`.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let db = DurableSled::open(dir, 32 * 1024 * 1024)?;
+        let sled = &db.db;
+        let store = SledStore {
+            devices: sled.open_tree("devices")?,
+            cases: sled.open_tree("cases")?,
+            feed: sled.open_tree("feed")?,
+            audit: sled.open_tree("audit")?,
+            meta: sled.open_tree("meta")?,
+            nonces: sled.open_tree("nonces")?,
+            ratings: sled.open_tree("ratings")?,
+            rectifications: sled.open_tree("rectifications")?,
+            phone_failures: sled.open_tree("phone_failures")?,
+            sessions: sled.open_tree("sessions")?,
+            write: Mutex::new(()),
+            buckets: Mutex::default(),
+            db,
+        };
+        if let Some(parent) = dir.parent() {
+            store.import_legacy_feedback(&parent.join("feedback-db"))?;
+        }
+        Ok(store)
+    }
+
+    fn import_legacy_feedback(&self, legacy: &Path) -> Result<(), StoreError> {
+        if !legacy.join("db").is_file() {
+            return Ok(());
+        }
+        {
+            let old = sled::open(legacy)?;
+            for (name, into) in [
+                ("ratings", &self.ratings),
+                ("rectifications", &self.rectifications),
+            ] {
+                for row in old.open_tree(name)?.iter() {
+                    let (k, v) = row?;
+                    // Only if absent: a record written since the import began is newer.
+                    let _ = into.compare_and_swap(k, None as Option<&[u8]>, Some(v))?;
+                }
+            }
+        }
+        self.db.sync()?;
+        std::fs::rename(legacy, legacy.with_extension("imported"))?;
+        tracing::info!(from = %legacy.display(), "ratings and loops imported from the old feedback database");
+        Ok(())
+    }
+
+    /// The underlying database, for tests that tamper with stored records.
+    pub fn raw_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.db.open_tree(name)?)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One transaction over every tree a commit touches; the caller holds the write lock.
+    fn tx_commit_locked(
+        &self,
+        extra: Extra<'_>,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        let feed_seq: u64 = match self.meta.get(META_FEED_SEQ)? {
+            Some(v) => parse(&v)?,
+            None => 0,
+        };
+        let head: Option<(u64, String)> = match self.meta.get(META_AUDIT_HEAD)? {
+            Some(v) => Some(parse(&v)?),
+            None => None,
+        };
+        // Built outside the transaction closure because the closure may run more than once.
+        let mut entries = Vec::new();
+        let mut prev = head.clone();
+        for d in audit {
+            let e = chain(prev.as_ref().map(|(s, h)| (*s, h.as_str())), d);
+            prev = Some((e.seq, e.hash.clone()));
+            entries.push(e);
+        }
+        let mut feed_rows = Vec::new();
+        let mut seq = feed_seq;
+        for ev in events {
+            seq += 1;
+            let village = case.map(|c| c.case.village.clone()).unwrap_or_default();
+            feed_rows.push((
+                feed_key(&village, seq),
+                json(&ChangeEntry {
+                    seq,
+                    village,
+                    event: ev.clone(),
+                }),
+            ));
+        }
+        let res: Result<(), TransactionError<()>> = (
+            &self.devices,
+            &self.cases,
+            &self.feed,
+            &self.audit,
+            &self.meta,
+            &self.ratings,
+            &self.rectifications,
+        )
+            .transaction(|(td, tc, tf, ta, tm, tr, tx)| {
+                if let Some(d) = extra.device {
+                    td.insert(d.id.as_bytes(), json(d))?;
+                }
+                if let Some(r) = extra.rating {
+                    tr.insert(r.case_id.as_bytes(), json(r))?;
+                }
+                if let Some(r) = extra.rectification {
+                    tx.insert(r.case_id.as_bytes(), json(r))?;
+                }
+                if let Some(c) = case {
+                    tc.insert(c.case.id.as_bytes(), json(c))?;
+                }
+                for (k, v) in &feed_rows {
+                    tf.insert(k.as_slice(), v.as_slice())?;
+                }
+                tm.insert(META_FEED_SEQ, json(&seq))?;
+                for e in &entries {
+                    ta.insert(&e.seq.to_be_bytes(), json(e))?;
+                }
+                if let Some(p) = &prev {
+                    tm.insert(META_AUDIT_HEAD, json(p))?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        match res {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => {
+                Err(StoreError::Corrupt("transaction aborted".into()))
+            }
+        }
+    }
+
+    fn tx_commit(
+        &self,
+        extra: Extra<'_>,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        {
+            let _guard = self.lock();
+            self.tx_commit_locked(extra, case, events, audit)?;
+        }
+        self.db.sync()
+    }
+
+    fn get<T: for<'de> Deserialize<'de>>(
+        tree: &sled::Tree,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        tree.get(key.as_bytes())?.map(|v| parse(&v)).transpose()
+    }
+
+    fn all<T: for<'de> Deserialize<'de>>(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
+        tree.iter().values().map(|v| parse(&v?)).collect()
+    }
+
+    fn count(bytes: Option<&[u8]>) -> u32 {
+        bytes
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes)
+            .unwrap_or(0)
+    }
+}
+
+impl TownStore for SledStore {
+    fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
+        Self::get(&self.devices, id)
+    }
+
+    fn insert_device(&self, d: &DeviceRecord, audit: AuditDraft) -> Result<bool, StoreError> {
+        {
+            let _guard = self.lock();
+            if self.devices.contains_key(d.id.as_bytes())? {
+                return Ok(false);
+            }
+            self.tx_commit_locked(
+                Extra {
+                    device: Some(d),
+                    ..Extra::default()
+                },
+                None,
+                &[],
+                vec![audit],
+            )?;
+        }
+        self.db.sync()?;
+        Ok(true)
+    }
+
+    fn put_device(&self, d: &DeviceRecord, audit: AuditDraft) -> Result<(), StoreError> {
+        self.tx_commit(
+            Extra {
+                device: Some(d),
+                ..Extra::default()
+            },
+            None,
+            &[],
+            vec![audit],
+        )
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceRecord>, StoreError> {
+        Self::all(&self.devices)
+    }
+
+    fn case(&self, id: &str) -> Result<Option<StoredCase>, StoreError> {
+        Self::get(&self.cases, id)
+    }
+
+    fn cases(&self) -> Result<Vec<StoredCase>, StoreError> {
+        Self::all(&self.cases)
+    }
+
+    fn cases_of(&self, villages: &[String]) -> Result<Vec<StoredCase>, StoreError> {
+        let mut out: Vec<StoredCase> = self
+            .cases()?
+            .into_iter()
+            .filter(|c| villages.contains(&c.case.village))
+            .collect();
+        out.sort_by(|a, b| (a.received_at, &a.case.id).cmp(&(b.received_at, &b.case.id)));
+        Ok(out)
+    }
+
+    fn commit(
+        &self,
+        case: Option<&StoredCase>,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<(), StoreError> {
+        self.tx_commit(Extra::default(), case, events, audit)
+    }
+
+    fn changes(
+        &self,
+        villages: &[String],
+        cursor: u64,
+        limit: usize,
+    ) -> Result<(Vec<ChangeEntry>, bool), StoreError> {
+        let mut out: Vec<ChangeEntry> = Vec::new();
+        for v in villages {
+            let start = feed_key(v, cursor.saturating_add(1));
+            let end = feed_key(v, u64::MAX);
+            for row in self.feed.range(start..=end).take(limit + 1) {
+                let (_, val) = row?;
+                out.push(parse(&val)?);
+            }
+        }
+        out.sort_by_key(|e| e.seq);
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
+    }
+
+    fn audit_log(&self) -> Result<Vec<AuditEntry>, StoreError> {
+        Self::all(&self.audit)
+    }
+
+    fn remember_nonce(
+        &self,
+        device: &str,
+        nonce: &str,
+        keep_until_secs: i64,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let key = nonce_key(device, nonce);
+        let new = keep_until_secs.to_be_bytes();
+        // Compare-and-swap rather than get-then-insert: two copies of one request racing each
+        // other must not both pass.
+        let fresh =
+            match self
+                .nonces
+                .compare_and_swap(&key, None as Option<&[u8]>, Some(&new[..]))?
+            {
+                Ok(()) => true,
+                Err(cas) => match cas.current {
+                    Some(old) if keep_until(&old)? >= now => false,
+                    // Expired but not yet pruned: the nonce may be used again.
+                    old => self
+                        .nonces
+                        .compare_and_swap(&key, old, Some(&new[..]))?
+                        .is_ok(),
+                },
+            };
+        if fresh {
+            // Durable before the request has any effect: a crash right after cannot reopen it.
+            self.db.sync()?;
+        }
+        Ok(fresh)
+    }
+
+    fn prune_nonces(&self, now: i64) -> Result<usize, StoreError> {
+        let mut forgotten = 0;
+        for row in self.nonces.iter() {
+            let (k, v) = row?;
+            if keep_until(&v)? < now {
+                // Only if unchanged: a concurrent request may just have reused the expired nonce.
+                if self
+                    .nonces
+                    .compare_and_swap(&k, Some(&v), None as Option<&[u8]>)?
+                    .is_ok()
+                {
+                    forgotten += 1;
+                }
+            }
+        }
+        // Not flushed: a removal lost in a crash only keeps an expired nonce a little longer.
+        Ok(forgotten)
+    }
+
+    fn rate(
+        &self,
+        rating: &Rating,
+        loop_record: Option<&Rectification>,
+        case: &StoredCase,
+        events: &[DecisionEvent],
+        audit: Vec<AuditDraft>,
+    ) -> Result<bool, StoreError> {
+        {
+            // Every rating is written under the write lock, so checking first is race-free.
+            let _guard = self.lock();
+            if self.ratings.contains_key(rating.case_id.as_bytes())? {
+                return Ok(false);
+            }
+            self.tx_commit_locked(
+                Extra {
+                    rating: Some(rating),
+                    rectification: loop_record,
+                    ..Extra::default()
+                },
+                Some(case),
+                events,
+                audit,
+            )?;
+        }
+        self.db.sync()?;
+        Ok(true)
+    }
+
+    fn rating(&self, case_id: &str) -> Result<Option<Rating>, StoreError> {
+        Self::get(&self.ratings, case_id)
+    }
+
+    fn ratings(&self) -> Result<Vec<Rating>, StoreError> {
+        Self::all(&self.ratings)
+    }
+
+    fn rectification(&self, case_id: &str) -> Result<Option<Rectification>, StoreError> {
+        Self::get(&self.rectifications, case_id)
+    }
+
+    fn rectifications(&self) -> Result<Vec<Rectification>, StoreError> {
+        Self::all(&self.rectifications)
+    }
+
+    fn add_step(
+        &self,
+        case_id: &str,
+        step: Step,
+        audit: AuditDraft,
+    ) -> Result<Rectification, StepError> {
+        let r = {
+            let _guard = self.lock();
+            let mut r: Rectification =
+                Self::get(&self.rectifications, case_id)?.ok_or(StepError::NotFound)?;
+            r.push_step(step)?;
+            self.tx_commit_locked(
+                Extra {
+                    rectification: Some(&r),
+                    ..Extra::default()
+                },
+                None,
+                &[],
+                vec![audit],
+            )?;
+            r
+        };
+        self.db.sync()?;
+        Ok(r)
+    }
+
+    fn phone_failed(&self, case_id: &str) -> Result<u32, StoreError> {
+        let n = self
+            .phone_failures
+            .update_and_fetch(case_id.as_bytes(), |old| {
+                Some((Self::count(old) + 1).to_be_bytes().to_vec())
+            })?;
+        // Durable: a crash must not hand a guesser fresh attempts.
+        self.db.sync()?;
+        Ok(Self::count(n.as_deref()))
+    }
+
+    fn phone_failures(&self, case_id: &str) -> Result<u32, StoreError> {
+        Ok(Self::count(
+            self.phone_failures.get(case_id.as_bytes())?.as_deref(),
+        ))
+    }
+
+    fn create_session(
+        &self,
+        token_hash: &str,
+        supervisor: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        // Sessions are few (county staff); expired ones are swept as new ones start.
+        for row in self.sessions.iter() {
+            let (k, v) = row?;
+            if parse::<SessionRecord>(&v).map_or(true, |s| s.expires <= now) {
+                self.sessions.remove(k)?;
+            }
+        }
+        self.sessions.insert(
+            token_hash.as_bytes(),
+            json(&SessionRecord {
+                supervisor: supervisor.to_string(),
+                expires,
+            }),
+        )?;
+        self.db.sync()
+    }
+
+    fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+        Ok(Self::get::<SessionRecord>(&self.sessions, token_hash)?
+            .filter(|s| s.expires > now)
+            .map(|s| s.supervisor))
+    }
+
+    fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.sessions.remove(token_hash.as_bytes())?;
+        self.db.sync()
+    }
+
+    fn take_token(
+        &self,
+        kind: BucketKind,
+        client: &str,
+        config: RateConfig,
+        now: f64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if b.len() > 50_000 {
+            // Full buckets carry no information; drop them.
+            b.retain(|(k, _), bucket| *k != kind || !bucket.is_full_at(config, now));
+        }
+        Ok(b.entry((kind, client.to_string()))
+            .or_insert_with(|| Bucket::full(config, now))
+            .take(config, now))
+    }
+
+    fn give_back_token(
+        &self,
+        kind: BucketKind,
+        client: &str,
+        config: RateConfig,
+    ) -> Result<(), StoreError> {
+        let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = b.get_mut(&(kind, client.to_string())) {
+            bucket.give_back(config);
+        }
+        Ok(())
+    }
+}
