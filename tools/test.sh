@@ -19,6 +19,10 @@ cargo clippy --workspace --all-targets --features bianmin/e2e -- -D warnings
 echo "== cargo doc" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+# Real services for the store tests: a throwaway PostgreSQL cluster (tools/services.sh installs
+# Debian's package if needed, starts it as an unprivileged user, exports its URL, stops it on exit).
+. tools/services.sh
+
 # The end-to-end tests open the real webview window and headless Chromium; xvfb-run gives
 # them a display of their own even where one exists, so a developer's desktop is left alone.
 # The `e2e` feature mounts the test driver in the app (never in a release build).
