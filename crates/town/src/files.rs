@@ -54,7 +54,7 @@ pub enum Finish {
 
 impl Files {
     pub fn new(root: &Path) -> std::io::Result<Files> {
-        for sub in ["attachments", "uploads", "holders"] {
+        for sub in ["attachments", "uploads"] {
             create_dir_durable(&root.join(sub))?;
         }
         Ok(Files {
@@ -228,8 +228,25 @@ impl Files {
 
     /// Verifies `village`'s complete partial file against its name and moves it into place.
     pub fn finish_upload(&self, village: &str, sha: &str) -> std::io::Result<Finish> {
+        if self.verify_partial(village, sha)? == Finish::HashMismatch {
+            return Ok(Finish::HashMismatch);
+        }
         let part = self.partial_path(village, sha);
-        let mut f = File::open(&part)?;
+        File::open(&part)?.sync_all()?;
+        let dest = self.attachment_path(sha);
+        let dir = dest.parent().expect("has parent");
+        create_dir_durable(dir)?;
+        fs::rename(&part, &dest)?;
+        sync_dir(dir)?;
+        let _ = fs::remove_file(self.meta_path(village, sha));
+        // The upload is closed for good only once its bookkeeping is gone from the disk too.
+        sync_dir(&self.village_uploads(village))?;
+        Ok(Finish::Stored)
+    }
+
+    /// Checks `village`'s complete partial file against its name; a mismatch discards it.
+    pub fn verify_partial(&self, village: &str, sha: &str) -> std::io::Result<Finish> {
+        let mut f = File::open(self.partial_path(village, sha))?;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -243,30 +260,7 @@ impl Files {
             self.discard_partial(village, sha)?;
             return Ok(Finish::HashMismatch);
         }
-        f.sync_all()?;
-        let dest = self.attachment_path(sha);
-        let dir = dest.parent().expect("has parent");
-        create_dir_durable(dir)?;
-        fs::rename(&part, &dest)?;
-        sync_dir(dir)?;
-        let _ = fs::remove_file(self.meta_path(village, sha));
-        // The upload is closed for good only once its bookkeeping is gone from the disk too.
-        sync_dir(&self.village_uploads(village))?;
         Ok(Finish::Stored)
-    }
-
-    fn holder_path(&self, sha: &str, village: &str) -> PathBuf {
-        self.root
-            .join("holders")
-            .join(&sha[..2])
-            .join(format!("{sha}.{village}"))
-    }
-
-    /// Whether a device of `village` has sent this attachment's bytes. Attachments are stored once
-    /// by content, but a village may only reference what it has shown it holds: knowing another
-    /// village's page hash is not enough to put that page into one's own case and read it back.
-    pub fn held_by(&self, sha: &str, village: &str) -> bool {
-        self.holder_path(sha, village).exists()
     }
 
     /// The embedded store's administration files (tickets, revocations, supervisors, server
@@ -288,15 +282,6 @@ impl Files {
     /// Loads the server key of this data directory, creating it on first start.
     pub fn server_key(&self) -> Result<SigningKey, StoreError> {
         self.admin().server_key()
-    }
-
-    /// Records that `village` sent the bytes (after they were verified against the hash).
-    pub fn add_holder(&self, sha: &str, village: &str) -> std::io::Result<()> {
-        let path = self.holder_path(sha, village);
-        let dir = path.parent().expect("has parent");
-        create_dir_durable(dir)?;
-        File::create(&path)?.sync_all()?;
-        sync_dir(dir)
     }
 }
 

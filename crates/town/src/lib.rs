@@ -11,6 +11,7 @@ pub mod edge;
 pub mod error;
 pub mod feedback;
 pub mod files;
+pub mod objects;
 pub mod oversight;
 pub mod page;
 pub mod ratelimit;
@@ -122,6 +123,8 @@ pub struct Inner {
     /// Tickets, revocations, supervisor accounts, the server key.
     pub admin: Arc<dyn AdminStore>,
     pub files: Files,
+    /// Where attachment bytes live (the data directory, or an S3-compatible store).
+    pub objects: objects::Objects,
     pub divisions: Divisions,
     pub catalog: Catalog,
     pub calendar: WorkCalendar,
@@ -194,9 +197,17 @@ impl AppState {
             locks: KeyedLocks::default(),
             uploads: uploads::Writers::default(),
             limits: Limits::default(),
+            objects: objects::Objects::local(files.clone()),
             feedback: feedback::Feedback::open(data)?,
             files,
         })))
+    }
+
+    /// Keeps attachment bytes in `objects` instead of the data directory.
+    pub fn with_objects(self, objects: objects::Objects) -> AppState {
+        let inner = Arc::try_unwrap(self.0)
+            .unwrap_or_else(|_| panic!("with_objects before the state is shared"));
+        AppState(Arc::new(Inner { objects, ..inner }))
     }
 
     /// Changes the limits (tests of the limits).

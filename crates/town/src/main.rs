@@ -35,6 +35,10 @@ struct Cli {
     /// PostgreSQL database (`postgres://user:password@host/db`) instead of the embedded store.
     #[arg(long, global = true, env = "BIANMIN_DATABASE_URL")]
     database: Option<String>,
+    /// Attachment store (`s3://bucket[/prefix]`, endpoint and credentials from `AWS_*`) instead
+    /// of `--data`'s attachments directory.
+    #[arg(long, global = true, env = "BIANMIN_OBJECTS_URL")]
+    objects: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -89,6 +93,14 @@ enum Cmd {
     },
     /// Export a signed audit anchor now (`serve` does this itself; needs it stopped).
     Anchor,
+    /// Move this embedded town (`--data`, with `serve` stopped) into an empty PostgreSQL database,
+    /// and its attachments into `--objects` if given; then check that everything arrived and the
+    /// audit chain still verifies against the anchors.
+    Migrate {
+        /// The target database (`postgres://…`).
+        #[arg(long)]
+        to: String,
+    },
     /// County supervisor accounts for the 好差评 oversight pages.
     Supervisor {
         #[command(subcommand)]
@@ -169,6 +181,7 @@ fn main() -> Result<()> {
         } => serve(
             &cli.data,
             &backend,
+            cli.objects.as_deref(),
             &listen,
             tls_cert.zip(tls_key),
             Duration::from_secs(anchor_every_secs.max(1)),
@@ -195,6 +208,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Migrate { to } => migrate(&cli.data, &to, cli.objects.as_deref()),
         Cmd::Supervisor {
             cmd: SupervisorCmd::Add { name },
         } => {
@@ -226,6 +240,7 @@ async fn anchor_now(state: &AppState, path: &Path) {
 fn serve(
     data: &Path,
     backend: &Backend,
+    objects: Option<&str>,
     listen: &str,
     tls: Option<(PathBuf, PathBuf)>,
     anchor_every: Duration,
@@ -240,8 +255,15 @@ fn serve(
     let (store, admin) = backend
         .stores()
         .with_context(|| format!("opening {}", data.display()))?;
-    let state = AppState::with_stores(data, store, admin)
+    let mut state = AppState::with_stores(data, store, admin)
         .with_context(|| format!("opening {}", data.display()))?;
+    if let Some(url) = objects.map(str::trim).filter(|u| !u.is_empty()) {
+        state = state.with_objects(
+            bianmin_town::objects::Objects::from_url(url, &[])
+                .context("cannot use the object store given by --objects")?,
+        );
+    }
+    tracing::info!(attachments = %state.objects.describe(), "attachment store");
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let acceptor = match &tls {
@@ -512,4 +534,64 @@ fn audit(data: &Path, backend: &Backend, json: bool, anchors: Option<PathBuf>) -
         }
         Err(e) => bail!("audit log TAMPERED: {e}"),
     }
+}
+
+fn migrate(data: &Path, to: &str, objects: Option<&str>) -> Result<()> {
+    if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        bail!("--to must be a postgres:// URL");
+    }
+    let sled = open_store(data)?;
+    let admin = FileAdmin::new(data);
+    let mut snap = bianmin_town::store::Snapshot::default();
+    sled.export_into(&mut snap)?;
+    admin.export_into(&mut snap)?;
+    let pg = open_pg(to)?;
+    if !pg.is_empty()? {
+        bail!("the target database already holds a town; migrate into an empty one");
+    }
+    // Attachments first: the database must not name a page the store lacks.
+    if let Some(url) = objects.map(str::trim).filter(|u| !u.is_empty()) {
+        let target = bianmin_town::objects::Objects::from_url(url, &[])
+            .context("cannot use the object store given by --objects")?;
+        let files = bianmin_town::Files::new(data)?;
+        let rt = tokio::runtime::Runtime::new()?;
+        for (i, (sha, _, _)) in snap.attachments.iter().enumerate() {
+            rt.block_on(target.put_file(&files.attachment_path(sha), sha))
+                .with_context(|| format!("copying attachment {sha}"))?;
+            if (i + 1) % 100 == 0 {
+                eprintln!("{} of {} attachments copied", i + 1, snap.attachments.len());
+            }
+        }
+    }
+    pg.import(&snap)?;
+    // Check what arrived against what left.
+    let log = pg.audit_log()?;
+    if log != snap.audit {
+        bail!("the audit log in the database differs from the embedded one");
+    }
+    let key = pg.server_key()?.verifying_key();
+    let anchors = bianmin_town::audit::read_anchors(&data.join(ANCHOR_FILE))?;
+    bianmin_town::audit::verify_anchored(&log, &anchors, &key)
+        .map_err(|e| anyhow::anyhow!("audit chain after migration: {e}"))?;
+    let (cases, ratings) = (pg.cases()?.len(), pg.ratings()?.len());
+    if cases != snap.cases.len() || ratings != snap.ratings.len() {
+        bail!("counts differ after migration");
+    }
+    for (sha, size, villages) in &snap.attachments {
+        if pg.attachment_size(sha)? != Some(*size)
+            || !villages.iter().all(|v| pg.held_by(sha, v).unwrap_or(false))
+        {
+            bail!("attachment {sha} differs after migration");
+        }
+    }
+    println!(
+        "migrated {} cases, {} devices, {} audit entries (chain verified against {} anchors), {} ratings, {} attachments",
+        cases,
+        snap.devices.len(),
+        log.len(),
+        anchors.len(),
+        ratings,
+        snap.attachments.len()
+    );
+    Ok(())
 }

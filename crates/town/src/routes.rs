@@ -271,15 +271,29 @@ pub async fn submit_case(
     require(&d, DeviceRole::Agent)?;
     let sub: CaseSubmission = parse_json(&body)?;
     check_submission(&state, &d, &id, &sub)?;
+    let pages: Vec<bianmin_protocol::AttachmentRef> = sub
+        .materials
+        .iter()
+        .flat_map(|m| m.pages.iter().cloned())
+        .collect();
+    let (st, village) = (state.clone(), sub.village.clone());
+    // Only a page this village holds is compared: the size of another village's page is
+    // none of its business, so such a page is simply missing until the village sends it.
+    let held: Vec<Option<u64>> = blocking(move || {
+        pages
+            .iter()
+            .map(|p| {
+                Ok(match st.store.attachment_size(&p.sha256)? {
+                    Some(n) if st.store.held_by(&p.sha256, &village)? => Some(n),
+                    _ => None,
+                })
+            })
+            .collect()
+    })
+    .await?;
     let mut missing = Vec::new();
-    for p in sub.materials.iter().flat_map(|m| &m.pages) {
-        // Only a page this village holds is compared: the size of another village's page is
-        // none of its business, so such a page is simply missing until the village sends it.
-        match state
-            .files
-            .attachment_size(&p.sha256)
-            .filter(|_| state.files.held_by(&p.sha256, &sub.village))
-        {
+    for (p, held) in sub.materials.iter().flat_map(|m| &m.pages).zip(held) {
+        match held {
             Some(n) if n == p.bytes => {}
             Some(n) => {
                 return Err(ApiError::unprocessable(
@@ -485,11 +499,16 @@ pub async fn get_attachment(
         .find(|p| p.sha256 == sha)
         .ok_or_else(|| ApiError::not_found("the case has no such attachment"))?
         .clone();
-    let bytes = tokio::fs::read(state.files.attachment_path(&sha)).await?;
+    let stream = state
+        .objects
+        .open(&sha)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal(format!("attachment {sha} is missing from the store")))?;
     let audit = AuditDraft::new(&d.id, "view_attachment", Some(&id), page.name.clone());
     let st = state.clone();
     blocking(move || st.store.commit(None, &[], vec![audit])).await?;
-    let mut resp = Response::new(Body::from(bytes));
+    let mut resp = Response::new(Body::from_stream(stream));
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         HeaderValue::from_str(&page.mime)
@@ -516,25 +535,33 @@ fn upload_headers(resp: &mut Response, u: &UploadOffset) {
 }
 
 /// Where the device's upload stands. A page stored from another village counts as not uploaded
-/// for this one: its bytes must come again (see `Files::held_by`).
-fn current_offset(state: &AppState, sha: &str, village: &str) -> UploadOffset {
-    if let Some(n) = state.files.attachment_size(sha) {
-        if state.files.held_by(sha, village) {
-            return UploadOffset {
-                sha256: sha.to_string(),
-                offset: n,
-                length: Some(n),
-                complete: true,
-            };
+/// for this one: its bytes must come again (see `TownStore::held_by`).
+async fn current_offset(
+    state: &AppState,
+    sha: &str,
+    village: &str,
+) -> Result<UploadOffset, ApiError> {
+    let (st, s, v) = (state.clone(), sha.to_string(), village.to_string());
+    blocking(move || {
+        if let Some(n) = st.store.attachment_size(&s)? {
+            if st.store.held_by(&s, &v)? {
+                return Ok(UploadOffset {
+                    sha256: s,
+                    offset: n,
+                    length: Some(n),
+                    complete: true,
+                });
+            }
         }
-    }
-    let (offset, length) = state.files.partial_state(village, sha);
-    UploadOffset {
-        sha256: sha.to_string(),
-        offset,
-        length,
-        complete: false,
-    }
+        let (offset, length) = st.files.partial_state(&v, &s);
+        Ok(UploadOffset {
+            sha256: s,
+            offset,
+            length,
+            complete: false,
+        })
+    })
+    .await
 }
 
 /// HEAD /v1/attachments/{sha}: where to resume.
@@ -549,7 +576,7 @@ pub async fn upload_offset(
             "attachment id must be a lower-case hex SHA-256",
         ));
     }
-    let u = current_offset(&state, &sha, d.village.as_deref().unwrap_or_default());
+    let u = current_offset(&state, &sha, d.village.as_deref().unwrap_or_default()).await?;
     let mut resp = StatusCode::OK.into_response();
     upload_headers(&mut resp, &u);
     Ok(resp)
@@ -589,7 +616,7 @@ pub async fn upload_chunk(
     let village = d.village.clone().unwrap_or_default();
     // Per village: another village's upload of the same page is a different upload.
     let mut writer = state.uploads.take(&format!("upload/{village}/{sha}")).await;
-    let before = current_offset(&state, &sha, &village);
+    let before = current_offset(&state, &sha, &village).await?;
     if before.complete {
         let mut resp = Json(before.clone()).into_response();
         upload_headers(&mut resp, &before);
@@ -700,17 +727,18 @@ pub async fn upload_chunk(
         return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(written));
     }
     if written == length {
-        let st = state.clone();
-        let (s, v) = (sha.clone(), village.clone());
-        let finished = tokio::task::spawn_blocking(move || -> std::io::Result<Finish> {
-            let f = st.files.finish_upload(&v, &s)?;
-            if f == Finish::Stored {
-                st.files.add_holder(&s, &v)?;
+        let finished = state
+            .objects
+            .finish(&state.files, &village, &sha)
+            .await
+            .map_err(ApiError::internal)?;
+        match finished {
+            Finish::Stored => {
+                // Known to the database only once the store holds the verified bytes.
+                let (st, s, v) = (state.clone(), sha.clone(), village.clone());
+                blocking(move || st.store.add_attachment(&s, length, &v)).await?;
+                tracing::info!(%sha, bytes = length, "attachment stored");
             }
-            Ok(f)
-        });
-        match finished.await?? {
-            Finish::Stored => tracing::info!(%sha, bytes = length, "attachment stored"),
             Finish::HashMismatch => {
                 return Err(ApiError::unprocessable(
                     "hash_mismatch",
@@ -720,7 +748,7 @@ pub async fn upload_chunk(
             }
         }
     }
-    let after = current_offset(&state, &sha, &village);
+    let after = current_offset(&state, &sha, &village).await?;
     let mut resp = Json(after.clone()).into_response();
     upload_headers(&mut resp, &after);
     Ok(resp)

@@ -1,6 +1,7 @@
-//! Several servers as one: two `bianmin-town serve` processes over one PostgreSQL database (and
-//! one attachment directory) behind the fault proxy, which sends each connection to one or the
-//! other, alternately, while it resets, drops answers and stalls. Two village phones sync through
+//! Several servers as one: two `bianmin-town serve` processes, each with a data directory of its
+//! own, over one PostgreSQL database and one S3-compatible bucket, behind the fault proxy, which
+//! sends each connection to one or the other, alternately, while it resets, drops answers and
+//! stalls. Two village phones sync through
 //! it and town staff decide on a third server; asserted: no case lost, none duplicated, every
 //! attachment byte-identical, one audit chain, one feed sequence, every decision back on the phone.
 
@@ -14,12 +15,13 @@ use std::time::Duration;
 use bianmin_engine::sync::{sync_with_retry, SyncEvent};
 use bianmin_protocol::sync::{ActionRequest, DeviceRole, EnrolRequest, TownAction};
 use bianmin_protocol::Decision;
+use bianmin_town::objects::Objects;
 use bianmin_town::store::{AdminStore, PgStore, Ticket, TownStore};
 use bianmin_town::{app, AppState};
 use common::backends::{open_pg, test_db};
 use common::outbox::MemOutbox;
 use common::proxy::{self, Faults};
-use common::sync::{assert_all_stored, enrol_over_http, fill, transport, PATIENT};
+use common::sync::{assert_all_stored_at, enrol_over_http, fill, transport, PATIENT};
 use common::*;
 
 fn ticket(pg: &PgStore, role: DeviceRole, village: Option<&str>, town: &str) -> String {
@@ -41,8 +43,14 @@ impl Drop for Server {
     }
 }
 
-fn start(data: &std::path::Path, url: &str) -> (Server, SocketAddr) {
-    let (child, addr) = serve_binary(data, &["--database", url]);
+fn start(data: &std::path::Path, url: &str, s3: &common::s3::S3Server) -> (Server, SocketAddr) {
+    let env: Vec<(String, String)> = s3
+        .options()
+        .into_iter()
+        .map(|(k, v)| (k.to_uppercase(), v))
+        .collect();
+    let bucket = format!("s3://{}", common::s3::BUCKET);
+    let (child, addr) = serve_binary_env(data, &["--database", url, "--objects", &bucket], &env);
     let addr = addr
         .trim_start_matches("http://")
         .parse()
@@ -70,15 +78,19 @@ async fn sync_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_over_one_database_behave_as_one() {
-    let Some(db) = test_db() else {
-        eprintln!("no PostgreSQL test server (BIANMIN_TEST_DATABASE_URL): nothing to test");
+    let (Some(db), Some(s3)) = (test_db(), common::s3::start()) else {
+        eprintln!("no PostgreSQL or S3 test server: nothing to test");
         return;
     };
-    let data = tempfile::tempdir().unwrap();
+    let (data, data_a, data_b) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
     let url = db.url.clone();
     let pg = off(move || open_pg(&url)).await;
-    let (_a, addr_a) = start(data.path(), &db.url);
-    let (_b, addr_b) = start(data.path(), &db.url);
+    let (_a, addr_a) = start(data_a.path(), &db.url, &s3);
+    let (_b, addr_b) = start(data_b.path(), &db.url, &s3);
 
     // Each phone enrols on a different server; the other knows it at once.
     let p = pg.clone();
@@ -113,11 +125,17 @@ async fn two_servers_over_one_database_behave_as_one() {
 
     let p = pg.clone();
     let (cases, log) = off(move || (p.cases().unwrap(), p.audit_log().unwrap())).await;
-    assert_all_stored(
-        &bianmin_town::Files::new(data.path()).unwrap(),
+    assert_all_stored_at(
+        &|sha| s3.object_path(&format!("{}/{sha}", &sha[..2])),
         &cases,
         &made,
     );
+    for d in [&data_a, &data_b] {
+        let local = std::fs::read_dir(d.path().join("attachments"))
+            .unwrap()
+            .count();
+        assert_eq!(local, 0, "no attachment bytes on a server's own disk");
+    }
     bianmin_town::audit::verify_chain(&log).expect("one intact audit chain");
     let submits = log.iter().filter(|e| e.draft.action == "submit").count();
     assert_eq!(submits, made.len(), "each case submitted once");
@@ -130,7 +148,11 @@ async fn two_servers_over_one_database_behave_as_one() {
     // Town staff decide on a third server (in-process, same database).
     let dir = data.path().to_path_buf();
     let p = pg.clone();
-    let state = off(move || AppState::with_stores(&dir, p.clone(), p).unwrap()).await;
+    let objects =
+        Objects::from_url(&format!("s3://{}", common::s3::BUCKET), &s3.options()).unwrap();
+    let state = off(move || AppState::with_stores(&dir, p.clone(), p).unwrap())
+        .await
+        .with_objects(objects);
     let router = app(state);
     let p = pg.clone();
     let code = off(move || ticket(&p, DeviceRole::Staff, None, GUHAN)).await;

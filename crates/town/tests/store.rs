@@ -528,3 +528,51 @@ fn migrations_apply_once_and_a_newer_schema_is_refused() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn attachment_records_say_size_and_which_villages_sent_it() {
+    each(|b| {
+        let s = &b.store;
+        let sha = "ab".repeat(32);
+        assert_eq!(s.attachment_size(&sha).unwrap(), None);
+        assert!(!s.held_by(&sha, NANGUAN).unwrap());
+        s.add_attachment(&sha, 1234, NANGUAN).unwrap();
+        s.add_attachment(&sha, 1234, NANGUAN).unwrap();
+        assert_eq!(s.attachment_size(&sha).unwrap(), Some(1234));
+        assert!(s.held_by(&sha, NANGUAN).unwrap());
+        assert!(!s.held_by(&sha, "140423101201").unwrap(), "per village");
+    });
+}
+
+/// A data directory of the earlier layout (ratings in `feedback-db`, holders as files) opens
+/// with everything in the one store.
+#[test]
+fn an_embedded_town_of_the_earlier_layout_is_imported_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let sha = "cd".repeat(32);
+    std::fs::create_dir_all(dir.path().join("attachments/cd")).unwrap();
+    std::fs::write(dir.path().join("attachments/cd").join(&sha), b"12345").unwrap();
+    std::fs::create_dir_all(dir.path().join("holders/cd")).unwrap();
+    std::fs::write(
+        dir.path()
+            .join("holders/cd")
+            .join(format!("{sha}.{NANGUAN}")),
+        b"",
+    )
+    .unwrap();
+    let r = rating("140423100201-20261128-AAAAAA-0001", 2);
+    {
+        let old = sled::open(dir.path().join("feedback-db")).unwrap();
+        old.open_tree("ratings")
+            .unwrap()
+            .insert(r.case_id.as_bytes(), serde_json::to_vec(&r).unwrap())
+            .unwrap();
+        old.flush().unwrap();
+    }
+    let s = bianmin_town::SledStore::open(&dir.path().join("db")).unwrap();
+    assert_eq!(s.rating(&r.case_id).unwrap(), Some(r));
+    assert_eq!(s.attachment_size(&sha).unwrap(), Some(5));
+    assert!(s.held_by(&sha, NANGUAN).unwrap());
+    assert!(dir.path().join("feedback-db.imported").exists());
+    assert!(dir.path().join("holders.imported").exists());
+}

@@ -52,6 +52,39 @@ impl FileAdmin {
     }
 }
 
+impl FileAdmin {
+    /// Adds the administration records to `snap` (`migrate`): revocations, supervisors, unused
+    /// enrolment tickets, the server key.
+    pub fn export_into(&self, snap: &mut super::Snapshot) -> Result<(), StoreError> {
+        snap.revoked = match fs::read_dir(self.root.join("revoked")) {
+            Ok(d) => d
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| !n.contains(".tmp"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        snap.supervisors = self.supervisors()?.into_values().collect();
+        snap.tickets = Vec::new();
+        if let Ok(d) = fs::read_dir(self.root.join("enrolment")) {
+            for e in d.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if let Some(hash) = name.strip_suffix(".json") {
+                    if let Some(t) = fs::read(e.path())
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<Ticket>(&b).ok())
+                    {
+                        snap.tickets.push((hash.to_string(), t));
+                    }
+                }
+            }
+        }
+        snap.server_key = Some(self.server_key()?.to_bytes());
+        Ok(())
+    }
+}
+
 impl AdminStore for FileAdmin {
     fn issue_ticket(&self, ticket: &Ticket) -> Result<String, StoreError> {
         create_dir_durable(&self.root.join("enrolment"))?;

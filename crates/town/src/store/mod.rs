@@ -132,6 +132,16 @@ pub trait TownStore: Send + Sync + 'static {
     /// Forgets nonces whose `keep_until` is before `now`; how many it forgot.
     fn prune_nonces(&self, now: i64) -> Result<usize, StoreError>;
 
+    /// Size of a stored, verified attachment; `None` if the store holds none.
+    fn attachment_size(&self, sha: &str) -> Result<Option<u64>, StoreError>;
+    /// Whether a device of `village` has sent this attachment's bytes. Attachments are stored
+    /// once by content, but a village may only reference what it has shown it holds: knowing
+    /// another village's page hash is not enough to put that page into one's own case.
+    fn held_by(&self, sha: &str, village: &str) -> Result<bool, StoreError>;
+    /// Records a stored, verified attachment of `size` bytes and that `village` sent it;
+    /// durable before returning.
+    fn add_attachment(&self, sha: &str, size: u64, village: &str) -> Result<(), StoreError>;
+
     /// Stores a resident's rating (and the bad-review loop it opens) together with `commit`'s
     /// case, events and audit entries, in one transaction, only if the case has no rating yet:
     /// `false`, storing nothing, if it had. Of 100 concurrent calls exactly one stores.
@@ -212,6 +222,26 @@ pub trait AdminStore: Send + Sync + 'static {
     /// The server's receipt-signing key, created on first use. Every server of one database signs
     /// with the same key, so a receipt from one verifies against the key any of them publishes.
     fn server_key(&self) -> Result<SigningKey, StoreError>;
+}
+
+/// Everything an embedded town holds, for `migrate`: records as stored, with their feed
+/// sequence numbers and audit hashes unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub devices: Vec<DeviceRecord>,
+    pub cases: Vec<StoredCase>,
+    pub feed: Vec<ChangeEntry>,
+    pub audit: Vec<AuditEntry>,
+    pub ratings: Vec<Rating>,
+    pub rectifications: Vec<Rectification>,
+    /// sha256, size, the villages that sent it.
+    pub attachments: Vec<(String, u64, Vec<String>)>,
+    pub phone_failures: Vec<(String, u32)>,
+    pub revoked: Vec<String>,
+    pub supervisors: Vec<Supervisor>,
+    /// Unused enrolment tickets by code hash.
+    pub tickets: Vec<(String, Ticket)>,
+    pub server_key: Option<[u8; 32]>,
 }
 
 /// Enrolment codes avoid 0/O and 1/I/L so they can be read aloud and typed.

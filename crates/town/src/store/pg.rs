@@ -30,9 +30,10 @@ use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
 
 /// Versioned schema changes, applied in order at open; never edit one that has shipped.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE devices (id text PRIMARY KEY, record jsonb NOT NULL);
 CREATE TABLE cases (
     id text PRIMARY KEY,
@@ -91,7 +92,20 @@ CREATE TABLE revoked (device text PRIMARY KEY, at timestamptz NOT NULL);
 CREATE TABLE supervisors (name text PRIMARY KEY, record jsonb NOT NULL);
 CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Attachment metadata; the bytes are in the object store (or the data directory).
+CREATE TABLE attachments (sha256 text PRIMARY KEY, size bigint NOT NULL);
+CREATE TABLE holders (
+    sha256 text NOT NULL REFERENCES attachments,
+    village text NOT NULL,
+    PRIMARY KEY (sha256, village)
+);
+"#,
+    ),
+];
 
 /// Any key: every server that opens the database takes this advisory lock while migrating.
 const MIGRATION_LOCK: i64 = 0x6269_616e_6d69_6e01;
@@ -295,6 +309,116 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Whether the database holds no town yet (no case, device or audit entry).
+    pub fn is_empty(&self) -> Result<bool, StoreError> {
+        let row = self.conn()?.query_one(
+            "SELECT (SELECT count(*) FROM cases) + (SELECT count(*) FROM devices)
+                  + (SELECT count(*) FROM audit)",
+            &[],
+        )?;
+        Ok(row.get::<_, i64>(0) == 0)
+    }
+
+    /// Writes a whole town in one transaction (`migrate`), keeping feed sequence numbers and
+    /// audit hashes as they were; the counters continue after them.
+    pub fn import(&self, snap: &super::Snapshot) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        for d in &snap.devices {
+            tx.execute(
+                "INSERT INTO devices (id, record) VALUES ($1, $2)",
+                &[&d.id, &Json(d)],
+            )?;
+        }
+        for sc in &snap.cases {
+            tx.execute(
+                "INSERT INTO cases (id, village, state, received_at, record) VALUES ($1, $2, $3, $4, $5)",
+                &[&sc.case.id, &sc.case.village, &sc.case.state.as_str(), &sc.received_at, &Json(sc)],
+            )?;
+        }
+        for e in &snap.feed {
+            tx.execute(
+                "INSERT INTO feed (seq, village, entry) VALUES ($1, $2, $3)",
+                &[&(e.seq as i64), &e.village, &Json(e)],
+            )?;
+        }
+        for e in &snap.audit {
+            tx.execute(
+                "INSERT INTO audit (seq, entry) VALUES ($1, $2)",
+                &[&(e.seq as i64), &Json(e)],
+            )?;
+        }
+        for r in &snap.ratings {
+            tx.execute(
+                "INSERT INTO ratings (case_id, village, record) VALUES ($1, $2, $3)",
+                &[&r.case_id, &r.village, &Json(r)],
+            )?;
+        }
+        for r in &snap.rectifications {
+            tx.execute(
+                "INSERT INTO rectifications (case_id, village, record) VALUES ($1, $2, $3)",
+                &[&r.case_id, &r.village, &Json(r)],
+            )?;
+        }
+        for (sha, size, villages) in &snap.attachments {
+            tx.execute(
+                "INSERT INTO attachments (sha256, size) VALUES ($1, $2)",
+                &[sha, &(*size as i64)],
+            )?;
+            for v in villages {
+                tx.execute(
+                    "INSERT INTO holders (sha256, village) VALUES ($1, $2)",
+                    &[sha, v],
+                )?;
+            }
+        }
+        for (case_id, n) in &snap.phone_failures {
+            tx.execute(
+                "INSERT INTO phone_failures (case_id, failures) VALUES ($1, $2)",
+                &[case_id, &(*n as i32)],
+            )?;
+        }
+        for d in &snap.revoked {
+            tx.execute(
+                "INSERT INTO revoked (device, at) VALUES ($1, now()) ON CONFLICT DO NOTHING",
+                &[d],
+            )?;
+        }
+        for s in &snap.supervisors {
+            tx.execute(
+                "INSERT INTO supervisors (name, record) VALUES ($1, $2)",
+                &[&s.name, &Json(s)],
+            )?;
+        }
+        for (hash, t) in &snap.tickets {
+            tx.execute(
+                "INSERT INTO tickets (code_hash, ticket, used) VALUES ($1, $2, false)",
+                &[hash, &Json(t)],
+            )?;
+        }
+        if let Some(k) = &snap.server_key {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('server_key', $1)
+                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&hex::encode(k)],
+            )?;
+        }
+        let feed_seq = snap.feed.iter().map(|e| e.seq).max().unwrap_or(0) as i64;
+        let head = snap.audit.iter().max_by_key(|e| e.seq);
+        tx.execute(
+            "UPDATE counters SET feed_seq = $1, audit_seq = $2, audit_hash = $3 WHERE id = 1",
+            &[
+                &feed_seq,
+                &(head.map_or(0, |e| e.seq) as i64),
+                &head.map(|e| e.hash.clone()),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 impl TownStore for PgStore {
     fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
         self.record("SELECT record FROM devices WHERE id = $1", &[&id])
@@ -413,6 +537,39 @@ impl TownStore for PgStore {
             &[&((now - 3600) as f64)],
         )?;
         Ok(n as usize)
+    }
+
+    fn attachment_size(&self, sha: &str) -> Result<Option<u64>, StoreError> {
+        let n: Option<i64> = self
+            .conn()?
+            .query_opt("SELECT size FROM attachments WHERE sha256 = $1", &[&sha])?
+            .map(|r| r.get(0));
+        Ok(n.map(|n| n.max(0) as u64))
+    }
+
+    fn held_by(&self, sha: &str, village: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()?
+            .query_opt(
+                "SELECT 1 FROM holders WHERE sha256 = $1 AND village = $2",
+                &[&sha, &village],
+            )?
+            .is_some())
+    }
+
+    fn add_attachment(&self, sha: &str, size: u64, village: &str) -> Result<(), StoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction()?;
+        tx.execute(
+            "INSERT INTO attachments (sha256, size) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+            &[&sha, &(size as i64)],
+        )?;
+        tx.execute(
+            "INSERT INTO holders (sha256, village) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&sha, &village],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn rate(

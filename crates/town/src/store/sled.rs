@@ -80,6 +80,10 @@ pub struct SledStore {
     phone_failures: sled::Tree,
     /// session hash → [`SessionRecord`].
     sessions: sled::Tree,
+    /// sha256 → size, big-endian u64.
+    attachments: sled::Tree,
+    /// `sha256 \0 village` → nothing.
+    holders: sled::Tree,
     /// Serialises commits (see the module comment).
     write: Mutex<()>,
     buckets: Mutex<HashMap<(BucketKind, String), Bucket>>,
@@ -124,6 +128,13 @@ fn feed_key(village: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+fn holder_key(sha: &str, village: &str) -> Vec<u8> {
+    let mut k = sha.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(village.as_bytes());
+    k
+}
+
 /// What one transaction writes besides the case, feed and audit.
 #[derive(Default)]
 struct Extra<'a> {
@@ -151,14 +162,48 @@ impl SledStore {
             rectifications: sled.open_tree("rectifications")?,
             phone_failures: sled.open_tree("phone_failures")?,
             sessions: sled.open_tree("sessions")?,
+            attachments: sled.open_tree("attachments")?,
+            holders: sled.open_tree("holders")?,
             write: Mutex::new(()),
             buckets: Mutex::default(),
             db,
         };
         if let Some(parent) = dir.parent() {
             store.import_legacy_feedback(&parent.join("feedback-db"))?;
+            store.import_legacy_holders(parent)?;
         }
         Ok(store)
+    }
+
+    /// Which village sent which page was once kept as empty files `holders/xx/{sha}.{village}`
+    /// beside `attachments/xx/{sha}`; those found are recorded here and the directory renamed
+    /// `holders.imported`.
+    fn import_legacy_holders(&self, data: &Path) -> Result<(), StoreError> {
+        let dir = data.join("holders");
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        for sub in std::fs::read_dir(&dir)?.flatten() {
+            for f in std::fs::read_dir(sub.path())?.flatten() {
+                let name = f.file_name().to_string_lossy().to_string();
+                let Some((sha, village)) = name.split_once('.') else {
+                    continue;
+                };
+                if !crate::util::is_sha256(sha) {
+                    continue;
+                }
+                let file = data.join("attachments").join(&sha[..2]).join(sha);
+                if let Ok(meta) = std::fs::metadata(&file) {
+                    self.attachments
+                        .insert(sha.as_bytes(), &meta.len().to_be_bytes())?;
+                    self.holders.insert(holder_key(sha, village), &[])?;
+                }
+            }
+        }
+        self.db.sync()?;
+        std::fs::rename(&dir, data.join("holders.imported"))?;
+        tracing::info!("attachment holders imported from the old holders directory");
+        Ok(())
     }
 
     fn import_legacy_feedback(&self, legacy: &Path) -> Result<(), StoreError> {
@@ -181,6 +226,46 @@ impl SledStore {
         self.db.sync()?;
         std::fs::rename(legacy, legacy.with_extension("imported"))?;
         tracing::info!(from = %legacy.display(), "ratings and loops imported from the old feedback database");
+        Ok(())
+    }
+
+    /// Adds every record of this store to `snap` (`migrate`; the administration files are
+    /// `FileAdmin::export_into`'s).
+    pub fn export_into(&self, snap: &mut super::Snapshot) -> Result<(), StoreError> {
+        snap.devices = Self::all(&self.devices)?;
+        snap.cases = Self::all(&self.cases)?;
+        let mut feed: Vec<ChangeEntry> = Self::all(&self.feed)?;
+        feed.sort_by_key(|e| e.seq);
+        snap.feed = feed;
+        snap.audit = Self::all(&self.audit)?;
+        snap.ratings = Self::all(&self.ratings)?;
+        snap.rectifications = Self::all(&self.rectifications)?;
+        let mut attachments = Vec::new();
+        for row in self.attachments.iter() {
+            let (k, v) = row?;
+            let sha = String::from_utf8_lossy(&k).to_string();
+            let size = <[u8; 8]>::try_from(v.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("attachment size is not 8 bytes".into()))?;
+            let mut villages = Vec::new();
+            for h in self.holders.scan_prefix(holder_key(&sha, "")) {
+                let (hk, _) = h?;
+                villages.push(String::from_utf8_lossy(&hk[sha.len() + 1..]).to_string());
+            }
+            attachments.push((sha, size, villages));
+        }
+        snap.attachments = attachments;
+        snap.phone_failures = self
+            .phone_failures
+            .iter()
+            .map(|r| {
+                let (k, v) = r?;
+                Ok((
+                    String::from_utf8_lossy(&k).to_string(),
+                    Self::count(Some(&v)),
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok(())
     }
 
@@ -450,6 +535,35 @@ impl TownStore for SledStore {
         }
         // Not flushed: a removal lost in a crash only keeps an expired nonce a little longer.
         Ok(forgotten)
+    }
+
+    fn attachment_size(&self, sha: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .attachments
+            .get(sha.as_bytes())?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes))
+    }
+
+    fn held_by(&self, sha: &str, village: &str) -> Result<bool, StoreError> {
+        Ok(self.holders.contains_key(holder_key(sha, village))?)
+    }
+
+    fn add_attachment(&self, sha: &str, size: u64, village: &str) -> Result<(), StoreError> {
+        let res: Result<(), TransactionError<()>> =
+            (&self.attachments, &self.holders).transaction(|(ta, th)| {
+                ta.insert(sha.as_bytes(), &size.to_be_bytes())?;
+                th.insert(holder_key(sha, village), &[])?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        match res {
+            Ok(()) => {}
+            Err(TransactionError::Storage(e)) => return Err(e.into()),
+            Err(TransactionError::Abort(())) => {
+                return Err(StoreError::Corrupt("transaction aborted".into()))
+            }
+        }
+        self.db.sync()
     }
 
     fn rate(

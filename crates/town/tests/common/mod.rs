@@ -4,6 +4,7 @@
 pub mod backends;
 pub mod outbox;
 pub mod proxy;
+pub mod s3;
 pub mod sync;
 
 use std::sync::Arc;
@@ -32,12 +33,22 @@ pub const WANGQIAO_VILLAGE: &str = "140423101201";
 /// Starts the real `bianmin-town` binary serving `data` on 127.0.0.1:0 (plus `extra` arguments) and
 /// returns it with the URL it prints alone on its first stdout line.
 pub fn serve_binary(data: &std::path::Path, extra: &[&str]) -> (std::process::Child, String) {
+    serve_binary_env(data, extra, &[])
+}
+
+/// As `serve_binary`, with extra environment variables (`AWS_*` for an object store).
+pub fn serve_binary_env(
+    data: &std::path::Path,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_bianmin-town"))
         .arg("--data")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -68,6 +79,16 @@ impl Town {
             .unwrap()
             .with_limits(limits);
         Town { dir, state, store }
+    }
+
+    /// The same town keeping attachment bytes in `objects`.
+    pub fn with_objects(self, objects: bianmin_town::objects::Objects) -> Town {
+        let Town { dir, state, store } = self;
+        Town {
+            dir,
+            state: state.with_objects(objects),
+            store,
+        }
     }
 
     pub fn router(&self) -> Router {

@@ -74,6 +74,15 @@ pub fn assert_all_stored(
     cases: &[bianmin_town::store::StoredCase],
     made: &[(String, Vec<Vec<u8>>)],
 ) {
+    assert_all_stored_at(&|sha| files.attachment_path(sha), cases, made)
+}
+
+/// As `assert_all_stored`, reading each page from `path_of(sha)`.
+pub fn assert_all_stored_at(
+    path_of: &dyn Fn(&str) -> std::path::PathBuf,
+    cases: &[bianmin_town::store::StoredCase],
+    made: &[(String, Vec<Vec<u8>>)],
+) {
     assert_eq!(cases.len(), made.len(), "zero lost cases, zero duplicates");
     for (id, pages) in made {
         let sc = cases
@@ -86,7 +95,7 @@ pub fn assert_all_stored(
         assert_eq!(stored.len(), pages.len());
         for (r, p) in stored.iter().zip(pages) {
             assert_eq!(
-                &std::fs::read(files.attachment_path(&r.sha256)).unwrap(),
+                &std::fs::read(path_of(&r.sha256)).unwrap(),
                 p,
                 "attachment of {id} differs"
             );
