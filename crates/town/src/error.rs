@@ -172,5 +172,7 @@ impl From<tokio::task::JoinError> for ApiError {
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    Ok(tokio::task::spawn_blocking(f).await??)
+    Ok(crate::metrics::METRICS
+        .store_call(tokio::task::spawn_blocking(f))
+        .await??)
 }

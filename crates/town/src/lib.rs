@@ -11,6 +11,7 @@ pub mod edge;
 pub mod error;
 pub mod feedback;
 pub mod files;
+pub mod metrics;
 pub mod objects;
 pub mod oversight;
 pub mod page;
@@ -252,6 +253,7 @@ pub fn app(state: AppState) -> Router {
         ));
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(metrics::metrics))
         .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))
@@ -260,5 +262,6 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             edge::edge,
         ))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
 }

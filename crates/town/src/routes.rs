@@ -709,6 +709,9 @@ pub async fn upload_chunk(
                 // Blocking write of one frame (at most a few hundred KiB); appends are in order.
                 file.write_all(&bytes)?;
                 written += bytes.len() as u64;
+                crate::metrics::METRICS
+                    .upload_bytes
+                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }
             Some(Err(e)) => {
                 broken = Some(e.to_string());
