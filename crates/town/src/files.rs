@@ -263,6 +263,25 @@ impl Files {
         Ok(Finish::Stored)
     }
 
+    /// The secret the administration commands on this machine present to a running server
+    /// (`backup`), created on first use, readable by the owner only.
+    pub fn admin_token(&self) -> std::io::Result<String> {
+        let path = self.root.join("admin.token");
+        if let Ok(t) = fs::read_to_string(&path) {
+            if t.trim().len() >= 32 {
+                return Ok(t.trim().to_string());
+            }
+        }
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        write_atomic(&path, token.as_bytes())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(token)
+    }
+
     /// The embedded store's administration files (tickets, revocations, supervisors, server
     /// key) in the same data directory.
     pub fn admin(&self) -> FileAdmin {

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod bucket;
 pub mod divisions;
 pub mod edge;
@@ -124,6 +125,8 @@ pub struct Inner {
     /// Tickets, revocations, supervisor accounts, the server key.
     pub admin: Arc<dyn AdminStore>,
     pub files: Files,
+    /// What the administration commands present to this server (`Files::admin_token`).
+    pub admin_token: String,
     /// Where attachment bytes live (the data directory, or an S3-compatible store).
     pub objects: objects::Objects,
     pub divisions: Divisions,
@@ -199,6 +202,7 @@ impl AppState {
             uploads: uploads::Writers::default(),
             limits: Limits::default(),
             objects: objects::Objects::local(files.clone()),
+            admin_token: files.admin_token()?,
             feedback: feedback::Feedback::open(data)?,
             files,
         })))
@@ -254,6 +258,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(metrics::metrics))
+        .route("/admin/backup", get(backup::serve))
         .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))

@@ -101,6 +101,15 @@ enum Cmd {
         #[arg(long)]
         to: String,
     },
+    /// Write a backup of the embedded town to FILE: consistent even while `serve` runs on the data
+    /// directory (then the server writes it), with every attachment.
+    Backup {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty `--data` directory (embedded store), checking every
+    /// attachment's hash and the audit chain.
+    Restore { file: PathBuf },
     /// County supervisor accounts for the 好差评 oversight pages.
     Supervisor {
         #[command(subcommand)]
@@ -208,6 +217,8 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Backup { out } => backup(&cli.data, &backend, &out),
+        Cmd::Restore { file } => restore(&cli.data, &backend, &file),
         Cmd::Migrate { to } => migrate(&cli.data, &to, cli.objects.as_deref()),
         Cmd::Supervisor {
             cmd: SupervisorCmd::Add { name },
@@ -602,6 +613,121 @@ fn migrate(data: &Path, to: &str, objects: Option<&str>) -> Result<()> {
         anchors.len(),
         ratings,
         snap.attachments.len()
+    );
+    Ok(())
+}
+
+fn backup(data: &Path, backend: &Backend, out: &Path) -> Result<()> {
+    if matches!(backend, Backend::Postgres(_)) {
+        bail!("back up a PostgreSQL town with pg_dump (or base backups) and its bucket with the object store's tools");
+    }
+    let tmp = out.with_extension("partial");
+    let from_server = match std::fs::read_to_string(data.join("server.addr")) {
+        Ok(addr) => backup_from_server(data, addr.trim(), &tmp)?,
+        Err(_) => false,
+    };
+    if !from_server {
+        // No server on this data directory: read the store directly.
+        let store = open_store(data)?;
+        let mut snap = store.snapshot()?;
+        FileAdmin::new(data).export_into(&mut snap)?;
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        bianmin_town::backup::write(&mut w, &snap, &bianmin_town::Files::new(data)?)?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    }
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, out)?;
+    let size = std::fs::metadata(out)?.len();
+    println!(
+        "backup written to {} ({size} bytes{})",
+        out.display(),
+        if from_server {
+            ", by the running server"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// Asks the server running on `data` (at `addr`, loopback) for a backup; `false` if none answers.
+fn backup_from_server(data: &Path, addr: &str, tmp: &Path) -> Result<bool> {
+    use std::io::{BufRead, Read};
+    let Ok(sock) = addr.parse::<std::net::SocketAddr>() else {
+        return Ok(false);
+    };
+    let Ok(mut conn) = std::net::TcpStream::connect_timeout(&sock, Duration::from_secs(2)) else {
+        return Ok(false);
+    };
+    let token = bianmin_town::Files::new(data)?.admin_token()?;
+    write!(
+        conn,
+        "GET /admin/backup HTTP/1.1\r\nHost: {addr}\r\n{}: {token}\r\nConnection: close\r\n\r\n",
+        bianmin_town::backup::H_ADMIN_TOKEN
+    )?;
+    let mut r = std::io::BufReader::new(conn);
+    let mut status = String::new();
+    r.read_line(&mut status)?;
+    let mut length = None;
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse::<u64>().ok();
+            }
+        }
+    }
+    if status.split(' ').nth(1) != Some("200") {
+        let mut body = String::new();
+        let _ = r.take(4096).read_to_string(&mut body);
+        bail!(
+            "the running server refused the backup: {} {body}",
+            status.trim()
+        );
+    }
+    let length = length.context("the server's backup answer has no length")?;
+    let mut f = std::fs::File::create(tmp)?;
+    let copied = std::io::copy(&mut r.take(length), &mut f)?;
+    if copied != length {
+        bail!("the backup transfer broke off after {copied} of {length} bytes");
+    }
+    f.sync_all()?;
+    Ok(true)
+}
+
+fn restore(data: &Path, backend: &Backend, file: &Path) -> Result<()> {
+    if matches!(backend, Backend::Postgres(_)) {
+        bail!("restore writes an embedded town; to move one to PostgreSQL, restore it and then `migrate`");
+    }
+    let store = open_store(data)?;
+    if !store.cases()?.is_empty() || !store.audit_log()?.is_empty() {
+        bail!(
+            "{} already holds a town; restore into an empty data directory",
+            data.display()
+        );
+    }
+    let files = bianmin_town::Files::new(data)?;
+    let mut input = std::io::BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    // Attachments are written (and verified) first: no record may name a page that is missing.
+    let snap = bianmin_town::backup::read(&mut input, &files)?;
+    store.import(&snap)?;
+    FileAdmin::new(data).import(&snap)?;
+    let log = store.audit_log()?;
+    bianmin_town::audit::verify_chain(&log).map_err(|e| anyhow::anyhow!("audit chain: {e}"))?;
+    println!(
+        "restored {} cases, {} audit entries (chain verified), {} ratings, {} attachments into {}",
+        snap.cases.len(),
+        log.len(),
+        snap.ratings.len(),
+        snap.attachments.len(),
+        data.display()
     );
     Ok(())
 }

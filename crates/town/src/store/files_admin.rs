@@ -85,6 +85,29 @@ impl FileAdmin {
     }
 }
 
+impl FileAdmin {
+    /// Writes the administration records of `snap` into this data directory (`restore`).
+    pub fn import(&self, snap: &super::Snapshot) -> Result<(), StoreError> {
+        for d in &snap.revoked {
+            self.revoke(d)?;
+        }
+        for s in &snap.supervisors {
+            self.put_supervisor(s)?;
+        }
+        create_dir_durable(&self.root.join("enrolment"))?;
+        for (hash, t) in &snap.tickets {
+            write_atomic(
+                &self.root.join("enrolment").join(format!("{hash}.json")),
+                &serde_json::to_vec(t).expect("tickets serialize"),
+            )?;
+        }
+        if let Some(k) = &snap.server_key {
+            write_atomic(&self.root.join("server.key"), hex::encode(k).as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
 impl AdminStore for FileAdmin {
     fn issue_ticket(&self, ticket: &Ticket) -> Result<String, StoreError> {
         create_dir_durable(&self.root.join("enrolment"))?;

@@ -50,6 +50,8 @@ pub enum StoreError {
     /// Another server changed the record between this one's read and write; retry.
     #[error("case {0} was changed concurrently")]
     Conflict(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("database schema: {0}")]
@@ -183,6 +185,11 @@ pub trait TownStore: Send + Sync + 'static {
     fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     fn end_session(&self, token_hash: &str) -> Result<(), StoreError>;
 
+    /// Every record, read consistently while the store keeps serving (`backup`); the
+    /// administration records are the [`AdminStore`]'s. PostgreSQL is backed up with its own
+    /// tools (`pg_dump`), so it answers `Unsupported`.
+    fn snapshot(&self) -> Result<Snapshot, StoreError>;
+
     /// Takes a token from `client`'s bucket of `kind` at `now` (Unix seconds); `Ok(Err(wait))`
     /// when it is empty. Atomic per bucket: concurrent requests cannot spend one token twice.
     fn take_token(
@@ -224,9 +231,9 @@ pub trait AdminStore: Send + Sync + 'static {
     fn server_key(&self) -> Result<SigningKey, StoreError>;
 }
 
-/// Everything an embedded town holds, for `migrate`: records as stored, with their feed
-/// sequence numbers and audit hashes unchanged.
-#[derive(Debug, Clone, Default)]
+/// Everything a town holds, for `migrate`, `backup` and `restore`: records as stored, with their
+/// feed sequence numbers and audit hashes unchanged.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub devices: Vec<DeviceRecord>,
     pub cases: Vec<StoredCase>,

@@ -144,6 +144,9 @@ impl PgStore {
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(2))
+            // Connections open as load needs them, not all at start: many servers share the
+            // database's connection limit.
+            .min_idle(Some(1))
             .connection_timeout(std::time::Duration::from_secs(30))
             .build(manager)
             .map_err(pool_error)?;
@@ -700,6 +703,12 @@ impl TownStore for PgStore {
         self.conn()?
             .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])?;
         Ok(())
+    }
+
+    fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
+        Err(StoreError::Unsupported(
+            "back up a PostgreSQL town with pg_dump or base backups, and its bucket with the store's own tools",
+        ))
     }
 
     fn take_token(

@@ -229,6 +229,53 @@ impl SledStore {
         Ok(())
     }
 
+    /// Writes a whole town into this empty store (`restore`), feed sequence and audit head
+    /// included, durably.
+    pub fn import(&self, snap: &super::Snapshot) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        if !self.cases.is_empty() || !self.audit.is_empty() || !self.devices.is_empty() {
+            return Err(StoreError::Unsupported(
+                "the store already holds a town; restore into an empty data directory",
+            ));
+        }
+        for d in &snap.devices {
+            self.devices.insert(d.id.as_bytes(), json(d))?;
+        }
+        for c in &snap.cases {
+            self.cases.insert(c.case.id.as_bytes(), json(c))?;
+        }
+        for e in &snap.feed {
+            self.feed.insert(feed_key(&e.village, e.seq), json(e))?;
+        }
+        for e in &snap.audit {
+            self.audit.insert(e.seq.to_be_bytes(), json(e))?;
+        }
+        for r in &snap.ratings {
+            self.ratings.insert(r.case_id.as_bytes(), json(r))?;
+        }
+        for r in &snap.rectifications {
+            self.rectifications.insert(r.case_id.as_bytes(), json(r))?;
+        }
+        for (sha, size, villages) in &snap.attachments {
+            self.attachments
+                .insert(sha.as_bytes(), &size.to_be_bytes())?;
+            for v in villages {
+                self.holders.insert(holder_key(sha, v), &[])?;
+            }
+        }
+        for (case_id, n) in &snap.phone_failures {
+            self.phone_failures
+                .insert(case_id.as_bytes(), &n.to_be_bytes())?;
+        }
+        let seq = snap.feed.iter().map(|e| e.seq).max().unwrap_or(0);
+        self.meta.insert(META_FEED_SEQ, json(&seq))?;
+        if let Some(h) = snap.audit.iter().max_by_key(|e| e.seq) {
+            self.meta
+                .insert(META_AUDIT_HEAD, json(&(h.seq, h.hash.clone())))?;
+        }
+        self.db.sync()
+    }
+
     /// Adds every record of this store to `snap` (`migrate`; the administration files are
     /// `FileAdmin::export_into`'s).
     pub fn export_into(&self, snap: &mut super::Snapshot) -> Result<(), StoreError> {
@@ -687,6 +734,15 @@ impl TownStore for SledStore {
     fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
         self.sessions.remove(token_hash.as_bytes())?;
         self.db.sync()
+    }
+
+    fn snapshot(&self) -> Result<super::Snapshot, StoreError> {
+        // Every commit takes the write lock: holding it, the trees a commit touches together
+        // (cases, feed, audit, ratings, loops) are read as of one moment.
+        let _guard = self.lock();
+        let mut snap = super::Snapshot::default();
+        self.export_into(&mut snap)?;
+        Ok(snap)
     }
 
     fn take_token(
