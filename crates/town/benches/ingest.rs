@@ -3,6 +3,9 @@
 //! recover from a connection that goes silent mid-upload (black holes), against the same run without.
 //!
 //! Run: `cargo bench -p bianmin-town --bench ingest` (optional args: AGENTS CASES_PER_AGENT).
+//! With `BIANMIN_BENCH_DATABASE_URL` set to a PostgreSQL server's admin URL (for example the one
+//! `tools/services.sh` prints), the throughput run is repeated on PostgreSQL with one server and
+//! with two servers over the same database (agents split between them), each on a fresh database.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -14,6 +17,7 @@ use bianmin_engine::sync::{sync_with_retry, Backoff, SyncEvent};
 use bianmin_engine::transport::{Credential, Timeouts, Transport};
 use bianmin_protocol::sync::DeviceRole;
 use bianmin_town::store::TownStore;
+use bianmin_town::AppState;
 use common::outbox::MemOutbox;
 use common::proxy::{self, Faults};
 use common::*;
@@ -49,14 +53,56 @@ fn transport(server: &str, d: &Device) -> Transport {
     .unwrap()
 }
 
-async fn throughput(agents: usize, cases: usize) {
-    let town = Town::new();
-    let addr = serve(&town).await;
-    let server = format!("http://{addr}");
+/// Enrols a device on `state` (the ticket written off the async workers: PostgreSQL blocks).
+async fn enrol(state: &AppState, village: &str) -> Device {
+    let st = state.clone();
+    let v = village.to_string();
+    let code = tokio::task::spawn_blocking(move || {
+        st.admin
+            .issue_ticket(&bianmin_town::store::Ticket {
+                role: DeviceRole::Agent,
+                village: Some(v.clone()),
+                town: v[..9].to_string(),
+                expires_at: chrono::Utc::now() + chrono::Duration::minutes(10),
+            })
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let dev = Device::fresh(village);
+    let req = bianmin_protocol::sync::EnrolRequest {
+        code,
+        device_id: dev.id.clone(),
+        public_key: hex::encode(dev.key.verifying_key().to_bytes()),
+        person: "测试".into(),
+    };
+    let (st, body) = send(
+        &bianmin_town::app(state.clone()),
+        post_json("/v1/enrol", &req),
+    )
+    .await;
+    assert_eq!(st, axum::http::StatusCode::OK, "{body}");
+    dev
+}
+
+async fn serve_state(state: &AppState) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = bianmin_town::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// 50 agents upload and submit at once, spread over `states` (servers sharing one store).
+async fn throughput(label: &str, states: &[AppState], agents: usize, cases: usize) {
+    let mut servers = Vec::new();
+    for s in states {
+        servers.push(format!("http://{}", serve_state(s).await));
+    }
     let mut devs = Vec::new();
     for i in 0..agents {
         let v = if i % 2 == 0 { NANGUAN } else { SHANFU_VILLAGE };
-        devs.push(town.enrol(DeviceRole::Agent, Some(v), &v[..9]).await);
+        devs.push(enrol(&states[i % states.len()], v).await);
     }
     let mut payload = 0u64;
     let mut work = Vec::new();
@@ -79,8 +125,8 @@ async fn throughput(agents: usize, cases: usize) {
     }
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for (d, list) in work {
-        let t = transport(&server, &d);
+    for (i, (d, list)) in work.into_iter().enumerate() {
+        let t = transport(&servers[i % servers.len()], &d);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             for (sub, pages) in list {
@@ -116,10 +162,13 @@ async fn throughput(agents: usize, cases: usize) {
             .saturating_sub(1)
             .min(lat.len() - 1)]
     };
-    let n = town.store.cases().unwrap().len();
+    let st = states[0].clone();
+    let n = tokio::task::spawn_blocking(move || st.store.cases().unwrap().len())
+        .await
+        .unwrap();
     assert_eq!(n, agents * cases);
     println!(
-        "ingest: {agents} agents × {cases} cases × {PAGES_PER_CASE} pages, {:.1} MB in {secs:.2} s → {:.1} cases/s, {:.1} MB/s; per-case latency p50 {:?}, p99 {:?}, max {:?}",
+        "ingest ({label}): {agents} agents × {cases} cases × {PAGES_PER_CASE} pages, {:.1} MB in {secs:.2} s → {:.1} cases/s, {:.1} MB/s; per-case latency p50 {:?}, p99 {:?}, max {:?}",
         payload as f64 / 1e6,
         n as f64 / secs,
         payload as f64 / 1e6 / secs,
@@ -233,6 +282,137 @@ async fn silent_recovery(share: f64, cases: usize, stall: Duration) {
     );
 }
 
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// 100,000 cases of the pilot village (bulk-loaded), then the staff inbox and the
+/// county dashboard, five times each: median and worst latency.
+async fn pages_at_scale(
+    label: &str,
+    state: AppState,
+    import: impl FnOnce(&bianmin_town::store::Snapshot),
+) {
+    const N: usize = 100_000;
+    let mut snap = bianmin_town::store::Snapshot::default();
+    let template = {
+        let d = Device::fresh(NANGUAN);
+        d.submission(&d.next_case_id(), 1, &[b"x".as_slice()])
+    };
+    let now = chrono::Utc::now();
+    for i in 0..N {
+        let mut sub = template.clone();
+        let v = NANGUAN;
+        sub.id = format!("{v}-20261128-AAAAAA-{i:06}");
+        sub.village = v.into();
+        let mut case = bianmin_engine::case::Case::from_submission(&sub, now);
+        case.village = v.into();
+        snap.cases.push(bianmin_town::store::StoredCase {
+            case,
+            received_at: now - chrono::Duration::seconds((N - i) as i64),
+            versions: Default::default(),
+            corrections: 0,
+        });
+    }
+    let t0 = Instant::now();
+    import(&snap);
+    let loaded = t0.elapsed();
+    drop(snap);
+    let r = bianmin_town::app(state.clone());
+    let st = state.clone();
+    let code = tokio::task::spawn_blocking(move || {
+        st.admin
+            .issue_ticket(&bianmin_town::store::Ticket {
+                role: DeviceRole::Staff,
+                village: None,
+                town: GUHAN.into(),
+                expires_at: chrono::Utc::now() + chrono::Duration::minutes(10),
+            })
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let staff = Device::fresh("");
+    let req = bianmin_protocol::sync::EnrolRequest {
+        code,
+        device_id: staff.id.clone(),
+        public_key: hex::encode(staff.key.verifying_key().to_bytes()),
+        person: "王镇办".into(),
+    };
+    assert_eq!(
+        send(&r, post_json("/v1/enrol", &req)).await.0,
+        axum::http::StatusCode::OK
+    );
+    let st = state.clone();
+    let password = tokio::task::spawn_blocking(move || {
+        bianmin_town::oversight::supervisor_add(st.admin.as_ref(), "张科长").unwrap()
+    })
+    .await
+    .unwrap();
+    let login = axum::http::Request::post("/county/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(format!(
+            "name={}&password={}",
+            urlencode("张科长"),
+            urlencode(&password)
+        )))
+        .unwrap();
+    let resp = send_raw(&r, login).await;
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut inbox = Vec::new();
+    let mut county = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let (st, body) = send(&r, staff.get("/v1/inbox")).await;
+        assert_eq!(st, axum::http::StatusCode::OK);
+        inbox.push((t0.elapsed(), body.len()));
+        let t0 = Instant::now();
+        let req = axum::http::Request::get("/county")
+            .header("cookie", &cookie)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let (st, _) = send(&r, req).await;
+        assert_eq!(st, axum::http::StatusCode::OK);
+        county.push(t0.elapsed());
+    }
+    inbox.sort();
+    county.sort();
+    println!(
+        "pages ({label}), {N} cases (bulk load {loaded:.1?}): inbox of the town's {N} cases ({:.1} MB JSON) p50 {:?}, max {:?}; county dashboard p50 {:?}, max {:?}",
+        inbox[2].1 as f64 / 1e6,
+        inbox[2].0,
+        inbox[4].0,
+        county[2],
+        county[4]
+    );
+}
+
+/// A fresh database on the benchmark's PostgreSQL server.
+fn bench_db(admin_url: &str) -> String {
+    let name = format!("bench_{}", hex::encode(rand::random::<[u8; 6]>()));
+    let mut c = postgres::Client::connect(admin_url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .unwrap();
+    let (base, query) = admin_url.split_once('?').unwrap_or((admin_url, ""));
+    let prefix = base.rsplit_once('/').unwrap().0;
+    if query.is_empty() {
+        format!("{prefix}/{name}")
+    } else {
+        format!("{prefix}/{name}?{query}")
+    }
+}
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -244,8 +424,62 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let pg_url = std::env::var("BIANMIN_BENCH_DATABASE_URL").ok();
     rt.block_on(async {
-        throughput(agents, cases).await;
+        let town = Town::new();
+        throughput(
+            "sled, one server",
+            std::slice::from_ref(&town.state),
+            agents,
+            cases,
+        )
+        .await;
+        if let Some(url) = &pg_url {
+            for servers in [1, 2] {
+                let dir = tempfile::tempdir().unwrap();
+                let (u, d) = (url.clone(), dir.path().to_path_buf());
+                // Each server its own pool, as separate processes would have.
+                let states = tokio::task::spawn_blocking(move || {
+                    let db = bench_db(&u);
+                    (0..servers)
+                        .map(|_| {
+                            let pg = Arc::new(bianmin_town::store::PgStore::open(&db, 32).unwrap());
+                            AppState::with_stores(&d, pg.clone(), pg).unwrap()
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap();
+                let label = format!(
+                    "PostgreSQL, {servers} server{}",
+                    if servers > 1 { "s" } else { "" }
+                );
+                throughput(&label, &states, agents, cases).await;
+            }
+        }
+        {
+            let town = Town::new();
+            let sled = town.store.clone();
+            pages_at_scale("sled", town.state.clone(), |s| sled.import(s).unwrap()).await;
+        }
+        if let Some(url) = &pg_url {
+            let dir = tempfile::tempdir().unwrap();
+            let (u, d) = (url.clone(), dir.path().to_path_buf());
+            let (pg, state) = tokio::task::spawn_blocking(move || {
+                let pg = Arc::new(bianmin_town::store::PgStore::open(&bench_db(&u), 32).unwrap());
+                let state = AppState::with_stores(&d, pg.clone(), pg.clone()).unwrap();
+                (pg, state)
+            })
+            .await
+            .unwrap();
+            pages_at_scale("PostgreSQL", state, |s| {
+                let (pg, s) = (pg.clone(), s.clone());
+                std::thread::spawn(move || pg.import(&s).unwrap())
+                    .join()
+                    .unwrap()
+            })
+            .await;
+        }
         let stall = Duration::from_secs(10);
         wire_ratio("no faults", Faults::none(), 40, stall).await;
         let resets_only = Faults {
