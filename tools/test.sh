@@ -19,8 +19,10 @@ cargo clippy --workspace --all-targets --features bianmin/e2e -- -D warnings
 echo "== cargo doc" >&2
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-# Real services for the store tests: a throwaway PostgreSQL cluster (tools/services.sh installs
-# Debian's package if needed, starts it as an unprivileged user, exports its URL, stops it on exit).
+# Real services for the town's store tests: a throwaway PostgreSQL cluster and an S3-compatible
+# server (tools/services.sh installs Debian's postgresql and builds s3s-fs if needed, starts the
+# cluster as an unprivileged user, exports where both are, stops the cluster on exit). The tests
+# fail rather than skip when either is missing (BIANMIN_REQUIRE_SERVICES=1).
 . tools/services.sh
 
 # The end-to-end tests open the real webview window and headless Chromium; xvfb-run gives
