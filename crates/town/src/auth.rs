@@ -23,9 +23,9 @@ use bianmin_protocol::sync::{
 };
 use ed25519_dalek::{Signature, VerifyingKey};
 
+use crate::digest::sha256_hex;
 use crate::error::ApiError;
 use crate::store::{DeviceRecord, StoreError, TownStore};
-use crate::util::sha256_hex;
 use crate::AppState;
 
 /// The authenticated device, put into request extensions for the handlers.

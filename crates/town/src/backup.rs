@@ -77,7 +77,7 @@ pub fn read(input: &mut impl BufRead, files: &Files) -> Result<Snapshot, BackupE
         else {
             return Err(BackupError::Format(format!("unexpected line {l:?}")));
         };
-        if !crate::util::is_sha256(sha) {
+        if !crate::digest::is_sha256(sha) {
             return Err(BackupError::Format(format!("bad attachment name {sha:?}")));
         }
         let len: u64 = len
@@ -93,7 +93,7 @@ pub fn read(input: &mut impl BufRead, files: &Files) -> Result<Snapshot, BackupE
         if hex::encode(Sha256::digest(&bytes)) != sha {
             return Err(BackupError::Attachment(sha.to_string()));
         }
-        crate::util::write_atomic(&files.attachment_path(sha), &bytes)?;
+        crate::digest::write_atomic(&files.attachment_path(sha), &bytes)?;
     }
     Ok(snap)
 }
@@ -118,8 +118,8 @@ pub async fn serve(
         .get(H_ADMIN_TOKEN)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| {
-            crate::util::sha256_hex(t.as_bytes())
-                == crate::util::sha256_hex(state.admin_token.as_bytes())
+            crate::digest::sha256_hex(t.as_bytes())
+                == crate::digest::sha256_hex(state.admin_token.as_bytes())
         });
     if !loopback || !token_ok {
         return crate::ApiError::not_found("no such route").into_response();

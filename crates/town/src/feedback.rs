@@ -174,7 +174,7 @@ impl Feedback {
 
 /// The CSRF token of a county session's forms: derived from the session, so it dies with it.
 pub fn csrf_token(session: &str) -> String {
-    crate::util::sha256_hex(format!("bianmin-csrf/v1\n{session}").as_bytes())
+    crate::digest::sha256_hex(format!("bianmin-csrf/v1\n{session}").as_bytes())
 }
 
 /// When the case was completed (办结), from its timeline.

@@ -18,9 +18,9 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::digest::{is_sha256, sha256_hex, write_atomic};
 use crate::store::{AdminStore, StoreError};
 pub use crate::store::{FileAdmin, Ticket, TicketError};
-pub use crate::util::{is_sha256, sha256_hex, write_atomic};
 
 /// The data directory's file areas.
 #[derive(Debug, Clone)]

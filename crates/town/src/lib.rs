@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bucket;
+pub mod digest;
 pub mod divisions;
 pub mod edge;
 pub mod error;
@@ -24,7 +25,6 @@ pub mod store;
 pub mod time;
 pub mod tls;
 pub mod uploads;
-pub mod util;
 
 use std::collections::HashMap;
 use std::path::Path;

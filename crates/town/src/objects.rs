@@ -162,7 +162,7 @@ impl Objects {
                     let (from, to) = (path.to_path_buf(), dest);
                     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
                         let bytes = std::fs::read(&from)?;
-                        crate::util::write_atomic(&to, &bytes)
+                        crate::digest::write_atomic(&to, &bytes)
                     })
                     .await
                     .map_err(std::io::Error::other)??;

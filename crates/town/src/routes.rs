@@ -28,16 +28,16 @@ use serde::Deserialize;
 
 use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
+use crate::digest::is_sha256;
 use crate::error::{blocking, ApiError};
 use crate::files::{Finish, Refusal};
 use crate::store::{DeviceRecord, StoredCase, TicketError, VersionRecord};
 use crate::time::china_today;
-use crate::util::is_sha256;
 use crate::AppState;
 
 /// The canonical content hash of a submission: SHA-256 of its serde_json serialisation.
 pub fn submission_sha256(sub: &CaseSubmission) -> String {
-    crate::util::sha256_hex(&serde_json::to_vec(sub).expect("submissions serialize"))
+    crate::digest::sha256_hex(&serde_json::to_vec(sub).expect("submissions serialize"))
 }
 
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {

@@ -17,7 +17,7 @@ use rand::RngCore;
 use super::{
     enrol_code_hash, new_enrol_code, AdminStore, StoreError, Supervisor, Ticket, TicketError,
 };
-use crate::util::write_atomic;
+use crate::digest::write_atomic;
 
 /// Administration files under a data directory.
 #[derive(Debug, Clone)]

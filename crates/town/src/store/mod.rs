@@ -273,10 +273,10 @@ pub fn enrol_code_hash(code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_uppercase())
         .collect();
-    crate::util::sha256_hex(norm.as_bytes())
+    crate::digest::sha256_hex(norm.as_bytes())
 }
 
 /// The stored form of a session cookie.
 pub fn session_hash(token: &str) -> String {
-    crate::util::sha256_hex(format!("bianmin-session/v1\n{token}").as_bytes())
+    crate::digest::sha256_hex(format!("bianmin-session/v1\n{token}").as_bytes())
 }

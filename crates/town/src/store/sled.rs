@@ -189,7 +189,7 @@ impl SledStore {
                 let Some((sha, village)) = name.split_once('.') else {
                     continue;
                 };
-                if !crate::util::is_sha256(sha) {
+                if !crate::digest::is_sha256(sha) {
                     continue;
                 }
                 let file = data.join("attachments").join(&sha[..2]).join(sha);

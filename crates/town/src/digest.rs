@@ -1,4 +1,5 @@
-//! Small helpers several modules share: content hashes and durable file writes.
+//! Content digests and durable writes of whole files: the SHA-256 names attachments go by, and
+//! temp-fsync-rename-fsync for a file that must survive a power cut once written.
 
 use std::fs::{self, File};
 use std::io::Write;
