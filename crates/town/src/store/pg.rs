@@ -141,6 +141,13 @@ impl PgStore {
         let config: postgres::Config = url
             .parse()
             .map_err(|e: postgres::Error| StoreError::Schema(format!("database URL: {e}")))?;
+        // Refused at once rather than after the pool's connection timeout: a URL that demands
+        // TLS must not silently fall back to clear text, and this client has no TLS yet.
+        if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
+            return Err(StoreError::Unsupported(
+                "sslmode=require: this server has no TLS to PostgreSQL yet; use a unix socket or a private network (README, production layout)",
+            ));
+        }
         let manager = PostgresConnectionManager::new(config, NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(2))
@@ -840,5 +847,20 @@ impl AdminStore for PgStore {
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| StoreError::Corrupt("stored server key is not 32 hex bytes".into()))?;
         Ok(SigningKey::from_bytes(&bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_that_demands_tls_is_refused_at_once() {
+        // Refused before any connection is tried: the error is the URL's, not the pool's.
+        let err = PgStore::open("postgres://bianmin@127.0.0.1:9/bianmin?sslmode=require", 2)
+            .err()
+            .expect("refused");
+        assert!(matches!(err, StoreError::Unsupported(_)), "{err}");
+        assert!(err.to_string().contains("sslmode=require"), "{err}");
     }
 }
