@@ -321,10 +321,11 @@ fn answer_for(kind: FieldKind, min: Option<i64>, choices: &[String]) -> String {
         FieldKind::Text | FieldKind::Textarea => "家庭收入低于当地低保标准".to_string(),
         FieldKind::Number => min.unwrap_or(1).max(1).to_string(),
         FieldKind::Date => Local::now().date_naive().format("%Y-%m-%d").to_string(),
-        FieldKind::Choice => choices.first().cloned().unwrap_or_default(),
+        FieldKind::Choice | FieldKind::Multi => choices.first().cloned().unwrap_or_default(),
         FieldKind::Bool => "是".to_string(),
         FieldKind::IdNumber => valid_id(),
         FieldKind::Phone => "13800138000".to_string(),
+        FieldKind::Group => String::new(),
     }
 }
 
@@ -407,7 +408,7 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
 
     // Photos of every required material, as many as the guide asks.
     for m in guide.materials.iter().filter(|m| m.required) {
-        for n in 1..=m.count.max(1) {
+        for n in 1..=m.pages.len() {
             fill(
                 &format!(".capture-hook[data-capture='{}']", m.key),
                 &nth_photo(&photo, &mut shots),

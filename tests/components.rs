@@ -122,11 +122,11 @@ fn sealed_case(book: &Book, e: &Enrolment) -> Case {
     let case = new_case(book, e, applicant);
     let guide = item.guide.as_ref().unwrap();
     for f in &guide.fields {
-        book.set_field(&case.id, &f.key, &f.sample_answer(&id))
+        book.set_field(&case.id, &f.key, f.sample_answer(&id).text())
             .unwrap();
     }
     for (n, m) in guide.materials.iter().filter(|m| m.required).enumerate() {
-        for p in 0..m.count {
+        for p in 0..m.pages.len() {
             let photo = [0xFF, 0xD8, 0xFF, 0xE0, n as u8, p as u8];
             book.add_page(&case.id, &m.key, None, "p.jpg", &photo)
                 .unwrap();

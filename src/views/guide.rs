@@ -5,13 +5,15 @@ use dioxus::prelude::*;
 use crate::components::top_bar::TopBar;
 use crate::route::Route;
 use crate::services::{use_book, use_catalog, use_enrolment};
+use bianmin_engine::catalog::contact_text;
 
 #[component]
 pub fn GuideScreen(code: String) -> Element {
     let book = use_book();
     let enrolment = use_enrolment();
     let mut error = use_signal(|| None::<String>);
-    let Some(item) = use_catalog().item(&code).cloned() else {
+    let catalog = use_catalog();
+    let Some(item) = catalog.item(&code).cloned() else {
         return rsx! { TopBar { title: "事项" } p { class: "error", "找不到事项 {code}，请返回重新选择。" } };
     };
     let Some(guide) = item.guide.clone() else {
@@ -20,7 +22,9 @@ pub fn GuideScreen(code: String) -> Element {
             p { class: "error", "该事项的办事指南尚未发布，请联系镇中心。" }
         };
     };
-    let notice = guide.notice(&item);
+    let contact = catalog.contact(&guide.contact).cloned();
+    let notice = guide.notice(&item, contact.as_ref());
+    let phone = contact_text(contact.as_ref());
     let start = {
         let code = code.clone();
         move |_| {
@@ -44,14 +48,14 @@ pub fn GuideScreen(code: String) -> Element {
                 dt { "承诺时限" } dd { "{guide.promised_days} 个工作日" }
                 dt { "收费" } dd { "{guide.fee}" }
                 dt { "办理层级" } dd { "{guide.handling_level}" }
-                dt { "监督电话" } dd { "{guide.supervision_phone}" }
+                dt { "监督电话" } dd { "{phone}" }
             }
             h2 { "需要的材料" }
             ol { class: "materials",
                 for m in guide.materials.iter() {
                     li { key: "{m.key}",
                         strong { "{m.name}" }
-                        " {m.form.label()} × {m.count}"
+                        " {m.form.label()}，拍：{m.pages_text()}"
                         if !m.required { span { class: "muted", "（视情提交）" } }
                         if !m.note.is_empty() { p { class: "muted", "{m.note}" } }
                     }

@@ -11,7 +11,7 @@ use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::outbox::{FileKeyStore, Outbox, StoreError};
 use bianmin_engine::validate;
 use bianmin_protocol::sync::DeviceRole;
-use bianmin_protocol::{AgentRef, Applicant};
+use bianmin_protocol::{AgentRef, Answer, Applicant};
 use chrono::Utc;
 use clap::Args;
 use serde::Serialize;
@@ -114,7 +114,7 @@ pub fn items(args: &ItemsArgs) -> Result<ExitCode> {
                         CaptureKind::Card => "card",
                         CaptureKind::Page => "page",
                     },
-                    count: m.count,
+                    count: m.pages.len() as u32,
                 })
                 .collect(),
         })
@@ -175,7 +175,7 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
         if !guide.fields.iter().any(|f| f.key == k) {
             bail!("item {} has no form field {k:?}", item.code);
         }
-        answers.insert(k.to_string(), v.to_string());
+        answers.insert(k.to_string(), Answer::Text(v.to_string()));
     }
     let mut photos = Vec::new();
     for m in &args.materials {
@@ -373,7 +373,7 @@ pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
             .unwrap_or(0);
         let mut n = 0;
         for m in guide.materials.iter().filter(|m| m.required) {
-            for _ in 0..m.count {
+            for _ in 0..m.pages.len() {
                 n += 1;
                 outbox
                     .add_page(
@@ -395,7 +395,7 @@ pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
 }
 
 /// Valid answers for every field of an item (the crash loop fills forms mechanically).
-pub fn crash_answers(item: &bianmin_engine::catalog::Item) -> BTreeMap<String, String> {
+pub fn crash_answers(item: &bianmin_engine::catalog::Item) -> BTreeMap<String, Answer> {
     let id = crash_applicant(0).id_number;
     item.guide
         .iter()

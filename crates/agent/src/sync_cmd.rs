@@ -322,7 +322,7 @@ pub fn correct(data: &Path, args: &CorrectArgs) -> Result<ExitCode> {
         let (k, v) = a
             .split_once('=')
             .ok_or_else(|| anyhow!("--answer must be KEY=VALUE"))?;
-        edited.answers.insert(k.to_string(), v.to_string());
+        edited.set_field(k, v);
     }
     if edited.answers != case.answers {
         outbox.save_draft(&edited).map_err(|e| anyhow!("{e}"))?;

@@ -198,7 +198,7 @@ fn crash_pages() -> u32 {
         .materials
         .iter()
         .filter(|m| m.required)
-        .map(|m| m.count)
+        .map(|m| m.pages.len() as u32)
         .sum()
 }
 

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use bianmin_protocol::{
-    AgentRef, Applicant, CaseId, CaseState, CaseSubmission, Decision, MaterialPages, MissingItem,
+    AgentRef, Answer, Applicant, CaseId, CaseState, CaseSubmission, Decision, MaterialPages,
+    MissingItem,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,7 @@ pub struct Case {
     pub village: String,
     pub applicant: Applicant,
     #[serde(default)]
-    pub answers: BTreeMap<String, String>,
+    pub answers: BTreeMap<String, Answer>,
     #[serde(default)]
     pub materials: Vec<MaterialPages>,
     /// 首问负责: the agent who first took the case; never changes.
@@ -118,6 +119,20 @@ pub struct Case {
     /// Versions already sealed; sealing again after a 补正 bumps `version`.
     #[serde(default)]
     pub sealed_versions: u32,
+    /// The published catalog version whose definition of the item this case follows; 0 for cases
+    /// made before catalogs were versioned (they follow the first version).
+    #[serde(default)]
+    pub catalog_version: u32,
+}
+
+/// Splits `group.ROW.column` into its parts; `None` for any other key.
+fn cell_path(key: &str) -> Option<(&str, usize, &str)> {
+    let mut parts = key.splitn(3, '.');
+    let (group, row, col) = (parts.next()?, parts.next()?, parts.next()?);
+    if group == "applicant" || col.is_empty() {
+        return None;
+    }
+    Some((group, row.parse().ok()?, col))
 }
 
 /// Stores `value` in `slot`; whether that changed it.
@@ -155,24 +170,39 @@ impl Case {
             correction: Vec::new(),
             last_decision: None,
             sealed_versions: 0,
+            catalog_version: 0,
         }
     }
 
     /// The value of one form field: `applicant.name`, `applicant.id_number`, `applicant.phone`,
-    /// `applicant.address`, or an item answer by its key (empty when unanswered).
+    /// `applicant.address`, an item answer by its key, or one cell of a repeat group as
+    /// `group.ROW.column` (`members.0.name`); empty when unanswered.
     pub fn field(&self, key: &str) -> String {
         match key {
             "applicant.name" => self.applicant.name.clone(),
             "applicant.id_number" => self.applicant.id_number.clone(),
             "applicant.phone" => self.applicant.phone.clone(),
             "applicant.address" => self.applicant.address.clone(),
-            k => self.answers.get(k).cloned().unwrap_or_default(),
+            k => match cell_path(k) {
+                Some((group, row, col)) => self
+                    .answers
+                    .get(group)
+                    .and_then(|a| a.rows().get(row))
+                    .and_then(|r| r.get(col))
+                    .cloned()
+                    .unwrap_or_default(),
+                None => self
+                    .answers
+                    .get(k)
+                    .map(|a| a.choices().join("、"))
+                    .unwrap_or_default(),
+            },
         }
     }
 
     /// Sets one form field (keys as in [`Case::field`]); returns whether it changed. ID and phone
     /// numbers are normalised (trimmed, `x` upper-cased); an emptied answer is removed rather than
-    /// stored as "".
+    /// stored as "". Setting a cell of a row past the end adds the rows up to it.
     pub fn set_field(&mut self, key: &str, value: &str) -> bool {
         let slot = match key {
             "applicant.name" => &mut self.applicant.name,
@@ -182,16 +212,37 @@ impl Case {
             }
             "applicant.phone" => return replace(&mut self.applicant.phone, value.trim().into()),
             "applicant.address" => &mut self.applicant.address,
-            k if value.trim().is_empty() => return self.answers.remove(k).is_some(),
             k => {
-                return self
-                    .answers
-                    .insert(k.to_string(), value.to_string())
-                    .as_deref()
-                    != Some(value)
+                if let Some((group, row, col)) = cell_path(k) {
+                    let mut rows = self
+                        .answers
+                        .get(group)
+                        .map(|a| a.rows().to_vec())
+                        .unwrap_or_default();
+                    if rows.len() <= row {
+                        rows.resize_with(row + 1, BTreeMap::new);
+                    }
+                    if value.trim().is_empty() {
+                        rows[row].remove(col);
+                    } else {
+                        rows[row].insert(col.to_string(), value.to_string());
+                    }
+                    return self.set_answer(group, Some(Answer::Rows(rows)));
+                }
+                let answer = (!value.trim().is_empty()).then(|| Answer::Text(value.to_string()));
+                return self.set_answer(k, answer);
             }
         };
         replace(slot, value.to_string())
+    }
+
+    /// Replaces a whole answer (a multiple choice, the rows of a repeat group); `None` or an empty
+    /// answer removes it. Returns whether it changed.
+    pub fn set_answer(&mut self, key: &str, answer: Option<Answer>) -> bool {
+        match answer.filter(|a| !a.is_empty()) {
+            None => self.answers.remove(key).is_some(),
+            Some(a) => self.answers.insert(key.to_string(), a.clone()).as_ref() != Some(&a),
+        }
     }
 
     /// Whether the agent may still change answers and materials.
@@ -298,6 +349,7 @@ impl Case {
             materials: self.materials.clone(),
             responsible: self.responsible.clone(),
             sealed_at,
+            catalog_version: self.catalog_version,
         }
     }
 
@@ -315,6 +367,7 @@ impl Case {
         c.sealed_versions = sub.version;
         c.answers = sub.answers.clone();
         c.materials = sub.materials.clone();
+        c.catalog_version = sub.catalog_version;
         c.state = CaseState::Received;
         c.history.push(StateChange {
             from: CaseState::Queued,

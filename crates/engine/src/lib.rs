@@ -8,6 +8,7 @@ pub mod case;
 pub mod catalog;
 pub mod deadline;
 pub mod enrolment;
+pub mod form;
 pub mod number;
 pub mod outbox;
 pub mod receipt;

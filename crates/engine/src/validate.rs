@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use bianmin_protocol::{Applicant, MaterialPages};
+use bianmin_protocol::{Answer, Applicant, MaterialPages};
 use chrono::NaiveDate;
 use thiserror::Error;
 
 use crate::catalog::{FieldDef, FieldKind, Item};
+use crate::form::{self, Env, Expr};
 
 /// Weights of the ISO 7064 MOD 11-2 checksum used by GB 11643.
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -308,14 +309,18 @@ pub fn field(def: &FieldDef, value: Option<&str>, today: NaiveDate) -> Option<Fi
                 return fail(e.message());
             }
         }
+        // Lists are checked by `check_field`; a plain text where a list belongs is a wrong shape.
+        FieldKind::Multi | FieldKind::Group => return fail("答案格式不对，请重新填写".to_string()),
     }
     None
 }
 
-/// Checks all answers for an item: every field in order, plus answers to unknown fields.
+/// Checks all answers for an item: every shown field in order (repeat groups row by row, with their
+/// conditions and constraints), answers to unknown fields, and the item's eligibility checks.
 pub fn answers(
     item: &Item,
-    answers: &BTreeMap<String, String>,
+    applicant_data: &Applicant,
+    answers: &BTreeMap<String, Answer>,
     today: NaiveDate,
 ) -> Vec<FieldProblem> {
     let fields: &[FieldDef] = item
@@ -323,23 +328,147 @@ pub fn answers(
         .as_ref()
         .map(|g| g.fields.as_slice())
         .unwrap_or(&[]);
-    let mut out: Vec<FieldProblem> = fields
-        .iter()
-        .filter_map(|def| field(def, answers.get(&def.key).map(String::as_str), today))
-        .collect();
+    let applicant_env = item.applicant.is_resident().then_some(applicant_data);
+    let env = Env::for_case(fields, applicant_env, answers, today);
+    let mut out = Vec::new();
+    for def in fields {
+        check_field(
+            def,
+            answers.get(&def.key),
+            &env,
+            today,
+            &def.key,
+            &def.label,
+            &mut out,
+        );
+    }
     for key in answers.keys() {
         if !fields.iter().any(|f| &f.key == key) {
             out.push(problem(key, key, "该事项没有这一项，请删除"));
         }
     }
+    for (i, c) in item.guide.iter().flat_map(|g| g.checks.iter()).enumerate() {
+        // A rule that cannot be evaluated yet reads an answer that is missing or invalid, and that
+        // answer is already reported above; only a rule that evaluates to false is a problem of its own.
+        if c.rule.eval_bool(&env) == Ok(false) {
+            out.push(problem(&format!("check.{}", i + 1), "申请条件", &c.message));
+        }
+    }
     out
+}
+
+/// Whether a field or material is shown, and whether it must be answered, under `env`.
+fn shown_and_required(
+    relevant: Option<&Expr>,
+    required: bool,
+    required_if: Option<&Expr>,
+    env: &Env,
+) -> (bool, bool) {
+    let shown = relevant.is_none_or(|e| e.holds(env));
+    (
+        shown,
+        shown && (required || required_if.is_some_and(|e| e.holds(env))),
+    )
+}
+
+/// Checks one field (key and label as shown: `members.1.name`, "家庭成员第2人：姓名").
+fn check_field(
+    def: &FieldDef,
+    answer: Option<&Answer>,
+    env: &Env,
+    today: NaiveDate,
+    key: &str,
+    label: &str,
+    out: &mut Vec<FieldProblem>,
+) {
+    let (shown, required) = shown_and_required(
+        def.relevant.as_ref(),
+        def.required,
+        def.required_if.as_ref(),
+        env,
+    );
+    if !shown {
+        return;
+    }
+    let empty = answer.is_none_or(Answer::is_empty);
+    match def.kind {
+        FieldKind::Group => {
+            let rows = answer.map(Answer::rows).unwrap_or(&[]);
+            let min = def.min_rows.unwrap_or(u32::from(required)) as usize;
+            if rows.len() < min.max(usize::from(required)) {
+                out.push(problem(
+                    key,
+                    label,
+                    &format!("请填写{label}，至少{}人", min.max(1)),
+                ));
+            }
+            if let Some(max) = def.max_rows.filter(|m| rows.len() > *m as usize) {
+                out.push(problem(key, label, &format!("{label}最多{max}人")));
+            }
+            for (i, row) in rows.iter().enumerate() {
+                let row_env = env.with_row(form::row_value(&def.fields, row, today));
+                for col in &def.fields {
+                    let cell = row.get(&col.key).map(|v| Answer::Text(v.clone()));
+                    check_field(
+                        col,
+                        cell.as_ref(),
+                        &row_env,
+                        today,
+                        &format!("{key}.{i}.{}", col.key),
+                        &format!("{label}第{}人：{}", i + 1, col.label),
+                        out,
+                    );
+                }
+            }
+        }
+        FieldKind::Multi => {
+            let chosen = answer.map(Answer::choices).unwrap_or_default();
+            if chosen.is_empty() {
+                if required {
+                    out.push(problem(key, label, &format!("请选择{label}")));
+                }
+                return;
+            }
+            if let Some(bad) = chosen.iter().find(|c| !def.choices.iter().any(|d| d == *c)) {
+                out.push(problem(
+                    key,
+                    label,
+                    &format!(
+                        "“{bad}”不是可选项，请从以下选项中选择：{}",
+                        def.choices.join("、")
+                    ),
+                ));
+                return;
+            }
+        }
+        _ => {
+            let text = answer.map(Answer::text);
+            let mut def_here = def.clone();
+            def_here.required = required;
+            if let Some(mut p) = field(&def_here, text, today) {
+                p.key = key.to_string();
+                p.label = label.to_string();
+                out.push(p);
+                return;
+            }
+        }
+    }
+    if empty {
+        return;
+    }
+    if let Some(c) = &def.constraint {
+        let value = form::typed(def, answer, today);
+        if c.eval_bool(&env.with_value(value)) == Ok(false) {
+            out.push(problem(key, label, &def.constraint_message));
+        }
+    }
 }
 
 /// The result of 初审: everything that stops the case from being sealed, listed at once.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Precheck {
     pub fields: Vec<FieldProblem>,
-    /// Required materials with fewer pages than the guide asks for: (key, name, have, need).
+    /// Required materials with fewer pages than the guide asks for.
     pub missing_materials: Vec<MissingMaterial>,
 }
 
@@ -350,6 +479,8 @@ pub struct MissingMaterial {
     pub name: String,
     pub have: u32,
     pub need: u32,
+    /// What the photos still to take show, in order ("反面", "李四：正面").
+    pub still: Vec<String>,
 }
 
 impl Precheck {
@@ -366,43 +497,129 @@ impl Precheck {
             .collect();
         out.extend(self.missing_materials.iter().map(|m| {
             if m.have == 0 {
-                format!("缺少材料：{}（需拍{}张）", m.name, m.need)
+                format!(
+                    "缺少材料：{}（需拍{}张：{}）",
+                    m.name,
+                    m.need,
+                    m.still.join("、")
+                )
             } else {
-                format!("材料不全：{}（已拍{}张，需{}张）", m.name, m.have, m.need)
+                format!(
+                    "材料不全：{}（已拍{}张，需{}张，还缺：{}）",
+                    m.name,
+                    m.have,
+                    m.need,
+                    m.still.join("、")
+                )
             }
         }));
         out
     }
 }
 
-/// 初审: the applicant, every form answer and every required material of the item's guide.
+/// What one material asks for in this case, given the answers so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaterialNeed {
+    pub key: String,
+    pub name: String,
+    /// Every photo to take, in order, labelled ("正面", "张三：反面").
+    pub pages: Vec<String>,
+    pub required: bool,
+    /// More pages than `pages` may be added.
+    pub more_pages: bool,
+}
+
+/// The materials shown for this case, each with the photos it needs: conditions decide which are shown
+/// and required, a per-member material takes its pages once for each member that matches.
+pub fn material_needs(
+    item: &Item,
+    applicant_data: &Applicant,
+    answer_map: &BTreeMap<String, Answer>,
+    today: NaiveDate,
+) -> Vec<MaterialNeed> {
+    let Some(guide) = &item.guide else {
+        return Vec::new();
+    };
+    let applicant_env = item.applicant.is_resident().then_some(applicant_data);
+    let env = Env::for_case(&guide.fields, applicant_env, answer_map, today);
+    let mut out = Vec::new();
+    for m in &guide.materials {
+        let (shown, required) = shown_and_required(
+            m.relevant.as_ref(),
+            m.required,
+            m.required_if.as_ref(),
+            &env,
+        );
+        if !shown {
+            continue;
+        }
+        let pages = match &m.per {
+            None => m.pages.clone(),
+            Some(group) => {
+                let def = guide.fields.iter().find(|f| &f.key == group);
+                let rows = answer_map.get(group).map(Answer::rows).unwrap_or(&[]);
+                let mut pages = Vec::new();
+                for (i, row) in rows.iter().enumerate() {
+                    if let (Some(def), Some(cond)) = (def, &m.per_if) {
+                        let row_env = env.with_row(form::row_value(&def.fields, row, today));
+                        if !cond.holds(&row_env) {
+                            continue;
+                        }
+                    }
+                    let who = row
+                        .get("name")
+                        .filter(|n| !n.trim().is_empty())
+                        .cloned()
+                        .unwrap_or_else(|| format!("第{}人", i + 1));
+                    pages.extend(m.pages.iter().map(|p| format!("{who}：{p}")));
+                }
+                pages
+            }
+        };
+        out.push(MaterialNeed {
+            key: m.key.clone(),
+            name: m.name.clone(),
+            pages,
+            required,
+            more_pages: m.more_pages,
+        });
+    }
+    out
+}
+
+/// 初审: the applicant, every form answer and condition, and every required material of the item's
+/// guide with all its pages.
 pub fn precheck(
     item: &Item,
     applicant_data: &Applicant,
-    answer_map: &BTreeMap<String, String>,
+    answer_map: &BTreeMap<String, Answer>,
     materials: &[MaterialPages],
     today: NaiveDate,
 ) -> Precheck {
-    let mut fields = applicant(applicant_data, today);
-    fields.extend(answers(item, answer_map, today));
+    let mut fields = if item.applicant.is_resident() {
+        applicant(applicant_data, today)
+    } else {
+        Vec::new()
+    };
+    fields.extend(answers(item, applicant_data, answer_map, today));
     let mut missing_materials = Vec::new();
-    if let Some(guide) = &item.guide {
-        for m in guide.materials.iter().filter(|m| m.required) {
-            let have = materials
-                .iter()
-                .find(|p| p.key == m.key)
-                .map(|p| p.pages.len() as u32)
-                .unwrap_or(0);
-            // `count` is how many photos (pages or card sides) the guide expects for it.
-            let need = m.count.max(1);
-            if have < need {
-                missing_materials.push(MissingMaterial {
-                    key: m.key.clone(),
-                    name: m.name.clone(),
-                    have,
-                    need,
-                });
-            }
+    for need in material_needs(item, applicant_data, answer_map, today) {
+        if !need.required {
+            continue;
+        }
+        let have = materials
+            .iter()
+            .find(|p| p.key == need.key)
+            .map(|p| p.pages.len())
+            .unwrap_or(0);
+        if have < need.pages.len() {
+            missing_materials.push(MissingMaterial {
+                key: need.key,
+                name: need.name,
+                have: have as u32,
+                need: need.pages.len() as u32,
+                still: need.pages[have..].to_vec(),
+            });
         }
     }
     Precheck {

@@ -144,8 +144,8 @@ fn village_guides_are_complete() {
             "{code}: every village item is free and must say so"
         );
         assert!(
-            g.supervision_phone.contains("待县行政审批局确认"),
-            "{code}: phone is a marked placeholder"
+            cat.contact(&g.contact).is_some(),
+            "{code}: the supervision contact is one the county lists"
         );
         assert!(
             g.sample_form.contains("____"),
@@ -155,7 +155,7 @@ fn village_guides_are_complete() {
             g.materials.iter().any(|m| m.required),
             "{code}: at least one required material"
         );
-        assert!(g.materials.iter().all(|m| m.count >= 1));
+        assert!(g.materials.iter().all(|m| !m.pages.is_empty()));
         assert!(
             !g.fields.is_empty() && g.fields.len() <= 6,
             "{code}: 1-6 fields"
@@ -176,7 +176,8 @@ fn notice_lists_every_material_and_the_essentials() {
     let cat = catalog();
     for item in cat.village_items() {
         let g = item.guide.as_ref().unwrap();
-        let n = g.notice(item);
+        let contact = cat.contact(&g.contact);
+        let n = g.notice(item, contact);
         assert!(n.contains(&item.name), "{}", item.code);
         for m in &g.materials {
             assert!(
@@ -192,14 +193,18 @@ fn notice_lists_every_material_and_the_essentials() {
         }
         assert!(n.contains(&g.fee));
         assert!(n.contains(&format!("{} 个工作日", g.promised_days)));
-        assert!(n.contains(&g.supervision_phone));
+        // No number is invented: an unpublished one is said to be unpublished.
+        match contact {
+            Some(c) if !c.phone.is_empty() => assert!(n.contains(&c.phone)),
+            _ => assert!(n.contains("待县行政审批局公布"), "{}", item.code),
+        }
         assert!(n.contains("草稿"), "draft guides say so");
         assert!(n.contains("必交"));
     }
     let v01 = cat.item("V01").unwrap();
     let mut confirmed = v01.guide.clone().unwrap();
     confirmed.draft = false;
-    assert!(!confirmed.notice(v01).contains("草稿"));
+    assert!(!confirmed.notice(v01, None).contains("草稿"));
 }
 
 /// A small valid village file; the broken inputs below each change one thing.
@@ -224,14 +229,13 @@ procedure = ["申请人到村便民服务点提出申请"]
 promised_days = 5
 fee = "不收费"
 handling_level = "村级初审"
-supervision_phone = "0355-0000000（待县行政审批局确认）"
 sample_form = "申请书 ____"
 
 [[item.guide.materials]]
 key = "id_card"
 name = "申请人居民身份证"
 form = "original"
-count = 1
+pages = ["正面", "反面"]
 required = true
 capture = "card"
 
@@ -256,16 +260,20 @@ procedure = ["申请人到村便民服务点提出申请"]
 promised_days = 3
 fee = "不收费"
 handling_level = "村级初审"
-supervision_phone = "0355-0000000"
 sample_form = "申请书 ____"
 
 [[item.guide.materials]]
 key = "id_card"
 name = "夫妻双方居民身份证"
 form = "original"
-count = 2
+pages = ["男方正面", "男方反面", "女方正面", "女方反面"]
 required = true
 capture = "card"
+
+[[contact]]
+key = "supervision"
+label = "县政务服务监督电话"
+phone = ""
 "#;
 
 fn load(text: &str) -> Result<Catalog, CatalogError> {
@@ -286,8 +294,10 @@ fn good_input_loads() {
     let cat = load(GOOD).unwrap();
     assert_eq!(cat.items().len(), 2);
     assert_eq!(
-        cat.item("V02").unwrap().guide.as_ref().unwrap().materials[0].count,
-        2
+        cat.item("V02").unwrap().guide.as_ref().unwrap().materials[0]
+            .pages
+            .len(),
+        4
     );
 }
 
@@ -306,7 +316,10 @@ fn code_of_the_wrong_list_is_rejected() {
 
 #[test]
 fn no_required_material_is_rejected() {
-    let text = GOOD.replace("count = 2\nrequired = true", "count = 2\nrequired = false");
+    let text = GOOD.replace(
+        "\"女方反面\"]\nrequired = true",
+        "\"女方反面\"]\nrequired = false",
+    );
     let msg = error_of(&text, "V02");
     assert!(msg.contains("no required material"), "{msg}");
 }
@@ -356,16 +369,16 @@ fn bad_field_definitions_are_rejected() {
 fn duplicate_and_bad_material_keys_are_rejected() {
     let dup = GOOD.replace(
         "[[item.guide.fields]]",
-        "[[item.guide.materials]]\nkey = \"id_card\"\nname = \"户口簿\"\nform = \"copy\"\ncount = 1\nrequired = false\ncapture = \"page\"\n\n[[item.guide.fields]]",
+        "[[item.guide.materials]]\nkey = \"id_card\"\nname = \"户口簿\"\nform = \"copy\"\npages = [\"第1页\"]\nrequired = false\ncapture = \"page\"\n\n[[item.guide.fields]]",
     );
     let msg = error_of(&dup, "V01");
     assert!(msg.contains("duplicate material key 'id_card'"), "{msg}");
 
     let msg = error_of(
-        &GOOD.replace("count = 1\nrequired = true", "count = 0\nrequired = true"),
+        &GOOD.replace("pages = [\"正面\", \"反面\"]", "pages = []"),
         "V01",
     );
-    assert!(msg.contains("count"), "{msg}");
+    assert!(msg.contains("pages must list"), "{msg}");
 }
 
 #[test]

@@ -60,7 +60,7 @@ fn complete_case(ob: &Outbox, item: &Item) -> String {
     ob.save_draft(&c).unwrap();
     let mut n = 0;
     for m in guide.materials.iter().filter(|m| m.required) {
-        for _ in 0..m.count {
+        for _ in 0..m.pages.len() {
             n += 1;
             ob.add_page(&case.id, &m.key, &format!("{}-{n}.jpg", m.key), &photo(n))
                 .unwrap();
@@ -69,7 +69,7 @@ fn complete_case(ob: &Outbox, item: &Item) -> String {
     case.id
 }
 
-fn answers(item: &Item) -> BTreeMap<String, String> {
+fn answers(item: &Item) -> BTreeMap<String, bianmin_protocol::Answer> {
     let id = id_number();
     item.guide
         .as_ref()

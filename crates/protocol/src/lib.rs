@@ -145,6 +145,78 @@ fn default_mime() -> String {
     "image/jpeg".to_string()
 }
 
+/// One answer of a case's form. Untagged, so a plain answer stays a JSON string as it was before
+/// multiple choices and repeat groups existed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Answer {
+    /// Text, a number, a date, one choice, 是/否, an ID or phone number, as typed.
+    Text(String),
+    /// The rows of a repeat group (household members), each a map of column key to text.
+    Rows(Vec<BTreeMap<String, String>>),
+    /// A multiple choice: the chosen labels in the catalog's order.
+    Choices(Vec<String>),
+}
+
+impl Answer {
+    /// The text of a plain answer; empty for a list.
+    pub fn text(&self) -> &str {
+        match self {
+            Answer::Text(s) => s,
+            _ => "",
+        }
+    }
+
+    /// The rows of a repeat group; none for any other answer. An empty JSON list reads as `Rows`.
+    pub fn rows(&self) -> &[BTreeMap<String, String>] {
+        match self {
+            Answer::Rows(r) => r,
+            _ => &[],
+        }
+    }
+
+    /// The chosen labels of a multiple choice; a plain answer counts as one choice.
+    pub fn choices(&self) -> Vec<&str> {
+        match self {
+            Answer::Choices(c) => c.iter().map(String::as_str).collect(),
+            Answer::Text(s) if !s.trim().is_empty() => vec![s.as_str()],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Nothing answered: blank text or an empty list.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Answer::Text(s) => s.trim().is_empty(),
+            Answer::Rows(r) => r.is_empty(),
+            Answer::Choices(c) => c.is_empty(),
+        }
+    }
+}
+
+/// How staff read an answer in a list: the text, the choices joined by 、, or the number of rows.
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Text(s) => f.write_str(s),
+            Answer::Choices(c) => f.write_str(&c.join("、")),
+            Answer::Rows(r) => write!(f, "{}人", r.len()),
+        }
+    }
+}
+
+impl From<&str> for Answer {
+    fn from(s: &str) -> Answer {
+        Answer::Text(s.to_string())
+    }
+}
+
+impl From<String> for Answer {
+    fn from(s: String) -> Answer {
+        Answer::Text(s)
+    }
+}
+
 /// A required or optional material of the item's guide with the pages captured for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaterialPages {
@@ -167,10 +239,14 @@ pub struct CaseSubmission {
     pub applicant: Applicant,
     /// Answers to the item's form fields, by field key.
     #[serde(default)]
-    pub answers: BTreeMap<String, String>,
+    pub answers: BTreeMap<String, Answer>,
     #[serde(default)]
     pub materials: Vec<MaterialPages>,
     pub responsible: AgentRef,
+    /// The published catalog version the item's definition was taken from; 0 for cases made before
+    /// catalogs were versioned (they read the first version).
+    #[serde(default)]
+    pub catalog_version: u32,
     /// When the agent sealed this version.
     pub sealed_at: DateTime<Utc>,
 }

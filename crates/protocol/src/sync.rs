@@ -288,3 +288,57 @@ mod tests {
         );
     }
 }
+
+/// `GET /sync/catalog[?version=N]`: a published catalog version as a list of content-addressed parts, so
+/// a device fetches only the parts it does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogManifest {
+    /// Published versions count up from 1 and never change once published.
+    pub version: u32,
+    /// Lower-case hex SHA-256 of the catalog's canonical JSON (the assembled parts).
+    pub hash: String,
+    /// The server's ed25519 signature (hex) over [`CatalogManifest::signing_string`].
+    pub signature: String,
+    pub published_at: DateTime<Utc>,
+    /// What changed since the previous version, one line per change, in Chinese ("V03 新增材料：…").
+    #[serde(default)]
+    pub changes: Vec<String>,
+    /// The parts in order: `lists`, `contacts`, then `item/V01` … with each part's hash.
+    pub parts: Vec<CatalogPartRef>,
+}
+
+impl CatalogManifest {
+    /// What the server signs: the version and the hash of the whole catalog, so a part swapped in
+    /// transit or a replayed older version is refused.
+    pub fn signing_string(&self) -> String {
+        format!("bianmin-catalog\n{}\n{}", self.version, self.hash)
+    }
+}
+
+/// One part of a catalog version by name and content hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogPartRef {
+    pub name: String,
+    /// Lower-case hex SHA-256 of the part's JSON body.
+    pub hash: String,
+}
+
+/// `POST /sync/catalog/parts`: the bodies of some parts of one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogPartsRequest {
+    pub version: u32,
+    pub names: Vec<String>,
+}
+
+/// The answer to [`CatalogPartsRequest`], in the order asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogPartsResponse {
+    pub parts: Vec<CatalogPart>,
+}
+
+/// One part's body: JSON of the catalog's lists, its contacts, or one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogPart {
+    pub name: String,
+    pub body: String,
+}

@@ -35,6 +35,7 @@ fn case(n: u32) -> StoredCase {
             address: String::new(),
         },
         answers: Default::default(),
+        catalog_version: 0,
         materials: Vec::new(),
         responsible: AgentRef {
             device_id: "AAAAAA".into(),

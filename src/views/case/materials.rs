@@ -45,7 +45,7 @@ pub fn MaterialRow(
         .find(|p| p.key == m.key)
         .map(|p| p.pages.clone())
         .unwrap_or_default();
-    let need = m.count.max(1) as usize;
+    let need = m.pages.len();
     let have = pages.len();
     // Which page the next photo replaces (retake), if any.
     let mut retake = use_signal(|| None::<usize>);

@@ -37,7 +37,12 @@ pub fn form_problems(item: &Item, case: &Case, today: NaiveDate) -> BTreeMap<Str
     let mut out: BTreeMap<String, FieldProblem> = BTreeMap::new();
     for p in validate::applicant(&case.applicant, today)
         .into_iter()
-        .chain(validate::answers(item, &case.answers, today))
+        .chain(validate::answers(
+            item,
+            &case.applicant,
+            &case.answers,
+            today,
+        ))
     {
         out.entry(p.key.clone()).or_insert(p);
     }
@@ -65,16 +70,7 @@ pub fn key_label(item: &Item, key: &str) -> String {
 fn guide_or_empty(item: &Item) -> Guide {
     item.guide.clone().unwrap_or_else(|| Guide {
         draft: true,
-        summary: String::new(),
-        legal_basis: Vec::new(),
-        procedure: Vec::new(),
-        promised_days: 0,
-        fee: String::new(),
-        handling_level: String::new(),
-        supervision_phone: String::new(),
-        sample_form: String::new(),
-        materials: Vec::new(),
-        fields: Vec::new(),
+        ..Guide::default()
     })
 }
 

@@ -91,7 +91,7 @@ pub fn complete_case_args(
     let mut photos = Vec::new();
     let mut n = 0;
     for m in guide.materials.iter().filter(|m| m.required) {
-        for _ in 0..m.count {
+        for _ in 0..m.pages.len() {
             n += 1;
             let p = work.join(format!("{}-{n}.jpg", m.key));
             let bytes = bianmin_agent::cases::crash_photo(photo_seed, n);

@@ -263,6 +263,7 @@ impl Device {
                 address: String::new(),
             },
             answers: Default::default(),
+            catalog_version: 0,
             materials: vec![MaterialPages {
                 key: "id_card".into(),
                 pages: pages
