@@ -14,12 +14,12 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bianmin_engine::case::Case;
-use bianmin_engine::catalog::Item;
+use bianmin_engine::catalog::{Catalog, Item};
 use bianmin_engine::enrolment::{Enrolment, EnrolmentError};
-use bianmin_engine::outbox::{CaseSummary, DeliveryMark, Outbox, StoreError};
+use bianmin_engine::outbox::{CaseSummary, DeliveryMark, InstalledCatalog, Outbox, StoreError};
 use bianmin_engine::sync::{PendingDelivery, StoreFailure, SyncStore};
-use bianmin_protocol::sync::Receipt;
-use bianmin_protocol::{AttachmentRef, CaseState, CaseSubmission, DecisionEvent};
+use bianmin_protocol::sync::{CatalogManifest, Receipt};
+use bianmin_protocol::{Answer, AttachmentRef, CaseState, CaseSubmission, DecisionEvent};
 use chrono::Utc;
 use tokio::sync::watch;
 
@@ -137,6 +137,18 @@ impl Book {
     pub fn set_field(&self, id: &str, key: &str, value: &str) -> Result<Case, String> {
         self.write(|o| o.set_field(id, key, value))
             .map_err(|e| message("autosave", e))
+    }
+
+    /// Autosave of a whole answer (a multiple choice, the rows of a repeat group).
+    pub fn set_answer(&self, id: &str, key: &str, answer: Option<Answer>) -> Result<Case, String> {
+        self.write(|o| o.set_answer(id, key, answer))
+            .map_err(|e| message("autosave", e))
+    }
+
+    /// Moves a draft to another catalog version (the agent accepted 事项已更新).
+    pub fn move_to_catalog(&self, id: &str, version: u32) -> Result<Case, String> {
+        self.write(|o| o.move_to_catalog(id, version))
+            .map_err(|e| message("move to catalog version", e))
     }
 
     /// 初审: Ready if it passes, otherwise every problem in Chinese.
@@ -274,6 +286,16 @@ impl SyncStore for Book {
     }
     fn delivery_settled(&self, case_id: &str, refused: Option<&str>) -> Result<(), StoreFailure> {
         self.write(|o| o.delivery_settled(case_id, refused))
+    }
+    fn held_catalog(&self) -> Result<Option<InstalledCatalog>, StoreFailure> {
+        Ok(self.outbox.latest_catalog()?)
+    }
+    fn install_catalog(
+        &self,
+        manifest: &CatalogManifest,
+        catalog: &Catalog,
+    ) -> Result<(), StoreFailure> {
+        Ok(self.write(|o| o.install_catalog(manifest, catalog))?)
     }
 }
 

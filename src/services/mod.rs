@@ -6,7 +6,8 @@
 //! a screen under test sees exactly what it sees in the app. The sync loop is started separately
 //! by the root ([`sync::use_sync_loop`]), because tests have no town centre to talk to.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use bianmin_engine::catalog::Catalog;
 use bianmin_engine::enrolment::Enrolment;
@@ -23,9 +24,50 @@ pub mod sync;
 use book::Book;
 use sync::SyncState;
 
-/// The item catalog (read-only, shared).
+/// The catalog versions this device holds: the one the app shipped with (version 0) and every
+/// published version sync brought, read from the book once and kept.
 #[derive(Clone)]
-struct CatalogCtx(Arc<Catalog>);
+pub struct Catalogs {
+    shipped: Arc<Catalog>,
+    book: Book,
+    held: Arc<Mutex<BTreeMap<u32, Arc<Catalog>>>>,
+}
+
+impl Catalogs {
+    /// Version `v` (0: the shipped catalog), if this device holds it intact.
+    pub fn version(&self, v: u32) -> Option<Arc<Catalog>> {
+        if v == 0 {
+            return Some(self.shipped.clone());
+        }
+        let mut held = self.held.lock().expect("catalog cache lock");
+        if let Some(c) = held.get(&v) {
+            return Some(c.clone());
+        }
+        let c = Arc::new(
+            self.book
+                .outbox()
+                .catalog_for(v)
+                .map_err(|e| tracing::warn!(version = v, error = %e, "catalog version unreadable"))
+                .ok()?,
+        );
+        held.insert(v, c.clone());
+        Some(c)
+    }
+
+    /// The newest version held (0 before the first).
+    fn newest(&self) -> u32 {
+        self.book
+            .outbox()
+            .catalog_versions()
+            .ok()
+            .and_then(|v| v.last().copied())
+            .unwrap_or(0)
+    }
+}
+
+/// The catalog new cases follow, by version: a signal, so screens re-render when sync installs one.
+#[derive(Clone, Copy)]
+struct CurrentCatalogCtx(Signal<u32>);
 
 /// The revision of the book as the UI sees it: screens that read the book read this first, so
 /// they re-render after any write (a keystroke, a photo, a decision applied by sync).
@@ -40,7 +82,14 @@ struct EnrolmentCtx(Signal<Option<Enrolment>>);
 pub fn provide_services(catalog: Arc<Catalog>, book: Book, originals: Arc<Originals>) {
     let enrolment = use_signal(|| book.enrolment());
     let mut revision = use_signal(|| book.revision());
-    use_context_provider(|| CatalogCtx(catalog));
+    let catalogs = use_hook(|| Catalogs {
+        shipped: catalog,
+        book: book.clone(),
+        held: Arc::default(),
+    });
+    let mut current = use_signal(|| catalogs.newest());
+    use_context_provider(|| catalogs.clone());
+    use_context_provider(|| CurrentCatalogCtx(current));
     use_context_provider(|| RevisionCtx(revision));
     use_context_provider(|| EnrolmentCtx(enrolment));
     use_context_provider(SyncState::new);
@@ -50,19 +99,46 @@ pub fn provide_services(catalog: Arc<Catalog>, book: Book, originals: Arc<Origin
     // The book is written from worker threads too (scans, the sync loop): it counts writes in a
     // watch channel, and this task brings each change to the UI thread.
     use_future(move || {
+        let catalogs = catalogs.clone();
         let mut changes = watched.subscribe();
         async move {
             while changes.changed().await.is_ok() {
                 let now = *changes.borrow_and_update();
                 revision.set(now);
+                // Installing a catalog is a write like any other; only a new version re-renders.
+                let newest = catalogs.newest();
+                if newest != *current.peek() {
+                    current.set(newest);
+                }
             }
         }
     });
 }
 
-/// The item catalog.
+/// The catalog new cases follow (the newest version held).
 pub fn use_catalog() -> Arc<Catalog> {
-    use_context::<CatalogCtx>().0
+    let v = use_catalog_version();
+    let catalogs = use_context::<Catalogs>();
+    catalogs
+        .version(v)
+        .or_else(|| catalogs.version(0))
+        .expect("the shipped catalog is always held")
+}
+
+/// The version number of [`use_catalog`] (0: the one the app shipped with).
+pub fn use_catalog_version() -> u32 {
+    use_context::<CurrentCatalogCtx>().0()
+}
+
+/// Every catalog version this device holds.
+pub fn use_catalogs() -> Catalogs {
+    use_context::<Catalogs>()
+}
+
+/// The catalog a case was made under, so it is shown and checked by the definition it was filled
+/// against; `None` when this device does not hold that version.
+pub fn use_catalog_for(version: u32) -> Option<Arc<Catalog>> {
+    use_context::<Catalogs>().version(version)
 }
 
 /// The case book on this device.

@@ -26,6 +26,8 @@ pub struct SyncStatus {
     pub last_sync: Option<DateTime<Utc>>,
     /// Plain Chinese: what happened last and what to do.
     pub message: String,
+    /// The newest catalog version installed while the app ran, with what changed (事项已更新).
+    pub catalog_update: Option<(u32, Vec<String>)>,
 }
 
 /// Words shown while the town centre cannot be reached.
@@ -58,6 +60,9 @@ impl SyncStatus {
                     1.0
                 };
                 self.message = format!("正在上传：第 {cases_done}/{cases_total} 件");
+            }
+            SyncEvent::CatalogUpdated { version, changes } => {
+                self.catalog_update = Some((*version, changes.clone()));
             }
             SyncEvent::Rejected { message, .. } => {
                 self.message = format!("镇中心退回了一件：{message}")

@@ -44,6 +44,18 @@ pub fn GuideScreen(code: String) -> Element {
         TopBar { title: "{item.name}" }
         main { class: "page guide",
             if guide.draft { p { class: "draft", "本指南为草稿，以县行政审批局发布为准。" } }
+            if !guide.to_confirm.is_empty() {
+                section { class: "to-confirm", id: "to-confirm",
+                    h2 { "待县里确认" }
+                    ul { for (i, c) in guide.to_confirm.iter().enumerate() { li { key: "{i}", "{c}" } } }
+                }
+            }
+            p { class: "summary", "{guide.summary}" }
+            h2 { "申请条件" }
+            ul { class: "conditions", id: "conditions",
+                for (i, c) in guide.conditions.iter().enumerate() { li { key: "{i}", "{c}" } }
+                for (i, c) in guide.checks.iter().enumerate() { li { key: "check-{i}", class: "checked", "{c.message}（初审时核对）" } }
+            }
             dl { class: "facts",
                 dt { "承诺时限" } dd { "{guide.promised_days} 个工作日" }
                 dt { "收费" } dd { "{guide.fee}" }
@@ -56,7 +68,7 @@ pub fn GuideScreen(code: String) -> Element {
                     li { key: "{m.key}",
                         strong { "{m.name}" }
                         " {m.form.label()}，拍：{m.pages_text()}"
-                        if !m.required { span { class: "muted", "（视情提交）" } }
+                        span { class: if m.required { "need" } else { "muted" }, "（{m.need_text()}）" }
                         if !m.note.is_empty() { p { class: "muted", "{m.note}" } }
                     }
                 }
@@ -70,6 +82,10 @@ pub fn GuideScreen(code: String) -> Element {
                     onclick: move |_| { document::eval("window.print()"); },
                     "打印一次性告知书"
                 }
+            }
+            details { class: "sample", id: "sample-form",
+                summary { "示范文本（申请书怎么写）" }
+                pre { "{guide.sample_form}" }
             }
             h2 { "一次性告知书" }
             pre { class: "notice", id: "notice", "{notice}" }

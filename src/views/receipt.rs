@@ -8,7 +8,7 @@ use dioxus::prelude::*;
 use crate::components::qr::Qr;
 use crate::components::top_bar::TopBar;
 use crate::route::Route;
-use crate::services::{use_book, use_catalog, use_enrolment, use_revision};
+use crate::services::{use_book, use_catalog, use_catalog_for, use_enrolment, use_revision};
 
 #[component]
 pub fn ReceiptScreen(id: String) -> Element {
@@ -19,7 +19,12 @@ pub fn ReceiptScreen(id: String) -> Element {
     let Some(enrolment) = use_enrolment().read().clone() else {
         return rsx! {};
     };
-    let item = use_catalog().item(&case.item).cloned();
+    // The definition the case was made under when this device holds it, else the newest.
+    let current = use_catalog();
+    let item = use_catalog_for(case.catalog_version)
+        .unwrap_or(current)
+        .item(&case.item)
+        .cloned();
     let name = item
         .as_ref()
         .map(|i| i.name.clone())

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bianmin_engine::catalog::{CaptureKind, Catalog};
+use bianmin_engine::catalog::{ApplicantKind, CaptureKind, Catalog, Check, FieldDef, Material};
 use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::outbox::{FileKeyStore, Outbox, StoreError};
 use bianmin_engine::validate;
@@ -44,6 +44,10 @@ pub struct NewArgs {
     /// A form answer: KEY=VALUE.
     #[arg(long = "answer", value_name = "KEY=VALUE")]
     pub answers: Vec<String>,
+    /// A JSON file of answers by field key (repeat groups as arrays of objects, multiple choices
+    /// as arrays of strings); `--answer` values override it.
+    #[arg(long = "answers", value_name = "ANS.json")]
+    pub answers_file: Option<PathBuf>,
     /// The village the case belongs to (default: the enrolled village, or the pilot village).
     #[arg(long)]
     pub village: Option<String>,
@@ -73,26 +77,33 @@ pub fn open_outbox(data: &Path) -> Result<Outbox> {
         .with_context(|| format!("cannot open the outbox in {}", data.display()))
 }
 
+/// One item as `items --json` prints it: enough for a script to fill any item (fields with their
+/// types, choices and conditions; materials with the photos each needs).
 #[derive(Serialize)]
 struct ItemJson<'a> {
     code: &'a str,
     name: &'a str,
     kind: &'a str,
+    /// The published catalog version the definition comes from (0: the one the app shipped with).
+    catalog_version: u32,
+    applicant: ApplicantKind,
     promised_days: Option<u32>,
+    fields: &'a [FieldDef],
     materials: Vec<MaterialJson<'a>>,
+    checks: &'a [Check],
 }
 
 #[derive(Serialize)]
 struct MaterialJson<'a> {
-    key: &'a str,
-    name: &'a str,
-    required: bool,
+    #[serde(flatten)]
+    material: &'a Material,
+    /// `card` or `page`: the outline the scanner crops to.
     kind: &'static str,
-    count: u32,
 }
 
-pub fn items(args: &ItemsArgs) -> Result<ExitCode> {
-    let catalog = Catalog::embedded()?;
+pub fn items(data: &Path, args: &ItemsArgs) -> Result<ExitCode> {
+    let outbox = open_outbox(data)?;
+    let (version, catalog) = outbox.current_catalog().map_err(store)?;
     let list: Vec<ItemJson> = catalog
         .items()
         .iter()
@@ -101,22 +112,23 @@ pub fn items(args: &ItemsArgs) -> Result<ExitCode> {
             code: &i.code,
             name: &i.name,
             kind: &i.kind,
+            catalog_version: version,
+            applicant: i.applicant,
             promised_days: i.guide.as_ref().map(|g| g.promised_days),
+            fields: i.guide.as_ref().map(|g| g.fields.as_slice()).unwrap_or(&[]),
             materials: i
                 .guide
                 .iter()
                 .flat_map(|g| g.materials.iter())
                 .map(|m| MaterialJson {
-                    key: &m.key,
-                    name: &m.name,
-                    required: m.required,
+                    material: m,
                     kind: match m.capture {
                         CaptureKind::Card => "card",
                         CaptureKind::Page => "page",
                     },
-                    count: m.pages.len() as u32,
                 })
                 .collect(),
+            checks: i.guide.as_ref().map(|g| g.checks.as_slice()).unwrap_or(&[]),
         })
         .collect();
     if args.json {
@@ -129,6 +141,56 @@ pub fn items(args: &ItemsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Reads `--answers ANS.json`: an object of answers by field key. A string is a plain answer, a
+/// number or true/false is written as the form would (是/否), a list of strings is a multiple choice,
+/// a list of objects the rows of a repeat group.
+fn answers_file(path: &Path) -> Result<BTreeMap<String, Answer>> {
+    use serde_json::Value;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read answers file {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("answers file {} is not valid JSON", path.display()))?;
+    let Value::Object(map) = value else {
+        bail!(
+            "answers file {} must hold a JSON object of answers by field key",
+            path.display()
+        );
+    };
+    let scalar = |k: &str, v: &Value| -> Result<String> {
+        Ok(match v {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(true) => "是".into(),
+            Value::Bool(false) => "否".into(),
+            other => bail!("answer {k:?}: {other} is not a text, number or true/false"),
+        })
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in &map {
+        let answer = match v {
+            Value::Array(list) if list.iter().all(Value::is_object) && !list.is_empty() => {
+                let mut rows = Vec::new();
+                for row in list {
+                    let mut cells = BTreeMap::new();
+                    for (col, cell) in row.as_object().expect("checked") {
+                        cells.insert(col.clone(), scalar(&format!("{k}.{col}"), cell)?);
+                    }
+                    rows.push(cells);
+                }
+                Answer::Rows(rows)
+            }
+            Value::Array(list) => Answer::Choices(
+                list.iter()
+                    .map(|c| scalar(k, c))
+                    .collect::<Result<Vec<_>>>()?,
+            ),
+            other => Answer::Text(scalar(k, other)?),
+        };
+        out.insert(k.clone(), answer);
+    }
+    Ok(out)
+}
+
 fn split_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
     s.split_once('=')
         .filter(|(k, _)| !k.is_empty())
@@ -136,7 +198,8 @@ fn split_pair<'a>(s: &'a str, what: &str) -> Result<(&'a str, &'a str)> {
 }
 
 pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
-    let catalog = Catalog::embedded()?;
+    let outbox = open_outbox(data)?;
+    let (_, catalog) = outbox.current_catalog().map_err(store)?;
     let item = catalog
         .item(&args.item)
         .ok_or_else(|| anyhow!("unknown item {:?} (see `bianmin-agent items`)", args.item))?;
@@ -169,7 +232,16 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
             .collect();
         bail!("invalid applicant: {}", lines.join("; "));
     }
-    let mut answers = BTreeMap::new();
+    let mut answers = match &args.answers_file {
+        Some(path) => answers_file(path)?,
+        None => BTreeMap::new(),
+    };
+    if let Some(k) = answers
+        .keys()
+        .find(|k| !guide.fields.iter().any(|f| &f.key == *k))
+    {
+        bail!("item {} has no form field {k:?}", item.code);
+    }
     for a in &args.answers {
         let (k, v) = split_pair(a, "--answer")?;
         if !guide.fields.iter().any(|f| f.key == k) {
@@ -197,7 +269,6 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
         ));
     }
 
-    let outbox = open_outbox(data)?;
     // The enrolment names the village and the agent; before enrolment the pilot village is used.
     let enrolment = Enrolment::load(&outbox).map_err(|e| anyhow!("{e}"))?;
     let village = match (&args.village, &enrolment) {
@@ -246,8 +317,12 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
             );
             for m in &check.missing_materials {
                 eprintln!(
-                    "  missing material: {} ({}), {} of {} photos",
-                    m.key, m.name, m.have, m.need
+                    "  missing material: {} ({}), {} of {} photos; still to take: {}",
+                    m.key,
+                    m.name,
+                    m.have,
+                    m.need,
+                    m.still.join(", ")
                 );
             }
             for p in &check.fields {

@@ -51,7 +51,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Items(a) => cases::items(&a),
+        Command::Items(a) => cases::items(&cli.data, &a),
         Command::New(a) => cases::new(&cli.data, &a),
         Command::List(a) => cases::list(&cli.data, &a),
         Command::CrashLoop(a) => cases::crash_loop(&cli.data, &a),

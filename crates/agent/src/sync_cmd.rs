@@ -11,7 +11,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bianmin_engine::catalog::Catalog;
 use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::outbox::Outbox;
 use bianmin_engine::sync::{sync_with_retry, Backoff, SyncEvent, SyncStore};
@@ -161,6 +160,15 @@ pub fn sync(data: &Path, args: &SyncArgs) -> Result<ExitCode> {
             message: _,
             retry_in: Some(w),
         } => eprintln!("connection problem; retrying in {} ms", w.as_millis()),
+        SyncEvent::CatalogUpdated { version, changes } => {
+            eprintln!(
+                "catalog version {version} installed ({} changes)",
+                changes.len()
+            );
+            for c in changes {
+                eprintln!("  {c}");
+            }
+        }
         SyncEvent::ClockNotice { offset_secs, .. } => {
             eprintln!("warning: this device's clock is {offset_secs} s off the town centre's (town minus device); set its date and time")
         }
@@ -313,7 +321,10 @@ pub fn correct(data: &Path, args: &CorrectArgs) -> Result<ExitCode> {
             case.state.as_str()
         );
     }
-    let catalog = Catalog::embedded()?;
+    // Corrected under the definition the case was made under, which the town checks it against.
+    let catalog = outbox
+        .catalog_for(case.catalog_version)
+        .map_err(|e| anyhow!("{e}"))?;
     let item = catalog
         .item(&case.item)
         .ok_or_else(|| anyhow!("unknown item {}", case.item))?;

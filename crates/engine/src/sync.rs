@@ -3,7 +3,8 @@
 //! One run (`sync_once`): for every queued case, each attachment is uploaded from the byte the
 //! server already holds (HEAD, then PATCH from there), the case is submitted by its own id, the
 //! server's signed receipt is checked and recorded; then 已送达 marks the agent recorded offline
-//! are sent; then the changes feed is read from the stored cursor and every decision applied.
+//! are sent; then the changes feed is read from the stored cursor and every decision applied; then a
+//! newer published catalog, if any, is fetched part by part, verified and installed.
 //! Runs are retried with exponential backoff and full jitter
 //! (`sync_with_retry`), and [`spawn_sync_loop`] runs them on enqueue, when the town centre becomes
 //! reachable again, and periodically, reporting progress (cases and bytes) through a channel.
@@ -15,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bianmin_protocol::sync::{ActionRequest, Receipt, TownAction};
+use bianmin_protocol::sync::{
+    ActionRequest, CatalogManifest, CatalogPartsRequest, Receipt, TownAction,
+};
 use bianmin_protocol::{CaseSubmission, DecisionEvent};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
@@ -23,6 +26,8 @@ use rand::Rng;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
+use crate::catalog::{content_hash, Catalog};
+use crate::outbox::InstalledCatalog;
 use crate::transport::{verify_receipt, Transport, TransportError};
 
 /// A failure inside the device's own store.
@@ -56,6 +61,20 @@ pub trait SyncStore: Send + Sync {
     /// Either way the mark leaves the queue; a refusal is kept for the agent to read.
     fn delivery_settled(&self, case_id: &str, refused: Option<&str>) -> Result<(), StoreFailure> {
         let _ = (case_id, refused);
+        Ok(())
+    }
+    /// The newest catalog version held (`None` before the first), or `Err` when the store does not
+    /// keep catalogs at all (a test double): then sync leaves catalogs alone.
+    fn held_catalog(&self) -> Result<Option<InstalledCatalog>, StoreFailure> {
+        Err("this store keeps no catalogs".into())
+    }
+    /// Installs a version whose signature and parts were verified.
+    fn install_catalog(
+        &self,
+        manifest: &CatalogManifest,
+        catalog: &Catalog,
+    ) -> Result<(), StoreFailure> {
+        let _ = (manifest, catalog);
         Ok(())
     }
 }
@@ -105,6 +124,10 @@ pub enum SyncError {
         case_id: String,
         reason: String,
     },
+    /// A published catalog failed a check (signature, a part's hash, validation); the device keeps
+    /// the version it has.
+    #[error("catalog version {version} refused: {reason}")]
+    BadCatalog { version: u32, reason: String },
 }
 
 impl SyncError {
@@ -121,6 +144,9 @@ impl SyncError {
             }
             SyncError::BadReceipt { .. } => {
                 "镇中心回执校验失败，可能连到了错误的服务器。请联系镇中心。".to_string()
+            }
+            SyncError::BadCatalog { .. } => {
+                "镇中心发来的事项清单校验不通过，手机继续使用原来的版本。请联系镇中心。".to_string()
             }
             SyncError::Apply { case_id, .. } => format!(
                 "镇中心发来的办件 {case_id} 的消息没能存进手机，下次同步会再试。请检查手机存储空间。"
@@ -163,6 +189,8 @@ pub enum SyncEvent {
     },
     /// A town decision was applied.
     Decision(DecisionEvent),
+    /// A newer catalog version was installed (事项已更新); `changes` are Chinese lines.
+    CatalogUpdated { version: u32, changes: Vec<String> },
     /// The run ended.
     Finished {
         acknowledged: usize,
@@ -447,6 +475,7 @@ async fn sync_run(
     report.remaining = report.rejected.len();
     send_deliveries(store, t, progress, report).await?;
     pull_changes(store, t, progress, report).await?;
+    pull_catalog(store, t, server_key, progress).await?;
     progress(SyncEvent::Finished {
         acknowledged: report.acknowledged.len(),
         rejected: report.rejected.len(),
@@ -534,6 +563,94 @@ pub async fn pull_changes(
             return Ok(());
         }
     }
+}
+
+/// Fetches the newest published catalog when it is newer than the one held: only the parts this
+/// device lacks, each checked against the manifest's hash, the whole checked against the signed hash
+/// and validated, then installed in one atomic write. Without a server key (an unenrolled test run) no
+/// catalog is trusted, so none is fetched.
+pub async fn pull_catalog(
+    store: &dyn SyncStore,
+    t: &Transport,
+    server_key: Option<&VerifyingKey>,
+    progress: &(dyn Fn(SyncEvent) + Send + Sync),
+) -> Result<Option<u32>, SyncError> {
+    let (Some(key), Ok(held)) = (server_key, store.held_catalog()) else {
+        return Ok(None);
+    };
+    let manifest = in_run_retry(|| t.catalog_manifest(None)).await?;
+    let held_version = held.as_ref().map(|h| h.manifest.version).unwrap_or(0);
+    if manifest.version <= held_version {
+        return Ok(None);
+    }
+    let bad = |why: String| SyncError::BadCatalog {
+        version: manifest.version,
+        reason: why,
+    };
+    let signature = hex::decode(&manifest.signature)
+        .ok()
+        .and_then(|b| ed25519_dalek::Signature::from_slice(&b).ok())
+        .ok_or_else(|| bad("the signature is malformed".into()))?;
+    key.verify_strict(manifest.signing_string().as_bytes(), &signature)
+        .map_err(|_| bad("the server's signature does not verify".into()))?;
+    // Parts this device already has, from the catalog it holds (or the one it shipped with).
+    let base = match held {
+        Some(h) => h.catalog,
+        None => Catalog::embedded().map_err(|e| bad(e.to_string()))?,
+    };
+    let mut have: BTreeMap<String, bianmin_protocol::sync::CatalogPart> = base
+        .parts()
+        .into_iter()
+        .map(|p| (content_hash(p.body.as_bytes()), p))
+        .collect();
+    let missing: Vec<String> = manifest
+        .parts
+        .iter()
+        .filter(|r| !have.contains_key(&r.hash))
+        .map(|r| r.name.clone())
+        .collect();
+    if !missing.is_empty() {
+        let req = CatalogPartsRequest {
+            version: manifest.version,
+            names: missing,
+        };
+        let got = in_run_retry(|| t.catalog_parts(&req)).await?;
+        for p in got.parts {
+            have.insert(content_hash(p.body.as_bytes()), p);
+        }
+    }
+    let mut parts = Vec::with_capacity(manifest.parts.len());
+    for r in &manifest.parts {
+        let mut p = have.get(&r.hash).cloned().ok_or_else(|| {
+            bad(format!(
+                "part {} is missing or does not match its hash",
+                r.name
+            ))
+        })?;
+        // A part with the same content may have come under another name (an item renumbered).
+        p.name = r.name.clone();
+        parts.push(p);
+    }
+    let catalog = Catalog::from_parts(&format!("catalog version {}", manifest.version), &parts)
+        .map_err(|e| bad(e.to_string()))?;
+    if catalog.hash() != manifest.hash {
+        return Err(bad(
+            "the assembled catalog does not match the signed hash".into()
+        ));
+    }
+    store
+        .install_catalog(&manifest, &catalog)
+        .map_err(store_err)?;
+    tracing::info!(
+        version = manifest.version,
+        changes = manifest.changes.len(),
+        "catalog version installed"
+    );
+    progress(SyncEvent::CatalogUpdated {
+        version: manifest.version,
+        changes: manifest.changes.clone(),
+    });
+    Ok(Some(manifest.version))
 }
 
 /// Exponential backoff with full jitter: attempt n waits a uniform time in `[0, min(cap, base·2ⁿ)]`.

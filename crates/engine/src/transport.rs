@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bianmin_protocol::sync::{
-    signing_string, ActionRequest, ActionResult, ChangesPage, EnrolRequest, EnrolResponse,
-    ErrorBody, InboxRow, Receipt, SignedParts, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256,
-    H_DEVICE, H_ERROR, H_NONCE, H_SERVER_TIME, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH,
-    H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
+    signing_string, ActionRequest, ActionResult, CatalogManifest, CatalogPartsRequest,
+    CatalogPartsResponse, ChangesPage, EnrolRequest, EnrolResponse, ErrorBody, InboxRow, Receipt,
+    SignedParts, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256, H_DEVICE, H_ERROR, H_NONCE,
+    H_SERVER_TIME, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
 };
 use bianmin_protocol::CaseSubmission;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -733,6 +733,28 @@ impl Transport {
     /// `GET /v1/changes?cursor=N`.
     pub async fn changes(&self, cursor: u64) -> Result<ChangesPage, TransportError> {
         self.call(Method::GET, &format!("/v1/changes?cursor={cursor}"), None)
+            .await
+    }
+
+    /// `GET /v1/catalog[?version=N]`: the manifest of the newest published catalog, or of version N.
+    pub async fn catalog_manifest(
+        &self,
+        version: Option<u32>,
+    ) -> Result<CatalogManifest, TransportError> {
+        let pq = match version {
+            Some(v) => format!("/v1/catalog?version={v}"),
+            None => "/v1/catalog".to_string(),
+        };
+        self.call(Method::GET, &pq, None).await
+    }
+
+    /// `POST /v1/catalog/parts`: the bodies of some parts of one version.
+    pub async fn catalog_parts(
+        &self,
+        req: &CatalogPartsRequest,
+    ) -> Result<CatalogPartsResponse, TransportError> {
+        let body = serde_json::to_vec(req).expect("requests serialize");
+        self.call(Method::POST, "/v1/catalog/parts", Some(body))
             .await
     }
 

@@ -357,6 +357,43 @@ pub fn answers(
     out
 }
 
+/// The expression environment of a case (answers typed by the item's fields, the applicant unless the
+/// item has none), for screens that show or hide fields as answers change.
+pub fn case_env(
+    item: &Item,
+    applicant_data: &Applicant,
+    answer_map: &BTreeMap<String, Answer>,
+    today: NaiveDate,
+) -> Env {
+    let fields: &[FieldDef] = item
+        .guide
+        .as_ref()
+        .map(|g| g.fields.as_slice())
+        .unwrap_or(&[]);
+    let applicant_env = item.applicant.is_resident().then_some(applicant_data);
+    Env::for_case(fields, applicant_env, answer_map, today)
+}
+
+/// Whether a field is shown under `env`, and whether it must then be answered.
+pub fn field_state(def: &FieldDef, env: &Env) -> (bool, bool) {
+    shown_and_required(
+        def.relevant.as_ref(),
+        def.required,
+        def.required_if.as_ref(),
+        env,
+    )
+}
+
+/// The environment for one row of a repeat group.
+pub fn row_env(
+    env: &Env,
+    group: &FieldDef,
+    row: &BTreeMap<String, String>,
+    today: NaiveDate,
+) -> Env {
+    env.with_row(form::row_value(&group.fields, row, today))
+}
+
 /// Whether a field or material is shown, and whether it must be answered, under `env`.
 fn shown_and_required(
     relevant: Option<&Expr>,

@@ -1,13 +1,18 @@
 //! The case form: the applicant block and the item's questions, each field saved to the book as
 //! it is typed (through [`Autosave`]), with live validation.
 
+use std::collections::BTreeMap;
+
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::{FieldDef, FieldKind, Item};
+use bianmin_engine::validate;
+use bianmin_protocol::Answer;
 use chrono::Local;
 use dioxus::prelude::*;
 
 use super::autosave::Autosave;
 use super::{form_problems, guide_or_empty};
+use crate::services::use_book;
 
 /// The applicant fields every item has: key, label, input type.
 pub const APPLICANT: [(&str, &str, &str); 4] = [
@@ -17,7 +22,8 @@ pub const APPLICANT: [(&str, &str, &str); 4] = [
     ("applicant.address", "住址", "text"),
 ];
 
-/// The applicant block and the item's fields.
+/// The applicant block and the item's fields: a field whose condition does not hold is not shown,
+/// a repeat group (household members) shows one block per row.
 #[component]
 pub fn CaseForm(
     case: Signal<Option<Case>>,
@@ -29,27 +35,195 @@ pub fn CaseForm(
         return rsx! {};
     };
     let guide = guide_or_empty(&item);
-    let problems = form_problems(&item, &current, Local::now().date_naive());
-    let row = |key: String, label: String, kind: &'static str, def: Option<FieldDef>| {
+    let today = Local::now().date_naive();
+    let problems = form_problems(&item, &current, today);
+    let env = validate::case_env(&item, &current.applicant, &current.answers, today);
+    let editable = current.is_editable();
+    let row = |key: String,
+               label: String,
+               kind: &'static str,
+               def: Option<FieldDef>,
+               required: bool| {
         let value = current.field(&key);
         let problem = problems
             .get(&key)
             .filter(|_| tried() || !value.trim().is_empty())
             .map(|p| p.message.clone());
         rsx! {
-            FieldRow { key: "{key}", case, field: key.clone(), label, kind, def, value, problem, editable: current.is_editable(), autosave: autosave.clone() }
+            FieldRow { key: "{key}", case, field: key.clone(), label, kind, def, required, value, problem, editable, autosave: autosave.clone() }
         }
     };
+    let resident = item.applicant.is_resident();
     rsx! {
         section { class: "form",
-            h2 { "申请人" }
-            for (key, label, kind) in APPLICANT {
-                {row(key.to_string(), label.to_string(), kind, None)}
+            if resident {
+                h2 { "申请人" }
+                for (key, label, kind) in APPLICANT {
+                    {row(key.to_string(), label.to_string(), kind, None, key != "applicant.address")}
+                }
             }
             if !guide.fields.is_empty() { h2 { "申请信息" } }
             for def in guide.fields.iter().cloned() {
-                {row(def.key.clone(), def.label.clone(), "text", Some(def))}
+                {
+                    let (shown, required) = validate::field_state(&def, &env);
+                    if !shown {
+                        rsx! {}
+                    } else if def.kind == FieldKind::Group {
+                        let problem = problems.get(&def.key).filter(|_| tried()).map(|p| p.message.clone());
+                        rsx! { GroupRows { key: "{def.key}", case, item: item.clone(), def: def.clone(), required, problem, tried, autosave: autosave.clone() } }
+                    } else if def.kind == FieldKind::Multi {
+                        let problem = problems.get(&def.key).filter(|_| tried()).map(|p| p.message.clone());
+                        rsx! { MultiChoice { key: "{def.key}", case, def: def.clone(), required, problem, editable, autosave: autosave.clone() } }
+                    } else {
+                        row(def.key.clone(), def.label.clone(), "text", Some(def.clone()), required)
+                    }
+                }
             }
+        }
+    }
+}
+
+/// The rows of a repeat group, one block per person, with add and remove.
+#[component]
+fn GroupRows(
+    case: Signal<Option<Case>>,
+    item: Item,
+    def: FieldDef,
+    required: bool,
+    problem: Option<String>,
+    tried: Signal<bool>,
+    autosave: Autosave,
+) -> Element {
+    let book = use_book();
+    let Some(current) = case.read().clone() else {
+        return rsx! {};
+    };
+    let item_today = Local::now().date_naive();
+    let rows: Vec<BTreeMap<String, String>> = current
+        .answers
+        .get(&def.key)
+        .map(|a| a.rows().to_vec())
+        .unwrap_or_default();
+    let editable = current.is_editable();
+    let can_add = editable && def.max_rows.is_none_or(|m| rows.len() < m as usize);
+    let min = def.min_rows.unwrap_or(0);
+    let group_key = def.key.clone();
+    let writer = autosave.clone();
+    // Adding or removing a row rewrites the whole group, after the typed cells are stored, so a cell
+    // still being saved cannot bring a removed row back.
+    let change_rows = move |new_rows: Vec<BTreeMap<String, String>>| {
+        let (book, autosave, key) = (book.clone(), writer.clone(), group_key.clone());
+        let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
+            return;
+        };
+        spawn(async move {
+            autosave.settled().await;
+            match book.set_answer(&id, &key, Some(Answer::Rows(new_rows))) {
+                Ok(stored) => case.set(Some(stored)),
+                Err(e) => tracing::warn!(error = %e, "group rows not stored"),
+            }
+        });
+    };
+    let problems = form_problems(&item, &current, item_today);
+    let env = validate::case_env(&item, &current.applicant, &current.answers, item_today);
+    rsx! {
+        fieldset { class: "group", id: "group-{def.key}",
+            legend { "{def.label}" if required { b { class: "req", " *" } } span { class: "muted", "（共{rows.len()}人）" } }
+            if !def.help.is_empty() { small { class: "muted", "{def.help}" } }
+            for (i, r) in rows.iter().enumerate() {
+                div { key: "{def.key}-{i}", class: "group-row", "data-row": "{i}",
+                    h3 { "第{i + 1}人" }
+                    for col in def.fields.iter().cloned() {
+                        {
+                            let renv = validate::row_env(&env, &def, r, item_today);
+                            let (shown, col_required) = validate::field_state(&col, &renv);
+                            let key = format!("{}.{i}.{}", def.key, col.key);
+                            let value = current.field(&key);
+                            let problem = problems.get(&key)
+                                .filter(|_| tried() || !value.trim().is_empty())
+                                .map(|p| p.message.clone());
+                            if shown {
+                                rsx! { FieldRow { key: "{key}", case, field: key.clone(), label: col.label.clone(), kind: "text", def: Some(col.clone()), required: col_required, value, problem, editable, autosave: autosave.clone() } }
+                            } else {
+                                rsx! {}
+                            }
+                        }
+                    }
+                    if editable && rows.len() > min as usize {
+                        button { class: "btn small", id: "remove-{def.key}-{i}",
+                            onclick: {
+                                let mut rows = rows.clone();
+                                let change_rows = change_rows.clone();
+                                move |_| { rows.remove(i); change_rows(rows.clone()); }
+                            },
+                            "删除第{i + 1}人"
+                        }
+                    }
+                }
+            }
+            if can_add {
+                button { class: "btn", id: "add-{def.key}",
+                    onclick: {
+                        let mut rows = rows.clone();
+                        let change_rows = change_rows.clone();
+                        move |_| { rows.push(BTreeMap::new()); change_rows(rows.clone()); }
+                    },
+                    "＋ 添加一人"
+                }
+            }
+            if let Some(p) = problem { small { class: "problem", "data-for": "{def.key}", "{p}" } }
+        }
+    }
+}
+
+/// A multiple choice as checkboxes; each tick rewrites the chosen list.
+#[component]
+fn MultiChoice(
+    case: Signal<Option<Case>>,
+    def: FieldDef,
+    required: bool,
+    problem: Option<String>,
+    editable: bool,
+    autosave: Autosave,
+) -> Element {
+    let book = use_book();
+    let Some(current) = case.read().clone() else {
+        return rsx! {};
+    };
+    let chosen: Vec<String> = current
+        .answers
+        .get(&def.key)
+        .map(|a| a.choices().into_iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    rsx! {
+        fieldset { class: "multi", id: "f-{def.key}",
+            legend { "{def.label}" if required { b { class: "req", " *" } } }
+            for c in def.choices.iter().cloned() {
+                label { key: "{c}", class: "check",
+                    input { r#type: "checkbox", disabled: !editable, checked: chosen.contains(&c), "data-choice": "{c}",
+                        onchange: {
+                            let (book, autosave, def, chosen, c) = (book.clone(), autosave.clone(), def.clone(), chosen.clone(), c.clone());
+                            move |_| {
+                                // Kept in the catalog's order, whatever order they were ticked in.
+                                let mut now = chosen.clone();
+                                if let Some(pos) = now.iter().position(|x| *x == c) { now.remove(pos); } else { now.push(c.clone()); }
+                                let ordered: Vec<String> = def.choices.iter().filter(|x| now.contains(x)).cloned().collect();
+                                let (book, autosave, key) = (book.clone(), autosave.clone(), def.key.clone());
+                                let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else { return };
+                                spawn(async move {
+                                    autosave.settled().await;
+                                    match book.set_answer(&id, &key, Some(Answer::Choices(ordered))) {
+                                        Ok(stored) => case.set(Some(stored)),
+                                        Err(e) => tracing::warn!(error = %e, "choices not stored"),
+                                    }
+                                });
+                            }
+                        }
+                    }
+                    " {c}"
+                }
+            }
+            if let Some(p) = problem { small { class: "problem", "data-for": "{def.key}", "{p}" } }
         }
     }
 }
@@ -62,15 +236,12 @@ fn FieldRow(
     label: String,
     kind: &'static str,
     def: Option<FieldDef>,
+    required: bool,
     value: String,
     problem: Option<String>,
     editable: bool,
     autosave: Autosave,
 ) -> Element {
-    let required = def
-        .as_ref()
-        .map(|d| d.required)
-        .unwrap_or(field != "applicant.address");
     let help = def.as_ref().map(|d| d.help.clone()).unwrap_or_default();
     let key = field.clone();
     // On screen at once; to the book by the autosave writer (a failed save is shown by the case

@@ -1,10 +1,12 @@
 //! One material of the checklist: its pages (retake, delete, 调整边角) and the capture button.
 
 use bianmin_engine::case::Case;
+use bianmin_engine::catalog::Material;
+use bianmin_engine::validate::MaterialNeed;
 use dioxus::prelude::*;
 
 use crate::capture::{AdjustCorners, ScanCapture};
-use crate::services::{use_book, use_catalog, use_originals};
+use crate::services::{use_book, use_originals};
 
 /// A stored page as an image. Its own component because Dioxus re-renders a component only when
 /// its props change: the material rows re-render on every keystroke in the form, and decrypting and
@@ -21,52 +23,53 @@ fn PageThumb(page: bianmin_protocol::AttachmentRef) -> Element {
 #[component]
 pub fn MaterialRow(
     case: Signal<Option<Case>>,
-    material_key: String,
+    material: Material,
+    need: MaterialNeed,
     editable: bool,
     error: Signal<Option<String>>,
 ) -> Element {
     let book = use_book();
-    let catalog = use_catalog();
     let originals = use_originals();
     let Some(c) = case.read().clone() else {
         return rsx! {};
     };
-    let Some(m) = catalog
-        .item(&c.item)
-        .and_then(|i| i.guide.as_ref())
-        .and_then(|g| g.materials.iter().find(|m| m.key == material_key))
-        .cloned()
-    else {
-        return rsx! {};
-    };
+    let m = material;
     let pages = c
         .materials
         .iter()
         .find(|p| p.key == m.key)
         .map(|p| p.pages.clone())
         .unwrap_or_default();
-    let need = m.pages.len();
+    let labels = need.pages.clone();
+    let shots = labels.join("、");
+    let required = need.required;
+    let need = labels.len();
     let have = pages.len();
     // Which page the next photo replaces (retake), if any.
     let mut retake = use_signal(|| None::<usize>);
     let status_class = if have >= need {
         "mat done"
-    } else if m.required {
+    } else if required {
         "mat missing"
     } else {
         "mat"
     };
     let label = match retake() {
-        Some(i) => format!("重拍第{}张", i + 1),
-        None if have == 0 => "拍照".to_string(),
-        None if have < need => format!("拍第{}张", have + 1),
+        Some(i) => format!(
+            "重拍：{}",
+            labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("第{}张", i + 1))
+        ),
+        None if have < need => format!("拍：{}", labels[have]),
         None => "加一页".to_string(),
     };
     rsx! {
         div { class: "{status_class}", "data-material": "{m.key}",
             div { class: "mat-head",
                 strong { "{m.name}" }
-                span { class: "muted", " {m.form.label()}，需{need}张" if !m.required { "（视情提交）" } }
+                span { class: "muted", " {m.form.label()}，需{need}张：{shots}" if !required { "（视情提交）" } }
                 span { class: "have", "已拍 {have}/{need}" }
             }
             if !m.note.is_empty() { p { class: "muted", "{m.note}" } }

@@ -16,7 +16,7 @@ use dioxus::prelude::*;
 
 use crate::components::top_bar::TopBar;
 use crate::route::Route;
-use crate::services::{use_book, use_catalog, use_revision};
+use crate::services::{use_book, use_catalog_version, use_catalogs, use_revision};
 
 mod autosave;
 mod checks;
@@ -78,6 +78,8 @@ fn guide_or_empty(item: &Item) -> Guide {
 pub fn CaseScreen(id: String) -> Element {
     let book = use_book();
     let revision = use_revision();
+    let catalogs = use_catalogs();
+    let newest = use_catalog_version();
     let mut case = use_signal(|| book.get(&id));
     let autosave = use_hook(|| Autosave::new(book.clone(), id.clone()));
     let mut error = use_signal(|| None::<String>);
@@ -102,11 +104,22 @@ pub fn CaseScreen(id: String) -> Element {
     let Some(current) = case.read().clone() else {
         return rsx! { TopBar { title: "办件" } p { class: "error", "找不到这个办件，可能已被删除。请返回。" } };
     };
-    let Some(item) = use_catalog().item(&current.item).cloned() else {
-        return rsx! { TopBar { title: "办件" } p { class: "error", "事项 {current.item} 已不在清单中，请联系镇中心。" } };
+    // Shown and checked by the definition it was made under, not whatever is newest.
+    let Some(item) = catalogs
+        .version(current.catalog_version)
+        .and_then(|c| c.item(&current.item).cloned())
+    else {
+        return rsx! { TopBar { title: "办件" } p { class: "error", "这个办件所用的事项清单（第{current.catalog_version}版）不在本机上，请同步后再打开。" } };
     };
     let guide = guide_or_empty(&item);
     let editable = current.is_editable();
+    let today = chrono::Local::now().date_naive();
+    let needs = validate::material_needs(&item, &current.applicant, &current.answers, today);
+    let newer = (editable && newest > current.catalog_version)
+        .then(|| catalogs.version(newest))
+        .flatten()
+        .and_then(|c| c.item(&current.item).cloned())
+        .filter(|n| *n != item);
     rsx! {
         TopBar { title: "{item.name}" }
         main { class: "page case", "data-state": "{current.state.as_str()}",
@@ -118,11 +131,16 @@ pub fn CaseScreen(id: String) -> Element {
                 CorrectionList { case: current.clone(), item: item.clone() }
             }
             if let Some(e) = error() { p { class: "error", id: "case-error", "{e}" } }
+            if let Some(new_item) = newer {
+                ItemUpdated { case, old: item.clone(), new: new_item, version: newest, autosave: autosave.clone() }
+            }
             CaseForm { case, item: item.clone(), tried, autosave: autosave.clone() }
             section { class: "materials",
                 h2 { "材料（逐项拍照）" }
-                for m in guide.materials.iter().cloned() {
-                    MaterialRow { key: "{m.key}", case, material_key: m.key.clone(), editable, error }
+                for need in needs.iter().cloned() {
+                    if let Some(m) = guide.materials.iter().find(|m| m.key == need.key).cloned() {
+                        MaterialRow { key: "{m.key}", case, material: m, need, editable, error }
+                    }
                 }
             }
             if editable {
@@ -138,6 +156,44 @@ pub fn CaseScreen(id: String) -> Element {
                         "查看回执"
                     }
                 }
+            }
+        }
+    }
+}
+
+/// 事项已更新: a newer definition of this draft's item arrived; the draft keeps the one it was
+/// started with until the agent moves it, seeing what changed first.
+#[component]
+fn ItemUpdated(
+    case: Signal<Option<Case>>,
+    old: Item,
+    new: Item,
+    version: u32,
+    autosave: Autosave,
+) -> Element {
+    let book = use_book();
+    let changes: Vec<String> = bianmin_engine::catalog::item_changes(&old, &new)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    rsx! {
+        section { class: "updated", id: "item-updated",
+            h2 { "事项已更新（第{version}版）" }
+            p { "这个办件是按旧版填写的，可以继续按旧版办理，也可以改用新版（已填内容和照片保留）。新版的变化：" }
+            ul { for c in changes.iter() { li { "{c}" } } }
+            button { class: "btn", id: "move-to-new",
+                onclick: move |_| {
+                    let (book, autosave) = (book.clone(), autosave.clone());
+                    let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else { return };
+                    spawn(async move {
+                        autosave.settled().await;
+                        match book.move_to_catalog(&id, version) {
+                            Ok(stored) => case.set(Some(stored)),
+                            Err(e) => tracing::warn!(error = %e, "draft not moved to the new catalog"),
+                        }
+                    });
+                },
+                "改用新版"
             }
         }
     }

@@ -16,7 +16,7 @@ use super::pages::{load_pages, review_layout, PageView};
 use super::staff_transport;
 use super::viewer::{PageViewer, ZOOMS};
 use crate::components::top_bar::TopBar;
-use crate::services::{use_catalog, use_enrolment};
+use crate::services::{use_catalog, use_catalog_for, use_enrolment};
 
 /// What the last action did: shown above the actions.
 pub type ActionMessage = Option<(bool, String)>;
@@ -130,7 +130,12 @@ fn TownCaseView(
     message: ActionMessage,
 ) -> Element {
     let enrolment = use_enrolment();
-    let item = use_catalog().item(&case.item).cloned();
+    // The definition the case was made under when this device holds it, else the newest.
+    let current = use_catalog();
+    let item = use_catalog_for(case.catalog_version)
+        .unwrap_or(current)
+        .item(&case.item)
+        .cloned();
     let guide = item.as_ref().and_then(|i| i.guide.clone());
     let (order, rows) = review_layout(&case, guide.as_ref());
     let missing = use_signal(Vec::new);

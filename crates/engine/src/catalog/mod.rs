@@ -14,9 +14,11 @@ use bianmin_protocol::Answer;
 use crate::form::Expr;
 
 mod check;
+mod diff;
 mod notice;
 mod parts;
 
+pub use diff::{changes, item_changes, Change, ItemChange};
 pub use notice::contact_text;
 pub use parts::content_hash;
 

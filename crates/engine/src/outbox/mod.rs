@@ -15,8 +15,11 @@
 //! is raised to the highest number on disk, so no number is issued twice even after losing the
 //! whole index. An index sled cannot open is moved aside and rebuilt from the files.
 
+mod catalogs;
 pub mod crypto;
 pub mod disk;
+
+pub use catalogs::InstalledCatalog;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -29,7 +32,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use bianmin_protocol::sync::Receipt;
 use bianmin_protocol::{
-    AgentRef, Applicant, AttachmentRef, CaseState, CaseSubmission, DecisionEvent, MaterialPages,
+    AgentRef, Answer, Applicant, AttachmentRef, CaseState, CaseSubmission, DecisionEvent,
+    MaterialPages,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -347,7 +351,8 @@ impl Outbox {
         &self.dir
     }
 
-    /// Starts a new case for `item`, with a fresh case number, saved as a draft.
+    /// Starts a new case for `item`, with a fresh case number, saved as a draft. The case follows
+    /// the newest catalog version this device holds (0 when it holds none: the catalog it shipped with).
     pub fn create_draft(
         &self,
         item: &str,
@@ -364,7 +369,8 @@ impl Outbox {
             tracing::error!(case = %number, "case number already on disk; taking the next one");
             number = self.next_number(&responsible.village, now.date_naive())?;
         }
-        let case = Case::new(number.to_string(), item, applicant, responsible, now);
+        let mut case = Case::new(number.to_string(), item, applicant, responsible, now);
+        case.catalog_version = self.catalog_versions()?.last().copied().unwrap_or(0);
         let mut record = Record {
             case: case.clone(),
             sealed: BTreeMap::new(),
@@ -384,6 +390,36 @@ impl Outbox {
     /// the case record, written durably before it returns; returns the case as stored. An edit
     /// of a Ready case sends it back to draft (初审 again). Refused once sealed.
     pub fn set_field(&self, case_id: &str, key: &str, value: &str) -> Result<Case, StoreError> {
+        self.edit(case_id, |c| c.set_field(key, value))
+    }
+
+    /// Replaces a whole answer (a multiple choice, the rows of a repeat group), durably, like
+    /// [`Outbox::set_field`]; `None` removes it.
+    pub fn set_answer(
+        &self,
+        case_id: &str,
+        key: &str,
+        answer: Option<Answer>,
+    ) -> Result<Case, StoreError> {
+        self.edit(case_id, |c| c.set_answer(key, answer))
+    }
+
+    /// Moves a draft to another catalog version (the agent accepted "事项已更新"); its answers and
+    /// pages stay, and 初审 runs against the new definition.
+    pub fn move_to_catalog(&self, case_id: &str, version: u32) -> Result<Case, StoreError> {
+        self.edit(case_id, |c| {
+            let changed = c.catalog_version != version;
+            c.catalog_version = version;
+            changed
+        })
+    }
+
+    /// One durable edit of an editable case; `change` says whether it changed anything.
+    fn edit(
+        &self,
+        case_id: &str,
+        change: impl FnOnce(&mut Case) -> bool,
+    ) -> Result<Case, StoreError> {
         let _w = self.lock();
         let (mut rec, rkey) = self.load(case_id)?;
         if !rec.case.is_editable() {
@@ -392,7 +428,7 @@ impl Outbox {
                 state: rec.case.state,
             });
         }
-        if !rec.case.set_field(key, value) {
+        if !change(&mut rec.case) {
             return Ok(rec.case);
         }
         reopen_if_ready(&mut rec.case)?;
@@ -1109,6 +1145,18 @@ fn reopen_if_ready(case: &mut Case) -> Result<(), StoreError> {
 }
 
 impl SyncStore for Outbox {
+    fn held_catalog(&self) -> Result<Option<InstalledCatalog>, StoreFailure> {
+        Ok(self.latest_catalog()?)
+    }
+
+    fn install_catalog(
+        &self,
+        manifest: &bianmin_protocol::sync::CatalogManifest,
+        catalog: &crate::catalog::Catalog,
+    ) -> Result<(), StoreFailure> {
+        Ok(Outbox::install_catalog(self, manifest, catalog)?)
+    }
+
     fn pending(&self) -> Result<Vec<CaseSubmission>, StoreFailure> {
         let mut out = Vec::new();
         for (_, id, version) in self.queue_entries()? {
