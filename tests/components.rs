@@ -522,3 +522,134 @@ async fn an_unenrolled_device_is_sent_to_enrolment_and_staff_to_the_inbox() {
     let mut dom = self::dom(&book, Route::Home {});
     settle(&mut dom, |h| h.contains("id=\"inbox-refresh\"")).await;
 }
+
+/// A published version made from the shipped catalog with `edit` applied to V11's guide, installed
+/// in the book as sync would install it.
+fn install_version(
+    book: &Book,
+    version: u32,
+    edit: impl FnOnce(&mut bianmin_engine::catalog::Guide),
+) {
+    let shipped = Catalog::embedded().unwrap();
+    let mut items = shipped.items().to_vec();
+    let v11 = items.iter_mut().find(|i| i.code == "V11").unwrap();
+    edit(v11.guide.as_mut().unwrap());
+    let catalog = Catalog::new(
+        "test",
+        shipped.lists().to_vec(),
+        items,
+        shipped.contacts().to_vec(),
+    )
+    .unwrap();
+    let manifest = bianmin_protocol::sync::CatalogManifest {
+        version,
+        hash: catalog.hash(),
+        signature: String::new(),
+        published_at: Utc::now(),
+        changes: Vec::new(),
+        parts: catalog.part_refs(),
+    };
+    book.outbox().install_catalog(&manifest, &catalog).unwrap();
+}
+
+fn household(g: &mut bianmin_engine::catalog::Guide) {
+    use bianmin_engine::catalog::{FieldDef, FieldKind};
+    let col = |key: &str, label: &str, kind: FieldKind| FieldDef {
+        key: key.into(),
+        label: label.into(),
+        kind,
+        required: true,
+        ..FieldDef::default()
+    };
+    let mut relation = col("relation", "与申请人关系", FieldKind::Choice);
+    relation.choices = vec!["本人".into(), "配偶".into(), "子女".into()];
+    g.fields.push(FieldDef {
+        fields: vec![
+            col("name", "姓名", FieldKind::Text),
+            col("id_number", "身份证号码", FieldKind::IdNumber),
+            relation,
+        ],
+        min_rows: Some(1),
+        ..col("members", "家庭成员", FieldKind::Group)
+    });
+    let mut card = g.materials[0].clone();
+    card.key = "member_id_card".into();
+    card.name = "家庭成员居民身份证".into();
+    card.capture = bianmin_engine::catalog::CaptureKind::Card;
+    card.pages = vec!["正面".into(), "反面".into()];
+    card.per = Some("members".into());
+    card.required = true;
+    card.required_if = None;
+    card.note = String::new();
+    g.materials.push(card);
+}
+
+#[test]
+fn a_household_item_lists_every_member_and_asks_for_each_ones_card() {
+    let (_dir, book, e) = enrolled();
+    install_version(&book, 1, household);
+    let case = new_case(
+        &book,
+        &e,
+        Applicant {
+            name: "王秀英".into(),
+            id_number: valid_id(),
+            phone: "13934561234".into(),
+            address: "古韩镇南关村".into(),
+        },
+    );
+    assert_eq!(
+        case.catalog_version, 1,
+        "a new case follows the newest version held"
+    );
+    let rows: Vec<std::collections::BTreeMap<String, String>> = ["王秀英", "李大山", "李小花"]
+        .iter()
+        .map(|n| [("name".to_string(), n.to_string())].into_iter().collect())
+        .collect();
+    book.set_answer(
+        &case.id,
+        "members",
+        Some(bianmin_protocol::Answer::Rows(rows)),
+    )
+    .unwrap();
+    let html = render(&book, case_route(&case.id));
+    assert!(
+        html.contains("家庭成员") && html.contains("（共3人）"),
+        "{html}"
+    );
+    for i in 0..3 {
+        assert!(
+            html.contains(&format!("f-members-{i}-name")),
+            "row {i} has its inputs"
+        );
+    }
+    assert!(html.contains("添加一人"));
+    // Each member's card, both sides: six photos, the first one named.
+    assert!(
+        html.contains("需6张：王秀英：正面、王秀英：反面、李大山：正面"),
+        "{html}"
+    );
+    assert!(html.contains("拍：王秀英：正面"));
+}
+
+#[test]
+fn a_draft_made_under_an_older_version_is_told_what_changed_and_keeps_its_own() {
+    let (_dir, book, e) = enrolled();
+    install_version(&book, 1, |_| {});
+    let case = new_case(&book, &e, Applicant::default());
+    install_version(&book, 2, household);
+    let html = render(&book, case_route(&case.id));
+    assert!(html.contains("事项已更新（第2版）"), "{html}");
+    assert!(
+        html.contains("新增材料：家庭成员居民身份证（必交）"),
+        "{html}"
+    );
+    assert!(html.contains("新增填写项：家庭成员"), "{html}");
+    // Until moved, the draft is shown by the definition it was started with.
+    assert!(!html.contains("f-members"), "{html}");
+    let moved = book.move_to_catalog(&case.id, 2).unwrap();
+    assert_eq!(moved.catalog_version, 2);
+    let html = render(&book, case_route(&case.id));
+    assert!(!html.contains("事项已更新"), "{html}");
+    assert!(html.contains("group-members"), "{html}");
+}
