@@ -329,6 +329,95 @@ fn answer_for(kind: FieldKind, min: Option<i64>, choices: &[String]) -> String {
     }
 }
 
+/// The household members the scenario lists in a repeat group (three, as a real family).
+const MEMBERS: usize = 3;
+
+fn member_name(i: usize) -> &'static str {
+    ["王秀英", "李大山", "李小花"][i % 3]
+}
+
+/// A valid ID number for member `i` (the first is the applicant).
+fn member_id(i: usize) -> String {
+    if i == 0 {
+        return valid_id();
+    }
+    let first17 = format!("1404231985060{}10{i}", i % 10);
+    format!("{first17}{}", checksum_char(first17.as_bytes()))
+}
+
+/// Fills the item's questions as shown on the screen: a field hidden by its condition is skipped,
+/// a multiple choice gets its first option ticked, a repeat group gets three members, each with
+/// every column the screen shows.
+async fn fill_item_fields(fields: &[bianmin_engine::catalog::FieldDef]) -> Step {
+    for f in fields {
+        match f.kind {
+            FieldKind::Group => {
+                for i in 0..MEMBERS {
+                    let row = format!("#group-{} .group-row[data-row='{i}']", f.key);
+                    let exists =
+                        read(&format!("return !!document.querySelector({});", lit(&row))).await?;
+                    if exists != Value::Bool(true) {
+                        click(&format!("#add-{}", f.key)).await?;
+                        wait_el(&row).await?;
+                    }
+                    for col in &f.fields {
+                        let sel = format!("#f-{}-{i}-{}", f.key, col.key);
+                        let shown =
+                            read(&format!("return !!document.querySelector({});", lit(&sel)))
+                                .await?;
+                        if shown != Value::Bool(true) {
+                            continue;
+                        }
+                        let v = match (col.kind, col.key.as_str()) {
+                            (FieldKind::IdNumber, _) => member_id(i),
+                            (_, "name") => member_name(i).to_string(),
+                            // The applicant is one of the members; the others are family.
+                            (FieldKind::Choice, _) => {
+                                col.choices[i.min(col.choices.len() - 1)].clone()
+                            }
+                            _ => answer_for(col.kind, col.min, &col.choices),
+                        };
+                        fill(&sel, &v).await?;
+                    }
+                }
+                wait_for(
+                    &format!(
+                        "document.querySelectorAll('#group-{} .group-row').length === {MEMBERS}",
+                        f.key
+                    ),
+                    "three household members",
+                )
+                .await?;
+            }
+            FieldKind::Multi => {
+                let first = format!("#f-{} input[type=checkbox]", f.key);
+                let shown = read(&format!(
+                    "return !!document.querySelector({});",
+                    lit(&first)
+                ))
+                .await?;
+                if shown == Value::Bool(true) {
+                    click(&first).await?;
+                    wait_for(
+                        &format!("document.querySelector({}).checked", lit(&first)),
+                        "choice ticked",
+                    )
+                    .await?;
+                }
+            }
+            _ => {
+                let sel = format!("#f-{}", f.key);
+                let shown =
+                    read(&format!("return !!document.querySelector({});", lit(&sel))).await?;
+                if shown == Value::Bool(true) {
+                    fill(&sel, &answer_for(f.kind, f.min, &f.choices)).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>) -> Step {
     let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
     let item = catalog.item(ITEM).ok_or("scenario item missing")?.clone();
@@ -395,20 +484,23 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     .await?;
     fill("#f-applicant-phone", "13800138000").await?;
     fill("#f-applicant-address", "襄垣县古韩镇某村").await?;
-    for f in &guide.fields {
-        if f.required {
-            let v = answer_for(f.kind, f.min, &f.choices);
-            fill(&format!("#f-{}", f.key), &v).await?;
-        }
-    }
+    fill_item_fields(&guide.fields).await?;
 
     // 初审 before the photos lists what is missing.
     click("#precheck-run").await?;
     wait_el("#precheck").await?;
 
-    // Photos of every required material, as many as the guide asks.
-    for m in guide.materials.iter().filter(|m| m.required) {
-        for n in 1..=m.pages.len() {
+    // Photos of every material the screen asks for, as many as it names (both sides of a card,
+    // each household member's card): the answers decide, so the screen is the source.
+    for m in guide.materials.iter() {
+        let need = read(&format!(
+            "const h = document.querySelector(\"[data-material='{}'].missing .have\"); return h ? parseInt(h.innerText.split('/')[1]) : 0;",
+            m.key
+        ))
+        .await?
+        .as_u64()
+        .unwrap_or(0);
+        for n in 1..=need {
             fill(
                 &format!(".capture-hook[data-capture='{}']", m.key),
                 &nth_photo(&photo, &mut shots),
@@ -422,6 +514,21 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
                 &format!("photo {n} of {}", m.key),
             )
             .await?;
+        }
+    }
+    if let Some(group) = guide.fields.iter().find(|f| f.kind == FieldKind::Group) {
+        // A household member's card is asked for by name, on the screen and in 初审.
+        let first = format!("{}：", member_name(0));
+        let shown = text(".materials").await?;
+        if guide
+            .materials
+            .iter()
+            .any(|m| m.per.as_deref() == Some(&group.key))
+            && !shown.contains(&first)
+        {
+            return Err(format!(
+                "per-member photos are not named by member: {shown}"
+            ));
         }
     }
     read("document.querySelector('.materials').scrollIntoView({block: 'start'}); return 1;")

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bianmin_engine::catalog::{ApplicantKind, CaptureKind, Catalog, Check, FieldDef, Material};
+use bianmin_engine::catalog::{
+    ApplicantKind, CaptureKind, Catalog, Check, FieldDef, FieldKind, Material,
+};
 use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::outbox::{FileKeyStore, Outbox, StoreError};
 use bianmin_engine::validate;
@@ -244,10 +246,24 @@ pub fn new(data: &Path, args: &NewArgs) -> Result<ExitCode> {
     }
     for a in &args.answers {
         let (k, v) = split_pair(a, "--answer")?;
-        if !guide.fields.iter().any(|f| f.key == k) {
+        let Some(def) = guide.fields.iter().find(|f| f.key == k) else {
             bail!("item {} has no form field {k:?}", item.code);
-        }
-        answers.insert(k.to_string(), Answer::Text(v.to_string()));
+        };
+        let answer = match def.kind {
+            // KEY=A,B (or A、B, as the app shows them) for a multiple choice.
+            FieldKind::Multi => Answer::Choices(
+                v.split([',', '、'])
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            FieldKind::Group => {
+                bail!("field {k:?} is a repeat group: give its rows in --answers ANS.json")
+            }
+            _ => Answer::Text(v.to_string()),
+        };
+        answers.insert(k.to_string(), answer);
     }
     let mut photos = Vec::new();
     for m in &args.materials {
