@@ -534,13 +534,7 @@ fn install_version(
     let mut items = shipped.items().to_vec();
     let v11 = items.iter_mut().find(|i| i.code == "V11").unwrap();
     edit(v11.guide.as_mut().unwrap());
-    let catalog = Catalog::new(
-        "test",
-        shipped.lists().to_vec(),
-        items,
-        shipped.contacts().to_vec(),
-    )
-    .unwrap();
+    let catalog = shipped.with_items("test", items).unwrap();
     let manifest = bianmin_protocol::sync::CatalogManifest {
         version,
         hash: catalog.hash(),

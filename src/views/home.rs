@@ -5,7 +5,7 @@ use dioxus::prelude::*;
 use crate::components::top_bar::{SyncPanel, TopBar};
 use crate::components::who::WhoLine;
 use crate::route::Route;
-use crate::services::{use_book, use_revision};
+use crate::services::{use_book, use_revision, use_sync};
 
 #[component]
 pub fn Home() -> Element {
@@ -24,10 +24,32 @@ pub fn Home() -> Element {
                 Count { label: "已办结", n: counts.done, id: "count-done" }
             }
             SyncPanel {}
+            CatalogUpdated {}
             div { class: "actions",
                 button { class: "btn primary big", id: "go-items", onclick: move |_| { nav.push(Route::ItemList {}); }, "新建办件" }
                 button { class: "btn big", id: "go-outbox", onclick: move |_| { nav.push(Route::Outbox {}); }, "我的办件" }
             }
+        }
+    }
+}
+
+/// 事项已更新: what the newest catalog version changed, until the agent has read it.
+#[component]
+fn CatalogUpdated() -> Element {
+    let mut status = use_sync().status;
+    let Some((version, changes)) = status.read().catalog_update.clone() else {
+        return rsx! {};
+    };
+    rsx! {
+        section { class: "updated", id: "catalog-updated",
+            h2 { "事项已更新（第{version}版）" }
+            if changes.is_empty() {
+                p { "县里发布了新版事项清单。" }
+            } else {
+                ul { for (i, c) in changes.iter().enumerate() { li { key: "{i}", "{c}" } } }
+            }
+            p { class: "muted", "新建的办件按新版办理；已开始的草稿打开时可选择改用新版。" }
+            button { class: "btn", id: "catalog-updated-ok", onclick: move |_| status.write().catalog_update = None, "知道了" }
         }
     }
 }

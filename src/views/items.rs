@@ -1,24 +1,37 @@
 //! The item list: every village-level item of the catalog, searchable by name, code or pinyin initials.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use dioxus::prelude::*;
 
 use crate::components::top_bar::TopBar;
 use crate::route::Route;
 use crate::services::search::SearchKey;
-use crate::services::use_catalog;
+use crate::services::{use_catalog, use_catalog_version};
 
 /// Lists the village items (村级政务服务事项) with a search box.
 #[component]
 pub fn ItemList() -> Element {
     let catalog = use_catalog();
+    let version = use_catalog_version();
     let nav = navigator();
-    // Initials are computed once per screen, not per keystroke.
-    let keys = use_hook(|| {
-        catalog
-            .village_items()
-            .map(|i| (i.code.clone(), SearchKey::new(&i.code, &i.name)))
-            .collect::<Vec<_>>()
-    });
+    // Initials are computed once per catalog version, not per keystroke.
+    let cache = use_hook(|| Rc::new(RefCell::new(None::<(u32, Rc<Vec<(String, SearchKey)>>)>)));
+    let cached = cache.borrow().clone();
+    let keys = match cached {
+        Some((v, keys)) if v == version => keys,
+        _ => {
+            let keys = Rc::new(
+                catalog
+                    .village_items()
+                    .map(|i| (i.code.clone(), SearchKey::new(&i.code, &i.name)))
+                    .collect::<Vec<_>>(),
+            );
+            *cache.borrow_mut() = Some((version, keys.clone()));
+            keys
+        }
+    };
     let mut query = use_signal(String::new);
     let q = query.read().clone();
     let items: Vec<_> = catalog

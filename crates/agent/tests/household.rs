@@ -49,13 +49,7 @@ fn install_household_version(data: &std::path::Path) {
     card.required_if = None;
     card.note = String::new();
     g.materials.push(card);
-    let catalog = Catalog::new(
-        "test",
-        shipped.lists().to_vec(),
-        items,
-        shipped.contacts().to_vec(),
-    )
-    .unwrap();
+    let catalog = shipped.with_items("test", items).unwrap();
     let manifest = CatalogManifest {
         version: 1,
         hash: catalog.hash(),

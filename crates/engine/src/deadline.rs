@@ -2,7 +2,7 @@
 //!
 //! The rule (BRIEF §3): the deadline is the N-th working day counted from the day after
 //! acceptance; a 补正 restarts the clock at the new acceptance. Holidays and make-up working
-//! days (调休) are data (`assets/holidays.toml`), because they change every year.
+//! days (调休) are data (`assets/catalog/holidays.toml`), because they change every year.
 //!
 //! A year whose 放假安排 the State Council has not published yet (it does so late in the year
 //! before) still has the holidays that fall on fixed dates under 《全国年节及纪念日放假办法》
@@ -14,11 +14,12 @@
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The table shipped with the app; the town centre may load a newer one.
-pub const DEFAULT_HOLIDAYS: &str = include_str!("../../../assets/holidays.toml");
+/// The table shipped with the app, part of the catalog it ships with; later tables arrive as part of
+/// published catalog versions (a new year's 放假安排 needs no release).
+pub const DEFAULT_HOLIDAYS: &str = include_str!("../../../assets/catalog/holidays.toml");
 
 /// A holiday table that cannot be used.
 #[derive(Debug, Error)]
@@ -32,16 +33,19 @@ pub enum CalendarError {
 #[derive(Deserialize)]
 struct Table {
     #[serde(default)]
-    year: Vec<YearTable>,
+    year: Vec<HolidayYear>,
 }
 
-#[derive(Deserialize)]
-struct YearTable {
-    year: i32,
+/// One year's 放假安排 as the State Council publishes it: days off and make-up working days, each a
+/// date `YYYY-MM-DD` or an inclusive range `YYYY-MM-DD..YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolidayYear {
+    pub year: i32,
     #[serde(default)]
-    off: Vec<String>,
+    pub off: Vec<String>,
     #[serde(default)]
-    work: Vec<String>,
+    pub work: Vec<String>,
 }
 
 /// Which days are working days.
@@ -70,17 +74,22 @@ impl WorkCalendar {
         WorkCalendar::default()
     }
 
-    /// The calendar shipped in `assets/holidays.toml`.
+    /// The calendar shipped in `assets/catalog/holidays.toml`.
     pub fn shipped() -> WorkCalendar {
         WorkCalendar::from_toml(DEFAULT_HOLIDAYS)
             .expect("the shipped holiday table is checked by tests")
     }
 
-    /// Parses a holiday table (see `assets/holidays.toml` for the format).
+    /// Parses a holiday table (see `assets/catalog/holidays.toml` for the format).
     pub fn from_toml(text: &str) -> Result<WorkCalendar, CalendarError> {
         let table: Table = toml::from_str(text)?;
+        WorkCalendar::from_years(&table.year)
+    }
+
+    /// The calendar of published years' tables.
+    pub fn from_years(years: &[HolidayYear]) -> Result<WorkCalendar, CalendarError> {
         let mut cal = WorkCalendar::default();
-        for y in table.year {
+        for y in years {
             cal.published.insert(y.year);
             for entry in &y.off {
                 cal.holidays.extend(parse_entry(y.year, entry)?);
@@ -160,7 +169,7 @@ impl WorkCalendar {
     pub fn deadline(&self, accepted_on: NaiveDate, promised_days: u32) -> NaiveDate {
         let due = self.add_working_days(accepted_on, promised_days);
         if self.is_provisional(accepted_on, due) {
-            tracing::warn!(%accepted_on, %due, "deadline reaches a year whose holiday arrangement is not in the table; add it to assets/holidays.toml");
+            tracing::warn!(%accepted_on, %due, "deadline reaches a year whose holiday arrangement is not in the table; add it to assets/catalog/holidays.toml");
         }
         due
     }

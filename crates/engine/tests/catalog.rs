@@ -414,3 +414,42 @@ fn load_dir_merges_files_village_first_and_rejects_cross_file_duplicates() {
         Err(CatalogError::Empty { .. })
     ));
 }
+
+#[test]
+fn a_new_years_holiday_table_is_published_with_the_catalog() {
+    use bianmin_engine::deadline::HolidayYear;
+    use chrono::NaiveDate;
+    let shipped = catalog();
+    let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+    // 2027 is not in the shipped table: its Spring Festival week counts as working days, provisionally.
+    let cal = shipped.calendar();
+    assert!(cal.is_working_day(d(2027, 2, 8)));
+    assert!(cal.is_provisional(d(2027, 1, 4), d(2027, 2, 20)));
+
+    let mut years = shipped.holidays().to_vec();
+    years.push(HolidayYear {
+        year: 2027,
+        off: vec!["2027-01-01".into(), "2027-02-06..2027-02-13".into()],
+        work: vec!["2027-02-20".into()],
+    });
+    let next = shipped
+        .clone()
+        .with_holidays("edited", years.clone())
+        .unwrap();
+    let cal = next.calendar();
+    assert!(!cal.is_working_day(d(2027, 2, 8)));
+    assert!(cal.is_working_day(d(2027, 2, 20)), "调休上班 on a Saturday");
+    assert!(!cal.is_provisional(d(2027, 1, 4), d(2027, 2, 20)));
+    // Delivered like any other part, and named among the changes.
+    let back = Catalog::from_parts("delivered", &next.parts()).unwrap();
+    assert_eq!(back.calendar(), cal);
+    let changes: Vec<String> = bianmin_engine::catalog::changes(&shipped, &next)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(changes, vec!["节假日安排有更新（承诺时限按新安排计算）"]);
+
+    years.last_mut().unwrap().off.push("2027-02-30".into());
+    let err = shipped.clone().with_holidays("edited", years).unwrap_err();
+    assert!(err.to_string().contains("2027-02-30"), "{err}");
+}

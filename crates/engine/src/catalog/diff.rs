@@ -70,6 +70,8 @@ pub enum Change {
     },
     /// The county's contact phones changed.
     Contacts,
+    /// The holiday table changed (a new year's 放假安排): deadlines count by it.
+    Holidays,
 }
 
 impl fmt::Display for Change {
@@ -79,6 +81,7 @@ impl fmt::Display for Change {
             Change::ItemRemoved { code, name } => write!(f, "{code} 删去事项：{name}"),
             Change::Item { code, change } => write!(f, "{code} {change}"),
             Change::Contacts => write!(f, "县里的联系电话有更新"),
+            Change::Holidays => write!(f, "节假日安排有更新（承诺时限按新安排计算）"),
         }
     }
 }
@@ -114,6 +117,9 @@ pub fn changes(old: &Catalog, new: &Catalog) -> Vec<Change> {
     }
     if old.contacts() != new.contacts() {
         out.push(Change::Contacts);
+    }
+    if old.holidays() != new.holidays() {
+        out.push(Change::Holidays);
     }
     out
 }
@@ -227,7 +233,7 @@ mod tests {
         extra.required_if = None;
         g.materials.push(extra);
         g.materials[0].pages.push("补充页".into());
-        let new = Catalog::new("t", old.lists().to_vec(), items, old.contacts().to_vec()).unwrap();
+        let new = old.with_items("t", items).unwrap();
         let lines: Vec<String> = changes(&old, &new)
             .iter()
             .map(ToString::to_string)

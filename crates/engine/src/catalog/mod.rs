@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use bianmin_protocol::Answer;
 
+use crate::deadline::{HolidayYear, WorkCalendar};
 use crate::form::Expr;
 
 mod check;
@@ -432,18 +433,25 @@ struct CatalogFile {
     item: Vec<Item>,
     #[serde(default)]
     contact: Vec<Contact>,
+    /// The holiday table (`holidays.toml`): one `[[year]]` per published 放假安排.
+    #[serde(default)]
+    year: Vec<HolidayYear>,
 }
 
-/// All items of one or more lists with the county's contacts, validated.
+/// All items of one or more lists with the county's reference data (contacts, the holiday table),
+/// validated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     lists: Vec<CatalogMeta>,
     items: Vec<Item>,
     #[serde(default)]
     contacts: Vec<Contact>,
+    #[serde(default)]
+    holidays: Vec<HolidayYear>,
 }
 
-const EMBEDDED: [(&str, &str); 3] = [
+const EMBEDDED: [(&str, &str); 4] = [
+    ("holidays.toml", crate::deadline::DEFAULT_HOLIDAYS),
     (
         "village.toml",
         include_str!("../../../../assets/catalog/village.toml"),
@@ -471,10 +479,48 @@ impl Catalog {
             lists,
             items,
             contacts,
+            holidays: Vec::new(),
         };
         c.sort();
         check::catalog(source, &c)?;
         Ok(c)
+    }
+
+    /// The same lists and reference data with `items` instead (an edited version), validated.
+    pub fn with_items(&self, source: &str, items: Vec<Item>) -> Result<Catalog, CatalogError> {
+        Catalog::new(source, self.lists.clone(), items, self.contacts.clone())?
+            .with_holidays(source, self.holidays.clone())
+    }
+
+    /// This catalog with `years` as its holiday table (checked: every entry a real date or range).
+    pub fn with_holidays(
+        mut self,
+        source: &str,
+        mut years: Vec<HolidayYear>,
+    ) -> Result<Catalog, CatalogError> {
+        years.sort_by_key(|y| y.year);
+        WorkCalendar::from_years(&years).map_err(|e| CatalogError::Parse {
+            file: source.to_string(),
+            message: e.to_string(),
+        })?;
+        if let Some(w) = years.windows(2).find(|w| w[0].year == w[1].year) {
+            return Err(CatalogError::Parse {
+                file: source.to_string(),
+                message: format!("holiday table lists year {} twice", w[0].year),
+            });
+        }
+        self.holidays = years;
+        Ok(self)
+    }
+
+    /// The published holiday tables, oldest year first.
+    pub fn holidays(&self) -> &[HolidayYear] {
+        &self.holidays
+    }
+
+    /// The working-day calendar of this catalog's holiday table.
+    pub fn calendar(&self) -> WorkCalendar {
+        WorkCalendar::from_years(&self.holidays).expect("holiday tables are checked on load")
     }
 
     /// Parses and validates one catalog file; `file_name` is only used in error messages.
@@ -487,6 +533,7 @@ impl Catalog {
         let mut lists = Vec::new();
         let mut items = Vec::new();
         let mut contacts = Vec::new();
+        let mut years = Vec::new();
         let mut names = Vec::new();
         for (name, text) in files {
             let parsed: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
@@ -519,9 +566,11 @@ impl Catalog {
             lists.extend(parsed.meta);
             items.extend(parsed.item);
             contacts.extend(parsed.contact);
+            years.extend(parsed.year);
             names.push(*name);
         }
-        Catalog::new(&names.join(", "), lists, items, contacts)
+        let source = names.join(", ");
+        Catalog::new(&source, lists, items, contacts)?.with_holidays(&source, years)
     }
 
     /// Parses and validates the JSON form a published version is stored and delivered in.
@@ -530,7 +579,7 @@ impl Catalog {
             file: source.to_string(),
             message: e.to_string(),
         })?;
-        Catalog::new(source, c.lists, c.items, c.contacts)
+        Catalog::new(source, c.lists, c.items, c.contacts)?.with_holidays(source, c.holidays)
     }
 
     /// The canonical JSON of this catalog: what is hashed, signed, stored and delivered.

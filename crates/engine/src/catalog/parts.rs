@@ -5,6 +5,7 @@ use bianmin_protocol::sync::{CatalogPart, CatalogPartRef};
 use sha2::{Digest, Sha256};
 
 use super::{Catalog, CatalogError, CatalogMeta, Contact, Item};
+use crate::deadline::HolidayYear;
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn content_hash(bytes: &[u8]) -> String {
@@ -27,6 +28,10 @@ impl Catalog {
             CatalogPart {
                 name: "contacts".into(),
                 body: json(&self.contacts),
+            },
+            CatalogPart {
+                name: "holidays".into(),
+                body: json(&self.holidays),
             },
         ];
         out.extend(self.items.iter().map(|i| CatalogPart {
@@ -56,6 +61,7 @@ impl Catalog {
         let mut lists: Vec<CatalogMeta> = Vec::new();
         let mut contacts: Vec<Contact> = Vec::new();
         let mut items: Vec<Item> = Vec::new();
+        let mut holidays: Vec<HolidayYear> = Vec::new();
         for p in parts {
             match p.name.as_str() {
                 "lists" => {
@@ -63,6 +69,9 @@ impl Catalog {
                 }
                 "contacts" => {
                     contacts = serde_json::from_str(&p.body).map_err(|e| parse_err(&p.name, e))?
+                }
+                "holidays" => {
+                    holidays = serde_json::from_str(&p.body).map_err(|e| parse_err(&p.name, e))?
                 }
                 n if n.starts_with("item/") => {
                     items.push(serde_json::from_str(&p.body).map_err(|e| parse_err(n, e))?)
@@ -75,7 +84,7 @@ impl Catalog {
                 }
             }
         }
-        Catalog::new(source, lists, items, contacts)
+        Catalog::new(source, lists, items, contacts)?.with_holidays(source, holidays)
     }
 }
 
@@ -95,15 +104,16 @@ mod tests {
         assert_eq!(back, c);
         assert_eq!(back.hash(), c.hash());
         let refs = c.part_refs();
-        assert_eq!(refs.len(), 2 + c.items().len());
-        assert_eq!(refs[2].name, format!("item/{}", c.items()[0].code));
+        assert_eq!(refs.len(), 3 + c.items().len());
+        assert_eq!(refs[3].name, format!("item/{}", c.items()[0].code));
+        assert!(!back.holidays().is_empty());
     }
 
     #[test]
     fn an_unknown_or_broken_part_is_refused() {
         let c = Catalog::embedded().unwrap();
         let mut parts = c.parts();
-        parts[2].body.push('x');
+        parts[3].body.push('x');
         assert!(Catalog::from_parts("test", &parts).is_err());
         let mut parts = c.parts();
         parts.push(CatalogPart {
