@@ -122,10 +122,14 @@ fn sealed_case(book: &Book, e: &Enrolment) -> Case {
     let case = new_case(book, e, applicant);
     let guide = item.guide.as_ref().unwrap();
     for f in &guide.fields {
-        book.set_field(&case.id, &f.key, f.sample_answer(&id).text())
+        book.set_answer(&case.id, &f.key, Some(f.sample_answer(&id)))
             .unwrap();
     }
-    for (n, m) in guide.materials.iter().filter(|m| m.required).enumerate() {
+    let filled = book.get(&case.id).unwrap();
+    let today = chrono::Local::now().date_naive();
+    let needs =
+        bianmin_engine::validate::material_needs(item, &filled.applicant, &filled.answers, today);
+    for (n, m) in needs.iter().filter(|m| m.required).enumerate() {
         for p in 0..m.pages.len() {
             let photo = [0xFF, 0xD8, 0xFF, 0xE0, n as u8, p as u8];
             book.add_page(&case.id, &m.key, None, "p.jpg", &photo)
@@ -546,42 +550,31 @@ fn install_version(
     book.outbox().install_catalog(&manifest, &catalog).unwrap();
 }
 
-fn household(g: &mut bianmin_engine::catalog::Guide) {
-    use bianmin_engine::catalog::{FieldDef, FieldKind};
-    let col = |key: &str, label: &str, kind: FieldKind| FieldDef {
-        key: key.into(),
-        label: label.into(),
-        kind,
-        required: true,
-        ..FieldDef::default()
-    };
-    let mut relation = col("relation", "与申请人关系", FieldKind::Choice);
-    relation.choices = vec!["本人".into(), "配偶".into(), "子女".into()];
-    g.fields.push(FieldDef {
-        fields: vec![
-            col("name", "姓名", FieldKind::Text),
-            col("id_number", "身份证号码", FieldKind::IdNumber),
-            relation,
-        ],
-        min_rows: Some(1),
-        ..col("members", "家庭成员", FieldKind::Group)
-    });
-    let mut card = g.materials[0].clone();
-    card.key = "member_id_card".into();
-    card.name = "家庭成员居民身份证".into();
-    card.capture = bianmin_engine::catalog::CaptureKind::Card;
-    card.pages = vec!["正面".into(), "反面".into()];
-    card.per = Some("members".into());
-    card.required = true;
-    card.required_if = None;
-    card.note = String::new();
-    g.materials.push(card);
+/// A newer definition of V11: one more material, always required.
+fn extra_material(g: &mut bianmin_engine::catalog::Guide) {
+    let mut m = g.materials[0].clone();
+    m.key = "extra_proof".into();
+    m.name = "补充证明".into();
+    m.capture = bianmin_engine::catalog::CaptureKind::Page;
+    m.pages = vec!["第1页".into()];
+    m.per = None;
+    m.per_if = None;
+    m.required = true;
+    m.required_if = None;
+    m.note = String::new();
+    g.materials.push(m);
+}
+
+/// A valid ID number for a birth date and sequence, e.g. `("19850601", "101")`.
+fn id_of(birth: &str, seq: &str) -> String {
+    let first17 = format!("140423{birth}{seq}");
+    format!("{first17}{}", checksum_char(first17.as_bytes()))
 }
 
 #[test]
 fn a_household_item_lists_every_member_and_asks_for_each_ones_card() {
     let (_dir, book, e) = enrolled();
-    install_version(&book, 1, household);
+    install_version(&book, 1, |_| {});
     let case = new_case(
         &book,
         &e,
@@ -596,10 +589,22 @@ fn a_household_item_lists_every_member_and_asks_for_each_ones_card() {
         case.catalog_version, 1,
         "a new case follows the newest version held"
     );
-    let rows: Vec<std::collections::BTreeMap<String, String>> = ["王秀英", "李大山", "李小花"]
-        .iter()
-        .map(|n| [("name".to_string(), n.to_string())].into_iter().collect())
-        .collect();
+    // Two adults and a child: only those 16 and over show an ID card.
+    let rows: Vec<std::collections::BTreeMap<String, String>> = [
+        ("李大山", id_of("19550101", "101")),
+        ("李二山", id_of("19850601", "102")),
+        ("李小花", id_of("20150101", "202")),
+    ]
+    .iter()
+    .map(|(n, id)| {
+        [
+            ("name".to_string(), n.to_string()),
+            ("id_number".to_string(), id.clone()),
+        ]
+        .into_iter()
+        .collect()
+    })
+    .collect();
     book.set_answer(
         &case.id,
         "members",
@@ -618,12 +623,16 @@ fn a_household_item_lists_every_member_and_asks_for_each_ones_card() {
         );
     }
     assert!(html.contains("添加一人"));
-    // Each member's card, both sides: six photos, the first one named.
+    // Each member's household-register page; the card of each member 16 or over, both sides.
     assert!(
-        html.contains("需6张：王秀英：正面、王秀英：反面、李大山：正面"),
+        html.contains("需3张：李大山：户口簿本人页、李二山：户口簿本人页、李小花：户口簿本人页"),
         "{html}"
     );
-    assert!(html.contains("拍：王秀英：正面"));
+    assert!(
+        html.contains("需4张：李大山：正面、李大山：反面、李二山：正面、李二山：反面"),
+        "{html}"
+    );
+    assert!(html.contains("拍：李大山：正面"));
 }
 
 #[test]
@@ -631,19 +640,15 @@ fn a_draft_made_under_an_older_version_is_told_what_changed_and_keeps_its_own() 
     let (_dir, book, e) = enrolled();
     install_version(&book, 1, |_| {});
     let case = new_case(&book, &e, Applicant::default());
-    install_version(&book, 2, household);
+    install_version(&book, 2, extra_material);
     let html = render(&book, case_route(&case.id));
     assert!(html.contains("事项已更新（第2版）"), "{html}");
-    assert!(
-        html.contains("新增材料：家庭成员居民身份证（必交）"),
-        "{html}"
-    );
-    assert!(html.contains("新增填写项：家庭成员"), "{html}");
+    assert!(html.contains("新增材料：补充证明（必交）"), "{html}");
     // Until moved, the draft is shown by the definition it was started with.
-    assert!(!html.contains("f-members"), "{html}");
+    assert!(!html.contains("data-material=\"extra_proof\""), "{html}");
     let moved = book.move_to_catalog(&case.id, 2).unwrap();
     assert_eq!(moved.catalog_version, 2);
     let html = render(&book, case_route(&case.id));
     assert!(!html.contains("事项已更新"), "{html}");
-    assert!(html.contains("group-members"), "{html}");
+    assert!(html.contains("data-material=\"extra_proof\""), "{html}");
 }

@@ -124,6 +124,11 @@ impl Env {
             vars.insert("applicant".into(), applicant_value(a, today));
         }
         vars.insert("today".into(), text(&today.format("%Y-%m-%d").to_string()));
+        // Rules such as "年满18周岁的当年" count in calendar years, not birthdays.
+        vars.insert(
+            "year".into(),
+            Value::Int(i64::from(chrono::Datelike::year(&today))),
+        );
         Env { vars }
     }
 
@@ -191,6 +196,10 @@ fn id_entries(id: &str, today: NaiveDate) -> Vec<(String, Value)> {
             (
                 "birth".to_string(),
                 text(&id.birth_date().format("%Y-%m-%d").to_string()),
+            ),
+            (
+                "birth_year".to_string(),
+                Value::Int(i64::from(chrono::Datelike::year(&id.birth_date()))),
             ),
         ],
         Err(_) => Vec::new(),
@@ -311,6 +320,7 @@ mod tests {
         assert_eq!(e("applicant.age == 76"), Ok(true));
         assert_eq!(e("applicant.sex == '女'"), Ok(true));
         assert_eq!(e("applicant.birth == '1949-12-31'"), Ok(true));
+        assert_eq!(e("year - applicant.birth_year == 77"), Ok(true));
         // An invalid ID number gives no age: a condition on it does not hold.
         let bad = Applicant {
             id_number: "123".into(),
