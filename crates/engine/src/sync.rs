@@ -583,6 +583,42 @@ pub async fn pull_catalog(
     if manifest.version <= held_version {
         return Ok(None);
     }
+    let version = manifest.version;
+    let changes = manifest.changes.clone();
+    install_manifest(store, t, key, manifest, held).await?;
+    tracing::info!(version, changes = changes.len(), "catalog version installed");
+    progress(SyncEvent::CatalogUpdated { version, changes });
+    Ok(Some(version))
+}
+
+/// Fetches one published version by number (a tablet opening a case made under a version it does
+/// not hold), with the same checks as [`pull_catalog`].
+pub async fn fetch_catalog_version(
+    store: &dyn SyncStore,
+    t: &Transport,
+    server_key: &VerifyingKey,
+    version: u32,
+) -> Result<(), SyncError> {
+    let held = store.held_catalog().map_err(store_err)?;
+    let manifest = in_run_retry(|| t.catalog_manifest(Some(version))).await?;
+    if manifest.version != version {
+        return Err(SyncError::BadCatalog {
+            version,
+            reason: format!("the server answered with version {}", manifest.version),
+        });
+    }
+    install_manifest(store, t, server_key, manifest, held).await
+}
+
+/// Verifies `manifest`, fetches the parts not in `held` (or the shipped catalog), assembles, checks
+/// and installs the version.
+async fn install_manifest(
+    store: &dyn SyncStore,
+    t: &Transport,
+    key: &VerifyingKey,
+    manifest: CatalogManifest,
+    held: Option<InstalledCatalog>,
+) -> Result<(), SyncError> {
     let bad = |why: String| SyncError::BadCatalog {
         version: manifest.version,
         reason: why,
@@ -640,17 +676,7 @@ pub async fn pull_catalog(
     }
     store
         .install_catalog(&manifest, &catalog)
-        .map_err(store_err)?;
-    tracing::info!(
-        version = manifest.version,
-        changes = manifest.changes.len(),
-        "catalog version installed"
-    );
-    progress(SyncEvent::CatalogUpdated {
-        version: manifest.version,
-        changes: manifest.changes.clone(),
-    });
-    Ok(Some(manifest.version))
+        .map_err(store_err)
 }
 
 /// Exponential backoff with full jitter: attempt n waits a uniform time in `[0, min(cap, base·2ⁿ)]`.

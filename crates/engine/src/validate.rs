@@ -323,13 +323,8 @@ pub fn answers(
     answers: &BTreeMap<String, Answer>,
     today: NaiveDate,
 ) -> Vec<FieldProblem> {
-    let fields: &[FieldDef] = item
-        .guide
-        .as_ref()
-        .map(|g| g.fields.as_slice())
-        .unwrap_or(&[]);
-    let applicant_env = item.applicant.is_resident().then_some(applicant_data);
-    let env = Env::for_case(fields, applicant_env, answers, today);
+    let fields = item_fields(item);
+    let env = case_env(item, applicant_data, answers, today);
     let mut out = Vec::new();
     for def in fields {
         check_field(
@@ -365,13 +360,16 @@ pub fn case_env(
     answer_map: &BTreeMap<String, Answer>,
     today: NaiveDate,
 ) -> Env {
-    let fields: &[FieldDef] = item
-        .guide
+    let applicant_env = item.applicant.is_resident().then_some(applicant_data);
+    Env::for_case(item_fields(item), applicant_env, answer_map, today)
+}
+
+/// The item's form fields (none for an item without a guide).
+fn item_fields(item: &Item) -> &[FieldDef] {
+    item.guide
         .as_ref()
         .map(|g| g.fields.as_slice())
-        .unwrap_or(&[]);
-    let applicant_env = item.applicant.is_resident().then_some(applicant_data);
-    Env::for_case(fields, applicant_env, answer_map, today)
+        .unwrap_or(&[])
 }
 
 /// Whether a field is shown under `env`, and whether it must then be answered.
@@ -577,8 +575,7 @@ pub fn material_needs(
     let Some(guide) = &item.guide else {
         return Vec::new();
     };
-    let applicant_env = item.applicant.is_resident().then_some(applicant_data);
-    let env = Env::for_case(&guide.fields, applicant_env, answer_map, today);
+    let env = case_env(item, applicant_data, answer_map, today);
     let mut out = Vec::new();
     for m in &guide.materials {
         let (shown, required) = shown_and_required(

@@ -16,7 +16,7 @@ use super::pages::{load_pages, review_layout, PageView};
 use super::staff_transport;
 use super::viewer::{PageViewer, ZOOMS};
 use crate::components::top_bar::TopBar;
-use crate::services::{use_catalog, use_catalog_for, use_enrolment};
+use crate::services::{use_book, use_catalog, use_catalog_for, use_enrolment};
 
 /// What the last action did: shown above the actions.
 pub type ActionMessage = Option<(bool, String)>;
@@ -130,9 +130,32 @@ fn TownCaseView(
     message: ActionMessage,
 ) -> Element {
     let enrolment = use_enrolment();
-    // The definition the case was made under when this device holds it, else the newest.
+    let book = use_book();
+    // The definition the case was made under: fetched from the town centre (signed, verified) the
+    // first time this tablet sees a case of that version; the newest held is shown meanwhile.
     let current = use_catalog();
-    let item = use_catalog_for(case.catalog_version)
+    let held = use_catalog_for(case.catalog_version);
+    let version = case.catalog_version;
+    let mut fetched = use_signal(|| false);
+    use_effect(use_reactive!(|version| {
+        if version == 0 || book.outbox().catalog(version).ok().flatten().is_some() {
+            return;
+        }
+        let (book, e) = (book.clone(), enrolment.peek().clone());
+        spawn(async move {
+            let Some(key) = e.as_ref().and_then(|e| e.server_key) else {
+                return;
+            };
+            let Ok(t) = staff_transport(&e) else { return };
+            match bianmin_engine::sync::fetch_catalog_version(&book, &t, &key, version).await {
+                Ok(()) => fetched.set(true),
+                Err(err) => tracing::warn!(version, error = %err, "catalog version not fetched"),
+            }
+        });
+    }));
+    let _ = fetched();
+    let shown_by_own_version = held.is_some();
+    let item = held
         .unwrap_or(current)
         .item(&case.item)
         .cloned();
@@ -170,14 +193,40 @@ fn TownCaseView(
             p { "办件编号 " code { "{case.id}" } " · 第{v}版 · "
                 strong { id: "case-state", "data-state": "{s.as_str()}", "data-version": "{v}", "{s.label()}" } }
             p { "首问负责：{case.responsible.name}（{case.responsible.village}）" }
+            if version > 0 {
+                p { class: "muted", id: "case-catalog-version",
+                    if shown_by_own_version { "按事项清单第{version}版办理" } else { "本件按事项清单第{version}版办理，该版尚未下载到本机，暂按最新版显示" }
+                }
+            }
             if let Some(d) = case.deadline { p { "承诺办结日期：{d}" } }
             dl { class: "facts",
                 dt { "申请人" } dd { "{case.applicant.name}" }
                 dt { "身份证号码" } dd { "{case.applicant.id_number}" }
                 dt { "联系电话" } dd { "{case.applicant.phone}" }
-                for (k, val) in case.answers.iter() {
+                for (k, val) in case.answers.iter().filter(|(_, a)| a.rows().is_empty()) {
                     dt { {field_label(k)} }
                     dd { "{val}" }
+                }
+            }
+            // Repeat groups (household members) as tables, one row per person.
+            for (k, val) in case.answers.iter().filter(|(_, a)| !a.rows().is_empty()) {
+                {
+                    let cols: Vec<(String, String)> = guide
+                        .as_ref()
+                        .and_then(|g| g.fields.iter().find(|f| &f.key == k))
+                        .map(|g| g.fields.iter().map(|c| (c.key.clone(), c.label.clone())).collect())
+                        .unwrap_or_default();
+                    rsx! {
+                        h3 { {field_label(k)} "（{val.rows().len()}人）" }
+                        table { class: "rows", id: "rows-{k}",
+                            tr { for (_, label) in cols.iter() { th { "{label}" } } }
+                            for (i, row) in val.rows().iter().enumerate() {
+                                tr { key: "{i}",
+                                    for (ck, _) in cols.iter() { td { {row.get(ck).cloned().unwrap_or_default()} } }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             if !open_list.is_empty() {
