@@ -388,6 +388,8 @@ async fn fill_item_fields(fields: &[bianmin_engine::catalog::FieldDef]) -> Step 
                     "three household members",
                 )
                 .await?;
+                read(&format!("document.querySelector('#group-{}').scrollIntoView({{block: 'start'}}); return 1;", f.key)).await?;
+                both_sizes("case-household").await?;
             }
             FieldKind::Multi => {
                 let first = format!("#f-{} input[type=checkbox]", f.key);
