@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use bianmin_engine::catalog::{
-    ApplicantKind, CaptureKind, Catalog, Check, FieldDef, FieldKind, Material,
-};
+use bianmin_engine::catalog::{ApplicantKind, CaptureKind, Check, FieldDef, FieldKind, Material};
 use bianmin_engine::enrolment::Enrolment;
 use bianmin_engine::outbox::{FileKeyStore, Outbox, StoreError};
 use bianmin_engine::validate;
@@ -436,12 +434,13 @@ pub fn crash_applicant(seq: u64) -> Applicant {
 }
 
 pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
-    let catalog = Catalog::embedded()?;
+    let outbox = open_outbox(data)?;
+    // Cases follow the newest catalog version held, like every case the CLI makes.
+    let (_, catalog) = outbox.current_catalog().map_err(store)?;
     let item = catalog
         .item(&args.item)
-        .ok_or_else(|| anyhow!("unknown item {}", args.item))?;
-    let guide = item.guide.as_ref().expect("village item");
-    let outbox = open_outbox(data)?;
+        .filter(|i| i.guide.is_some())
+        .ok_or_else(|| anyhow!("unknown village item {}", args.item))?;
     let agent = AgentRef {
         device_id: outbox.device_code().to_string(),
         name: String::new(),
@@ -463,14 +462,14 @@ pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         let mut n = 0;
-        for m in guide.materials.iter().filter(|m| m.required) {
-            for _ in 0..m.pages.len() {
+        for (key, pages) in required_pages(item, &c.applicant, &c.answers) {
+            for _ in 0..pages {
                 n += 1;
                 outbox
                     .add_page(
                         &case.id,
-                        &m.key,
-                        &format!("{}-{n}.jpg", m.key),
+                        &key,
+                        &format!("{key}-{n}.jpg"),
                         &crash_photo(seq, n),
                     )
                     .map_err(store)?;
@@ -483,6 +482,21 @@ pub fn crash_loop(data: &Path, args: &CrashLoopArgs) -> Result<ExitCode> {
         made += 1;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The photos 初审 requires for these answers: (material key, pages), in the guide's order. Scripts
+/// that fill forms mechanically take exactly these.
+pub fn required_pages(
+    item: &bianmin_engine::catalog::Item,
+    applicant: &Applicant,
+    answers: &BTreeMap<String, Answer>,
+) -> Vec<(String, usize)> {
+    let today = chrono::Local::now().date_naive();
+    validate::material_needs(item, applicant, answers, today)
+        .into_iter()
+        .filter(|m| m.required)
+        .map(|m| (m.key, m.pages.len()))
+        .collect()
 }
 
 /// Valid answers for every field of an item (the crash loop fills forms mechanically).

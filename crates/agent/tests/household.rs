@@ -4,52 +4,15 @@
 
 mod common;
 
-use bianmin_engine::catalog::{CaptureKind, Catalog, FieldDef, FieldKind};
+use bianmin_engine::catalog::Catalog;
 use bianmin_engine::outbox::{FileKeyStore, Outbox};
 use bianmin_protocol::sync::CatalogManifest;
 use common::{agent, text};
 
-/// Installs, as sync would, version 1: the shipped catalog with V11 asking for every household member
-/// and each member's ID card (both sides).
-fn install_household_version(data: &std::path::Path) {
-    let shipped = Catalog::embedded().unwrap();
-    let mut items = shipped.items().to_vec();
-    let g = items
-        .iter_mut()
-        .find(|i| i.code == "V11")
-        .unwrap()
-        .guide
-        .as_mut()
-        .unwrap();
-    let col = |key: &str, label: &str, kind: FieldKind| FieldDef {
-        key: key.into(),
-        label: label.into(),
-        kind,
-        required: true,
-        ..FieldDef::default()
-    };
-    let mut relation = col("relation", "与申请人关系", FieldKind::Choice);
-    relation.choices = vec!["本人".into(), "配偶".into(), "子女".into()];
-    g.fields.push(FieldDef {
-        fields: vec![
-            col("name", "姓名", FieldKind::Text),
-            col("id_number", "身份证号码", FieldKind::IdNumber),
-            relation,
-        ],
-        min_rows: Some(1),
-        ..col("members", "家庭成员", FieldKind::Group)
-    });
-    let mut card = g.materials[0].clone();
-    card.key = "member_id_card".into();
-    card.name = "家庭成员居民身份证".into();
-    card.capture = CaptureKind::Card;
-    card.pages = vec!["正面".into(), "反面".into()];
-    card.per = Some("members".into());
-    card.required = true;
-    card.required_if = None;
-    card.note = String::new();
-    g.materials.push(card);
-    let catalog = shipped.with_items("test", items).unwrap();
+/// Installs, as sync would, version 1: the shipped catalog, whose V11 lists every household member
+/// and asks for each member's household-register page and, from 16, ID card.
+fn install_version_1(data: &std::path::Path) {
+    let catalog = Catalog::embedded().unwrap();
     let manifest = CatalogManifest {
         version: 1,
         hash: catalog.hash(),
@@ -75,7 +38,7 @@ fn id(birth_seq: &str) -> String {
 fn a_household_case_is_filled_from_json_and_every_members_card_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("phone");
-    install_household_version(&data);
+    install_version_1(&data);
 
     let o = agent(&data, &["items", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -94,15 +57,17 @@ fn a_household_case_is_filled_from_json_and_every_members_card_is_counted() {
         .find(|f| f["key"] == "members")
         .expect("the group is listed");
     assert_eq!(members["type"], "group");
-    assert_eq!(members["fields"][2]["choices"][1], "配偶");
+    assert_eq!(members["fields"][2]["key"], "relation");
+    assert_eq!(members["fields"][2]["choices"][0], "配偶");
     let card = v11["materials"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["key"] == "member_id_card")
+        .find(|m| m["key"] == "member_id_cards")
         .unwrap();
     assert_eq!(card["pages"], serde_json::json!(["正面", "反面"]));
     assert_eq!(card["per"], "members");
+    assert_eq!(card["per_if"], "row.id_number_age >= 16");
 
     // Answers for every field of V11 plus three members; one photo per page.
     let work = dir.path().join("work");
@@ -114,26 +79,19 @@ fn a_household_case_is_filled_from_json_and_every_members_card_is_counted() {
         serde_json::json!({"name": "王秀英", "id_number": applicant_id, "phone": "13934561234", "address": "古韩镇南关村"}).to_string(),
     )
     .unwrap();
-    let mut answers = serde_json::Map::new();
-    for f in v11["fields"].as_array().unwrap() {
-        let def: FieldDef = serde_json::from_value(f.clone()).unwrap();
-        if def.kind != FieldKind::Group {
-            answers.insert(
-                def.key.clone(),
-                serde_json::to_value(def.sample_answer(&applicant_id)).unwrap(),
-            );
-        }
-    }
-    answers.insert(
-        "members".into(),
-        serde_json::json!([
-            {"name": "王秀英", "id_number": applicant_id, "relation": "本人"},
-            {"name": "李大山", "id_number": id("19550101001"), "relation": "配偶"},
-            {"name": "李小花", "id_number": id("20120101002"), "relation": "子女"},
-        ]),
-    );
+    // Three members besides the applicant, all 16 or over and healthy, so no hardship proof is due.
+    let answers = serde_json::json!({
+        "applicant_income": 300,
+        "area_type": "农村最低生活保障",
+        "cause": "年老体弱",
+        "members": [
+            {"name": "李大山", "id_number": id("19550101001"), "relation": "配偶", "health": "健康", "work": "务农", "monthly_income": 200},
+            {"name": "李二山", "id_number": id("19850601003"), "relation": "子女", "health": "健康", "work": "务工或经营", "monthly_income": 900},
+            {"name": "李小花", "id_number": id("20080101002"), "relation": "孙子女、外孙子女", "health": "健康", "work": "在校学生", "monthly_income": 0},
+        ],
+    });
     let ans = work.join("answers.json");
-    std::fs::write(&ans, serde_json::Value::Object(answers).to_string()).unwrap();
+    std::fs::write(&ans, answers.to_string()).unwrap();
     let mut args: Vec<String> = vec![
         "new".into(),
         "--item".into(),
@@ -158,7 +116,16 @@ fn a_household_case_is_filled_from_json_and_every_members_card_is_counted() {
         }
     }
     // Without the last member's back side 初审 names exactly that photo.
-    let short: Vec<&str> = args[..args.len() - 2].iter().map(String::as_str).collect();
+    let last_card = args
+        .iter()
+        .rposition(|a| a.starts_with("member_id_cards="))
+        .unwrap();
+    let short: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != last_card && *i != last_card - 1)
+        .map(|(_, a)| a.as_str())
+        .collect();
     let o = agent(&data, &short);
     assert!(o.status.success(), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);

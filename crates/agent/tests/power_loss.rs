@@ -193,13 +193,15 @@ fn power_cut_during_new_and_the_crash_loop_loses_no_acknowledged_case() {
 /// Pages per crash-loop case (V41's required materials).
 fn crash_pages() -> u32 {
     let catalog = bianmin_engine::catalog::Catalog::embedded().unwrap();
-    let guide = catalog.item("V41").unwrap().guide.clone().unwrap();
-    guide
-        .materials
-        .iter()
-        .filter(|m| m.required)
-        .map(|m| m.pages.len() as u32)
-        .sum()
+    let item = catalog.item("V41").unwrap();
+    bianmin_agent::cases::required_pages(
+        item,
+        &bianmin_agent::cases::crash_applicant(0),
+        &bianmin_agent::cases::crash_answers(item),
+    )
+    .iter()
+    .map(|(_, pages)| *pages as u32)
+    .sum()
 }
 
 /// Opens the store as the next start would and checks every promise; failures are tallied.

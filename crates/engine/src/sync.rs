@@ -578,7 +578,15 @@ pub async fn pull_catalog(
     let (Some(key), Ok(held)) = (server_key, store.held_catalog()) else {
         return Ok(None);
     };
-    let manifest = in_run_retry(|| t.catalog_manifest(None)).await?;
+    let manifest = match in_run_retry(|| t.catalog_manifest(None)).await {
+        Ok(m) => m,
+        // A town centre from before published catalogs: the phone keeps the catalog it has.
+        Err(TransportError::Rejected { status: 404, .. }) => {
+            tracing::warn!("the town centre publishes no catalog versions; keeping the one held");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
     let held_version = held.as_ref().map(|h| h.manifest.version).unwrap_or(0);
     if manifest.version <= held_version {
         return Ok(None);
@@ -586,7 +594,11 @@ pub async fn pull_catalog(
     let version = manifest.version;
     let changes = manifest.changes.clone();
     install_manifest(store, t, key, manifest, held).await?;
-    tracing::info!(version, changes = changes.len(), "catalog version installed");
+    tracing::info!(
+        version,
+        changes = changes.len(),
+        "catalog version installed"
+    );
     progress(SyncEvent::CatalogUpdated { version, changes });
     Ok(Some(version))
 }

@@ -155,10 +155,7 @@ fn TownCaseView(
     }));
     let _ = fetched();
     let shown_by_own_version = held.is_some();
-    let item = held
-        .unwrap_or(current)
-        .item(&case.item)
-        .cloned();
+    let item = held.unwrap_or(current).item(&case.item).cloned();
     let guide = item.as_ref().and_then(|i| i.guide.clone());
     let (order, rows) = review_layout(&case, guide.as_ref());
     let missing = use_signal(Vec::new);

@@ -75,7 +75,6 @@ pub fn complete_case_args(
 ) -> (Vec<String>, Vec<Vec<u8>>) {
     let catalog = Catalog::embedded().unwrap();
     let item = catalog.item("V01").unwrap();
-    let guide = item.guide.as_ref().unwrap();
     let applicant = work.join("applicant.json");
     std::fs::write(
         &applicant,
@@ -90,18 +89,20 @@ pub fn complete_case_args(
     ];
     let mut photos = Vec::new();
     let mut n = 0;
-    for m in guide.materials.iter().filter(|m| m.required) {
-        for _ in 0..m.pages.len() {
+    let answers = bianmin_agent::cases::crash_answers(item);
+    let person = bianmin_agent::cases::crash_applicant(applicant_seed);
+    for (key, pages) in bianmin_agent::cases::required_pages(item, &person, &answers) {
+        for _ in 0..pages {
             n += 1;
-            let p = work.join(format!("{}-{n}.jpg", m.key));
+            let p = work.join(format!("{key}-{n}.jpg"));
             let bytes = bianmin_agent::cases::crash_photo(photo_seed, n);
             std::fs::write(&p, &bytes).unwrap();
             photos.push(bytes);
             args.push("--material".into());
-            args.push(format!("{}={}", m.key, p.display()));
+            args.push(format!("{key}={}", p.display()));
         }
     }
-    for (k, v) in bianmin_agent::cases::crash_answers(item) {
+    for (k, v) in answers {
         args.push("--answer".into());
         args.push(format!("{k}={v}"));
     }
