@@ -62,6 +62,25 @@ pub fn ReceiptScreen(id: String) -> Element {
                 .collect()
         })
         .unwrap_or_default();
+    // A village report (到龄死亡月报表) has no resident: nothing to follow or rate.
+    let resident = item.as_ref().is_none_or(|i| i.applicant.is_resident());
+    if !resident {
+        return rsx! {
+            TopBar { title: "已提交" }
+            main { class: "page receipt", id: "receipt",
+                h2 { "村级报表已封存" }
+                dl { class: "facts",
+                    dt { "办件编号" } dd { code { id: "receipt-case", "{case.id}" } }
+                    dt { "事项" } dd { "{name}" }
+                    dt { "状态" } dd { "{case.state.label()}" }
+                }
+                p { id: "no-receipt", "本事项是村里的报表，没有居民申请人，不出具回执、不参加好差评。有信号时会自动上传镇中心。" }
+                div { class: "actions no-print",
+                    button { class: "btn primary", id: "receipt-done", onclick: move |_| { navigator().replace(Route::Home {}); }, "完成" }
+                }
+            }
+        };
+    }
     rsx! {
         TopBar { title: "回执" }
         main { class: "page receipt", id: "receipt",

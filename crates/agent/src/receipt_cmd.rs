@@ -31,6 +31,19 @@ pub fn receipt(data: &Path, args: &ReceiptArgs) -> Result<ExitCode> {
     let case = outbox
         .get(&args.case)
         .map_err(|e| anyhow!("no case {} on this device: {e}", args.case))?;
+    let catalog = outbox
+        .catalog_for(case.catalog_version)
+        .map_err(|e| anyhow!("{e}"))?;
+    if catalog
+        .item(&case.item)
+        .is_some_and(|i| !i.applicant.is_resident())
+    {
+        anyhow::bail!(
+            "case {} is a village report ({}): it has no resident, so no receipt and no rating",
+            case.id,
+            case.item
+        );
+    }
     let issued = case
         .created_at
         .with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
