@@ -373,4 +373,43 @@ mod tests {
         assert_eq!(v["method"], "mail");
         assert_eq!(serde_json::from_value::<Delivery>(v).unwrap(), d);
     }
+
+    #[test]
+    fn a_submission_from_before_repeat_groups_still_reads() {
+        // Stored and sent before answers could be lists and before catalogs had versions.
+        let old = r#"{"id":"140423100201-20261101-ABC234-0001","version":1,"item":"V11",
+            "village":"140423100201","applicant":{"name":"张三","id_number":"x","phone":"1"},
+            "answers":{"household_size":"3"},"materials":[],
+            "responsible":{"device_id":"ABC234","village":"140423100201"},
+            "sealed_at":"2026-11-01T02:00:00Z"}"#;
+        let sub: CaseSubmission = serde_json::from_str(old).unwrap();
+        assert_eq!(sub.catalog_version, 0);
+        assert_eq!(sub.answers["household_size"], Answer::Text("3".into()));
+    }
+
+    #[test]
+    fn answers_keep_their_shape_through_json() {
+        let answers: BTreeMap<String, Answer> = [
+            ("a".to_string(), Answer::Text("是".into())),
+            (
+                "b".to_string(),
+                Answer::Choices(vec!["低保".into(), "残疾".into()]),
+            ),
+            (
+                "c".to_string(),
+                Answer::Rows(vec![BTreeMap::from([(
+                    "name".to_string(),
+                    "李四".to_string(),
+                )])]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let json = serde_json::to_string(&answers).unwrap();
+        let back: BTreeMap<String, Answer> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, answers);
+        // An empty list has no shape to keep; both readings are empty answers.
+        let empty: Answer = serde_json::from_str("[]").unwrap();
+        assert!(empty.is_empty() && empty.rows().is_empty() && empty.choices().is_empty());
+    }
 }
