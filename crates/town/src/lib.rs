@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bucket;
+pub mod catalog;
 pub mod digest;
 pub mod divisions;
 pub mod edge;
@@ -32,7 +33,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::routing::{get, head, post, put};
 use axum::Router;
-use bianmin_engine::catalog::Catalog;
 use bianmin_engine::deadline::WorkCalendar;
 use ed25519_dalek::SigningKey;
 use thiserror::Error;
@@ -97,6 +97,8 @@ pub enum StartError {
     Catalog(#[from] bianmin_engine::catalog::CatalogError),
     #[error(transparent)]
     Feedback(#[from] feedback::FeedbackConfigError),
+    #[error("catalog versions: {0}")]
+    Catalogs(#[from] catalog::CatalogOpError),
 }
 
 /// Per-key async locks: one upload per attachment, one writer per case.
@@ -130,8 +132,8 @@ pub struct Inner {
     /// Where attachment bytes live (the data directory, or an S3-compatible store).
     pub objects: objects::Objects,
     pub divisions: Divisions,
-    pub catalog: Catalog,
-    pub calendar: WorkCalendar,
+    /// The published catalog versions this server has seen (the newest is the current one).
+    pub catalogs: catalog::Catalogs,
     pub server_key: SigningKey,
     /// Nonces of verified requests, kept in the store so a restart does not forget them.
     pub nonces: auth::NonceCache,
@@ -159,6 +161,12 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// The working-day calendar of the newest published holiday table (a new year's 放假安排
+    /// arrives as a catalog version, without a release).
+    pub fn calendar(&self) -> WorkCalendar {
+        self.catalogs.latest().catalog.calendar()
+    }
+
     /// Opens the data directory with the embedded sled store.
     pub fn open(data: &Path) -> Result<AppState, StartError> {
         bianmin_engine::outbox::disk::create_dir_durable(data)?;
@@ -182,13 +190,13 @@ impl AppState {
     ) -> Result<AppState, StartError> {
         let files = Files::new(data)?;
         let nonces = auth::NonceCache::new(store.clone());
+        let server_key = admin.server_key()?;
         Ok(AppState(Arc::new(Inner {
-            server_key: admin.server_key()?,
+            catalogs: catalog::Catalogs::open(store.as_ref(), &server_key)?,
+            server_key,
             store,
             admin,
             divisions: Divisions::for_data_dir(data)?,
-            catalog: Catalog::embedded()?,
-            calendar: WorkCalendar::shipped(),
             nonces,
             enrol_limiter: ratelimit::Limiter::new(
                 store::BucketKind::Enrolment,
@@ -242,6 +250,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/v1/inbox", get(routes::inbox))
         .route("/v1/changes", get(routes::changes))
+        .route("/v1/catalog", get(catalog::manifest))
+        .route("/v1/catalog/parts", post(catalog::parts))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -256,6 +256,8 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
                     .village_full_name(&c.case.village)
                     .unwrap_or_default(),
                 state
+                    .catalogs
+                    .for_case(c.case.catalog_version)
                     .catalog
                     .item(&c.case.item)
                     .map(|i| i.name.clone())

@@ -208,6 +208,8 @@ fn render_case(
 ) -> Markup {
     let c = &sc.case;
     let item = state
+        .catalogs
+        .for_case(c.catalog_version)
         .catalog
         .item(&c.item)
         .map(|i| i.name.clone())
@@ -491,7 +493,7 @@ pub async fn rate(
         level,
         comment: comment.clone(),
         opened_at: now,
-        deadline: state.feedback.deadline(&state.calendar, china_today()),
+        deadline: state.feedback.deadline(&state.calendar(), china_today()),
         steps: Vec::new(),
     });
     if let Err(e) = sc

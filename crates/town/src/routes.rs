@@ -242,7 +242,13 @@ fn check_submission(
             "case number and responsible agent must be this device",
         ));
     }
-    if state.catalog.item(&sub.item).is_none() {
+    if state
+        .catalogs
+        .for_case(sub.catalog_version)
+        .catalog
+        .item(&sub.item)
+        .is_none()
+    {
         return Err(ApiError::unprocessable(
             "unknown_item",
             format!("unknown item {}", sub.item),
@@ -270,6 +276,16 @@ pub async fn submit_case(
 ) -> Result<Response, ApiError> {
     require(&d, DeviceRole::Agent)?;
     let sub: CaseSubmission = parse_json(&body)?;
+    // The case is checked against the definition it was made with, which may have been
+    // published by another server or the CLI since this one last looked.
+    crate::catalog::published(&state, Some(sub.catalog_version.max(1)))
+        .await
+        .map_err(|_| {
+            ApiError::unprocessable(
+                "unknown_catalog_version",
+                format!("catalog version {} is not published", sub.catalog_version),
+            )
+        })?;
     check_submission(&state, &d, &id, &sub)?;
     let pages: Vec<bianmin_protocol::AttachmentRef> = sub
         .materials
@@ -829,6 +845,8 @@ pub async fn inbox(
                 .village_full_name(&sc.case.village)
                 .unwrap_or_default(),
             item_name: state
+                .catalogs
+                .for_case(sc.case.catalog_version)
                 .catalog
                 .item(&sc.case.item)
                 .map(|i| i.name.clone())
@@ -864,7 +882,8 @@ pub async fn inbox(
 
 /// Turns a staff action into the decision it records, checking its content.
 fn decide(state: &AppState, sc: &StoredCase, action: &TownAction) -> Result<Decision, ApiError> {
-    let item = state.catalog.item(&sc.case.item);
+    let published = state.catalogs.for_case(sc.case.catalog_version);
+    let item = published.catalog.item(&sc.case.item);
     let guide = item.and_then(|i| i.guide.as_ref());
     Ok(match action {
         TownAction::Accept => {
@@ -874,7 +893,7 @@ fn decide(state: &AppState, sc: &StoredCase, action: &TownAction) -> Result<Deci
                     "the item has no guide with promised days",
                 )
             })?;
-            Case::accept_decision(china_today(), days, &state.calendar)
+            Case::accept_decision(china_today(), days, &state.calendar())
         }
         TownAction::RequestCorrection { missing, note } => {
             if missing.is_empty() {

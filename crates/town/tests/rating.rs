@@ -260,7 +260,7 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
         .expect("a bad review opens a loop");
     assert_eq!(
         l.deadline,
-        s.town.state.calendar.add_working_days(china_today(), 15)
+        s.town.state.calendar().add_working_days(china_today(), 15)
     );
     assert_eq!(l.next_step(), Some(StepKind::Verify));
 

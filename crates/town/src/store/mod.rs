@@ -31,7 +31,7 @@ use crate::bucket::RateConfig;
 pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
-    DeviceRecord, Rating, Rectification, Step, StepKind, StoredCase, Supervisor, Ticket,
+    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating, Rectification, Step, StepKind, StoredCase, Supervisor, Ticket,
     TicketError, VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
@@ -206,6 +206,34 @@ pub trait TownStore: Send + Sync + 'static {
         client: &str,
         config: RateConfig,
     ) -> Result<(), StoreError>;
+
+    /// Every catalog version, drafts and published, oldest first.
+    fn catalog_versions(&self) -> Result<Vec<CatalogVersion>, StoreError>;
+    fn catalog_version(&self, version: u32) -> Result<Option<CatalogVersion>, StoreError>;
+    /// The number of the newest published version (`None` before the first): cheap, so a server
+    /// asks it on every manifest request and notices what another server or the CLI published.
+    fn catalog_head(&self) -> Result<Option<u32>, StoreError>;
+    /// Stores `draft` as the one draft, numbered after the newest published version (replacing an
+    /// earlier draft), with its audit entry; the number given. `base` is the published version its
+    /// changes were computed against (0 for none): refused as `Stale` if another was published since.
+    fn put_catalog_draft(
+        &self,
+        draft: &CatalogVersion,
+        base: u32,
+        audit: AuditDraft,
+    ) -> Result<u32, CatalogStoreError>;
+    /// Removes the draft `version`, with its audit entry.
+    fn discard_catalog_draft(&self, version: u32, audit: AuditDraft)
+        -> Result<(), CatalogStoreError>;
+    /// Publishes the draft `version` (by `by`, at `at`) with its audit entry, in one transaction;
+    /// the version as stored after.
+    fn publish_catalog(
+        &self,
+        version: u32,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> Result<CatalogVersion, CatalogStoreError>;
 }
 
 /// What the administration commands write and the server reads.
@@ -249,6 +277,9 @@ pub struct Snapshot {
     /// Unused enrolment tickets by code hash.
     pub tickets: Vec<(String, Ticket)>,
     pub server_key: Option<[u8; 32]>,
+    /// Catalog versions, drafts and published, oldest first.
+    #[serde(default)]
+    pub catalog: Vec<CatalogVersion>,
 }
 
 /// Enrolment codes avoid 0/O and 1/I/L so they can be read aloud and typed.

@@ -23,7 +23,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use rand::RngCore;
 
 use super::{
-    enrol_code_hash, new_enrol_code, AdminStore, BucketKind, DeviceRecord, Rating, Rectification,
+    CatalogState, CatalogStoreError, CatalogVersion, enrol_code_hash, new_enrol_code, AdminStore, BucketKind, DeviceRecord, Rating, Rectification,
     Step, StepError, StoreError, StoredCase, Supervisor, Ticket, TicketError, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
@@ -102,6 +102,17 @@ CREATE TABLE holders (
     sha256 text NOT NULL REFERENCES attachments,
     village text NOT NULL,
     PRIMARY KEY (sha256, village)
+);
+"#,
+    ),
+    (
+        3,
+        r#"
+-- Catalog versions: at most one draft (the newest number), the rest published and never changed.
+CREATE TABLE catalog_versions (
+    version int PRIMARY KEY,
+    state text NOT NULL,
+    record jsonb NOT NULL
 );
 "#,
     ),
@@ -389,6 +400,12 @@ impl PgStore {
                 &[case_id, &(*n as i32)],
             )?;
         }
+        for v in &snap.catalog {
+            tx.execute(
+                "INSERT INTO catalog_versions (version, state, record) VALUES ($1, $2, $3)",
+                &[&(v.version as i32), &catalog_state(v.state), &Json(v)],
+            )?;
+        }
         for d in &snap.revoked {
             tx.execute(
                 "INSERT INTO revoked (device, at) VALUES ($1, now()) ON CONFLICT DO NOTHING",
@@ -426,6 +443,37 @@ impl PgStore {
         )?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+fn catalog_state(s: CatalogState) -> &'static str {
+    match s {
+        CatalogState::Draft => "draft",
+        CatalogState::Published => "published",
+    }
+}
+
+impl PgStore {
+    fn catalog_head_in(tx: &mut Transaction<'_>) -> Result<u32, StoreError> {
+        let head: Option<i32> = tx
+            .query_one(
+                "SELECT max(version) FROM catalog_versions WHERE state = 'published'",
+                &[],
+            )?
+            .get(0);
+        Ok(head.unwrap_or(0) as u32)
+    }
+
+    fn catalog_version_in(
+        tx: &mut Transaction<'_>,
+        version: u32,
+    ) -> Result<Option<CatalogVersion>, StoreError> {
+        Ok(tx
+            .query_opt(
+                "SELECT record FROM catalog_versions WHERE version = $1 FOR UPDATE",
+                &[&(version as i32)],
+            )?
+            .map(|r| r.get::<_, Json<CatalogVersion>>(0).0))
     }
 }
 
@@ -710,6 +758,109 @@ impl TownStore for PgStore {
         self.conn()?
             .execute("DELETE FROM sessions WHERE token_hash = $1", &[&token_hash])?;
         Ok(())
+    }
+
+    fn catalog_versions(&self) -> Result<Vec<CatalogVersion>, StoreError> {
+        self.records(
+            "SELECT record FROM catalog_versions ORDER BY version",
+            &[],
+        )
+    }
+
+    fn catalog_version(&self, version: u32) -> Result<Option<CatalogVersion>, StoreError> {
+        self.record(
+            "SELECT record FROM catalog_versions WHERE version = $1",
+            &[&(version as i32)],
+        )
+    }
+
+    fn catalog_head(&self) -> Result<Option<u32>, StoreError> {
+        let head: Option<i32> = self
+            .conn()?
+            .query_one(
+                "SELECT max(version) FROM catalog_versions WHERE state = 'published'",
+                &[],
+            )?
+            .get(0);
+        Ok(head.map(|v| v as u32))
+    }
+
+    fn put_catalog_draft(
+        &self,
+        draft: &CatalogVersion,
+        base: u32,
+        audit: AuditDraft,
+    ) -> Result<u32, CatalogStoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(StoreError::from)?;
+        // `append` locks the counters row first: catalog writes of every server are serialised.
+        PgStore::append(&mut tx, None, &[], vec![audit])?;
+        let head = PgStore::catalog_head_in(&mut tx)?;
+        if head != base {
+            return Err(CatalogStoreError::Stale { base, found: head });
+        }
+        let mut draft = draft.clone();
+        draft.version = head + 1;
+        draft.state = CatalogState::Draft;
+        tx.execute(
+            "INSERT INTO catalog_versions (version, state, record) VALUES ($1, 'draft', $2)
+             ON CONFLICT (version) DO UPDATE SET state = 'draft', record = EXCLUDED.record",
+            &[&(draft.version as i32), &Json(&draft)],
+        )
+        .map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(draft.version)
+    }
+
+    fn discard_catalog_draft(
+        &self,
+        version: u32,
+        audit: AuditDraft,
+    ) -> Result<(), CatalogStoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(StoreError::from)?;
+        PgStore::append(&mut tx, None, &[], vec![audit])?;
+        match PgStore::catalog_version_in(&mut tx, version)? {
+            None => return Err(CatalogStoreError::NotFound(version)),
+            Some(v) if v.state == CatalogState::Published => {
+                return Err(CatalogStoreError::AlreadyPublished(version))
+            }
+            Some(_) => {}
+        }
+        tx.execute(
+            "DELETE FROM catalog_versions WHERE version = $1",
+            &[&(version as i32)],
+        )
+        .map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    fn publish_catalog(
+        &self,
+        version: u32,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> Result<CatalogVersion, CatalogStoreError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(StoreError::from)?;
+        PgStore::append(&mut tx, None, &[], vec![audit])?;
+        let mut v = PgStore::catalog_version_in(&mut tx, version)?
+            .ok_or(CatalogStoreError::NotFound(version))?;
+        if v.state == CatalogState::Published {
+            return Err(CatalogStoreError::AlreadyPublished(version));
+        }
+        v.state = CatalogState::Published;
+        v.published_by = Some(by.to_string());
+        v.published_at = Some(at);
+        tx.execute(
+            "UPDATE catalog_versions SET state = 'published', record = $2 WHERE version = $1",
+            &[&(version as i32), &Json(&v)],
+        )
+        .map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(v)
     }
 
     fn snapshot(&self) -> Result<super::Snapshot, StoreError> {

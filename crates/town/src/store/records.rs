@@ -203,3 +203,51 @@ pub enum TicketError {
     #[error("enrolment code has expired")]
     Expired,
 }
+
+/// Whether a catalog version is still being prepared or is out for the phones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatalogState {
+    /// Imported from a spreadsheet, not yet delivered: it may be replaced or discarded.
+    Draft,
+    /// Delivered to the phones; never changed again.
+    Published,
+}
+
+/// One catalog version: a draft or a published version (immutable). Versions are numbered 1, 2,
+/// … without gaps: the one draft there may be carries the number after the newest published
+/// version, and importing again replaces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogVersion {
+    pub version: u32,
+    pub state: CatalogState,
+    /// `Catalog::hash` of `json`.
+    pub hash: String,
+    /// The canonical JSON (`Catalog::to_json`): what the parts are cut from.
+    pub json: String,
+    /// Where it came from: a spreadsheet's file name, or `embedded` for the catalog built in.
+    pub source: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub published_by: Option<String>,
+    #[serde(default)]
+    pub published_at: Option<DateTime<Utc>>,
+    /// What changed since the previous published version, one Chinese line per change.
+    #[serde(default)]
+    pub changes: Vec<String>,
+}
+
+/// Why a catalog version could not be stored or published.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogStoreError {
+    #[error("there is no catalog version {0}")]
+    NotFound(u32),
+    #[error("catalog version {0} is already published")]
+    AlreadyPublished(u32),
+    /// Another version was published since the caller compared its draft with the newest one.
+    #[error("version {found} was published meanwhile (the draft was compared with {base}); import again")]
+    Stale { base: u32, found: u32 },
+    #[error(transparent)]
+    Store(#[from] super::StoreError),
+}

@@ -19,7 +19,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::{
-    BucketKind, DeviceRecord, Rating, Rectification, Step, StepError, StoreError, StoredCase,
+    BucketKind, CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating, Rectification, Step, StepError, StoreError, StoredCase,
     TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
@@ -84,6 +84,8 @@ pub struct SledStore {
     attachments: sled::Tree,
     /// `sha256 \0 village` → nothing.
     holders: sled::Tree,
+    /// Catalog version, big-endian u32 → [`CatalogVersion`].
+    catalog: sled::Tree,
     /// Serialises commits (see the module comment).
     write: Mutex<()>,
     buckets: Mutex<HashMap<(BucketKind, String), Bucket>>,
@@ -141,6 +143,8 @@ struct Extra<'a> {
     device: Option<&'a DeviceRecord>,
     rating: Option<&'a Rating>,
     rectification: Option<&'a Rectification>,
+    catalog_put: Option<&'a CatalogVersion>,
+    catalog_remove: Option<u32>,
 }
 
 impl SledStore {
@@ -164,6 +168,7 @@ impl SledStore {
             sessions: sled.open_tree("sessions")?,
             attachments: sled.open_tree("attachments")?,
             holders: sled.open_tree("holders")?,
+            catalog: sled.open_tree("catalog")?,
             write: Mutex::new(()),
             buckets: Mutex::default(),
             db,
@@ -267,6 +272,9 @@ impl SledStore {
             self.phone_failures
                 .insert(case_id.as_bytes(), &n.to_be_bytes())?;
         }
+        for v in &snap.catalog {
+            self.catalog.insert(v.version.to_be_bytes(), json(v))?;
+        }
         let seq = snap.feed.iter().map(|e| e.seq).max().unwrap_or(0);
         self.meta.insert(META_FEED_SEQ, json(&seq))?;
         if let Some(h) = snap.audit.iter().max_by_key(|e| e.seq) {
@@ -287,6 +295,8 @@ impl SledStore {
         snap.audit = Self::all(&self.audit)?;
         snap.ratings = Self::all(&self.ratings)?;
         snap.rectifications = Self::all(&self.rectifications)?;
+        // Keys are big-endian numbers, so tree order is version order.
+        snap.catalog = Self::all(&self.catalog)?;
         let mut attachments = Vec::new();
         for row in self.attachments.iter() {
             let (k, v) = row?;
@@ -371,8 +381,15 @@ impl SledStore {
             &self.meta,
             &self.ratings,
             &self.rectifications,
+            &self.catalog,
         )
-            .transaction(|(td, tc, tf, ta, tm, tr, tx)| {
+            .transaction(|(td, tc, tf, ta, tm, tr, tx, tk)| {
+                if let Some(v) = extra.catalog_remove {
+                    tk.remove(&v.to_be_bytes())?;
+                }
+                if let Some(v) = extra.catalog_put {
+                    tk.insert(&v.version.to_be_bytes(), json(v))?;
+                }
                 if let Some(d) = extra.device {
                     td.insert(d.id.as_bytes(), json(d))?;
                 }
@@ -773,5 +790,106 @@ impl TownStore for SledStore {
             bucket.give_back(config);
         }
         Ok(())
+    }
+
+    fn catalog_versions(&self) -> Result<Vec<CatalogVersion>, StoreError> {
+        Self::all(&self.catalog)
+    }
+
+    fn catalog_version(&self, version: u32) -> Result<Option<CatalogVersion>, StoreError> {
+        self.catalog
+            .get(version.to_be_bytes())?
+            .map(|v| parse(&v))
+            .transpose()
+    }
+
+    fn catalog_head(&self) -> Result<Option<u32>, StoreError> {
+        // At most one draft, and it is the last key: the head is the last or the one before.
+        for row in self.catalog.iter().rev().take(2) {
+            let (_, v) = row?;
+            let v: CatalogVersion = parse(&v)?;
+            if v.state == CatalogState::Published {
+                return Ok(Some(v.version));
+            }
+        }
+        Ok(None)
+    }
+
+    fn put_catalog_draft(
+        &self,
+        draft: &CatalogVersion,
+        base: u32,
+        audit: AuditDraft,
+    ) -> Result<u32, CatalogStoreError> {
+        {
+            let _guard = self.lock();
+            let head = self.catalog_head()?.unwrap_or(0);
+            if head != base {
+                return Err(CatalogStoreError::Stale { base, found: head });
+            }
+            let mut draft = draft.clone();
+            draft.version = head + 1;
+            draft.state = CatalogState::Draft;
+            let extra = Extra {
+                catalog_put: Some(&draft),
+                ..Extra::default()
+            };
+            self.tx_commit_locked(extra, None, &[], vec![audit])?;
+        }
+        self.db.sync()?;
+        Ok(base + 1)
+    }
+
+    fn discard_catalog_draft(
+        &self,
+        version: u32,
+        audit: AuditDraft,
+    ) -> Result<(), CatalogStoreError> {
+        {
+            let _guard = self.lock();
+            match self.catalog_version(version)? {
+                None => return Err(CatalogStoreError::NotFound(version)),
+                Some(v) if v.state == CatalogState::Published => {
+                    return Err(CatalogStoreError::AlreadyPublished(version))
+                }
+                Some(_) => {}
+            }
+            let extra = Extra {
+                catalog_remove: Some(version),
+                ..Extra::default()
+            };
+            self.tx_commit_locked(extra, None, &[], vec![audit])?;
+        }
+        self.db.sync()?;
+        Ok(())
+    }
+
+    fn publish_catalog(
+        &self,
+        version: u32,
+        by: &str,
+        at: DateTime<Utc>,
+        audit: AuditDraft,
+    ) -> Result<CatalogVersion, CatalogStoreError> {
+        let published = {
+            let _guard = self.lock();
+            let mut v = self
+                .catalog_version(version)?
+                .ok_or(CatalogStoreError::NotFound(version))?;
+            if v.state == CatalogState::Published {
+                return Err(CatalogStoreError::AlreadyPublished(version));
+            }
+            v.state = CatalogState::Published;
+            v.published_by = Some(by.to_string());
+            v.published_at = Some(at);
+            let extra = Extra {
+                catalog_put: Some(&v),
+                ..Extra::default()
+            };
+            self.tx_commit_locked(extra, None, &[], vec![audit])?;
+            v
+        };
+        self.db.sync()?;
+        Ok(published)
     }
 }
