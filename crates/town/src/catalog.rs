@@ -171,11 +171,13 @@ pub fn ensure_first(store: &dyn TownStore) -> Result<(), CatalogOpError> {
     let draft = new_draft(&catalog, "embedded", SYSTEM, vec![]);
     let audit = AuditDraft::new(SYSTEM, "catalog_import", None, import_detail(&draft));
     match store.put_catalog_draft(&draft, 0, audit) {
-        Ok(n) => match store.publish_catalog(n, SYSTEM, Utc::now(), publish_audit(SYSTEM, &draft, n)) {
-            Ok(_) => Ok(()),
-            Err(CatalogStoreError::AlreadyPublished(_)) => Ok(()),
-            Err(e) => Err(e.into()),
-        },
+        Ok(n) => {
+            match store.publish_catalog(n, SYSTEM, Utc::now(), publish_audit(SYSTEM, &draft, n)) {
+                Ok(_) => Ok(()),
+                Err(CatalogStoreError::AlreadyPublished(_)) => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        }
         Err(CatalogStoreError::Stale { .. }) => Ok(()),
         Err(e) => Err(e.into()),
     }
@@ -197,7 +199,12 @@ fn new_draft(catalog: &Catalog, source: &str, by: &str, changes: Vec<String>) ->
 }
 
 fn import_detail(v: &CatalogVersion) -> String {
-    format!("from {} sha256 {}; {} changes", v.source, v.hash, v.changes.len())
+    format!(
+        "from {} sha256 {}; {} changes",
+        v.source,
+        v.hash,
+        v.changes.len()
+    )
 }
 
 fn publish_audit(by: &str, v: &CatalogVersion, version: u32) -> AuditDraft {
@@ -238,7 +245,10 @@ pub fn import_draft(
 ) -> Result<CatalogVersion, CatalogOpError> {
     ensure_first(store)?;
     let (base, old) = head_catalog(store)?.ok_or(CatalogStoreError::NotFound(1))?;
-    let lines = changes(&old, catalog).iter().map(ToString::to_string).collect();
+    let lines = changes(&old, catalog)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let mut draft = new_draft(catalog, source, by, lines);
     let audit = AuditDraft::new(by, "catalog_import", None, import_detail(&draft));
     draft.version = store.put_catalog_draft(&draft, base, audit)?;
@@ -265,7 +275,10 @@ pub fn discard(store: &dyn TownStore, version: u32, by: &str) -> Result<(), Cata
 }
 
 /// A stored version (draft or published) as a catalog, for export and preview.
-pub fn load(store: &dyn TownStore, version: u32) -> Result<(CatalogVersion, Catalog), CatalogOpError> {
+pub fn load(
+    store: &dyn TownStore,
+    version: u32,
+) -> Result<(CatalogVersion, Catalog), CatalogOpError> {
     let v = store
         .catalog_version(version)?
         .ok_or(CatalogStoreError::NotFound(version))?;
@@ -320,12 +333,10 @@ pub async fn published(state: &AppState, version: Option<u32>) -> Result<Arc<Pub
     }
     let st = state.clone();
     blocking(move || {
-        st.catalogs
-            .refresh(st.store.as_ref())
-            .map_err(|e| match e {
-                CatalogOpError::Store(CatalogStoreError::Store(s)) => s,
-                other => StoreError::Corrupt(other.to_string()),
-            })
+        st.catalogs.refresh(st.store.as_ref()).map_err(|e| match e {
+            CatalogOpError::Store(CatalogStoreError::Store(s)) => s,
+            other => StoreError::Corrupt(other.to_string()),
+        })
     })
     .await?;
     match version {

@@ -31,8 +31,8 @@ use crate::bucket::RateConfig;
 pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
-    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating, Rectification, Step, StepKind, StoredCase, Supervisor, Ticket,
-    TicketError, VersionRecord,
+    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating, Rectification, Step,
+    StepKind, StoredCase, Supervisor, Ticket, TicketError, VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
 
@@ -223,8 +223,11 @@ pub trait TownStore: Send + Sync + 'static {
         audit: AuditDraft,
     ) -> Result<u32, CatalogStoreError>;
     /// Removes the draft `version`, with its audit entry.
-    fn discard_catalog_draft(&self, version: u32, audit: AuditDraft)
-        -> Result<(), CatalogStoreError>;
+    fn discard_catalog_draft(
+        &self,
+        version: u32,
+        audit: AuditDraft,
+    ) -> Result<(), CatalogStoreError>;
     /// Publishes the draft `version` (by `by`, at `at`) with its audit entry, in one transaction;
     /// the version as stored after.
     fn publish_catalog(

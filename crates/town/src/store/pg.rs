@@ -23,8 +23,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use rand::RngCore;
 
 use super::{
-    CatalogState, CatalogStoreError, CatalogVersion, enrol_code_hash, new_enrol_code, AdminStore, BucketKind, DeviceRecord, Rating, Rectification,
-    Step, StepError, StoreError, StoredCase, Supervisor, Ticket, TicketError, TownStore,
+    enrol_code_hash, new_enrol_code, AdminStore, BucketKind, CatalogState, CatalogStoreError,
+    CatalogVersion, DeviceRecord, Rating, Rectification, Step, StepError, StoreError, StoredCase,
+    Supervisor, Ticket, TicketError, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
@@ -761,10 +762,7 @@ impl TownStore for PgStore {
     }
 
     fn catalog_versions(&self) -> Result<Vec<CatalogVersion>, StoreError> {
-        self.records(
-            "SELECT record FROM catalog_versions ORDER BY version",
-            &[],
-        )
+        self.records("SELECT record FROM catalog_versions ORDER BY version", &[])
     }
 
     fn catalog_version(&self, version: u32) -> Result<Option<CatalogVersion>, StoreError> {

@@ -19,8 +19,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use super::{
-    BucketKind, CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating, Rectification, Step, StepError, StoreError, StoredCase,
-    TownStore,
+    BucketKind, CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating,
+    Rectification, Step, StepError, StoreError, StoredCase, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};

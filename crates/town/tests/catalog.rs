@@ -1,0 +1,254 @@
+//! Catalog versions on the town: the store contract on every backend (version 1 is the built-in
+//! catalog, one draft replaced by each import, publishing audited, stale drafts refused, old
+//! versions kept), and delivery to devices (`GET /v1/catalog`, `POST /v1/catalog/parts`): a signed
+//! manifest, parts exactly as `Catalog::parts` cuts them, a publish seen without a restart.
+
+mod common;
+
+use axum::http::StatusCode;
+use bianmin_engine::catalog::{content_hash, Catalog};
+use bianmin_protocol::sync::{CatalogManifest, CatalogPartsRequest, CatalogPartsResponse};
+use bianmin_town::catalog::{self, Catalogs, SYSTEM};
+use bianmin_town::store::{CatalogState, CatalogStoreError, TownStore};
+use common::backends::backends;
+use common::{send, Town, NANGUAN};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+
+/// The built-in catalog with a required 残疾证 added to V03.
+fn with_disability_card(base: &Catalog) -> Catalog {
+    let mut items = base.items().to_vec();
+    let v03 = items.iter_mut().find(|i| i.code == "V03").unwrap();
+    let g = v03.guide.as_mut().unwrap();
+    let mut extra = g.materials[0].clone();
+    extra.key = "disability_card".into();
+    extra.name = "残疾证".into();
+    extra.required = true;
+    extra.required_if = None;
+    extra.relevant = None;
+    extra.per = None;
+    extra.per_if = None;
+    g.materials.push(extra);
+    base.with_items("test", items).unwrap()
+}
+
+fn on_its_own_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // The PostgreSQL client blocks; these tests are plain threads anyway, but keep it explicit.
+    std::thread::spawn(f).join().unwrap()
+}
+
+#[test]
+fn versions_are_drafted_replaced_published_and_audited_on_every_backend() {
+    for b in backends() {
+        let store = b.store.clone();
+        on_its_own_thread(move || check_store(store.as_ref()));
+        eprintln!("{}: ok", b.name);
+    }
+}
+
+fn check_store(store: &dyn TownStore) {
+    let key = SigningKey::from_bytes(&[7; 32]);
+    let catalogs = Catalogs::open(store, &key).unwrap();
+    assert_eq!(store.catalog_head().unwrap(), Some(1));
+    let v1 = store.catalog_version(1).unwrap().unwrap();
+    assert_eq!(v1.state, CatalogState::Published);
+    assert_eq!(v1.published_by.as_deref(), Some(SYSTEM));
+    let embedded = Catalog::embedded().unwrap();
+    assert_eq!(v1.hash, embedded.hash());
+    assert_eq!(catalogs.latest().version, 1);
+    // Opening again publishes nothing more.
+    Catalogs::open(store, &key).unwrap();
+    assert_eq!(store.catalog_versions().unwrap().len(), 1);
+
+    let edited = with_disability_card(&embedded);
+    let d = catalog::import_draft(store, &embedded, "same.xlsx", "王科员").unwrap();
+    assert_eq!((d.version, d.changes.len()), (2, 0));
+    // A second import replaces the draft under the same number.
+    let d = catalog::import_draft(store, &edited, "new.xlsx", "王科员").unwrap();
+    assert_eq!(d.version, 2);
+    assert_eq!(d.changes, vec!["V03 新增材料：残疾证（必交）".to_string()]);
+    let all = store.catalog_versions().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].source, "new.xlsx");
+    assert_eq!(all[1].state, CatalogState::Draft);
+    assert_eq!(store.catalog_head().unwrap(), Some(1));
+
+    // A draft computed against a version that is no longer the newest is refused.
+    let stale = store.put_catalog_draft(
+        &all[1],
+        0,
+        bianmin_town::audit::AuditDraft::new("x", "catalog_import", None, ""),
+    );
+    assert!(
+        matches!(stale, Err(CatalogStoreError::Stale { base: 0, found: 1 })),
+        "{stale:?}"
+    );
+
+    let p = catalog::publish(store, 2, "李科长").unwrap();
+    assert_eq!(p.state, CatalogState::Published);
+    assert_eq!(p.published_by.as_deref(), Some("李科长"));
+    assert_eq!(store.catalog_head().unwrap(), Some(2));
+    assert!(matches!(
+        catalog::publish(store, 2, "李科长"),
+        Err(catalog::CatalogOpError::Store(
+            CatalogStoreError::AlreadyPublished(2)
+        ))
+    ));
+    assert!(matches!(
+        catalog::discard(store, 2, "x"),
+        Err(catalog::CatalogOpError::Store(
+            CatalogStoreError::AlreadyPublished(2)
+        ))
+    ));
+    // The server sees it without a restart, and still has version 1.
+    catalogs.refresh(store).unwrap();
+    assert_eq!(catalogs.latest().version, 2);
+    assert_eq!(catalogs.for_case(0).version, 1);
+    assert_eq!(catalogs.for_case(1).catalog, embedded);
+    let (_, old) = catalog::load(store, 1).unwrap();
+    assert_eq!(old, embedded);
+
+    // A later draft can be discarded; the next import takes its number again.
+    let d3 = catalog::import_draft(store, &embedded, "back.xlsx", "王科员").unwrap();
+    assert_eq!(d3.version, 3);
+    catalog::discard(store, 3, "王科员").unwrap();
+    assert!(store.catalog_version(3).unwrap().is_none());
+    assert!(matches!(
+        catalog::discard(store, 3, "王科员"),
+        Err(catalog::CatalogOpError::Store(CatalogStoreError::NotFound(
+            3
+        )))
+    ));
+
+    let audit = store.audit_log().unwrap();
+    bianmin_town::audit::verify_chain(&audit).unwrap();
+    let publish = audit
+        .iter()
+        .find(|e| e.draft.action == "catalog_publish" && e.draft.actor == "李科长")
+        .expect("publishing is audited");
+    assert!(
+        publish.draft.detail.contains("version 2"),
+        "{}",
+        publish.draft.detail
+    );
+    assert!(
+        publish.draft.detail.contains("残疾证"),
+        "{}",
+        publish.draft.detail
+    );
+    assert!(audit.iter().any(|e| e.draft.action == "catalog_discard"));
+}
+
+fn verify(manifest: &CatalogManifest, key: &VerifyingKey) {
+    let sig =
+        ed25519_dalek::Signature::from_slice(&hex::decode(&manifest.signature).unwrap()).unwrap();
+    key.verify_strict(manifest.signing_string().as_bytes(), &sig)
+        .expect("the manifest is signed by the server key");
+}
+
+#[tokio::test]
+async fn devices_get_a_signed_manifest_and_exact_parts_and_see_a_publish_without_a_restart() {
+    let town = Town::new();
+    let agent = town.agent(NANGUAN).await;
+    let r = town.router();
+    let key = town.state.server_key.verifying_key();
+    let embedded = Catalog::embedded().unwrap();
+
+    let (st, body) = send(&r, agent.get("/v1/catalog")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let m1: CatalogManifest = serde_json::from_str(&body).unwrap();
+    assert_eq!((m1.version, m1.hash.clone()), (1, embedded.hash()));
+    assert_eq!(m1.parts, embedded.part_refs());
+    verify(&m1, &key);
+
+    // Unsigned requests are refused like on every device route.
+    let (st, _) = send(
+        &r,
+        axum::http::Request::get("/v1/catalog")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+
+    let edited = with_disability_card(&embedded);
+    let store = town.state.store.clone();
+    let e = edited.clone();
+    tokio::task::spawn_blocking(move || {
+        let d = catalog::import_draft(store.as_ref(), &e, "t.xlsx", "王科员").unwrap();
+        catalog::publish(store.as_ref(), d.version, "李科长").unwrap();
+    })
+    .await
+    .unwrap();
+
+    let (st, body) = send(&r, agent.get("/v1/catalog")).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let m2: CatalogManifest = serde_json::from_str(&body).unwrap();
+    assert_eq!((m2.version, m2.hash.clone()), (2, edited.hash()));
+    verify(&m2, &key);
+    assert_eq!(m2.changes, vec!["V03 新增材料：残疾证（必交）".to_string()]);
+    let changed: Vec<&str> = m2
+        .parts
+        .iter()
+        .zip(&m1.parts)
+        .filter(|(a, b)| a.hash != b.hash)
+        .map(|(a, _)| a.name.as_str())
+        .collect();
+    assert_eq!(changed, vec!["item/V03"]);
+
+    // The parts a phone lacks, exactly as `Catalog::parts` cuts them.
+    let req = CatalogPartsRequest {
+        version: 2,
+        names: vec!["item/V03".into(), "lists".into()],
+    };
+    let (st, body) = send(&r, agent.json("POST", "/v1/catalog/parts", &req)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let got: CatalogPartsResponse = serde_json::from_str(&body).unwrap();
+    let want = edited.parts();
+    assert_eq!(got.parts.len(), 2);
+    for p in &got.parts {
+        let w = want.iter().find(|w| w.name == p.name).unwrap();
+        assert_eq!(p, w);
+        let r = m2.parts.iter().find(|r| r.name == p.name).unwrap();
+        assert_eq!(content_hash(p.body.as_bytes()), r.hash);
+    }
+    // Every part, reassembled, gives the signed hash.
+    let all = CatalogPartsRequest {
+        version: 2,
+        names: m2.parts.iter().map(|p| p.name.clone()).collect(),
+    };
+    let (_, body) = send(&r, agent.json("POST", "/v1/catalog/parts", &all)).await;
+    let got: CatalogPartsResponse = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        Catalog::from_parts("t", &got.parts).unwrap().hash(),
+        m2.hash
+    );
+
+    // Old versions stay readable; unknown versions and parts are 404.
+    let (st, body) = send(&r, agent.get("/v1/catalog?version=1")).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(serde_json::from_str::<CatalogManifest>(&body).unwrap(), m1);
+    let (st, _) = send(&r, agent.get("/v1/catalog?version=9")).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let bad = CatalogPartsRequest {
+        version: 2,
+        names: vec!["item/V99".into()],
+    };
+    let (st, _) = send(&r, agent.json("POST", "/v1/catalog/parts", &bad)).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_case_is_checked_against_the_version_it_names() {
+    let town = Town::new();
+    let agent = town.agent(NANGUAN).await;
+    let r = town.router();
+    let id = agent.next_case_id();
+    let mut sub = agent.submission(&id, 1, &[]);
+    sub.catalog_version = 5;
+    let (st, body) = send(&r, agent.json("PUT", &format!("/v1/cases/{id}"), &sub)).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("unknown_catalog_version"), "{body}");
+    sub.catalog_version = 1;
+    let (st, body) = send(&r, agent.json("PUT", &format!("/v1/cases/{id}"), &sub)).await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+}
