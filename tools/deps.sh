@@ -23,6 +23,8 @@ BIANMIN_APT_PACKAGES=(
   # The scan crate's unit tests also run as aarch64 Linux binaries (the phones' portable loops):
   # linked by the cross gcc, run by qemu-user.
   gcc-aarch64-linux-gnu qemu-user
+  # The catalog spreadsheet test edits an exported workbook with Python's openpyxl (below).
+  python3 python3-pip
   # The scan benchmark's legibility score (OCR of the scans), not needed by the tests.
   tesseract-ocr tesseract-ocr-chi-sim
 )
@@ -38,6 +40,14 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# crates/town/tests/catalog_sheet.rs edits an exported catalog with openpyxl, a real spreadsheet
+# library, through whichever python3 comes first on PATH (Debian's refuses plain pip installs).
+if ! python3 -c 'import openpyxl' 2>/dev/null; then
+  echo "deps: installing openpyxl (pip)" >&2
+  python3 -m pip install --quiet openpyxl 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages openpyxl
 fi
 
 # The format and lint gates of tools/test.sh.

@@ -110,10 +110,54 @@ enum Cmd {
     /// Restore a backup into an empty `--data` directory (embedded store), checking every
     /// attachment's hash and the audit chain.
     Restore { file: PathBuf },
+    /// The item catalog's versions: export to a spreadsheet, import one as a draft, publish it.
+    /// On the embedded store these open the database and need `serve` stopped (the county's
+    /// catalog page works while it runs); on PostgreSQL they work while servers run.
+    Catalog {
+        #[command(subcommand)]
+        cmd: CatalogCmd,
+    },
     /// County supervisor accounts for the 好差评 oversight pages.
     Supervisor {
         #[command(subcommand)]
         cmd: SupervisorCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCmd {
+    /// Write a version (default: the newest published) as an .xlsx spreadsheet.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Read an .xlsx spreadsheet and store it as the draft (replacing an earlier draft); prints
+    /// the draft's version number alone on the first line, the report on stderr.
+    Import {
+        file: PathBuf,
+        /// Who imports it (recorded in the audit log).
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
+    /// Publish a draft: the phones get it on their next sync.
+    Publish {
+        version: u32,
+        /// Who publishes it (recorded in the audit log).
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
+    /// Remove a draft.
+    Discard {
+        version: u32,
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
+    /// List the versions, drafts and published.
+    Versions {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -220,6 +264,7 @@ fn main() -> Result<()> {
         Cmd::Backup { out } => backup(&cli.data, &backend, &out),
         Cmd::Restore { file } => restore(&cli.data, &backend, &file),
         Cmd::Migrate { to } => migrate(&cli.data, &to, cli.objects.as_deref()),
+        Cmd::Catalog { cmd } => catalog(&backend, cmd),
         Cmd::Supervisor {
             cmd: SupervisorCmd::Add { name },
         } => {
@@ -481,6 +526,95 @@ struct CaseRow {
     state: CaseState,
     responsible: String,
     attachments: Vec<AttachmentInfo>,
+}
+
+fn catalog(backend: &Backend, cmd: CatalogCmd) -> Result<()> {
+    use bianmin_town::catalog as versions;
+    let store = backend.store()?;
+    let store = store.as_ref();
+    versions::ensure_first(store)?;
+    match cmd {
+        CatalogCmd::Export { out, version } => {
+            let version = match version {
+                Some(v) => v,
+                None => store
+                    .catalog_head()?
+                    .context("no catalog version is published")?,
+            };
+            let (_, catalog) = versions::load(store, version)?;
+            bianmin_sheet::export(&catalog, &out)?;
+            eprintln!(
+                "catalog version {version} written to {} ({} items)",
+                out.display(),
+                catalog.items().len()
+            );
+        }
+        CatalogCmd::Import { file, by } => {
+            let catalog = match bianmin_sheet::import(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    bail!("{} was not imported", file.display());
+                }
+            };
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let draft = versions::import_draft(store, &catalog, &name, &by)?;
+            println!("{}", draft.version);
+            eprintln!(
+                "{name}: {} items, valid; stored as draft version {} with {} changes:",
+                catalog.items().len(),
+                draft.version,
+                draft.changes.len()
+            );
+            for line in &draft.changes {
+                eprintln!("  {line}");
+            }
+        }
+        CatalogCmd::Publish { version, by } => {
+            let v = versions::publish(store, version, &by)?;
+            println!("{}", v.version);
+            eprintln!(
+                "catalog version {} published ({} changes); phones get it on their next sync",
+                v.version,
+                v.changes.len()
+            );
+        }
+        CatalogCmd::Discard { version, by } => {
+            versions::discard(store, version, &by)?;
+            eprintln!("draft version {version} discarded");
+        }
+        CatalogCmd::Versions { json } => {
+            let all: Vec<versions::VersionSummary> = store
+                .catalog_versions()?
+                .iter()
+                .map(versions::VersionSummary::from)
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                for v in &all {
+                    println!(
+                        "{}\t{:?}\t{}\t{} changes\tby {} at {}{}",
+                        v.version,
+                        v.state,
+                        &v.hash[..12],
+                        v.changes,
+                        v.created_by,
+                        v.created_at.format("%Y-%m-%d %H:%M"),
+                        match (&v.published_by, v.published_at) {
+                            (Some(b), Some(at)) =>
+                                format!("\tpublished by {b} at {}", at.format("%Y-%m-%d %H:%M")),
+                            _ => String::new(),
+                        }
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn cases(backend: &Backend, json: bool) -> Result<()> {
