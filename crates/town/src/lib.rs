@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backup;
 pub mod bucket;
 pub mod catalog;
+pub mod county_catalog;
 pub mod digest;
 pub mod divisions;
 pub mod edge;

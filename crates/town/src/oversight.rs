@@ -31,6 +31,7 @@ const COOKIE: &str = "bm_county";
 
 /// The routes of this module, merged into `app`.
 pub fn routes(state: AppState) -> Router<AppState> {
+    let state_for_catalog = state.clone();
     let public = Router::new()
         .route("/r/{case_id}", get(crate::resident::page))
         .route("/r/{case_id}/rate", post(crate::resident::rate))
@@ -54,7 +55,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             state,
             crate::auth::authenticate,
         ));
-    public.merge(county).merge(staff)
+    public
+        .merge(county)
+        .merge(crate::county_catalog::routes(&state_for_catalog))
+        .merge(staff)
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
@@ -69,7 +73,10 @@ fn cookie_value(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The logged-in supervisor and the session token, or a redirect to the login form.
-async fn session(state: &AppState, headers: &HeaderMap) -> Result<(String, String), Response> {
+pub(crate) async fn session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(String, String), Response> {
     let to_login = || Redirect::to("/county/login").into_response();
     let token = cookie_value(headers).ok_or_else(to_login)?;
     let (st, hash) = (state.clone(), session_hash(&token));
@@ -294,7 +301,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         html! {
             div.card {
                 h1 { "好差评与督办 · 县级监管" }
-                p.muted { "当前用户：" (name) "　日期：" (today) }
+                p.muted { "当前用户：" (name) "　日期：" (today) "　" a href="/county/catalog" { "事项清单管理" } }
                 form method="post" action="/county/logout" { input type="hidden" name="csrf" value=(csrf); button.narrow type="submit" { "退出" } }
             }
             div.card {

@@ -1,9 +1,11 @@
 //! Catalog versions on the town: the store contract on every backend (version 1 is the built-in
 //! catalog, one draft replaced by each import, publishing audited, stale drafts refused, old
 //! versions kept), and delivery to devices (`GET /v1/catalog`, `POST /v1/catalog/parts`): a signed
-//! manifest, parts exactly as `Catalog::parts` cuts them, a publish seen without a restart.
+//! manifest, parts exactly as `Catalog::parts` cuts them, a publish seen without a restart; and the
+//! county's pages (upload, report, preview, diff, CSRF-protected publish).
 
 mod common;
+mod haochaping;
 
 use axum::http::StatusCode;
 use bianmin_engine::catalog::{content_hash, Catalog};
@@ -11,8 +13,9 @@ use bianmin_protocol::sync::{CatalogManifest, CatalogPartsRequest, CatalogPartsR
 use bianmin_town::catalog::{self, Catalogs, SYSTEM};
 use bianmin_town::store::{CatalogState, CatalogStoreError, TownStore};
 use common::backends::backends;
-use common::{send, Town, NANGUAN};
+use common::{send, send_raw, Town, NANGUAN};
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use haochaping::{form, get};
 
 /// The built-in catalog with a required 残疾证 added to V03.
 fn with_disability_card(base: &Catalog) -> Catalog {
@@ -251,4 +254,163 @@ async fn a_case_is_checked_against_the_version_it_names() {
     sub.catalog_version = 1;
     let (st, body) = send(&r, agent.json("PUT", &format!("/v1/cases/{id}"), &sub)).await;
     assert_eq!(st, StatusCode::CREATED, "{body}");
+}
+
+fn multipart(
+    uri: &str,
+    csrf: &str,
+    file: &str,
+    bytes: &[u8],
+    cookie: &str,
+) -> axum::http::Request<axum::body::Body> {
+    let b = "bianmin-test-boundary";
+    let mut body = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file}\"\r\nContent-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    axum::http::Request::post(uri)
+        .header("content-type", format!("multipart/form-data; boundary={b}"))
+        .header("cookie", cookie)
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_county_uploads_previews_compares_and_publishes_a_spreadsheet() {
+    let town = Town::new();
+    let r = town.router();
+    let password =
+        bianmin_town::oversight::supervisor_add(town.state.admin.as_ref(), "张科长").unwrap();
+    let resp = send_raw(
+        &r,
+        form(
+            "/county/login",
+            &[("name", "张科长"), ("password", &password)],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = set.split(';').next().unwrap().to_string();
+    let csrf = bianmin_town::feedback::csrf_token(cookie.split_once('=').unwrap().1);
+
+    // Not logged in: to the login page.
+    let resp = send_raw(&r, get("/county/catalog", None)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (st, body) = send(&r, get("/county/catalog", Some(&cookie))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("第1版") && body.contains("已发布"), "{body}");
+
+    // A broken spreadsheet: the report names every problem; nothing is stored.
+    let embedded = Catalog::embedded().unwrap();
+    let (st, body) = send(
+        &r,
+        multipart(
+            "/county/catalog/upload",
+            &csrf,
+            "坏表.xlsx",
+            b"not a workbook",
+            &cookie,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("表格检查未通过") && body.contains("坏表.xlsx"),
+        "{body}"
+    );
+    // A wrong CSRF token: refused.
+    let good = bianmin_sheet::export_bytes(&with_disability_card(&embedded)).unwrap();
+    let (st, _) = send(
+        &r,
+        multipart(
+            "/county/catalog/upload",
+            "forged",
+            "v03.xlsx",
+            &good,
+            &cookie,
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(town.state.store.catalog_versions().unwrap().len(), 1);
+
+    let resp = send_raw(
+        &r,
+        multipart("/county/catalog/upload", &csrf, "v03.xlsx", &good, &cookie),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], "/county/catalog/2");
+    let (st, body) = send(&r, get("/county/catalog/2", Some(&cookie))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(
+        body.contains("草稿") && body.contains("与已发布的第1版相比"),
+        "{body}"
+    );
+    assert!(body.contains("V03 新增材料：残疾证（必交）"), "{body}");
+    assert!(body.contains("/county/catalog/2/publish"), "{body}");
+
+    // The item as the phone shows it: conditions, materials with their photos, fields, sample text.
+    let (st, body) = send(&r, get("/county/catalog/2/items/V03", Some(&cookie))).await;
+    assert_eq!(st, StatusCode::OK);
+    for want in ["申请条件", "残疾证", "正面", "填写项", "申请材料"] {
+        assert!(body.contains(want), "{want} missing: {body}");
+    }
+    let with_members = embedded
+        .items()
+        .iter()
+        .find(|i| {
+            i.guide
+                .as_ref()
+                .is_some_and(|g| g.materials.iter().any(|m| m.per.is_some()))
+        })
+        .unwrap();
+    let (_, body) = send(
+        &r,
+        get(
+            &format!("/county/catalog/2/items/{}", with_members.code),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert!(body.contains("中每人各一套"), "{body}");
+
+    // Publishing needs the session's CSRF token; then it is served at once.
+    let (st, _) = send(
+        &r,
+        form(
+            "/county/catalog/2/publish",
+            &[("csrf", "forged")],
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(town.state.catalogs.latest().version, 1);
+    let resp = send_raw(
+        &r,
+        form(
+            "/county/catalog/2/publish",
+            &[("csrf", &csrf)],
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(town.state.catalogs.latest().version, 2);
+    let v2 = town.state.store.catalog_version(2).unwrap().unwrap();
+    assert_eq!(v2.published_by.as_deref(), Some("supervisor:张科长"));
+    let audit = town.state.store.audit_log().unwrap();
+    assert!(audit.iter().any(|e| e.draft.action == "catalog_publish"
+        && e.draft.actor == "supervisor:张科长"
+        && e.draft.detail.contains("残疾证")));
+    let (_, body) = send(&r, get("/county/catalog/2", Some(&cookie))).await;
+    assert!(
+        body.contains("已发布") && !body.contains("/county/catalog/2/publish"),
+        "{body}"
+    );
 }
