@@ -729,7 +729,10 @@ fn migrate(data: &Path, to: &str, objects: Option<&str>) -> Result<()> {
     bianmin_town::audit::verify_anchored(&log, &anchors, &key)
         .map_err(|e| anyhow::anyhow!("audit chain after migration: {e}"))?;
     let (cases, ratings) = (pg.cases()?.len(), pg.ratings()?.len());
-    if cases != snap.cases.len() || ratings != snap.ratings.len() {
+    if cases != snap.cases.len()
+        || ratings != snap.ratings.len()
+        || pg.catalog_versions()? != snap.catalog
+    {
         bail!("counts differ after migration");
     }
     for (sha, size, villages) in &snap.attachments {

@@ -32,9 +32,15 @@ use crate::bucket::{Bucket, RateConfig};
 /// disk cache (and never reaches FUSE). So every `sync` is sled's flush followed by a real fsync:
 /// of the directory first (a snapshot sled renamed into place, large values in `blobs/`), then of
 /// the log file, so a durable snapshot never refers to log bytes that are not durable.
+///
+/// sled writes a value too large for a log segment (over about 128 KiB: a catalog version) as a
+/// file of its own in `blobs/`, and never fsyncs it: each such file is fsynced before the log that
+/// points to it. A blob is written once; its name and length are remembered so it is not fsynced
+/// again (a length that changed since means it was still being written, and it is fsynced anew).
 pub struct DurableSled {
     pub db: sled::Db,
     dir: std::path::PathBuf,
+    synced_blobs: Mutex<HashMap<std::ffi::OsString, u64>>,
 }
 
 impl DurableSled {
@@ -46,6 +52,7 @@ impl DurableSled {
         let durable = DurableSled {
             db,
             dir: dir.to_path_buf(),
+            synced_blobs: Mutex::default(),
         };
         durable.sync()?;
         Ok(durable)
@@ -57,6 +64,28 @@ impl DurableSled {
         bianmin_engine::outbox::disk::sync_dir(&self.dir)?;
         let blobs = self.dir.join("blobs");
         if blobs.is_dir() {
+            let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut present = HashMap::new();
+            for entry in std::fs::read_dir(&blobs)? {
+                let entry = entry?;
+                // sled may collect a blob meanwhile: one that is gone needs no fsync.
+                let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+                let len = match entry.metadata() {
+                    Ok(m) => m.len(),
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                if synced.get(&entry.file_name()) != Some(&len) {
+                    match std::fs::File::open(entry.path()) {
+                        Ok(f) => f.sync_data()?,
+                        Err(e) if gone(&e) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                present.insert(entry.file_name(), len);
+            }
+            // Blobs sled collected are forgotten with it.
+            *synced = present;
             bianmin_engine::outbox::disk::sync_dir(&blobs)?;
         }
         std::fs::File::open(self.dir.join("db"))?.sync_data()?;
@@ -99,6 +128,9 @@ struct SessionRecord {
 
 const META_FEED_SEQ: &[u8] = b"feed_seq";
 const META_AUDIT_HEAD: &[u8] = b"audit_head";
+/// The newest published catalog version: asked on every manifest request, so not found by
+/// parsing version records (each holds a whole catalog).
+const META_CATALOG_HEAD: &[u8] = b"catalog_head";
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("store records serialize")
@@ -145,6 +177,7 @@ struct Extra<'a> {
     rectification: Option<&'a Rectification>,
     catalog_put: Option<&'a CatalogVersion>,
     catalog_remove: Option<u32>,
+    catalog_head: Option<u32>,
 }
 
 impl SledStore {
@@ -275,6 +308,15 @@ impl SledStore {
         for v in &snap.catalog {
             self.catalog.insert(v.version.to_be_bytes(), json(v))?;
         }
+        if let Some(h) = snap
+            .catalog
+            .iter()
+            .filter(|v| v.state == CatalogState::Published)
+            .map(|v| v.version)
+            .max()
+        {
+            self.meta.insert(META_CATALOG_HEAD, json(&h))?;
+        }
         let seq = snap.feed.iter().map(|e| e.seq).max().unwrap_or(0);
         self.meta.insert(META_FEED_SEQ, json(&seq))?;
         if let Some(h) = snap.audit.iter().max_by_key(|e| e.seq) {
@@ -389,6 +431,9 @@ impl SledStore {
                 }
                 if let Some(v) = extra.catalog_put {
                     tk.insert(&v.version.to_be_bytes(), json(v))?;
+                }
+                if let Some(h) = extra.catalog_head {
+                    tm.insert(META_CATALOG_HEAD, json(&h))?;
                 }
                 if let Some(d) = extra.device {
                     td.insert(d.id.as_bytes(), json(d))?;
@@ -804,15 +849,10 @@ impl TownStore for SledStore {
     }
 
     fn catalog_head(&self) -> Result<Option<u32>, StoreError> {
-        // At most one draft, and it is the last key: the head is the last or the one before.
-        for row in self.catalog.iter().rev().take(2) {
-            let (_, v) = row?;
-            let v: CatalogVersion = parse(&v)?;
-            if v.state == CatalogState::Published {
-                return Ok(Some(v.version));
-            }
-        }
-        Ok(None)
+        self.meta
+            .get(META_CATALOG_HEAD)?
+            .map(|v| parse(&v))
+            .transpose()
     }
 
     fn put_catalog_draft(
@@ -884,6 +924,7 @@ impl TownStore for SledStore {
             v.published_at = Some(at);
             let extra = Extra {
                 catalog_put: Some(&v),
+                catalog_head: Some(version),
                 ..Extra::default()
             };
             self.tx_commit_locked(extra, None, &[], vec![audit])?;
