@@ -414,3 +414,77 @@ async fn the_county_uploads_previews_compares_and_publishes_a_spreadsheet() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_sync_client_installs_a_published_version_from_a_real_server() {
+    use bianmin_engine::outbox::{MemoryKeyStore, Outbox};
+    use bianmin_engine::sync::{pull_catalog, SyncEvent};
+    use bianmin_engine::transport::{Credential, Transport};
+
+    let town = Town::new();
+    let addr = town.serve().await;
+    let agent = town.agent(NANGUAN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(dir.path(), &MemoryKeyStore([3; 32])).unwrap();
+    let t = Transport::new(
+        &format!("http://{addr}"),
+        Some(Credential {
+            device_id: agent.id.clone(),
+            key: agent.key.clone(),
+        }),
+    )
+    .unwrap();
+    let key = town.state.server_key.verifying_key();
+    let events = std::sync::Mutex::new(Vec::new());
+    let record = |e: SyncEvent| events.lock().unwrap().push(e);
+
+    // Version 1 is the catalog the phone shipped with: nothing to fetch but the manifest.
+    assert_eq!(
+        pull_catalog(&outbox, &t, Some(&key), &record)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        pull_catalog(&outbox, &t, Some(&key), &record)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let embedded = Catalog::embedded().unwrap();
+    let edited = with_disability_card(&embedded);
+    let store = town.state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let d = catalog::import_draft(store.as_ref(), &edited, "t.xlsx", "王科员").unwrap();
+        catalog::publish(store.as_ref(), d.version, "李科长").unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        pull_catalog(&outbox, &t, Some(&key), &record)
+            .await
+            .unwrap(),
+        Some(2)
+    );
+    let v2 = outbox.catalog_for(2).unwrap();
+    let v03 = v2.item("V03").unwrap().guide.as_ref().unwrap();
+    assert!(v03
+        .materials
+        .iter()
+        .any(|m| m.name == "残疾证" && m.required));
+    assert_eq!(outbox.catalog_for(1).unwrap(), embedded);
+    let updates: Vec<(u32, Vec<String>)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::CatalogUpdated { version, changes } => Some((*version, changes.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        updates.last().unwrap(),
+        &(2, vec!["V03 新增材料：残疾证（必交）".to_string()])
+    );
+}
