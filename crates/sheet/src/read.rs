@@ -289,6 +289,7 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Catalog, SheetError> {
     let mut item_rows: HashMap<String, usize> = HashMap::new();
     let mut material_rows: HashMap<(String, String), usize> = HashMap::new();
     let mut field_rows: HashMap<(String, String), usize> = HashMap::new();
+    let mut check_rows: HashMap<String, Vec<usize>> = HashMap::new();
     let mut items: Vec<Item> = Vec::new();
     for mut row in rows_of("items") {
         let code = imp.word(&row, "code");
@@ -564,9 +565,7 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Catalog, SheetError> {
         let number = row.number;
         if let Some(g) = guide_of(&mut imp, &mut row, &index, &mut items) {
             g.materials.push(material);
-            material_rows
-                .entry((row.item.clone().unwrap_or_default(), key))
-                .or_insert(number);
+            material_rows.insert((row.item.clone().unwrap_or_default(), key), number);
         }
     }
 
@@ -574,7 +573,12 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Catalog, SheetError> {
         row.item = Some(imp.word(&row, "item")).filter(|c| !c.is_empty());
         let rule = imp.required(&row, "rule");
         let message = imp.required(&row, "message");
+        let number = row.number;
         if let Some(g) = guide_of(&mut imp, &mut row, &index, &mut items) {
+            check_rows
+                .entry(row.item.clone().unwrap_or_default())
+                .or_default()
+                .push(number);
             g.checks.push(Check {
                 rule: Expr::new(rule.trim()),
                 message,
@@ -627,48 +631,93 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Catalog, SheetError> {
     Catalog::new(file, lists, items, contacts)
         .and_then(|c| c.with_holidays(file, years))
         .map_err(|e| {
-            SheetError::Invalid(vec![locate(
-                file,
-                &e,
-                &item_rows,
-                &material_rows,
-                &field_rows,
-            )])
+            let rows = Rows {
+                items: &item_rows,
+                materials: &material_rows,
+                fields: &field_rows,
+                checks: &check_rows,
+            };
+            SheetError::Invalid(vec![locate(file, &e, &rows)])
         })
 }
 
+/// Where the import found each item, material, field and check.
+struct Rows<'a> {
+    items: &'a HashMap<String, usize>,
+    materials: &'a HashMap<(String, String), usize>,
+    fields: &'a HashMap<(String, String), usize>,
+    checks: &'a HashMap<String, Vec<usize>>,
+}
+
+impl Rows<'_> {
+    fn of(&self, sheet: &'static str, code: &str, key: &str) -> (&'static str, Option<usize>) {
+        let at = (code.to_string(), key.to_string());
+        let row = match sheet {
+            "materials" => self.materials.get(&at),
+            "survey" => self.fields.get(&at),
+            _ => None,
+        };
+        match row {
+            Some(r) => (sheet, Some(*r)),
+            None => ("items", self.items.get(code).copied()),
+        }
+    }
+
+    /// A validation `place` ("material 'x' relevant", "field 'y' constraint", "check 2").
+    fn of_place(&self, code: &str, place: &str) -> (&'static str, Option<usize>) {
+        let quoted = |p: &str| p.split('\'').nth(1).unwrap_or("").to_string();
+        if place.starts_with("material '") {
+            self.of("materials", code, &quoted(place))
+        } else if place.starts_with("field '") {
+            self.of("survey", code, &quoted(place))
+        } else if let Some(n) = place
+            .strip_prefix("check ")
+            .and_then(|n| n.trim().parse::<usize>().ok())
+        {
+            match self.checks.get(code).and_then(|r| r.get(n.wrapping_sub(1))) {
+                Some(r) => ("checks", Some(*r)),
+                None => ("items", self.items.get(code).copied()),
+            }
+        } else {
+            ("items", self.items.get(code).copied())
+        }
+    }
+}
+
 /// Places a validation error on the row it comes from, as far as the error says.
-fn locate(
-    file: &str,
-    e: &CatalogError,
-    item_rows: &HashMap<String, usize>,
-    material_rows: &HashMap<(String, String), usize>,
-    field_rows: &HashMap<(String, String), usize>,
-) -> Problem {
+fn locate(file: &str, e: &CatalogError, rows: &Rows) -> Problem {
     let full = e.to_string();
-    let (sheet, row, code) = match e {
-        CatalogError::BadMaterial { code, key, .. } => (
-            "materials",
-            material_rows.get(&(code.clone(), key.clone())).copied(),
-            Some(code),
-        ),
-        CatalogError::BadField { code, key, .. } => (
-            "survey",
-            field_rows.get(&(code.clone(), key.clone())).copied(),
-            Some(code),
-        ),
+    let ((sheet, row), code) = match e {
+        CatalogError::BadMaterial { code, key, .. } => {
+            (rows.of("materials", code, key), Some(code))
+        }
+        CatalogError::BadField { code, key, .. } => (rows.of("survey", code, key), Some(code)),
+        CatalogError::BadKey {
+            code, what, key, ..
+        }
+        | CatalogError::DuplicateKey {
+            code, what, key, ..
+        } => {
+            let sheet = if *what == "material" {
+                "materials"
+            } else {
+                "survey"
+            };
+            (rows.of(sheet, code, key), Some(code))
+        }
+        CatalogError::BadExpr { code, place, .. } => (rows.of_place(code, place), Some(code)),
         CatalogError::DuplicateCode { code, .. }
         | CatalogError::CodeMismatch { code, .. }
         | CatalogError::DuplicateSeq { code, .. }
         | CatalogError::EmptyField { code, .. }
         | CatalogError::MissingGuide { code, .. }
         | CatalogError::NoRequiredMaterial { code, .. }
-        | CatalogError::ZeroDays { code, .. }
-        | CatalogError::BadKey { code, .. }
-        | CatalogError::DuplicateKey { code, .. }
-        | CatalogError::BadExpr { code, .. } => ("items", item_rows.get(code).copied(), Some(code)),
-        CatalogError::BadContact { .. } => ("contacts", None, None),
-        _ => ("settings", None, None),
+        | CatalogError::ZeroDays { code, .. } => {
+            (("items", rows.items.get(code).copied()), Some(code))
+        }
+        CatalogError::BadContact { .. } => (("contacts", None), None),
+        CatalogError::Parse { .. } => (("holidays", None), None),
+        _ => (("settings", None), None),
     };
     // The error's own "file: item X: " prefix is replaced by the fuller location.
     let message = match code {

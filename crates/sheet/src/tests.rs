@@ -157,10 +157,23 @@ fn validation_errors_are_placed_on_their_row() {
         &v03.materials[0].key.clone(),
     );
     let lines = problems(&rows);
+    assert_eq!(
+        lines,
+        vec![format!(
+            "F.xlsx: sheet materials, row {}, item V03: duplicate material key '{}'",
+            m + 2,
+            v03.materials[0].key
+        )]
+    );
+    // A condition naming an answer that does not exist: placed on the field's row.
+    let mut rows = crate::write::rows(&c);
+    let f = find(&mut rows, "survey", "V03", "name", &v03.fields[0].key);
+    set(&mut rows, "survey", f, "relevant", "no_such_answer == 'x'");
+    let lines = problems(&rows);
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert!(
-        lines[0].starts_with("F.xlsx: sheet items, row ")
-            && lines[0].contains("item V03: duplicate material key"),
+        lines[0].starts_with(&format!("F.xlsx: sheet survey, row {}, item V03: ", f + 2))
+            && lines[0].contains("no_such_answer"),
         "{lines:#?}"
     );
 }
