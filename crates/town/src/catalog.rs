@@ -83,6 +83,9 @@ pub enum CatalogOpError {
     Invalid(#[from] CatalogError),
     #[error(transparent)]
     Store(#[from] CatalogStoreError),
+    /// Writing a version as a spreadsheet failed.
+    #[error(transparent)]
+    Sheet(#[from] bianmin_sheet::SheetError),
 }
 
 impl From<StoreError> for CatalogOpError {

@@ -37,6 +37,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             Router::new()
                 .route("/county/catalog", get(list))
                 .route("/county/catalog/{version}", get(version_page))
+                .route("/county/catalog/{version}/catalog.xlsx", get(download))
                 .route("/county/catalog/{version}/items/{code}", get(item_page))
                 .route("/county/catalog/{version}/publish", post(publish))
                 .route("/county/catalog/{version}/discard", post(discard))
@@ -107,7 +108,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
             div.card {
                 h1 { "事项清单管理" }
                 p.muted { "当前用户：" (name) "　" a href="/county" { "返回监管首页" } }
-                p.muted { "先用 bianmin-town catalog export 导出表格（或下载已发布版本），修改后在此上传：系统检查每一行，通过后存为草稿；预览、核对修改内容后发布，村代办员的手机在下次同步时更新。" }
+                p.muted { "下载已发布版本的表格，修改后在此上传：系统检查每一行，通过后存为草稿；预览、核对修改内容后发布，村代办员的手机在下次同步时更新。" }
             }
             div.card {
                 h2 { "上传修改后的表格（.xlsx）" }
@@ -120,7 +121,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
             div.card {
                 h2 { "版本" }
                 table id="versions" {
-                    tr { th { "版本" } th { "状态" } th { "来源" } th { "导入" } th { "发布" } th { "修改" } }
+                    tr { th { "版本" } th { "状态" } th { "来源" } th { "导入" } th { "发布" } th { "修改" } th { "表格" } }
                     @for v in all.iter().rev() {
                         tr {
                             td { a href={ "/county/catalog/" (v.version) } { "第" (v.version) "版" } }
@@ -133,6 +134,7 @@ async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
                                 }
                             }
                             td { (v.changes.len()) "处" }
+                            td { a href={ "/county/catalog/" (v.version) "/catalog.xlsx" } { "下载" } }
                         }
                     }
                 }
@@ -453,6 +455,41 @@ async fn item_page(
             (item_preview(&catalog, item))
         },
     )
+}
+
+/// A version as the spreadsheet to edit.
+async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(version): Path<u32>,
+) -> Response {
+    if let Err(r) = session(&state, &headers).await {
+        return r;
+    }
+    let bytes = match run(&state, move |st| {
+        let (_, c) = versions::load(st.store.as_ref(), version)?;
+        Ok(bianmin_sheet::export_bytes(&c)?)
+    })
+    .await
+    {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"catalog-v{version}.xlsx\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]

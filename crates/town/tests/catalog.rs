@@ -304,8 +304,26 @@ async fn the_county_uploads_previews_compares_and_publishes_a_spreadsheet() {
     assert_eq!(st, StatusCode::OK);
     assert!(body.contains("第1版") && body.contains("已发布"), "{body}");
 
-    // A broken spreadsheet: the report names every problem; nothing is stored.
+    // The published version as a spreadsheet to edit.
     let embedded = Catalog::embedded().unwrap();
+    let resp = send_raw(&r, get("/county/catalog/1/catalog.xlsx", Some(&cookie))).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        bianmin_sheet::import_bytes("v1.xlsx", &bytes).unwrap(),
+        embedded
+    );
+    assert_eq!(
+        send_raw(&r, get("/county/catalog/1/catalog.xlsx", None))
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // A broken spreadsheet: the report names every problem; nothing is stored.
     let (st, body) = send(
         &r,
         multipart(
