@@ -378,6 +378,8 @@ struct CaseJson {
     id_number: String,
     pages: usize,
     updated_at: String,
+    /// The catalog version whose definition of the item the case follows.
+    catalog_version: u32,
 }
 
 pub fn list(data: &Path, args: &ListArgs) -> Result<ExitCode> {
@@ -394,6 +396,7 @@ pub fn list(data: &Path, args: &ListArgs) -> Result<ExitCode> {
             id_number: s.id_number,
             pages: s.pages,
             updated_at: s.updated_at.to_rfc3339(),
+            catalog_version: s.catalog_version,
         })
         .collect();
     if args.json {

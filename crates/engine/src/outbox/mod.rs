@@ -164,6 +164,9 @@ pub struct CaseSummary {
     /// The agent recorded 已送达 and the town does not have it yet.
     #[serde(default)]
     pub delivery_waiting: bool,
+    /// The catalog version the case follows.
+    #[serde(default)]
+    pub catalog_version: u32,
 }
 
 /// Everything stored about one case, encrypted as a whole.
@@ -665,6 +668,7 @@ impl Outbox {
                 deadline: c.deadline,
                 delivery_waiting: c.state == CaseState::Completed
                     && rec.delivery.as_ref().is_some_and(DeliveryMark::waiting),
+                catalog_version: c.catalog_version,
             });
         }
         out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
