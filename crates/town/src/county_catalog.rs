@@ -498,24 +498,34 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+/// The signed-in supervisor behind a form post with a valid CSRF token, as the audit names them;
+/// otherwise the page to answer with.
+async fn supervisor_posting(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+) -> Result<String, Response> {
+    let (name, token) = session(state, headers).await?;
+    if form.map(|Form(f)| f.csrf).unwrap_or_default() != csrf_token(&token) {
+        return Err(message_page(
+            StatusCode::FORBIDDEN,
+            "提交失败",
+            "页面已失效，请刷新后重试。",
+        ));
+    }
+    Ok(format!("supervisor:{name}"))
+}
+
 async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(version): Path<u32>,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let (name, token) = match session(&state, &headers).await {
-        Ok(s) => s,
+    let by = match supervisor_posting(&state, &headers, form).await {
+        Ok(by) => by,
         Err(r) => return r,
     };
-    if form.map(|Form(f)| f.csrf).unwrap_or_default() != csrf_token(&token) {
-        return message_page(
-            StatusCode::FORBIDDEN,
-            "提交失败",
-            "页面已失效，请刷新后重试。",
-        );
-    }
-    let by = format!("supervisor:{name}");
     match run(&state, move |st| {
         let v = versions::publish(st.store.as_ref(), version, &by)?;
         // Served from this moment, without a restart.
@@ -535,18 +545,10 @@ async fn discard(
     Path(version): Path<u32>,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let (name, token) = match session(&state, &headers).await {
-        Ok(s) => s,
+    let by = match supervisor_posting(&state, &headers, form).await {
+        Ok(by) => by,
         Err(r) => return r,
     };
-    if form.map(|Form(f)| f.csrf).unwrap_or_default() != csrf_token(&token) {
-        return message_page(
-            StatusCode::FORBIDDEN,
-            "提交失败",
-            "页面已失效，请刷新后重试。",
-        );
-    }
-    let by = format!("supervisor:{name}");
     match run(&state, move |st| {
         versions::discard(st.store.as_ref(), version, &by)
     })
