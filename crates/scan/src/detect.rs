@@ -19,7 +19,7 @@
 
 use crate::decode::{luma, Raster};
 use crate::geom::{is_convex, order_corners, polygon_area, Mat3, Orientation, Point};
-use crate::lines::{line_quads, paper_beyond, side_evidence};
+use crate::lines::{ground_ratio, line_quads, paper_beyond, side_evidence};
 use crate::simd::multiversion;
 use crate::Mode;
 
@@ -43,6 +43,10 @@ pub enum Reason {
     MethodsDisagree,
     /// One method found an outline, but with gaps in its edges; the whole frame is kept.
     WeakEdges,
+    /// An outline was found on ground almost as light as the paper, but without the document's
+    /// proportions: a tinted band or a printed part of the document may have merged with the
+    /// ground and been left out, so the whole frame is kept.
+    LowContrast,
     /// Paper fills the whole frame with a blank margin along every edge around the content (a
     /// page photographed edge to edge, or a scan): the whole frame is the page.
     FillsFrame,
@@ -63,6 +67,7 @@ impl Reason {
             Reason::SingleMethod => "single_method",
             Reason::MethodsDisagree => "methods_disagree",
             Reason::WeakEdges => "weak_edges",
+            Reason::LowContrast => "low_contrast",
             Reason::FillsFrame => "page_fills_frame",
             Reason::PageCutByFrame => "page_cut_by_frame",
             Reason::NoPageFound => "no_page_found",
@@ -80,6 +85,9 @@ impl Reason {
             }
             Reason::WeakEdges => {
                 "page edges too weak to be sure: whole frame kept, check the photo"
+            }
+            Reason::LowContrast => {
+                "page on a ground nearly as light as itself, outline not the document's shape: whole frame kept, check the photo"
             }
             Reason::FillsFrame => {
                 "the page fills the photo, blank margins all round: whole frame kept"
@@ -99,6 +107,7 @@ impl Reason {
             Reason::SingleMethod => "纸张边缘不够清楚，请检查是否拍全",
             Reason::MethodsDisagree => "没能确定纸张边缘，已保留整张照片，请检查是否拍全",
             Reason::WeakEdges => "纸张边缘不清楚，已保留整张照片，请检查是否拍全",
+            Reason::LowContrast => "纸张和桌面颜色太接近，已保留整张照片，请检查是否拍全",
             Reason::FillsFrame => "纸张占满整张照片，已按整张照片处理",
             Reason::PageCutByFrame => "纸张似乎超出了画面，已保留整张照片，请检查是否拍全",
             Reason::NoPageFound => "未找到纸张边缘，已保留整张照片，请检查是否拍全",
@@ -965,6 +974,22 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
             coarse
         }
     };
+    let nominal = match mode {
+        Mode::Page => std::f32::consts::SQRT_2,
+        Mode::Card => 85.6 / 53.98,
+    };
+    let proportion = |q: &[Point; 4]| quad_aspect(q) / nominal;
+    // On ground nearly as light as the paper, a darker part of the document (an ID card's tinted
+    // header band, a grey form area along an edge) can be as dark as the ground and show no edge
+    // at all: both methods then agree on the rest, with step edges all round. What is left gives
+    // itself away only by its shape, shorter one way than the document, so there an outline is
+    // used only with the document's proportions (within 5%: perspective moves them less than
+    // that on nearly every photo; an ID card without its header band is 16% longer). On darker
+    // ground every part of a document stands out, and the check is not needed.
+    let doubtful_on_light_ground = |q: &[Point; 4]| {
+        !(0.95..=1.05).contains(&proportion(q))
+            && ground_ratio(&sm.fine, sm.w, sm.h, q, 0.025 * sm.w.max(sm.h) as f32) >= LIGHT_GROUND
+    };
     if let Some((q, e)) = agreed {
         // A larger supported outline around the agreed one means the agreement may be on
         // something inside the page (a table frame, a shadowed part): do not trust it.
@@ -975,6 +1000,9 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
                 && area_of(&crate::geom::clip_convex(&q, l)) > 0.97 * area(&q)
         });
         if !outer {
+            if doubtful_on_light_ground(&q) {
+                return whole(Reason::LowContrast, 0.2);
+            }
             return Detection {
                 corners: finish(q),
                 detected: true,
@@ -997,17 +1025,16 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
             if e < 0.9 {
                 return whole(Reason::WeakEdges, 0.2);
             }
+            // Flagged either way; the whole frame at least loses nothing.
+            if doubtful_on_light_ground(&q) {
+                return whole(Reason::LowContrast, 0.2);
+            }
             // Trusted alone only when nothing hints at a part of the page outside it: a step edge
             // along nearly all of every side, no bright region running off the frame, and the
             // proportions of the document itself (a crop that stops at a shadow's edge or a fold
             // is shorter one way). The proportion check is loose enough for perspective, so it
             // catches cuts of about a tenth of the page or more.
-            let nominal = match mode {
-                Mode::Page => std::f32::consts::SQRT_2,
-                Mode::Card => 85.6 / 53.98,
-            };
-            let proportion = quad_aspect(&q) / nominal;
-            if e >= CLEAR_EDGES && touch <= 0.02 && (0.92..=1.08).contains(&proportion) {
+            if e >= CLEAR_EDGES && touch <= 0.02 && (0.92..=1.08).contains(&proportion(&q)) {
                 return Detection {
                     corners: finish(q),
                     detected: true,
@@ -1028,6 +1055,11 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
         (false, false) => whole(Reason::MethodsDisagree, 0.2),
     }
 }
+
+/// Ground beyond the outline at least this share of the paper's level counts as light: a pale
+/// table or tiles measure 0.79-0.9 of the paper next to them, wood, cloth, a dark desk and
+/// newsprint 0.3-0.7.
+const LIGHT_GROUND: f32 = 0.75;
 
 /// Least step-edge evidence on every side for one method's outline to be trusted alone.
 const CLEAR_EDGES: f32 = 0.95;
