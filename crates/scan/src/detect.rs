@@ -1045,7 +1045,12 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
             // is shorter one way). The proportion check is loose enough for perspective, so it
             // catches cuts of about a tenth of the page or more.
             let clear = e >= CLEAR_EDGES || sampled >= CLEAR_SAMPLED;
-            if clear && touch <= 0.02 && (0.92..=1.08).contains(&proportion(&q)) {
+            // Nothing running off the frame: the segmented bright region does not reach the
+            // frame's edge, or, where it does because the ground itself is light (Otsu then puts
+            // a pale table or tiles with the paper), nothing at the frame's edge is as bright as
+            // this page's paper.
+            let off_frame = touch > 0.02 && paper_at_frame_edge(&sm, &q) > 0.02;
+            if clear && !off_frame && (0.92..=1.08).contains(&proportion(&q)) {
                 return Detection {
                     corners: finish(q),
                     detected: true,
@@ -1071,6 +1076,50 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
 /// table or tiles measure 0.79-0.9 of the paper next to them, wood, cloth, a dark desk and
 /// newsprint 0.3-0.7.
 const LIGHT_GROUND: f32 = 0.75;
+
+/// Share of the frame's edge (its outermost pixels in the small copy) at least as bright as 0.92
+/// of the paper inside `q` (the 90th percentile of its pixels, above the text). A page running
+/// off the frame has its paper there; pale ground next to it stays darker than the paper.
+fn paper_at_frame_edge(sm: &Small, q: &[Point; 4]) -> f32 {
+    let (w, h) = (sm.w, sm.h);
+    let (x0, x1) = q
+        .iter()
+        .fold((f32::MAX, f32::MIN), |a, p| (a.0.min(p.x), a.1.max(p.x)));
+    let (y0, y1) = q
+        .iter()
+        .fold((f32::MAX, f32::MIN), |a, p| (a.0.min(p.y), a.1.max(p.y)));
+    // Inside a clockwise (on screen) convex quad: on the inner side of every edge.
+    let inside = |x: f32, y: f32| {
+        (0..4).all(|i| {
+            let (a, b) = (q[i], q[(i + 1) % 4]);
+            (b.x - a.x) * (y - a.y) - (b.y - a.y) * (x - a.x) >= 0.0
+        })
+    };
+    let mut vals = Vec::new();
+    let (xa, xb) = (x0.max(0.0) as usize, (x1.min((w - 1) as f32)) as usize);
+    let (ya, yb) = (y0.max(0.0) as usize, (y1.min((h - 1) as f32)) as usize);
+    for y in (ya..=yb).step_by(2) {
+        for x in (xa..=xb).step_by(2) {
+            if inside(x as f32, y as f32) {
+                vals.push(sm.fine[y * w + x]);
+            }
+        }
+    }
+    if vals.is_empty() {
+        return 1.0;
+    }
+    let k = vals.len() * 9 / 10;
+    let paper = *vals.select_nth_unstable_by(k, f32::total_cmp).1;
+    let bright = 0.92 * paper;
+    let mut hits = 0usize;
+    for x in 0..w {
+        hits += (sm.fine[x] >= bright) as usize + (sm.fine[(h - 1) * w + x] >= bright) as usize;
+    }
+    for y in 1..h - 1 {
+        hits += (sm.fine[y * w] >= bright) as usize + (sm.fine[y * w + w - 1] >= bright) as usize;
+    }
+    hits as f32 / (2 * (w + h - 2)) as f32
+}
 
 /// Least step-edge evidence on every side for one method's outline to be trusted alone.
 const CLEAR_EDGES: f32 = 0.95;
