@@ -1,5 +1,6 @@
 //! The held-out corpora: seeded photos that no tuning looked at (`synth::held_out_set`, and the
-//! later `synth::fresh_held_out_set`), scored for lost area (the share of the visible page missing from the crop) and corner error.
+//! later `synth::fresh_held_out_set`), scored for lost area (the share of the visible page
+//! missing from the crop), flags and corner error.
 //!
 //! The promise under test: nothing is ever cut off silently. Every photo that loses any of the
 //! page must be flagged for checking, every page that is not wholly in the frame must be
