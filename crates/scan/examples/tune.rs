@@ -2,7 +2,7 @@
 //! what made it hard, the confidence, corner error and lost area, then a summary.
 //!
 //! Run: `cargo run -p bianmin-scan --release --example tune -- [N] [WIDTH] [OUT_DIR]`
-//! (defaults 120 photos at 1600x1200). With OUT_DIR the photos and scans of every photo that
+//! (defaults 120 photos at 1600x1200; `TUNE_SEEDS` and `TUNE_ONLY` below narrow the draw). With OUT_DIR the photos and scans of every photo that
 //! lost area or was flagged are written there for looking at.
 
 use bianmin_scan::synth::{self, SynthPhoto};
@@ -25,6 +25,19 @@ fn main() {
             .filter_map(|v| v.trim().parse().ok())
             .collect();
         specs.retain(|s| only.contains(&s.seed));
+    }
+    // TUNE_ONLY=id_card or TUNE_ONLY=id_card:LightTable keeps one kind (and background) of a
+    // larger draw: enough photos of a rare failure class without rendering all the others.
+    if let Ok(only) = std::env::var("TUNE_ONLY") {
+        let mut parts = only.split(':');
+        let kind = parts.next().unwrap_or("").to_string();
+        let bg = parts.next().map(str::to_string);
+        specs.retain(|s| {
+            s.kind.label() == kind
+                && bg
+                    .as_ref()
+                    .is_none_or(|b| format!("{:?}", s.background) == *b)
+        });
     }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -128,6 +128,56 @@ pub fn paper_beyond(img: &[f32], w: usize, h: usize, q: &[Point; 4], reach: f32)
     out
 }
 
+/// How light the ground just beyond the outline `q` is, as a share of the paper just inside it:
+/// the median over samples along all four sides of the median level between the dark band at
+/// the side and `reach` px further out. Near 1 the page lies on something almost as light as
+/// itself (a pale table, tiles), where a printed band or a tinted part of the document can be
+/// as dark as the ground and leave no edge.
+pub fn ground_ratio(img: &[f32], w: usize, h: usize, q: &[Point; 4], reach: f32) -> f32 {
+    const SAMPLES: usize = 16;
+    let mut ratios = Vec::with_capacity(4 * SAMPLES);
+    let mut vs = Vec::new();
+    for i in 0..4 {
+        let (a, b) = (q[i], q[(i + 1) % 4]);
+        let len = a.dist(b);
+        if len < 8.0 {
+            continue;
+        }
+        let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
+        let n = Point::new(d.y, -d.x);
+        for k in 0..SAMPLES {
+            let t = 0.1 + 0.8 * k as f32 / (SAMPLES - 1) as f32;
+            let c = Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+            let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+            // The brightest of a few samples inside, so a text stroke is not taken for paper.
+            let Some(paper) = [-3.0f32, -4.0, -5.0, -6.0]
+                .iter()
+                .filter_map(|&s| at(s))
+                .reduce(f32::max)
+            else {
+                continue;
+            };
+            vs.clear();
+            let mut s = 4.0;
+            while s <= 4.0 + reach {
+                let Some(v) = at(s) else { break };
+                vs.push(v);
+                s += 1.0;
+            }
+            if vs.len() < 3 {
+                continue;
+            }
+            vs.sort_by(f32::total_cmp);
+            ratios.push(vs[vs.len() / 2] / paper.max(1.0));
+        }
+    }
+    if ratios.is_empty() {
+        return 0.0;
+    }
+    ratios.sort_by(f32::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
 /// Whether a step edge crosses point `c` of a side whose outward normal is `n`: dark outside,
 /// bright inside, dark all the way out (not a thin line) and sharp (not a soft shadow's edge).
 fn step_at(img: &[f32], w: usize, h: usize, c: Point, n: Point) -> bool {

@@ -1,5 +1,6 @@
-//! The held-out corpus: seeded photos that no tuning looked at (`synth::held_out_set`), scored
-//! for lost area (the share of the visible page missing from the crop) and corner error.
+//! The held-out corpora: seeded photos that no tuning looked at (`synth::held_out_set`, and the
+//! later `synth::fresh_held_out_set`), scored for lost area (the share of the visible page
+//! missing from the crop), flags and corner error.
 //!
 //! The promise under test: nothing is ever cut off silently. Every photo that loses any of the
 //! page must be flagged for checking, every page that is not wholly in the frame must be
@@ -83,23 +84,36 @@ fn percentile(mut v: Vec<f32>, p: f32) -> f32 {
     v[((v.len() - 1) as f32 * p).round() as usize]
 }
 
-#[test]
-fn held_out_photos_never_lose_part_of_the_page_silently() {
-    let n: usize = std::env::var("SCAN_HELD_OUT_N")
+fn held_out_n() -> usize {
+    std::env::var("SCAN_HELD_OUT_N")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
-    let specs = synth::held_out_set(n, (1600, 1200));
-    let res = run_all(&specs);
+        .unwrap_or(200)
+}
+
+/// A flag was needed where something was lost, or the page was not wholly in the frame (then no
+/// crop can be right and the agent must look); any other flag cost the agent a check of a
+/// page that was kept whole.
+fn flag_needed(r: &Scored) -> bool {
+    r.lost > LOST_ZERO || !r.spec.page_in_frame()
+}
+
+/// Scores `specs`, prints the table and holds the promises: no silent cut, every page that is
+/// not wholly in the frame flagged, lost area zero on at least 99%, trusted crops accurate.
+fn check_set(name: &str, specs: &[synth::Spec]) {
+    let n = specs.len();
+    let res = run_all(specs);
     assert_eq!(res.len(), n);
 
     let mut by_kind: BTreeMap<&str, Vec<&Scored>> = BTreeMap::new();
     for r in &res {
         by_kind.entry(r.spec.kind.label()).or_default().push(r);
     }
-    println!("held-out corpus: {n} photos at 1600x1200 (lost area > {LOST_ZERO} counts as lost)");
-    println!("| page type | photos | lost area zero | lost, flagged | lost, silent | flagged | corner error median / p95 (px) |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "{name}: {n} photos at 1600x1200 (lost area > {LOST_ZERO} counts as lost; a flag is needed when something was lost or the page leaves the frame)"
+    );
+    println!("| page type | photos | lost area zero | lost, flagged | lost, silent | flagged | flagged, needed | flagged though whole | corner error median / p95 (px) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (kind, rs) in by_kind
         .iter()
         .chain(std::iter::once((&"all", &res.iter().collect::<Vec<_>>())))
@@ -114,14 +128,16 @@ fn held_out_photos_never_lose_part_of_the_page_silently() {
             .filter(|r| r.lost > LOST_ZERO && !r.flagged)
             .count();
         let flagged = rs.iter().filter(|r| r.flagged).count();
+        let needed = rs.iter().filter(|r| r.flagged && flag_needed(r)).count();
         let errs: Vec<f32> = rs
             .iter()
             .filter(|r| !r.flagged)
             .filter_map(|r| r.corner_err)
             .collect();
         println!(
-            "| {kind} | {} | {zero} | {lost_flagged} | {silent} | {flagged} | {:.1} / {:.1} |",
+            "| {kind} | {} | {zero} | {lost_flagged} | {silent} | {flagged} | {needed} | {} | {:.1} / {:.1} |",
             rs.len(),
+            flagged - needed,
             percentile(errs.clone(), 0.5),
             percentile(errs, 0.95)
         );
@@ -141,21 +157,13 @@ fn held_out_photos_never_lose_part_of_the_page_silently() {
         );
     }
 
-    // The goal is no silent cut at all and lost area zero on >= 99%. Measured last (200 photos):
-    // one ID card on a light table lost its low-contrast header band without a flag, 198 of 200
-    // lost nothing (a certificate's printed border is no longer taken for the page's edge), and
-    // 79 were flagged.
-    // The assertions below hold that line so it can only get better; the silent loss is still
-    // short of the goal.
+    // No cut without a warning at all: every photo that loses any of the page is flagged.
     let silent: Vec<String> = res
         .iter()
         .filter(|r| r.lost > LOST_ZERO && !r.flagged)
         .map(|r| format!("{} lost {:.4}", r.spec.describe(), r.lost))
         .collect();
-    assert!(
-        silent.len() * 200 <= n,
-        "cut without a warning: {silent:#?}"
-    );
+    assert!(silent.is_empty(), "cut without a warning: {silent:#?}");
     // A page not wholly in the frame is always flagged.
     let unflagged: Vec<String> = res
         .iter()
@@ -189,6 +197,21 @@ fn held_out_photos_never_lose_part_of_the_page_silently() {
 }
 
 #[test]
+fn held_out_photos_never_lose_part_of_the_page_silently() {
+    check_set("held-out", &synth::held_out_set(held_out_n(), (1600, 1200)));
+}
+
+/// The second held-out range: drawn after the first had been looked at three times (see
+/// `synth::fresh_held_out_set`), so its numbers come from photos no change was tried on.
+#[test]
+fn fresh_held_out_photos_never_lose_part_of_the_page_silently() {
+    check_set(
+        "fresh held-out",
+        &synth::fresh_held_out_set(held_out_n(), (1600, 1200)),
+    );
+}
+
+#[test]
 fn tuning_and_held_out_sets_do_not_overlap_and_vary() {
     let tuning = synth::tuning_set(300, (400, 300));
     let held = synth::held_out_set(300, (400, 300));
@@ -197,6 +220,14 @@ fn tuning_and_held_out_sets_do_not_overlap_and_vary() {
             tuning.iter().all(|t| t.seed != h.seed),
             "seed {} in both sets",
             h.seed
+        );
+    }
+    let fresh = synth::fresh_held_out_set(300, (400, 300));
+    for f in &fresh {
+        assert!(
+            tuning.iter().chain(&held).all(|t| t.seed != f.seed),
+            "seed {} of the fresh held-out set used before",
+            f.seed
         );
     }
     // Every kind of damage the issue names is in the held-out set, more than a few times.
