@@ -506,3 +506,108 @@ async fn the_engines_sync_client_installs_a_published_version_from_a_real_server
         &(2, vec!["V03 新增材料：残疾证（必交）".to_string()])
     );
 }
+
+/// What a hostile server (or a proxy on the way) does to a published version.
+#[derive(Clone, Copy, PartialEq)]
+enum Tamper {
+    /// One item's body changed after signing.
+    PartBody,
+    /// A higher version number claimed with the real hash and signature.
+    Version,
+    /// Signed with another key.
+    ForeignKey,
+}
+
+/// A server that answers `/v1/catalog` and `/v1/catalog/parts` from `catalog` (version 2), altered as
+/// `tamper` says; devices' request signatures are not checked, as an impostor would not.
+async fn hostile_server(catalog: Catalog, key: SigningKey, tamper: Tamper) -> std::net::SocketAddr {
+    use axum::routing::{get, post};
+    use ed25519_dalek::Signer;
+    let mut manifest = CatalogManifest {
+        version: 2,
+        hash: catalog.hash(),
+        signature: String::new(),
+        published_at: chrono::Utc::now(),
+        changes: vec!["V03 新增材料：残疾证（必交）".into()],
+        parts: catalog.part_refs(),
+    };
+    let signer = if tamper == Tamper::ForeignKey {
+        SigningKey::from_bytes(&[42; 32])
+    } else {
+        key
+    };
+    manifest.signature = hex::encode(signer.sign(manifest.signing_string().as_bytes()).to_bytes());
+    if tamper == Tamper::Version {
+        manifest.version = 3;
+    }
+    let mut parts = catalog.parts();
+    if tamper == Tamper::PartBody {
+        let v03 = parts.iter_mut().find(|p| p.name == "item/V03").unwrap();
+        v03.body = v03.body.replace("残疾证", "残疾人证明");
+    }
+    let router = axum::Router::new()
+        .route(
+            "/v1/catalog",
+            get(move || {
+                let m = manifest.clone();
+                async move { axum::Json(m) }
+            }),
+        )
+        .route(
+            "/v1/catalog/parts",
+            post(move |axum::Json(req): axum::Json<CatalogPartsRequest>| {
+                let parts = parts.clone();
+                async move {
+                    axum::Json(CatalogPartsResponse {
+                        parts: parts
+                            .into_iter()
+                            .filter(|p| req.names.contains(&p.name))
+                            .collect(),
+                    })
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_refuses_a_catalog_altered_after_signing_and_keeps_its_own() {
+    use bianmin_engine::outbox::{MemoryKeyStore, Outbox};
+    use bianmin_engine::sync::{pull_catalog, SyncError};
+    use bianmin_engine::transport::{Credential, Transport};
+
+    let town = Town::new();
+    let server_key = town.state.server_key.clone();
+    let trusted = server_key.verifying_key();
+    let edited = with_disability_card(&Catalog::embedded().unwrap());
+    for tamper in [Tamper::PartBody, Tamper::Version, Tamper::ForeignKey] {
+        let addr = hostile_server(edited.clone(), server_key.clone(), tamper).await;
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path(), &MemoryKeyStore([5; 32])).unwrap();
+        let t = Transport::new(
+            &format!("http://{addr}"),
+            Some(Credential {
+                device_id: "ABC234".into(),
+                key: SigningKey::from_bytes(&[6; 32]),
+            }),
+        )
+        .unwrap();
+        let err = pull_catalog(&outbox, &t, Some(&trusted), &|_| {})
+            .await
+            .expect_err("an altered catalog must be refused");
+        assert!(matches!(err, SyncError::BadCatalog { .. }), "{err}");
+        assert!(!err.user_message().is_empty());
+        assert!(
+            outbox.catalog_versions().unwrap().is_empty(),
+            "nothing installed"
+        );
+        assert_eq!(
+            outbox.current_catalog().unwrap().0,
+            0,
+            "the phone keeps its catalog"
+        );
+    }
+}
