@@ -276,7 +276,7 @@ pub fn held_out_set(n: usize, raw_size: (u32, u32)) -> Vec<Spec> {
         .collect()
 }
 
-/// `n` photos of the second held-out range ([`FRESH_HELD_OUT_SEED`]); as [`held_out_set`],
+/// `n` photos of the second held-out range (seeds from `FRESH_HELD_OUT_SEED`); as [`held_out_set`],
 /// only ever scored.
 pub fn fresh_held_out_set(n: usize, raw_size: (u32, u32)) -> Vec<Spec> {
     (0..n as u64)
