@@ -652,3 +652,41 @@ fn a_draft_made_under_an_older_version_is_told_what_changed_and_keeps_its_own() 
     assert!(!html.contains("事项已更新"), "{html}");
     assert!(html.contains("data-material=\"extra_proof\""), "{html}");
 }
+
+#[derive(Props, Clone, PartialEq)]
+struct CheckHarness {
+    case: Case,
+}
+
+#[allow(non_snake_case)]
+fn CheckWrapper(h: CheckHarness) -> Element {
+    use bianmin::views::town::check::TownCheck;
+    let missing = use_signal(Vec::new);
+    let item = Catalog::embedded().unwrap().item(&h.case.item).cloned();
+    rsx! { TownCheck { case: h.case.clone(), item, missing } }
+}
+
+fn render_check(case: Case) -> String {
+    let mut dom = VirtualDom::new_with_props(CheckWrapper, CheckHarness { case });
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+#[test]
+fn the_tablet_checks_a_received_case_again_and_offers_one_correction_for_all_gaps() {
+    let (_dir, book, e) = enrolled();
+    let mut case = sealed_case(&book, &e);
+    case.state = bianmin_protocol::CaseState::Received;
+    let html = render_check(case.clone());
+    assert!(html.contains("data-problems=\"0\""), "{html}");
+    assert!(html.contains("符合办事指南"), "{html}");
+
+    // The back of the first card and the whole second material never arrived.
+    case.materials[0].pages.truncate(1);
+    case.materials.remove(1);
+    let html = render_check(case);
+    assert!(html.contains("镇初审发现"), "{html}");
+    assert!(!html.contains("data-problems=\"0\""), "{html}");
+    assert!(html.contains("还缺"), "{html}");
+    assert!(html.contains("id=\"check-to-correction\""), "{html}");
+}

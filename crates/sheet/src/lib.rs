@@ -7,7 +7,8 @@
 //! lists), `items` (one row per item, the guide's single values), `texts` (the guide's line lists:
 //! conditions, legal basis, procedure, points to confirm, one row per line), `survey` (form fields,
 //! repeat groups as `begin_group`/`end_group` rows), `choices` (`list_name`, `label`),
-//! `materials`, `checks`, `contacts` and `holidays` (the 放假安排 table).
+//! `materials`, `checks`, `contacts`, `holidays` (the 放假安排 table) and `divisions` (county, towns,
+//! villages).
 
 mod read;
 mod write;
@@ -87,6 +88,11 @@ pub(crate) const SHEETS: &[(&str, &[&str])] = &[
     ("checks", &["item", "rule", "message"]),
     ("contacts", &["key", "label", "phone"]),
     ("holidays", &["year", "type", "date"]),
+    // One row per county, town and village; a village belongs to the town its code starts with.
+    (
+        "divisions",
+        &["level", "code", "name", "pilot", "confirmed"],
+    ),
 ];
 
 /// The guide's line lists in sheet `texts`.

@@ -6,8 +6,8 @@ use std::io::Cursor;
 use std::path::Path;
 
 use bianmin_engine::catalog::{
-    ApplicantKind, CaptureKind, Catalog, CatalogError, CatalogMeta, Check, Contact, FieldDef,
-    FieldKind, Guide, Item, ListKind, Material, MaterialForm,
+    ApplicantKind, CaptureKind, Catalog, CatalogError, CatalogMeta, Check, Contact, County,
+    Divisions, FieldDef, FieldKind, Guide, Item, ListKind, Material, MaterialForm, Town, Village,
 };
 use bianmin_engine::deadline::HolidayYear;
 use bianmin_engine::form::Expr;
@@ -625,11 +625,76 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Catalog, SheetError> {
         }
     }
 
+    // A workbook without the sheet (or with it empty) carries no tree: the town keeps its own.
+    let mut county: Option<County> = None;
+    let mut towns: Vec<Town> = Vec::new();
+    let mut villages: Vec<(usize, Village)> = Vec::new();
+    for row in rows_of("divisions") {
+        let level = imp.word(&row, "level");
+        let code = imp.word(&row, "code");
+        let name = imp.required(&row, "name");
+        let pilot = imp.flag(&row, "pilot");
+        let confirmed = imp.word(&row, "confirmed").is_empty() || imp.flag(&row, "confirmed");
+        match level.as_str() {
+            "county" if county.is_some() => imp.problem(&row, "a second county row"),
+            "county" => county = Some(County { code, name }),
+            "town" => towns.push(Town {
+                code,
+                name,
+                confirmed,
+                villages: Vec::new(),
+            }),
+            "village" => villages.push((
+                row.number,
+                Village {
+                    code,
+                    name,
+                    pilot,
+                    confirmed,
+                },
+            )),
+            other => imp.problem(
+                &row,
+                format!("level must be county, town or village, not '{other}'"),
+            ),
+        }
+    }
+    for (number, v) in villages {
+        match towns.iter_mut().find(|t| v.code.starts_with(&t.code)) {
+            Some(t) => t.villages.push(v),
+            None => imp.problems.push(Problem {
+                file: file.to_string(),
+                sheet: Some("divisions".into()),
+                row: Some(number),
+                item: None,
+                message: format!(
+                    "village {} {}: no town row whose code its code starts with",
+                    v.code, v.name
+                ),
+            }),
+        }
+    }
+    let divisions = match county {
+        Some(county) => Some(Divisions { county, towns }),
+        None if towns.is_empty() => None,
+        None => {
+            imp.problems.push(Problem {
+                file: file.to_string(),
+                sheet: Some("divisions".into()),
+                row: None,
+                item: None,
+                message: "the towns need a county row".into(),
+            });
+            None
+        }
+    };
+
     if !imp.problems.is_empty() {
         return Err(SheetError::Invalid(imp.problems));
     }
     Catalog::new(file, lists, items, contacts)
         .and_then(|c| c.with_holidays(file, years))
+        .and_then(|c| c.with_divisions(file, divisions))
         .map_err(|e| {
             let rows = Rows {
                 items: &item_rows,
@@ -716,6 +781,7 @@ fn locate(file: &str, e: &CatalogError, rows: &Rows) -> Problem {
             (("items", rows.items.get(code).copied()), Some(code))
         }
         CatalogError::BadContact { .. } => (("contacts", None), None),
+        CatalogError::BadDivisions { .. } => (("divisions", None), None),
         CatalogError::Parse { .. } => (("holidays", None), None),
         _ => (("settings", None), None),
     };

@@ -68,6 +68,42 @@ fn the_built_in_catalog_survives_a_round_trip_unchanged() {
     assert!(fields.iter().any(|f| f.kind == FieldKind::Group));
     assert!(fields.iter().any(|f| !f.choices.is_empty()));
     assert!(!c.holidays().is_empty());
+    assert!(c.divisions().is_some_and(|d| d.towns.len() == 9));
+}
+
+#[test]
+fn a_village_added_on_the_divisions_sheet_is_imported_under_its_town() {
+    let c = embedded();
+    let mut rows = rows(&c);
+    let d = rows.sheet("divisions");
+    d.push(vec![
+        Cell::Text("village".into()),
+        Cell::Text("140423100299".into()),
+        Cell::Text("新村".into()),
+        Cell::Text("no".into()),
+        Cell::Text(String::new()),
+    ]);
+    let back = import_bytes("F.xlsx", &workbook(&rows).unwrap()).unwrap();
+    let tree = back.divisions().unwrap();
+    assert_eq!(
+        tree.village_full_name("140423100299").as_deref(),
+        Some("古韩镇新村")
+    );
+    assert!(tree.village("140423100299").unwrap().1.confirmed);
+
+    // A village under no town, and one whose code does not nest, are placed on the sheet.
+    let mut broken = crate::write::rows(&c);
+    broken.sheet("divisions").push(vec![
+        Cell::Text("village".into()),
+        Cell::Text("140499100299".into()),
+        Cell::Text("错村".into()),
+    ]);
+    let p = problems(&broken);
+    assert!(
+        p.iter()
+            .any(|l| l.contains("divisions") && l.contains("140499100299")),
+        "{p:?}"
+    );
 }
 
 #[test]

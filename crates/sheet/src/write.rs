@@ -234,6 +234,34 @@ pub(crate) fn rows(catalog: &Catalog) -> Rows {
             }
         }
     }
+    if let Some(d) = catalog.divisions() {
+        let sheet = rows.sheet("divisions");
+        sheet.push(vec![
+            "county".into(),
+            d.county.code.as_str().into(),
+            d.county.name.as_str().into(),
+            yes(false),
+            yes(true),
+        ]);
+        for t in &d.towns {
+            sheet.push(vec![
+                "town".into(),
+                t.code.as_str().into(),
+                t.name.as_str().into(),
+                yes(false),
+                yes(t.confirmed),
+            ]);
+            for v in &t.villages {
+                sheet.push(vec![
+                    "village".into(),
+                    v.code.as_str().into(),
+                    v.name.as_str().into(),
+                    yes(v.pilot),
+                    yes(v.confirmed),
+                ]);
+            }
+        }
+    }
     rows
 }
 

@@ -331,6 +331,7 @@ async fn pages_at_scale(
             received_at: now - chrono::Duration::seconds((N - i) as i64),
             versions: Default::default(),
             corrections: 0,
+            town_check: Vec::new(),
         });
     }
     let t0 = Instant::now();

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::audit::AuditDraft;
+use crate::divisions::{self, Divisions};
 use crate::error::{blocking, ApiError};
 use crate::store::{CatalogState, CatalogStoreError, CatalogVersion, StoreError, TownStore};
 use crate::AppState;
@@ -39,10 +40,16 @@ pub struct Published {
     pub manifest: CatalogManifest,
     /// Part name → body, exactly as [`Catalog::parts`] cuts them.
     parts: BTreeMap<String, String>,
+    /// The version's administrative tree, or the town's own when the version carries none.
+    pub divisions: Arc<Divisions>,
 }
 
 impl Published {
-    fn load(v: &CatalogVersion, key: &SigningKey) -> Result<Published, CatalogOpError> {
+    fn load(
+        v: &CatalogVersion,
+        key: &SigningKey,
+        local: &Arc<Divisions>,
+    ) -> Result<Published, CatalogOpError> {
         let catalog = Catalog::from_json(&format!("catalog version {}", v.version), &v.json)?;
         if catalog.hash() != v.hash {
             return Err(StoreError::Corrupt(format!(
@@ -66,11 +73,16 @@ impl Published {
             .into_iter()
             .map(|p| (p.name, p.body))
             .collect();
+        let divisions = match catalog.divisions() {
+            Some(d) => Arc::new(d.clone()),
+            None => local.clone(),
+        };
         Ok(Published {
             version: v.version,
             catalog,
             manifest,
             parts,
+            divisions,
         })
     }
 }
@@ -98,16 +110,33 @@ impl From<StoreError> for CatalogOpError {
 pub struct Catalogs {
     known: RwLock<BTreeMap<u32, Arc<Published>>>,
     key: SigningKey,
+    /// The town's own tree (`DATA/divisions.toml` or the shipped one), for versions without one.
+    local: Arc<Divisions>,
+    /// The data directory to mirror the newest tree into, for the administration commands.
+    mirror: Option<std::path::PathBuf>,
 }
 
 impl Catalogs {
     /// Loads every published version, publishing the built-in catalog as version 1 first when the
     /// town has none yet.
     pub fn open(store: &dyn TownStore, key: &SigningKey) -> Result<Catalogs, CatalogOpError> {
-        ensure_first(store)?;
+        Catalogs::open_in(store, key, divisions::embedded(), None)
+    }
+
+    /// [`Catalogs::open`] for a town whose own tree is `local` (its version 1 carries it), mirroring
+    /// the newest published tree into the data directory `mirror`.
+    pub fn open_in(
+        store: &dyn TownStore,
+        key: &SigningKey,
+        local: Divisions,
+        mirror: Option<std::path::PathBuf>,
+    ) -> Result<Catalogs, CatalogOpError> {
+        ensure_first_with(store, &local)?;
         let catalogs = Catalogs {
             known: RwLock::default(),
             key: key.clone(),
+            local: Arc::new(local),
+            mirror,
         };
         catalogs.refresh(store)?;
         Ok(catalogs)
@@ -119,12 +148,20 @@ impl Catalogs {
         let Some(head) = store.catalog_head()? else {
             return Ok(());
         };
+        let mut added = false;
         for n in known + 1..=head {
             if let Some(v) = store.catalog_version(n)? {
                 if v.state == CatalogState::Published {
-                    let p = Arc::new(Published::load(&v, &self.key)?);
+                    let p = Arc::new(Published::load(&v, &self.key, &self.local)?);
                     self.write().insert(n, p);
+                    added = true;
                 }
+            }
+        }
+        if let (true, Some(dir)) = (added, &self.mirror) {
+            // The mirror only spares the commands a stale tree; serving goes on without it.
+            if let Err(e) = divisions::write_mirror(dir, &self.latest().divisions) {
+                tracing::warn!(error = %e, "cannot mirror the published divisions into the data directory");
             }
         }
         Ok(())
@@ -167,10 +204,15 @@ impl Catalogs {
 /// Publishes the built-in catalog as version 1 when the town has no published version. Two
 /// servers starting at once on one database both try; the loser finds it done.
 pub fn ensure_first(store: &dyn TownStore) -> Result<(), CatalogOpError> {
+    ensure_first_with(store, &divisions::embedded())
+}
+
+/// [`ensure_first`] for a town whose own administrative tree is `local`.
+pub fn ensure_first_with(store: &dyn TownStore, local: &Divisions) -> Result<(), CatalogOpError> {
     if store.catalog_head()?.is_some() {
         return Ok(());
     }
-    let catalog = Catalog::embedded()?;
+    let catalog = Catalog::embedded()?.with_divisions("divisions.toml", Some(local.clone()))?;
     let draft = new_draft(&catalog, "embedded", SYSTEM, vec![]);
     let audit = AuditDraft::new(SYSTEM, "catalog_import", None, import_detail(&draft));
     match store.put_catalog_draft(&draft, 0, audit) {

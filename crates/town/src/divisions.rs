@@ -1,15 +1,17 @@
-//! The administrative tree the town centre serves (county → towns → villages), loaded from editable TOML.
+//! Where the town centre's administrative tree (county → towns → villages) comes from.
 //!
-//! Villages are data, not code: the county adds service points as they open, so the tree ships as
-//! `crates/town/data/divisions.toml` and a copy in the data directory overrides it without a rebuild.
+//! Divisions are reference data published with the catalog (`bianmin_engine::catalog::Divisions`), so
+//! the county opens a service point by publishing a version, not by a release. Before a published version
+//! carries them, and for a town centre's first version, `DATA/divisions.toml` overrides the tree shipped
+//! in `assets/catalog/divisions.toml`. Because `enroll` runs beside a `serve` that holds the embedded
+//! store's lock, every process that loads the published versions also mirrors the newest tree into
+//! `DATA/published-divisions.toml`, which the administration commands read.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use bianmin_engine::catalog::Catalog;
+pub use bianmin_engine::catalog::{County, Divisions, Town, Village};
 use thiserror::Error;
-
-/// The tree compiled into the binary.
-pub const EMBEDDED: &str = include_str!("../data/divisions.toml");
 
 /// A divisions file that cannot be used.
 #[derive(Debug, Error)]
@@ -23,128 +25,65 @@ pub enum DivisionsError {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct County {
-    pub code: String,
-    pub name: String,
+/// The tree shipped with the built-in catalog.
+pub fn embedded() -> Divisions {
+    Catalog::embedded()
+        .ok()
+        .and_then(|c| c.divisions().cloned())
+        .expect("the shipped catalog carries divisions (checked by tests)")
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Village {
-    pub code: String,
-    pub name: String,
-    /// One of the plan's two pilot service points.
-    #[serde(default)]
-    pub pilot: bool,
-    /// The code has been checked against the official table.
-    #[serde(default = "yes")]
-    pub confirmed: bool,
+/// Parses and checks a divisions file (`[county]`, `[[town]]`, `[[town.village]]`).
+pub fn from_toml(file: &str, text: &str) -> Result<Divisions, DivisionsError> {
+    let bad = |message: String| DivisionsError::Invalid {
+        file: file.to_string(),
+        message,
+    };
+    let d: Divisions = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+    d.check().map_err(bad)?;
+    Ok(d)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Town {
-    pub code: String,
-    pub name: String,
-    #[serde(default = "yes")]
-    pub confirmed: bool,
-    #[serde(default, rename = "village")]
-    pub villages: Vec<Village>,
+fn read(path: &Path) -> Result<Option<Divisions>, DivisionsError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => from_toml(&path.display().to_string(), &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(DivisionsError::Io {
+            file: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
-fn yes() -> bool {
-    true
+/// `DIR/divisions.toml` if present, else the shipped tree: what a version without divisions (and a
+/// town centre's first version) uses.
+pub fn for_data_dir(dir: &Path) -> Result<Divisions, DivisionsError> {
+    Ok(read(&dir.join("divisions.toml"))?.unwrap_or_else(embedded))
 }
 
-/// The whole tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Divisions {
-    pub county: County,
-    #[serde(default, rename = "town")]
-    pub towns: Vec<Town>,
+/// The mirror of the newest published tree in the data directory.
+pub fn mirror_path(dir: &Path) -> PathBuf {
+    dir.join("published-divisions.toml")
 }
 
-impl Divisions {
-    /// The built-in tree.
-    pub fn embedded() -> Divisions {
-        Divisions::from_toml("data/divisions.toml", EMBEDDED)
-            .expect("the shipped divisions file is checked by tests")
+/// Writes the mirror (atomically, so a reader never sees half a file); a no-op when unchanged.
+pub fn write_mirror(dir: &Path, d: &Divisions) -> std::io::Result<()> {
+    let path = mirror_path(dir);
+    let text = toml::to_string(d).map_err(std::io::Error::other)?;
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Ok(());
     }
+    let tmp = dir.join("published-divisions.toml.tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
 
-    /// `DIR/divisions.toml` if present, else the built-in tree.
-    pub fn for_data_dir(dir: &Path) -> Result<Divisions, DivisionsError> {
-        let path = dir.join("divisions.toml");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => Divisions::from_toml(&path.display().to_string(), &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Divisions::embedded()),
-            Err(source) => Err(DivisionsError::Io {
-                file: path.display().to_string(),
-                source,
-            }),
-        }
-    }
-
-    /// Parses and checks the code hierarchy (a village's code starts with its town's, and so on).
-    pub fn from_toml(file: &str, text: &str) -> Result<Divisions, DivisionsError> {
-        let bad = |message: String| DivisionsError::Invalid {
-            file: file.to_string(),
-            message,
-        };
-        let d: Divisions = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
-        let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
-        if !digits(&d.county.code, 6) {
-            return Err(bad(format!(
-                "county code {:?} must be 6 digits",
-                d.county.code
-            )));
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        for t in &d.towns {
-            if !digits(&t.code, 9) || !t.code.starts_with(&d.county.code) {
-                return Err(bad(format!(
-                    "town {} code {:?} must be 9 digits under the county",
-                    t.name, t.code
-                )));
-            }
-            if !seen.insert(t.code.clone()) {
-                return Err(bad(format!("duplicate code {}", t.code)));
-            }
-            for v in &t.villages {
-                if !digits(&v.code, 12) || !v.code.starts_with(&t.code) {
-                    return Err(bad(format!(
-                        "village {} code {:?} must be 12 digits under town {}",
-                        v.name, v.code, t.code
-                    )));
-                }
-                if !seen.insert(v.code.clone()) {
-                    return Err(bad(format!("duplicate code {}", v.code)));
-                }
-            }
-        }
-        Ok(d)
-    }
-
-    pub fn town(&self, code: &str) -> Option<&Town> {
-        self.towns.iter().find(|t| t.code == code)
-    }
-
-    /// The village and the town it belongs to.
-    pub fn village(&self, code: &str) -> Option<(&Town, &Village)> {
-        self.towns
-            .iter()
-            .find_map(|t| t.villages.iter().find(|v| v.code == code).map(|v| (t, v)))
-    }
-
-    /// `古韩镇南关村`.
-    pub fn village_full_name(&self, code: &str) -> Option<String> {
-        self.village(code)
-            .map(|(t, v)| format!("{}{}", t.name, v.name))
-    }
-
-    /// Village codes of a town.
-    pub fn villages_of(&self, town: &str) -> Vec<String> {
-        self.town(town)
-            .map(|t| t.villages.iter().map(|v| v.code.clone()).collect())
-            .unwrap_or_default()
+/// What the administration commands check codes against on the embedded store: the mirror of
+/// the newest published tree, else [`for_data_dir`].
+pub fn for_commands(dir: &Path) -> Result<Divisions, DivisionsError> {
+    match read(&mirror_path(dir))? {
+        Some(d) => Ok(d),
+        None => for_data_dir(dir),
     }
 }
 
@@ -154,7 +93,7 @@ mod tests {
 
     #[test]
     fn shipped_tree_has_the_nine_towns_and_both_pilots() {
-        let d = Divisions::embedded();
+        let d = embedded();
         assert_eq!(d.county.name, "襄垣县");
         let names: Vec<&str> = d.towns.iter().map(|t| t.name.as_str()).collect();
         for n in [
@@ -186,6 +125,22 @@ mod tests {
     #[test]
     fn codes_must_nest() {
         let text = "[county]\ncode=\"140423\"\nname=\"x\"\n[[town]]\ncode=\"140423100\"\nname=\"t\"\n[[town.village]]\ncode=\"140424100201\"\nname=\"v\"\n";
-        assert!(Divisions::from_toml("t", text).is_err());
+        assert!(from_toml("t", text).is_err());
+    }
+
+    #[test]
+    fn the_mirror_round_trips_and_wins_over_the_data_dir_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut d = embedded();
+        let code = format!("{}299", d.towns[0].code);
+        d.towns[0].villages.push(Village {
+            code,
+            name: "新村".into(),
+            pilot: false,
+            confirmed: false,
+        });
+        write_mirror(dir.path(), &d).unwrap();
+        assert_eq!(for_commands(dir.path()).unwrap(), d);
+        assert_eq!(for_data_dir(dir.path()).unwrap(), embedded());
     }
 }

@@ -132,7 +132,6 @@ pub struct Inner {
     pub admin_token: String,
     /// Where attachment bytes live (the data directory, or an S3-compatible store).
     pub objects: objects::Objects,
-    pub divisions: Divisions,
     /// The published catalog versions this server has seen (the newest is the current one).
     pub catalogs: catalog::Catalogs,
     pub server_key: SigningKey,
@@ -168,6 +167,12 @@ impl AppState {
         self.catalogs.latest().catalog.calendar()
     }
 
+    /// The administrative tree of the newest published version (a service point opens by
+    /// publishing, without a release).
+    pub fn divisions(&self) -> Arc<Divisions> {
+        self.catalogs.latest().divisions.clone()
+    }
+
     /// Opens the data directory with the embedded sled store.
     pub fn open(data: &Path) -> Result<AppState, StartError> {
         bianmin_engine::outbox::disk::create_dir_durable(data)?;
@@ -193,11 +198,15 @@ impl AppState {
         let nonces = auth::NonceCache::new(store.clone());
         let server_key = admin.server_key()?;
         Ok(AppState(Arc::new(Inner {
-            catalogs: catalog::Catalogs::open(store.as_ref(), &server_key)?,
+            catalogs: catalog::Catalogs::open_in(
+                store.as_ref(),
+                &server_key,
+                divisions::for_data_dir(data)?,
+                Some(data.to_path_buf()),
+            )?,
             server_key,
             store,
             admin,
-            divisions: Divisions::for_data_dir(data)?,
             nonces,
             enrol_limiter: ratelimit::Limiter::new(
                 store::BucketKind::Enrolment,

@@ -19,7 +19,7 @@ use bianmin_town::audit::ANCHOR_FILE;
 use bianmin_town::files::{write_atomic, Ticket};
 use bianmin_town::server::ServerConfig;
 use bianmin_town::store::{AdminStore, FileAdmin, PgStore, SledStore, TownStore};
-use bianmin_town::{app, AppState, Divisions};
+use bianmin_town::{app, divisions, AppState, Divisions};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
@@ -203,6 +203,24 @@ impl Backend {
         })
     }
 
+    /// The administrative tree the commands check codes against: the newest published version's
+    /// on PostgreSQL (shared by every server), on the embedded store the mirror `serve` keeps of it
+    /// (sled's lock keeps the commands out of the store), else the data directory's own tree.
+    fn divisions(&self, data: &Path) -> Result<Divisions> {
+        match self {
+            Backend::Embedded(_) => Ok(divisions::for_commands(data)?),
+            Backend::Postgres(_) => {
+                let store = self.store()?;
+                let local = divisions::for_data_dir(data)?;
+                bianmin_town::catalog::ensure_first_with(store.as_ref(), &local)?;
+                Ok(match bianmin_town::catalog::head_catalog(store.as_ref())? {
+                    Some((_, c)) => c.divisions().cloned().unwrap_or(local),
+                    None => local,
+                })
+            }
+        }
+    }
+
     /// Both, for `serve`.
     fn stores(&self) -> Result<(Arc<dyn TownStore>, Arc<dyn AdminStore>)> {
         Ok(match self {
@@ -239,7 +257,7 @@ fn main() -> Result<()> {
             tls_cert.zip(tls_key),
             Duration::from_secs(anchor_every_secs.max(1)),
         ),
-        Cmd::Villages { json } => villages(&cli.data, json),
+        Cmd::Villages { json } => villages(&backend.divisions(&cli.data)?, json),
         Cmd::Enroll {
             village,
             town,
@@ -264,7 +282,7 @@ fn main() -> Result<()> {
         Cmd::Backup { out } => backup(&cli.data, &backend, &out),
         Cmd::Restore { file } => restore(&cli.data, &backend, &file),
         Cmd::Migrate { to } => migrate(&cli.data, &to, cli.objects.as_deref()),
-        Cmd::Catalog { cmd } => catalog(&backend, cmd),
+        Cmd::Catalog { cmd } => catalog(&cli.data, &backend, cmd),
         Cmd::Supervisor {
             cmd: SupervisorCmd::Add { name },
         } => {
@@ -398,8 +416,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-fn villages(data: &Path, json: bool) -> Result<()> {
-    let d = Divisions::for_data_dir(data)?;
+fn villages(d: &Divisions, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(&d)?);
         return Ok(());
@@ -439,7 +456,7 @@ fn enroll(
     town: Option<String>,
     server: Option<String>,
 ) -> Result<()> {
-    let d = Divisions::for_data_dir(data)?;
+    let d = backend.divisions(data)?;
     let (ticket, scope) = match (village, town) {
         (Some(v), _) => {
             let Some((t, vil)) = d.village(&v) else {
@@ -528,11 +545,11 @@ struct CaseRow {
     attachments: Vec<AttachmentInfo>,
 }
 
-fn catalog(backend: &Backend, cmd: CatalogCmd) -> Result<()> {
+fn catalog(data: &Path, backend: &Backend, cmd: CatalogCmd) -> Result<()> {
     use bianmin_town::catalog as versions;
     let store = backend.store()?;
     let store = store.as_ref();
-    versions::ensure_first(store)?;
+    versions::ensure_first_with(store, &divisions::for_data_dir(data)?)?;
     match cmd {
         CatalogCmd::Export { out, version } => {
             let version = match version {

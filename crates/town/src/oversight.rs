@@ -251,7 +251,7 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
     .await
     .map_err(internal)?;
     let today = china_today();
-    let figures = figures(&state.divisions, &cases, &ratings, &loops, today);
+    let figures = figures(&state.divisions(), &cases, &ratings, &loops, today);
     let mut overdue: Vec<_> = cases
         .iter()
         .filter(|c| c.case.is_overdue(today))
@@ -259,7 +259,7 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
             (
                 c.case.id.clone(),
                 state
-                    .divisions
+                    .divisions()
                     .village_full_name(&c.case.village)
                     .unwrap_or_default(),
                 state
@@ -334,7 +334,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                 @for l in &o.loops {
                     div.card id={ "loop-" (l.case_id) } {
                         p {
-                            strong { (state.divisions.village_full_name(&l.village).unwrap_or_default()) } "　" (level_label(l.level)) br;
+                            strong { (state.divisions().village_full_name(&l.village).unwrap_or_default()) } "　" (level_label(l.level)) br;
                             "办件编号：" (l.case_id) br;
                             "整改期限：" (l.deadline) "　状态："
                             @if l.is_overdue(today) { span.flag.status { (l.status_label(today)) } } @else { span.status { (l.status_label(today)) } }
@@ -532,7 +532,7 @@ async fn staff_list(
     let st = state.clone();
     let all = blocking(move || st.store.rectifications()).await?;
     let today = china_today();
-    let villages = state.divisions.villages_of(&d.town);
+    let villages = state.divisions().villages_of(&d.town);
     Ok(Json(
         all.into_iter()
             .filter(|r| villages.contains(&r.village))
@@ -571,7 +571,7 @@ async fn staff_step(
         .await?
         .ok_or_else(|| ApiError::not_found("no bad review is open for this case"))?;
     if state
-        .divisions
+        .divisions()
         .village(&existing.village)
         .is_none_or(|(t, _)| t.code != d.town)
     {

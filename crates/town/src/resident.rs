@@ -215,7 +215,7 @@ fn render_case(
         .map(|i| i.name.clone())
         .unwrap_or_else(|| c.item.clone());
     let village = state
-        .divisions
+        .divisions()
         .village_full_name(&c.village)
         .unwrap_or_default();
     let completion = match (&c.last_decision, rating.and_then(|r| r.completion.as_ref())) {

@@ -56,7 +56,7 @@ pub async fn not_found() -> ApiError {
 fn scope(state: &AppState, d: &DeviceRecord) -> Vec<String> {
     match d.role {
         DeviceRole::Agent => d.village.iter().cloned().collect(),
-        DeviceRole::Staff => state.divisions.villages_of(&d.town),
+        DeviceRole::Staff => state.divisions().villages_of(&d.town),
     }
 }
 
@@ -64,7 +64,7 @@ fn may_see(state: &AppState, d: &DeviceRecord, village: &str) -> bool {
     match d.role {
         DeviceRole::Agent => d.village.as_deref() == Some(village),
         DeviceRole::Staff => state
-            .divisions
+            .divisions()
             .village(village)
             .is_some_and(|(t, _)| t.code == d.town),
     }
@@ -83,9 +83,9 @@ fn require(d: &DeviceRecord, role: DeviceRole) -> Result<(), ApiError> {
 
 fn enrol_response(state: &AppState, d: &DeviceRecord) -> EnrolResponse {
     let scope_name = match &d.village {
-        Some(v) => state.divisions.village_full_name(v).unwrap_or_default(),
+        Some(v) => state.divisions().village_full_name(v).unwrap_or_default(),
         None => state
-            .divisions
+            .divisions()
             .town(&d.town)
             .map(|t| t.name.clone())
             .unwrap_or_default(),
@@ -223,7 +223,7 @@ fn check_submission(
     if sub.version == 0 {
         return Err(ApiError::bad_request("version starts at 1"));
     }
-    if state.divisions.village(&sub.village).is_none() {
+    if state.divisions().village(&sub.village).is_none() {
         return Err(ApiError::unprocessable(
             "unknown_village",
             format!("unknown village {}", sub.village),
@@ -335,6 +335,7 @@ pub async fn submit_case(
         .with_missing(missing));
     }
     let hash = submission_sha256(&sub);
+    let town_check = town_precheck(&state, &sub, Utc::now());
     let _guard = state.locks.lock(&format!("case/{id}")).await;
     let st = state.clone();
     let lookup = id.clone();
@@ -359,6 +360,7 @@ pub async fn submit_case(
                     received_at: now,
                     versions,
                     corrections: 0,
+                    town_check: town_check.clone(),
                 },
                 "submit",
             )
@@ -404,6 +406,7 @@ pub async fn submit_case(
                     receipt,
                 },
             );
+            sc.town_check = town_check.clone();
             (sc, "resubmit")
         }
     };
@@ -419,12 +422,42 @@ pub async fn submit_case(
         &d.id,
         action,
         Some(&id),
-        format!("version {} content {}", sub.version, hash),
+        format!(
+            "version {} content {}; town precheck: {}",
+            sub.version,
+            hash,
+            match town_check.len() {
+                0 => "passed".to_string(),
+                n => format!("{n} problems"),
+            }
+        ),
     );
     let st = state.clone();
     blocking(move || st.store.commit(Some(&stored), &[event], vec![audit])).await?;
     tracing::info!(case = %id, version = sub.version, "case received");
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
+
+/// The town's own 初审 of a submission, by the definition the case was made under and on the
+/// China date it was sealed (the day the resident applied; never later than today, whatever the
+/// phone's clock said): one line per problem, as the phone's checklist words it.
+fn town_precheck(
+    state: &AppState,
+    sub: &CaseSubmission,
+    now: chrono::DateTime<Utc>,
+) -> Vec<String> {
+    let published = state.catalogs.for_case(sub.catalog_version);
+    let Some(item) = published.catalog.item(&sub.item) else {
+        return Vec::new();
+    };
+    bianmin_engine::validate::precheck(
+        item,
+        &sub.applicant,
+        &sub.answers,
+        &sub.materials,
+        crate::time::china_date(sub.sealed_at.min(now)),
+    )
+    .lines()
 }
 
 /// The case after its resubmission following a 补正: the content is the submission's (through
@@ -841,7 +874,7 @@ pub async fn inbox(
         .filter(|sc| q.overdue.is_none_or(|o| sc.case.is_overdue(today) == o))
         .map(|sc| InboxRow {
             village_name: state
-                .divisions
+                .divisions()
                 .village_full_name(&sc.case.village)
                 .unwrap_or_default(),
             item_name: state

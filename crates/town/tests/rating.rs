@@ -312,7 +312,7 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     assert_eq!(list, "[]");
 
     let before = figures(
-        &s.town.state.divisions,
+        &s.town.state.divisions(),
         &s.town.store.cases().unwrap(),
         &s.town.state.store.ratings().unwrap(),
         &s.town.state.store.rectifications().unwrap(),
@@ -349,7 +349,7 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     assert_eq!(v[0]["steps"][2]["by"], format!("王镇办 ({})", s.staff.id));
 
     let after = figures(
-        &s.town.state.divisions,
+        &s.town.state.divisions(),
         &s.town.store.cases().unwrap(),
         &s.town.state.store.ratings().unwrap(),
         &s.town.state.store.rectifications().unwrap(),
@@ -587,7 +587,7 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
     assert_eq!(l.status_label(china_today()), "待核实（已超期）");
 
     let f = figures(
-        &s.town.state.divisions,
+        &s.town.state.divisions(),
         &s.town.store.cases().unwrap(),
         &s.town.state.store.ratings().unwrap(),
         &[l.clone()],

@@ -49,6 +49,7 @@ fn case(n: u32) -> StoredCase {
         received_at: Utc::now(),
         versions: Default::default(),
         corrections: 0,
+        town_check: Vec::new(),
     }
 }
 

@@ -11,6 +11,7 @@ use bianmin_protocol::{AttachmentRef, Decision};
 use dioxus::prelude::*;
 
 use super::actions::{CompleteForm, DeliverAction, StaffActions};
+use super::check::TownCheck;
 use super::materials::TownMaterials;
 use super::pages::{load_pages, review_layout, PageView};
 use super::staff_transport;
@@ -232,6 +233,7 @@ fn TownCaseView(
                     ul { for (name, note) in open_list { li { "{name}：{note}" } } }
                 }
             }
+            TownCheck { case: case.clone(), item: item.clone(), missing }
             TownMaterials { case_id: case.id.clone(), state: s, order: order.clone(), rows, pages, missing,
                 on_open: move |i| { zoom.set(0); viewer.set(Some(i)); } }
             if let Some((ok, msg)) = message { p { id: "act-message", class: if ok { "ok" } else { "error" }, "data-ok": "{ok}", "{msg}" } }

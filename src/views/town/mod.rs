@@ -20,6 +20,7 @@ use crate::services::use_enrolment;
 
 mod actions;
 pub mod case;
+pub mod check;
 mod materials;
 pub mod pages;
 mod viewer;

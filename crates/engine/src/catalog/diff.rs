@@ -72,6 +72,9 @@ pub enum Change {
     Contacts,
     /// The holiday table changed (a new year's 放假安排): deadlines count by it.
     Holidays,
+    /// The administrative tree changed: one line per town or village added, renamed, changed or
+    /// removed (empty when a version carries the tree for the first time).
+    Divisions(Vec<String>),
 }
 
 impl fmt::Display for Change {
@@ -82,6 +85,10 @@ impl fmt::Display for Change {
             Change::Item { code, change } => write!(f, "{code} {change}"),
             Change::Contacts => write!(f, "县里的联系电话有更新"),
             Change::Holidays => write!(f, "节假日安排有更新（承诺时限按新安排计算）"),
+            Change::Divisions(lines) if lines.is_empty() => {
+                write!(f, "行政区划（乡镇、村）随清单发布")
+            }
+            Change::Divisions(lines) => write!(f, "行政区划有更新：{}", lines.join("；")),
         }
     }
 }
@@ -120,6 +127,11 @@ pub fn changes(old: &Catalog, new: &Catalog) -> Vec<Change> {
     }
     if old.holidays() != new.holidays() {
         out.push(Change::Holidays);
+    }
+    match (old.divisions(), new.divisions()) {
+        (Some(a), Some(b)) if a != b => out.push(Change::Divisions(b.changes_from(a))),
+        (None, Some(_)) => out.push(Change::Divisions(Vec::new())),
+        _ => {}
     }
     out
 }
@@ -250,5 +262,35 @@ mod tests {
         );
         assert_eq!(lines.len(), 2, "{lines:?}");
         assert!(changes(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn a_new_village_and_a_renamed_one_are_named() {
+        let old = Catalog::embedded().unwrap();
+        let mut d = old.divisions().unwrap().clone();
+        let town = d.towns[0].code.clone();
+        d.towns[0].villages.push(crate::catalog::Village {
+            code: format!("{town}299"),
+            name: "新村".into(),
+            pilot: false,
+            confirmed: false,
+        });
+        d.towns[0].villages[0].name = "南关社区".into();
+        let new = old.clone().with_divisions("t", Some(d)).unwrap();
+        let lines: Vec<String> = changes(&old, &new)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains(&format!("新增 {town}299 古韩镇新村")),
+            "{lines:?}"
+        );
+        assert!(
+            lines[0].contains("更名 140423100201 古韩镇南关村 → 古韩镇南关社区"),
+            "{lines:?}"
+        );
+        let without = old.clone().with_divisions("t", None).unwrap();
+        assert_eq!(changes(&without, &old), vec![Change::Divisions(Vec::new())]);
     }
 }

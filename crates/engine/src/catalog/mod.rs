@@ -16,10 +16,12 @@ use crate::form::Expr;
 
 mod check;
 mod diff;
+pub mod divisions;
 mod notice;
 mod parts;
 
 pub use diff::{changes, item_changes, Change, ItemChange};
+pub use divisions::{County, Divisions, Town, Village};
 pub use notice::contact_text;
 pub use parts::content_hash;
 
@@ -345,6 +347,8 @@ pub enum CatalogError {
     },
     #[error("{file}: invalid TOML: {message}")]
     Parse { file: String, message: String },
+    #[error("{file}: divisions: {reason}")]
+    BadDivisions { file: String, reason: String },
     #[error("{file}: no catalog files (*.toml) found")]
     Empty { file: String },
     #[error("{file}: item {code}: duplicate item code")]
@@ -436,6 +440,12 @@ struct CatalogFile {
     /// The holiday table (`holidays.toml`): one `[[year]]` per published 放假安排.
     #[serde(default)]
     year: Vec<HolidayYear>,
+    /// The administrative tree (`divisions.toml`): `[county]` and its `[[town]]`s with their
+    /// `[[town.village]]`s.
+    #[serde(default)]
+    county: Option<County>,
+    #[serde(default)]
+    town: Vec<Town>,
 }
 
 /// All items of one or more lists with the county's reference data (contacts, the holiday table),
@@ -448,9 +458,13 @@ pub struct Catalog {
     contacts: Vec<Contact>,
     #[serde(default)]
     holidays: Vec<HolidayYear>,
+    /// Absent in versions published before divisions were reference data (their canonical JSON, and
+    /// so their hash, stays as it was); the town then uses its own file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    divisions: Option<Divisions>,
 }
 
-const EMBEDDED: [(&str, &str); 4] = [
+const EMBEDDED: [(&str, &str); 5] = [
     ("holidays.toml", crate::deadline::DEFAULT_HOLIDAYS),
     (
         "village.toml",
@@ -463,6 +477,10 @@ const EMBEDDED: [(&str, &str); 4] = [
     (
         "county.toml",
         include_str!("../../../../assets/catalog/county.toml"),
+    ),
+    (
+        "divisions.toml",
+        include_str!("../../../../assets/catalog/divisions.toml"),
     ),
 ];
 
@@ -480,6 +498,7 @@ impl Catalog {
             items,
             contacts,
             holidays: Vec::new(),
+            divisions: None,
         };
         c.sort();
         check::catalog(source, &c)?;
@@ -489,7 +508,29 @@ impl Catalog {
     /// The same lists and reference data with `items` instead (an edited version), validated.
     pub fn with_items(&self, source: &str, items: Vec<Item>) -> Result<Catalog, CatalogError> {
         Catalog::new(source, self.lists.clone(), items, self.contacts.clone())?
-            .with_holidays(source, self.holidays.clone())
+            .with_holidays(source, self.holidays.clone())?
+            .with_divisions(source, self.divisions.clone())
+    }
+
+    /// This catalog with `divisions` as its administrative tree (checked: codes nest, none twice).
+    pub fn with_divisions(
+        mut self,
+        source: &str,
+        divisions: Option<Divisions>,
+    ) -> Result<Catalog, CatalogError> {
+        if let Some(d) = &divisions {
+            d.check().map_err(|reason| CatalogError::BadDivisions {
+                file: source.to_string(),
+                reason,
+            })?;
+        }
+        self.divisions = divisions;
+        Ok(self)
+    }
+
+    /// The administrative tree, when this version carries one.
+    pub fn divisions(&self) -> Option<&Divisions> {
+        self.divisions.as_ref()
     }
 
     /// This catalog with `years` as its holiday table (checked: every entry a real date or range).
@@ -534,6 +575,7 @@ impl Catalog {
         let mut items = Vec::new();
         let mut contacts = Vec::new();
         let mut years = Vec::new();
+        let mut divisions: Option<(String, County, Vec<Town>)> = None;
         let mut names = Vec::new();
         for (name, text) in files {
             let parsed: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
@@ -567,10 +609,31 @@ impl Catalog {
             items.extend(parsed.item);
             contacts.extend(parsed.contact);
             years.extend(parsed.year);
+            match (parsed.county, &divisions) {
+                (Some(_), Some((first, _, _))) => {
+                    return Err(CatalogError::BadDivisions {
+                        file: name.to_string(),
+                        reason: format!("[county] is already given in {first}"),
+                    })
+                }
+                (Some(county), None) => divisions = Some((name.to_string(), county, parsed.town)),
+                (None, _) if !parsed.town.is_empty() => {
+                    return Err(CatalogError::BadDivisions {
+                        file: name.to_string(),
+                        reason:
+                            "[[town]] entries need the [county] they belong to in the same file"
+                                .into(),
+                    })
+                }
+                (None, _) => {}
+            }
             names.push(*name);
         }
         let source = names.join(", ");
-        Catalog::new(&source, lists, items, contacts)?.with_holidays(&source, years)
+        let divisions = divisions.map(|(_, county, towns)| Divisions { county, towns });
+        Catalog::new(&source, lists, items, contacts)?
+            .with_holidays(&source, years)?
+            .with_divisions(&source, divisions)
     }
 
     /// Parses and validates the JSON form a published version is stored and delivered in.
@@ -579,7 +642,9 @@ impl Catalog {
             file: source.to_string(),
             message: e.to_string(),
         })?;
-        Catalog::new(source, c.lists, c.items, c.contacts)?.with_holidays(source, c.holidays)
+        Catalog::new(source, c.lists, c.items, c.contacts)?
+            .with_holidays(source, c.holidays)?
+            .with_divisions(source, c.divisions)
     }
 
     /// The canonical JSON of this catalog: what is hashed, signed, stored and delivered.

@@ -4,7 +4,7 @@
 use bianmin_protocol::sync::{CatalogPart, CatalogPartRef};
 use sha2::{Digest, Sha256};
 
-use super::{Catalog, CatalogError, CatalogMeta, Contact, Item};
+use super::{Catalog, CatalogError, CatalogMeta, Contact, Divisions, Item};
 use crate::deadline::HolidayYear;
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -34,6 +34,13 @@ impl Catalog {
                 body: json(&self.holidays),
             },
         ];
+        // Only a version that carries the tree has the part, so older versions keep their parts.
+        if let Some(d) = &self.divisions {
+            out.push(CatalogPart {
+                name: "divisions".into(),
+                body: json(d),
+            });
+        }
         out.extend(self.items.iter().map(|i| CatalogPart {
             name: format!("item/{}", i.code),
             body: json(i),
@@ -62,6 +69,7 @@ impl Catalog {
         let mut contacts: Vec<Contact> = Vec::new();
         let mut items: Vec<Item> = Vec::new();
         let mut holidays: Vec<HolidayYear> = Vec::new();
+        let mut divisions: Option<Divisions> = None;
         for p in parts {
             match p.name.as_str() {
                 "lists" => {
@@ -72,6 +80,10 @@ impl Catalog {
                 }
                 "holidays" => {
                     holidays = serde_json::from_str(&p.body).map_err(|e| parse_err(&p.name, e))?
+                }
+                "divisions" => {
+                    divisions =
+                        Some(serde_json::from_str(&p.body).map_err(|e| parse_err(&p.name, e))?)
                 }
                 n if n.starts_with("item/") => {
                     items.push(serde_json::from_str(&p.body).map_err(|e| parse_err(n, e))?)
@@ -84,7 +96,9 @@ impl Catalog {
                 }
             }
         }
-        Catalog::new(source, lists, items, contacts)?.with_holidays(source, holidays)
+        Catalog::new(source, lists, items, contacts)?
+            .with_holidays(source, holidays)?
+            .with_divisions(source, divisions)
     }
 }
 
@@ -104,9 +118,32 @@ mod tests {
         assert_eq!(back, c);
         assert_eq!(back.hash(), c.hash());
         let refs = c.part_refs();
-        assert_eq!(refs.len(), 3 + c.items().len());
-        assert_eq!(refs[3].name, format!("item/{}", c.items()[0].code));
+        assert_eq!(refs.len(), 4 + c.items().len());
+        assert_eq!(refs[3].name, "divisions");
+        assert_eq!(refs[4].name, format!("item/{}", c.items()[0].code));
         assert!(!back.holidays().is_empty());
+        assert_eq!(back.divisions().unwrap().county.name, "襄垣县");
+    }
+
+    #[test]
+    fn a_version_without_divisions_keeps_its_parts_and_hash() {
+        let c = Catalog::embedded().unwrap();
+        let old = c.clone().with_divisions("test", None).unwrap();
+        // The JSON of a version published before divisions were reference data has no key for them.
+        assert!(!old.to_json().contains("\"divisions\""));
+        assert!(old.parts().iter().all(|p| p.name != "divisions"));
+        let back = Catalog::from_parts("test", &old.parts()).unwrap();
+        assert_eq!(back.hash(), old.hash());
+        assert!(back.divisions().is_none());
+    }
+
+    #[test]
+    fn a_broken_tree_is_refused_with_the_offending_entry() {
+        let mut parts = Catalog::embedded().unwrap().parts();
+        let d = parts.iter_mut().find(|p| p.name == "divisions").unwrap();
+        d.body = d.body.replacen("140423100201", "140424100201", 1);
+        let e = Catalog::from_parts("v9", &parts).unwrap_err().to_string();
+        assert!(e.contains("140424100201"), "{e}");
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub struct StoredCase {
     /// 补正 is asked once; this counts how often it was.
     #[serde(default)]
     pub corrections: u32,
+    /// What the town's own 初审 of the newest version found (one Chinese line per problem; empty
+    /// when it passed). The phone runs the same check before sealing, so a finding here means an
+    /// outdated or altered client, and the staff see it before they accept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub town_check: Vec<String>,
 }
 
 /// A resident's rating of one case.
