@@ -719,6 +719,8 @@ async fn town_scenario() -> Step {
     both_sizes("town-inbox").await?;
     click(v1).await?;
     wait_el("#case-state[data-state='received'][data-version='1']").await?;
+    // The town's own 初审 agrees with the village's: nothing missing.
+    wait_el("#town-check[data-problems='0']").await?;
     pages_loaded().await?;
     // The materials and the picks at the top of the screen; the applicant's facts are above.
     // At each size, scrolled so the materials heading sits just below the sticky top bar.

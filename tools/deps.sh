@@ -23,6 +23,8 @@ BIANMIN_APT_PACKAGES=(
   # The scan crate's unit tests also run as aarch64 Linux binaries (the phones' portable loops):
   # linked by the cross gcc, run by qemu-user.
   gcc-aarch64-linux-gnu qemu-user
+  # The TLS-to-PostgreSQL tests make a throwaway CA and server certificate (tools/services.sh).
+  openssl
   # The catalog spreadsheet test edits an exported workbook with Python's openpyxl (below).
   python3 python3-pip
   # The scan benchmark's legibility score (OCR of the scans), not needed by the tests.

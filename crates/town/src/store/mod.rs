@@ -16,6 +16,7 @@
 
 pub mod files_admin;
 pub mod pg;
+mod pg_tls;
 pub mod records;
 pub mod sled;
 

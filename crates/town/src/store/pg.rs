@@ -18,8 +18,7 @@ use bianmin_protocol::DecisionEvent;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
 use postgres::types::Json;
-use postgres::{NoTls, Transaction};
-use r2d2_postgres::PostgresConnectionManager;
+use postgres::Transaction;
 use rand::RngCore;
 
 use super::{
@@ -122,7 +121,7 @@ CREATE TABLE catalog_versions (
 /// Any key: every server that opens the database takes this advisory lock while migrating.
 const MIGRATION_LOCK: i64 = 0x6269_616e_6d69_6e01;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+use super::pg_tls::{Conn, Pool};
 
 /// The PostgreSQL store.
 pub struct PgStore {
@@ -142,44 +141,27 @@ impl Drop for PgStore {
     }
 }
 
-fn pool_error(e: r2d2::Error) -> StoreError {
-    StoreError::Pool(e.to_string())
-}
-
 impl PgStore {
     /// Connects to `url` (`postgres://user@host:port/db`, or key=value form), applies pending
-    /// migrations and keeps a pool of up to `max_connections`.
+    /// migrations and keeps a pool of up to `max_connections`. `sslmode=require` (with
+    /// `sslrootcert=FILE` for a private CA) gives TLS that verifies the server (`pg_tls`).
     pub fn open(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e: postgres::Error| StoreError::Schema(format!("database URL: {e}")))?;
-        // Refused at once rather than after the pool's connection timeout: a URL that demands
-        // TLS must not silently fall back to clear text, and this client has no TLS yet.
-        if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
-            return Err(StoreError::Unsupported(
-                "sslmode=require: this server has no TLS to PostgreSQL yet; use a unix socket or a private network (README, production layout)",
-            ));
-        }
-        let manager = PostgresConnectionManager::new(config, NoTls);
-        let pool = r2d2::Pool::builder()
-            .max_size(max_connections.max(2))
-            // Connections open as load needs them, not all at start: many servers share the
-            // database's connection limit.
-            .min_idle(Some(1))
-            .connection_timeout(std::time::Duration::from_secs(30))
-            .build(manager)
-            .map_err(pool_error)?;
+        let pool = Pool::open(url, max_connections)?;
         let store = PgStore { pool: Some(pool) };
         store.migrate()?;
         Ok(store)
     }
 
-    fn conn(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>, StoreError> {
+    fn conn(&self) -> Result<Conn, StoreError> {
         self.pool
             .as_ref()
             .expect("the pool lives as long as the store")
             .get()
-            .map_err(pool_error)
+    }
+
+    /// Whether this store's connections are encrypted (`sslmode=require`).
+    pub fn is_tls(&self) -> bool {
+        self.pool.as_ref().is_some_and(Pool::is_tls)
     }
 
     /// The schema version after the migrations this build knows.
@@ -996,20 +978,5 @@ impl AdminStore for PgStore {
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| StoreError::Corrupt("stored server key is not 32 hex bytes".into()))?;
         Ok(SigningKey::from_bytes(&bytes))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_url_that_demands_tls_is_refused_at_once() {
-        // Refused before any connection is tried: the error is the URL's, not the pool's.
-        let err = PgStore::open("postgres://bianmin@127.0.0.1:9/bianmin?sslmode=require", 2)
-            .err()
-            .expect("refused");
-        assert!(matches!(err, StoreError::Unsupported(_)), "{err}");
-        assert!(err.to_string().contains("sslmode=require"), "{err}");
     }
 }
