@@ -156,6 +156,11 @@ fn TownCaseView(
     }));
     let _ = fetched();
     let shown_by_own_version = held.is_some();
+    // The village by name from the published divisions the tablet holds; the code otherwise.
+    let village = current
+        .divisions()
+        .and_then(|d| d.village_full_name(&case.responsible.village))
+        .unwrap_or(case.responsible.village.clone());
     let item = held.unwrap_or(current).item(&case.item).cloned();
     let guide = item.as_ref().and_then(|i| i.guide.clone());
     let (order, rows) = review_layout(&case, guide.as_ref());
@@ -190,7 +195,7 @@ fn TownCaseView(
             button { class: "btn", id: "back-inbox", onclick: move |_| navigator().go_back(), "‹ 返回收件箱" }
             p { "办件编号 " code { "{case.id}" } " · 第{v}版 · "
                 strong { id: "case-state", "data-state": "{s.as_str()}", "data-version": "{v}", "{s.label()}" } }
-            p { "首问负责：{case.responsible.name}（{case.responsible.village}）" }
+            p { id: "case-responsible", "首问负责：{case.responsible.name}（{village}）" }
             if version > 0 {
                 p { class: "muted", id: "case-catalog-version",
                     if shown_by_own_version { "按事项清单第{version}版办理" } else { "本件按事项清单第{version}版办理，该版尚未下载到本机，暂按最新版显示" }
