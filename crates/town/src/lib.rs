@@ -16,6 +16,7 @@ pub mod error;
 pub mod feedback;
 pub mod files;
 pub mod metrics;
+pub mod notify;
 pub mod objects;
 pub mod oversight;
 pub mod page;

@@ -15,6 +15,7 @@
 //! while `serve` holds sled's lock; PostgreSQL keeps them in tables.
 
 pub mod files_admin;
+pub mod notices;
 pub mod pg;
 mod pg_tls;
 pub mod records;
@@ -185,6 +186,9 @@ pub trait TownStore: Send + Sync + 'static {
     /// The supervisor of a session alive at `now`.
     fn session(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
     fn end_session(&self, token_hash: &str) -> Result<(), StoreError>;
+
+    /// The notification outbox, resident links, opt-outs and on-site ratings.
+    fn notices(&self) -> &dyn notices::NoticeStore;
 
     /// Every record, read consistently while the store keeps serving (`backup`); the
     /// administration records are the [`AdminStore`]'s. PostgreSQL is backed up with its own

@@ -29,6 +29,8 @@ use super::{
 use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
 
+mod notices;
+
 /// Versioned schema changes, applied in order at open; never edit one that has shipped.
 const MIGRATIONS: &[(i32, &str)] = &[
     (
@@ -116,6 +118,8 @@ CREATE TABLE catalog_versions (
 );
 "#,
     ),
+    // The SMS outbox, resident links, opt-outs and on-site ratings (`pg/notices.rs`).
+    (4, notices::MIGRATION),
 ];
 
 /// Any key: every server that opens the database takes this advisory lock while migrating.
@@ -735,6 +739,10 @@ impl TownStore for PgStore {
                 &[&token_hash, &now],
             )?
             .map(|r| r.get(0)))
+    }
+
+    fn notices(&self) -> &dyn super::notices::NoticeStore {
+        self
     }
 
     fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {

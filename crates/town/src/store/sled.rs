@@ -23,6 +23,8 @@ use super::{
     Rectification, Step, StepError, StoreError, StoredCase, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
+
+mod notices;
 use crate::bucket::{Bucket, RateConfig};
 
 /// A sled database whose acknowledged writes survive a power cut.
@@ -115,6 +117,8 @@ pub struct SledStore {
     holders: sled::Tree,
     /// Catalog version, big-endian u32 → [`CatalogVersion`].
     catalog: sled::Tree,
+    /// The notification outbox (`notices.rs`).
+    outbox: notices::Trees,
     /// Serialises commits (see the module comment).
     write: Mutex<()>,
     buckets: Mutex<HashMap<(BucketKind, String), Bucket>>,
@@ -202,6 +206,7 @@ impl SledStore {
             attachments: sled.open_tree("attachments")?,
             holders: sled.open_tree("holders")?,
             catalog: sled.open_tree("catalog")?,
+            outbox: notices::Trees::open(sled)?,
             write: Mutex::new(()),
             buckets: Mutex::default(),
             db,
@@ -791,6 +796,10 @@ impl TownStore for SledStore {
         Ok(Self::get::<SessionRecord>(&self.sessions, token_hash)?
             .filter(|s| s.expires > now)
             .map(|s| s.supervisor))
+    }
+
+    fn notices(&self) -> &dyn super::notices::NoticeStore {
+        self
     }
 
     fn end_session(&self, token_hash: &str) -> Result<(), StoreError> {
