@@ -214,6 +214,8 @@ pub struct Figures {
     pub bad_verified_and_rectified: u32,
     pub bad_followed_up: u32,
     pub bad_overdue: u32,
+    /// Ratings made on the agent's screen (现场评价): reported, never counted above.
+    pub on_site_ratings: u32,
 }
 
 /// A percentage, or `None` when there is nothing to divide.
@@ -257,10 +259,12 @@ impl Figures {
         self.bad_verified_and_rectified += o.bad_verified_and_rectified;
         self.bad_followed_up += o.bad_followed_up;
         self.bad_overdue += o.bad_overdue;
+        self.on_site_ratings += o.on_site_ratings;
     }
 }
 
-/// Figures per village, then per town (after its villages), then the county total.
+/// Figures per village, then per town (after its villages), then the county total. `ratings`
+/// may hold on-site ratings (现场评价) too: they are counted apart.
 pub fn figures(
     divisions: &Divisions,
     cases: &[StoredCase],
@@ -293,6 +297,11 @@ pub fn figures(
     }
     for r in ratings {
         let f = per.entry(r.village.clone()).or_default();
+        // Only a credential the applicant alone holds makes a rating count.
+        if !r.via.counts() {
+            f.on_site_ratings += 1;
+            continue;
+        }
         f.ratings += 1;
         if r.level >= 3 {
             f.satisfied += 1;

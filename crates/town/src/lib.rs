@@ -22,6 +22,7 @@ pub mod oversight;
 pub mod page;
 pub mod ratelimit;
 pub mod resident;
+pub mod resident_link;
 pub mod routes;
 pub mod server;
 pub mod store;

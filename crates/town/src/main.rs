@@ -58,6 +58,8 @@ enum Cmd {
         /// Seconds between exports of the signed audit anchor (also written at start and stop).
         #[arg(long, default_value_t = 86_400)]
         anchor_every_secs: u64,
+        #[command(flatten)]
+        sms: SmsArgs,
     },
     /// List the county's towns and villages with their codes.
     Villages {
@@ -249,6 +251,7 @@ fn main() -> Result<()> {
             tls_cert,
             tls_key,
             anchor_every_secs,
+            sms,
         } => serve(
             &cli.data,
             &backend,
@@ -256,6 +259,7 @@ fn main() -> Result<()> {
             &listen,
             tls_cert.zip(tls_key),
             Duration::from_secs(anchor_every_secs.max(1)),
+            &sms,
         ),
         Cmd::Villages { json } => villages(&backend.divisions(&cli.data)?, json),
         Cmd::Enroll {
@@ -311,6 +315,75 @@ async fn anchor_now(state: &AppState, path: &Path) {
     }
 }
 
+/// Resident SMS notifications (`serve`).
+#[derive(clap::Args)]
+struct SmsArgs {
+    /// The public address residents open (`https://bm.example.cn`): SMS links are `{url}/s/{code}`.
+    /// Without it no notices are queued; the changes feed keeps every event until it is set.
+    #[arg(long, env = "BIANMIN_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// SMS provider: `aliyun` (Alibaba Cloud SMS). Without it notices wait in the outbox.
+    #[arg(long, env = "BIANMIN_SMS_PROVIDER", value_parser = ["aliyun"])]
+    sms_provider: Option<String>,
+    #[arg(long, env = "BIANMIN_SMS_ENDPOINT", default_value = bianmin_town::notify::aliyun::DEFAULT_ENDPOINT)]
+    sms_endpoint: String,
+    #[arg(long, env = "BIANMIN_SMS_ACCESS_KEY_ID", default_value = "")]
+    sms_access_key_id: String,
+    /// Prefer the environment variable: a command line is visible to other users.
+    #[arg(long, env = "BIANMIN_SMS_ACCESS_KEY_SECRET", default_value = "", hide_env_values = true)]
+    sms_access_key_secret: String,
+    /// The approved SMS signature, shown as 【…】.
+    #[arg(long, env = "BIANMIN_SMS_SIGN_NAME", default_value = "便民服务")]
+    sms_sign_name: String,
+    /// The approved template's code; its text must be `办件${no}${event}，详见${url}`.
+    #[arg(long, env = "BIANMIN_SMS_TEMPLATE", default_value = "")]
+    sms_template: String,
+    /// Seconds one provider request may take.
+    #[arg(long, env = "BIANMIN_SMS_TIMEOUT_SECS", default_value_t = 10)]
+    sms_timeout_secs: u64,
+    /// Seconds between outbox passes.
+    #[arg(long, env = "BIANMIN_SMS_EVERY_SECS", default_value_t = 10)]
+    sms_every_secs: u64,
+}
+
+/// Starts the notifier when a public URL is set; refuses settings that cannot work.
+fn start_notifier(
+    state: &AppState,
+    sms: &SmsArgs,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    use bianmin_town::notify::{aliyun, Notifier, NotifyConfig, SmsProvider};
+    let Some(url) = sms.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+        tracing::warn!("no --public-url: resident SMS notifications are not queued (the changes feed keeps every event until it is set)");
+        return Ok(None);
+    };
+    let config = NotifyConfig::new(url, &sms.sms_sign_name).context("SMS settings")?;
+    let timeout = Duration::from_secs(sms.sms_timeout_secs.max(1));
+    let provider: Option<std::sync::Arc<dyn SmsProvider>> = match sms.sms_provider.as_deref() {
+        Some("aliyun") => {
+            if sms.sms_access_key_id.is_empty()
+                || sms.sms_access_key_secret.is_empty()
+                || sms.sms_template.is_empty()
+            {
+                anyhow::bail!("--sms-provider aliyun needs --sms-access-key-id, BIANMIN_SMS_ACCESS_KEY_SECRET and --sms-template");
+            }
+            Some(std::sync::Arc::new(aliyun::AliyunSms::new(aliyun::AliyunConfig {
+                endpoint: sms.sms_endpoint.clone(),
+                access_key_id: sms.sms_access_key_id.clone(),
+                access_key_secret: sms.sms_access_key_secret.clone(),
+                sign_name: sms.sms_sign_name.clone(),
+                template_code: sms.sms_template.clone(),
+                timeout,
+            })?))
+        }
+        _ => {
+            tracing::warn!("no --sms-provider: resident notifications are kept in the outbox and logged, not sent");
+            None
+        }
+    };
+    let notifier = Notifier::new(state.clone(), config, provider, timeout * 3);
+    Ok(Some(notifier.spawn(Duration::from_secs(sms.sms_every_secs.max(1)))))
+}
+
 fn serve(
     data: &Path,
     backend: &Backend,
@@ -318,6 +391,7 @@ fn serve(
     listen: &str,
     tls: Option<(PathBuf, PathBuf)>,
     anchor_every: Duration,
+    sms: &SmsArgs,
 ) -> Result<()> {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -369,6 +443,7 @@ fn serve(
         out.flush()?;
         tracing::info!(%addr, tls = acceptor.is_some(), "town centre listening");
         bianmin_town::feedback::warm_up();
+        let notifier = start_notifier(&state, sms)?;
         let anchors = data.join(ANCHOR_FILE);
         anchor_now(&state, &anchors).await;
         let periodic = {
@@ -393,6 +468,9 @@ fn serve(
         )
         .await;
         periodic.abort();
+        if let Some(n) = notifier {
+            n.abort();
+        }
         anchor_now(&state, &anchors).await;
         Ok(())
     })

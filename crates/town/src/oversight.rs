@@ -35,6 +35,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let public = Router::new()
         .route("/r/{case_id}", get(crate::resident::page))
         .route("/r/{case_id}/rate", post(crate::resident::rate))
+        .route("/s/{code}", get(crate::resident_link::page))
+        .route("/s/{code}/rate", post(crate::resident_link::rate))
+        .route("/s/{code}/opt-out", post(crate::resident_link::opt_out))
         .route("/county/login", get(login_page).post(login))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -244,7 +247,11 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
     let (cases, ratings, mut loops) = blocking(move || {
         Ok((
             st.store.cases()?,
-            st.store.ratings()?,
+            {
+                let mut r = st.store.ratings()?;
+                r.extend(st.store.notices().on_site_ratings()?);
+                r
+            },
             st.store.rectifications()?,
         ))
     })
@@ -306,13 +313,14 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
             }
             div.card {
                 h2 { "三个百分百与办件指标" }
+                p.muted { "评价与满意率只计申请人通过短信链接所作的评价；在代办员手机上扫码所作的现场评价单列，不计入。" }
                 p.muted { "联动反馈率＝评价已反馈到办件和村代办员的比例；核实整改率＝差评已核实并整改的比例；回访率＝差评整改后已回访的比例。" }
                 div.scroll { table id="figures" {
-                    tr { th { "区域" } th { "办件" } th { "按时办结率" } th { "超期" } th { "评价" } th { "满意率" } th { "差评" } th { "联动反馈率" } th { "核实整改率" } th { "回访率" } }
+                    tr { th { "区域" } th { "办件" } th { "按时办结率" } th { "超期" } th { "评价" } th { "满意率" } th { "现场评价（不计入）" } th { "差评" } th { "联动反馈率" } th { "核实整改率" } th { "回访率" } }
                     @for f in &o.figures {
                         tr class=[(f.level != "village").then_some("town")] {
                             td { (f.name) } td { (f.cases) } td { (f.on_time_rate()) } td { (f.overdue_now) }
-                            td { (f.ratings) } td { (f.satisfaction()) } td { (f.bad) }
+                            td { (f.ratings) } td { (f.satisfaction()) } td.onsite { (f.on_site_ratings) } td { (f.bad) }
                             td { (f.fed_back_rate()) } td.rectified { (f.rectified_rate()) } td.followed { (f.followed_up_rate()) }
                         }
                     }
@@ -465,7 +473,7 @@ async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Err(r) => return r,
     };
     // A BOM so that Excel opens the UTF-8 Chinese correctly.
-    let mut out = String::from("\u{feff}level,code,name,cases,completed,completed_on_time,on_time_rate,overdue_now,ratings,satisfied,satisfaction,bad_reviews,ratings_fed_back,fed_back_rate,verified_and_rectified,rectified_rate,followed_up,followed_up_rate,bad_overdue\n");
+    let mut out = String::from("\u{feff}level,code,name,cases,completed,completed_on_time,on_time_rate,overdue_now,ratings,satisfied,satisfaction,bad_reviews,ratings_fed_back,fed_back_rate,verified_and_rectified,rectified_rate,followed_up,followed_up_rate,bad_overdue,on_site_ratings\n");
     for f in &o.figures {
         let cols = [
             f.level.to_string(),
@@ -487,6 +495,7 @@ async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Respon
             f.bad_followed_up.to_string(),
             f.followed_up_rate(),
             f.bad_overdue.to_string(),
+            f.on_site_ratings.to_string(),
         ];
         out.push_str(
             &cols

@@ -18,7 +18,10 @@ label{display:block;margin:6px 0}fieldset{border:1px solid #ddd;border-radius:6p
 select,input[type=text],input[type=password],input[type=tel],textarea{font:inherit;width:100%;box-sizing:border-box;padding:8px;border:1px solid #bbb;border-radius:6px}\
 button{font:inherit;background:#1677ff;color:#fff;border:0;border-radius:6px;padding:10px 18px;margin-top:8px;width:100%}\
 table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ddd;padding:4px 6px;text-align:left}\
-th{background:#eef2f7}.scroll{overflow-x:auto}td:first-child,th{white-space:nowrap}main.wide{max-width:72em}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}button.narrow{width:auto}";
+th{background:#eef2f7}.scroll{overflow-x:auto}td:first-child,th{white-space:nowrap}main.wide{max-width:72em}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}button.narrow{width:auto}\
+.big{font-size:1.2em;line-height:1.7}.big h1{font-size:1.4em}.levels label{display:flex;align-items:center;min-height:48px;border:2px solid #1677ff;border-radius:10px;padding:8px 12px;margin:10px 0;color:#111}\
+.levels input{width:28px;height:28px;margin:0 12px 0 0}.big button{min-height:52px;font-size:1.1em}summary{min-height:48px;line-height:48px;color:#0b57d0}\
+a.call{display:block;text-align:center;background:#1a7f37;color:#fff;border-radius:10px;padding:14px;font-size:1.2em;text-decoration:none;min-height:28px}button.quiet{background:#fff;color:#0b57d0;border:2px solid #0b57d0}";
 
 /// The page frame.
 pub fn frame(title: &str, body: Markup) -> Markup {

@@ -22,10 +22,10 @@ use serde::Deserialize;
 use crate::audit::AuditDraft;
 use crate::error::blocking;
 use crate::feedback::{
-    is_bad, level_label, Rating, Rectification, LEVELS, MAX_COMMENT_CHARS, MAX_PHONE_FAILURES,
+    is_bad, level_label, Rating, LEVELS, MAX_COMMENT_CHARS, MAX_PHONE_FAILURES,
 };
 use crate::page::{form_too_large, frame, internal, message_page, no_store};
-use crate::store::StoredCase;
+use crate::store::{RatingVia, StoredCase};
 use crate::time::{china_date, china_time, china_today};
 use crate::AppState;
 
@@ -158,11 +158,18 @@ pub async fn page(
     };
     let st = state.clone();
     let id = case_id.clone();
-    let (sc, rating) =
-        match blocking(move || Ok((st.store.case(&id)?, st.store.rating(&id)?))).await {
-            Ok(v) => v,
-            Err(e) => return internal(e),
-        };
+    let (sc, rating, on_site) = match blocking(move || {
+        Ok((
+            st.store.case(&id)?,
+            st.store.rating(&id)?,
+            st.store.notices().on_site_rating(&id)?,
+        ))
+    })
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => return internal(e),
+    };
     let Some(mut sc) = sc else {
         return no_store(
             StatusCode::OK,
@@ -194,7 +201,7 @@ pub async fn page(
         StatusCode::OK,
         frame(
             "办件查询",
-            render_case(&state, &sc, rating.as_ref(), &q.t, None),
+            render_case(&state, &sc, rating.as_ref().or(on_site.as_ref()), &q.t, None),
         ),
     )
 }
@@ -223,8 +230,11 @@ fn render_case(
         (_, Some(d)) => Some(d.clone()),
         _ => None,
     };
-    let can_rate =
-        rating.is_none() && matches!(c.state, CaseState::Completed | CaseState::Delivered);
+    let can_rate = rating.is_none()
+        && matches!(
+            c.state,
+            CaseState::Completed | CaseState::Delivered | CaseState::Rated
+        );
     html! {
         div.card {
             h1 { (item) }
@@ -267,10 +277,13 @@ fn render_case(
         @if let Some(r) = rating {
             div.card {
                 h2.ok { "评价已提交，感谢您的反馈" }
+                @if !r.via.counts() {
+                    p { "这是在代办员手机上完成的现场评价，单独记录，不计入满意度统计。办件进度和评价链接会以短信发送到您登记的手机，请以短信链接评价。" }
+                }
                 p { "整体满意度：" strong { (level_label(r.level)) } }
                 p.muted { "服务效率：" (level_label(r.efficiency)) "　服务水平：" (level_label(r.quality)) "　服务态度：" (level_label(r.attitude)) }
                 @if !r.comment.is_empty() { p { "您的意见：" (r.comment) } }
-                @if is_bad(r.level) { p { "我们已记录您的意见，相关部门将在" (state.feedback.rectify_days) "个工作日内核实整改并回访您。" } }
+                @if is_bad(r.level) && r.via.counts() { p { "我们已记录您的意见，相关部门将在" (state.feedback.rectify_days) "个工作日内核实整改并回访您。" } }
             }
         } @else if can_rate {
             (rating_form(c.id.as_str(), token, error))
@@ -281,7 +294,7 @@ fn render_case(
     }
 }
 
-fn step_text(s: CaseState) -> Option<&'static str> {
+pub(crate) fn step_text(s: CaseState) -> Option<&'static str> {
     Some(match s {
         CaseState::Uploaded | CaseState::Received => "镇便民服务中心已接收",
         CaseState::Accepted => "已受理",
@@ -354,7 +367,7 @@ pub struct RateForm {
     pub phone4: String,
 }
 
-fn level_of(s: &str) -> Option<u8> {
+pub(crate) fn level_of(s: &str) -> Option<u8> {
     s.trim().parse::<u8>().ok().filter(|l| (1..=5).contains(l))
 }
 
@@ -385,7 +398,7 @@ pub async fn rate(
     let (sc, existing, failures) = match blocking(move || {
         Ok((
             st.store.case(&id)?,
-            st.store.rating(&id)?,
+            st.store.notices().on_site_rating(&id)?,
             st.store.phone_failures(&id)?,
         ))
     })
@@ -394,21 +407,24 @@ pub async fn rate(
         Ok(v) => v,
         Err(e) => return internal(e),
     };
-    let Some(mut sc) = sc else {
+    let Some(sc) = sc else {
         return message_page(
             StatusCode::CONFLICT,
             "暂不能评价",
             "您的办件正在由村代办员上传，请稍后再查看。",
         );
     };
-    if existing.is_some() || sc.case.state == CaseState::Rated {
+    if existing.is_some() {
         return message_page(
             StatusCode::CONFLICT,
             "已评价",
             "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！",
         );
     }
-    if !matches!(sc.case.state, CaseState::Completed | CaseState::Delivered) {
+    if !matches!(
+        sc.case.state,
+        CaseState::Completed | CaseState::Delivered | CaseState::Rated
+    ) {
         return message_page(
             StatusCode::CONFLICT,
             "暂不能评价",
@@ -470,7 +486,8 @@ pub async fn rate(
             StatusCode::FORBIDDEN,
         );
     }
-    let now = Utc::now();
+    // The agent's device held this link too: the rating is kept as 现场评价 and counts for
+    // nothing; the one that counts comes through the link sent to the applicant's phone.
     let rating = Rating {
         case_id: case_id.clone(),
         village: sc.case.village.clone(),
@@ -478,59 +495,18 @@ pub async fn rate(
         efficiency,
         quality,
         attitude,
-        comment: comment.clone(),
-        rated_at: now,
+        comment,
+        rated_at: Utc::now(),
         token_issued: claim.issued,
         completion: sc
             .case
             .last_decision
             .clone()
             .filter(|d| matches!(d, Decision::Completed { .. })),
+        via: RatingVia::Receipt,
     };
-    let loop_record = is_bad(level).then(|| Rectification {
-        case_id: case_id.clone(),
-        village: sc.case.village.clone(),
-        level,
-        comment: comment.clone(),
-        opened_at: now,
-        deadline: state.feedback.deadline(&state.calendar(), china_today()),
-        steps: Vec::new(),
-    });
-    if let Err(e) = sc
-        .case
-        .apply(CaseEvent::Town(Decision::Rated), "resident", now)
-    {
-        return internal(e);
-    }
-    let ev = DecisionEvent {
-        case_id: case_id.clone(),
-        version: sc.case.version,
-        decision: Decision::Rated,
-        by: "resident".into(),
-        at: now,
-    };
-    let audit = AuditDraft::new(
-        "resident",
-        "rate",
-        Some(&case_id),
-        format!(
-            "level {level}{}",
-            if is_bad(level) {
-                ", bad review opened"
-            } else {
-                ""
-            }
-        ),
-    );
     let st = state.clone();
-    // The rating is the one-per-case gate, stored in one transaction with the case's Rated
-    // state, its feed event and its audit entry.
-    let stored = match blocking(move || {
-        st.store
-            .rate(&rating, loop_record.as_ref(), &sc, &[ev], vec![audit])
-    })
-    .await
-    {
+    let stored = match blocking(move || st.store.notices().rate_on_site(&rating)).await {
         Ok(b) => b,
         Err(e) => return internal(e),
     };
@@ -541,6 +517,6 @@ pub async fn rate(
             "该办件已经评价过了，每件办件只能评价一次。感谢您的反馈！",
         );
     }
-    tracing::info!(case = %case_id, level, "resident rating stored");
+    tracing::info!(case = %case_id, level, "on-site rating stored (not counted)");
     Redirect::to(&format!("/r/{}?t={}", case_id, f.t.trim())).into_response()
 }

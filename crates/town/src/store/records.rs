@@ -72,6 +72,29 @@ pub struct Rating {
     /// The 办结 decision as it was when rated: the case's `last_decision` becomes `Rated` after this.
     #[serde(default)]
     pub completion: Option<Decision>,
+    /// Which credential the rater held. Records from before this field came through the
+    /// agent's on-screen QR.
+    #[serde(default)]
+    pub via: RatingVia,
+}
+
+/// The credential a rating came through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RatingVia {
+    /// The QR on the agent's screen (现场评价): the agent's device held the credential too, so it
+    /// is kept and reported separately, never counted.
+    #[default]
+    Receipt,
+    /// The link the server sent to the applicant's phone: only the applicant holds it.
+    Sms,
+}
+
+impl RatingVia {
+    /// Whether ratings of this kind count in the satisfaction figures.
+    pub fn counts(self) -> bool {
+        self == RatingVia::Sms
+    }
 }
 
 /// A step of the bad-review loop.

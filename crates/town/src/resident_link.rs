@@ -1,0 +1,386 @@
+//! The page behind the link the server texts to the applicant (`/s/{code}`): the case in plain
+//! words, the county's supervision phone, and the rating that counts.
+//!
+//! The code is derived from the server's key and reaches only the applicant's phone
+//! (`crate::notify`), so the agent who handled the case cannot rate it here. Every outcome after
+//! acceptance may be rated, refusals and overdue cases included; one rating per case. The page
+//! asks one question first (overall satisfaction, five large choices) and keeps the details
+//! optional; no JavaScript, so it works in WeChat's browser.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use bianmin_engine::case::CaseEvent;
+use bianmin_engine::validate::mask_name;
+use bianmin_protocol::{CaseState, Decision, DecisionEvent};
+use chrono::Utc;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use crate::audit::AuditDraft;
+use crate::error::blocking;
+use crate::feedback::{is_bad, level_label, Rating, Rectification, LEVELS, MAX_COMMENT_CHARS};
+use crate::notify::{phone_hash, resident_link, LINK_CODE_LEN};
+use crate::page::{form_too_large, frame, internal, message_page, no_store};
+use crate::resident::{level_of, step_text};
+use crate::store::{RatingVia, StoredCase};
+use crate::time::{china_time, china_today};
+use crate::AppState;
+
+fn unknown() -> Response {
+    message_page(
+        StatusCode::NOT_FOUND,
+        "链接无效",
+        "没有找到这个查询链接，请核对短信中的链接。",
+    )
+}
+
+/// The case a code opens, if the code is well-formed, stored, and the server's own.
+async fn case_of(state: &AppState, code: &str) -> Result<StoredCase, Response> {
+    if code.len() != LINK_CODE_LEN || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(unknown());
+    }
+    let st = state.clone();
+    let c = code.to_string();
+    let sc = blocking(move || {
+        let Some(id) = st.store.notices().link_case(&c)? else {
+            return Ok(None);
+        };
+        st.store.case(&id)
+    })
+    .await
+    .map_err(internal)?;
+    match sc {
+        // The stored mapping is checked against the key, so a row written by hand opens nothing.
+        Some(sc) if resident_link(&state.server_key, &sc.case.id) == code => Ok(sc),
+        _ => Err(unknown()),
+    }
+}
+
+/// After acceptance, whatever came of the case.
+fn rateable(s: CaseState) -> bool {
+    matches!(
+        s,
+        CaseState::Accepted
+            | CaseState::CorrectionRequested
+            | CaseState::Refused
+            | CaseState::Forwarded
+            | CaseState::Completed
+            | CaseState::Delivered
+    )
+}
+
+/// GET /s/{code}.
+pub async fn page(State(state): State<AppState>, Path(code): Path<String>) -> Response {
+    let sc = match case_of(&state, &code).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    let st = state.clone();
+    let id = sc.case.id.clone();
+    let rating = match blocking(move || st.store.rating(&id)).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    no_store(
+        StatusCode::OK,
+        frame("办件查询", render(&state, &sc, rating.as_ref(), &code, None)),
+    )
+}
+
+fn supervision(state: &AppState, sc: &StoredCase) -> Markup {
+    let catalog = &state.catalogs.for_case(sc.case.catalog_version).catalog;
+    let key = catalog
+        .item(&sc.case.item)
+        .and_then(|i| i.guide.as_ref())
+        .map(|g| g.contact.clone())
+        .unwrap_or_else(|| "supervision".to_string());
+    let contact = catalog.contact(&key);
+    html! {
+        div.card {
+            h2 { "有问题可以打电话" }
+            @match contact {
+                Some(c) if !c.phone.trim().is_empty() => {
+                    p { (c.label) }
+                    a.call href={ "tel:" (c.phone.trim()) } { "拨打 " (c.phone.trim()) }
+                }
+                Some(c) => { p { (c.label) "：县里还没有公布号码。请联系村代办员或镇便民服务中心。" } }
+                None => { p { "监督电话县里还没有公布。请联系村代办员或镇便民服务中心。" } }
+            }
+        }
+    }
+}
+
+fn render(
+    state: &AppState,
+    sc: &StoredCase,
+    rating: Option<&Rating>,
+    code: &str,
+    error: Option<&str>,
+) -> Markup {
+    let c = &sc.case;
+    let item = state
+        .catalogs
+        .for_case(c.catalog_version)
+        .catalog
+        .item(&c.item)
+        .map(|i| i.name.clone())
+        .unwrap_or_else(|| c.item.clone());
+    let state_now = if rating.is_some() && c.state == CaseState::Rated {
+        "已办结"
+    } else {
+        c.state.label()
+    };
+    html! {
+        div.card.big {
+            h1 { (item) }
+            p { "申请人：" (mask_name(&c.applicant.name)) }
+            p { "办件编号：" span.muted { (c.id) } }
+            p { "现在：" strong { (state_now) } }
+            @if c.is_overdue(china_today()) { p.bad { "已超过承诺办结日期。" } }
+        }
+        @if let Some(r) = rating {
+            div.card.big {
+                h2.ok { "您的评价已收到，谢谢" }
+                p { "您的评价：" strong { (level_label(r.level)) } }
+                @if is_bad(r.level) { p { "相关部门会在" (state.feedback.rectify_days) "个工作日内核实整改，并打电话回访您。" } }
+            }
+        } @else if rateable(c.state) {
+            (form(code, error))
+        } @else {
+            div.card.big { p { "办件受理后，就可以在这里评价。" } }
+        }
+        (supervision(state, sc))
+        div.card.big {
+            h2 { "办理经过" }
+            ol.tl {
+                li { strong { "村代办员已收件" } " " span.muted { (china_time(c.created_at.min(sc.received_at))) } }
+                @for h in &c.history {
+                    @if let Some(text) = step_text(h.to) {
+                        li {
+                            strong { (text) } " " span.muted { (china_time(h.at)) }
+                            @if h.to == CaseState::Accepted {
+                                @if let Some(d) = c.deadline { br; "应在" (d.format("%Y年%m月%d日")) "前办完" }
+                            }
+                            @if h.to == CaseState::CorrectionRequested && !h.note.is_empty() { br; "要补的材料：" (h.note) }
+                            @if h.to == CaseState::Refused && !h.note.is_empty() { br; "原因：" (h.note) }
+                        }
+                    }
+                }
+            }
+        }
+        div.card {
+            form method="post" action={ "/s/" (code) "/opt-out" } {
+                button.quiet type="submit" { "以后不再给我发短信" }
+            }
+        }
+    }
+}
+
+fn form(code: &str, error: Option<&str>) -> Markup {
+    html! {
+        div.card.big {
+            form method="post" action={ "/s/" (code) "/rate" } {
+                fieldset.levels {
+                    legend { h2 { "您对这次办事满意吗？" } }
+                    @if let Some(e) = error { p.bad { (e) } }
+                    @for (v, l) in LEVELS {
+                        label { input type="radio" name="level" value=(v) required; (l) }
+                    }
+                }
+                details {
+                    summary { "还想多说几句（可不填）" }
+                    label { "哪里好，哪里不好（最多" (MAX_COMMENT_CHARS) "字）"
+                        textarea name="comment" rows="3" maxlength=(MAX_COMMENT_CHARS) {}
+                    }
+                    @for (name, label) in [("efficiency", "办事快不快"), ("quality", "办得好不好"), ("attitude", "态度好不好")] {
+                        label { (label)
+                            select name=(name) {
+                                option value="" { "不填" }
+                                @for (v, l) in LEVELS { option value=(v) { (l) } }
+                            }
+                        }
+                    }
+                }
+                button type="submit" { "提交评价" }
+            }
+            p.muted { "每件办件评价一次。" }
+        }
+    }
+}
+
+/// The form's fields, all text, so a malformed post gets a Chinese page.
+#[derive(Debug, Deserialize)]
+pub struct RateForm {
+    #[serde(default)]
+    pub level: String,
+    #[serde(default)]
+    pub efficiency: String,
+    #[serde(default)]
+    pub quality: String,
+    #[serde(default)]
+    pub attitude: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// POST /s/{code}/rate: the rating that counts, one per case.
+pub async fn rate(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    form: Result<Form<RateForm>, FormRejection>,
+) -> Response {
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return form_too_large(),
+        Err(_) => {
+            return message_page(
+                StatusCode::BAD_REQUEST,
+                "提交失败",
+                "评价内容格式不正确，请返回重新填写。",
+            )
+        }
+    };
+    let sc = match case_of(&state, &code).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    let case_id = sc.case.id.clone();
+    let _g = state.locks.lock(&format!("case/{case_id}")).await;
+    // Read again under the lock: a decision may have landed meanwhile.
+    let st = state.clone();
+    let id = case_id.clone();
+    let (sc, existing) =
+        match blocking(move || Ok((st.store.case(&id)?, st.store.rating(&id)?))).await {
+            Ok((Some(sc), r)) => (sc, r),
+            Ok((None, _)) => return unknown(),
+            Err(e) => return internal(e),
+        };
+    if existing.is_some() {
+        return message_page(
+            StatusCode::CONFLICT,
+            "已评价",
+            "这件办件已经评价过了，每件办件评价一次。谢谢您！",
+        );
+    }
+    if !rateable(sc.case.state) {
+        return message_page(
+            StatusCode::CONFLICT,
+            "暂不能评价",
+            "办件受理后才能评价，请稍后再看。",
+        );
+    }
+    let again = |msg: &str| {
+        no_store(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            frame("办件查询", render(&state, &sc, None, &code, Some(msg))),
+        )
+    };
+    let Some(level) = level_of(&f.level) else {
+        return again("请先选一项：您对这次办事满意吗？");
+    };
+    let comment = f.comment.trim().to_string();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return again(&format!("意见最多{MAX_COMMENT_CHARS}字，请删减后再提交。"));
+    }
+    // A detail left out takes the overall answer.
+    let detail = |s: &str| level_of(s).unwrap_or(level);
+    let now = Utc::now();
+    let mut sc = sc;
+    let rating = Rating {
+        case_id: case_id.clone(),
+        village: sc.case.village.clone(),
+        level,
+        efficiency: detail(&f.efficiency),
+        quality: detail(&f.quality),
+        attitude: detail(&f.attitude),
+        comment: comment.clone(),
+        rated_at: now,
+        token_issued: crate::time::china_date(now),
+        completion: sc
+            .case
+            .last_decision
+            .clone()
+            .filter(|d| matches!(d, Decision::Completed { .. })),
+        via: RatingVia::Sms,
+    };
+    let loop_record = is_bad(level).then(|| Rectification {
+        case_id: case_id.clone(),
+        village: sc.case.village.clone(),
+        level,
+        comment: comment.clone(),
+        opened_at: now,
+        deadline: state.feedback.deadline(&state.calendar(), china_today()),
+        steps: Vec::new(),
+    });
+    // A finished case moves to Rated and the village phone hears of it through the feed; a
+    // refused, forwarded or still-open case keeps its state (the rating is stored beside it).
+    let mut events = Vec::new();
+    if matches!(sc.case.state, CaseState::Completed | CaseState::Delivered) {
+        if let Err(e) = sc
+            .case
+            .apply(CaseEvent::Town(Decision::Rated), "resident", now)
+        {
+            return internal(e);
+        }
+        events.push(DecisionEvent {
+            case_id: case_id.clone(),
+            version: sc.case.version,
+            decision: Decision::Rated,
+            by: "resident".into(),
+            at: now,
+        });
+    }
+    let audit = AuditDraft::new(
+        "resident",
+        "rate",
+        Some(&case_id),
+        format!(
+            "level {level} via SMS link{}",
+            if is_bad(level) {
+                ", bad review opened"
+            } else {
+                ""
+            }
+        ),
+    );
+    let st = state.clone();
+    let stored = match blocking(move || {
+        st.store
+            .rate(&rating, loop_record.as_ref(), &sc, &events, vec![audit])
+    })
+    .await
+    {
+        Ok(b) => b,
+        Err(e) => return internal(e),
+    };
+    if !stored {
+        return message_page(
+            StatusCode::CONFLICT,
+            "已评价",
+            "这件办件已经评价过了，每件办件评价一次。谢谢您！",
+        );
+    }
+    tracing::info!(case = %case_id, level, "resident rating stored (SMS link)");
+    Redirect::to(&format!("/s/{code}")).into_response()
+}
+
+/// POST /s/{code}/opt-out: no more messages to this phone number.
+pub async fn opt_out(State(state): State<AppState>, Path(code): Path<String>) -> Response {
+    let sc = match case_of(&state, &code).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    let hash = phone_hash(&sc.case.applicant.phone);
+    let st = state.clone();
+    if let Err(e) = blocking(move || st.store.notices().opt_out(&hash)).await {
+        return internal(e);
+    }
+    message_page(
+        StatusCode::OK,
+        "已退订",
+        "以后不再给这个手机号发办件短信。您仍可以打开这个链接查看办件和评价。",
+    )
+}
