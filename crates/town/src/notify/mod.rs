@@ -343,7 +343,7 @@ impl Notifier {
                         NoticeState::Pending
                     };
                     let n = Notice {
-                        id: format!("{}/{}", sc.case.id, e.event.version),
+                        id: format!("{}/{}", sc.case.id, e.seq),
                         case_id: sc.case.id.clone(),
                         village: sc.case.village.clone(),
                         kind,

@@ -46,7 +46,8 @@ pub enum NoticeState {
 /// One SMS to one applicant about one change of one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
-    /// `{case id}/{case version}`: a feed event is turned into a notice once, whatever happens.
+    /// `{case id}/{feed sequence number}`: a feed event is turned into a notice once, whatever
+    /// happens (a case's version counts submissions, not decisions).
     pub id: String,
     pub case_id: String,
     pub village: String,

@@ -10,7 +10,7 @@ use crate::store::{Rating, StoreError};
 
 /// The schema of this module's tables (one versioned migration in `pg.rs`).
 pub(super) const MIGRATION: &str = r#"
--- The SMS outbox: one row per (case, version) event; `pending` rows are what senders claim.
+-- The SMS outbox: one row per feed event; `pending` rows are what senders claim.
 CREATE TABLE notices (
     id text PRIMARY KEY,
     pending boolean NOT NULL,
