@@ -68,6 +68,7 @@ async fn an_embedded_town_moves_to_postgres_and_s3_intact() {
         rated_at: now,
         token_issued: now.date_naive(),
         completion: None,
+        via: bianmin_town::store::RatingVia::Sms,
     };
     let l = Rectification {
         case_id: rated.clone(),

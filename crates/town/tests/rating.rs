@@ -140,13 +140,14 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
     );
     assert!(s.town.state.store.rating(&s.id).unwrap().is_none());
 
+    // Through the agent's on-screen QR the rating is kept as 现场评价: not the case's rating.
     let script = "<script>alert('x')</script>办得很快";
     let resp = send_raw(&r, rating_post(&s.id, &token, 5, script, "8000")).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()["location"], path.as_str());
     let (st, body) = send(&r, get(&path, None)).await;
     assert_eq!(st, StatusCode::OK);
-    assert!(body.contains("评价已提交") && body.contains("非常满意"));
+    assert!(body.contains("评价已提交") && body.contains("非常满意") && body.contains("现场评价"));
     assert!(
         body.contains("&lt;script&gt;") && !body.contains("<script>alert"),
         "comment must be escaped"
@@ -155,6 +156,25 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
 
     // Reused token: refused, the stored rating unchanged.
     let (st, body) = send(&r, rating_post(&s.id, &token, 1, "再评一次", "8000")).await;
+    assert_eq!(st, StatusCode::CONFLICT);
+    assert!(body.contains("已经评价过"));
+    let on_site = s.town.store.notices().on_site_rating(&s.id).unwrap().unwrap();
+    assert_eq!(on_site.level, 5);
+    assert!(s.town.state.store.rating(&s.id).unwrap().is_none());
+    assert_eq!(
+        s.town.store.case(&s.id).unwrap().unwrap().case.state,
+        CaseState::Completed
+    );
+
+    // The resident's rating through the SMS link is the case's rating; once only.
+    let link = sms_link(&s.town, &s.id).await;
+    let resp = send_raw(&r, sms_rating_post(&link, 5, script)).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (st, body) = send(&r, get(&link, None)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("您的评价已收到") && body.contains("非常满意"));
+    assert!(!body.contains("<script>alert"));
+    let (st, body) = send(&r, sms_rating_post(&link, 1, "再评一次")).await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert!(body.contains("已经评价过"));
     let stored = s.town.state.store.rating(&s.id).unwrap().unwrap();
@@ -189,18 +209,15 @@ async fn a_hundred_concurrent_ratings_store_exactly_one() {
         burst: 1000.0,
         per_second: 1000.0,
     });
-    let (token, _) = receipt_path(&s.agent, &s.id);
+    let link = sms_link(&s.town, &s.id).await;
     let mut tasks = Vec::new();
     for i in 0..100u32 {
-        let (r, id, token) = (r.clone(), s.id.clone(), token.clone());
+        let (r, link) = (r.clone(), link.clone());
         tasks.push(tokio::spawn(async move {
             let level = (i % 5 + 1) as u8;
-            send_raw(
-                &r,
-                rating_post(&id, &token, level, &format!("第{i}次"), "8000"),
-            )
-            .await
-            .status()
+            send_raw(&r, sms_rating_post(&link, level, &format!("第{i}次")))
+                .await
+                .status()
         }));
     }
     let mut ok = 0;
@@ -244,11 +261,9 @@ async fn a_hundred_concurrent_ratings_store_exactly_one() {
 async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     let s = setup().await;
     let r = s.town.router();
-    let (token, _) = receipt_path(&s.agent, &s.id);
+    let link = sms_link(&s.town, &s.id).await;
     assert_eq!(
-        send(&r, rating_post(&s.id, &token, 1, "等了很久", "8000"))
-            .await
-            .0,
+        send(&r, sms_rating_post(&link, 1, "等了很久")).await.0,
         StatusCode::SEE_OTHER
     );
     let l = s
@@ -381,11 +396,9 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
 async fn county_pages_need_a_login_and_csrf_and_export_csv() {
     let s = setup().await;
     let r = s.town.router();
-    let (token, _) = receipt_path(&s.agent, &s.id);
+    let link = sms_link(&s.town, &s.id).await;
     assert_eq!(
-        send(&r, rating_post(&s.id, &token, 2, "态度一般", "8000"))
-            .await
-            .0,
+        send(&r, sms_rating_post(&link, 2, "态度一般")).await.0,
         StatusCode::SEE_OTHER
     );
 
@@ -574,11 +587,9 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
     s.town.store.commit(Some(&sc), &[], vec![]).unwrap();
 
     // A bad review whose loop deadline has passed.
-    let (token, _) = receipt_path(&s.agent, &s.id);
+    let link = sms_link(&s.town, &s.id).await;
     assert_eq!(
-        send(&r, rating_post(&s.id, &token, 1, "没人管", "8000"))
-            .await
-            .0,
+        send(&r, sms_rating_post(&link, 1, "没人管")).await.0,
         StatusCode::SEE_OTHER
     );
     let mut l = s.town.state.store.rectification(&s.id).unwrap().unwrap();

@@ -75,6 +75,7 @@ fn rating(case_id: &str, level: u8) -> Rating {
         rated_at: Utc::now(),
         token_issued: Utc::now().date_naive(),
         completion: None,
+        via: bianmin_town::store::RatingVia::Sms,
     }
 }
 

@@ -119,3 +119,36 @@ pub async fn completed_case(r: &Router, agent: &Device, staff: &Device) -> Strin
     assert_eq!(st, StatusCode::OK, "{body}");
     id
 }
+
+/// The path of the link the server texts to the applicant of `case_id` (`/s/{code}`), after a
+/// notifier pass without a provider has queued the case's notices and its link.
+pub async fn sms_link(town: &Town, case_id: &str) -> String {
+    use bianmin_town::notify::{resident_link, Notifier, NotifyConfig};
+    let config = NotifyConfig::new("https://bm.example.cn", "便民服务").unwrap();
+    Notifier::new(
+        town.state.clone(),
+        config,
+        None,
+        std::time::Duration::from_secs(60),
+    )
+    .pass(chrono::Utc::now())
+    .await
+    .unwrap();
+    format!("/s/{}", resident_link(&town.state.server_key, case_id))
+}
+
+/// A rating through the SMS link (the one that counts).
+pub fn sms_rating_post(link: &str, level: u8, comment: &str) -> Request<Body> {
+    let l = level.to_string();
+    form(
+        &format!("{link}/rate"),
+        &[
+            ("level", &l),
+            ("efficiency", "4"),
+            ("quality", "4"),
+            ("attitude", &l),
+            ("comment", comment),
+        ],
+        None,
+    )
+}
