@@ -14,6 +14,8 @@ BIANMIN_APT_PACKAGES=(
   chromium chromium-driver
   # Screenshots of the real window.
   imagemagick
+  # axe-core (below) runs inside the app's webview in the e2e; npm installs it.
+  nodejs
   # tools/run.sh waits for the town centre's health check.
   curl
   # Power-loss tests mount a FUSE file system (as root through mount(2); fusermount3 otherwise).
@@ -50,6 +52,23 @@ if ! python3 -c 'import openpyxl' 2>/dev/null; then
   echo "deps: installing openpyxl (pip)" >&2
   python3 -m pip install --quiet openpyxl 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages openpyxl
+fi
+
+# The app's e2e runs axe-core's accessibility rules inside the real webview (src/e2e.rs): one
+# pinned version in a project-local directory, nothing installed globally. Debian's npm is a
+# separate package; a Node.js that brings its own npm needs none.
+BIANMIN_AXE_VERSION=4.14.1
+BIANMIN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! grep -qs "\"version\": \"${BIANMIN_AXE_VERSION}\"" \
+    "$BIANMIN_ROOT/.deps/npm/node_modules/axe-core/package.json"; then
+  if ! command -v npm >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  echo "deps: installing axe-core ${BIANMIN_AXE_VERSION} (npm) into .deps/npm" >&2
+  npm install --silent --no-audit --no-fund --no-save --prefix "$BIANMIN_ROOT/.deps/npm" \
+    "axe-core@${BIANMIN_AXE_VERSION}" >&2
 fi
 
 # The format and lint gates of tools/test.sh.

@@ -16,7 +16,7 @@ main{max-width:40em;margin:0 auto;padding:12px}h1{font-size:1.25em;margin:.4em 0
 ol.tl li{border-left:3px solid #1677ff;padding:0 0 10px 12px;margin-left:4px}ol.tl li.now{border-color:#1a7f37}\
 label{display:block;margin:6px 0}fieldset{border:1px solid #ddd;border-radius:6px;margin:8px 0}\
 select,input[type=text],input[type=password],input[type=tel],textarea{font:inherit;width:100%;box-sizing:border-box;padding:8px;border:1px solid #bbb;border-radius:6px}\
-button{font:inherit;background:#1677ff;color:#fff;border:0;border-radius:6px;padding:10px 18px;margin-top:8px;width:100%}\
+button{font:inherit;background:#0b57d0;color:#fff;border:0;border-radius:6px;padding:10px 18px;margin-top:8px;width:100%}\
 table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ddd;padding:4px 6px;text-align:left}\
 th{background:#eef2f7}.scroll{overflow-x:auto}td:first-child,th{white-space:nowrap}main.wide{max-width:72em}tr.town td{font-weight:bold;background:#f7f9fc}.flag{color:#fff;background:#c0392b;border-radius:4px;padding:0 4px}button.narrow{width:auto}\
 .big{font-size:1.2em;line-height:1.7}.big h1{font-size:1.4em}.levels label{display:flex;align-items:center;min-height:48px;border:2px solid #1677ff;border-radius:10px;padding:8px 12px;margin:10px 0;color:#111}\

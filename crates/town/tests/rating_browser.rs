@@ -1,6 +1,7 @@
 //! End to end in a real headless Chromium (driven over WebDriver with fantoccini): a case submitted by
 //! an enrolled village device over real HTTP and taken to 办结 by town staff; the resident opens the
-//! receipt link, rates 不满意 and sees the confirmation; the village phone's feed carries Rated; the
+//! link the server texts (one question first, checked with axe-core at phone and desktop sizes),
+//! rates 不满意 and sees the confirmation; the village phone's feed carries Rated; the
 //! county supervisor logs in, sees the open bad review, the loop is closed (核实 by the town tablet's
 //! API, 整改 and 回访 on the county page) and the county's three 百分百 figures change.
 //! Screenshots go to target/e2e/.
@@ -104,6 +105,42 @@ async fn shot(c: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
+const AXE_VERSION: &str = "4.14.1";
+
+/// Runs axe-core (WCAG 2.x A and AA rules and best practices, colour contrast included) in the
+/// page as it is and fails on any serious or critical violation; prints every violation found
+/// and returns how many were serious or critical (zero when it returns). axe-core is the pinned
+/// npm package `tools/deps.sh` installs into `.deps/npm`.
+async fn axe(c: &Client, what: &str) -> Result<usize> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.deps/npm/node_modules/axe-core/axe.min.js");
+    let source = std::fs::read_to_string(&path)
+        .with_context(|| format!("axe-core not readable at {} (run tools/deps.sh)", path.display()))?;
+    c.execute(&source, vec![]).await?;
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] })
+                .then(r => done(r.violations.map(v => ({ id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' ')), help: v.help }))))
+                .catch(e => done([{ id: 'axe-error', impact: 'critical', nodes: [], help: String(e) }]));",
+            vec![],
+        )
+        .await?;
+    let violations = result.as_array().context("axe result is a list")?;
+    let mut serious = 0;
+    for v in violations {
+        println!("axe {what}: {v}");
+        if matches!(v["impact"].as_str(), Some("serious" | "critical")) {
+            serious += 1;
+        }
+    }
+    if serious > 0 {
+        bail!("axe-core found {serious} serious or critical violations on the {what}: {violations:?}");
+    }
+    println!("axe {what}: {} violations, none serious or critical", violations.len());
+    Ok(serious)
+}
+
 /// The text of the county row's cell with class `cls`.
 async fn county_cell(c: &Client, cls: &str) -> Result<String> {
     let rows = c.find_all(Locator::Css("#figures tr.town")).await?;
@@ -194,22 +231,42 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
     // The receipt link the phone minted offline (what `bianmin-agent receipt` prints).
     let token = receipt::mint(&dev.key, &id, china_today());
     let url = receipt::url(&server, &id, &token);
+    // The link the server texts to the applicant (queued by a notifier pass).
+    let sms = haochaping::sms_link(&town, &id).await;
 
     let driver = start_chromedriver()?;
     let profile = tempfile::tempdir()?;
     let c = browser(&driver, profile.path()).await?;
     let result = async {
-        // Resident: status timeline, then the rating form.
+        // The agent's on-screen QR still shows the timeline (and may take a 现场评价).
         c.goto(&url).await?;
         let src = c.source().await?;
         for want in ["已办结", "张*", TRACKING, "承诺办结日期", "提交评价"] {
+            assert!(src.contains(want), "receipt page lacks {want}");
+        }
+
+        // The resident opens the link from the SMS: one question first, big choices.
+        let link = format!("{server}{sms}");
+        c.set_window_size(390, 844).await?;
+        c.goto(&link).await?;
+        let src = c.source().await?;
+        for want in ["已办结", "张*", "您对这次办事满意吗？", "提交评价", "县政务服务监督电话", "县里还没有公布号码"] {
             assert!(src.contains(want), "resident page lacks {want}");
         }
+        assert!(!src.contains("<script"));
+        let phone_before = axe(&c, "resident page before rating, phone 390×844").await?;
         shot(&c, "resident-before.png").await?;
-        c.find(Locator::Css("input[name=level][value='2']"))
-            .await?
-            .click()
+        c.set_window_size(1280, 900).await?;
+        let desk_before = axe(&c, "resident page before rating, desktop 1280×900").await?;
+        c.set_window_size(390, 844).await?;
+        // The choice is a whole row of at least 48 px, not a browser-default radio button.
+        let choice = c
+            .find(Locator::XPath("//label[contains(., '不满意') and not(contains(., '非常'))]"))
             .await?;
+        let (_, _, w, h) = choice.rectangle().await?;
+        assert!(h >= 48.0 && w >= 0.7 * 390.0, "choice is {w}×{h}");
+        choice.click().await?;
+        c.find(Locator::Css("details summary")).await?.click().await?;
         for (name, v) in [("efficiency", "3"), ("quality", "2"), ("attitude", "2")] {
             c.find(Locator::Css(&format!("select[name={name}]")))
                 .await?
@@ -220,30 +277,31 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
             .await?
             .send_keys("跑了两趟才办好<b>太慢</b>")
             .await?;
-        c.find(Locator::Css("input[name=phone4]"))
-            .await?
-            .send_keys("8000")
-            .await?;
-        c.find(Locator::Css("button[type=submit]"))
+        c.find(Locator::Css("form[action$='/rate'] button[type=submit]"))
             .await?
             .click()
             .await?;
         let confirm = c.wait().for_element(Locator::Css("h2.ok")).await?;
-        assert_eq!(confirm.text().await?, "评价已提交，感谢您的反馈");
+        assert_eq!(confirm.text().await?, "您的评价已收到，谢谢");
         let src = c.source().await?;
+        assert!(src.contains("不满意"), "rating shown");
         assert!(
-            src.contains("不满意") && src.contains("&lt;b&gt;太慢&lt;/b&gt;"),
-            "rating shown, comment escaped"
+            c.find_all(Locator::Css("form[action$='/rate']")).await?.is_empty(),
+            "no second rating form"
         );
-        assert!(
-            c.find_all(Locator::Css("form")).await?.is_empty(),
-            "no second form"
-        );
+        let phone_after = axe(&c, "resident page after rating, phone 390×844").await?;
         shot(&c, "resident-after.png").await?;
+        c.set_window_size(1280, 900).await?;
+        let desk_after = axe(&c, "resident page after rating, desktop 1280×900").await?;
+        c.set_window_size(412, 915).await?;
+        println!(
+            "axe-core {AXE_VERSION}: serious/critical violations phone {}+{} desktop {}+{}",
+            phone_before, phone_after, desk_before, desk_after
+        );
 
         // Opening the link again shows the stored rating, not a new form.
-        c.goto(&url).await?;
-        assert!(c.source().await?.contains("评价已提交"));
+        c.goto(&link).await?;
+        assert!(c.source().await?.contains("您的评价已收到"));
         // A forged link (signed by a key that is not the phone's) gets the Chinese refusal page.
         let forged = receipt::url(
             &server,
