@@ -330,7 +330,12 @@ struct SmsArgs {
     #[arg(long, env = "BIANMIN_SMS_ACCESS_KEY_ID", default_value = "")]
     sms_access_key_id: String,
     /// Prefer the environment variable: a command line is visible to other users.
-    #[arg(long, env = "BIANMIN_SMS_ACCESS_KEY_SECRET", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "BIANMIN_SMS_ACCESS_KEY_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
     sms_access_key_secret: String,
     /// The approved SMS signature, shown as 【…】.
     #[arg(long, env = "BIANMIN_SMS_SIGN_NAME", default_value = "便民服务")]
@@ -347,12 +352,14 @@ struct SmsArgs {
 }
 
 /// Starts the notifier when a public URL is set; refuses settings that cannot work.
-fn start_notifier(
-    state: &AppState,
-    sms: &SmsArgs,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
+fn start_notifier(state: &AppState, sms: &SmsArgs) -> Result<Option<tokio::task::JoinHandle<()>>> {
     use bianmin_town::notify::{aliyun, Notifier, NotifyConfig, SmsProvider};
-    let Some(url) = sms.public_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+    let Some(url) = sms
+        .public_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    else {
         tracing::warn!("no --public-url: resident SMS notifications are not queued (the changes feed keeps every event until it is set)");
         return Ok(None);
     };
@@ -366,14 +373,16 @@ fn start_notifier(
             {
                 anyhow::bail!("--sms-provider aliyun needs --sms-access-key-id, BIANMIN_SMS_ACCESS_KEY_SECRET and --sms-template");
             }
-            Some(std::sync::Arc::new(aliyun::AliyunSms::new(aliyun::AliyunConfig {
-                endpoint: sms.sms_endpoint.clone(),
-                access_key_id: sms.sms_access_key_id.clone(),
-                access_key_secret: sms.sms_access_key_secret.clone(),
-                sign_name: sms.sms_sign_name.clone(),
-                template_code: sms.sms_template.clone(),
-                timeout,
-            })?))
+            Some(std::sync::Arc::new(aliyun::AliyunSms::new(
+                aliyun::AliyunConfig {
+                    endpoint: sms.sms_endpoint.clone(),
+                    access_key_id: sms.sms_access_key_id.clone(),
+                    access_key_secret: sms.sms_access_key_secret.clone(),
+                    sign_name: sms.sms_sign_name.clone(),
+                    template_code: sms.sms_template.clone(),
+                    timeout,
+                },
+            )?))
         }
         _ => {
             tracing::warn!("no --sms-provider: resident notifications are kept in the outbox and logged, not sent");
@@ -381,7 +390,9 @@ fn start_notifier(
         }
     };
     let notifier = Notifier::new(state.clone(), config, provider, timeout * 3);
-    Ok(Some(notifier.spawn(Duration::from_secs(sms.sms_every_secs.max(1)))))
+    Ok(Some(
+        notifier.spawn(Duration::from_secs(sms.sms_every_secs.max(1))),
+    ))
 }
 
 fn serve(

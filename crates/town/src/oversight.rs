@@ -35,6 +35,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let public = Router::new()
         .route("/r/{case_id}", get(crate::resident::page))
         .route("/r/{case_id}/rate", post(crate::resident::rate))
+        .route(
+            "/s",
+            get(crate::resident_link::lookup_page).post(crate::resident_link::lookup),
+        )
         .route("/s/{code}", get(crate::resident_link::page))
         .route("/s/{code}/rate", post(crate::resident_link::rate))
         .route("/s/{code}/opt-out", post(crate::resident_link::opt_out))

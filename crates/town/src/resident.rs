@@ -21,9 +21,7 @@ use serde::Deserialize;
 
 use crate::audit::AuditDraft;
 use crate::error::blocking;
-use crate::feedback::{
-    is_bad, level_label, Rating, LEVELS, MAX_COMMENT_CHARS, MAX_PHONE_FAILURES,
-};
+use crate::feedback::{is_bad, level_label, Rating, LEVELS, MAX_COMMENT_CHARS, MAX_PHONE_FAILURES};
 use crate::page::{form_too_large, frame, internal, message_page, no_store};
 use crate::store::{RatingVia, StoredCase};
 use crate::time::{china_date, china_time, china_today};
@@ -201,7 +199,13 @@ pub async fn page(
         StatusCode::OK,
         frame(
             "办件查询",
-            render_case(&state, &sc, rating.as_ref().or(on_site.as_ref()), &q.t, None),
+            render_case(
+                &state,
+                &sc,
+                rating.as_ref().or(on_site.as_ref()),
+                &q.t,
+                None,
+            ),
         ),
     )
 }

@@ -86,7 +86,10 @@ pub async fn page(State(state): State<AppState>, Path(code): Path<String>) -> Re
     };
     no_store(
         StatusCode::OK,
-        frame("办件查询", render(&state, &sc, rating.as_ref(), &code, None)),
+        frame(
+            "办件查询",
+            render(&state, &sc, rating.as_ref(), &code, None),
+        ),
     )
 }
 
@@ -99,7 +102,7 @@ fn supervision(state: &AppState, sc: &StoredCase) -> Markup {
         .unwrap_or_else(|| "supervision".to_string());
     let contact = catalog.contact(&key);
     html! {
-        div.card {
+        div.card.big {
             h2 { "有问题可以打电话" }
             @match contact {
                 Some(c) if !c.phone.trim().is_empty() => {
@@ -383,4 +386,80 @@ pub async fn opt_out(State(state): State<AppState>, Path(code): Path<String>) ->
         "已退订",
         "以后不再给这个手机号发办件短信。您仍可以打开这个链接查看办件和评价。",
     )
+}
+
+/// GET /s: look a case up by its number, the applicant's ID number's last six characters and
+/// the code from the SMS (for a phone that cannot open the link, or a relative's).
+pub async fn lookup_page() -> Response {
+    no_store(StatusCode::OK, frame("办件查询", lookup_form(None)))
+}
+
+fn lookup_form(error: Option<&str>) -> Markup {
+    html! {
+        div.card.big {
+            h1 { "查询办件" }
+            p { "请填写回执上的办件编号、申请人身份证号码后六位和短信里的查询码。" }
+            @if let Some(e) = error { p.bad { (e) } }
+            form method="post" action="/s" {
+                label { "办件编号" input type="text" name="case" autocomplete="off" required; }
+                label { "身份证号码后六位" input type="text" name="id6" maxlength="6" autocomplete="off" required; }
+                label { "短信查询码（链接最后" (LINK_CODE_LEN) "位）" input type="text" name="code" maxlength=(LINK_CODE_LEN) autocomplete="off" required; }
+                button type="submit" { "查询" }
+            }
+        }
+    }
+}
+
+/// The lookup form's fields.
+#[derive(Debug, Deserialize)]
+pub struct LookupForm {
+    #[serde(default)]
+    pub case: String,
+    #[serde(default)]
+    pub id6: String,
+    #[serde(default)]
+    pub code: String,
+}
+
+/// POST /s: all three must match; one answer for any mismatch, so the form tells nothing about
+/// which part was wrong (the public rate limit bounds guessing).
+pub async fn lookup(
+    State(state): State<AppState>,
+    form: Result<Form<LookupForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return no_store(
+            StatusCode::BAD_REQUEST,
+            frame(
+                "办件查询",
+                lookup_form(Some("填写的内容格式不正确，请重新填写。")),
+            ),
+        );
+    };
+    let code = f.code.trim().to_string();
+    let mismatch = || {
+        no_store(
+            StatusCode::NOT_FOUND,
+            frame(
+                "办件查询",
+                lookup_form(Some(
+                    "没有找到相符的办件，请核对办件编号、身份证号码后六位和短信查询码。",
+                )),
+            ),
+        )
+    };
+    let sc = match case_of(&state, &code).await {
+        Ok(sc) => sc,
+        Err(_) => return mismatch(),
+    };
+    let id_number = sc.case.applicant.id_number.trim().to_ascii_uppercase();
+    let tail: String = id_number
+        .chars()
+        .skip(id_number.chars().count().saturating_sub(6))
+        .collect();
+    let given = f.id6.trim().to_ascii_uppercase();
+    if sc.case.id != f.case.trim() || tail.len() != 6 || given != tail {
+        return mismatch();
+    }
+    Redirect::to(&format!("/s/{code}")).into_response()
 }

@@ -65,68 +65,65 @@ async fn stand_in(faults: Vec<Fault>) -> (String, Arc<Mutex<Provider>>) {
     let s = shared.clone();
     let app = Router::new().route(
         "/",
-        axum::routing::post(
-            move |axum::Form(p): axum::Form<BTreeMap<String, String>>| {
-                let s = s.clone();
-                async move {
-                    let fault = {
-                        let mut g = s.lock().unwrap();
-                        g.requests += 1;
-                        let mut mac =
-                            <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(
-                                format!("{SECRET}&").as_bytes(),
-                            )
-                            .unwrap();
-                        mac.update(string_to_sign("POST", &p).as_bytes());
-                        let want = base64::engine::general_purpose::STANDARD
-                            .encode(mac.finalize().into_bytes());
-                        let nonce = p.get("SignatureNonce").cloned().unwrap_or_default();
-                        let well_formed = p.get("Signature") == Some(&want)
-                            && p.get("AccessKeyId").map(String::as_str) == Some(KEY_ID)
-                            && p.get("Action").map(String::as_str) == Some("SendSms")
-                            && p.get("SignatureMethod").map(String::as_str) == Some("HMAC-SHA1")
-                            && p.get("Version").map(String::as_str) == Some("2017-05-25")
-                            && p.get("TemplateCode").map(String::as_str) == Some(TEMPLATE)
-                            && g.nonces.insert(nonce);
-                        if !well_formed {
-                            g.bad_signatures += 1;
-                            return (
-                                StatusCode::BAD_REQUEST,
-                                r#"{"Code":"SignatureDoesNotMatch","Message":"bad"}"#.to_string(),
-                            );
-                        }
-                        let fault = g.faults.pop_front();
-                        if fault.is_none() {
-                            let params: BTreeMap<String, String> =
-                                serde_json::from_str(&p["TemplateParam"]).unwrap();
-                            g.delivered
-                                .push((p["OutId"].clone(), p["PhoneNumbers"].clone(), params));
-                            let n = g.delivered.len();
-                            return (
-                                StatusCode::OK,
-                                format!(r#"{{"Code":"OK","Message":"OK","BizId":"biz-{n}"}}"#),
-                            );
-                        }
-                        fault
-                    };
-                    match fault {
-                        Some(Fault::ServerError) => (
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            r#"{"Code":"isp.SYSTEM_ERROR","Message":"system error"}"#.into(),
-                        ),
-                        Some(Fault::Throttled) => (
-                            StatusCode::OK,
-                            r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"limit"}"#.into(),
-                        ),
-                        Some(Fault::Garbage) => {
-                            (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>".into())
-                        }
-                        Some(Fault::Silent) => std::future::pending().await,
-                        None => unreachable!("handled above"),
+        axum::routing::post(move |axum::Form(p): axum::Form<BTreeMap<String, String>>| {
+            let s = s.clone();
+            async move {
+                let fault = {
+                    let mut g = s.lock().unwrap();
+                    g.requests += 1;
+                    let mut mac = <hmac::Hmac<sha1::Sha1> as KeyInit>::new_from_slice(
+                        format!("{SECRET}&").as_bytes(),
+                    )
+                    .unwrap();
+                    mac.update(string_to_sign("POST", &p).as_bytes());
+                    let want = base64::engine::general_purpose::STANDARD
+                        .encode(mac.finalize().into_bytes());
+                    let nonce = p.get("SignatureNonce").cloned().unwrap_or_default();
+                    let well_formed = p.get("Signature") == Some(&want)
+                        && p.get("AccessKeyId").map(String::as_str) == Some(KEY_ID)
+                        && p.get("Action").map(String::as_str) == Some("SendSms")
+                        && p.get("SignatureMethod").map(String::as_str) == Some("HMAC-SHA1")
+                        && p.get("Version").map(String::as_str) == Some("2017-05-25")
+                        && p.get("TemplateCode").map(String::as_str) == Some(TEMPLATE)
+                        && g.nonces.insert(nonce);
+                    if !well_formed {
+                        g.bad_signatures += 1;
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            r#"{"Code":"SignatureDoesNotMatch","Message":"bad"}"#.to_string(),
+                        );
                     }
+                    let fault = g.faults.pop_front();
+                    if fault.is_none() {
+                        let params: BTreeMap<String, String> =
+                            serde_json::from_str(&p["TemplateParam"]).unwrap();
+                        g.delivered
+                            .push((p["OutId"].clone(), p["PhoneNumbers"].clone(), params));
+                        let n = g.delivered.len();
+                        return (
+                            StatusCode::OK,
+                            format!(r#"{{"Code":"OK","Message":"OK","BizId":"biz-{n}"}}"#),
+                        );
+                    }
+                    fault
+                };
+                match fault {
+                    Some(Fault::ServerError) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        r#"{"Code":"isp.SYSTEM_ERROR","Message":"system error"}"#.into(),
+                    ),
+                    Some(Fault::Throttled) => (
+                        StatusCode::OK,
+                        r#"{"Code":"isv.BUSINESS_LIMIT_CONTROL","Message":"limit"}"#.into(),
+                    ),
+                    Some(Fault::Garbage) => {
+                        (StatusCode::BAD_GATEWAY, "<html>bad gateway</html>".into())
+                    }
+                    Some(Fault::Silent) => std::future::pending().await,
+                    None => unreachable!("handled above"),
                 }
-            },
-        ),
+            }
+        }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -235,7 +232,10 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
         if !all.is_empty() && all.iter().all(|n| n.state != NoticeState::Pending) {
             break;
         }
-        assert!(passes < 30, "notices still pending after {passes} passes: {p:?}");
+        assert!(
+            passes < 30,
+            "notices still pending after {passes} passes: {p:?}"
+        );
         now += chrono::Duration::hours(2);
     }
     // Another pass, and a pass at the same moment, find nothing to queue or send.
@@ -243,26 +243,31 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
     assert_eq!((again.queued, again.sent, again.retrying), (0, 0, 0));
 
     let notices = town.store.notices().all_notices().unwrap();
-    let kinds: HashMap<&str, Vec<NoticeKind>> =
-        notices.iter().fold(HashMap::new(), |mut m, n| {
-            m.entry(n.case_id.as_str()).or_default().push(n.kind);
-            m
-        });
-    assert_eq!(kinds[a.as_str()], [NoticeKind::Accepted, NoticeKind::Mailed]);
+    let kinds: HashMap<&str, Vec<NoticeKind>> = notices.iter().fold(HashMap::new(), |mut m, n| {
+        m.entry(n.case_id.as_str()).or_default().push(n.kind);
+        m
+    });
+    assert_eq!(
+        kinds[a.as_str()],
+        [NoticeKind::Accepted, NoticeKind::Mailed]
+    );
     assert_eq!(kinds[b.as_str()], [NoticeKind::Refused]);
     assert_eq!(
         kinds[c.as_str()],
         [NoticeKind::Accepted, NoticeKind::Correction]
     );
-    let p = provider.lock().unwrap();
-    assert_eq!(p.bad_signatures, 0, "every request is signed as documented");
+    let (bad_signatures, requests, sent) = {
+        let p = provider.lock().unwrap();
+        (p.bad_signatures, p.requests, p.delivered.clone())
+    };
+    assert_eq!(bad_signatures, 0, "every request is signed as documented");
     // Exactly once: one delivery per notice, none twice, none lost.
-    let mut delivered: Vec<&str> = p.delivered.iter().map(|(id, _, _)| id.as_str()).collect();
+    let mut delivered: Vec<&str> = sent.iter().map(|(id, _, _)| id.as_str()).collect();
     delivered.sort();
     let mut expected: Vec<&str> = notices.iter().map(|n| n.id.as_str()).collect();
     expected.sort();
     assert_eq!(delivered, expected);
-    assert_eq!(p.requests as usize, notices.len() + faults.len());
+    assert_eq!(requests as usize, notices.len() + faults.len());
     for n in &notices {
         assert!(
             matches!(n.state, NoticeState::Sent { .. }),
@@ -277,25 +282,29 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
     println!(
         "notices {} delivered {} provider requests {} (faults injected {}) passes {passes}",
         notices.len(),
-        p.delivered.len(),
-        p.requests,
+        sent.len(),
+        requests,
         faults.len()
     );
     for n in &notices {
-        println!("SMS 【便民服务】{} ({} chars)", n.text, config.sms_chars(&n.text));
+        println!(
+            "SMS 【便民服务】{} ({} chars)",
+            n.text,
+            config.sms_chars(&n.text)
+        );
     }
     let link_of = |case: &str| -> String {
-        let (_, _, params) = p
-            .delivered
+        let (_, _, params) = sent
             .iter()
             .find(|(id, _, _)| id.starts_with(&format!("{case}/")))
             .unwrap();
         let url = &params["url"];
         assert!(params["no"].len() < case.len() && case.ends_with(&params["no"]));
-        url.strip_prefix("https://bm.example.cn").unwrap().to_string()
+        url.strip_prefix("https://bm.example.cn")
+            .unwrap()
+            .to_string()
     };
     let (link_a, link_b) = (link_of(&a), link_of(&b));
-    drop(p);
 
     // The dishonest agent rates its own case 非常满意 through the QR on its screen: kept as
     // 现场评价, not the case's rating, not counted.
@@ -314,7 +323,12 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
     // the bad-review loop; the case stays refused.
     let (st, body) = send(&r, get(&link_b, None)).await;
     assert_eq!(st, StatusCode::OK, "{body}");
-    for want in ["不予受理", "不符合申请条件", "您对这次办事满意吗？", "非常不满意"] {
+    for want in [
+        "不予受理",
+        "不符合申请条件",
+        "您对这次办事满意吗？",
+        "非常不满意",
+    ] {
         assert!(body.contains(want), "page lacks {want}");
     }
     assert!(!body.contains("<script") && !body.contains("13800138000"));
@@ -363,7 +377,10 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
         china_today(),
     );
     let v = f.iter().find(|f| f.code == NANGUAN).unwrap();
-    assert_eq!((v.ratings, v.satisfied, v.bad, v.on_site_ratings), (2, 1, 1, 1));
+    assert_eq!(
+        (v.ratings, v.satisfied, v.bad, v.on_site_ratings),
+        (2, 1, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -380,19 +397,59 @@ async fn without_a_provider_notices_wait_in_the_outbox_and_opt_out_is_respected(
     let kept = town.store.notices().all_notices().unwrap();
     assert!(kept.iter().all(|n| n.state == NoticeState::Pending));
 
-    // The resident opts out from the link; the next notice for that phone is not sent.
+    // Looked up by number, the ID number's last six and the SMS code, the case opens; any
+    // mismatch gets one answer.
     let link = kept[0].params[2].1.replace("https://bm.example.cn", "");
+    let code = link.trim_start_matches("/s/");
+    let resp = send_raw(
+        &r,
+        form(
+            "/s",
+            &[("case", &a), ("id6", "01001x"), ("code", code)],
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers()["location"], link.as_str());
+    for (case, id6, code) in [
+        (a.as_str(), "010010", code),
+        ("140423100201-20261128-AAAAAA-0001", "01001X", code),
+        (a.as_str(), "01001X", "AAAAAAAA"),
+    ] {
+        let (st, body) = send(
+            &r,
+            form("/s", &[("case", case), ("id6", id6), ("code", code)], None),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert!(body.contains("没有找到相符的办件"));
+    }
+    let (st, body) = send(&r, get("/s", None)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(body.contains("身份证号码后六位"));
+
+    // The resident opts out from the link; the next notice for that phone is not sent.
     let (st, body) = send(&r, form(&format!("{link}/opt-out"), &[], None)).await;
     assert_eq!(st, StatusCode::OK, "{body}");
     let (st, _) = send(
         &r,
-        act(&staff, &a, TownAction::Deliver { note: String::new() }),
+        act(
+            &staff,
+            &a,
+            TownAction::Deliver {
+                note: String::new(),
+            },
+        ),
     )
     .await;
     assert_eq!(st, StatusCode::OK);
     notifier.pass(Utc::now()).await.unwrap();
     let all = town.store.notices().all_notices().unwrap();
-    let delivered = all.iter().find(|n| n.kind == NoticeKind::Delivered).unwrap();
+    let delivered = all
+        .iter()
+        .find(|n| n.kind == NoticeKind::Delivered)
+        .unwrap();
     assert_eq!(delivered.state, NoticeState::OptedOut);
 }
 
@@ -421,17 +478,34 @@ fn the_outbox_behaves_alike_on_every_backend() {
         let n1 = notice("case-1/2", t0);
         let n2 = notice("case-2/2", t0 + chrono::Duration::seconds(1));
         let links = vec![("CODE0001".to_string(), "case-1".to_string())];
-        assert_eq!(s.enqueue_notices(&[n1.clone(), n2.clone()], &links, 7).unwrap(), 2, "{}", b.name);
+        assert_eq!(
+            s.enqueue_notices(&[n1.clone(), n2.clone()], &links, 7)
+                .unwrap(),
+            2,
+            "{}",
+            b.name
+        );
         // A rescan adds nothing and never moves the cursor back.
-        assert_eq!(s.enqueue_notices(&[n1.clone()], &links, 3).unwrap(), 0, "{}", b.name);
+        assert_eq!(
+            s.enqueue_notices(std::slice::from_ref(&n1), &links, 3)
+                .unwrap(),
+            0,
+            "{}",
+            b.name
+        );
         assert_eq!(s.notice_cursor().unwrap(), 7, "{}", b.name);
         assert_eq!(s.link_case("CODE0001").unwrap().as_deref(), Some("case-1"));
         assert_eq!(s.link_case("CODE0002").unwrap(), None);
         // A claim leases: a second claim at the same moment gets nothing.
         let lease = t0 + chrono::Duration::seconds(60);
-        let got = s.claim_notices(t0 + chrono::Duration::seconds(5), lease, 10).unwrap();
+        let got = s
+            .claim_notices(t0 + chrono::Duration::seconds(5), lease, 10)
+            .unwrap();
         assert_eq!(got.len(), 2, "{}", b.name);
-        assert!(s.claim_notices(t0 + chrono::Duration::seconds(5), lease, 10).unwrap().is_empty());
+        assert!(s
+            .claim_notices(t0 + chrono::Duration::seconds(5), lease, 10)
+            .unwrap()
+            .is_empty());
         // Sent ones are never claimed again; a pending one is after its lease.
         let mut sent = got[0].clone();
         sent.state = NoticeState::Sent {
@@ -440,7 +514,11 @@ fn the_outbox_behaves_alike_on_every_backend() {
         };
         s.put_notice(&sent).unwrap();
         let later = s
-            .claim_notices(lease + chrono::Duration::seconds(1), lease + chrono::Duration::seconds(120), 10)
+            .claim_notices(
+                lease + chrono::Duration::seconds(1),
+                lease + chrono::Duration::seconds(120),
+                10,
+            )
             .unwrap();
         assert_eq!(later.len(), 1, "{}", b.name);
         assert_eq!(later[0].id, got[1].id);

@@ -158,7 +158,13 @@ async fn a_rating_is_stored_once_fed_back_and_the_token_cannot_rate_again() {
     let (st, body) = send(&r, rating_post(&s.id, &token, 1, "再评一次", "8000")).await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert!(body.contains("已经评价过"));
-    let on_site = s.town.store.notices().on_site_rating(&s.id).unwrap().unwrap();
+    let on_site = s
+        .town
+        .store
+        .notices()
+        .on_site_rating(&s.id)
+        .unwrap()
+        .unwrap();
     assert_eq!(on_site.level, 5);
     assert!(s.town.state.store.rating(&s.id).unwrap().is_none());
     assert_eq!(

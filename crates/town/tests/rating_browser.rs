@@ -114,8 +114,12 @@ const AXE_VERSION: &str = "4.14.1";
 async fn axe(c: &Client, what: &str) -> Result<usize> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../.deps/npm/node_modules/axe-core/axe.min.js");
-    let source = std::fs::read_to_string(&path)
-        .with_context(|| format!("axe-core not readable at {} (run tools/deps.sh)", path.display()))?;
+    let source = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "axe-core not readable at {} (run tools/deps.sh)",
+            path.display()
+        )
+    })?;
     c.execute(&source, vec![]).await?;
     let result = c
         .execute_async(
@@ -135,9 +139,14 @@ async fn axe(c: &Client, what: &str) -> Result<usize> {
         }
     }
     if serious > 0 {
-        bail!("axe-core found {serious} serious or critical violations on the {what}: {violations:?}");
+        bail!(
+            "axe-core found {serious} serious or critical violations on the {what}: {violations:?}"
+        );
     }
-    println!("axe {what}: {} violations, none serious or critical", violations.len());
+    println!(
+        "axe {what}: {} violations, none serious or critical",
+        violations.len()
+    );
     Ok(serious)
 }
 
@@ -250,7 +259,14 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         c.set_window_size(390, 844).await?;
         c.goto(&link).await?;
         let src = c.source().await?;
-        for want in ["已办结", "张*", "您对这次办事满意吗？", "提交评价", "县政务服务监督电话", "县里还没有公布号码"] {
+        for want in [
+            "已办结",
+            "张*",
+            "您对这次办事满意吗？",
+            "提交评价",
+            "县政务服务监督电话",
+            "县里还没有公布号码",
+        ] {
             assert!(src.contains(want), "resident page lacks {want}");
         }
         assert!(!src.contains("<script"));
@@ -261,12 +277,17 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         c.set_window_size(390, 844).await?;
         // The choice is a whole row of at least 48 px, not a browser-default radio button.
         let choice = c
-            .find(Locator::XPath("//label[contains(., '不满意') and not(contains(., '非常'))]"))
+            .find(Locator::XPath(
+                "//label[contains(., '不满意') and not(contains(., '非常'))]",
+            ))
             .await?;
         let (_, _, w, h) = choice.rectangle().await?;
         assert!(h >= 48.0 && w >= 0.7 * 390.0, "choice is {w}×{h}");
         choice.click().await?;
-        c.find(Locator::Css("details summary")).await?.click().await?;
+        c.find(Locator::Css("details summary"))
+            .await?
+            .click()
+            .await?;
         for (name, v) in [("efficiency", "3"), ("quality", "2"), ("attitude", "2")] {
             c.find(Locator::Css(&format!("select[name={name}]")))
                 .await?
@@ -286,7 +307,9 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         let src = c.source().await?;
         assert!(src.contains("不满意"), "rating shown");
         assert!(
-            c.find_all(Locator::Css("form[action$='/rate']")).await?.is_empty(),
+            c.find_all(Locator::Css("form[action$='/rate']"))
+                .await?
+                .is_empty(),
             "no second rating form"
         );
         let phone_after = axe(&c, "resident page after rating, phone 390×844").await?;

@@ -233,7 +233,10 @@ mod tests {
              %26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf\
              %26SignatureVersion%3D1.0%26TimeStamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26"
         );
-        assert_eq!(signature("testsecret", &sts), "CT9X0VtwR86fNWSnsc6v8YGOjuE=");
+        assert_eq!(
+            signature("testsecret", &sts),
+            "CT9X0VtwR86fNWSnsc6v8YGOjuE="
+        );
     }
 
     #[test]

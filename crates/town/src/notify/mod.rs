@@ -256,10 +256,8 @@ impl Notifier {
         };
         let st = self.state.clone();
         let lease_until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
-        let due = off_thread(move || {
-            st.store.notices().claim_notices(now, lease_until, 50)
-        })
-        .await?;
+        let due =
+            off_thread(move || st.store.notices().claim_notices(now, lease_until, 50)).await?;
         for mut n in due {
             let msg = SmsMessage {
                 phone: n.phone.clone(),
@@ -410,7 +408,11 @@ mod tests {
             text,
             "办件20261128-ABCDEF-0001已办结并寄出，详见https://bm.example.cn/s/AAAAAAAA"
         );
-        assert!(c.sms_chars(&text) <= MAX_SMS_CHARS, "{}", c.sms_chars(&text));
+        assert!(
+            c.sms_chars(&text) <= MAX_SMS_CHARS,
+            "{}",
+            c.sms_chars(&text)
+        );
         let err = NotifyConfig::new("https://bianmin-service.example-county.gov.cn", "便民服务")
             .unwrap_err();
         assert!(err.chars > MAX_SMS_CHARS);

@@ -36,7 +36,10 @@ pub enum NoticeState {
     /// Waiting to be sent (again) at `Notice::next_at`.
     Pending,
     /// The provider accepted it (its id for the message).
-    Sent { at: DateTime<Utc>, provider_id: String },
+    Sent {
+        at: DateTime<Utc>,
+        provider_id: String,
+    },
     /// The provider refused it for good (a wrong number); kept for the record, not retried.
     Failed { at: DateTime<Utc>, reason: String },
     /// The applicant asked for no messages.
