@@ -29,6 +29,7 @@ pub mod store;
 pub mod time;
 pub mod tls;
 pub mod uploads;
+pub mod warning_signs;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -242,6 +242,8 @@ async fn logout(
 
 struct Overview {
     figures: Vec<Figures>,
+    shared_phones: Vec<crate::warning_signs::SharedPhone>,
+    quick_ratings: Vec<crate::warning_signs::QuickRating>,
     overdue: Vec<(String, String, String, String)>,
     loops: Vec<Rectification>,
 }
@@ -263,6 +265,8 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
     .map_err(internal)?;
     let today = china_today();
     let figures = figures(&state.divisions(), &cases, &ratings, &loops, today);
+    let shared_phones = crate::warning_signs::shared_phones(&cases);
+    let quick_ratings = crate::warning_signs::quick_ratings(&cases, &ratings);
     let mut overdue: Vec<_> = cases
         .iter()
         .filter(|c| c.case.is_overdue(today))
@@ -289,6 +293,8 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
     loops.sort_by_key(|l| (l.is_closed(), l.deadline, l.case_id.clone()));
     Ok(Overview {
         figures,
+        shared_phones,
+        quick_ratings,
         overdue,
         loops,
     })
@@ -337,6 +343,21 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                 @else {
                     table { tr { th { "办件编号" } th { "村" } th { "事项" } th { "承诺日期" } }
                         @for (id, v, item, dl) in &o.overdue { tr { td { (id) } td { (v) } td { (item) } td { span.flag { "超期" } " " (dl) } } }
+                    }
+                }
+            }
+            div.card id="warnings" {
+                h2 { "评价预警" }
+                p.muted { "同一代办员为多名不同申请人登记同一手机号，或办件到镇后很快就有评价，可能是代办员自评，请核实。" }
+                @if o.shared_phones.is_empty() && o.quick_ratings.is_empty() { p.muted { "暂无预警。" } }
+                @if !o.shared_phones.is_empty() {
+                    table.shared { tr { th { "代办员" } th { "手机号" } th { "不同申请人" } th { "办件" } }
+                        @for w in &o.shared_phones { tr { td { (w.agent) " " span.muted { (w.device) } } td { (w.phone) } td { span.flag { (w.applicants) } } td { (w.cases) } } }
+                    }
+                }
+                @if !o.quick_ratings.is_empty() {
+                    table.quick { tr { th { "办件编号" } th { "代办员" } th { "评价方式" } th { "到镇后" } }
+                        @for q in &o.quick_ratings { tr { td { (q.case_id) } td { (q.agent) } td { @if q.counted { "短信链接" } @else { "现场评价（不计入）" } } td { span.flag { (q.minutes) "分钟" } } } }
                     }
                 }
             }

@@ -547,3 +547,73 @@ fn the_outbox_behaves_alike_on_every_backend() {
         println!("outbox records checked on {}", b.name);
     }
 }
+
+/// A valid resident ID number (GB 11643 check character) from its first 17 digits.
+fn id_number(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    format!("{first17}{}", C[(sum % 11) as usize] as char)
+}
+
+#[tokio::test]
+async fn the_county_is_warned_of_one_phone_for_many_applicants_and_of_quick_ratings() {
+    use bianmin_town::warning_signs::{quick_ratings, shared_phones};
+    let town = Town::new();
+    let r = town.router();
+    let agent = town.agent(NANGUAN).await;
+    let staff = town.staff(GUHAN).await;
+    // Three different applicants, all given the agent's own phone number.
+    let mut ids = Vec::new();
+    for (i, first17) in [
+        "14042319800101001",
+        "14042319510203002",
+        "14042319620304003",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let p = page(60 + i as u64, 4096);
+        agent.upload(&r, &p).await;
+        let id = agent.next_case_id();
+        let mut sub = agent.submission(&id, 1, &[&p]);
+        sub.applicant.id_number = id_number(first17);
+        sub.applicant.phone = "13912345678".into();
+        let (st, body) = send(&r, agent.json("PUT", &format!("/v1/cases/{id}"), &sub)).await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        ids.push(id);
+    }
+    let cases = town.store.cases().unwrap();
+    let shared = shared_phones(&cases);
+    assert_eq!(shared.len(), 1);
+    assert_eq!(
+        (
+            shared[0].phone.as_str(),
+            shared[0].applicants,
+            shared[0].cases
+        ),
+        ("139****5678", 3, 3)
+    );
+    assert_eq!(shared[0].device, agent.id);
+
+    // The agent rates on its own screen minutes after submitting: flagged, marked 现场评价.
+    let a = completed_case(&r, &agent, &staff).await;
+    let (token, _) = receipt_path(&agent, &a);
+    assert_eq!(
+        send(&r, rating_post(&a, &token, 5, "", "8000")).await.0,
+        StatusCode::SEE_OTHER
+    );
+    let mut ratings = town.store.ratings().unwrap();
+    ratings.extend(town.store.notices().on_site_ratings().unwrap());
+    let quick = quick_ratings(&town.store.cases().unwrap(), &ratings);
+    assert_eq!(quick.len(), 1);
+    assert_eq!(
+        (quick[0].case_id.as_str(), quick[0].counted),
+        (a.as_str(), false)
+    );
+    assert!(quick[0].minutes < 30);
+}
