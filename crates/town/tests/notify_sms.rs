@@ -617,3 +617,60 @@ async fn the_county_is_warned_of_one_phone_for_many_applicants_and_of_quick_rati
     );
     assert!(quick[0].minutes < 30);
 }
+
+#[test]
+fn the_outbox_moves_with_backup_and_migration() {
+    use bianmin_town::store::SledStore;
+    let dir = tempfile::tempdir().unwrap();
+    let from = SledStore::open(&dir.path().join("db")).unwrap();
+    let t0 = Utc::now();
+    let mut sent = notice("case-1/4", t0);
+    sent.state = NoticeState::Sent {
+        at: t0,
+        provider_id: "biz-1".into(),
+    };
+    let links = vec![("CODE0001".to_string(), "case-1".to_string())];
+    from.notices()
+        .enqueue_notices(&[sent, notice("case-2/5", t0)], &links, 5)
+        .unwrap();
+    from.notices().opt_out("hash").unwrap();
+    let snap = from.snapshot().unwrap();
+    assert_eq!(snap.outbox.notices.len(), 2);
+    // Restored into an empty embedded store, and migrated into PostgreSQL when one is at hand.
+    let dir2 = tempfile::tempdir().unwrap();
+    let to = SledStore::open(&dir2.path().join("db")).unwrap();
+    to.import(&snap).unwrap();
+    let mut targets: Vec<(&str, Arc<dyn TownStore>)> = vec![("sled", Arc::new(to))];
+    let db = common::backends::test_db();
+    if let Some(db) = &db {
+        let pg = common::backends::open_pg(&db.url);
+        let s = snap.clone();
+        let p = pg.clone();
+        std::thread::spawn(move || p.import(&s).unwrap())
+            .join()
+            .unwrap();
+        targets.push(("postgres", pg));
+    }
+    for (name, store) in targets {
+        let s = store.notices();
+        assert_eq!(
+            s.all_notices().unwrap(),
+            from.notices().all_notices().unwrap(),
+            "{name}"
+        );
+        assert_eq!(s.notice_cursor().unwrap(), 5, "{name}");
+        assert_eq!(
+            s.link_case("CODE0001").unwrap().as_deref(),
+            Some("case-1"),
+            "{name}"
+        );
+        assert!(s.is_opted_out("hash").unwrap(), "{name}");
+        // Only the pending one is sent after the move; the sent one never again.
+        let due = s
+            .claim_notices(t0, t0 + chrono::Duration::seconds(60), 10)
+            .unwrap();
+        assert_eq!(due.len(), 1, "{name}");
+        assert_eq!(due[0].id, "case-2/5");
+        println!("outbox moved intact to {name}");
+    }
+}

@@ -288,6 +288,9 @@ pub struct Snapshot {
     /// Catalog versions, drafts and published, oldest first.
     #[serde(default)]
     pub catalog: Vec<CatalogVersion>,
+    /// The notification outbox, resident links, opt-outs and on-site ratings.
+    #[serde(default)]
+    pub outbox: notices::Outbox,
 }
 
 /// Enrolment codes avoid 0/O and 1/I/L so they can be read aloud and typed.

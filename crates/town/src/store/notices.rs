@@ -105,3 +105,14 @@ pub trait NoticeStore: Send + Sync {
     fn on_site_rating(&self, case_id: &str) -> Result<Option<Rating>, StoreError>;
     fn on_site_ratings(&self) -> Result<Vec<Rating>, StoreError>;
 }
+
+/// Every outbox record, for `migrate`, `backup` and `restore` (a [`super::Snapshot`] part).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbox {
+    pub cursor: u64,
+    pub notices: Vec<Notice>,
+    /// (code, case id).
+    pub links: Vec<(String, String)>,
+    pub opt_outs: Vec<String>,
+    pub on_site_ratings: Vec<Rating>,
+}

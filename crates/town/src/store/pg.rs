@@ -387,6 +387,7 @@ impl PgStore {
                 &[case_id, &(*n as i32)],
             )?;
         }
+        notices::import(&mut tx, &snap.outbox)?;
         for v in &snap.catalog {
             tx.execute(
                 "INSERT INTO catalog_versions (version, state, record) VALUES ($1, $2, $3)",

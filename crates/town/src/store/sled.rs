@@ -322,6 +322,7 @@ impl SledStore {
         {
             self.meta.insert(META_CATALOG_HEAD, json(&h))?;
         }
+        self.import_outbox(&snap.outbox)?;
         let seq = snap.feed.iter().map(|e| e.seq).max().unwrap_or(0);
         self.meta.insert(META_FEED_SEQ, json(&seq))?;
         if let Some(h) = snap.audit.iter().max_by_key(|e| e.seq) {
@@ -342,6 +343,7 @@ impl SledStore {
         snap.audit = Self::all(&self.audit)?;
         snap.ratings = Self::all(&self.ratings)?;
         snap.rectifications = Self::all(&self.rectifications)?;
+        snap.outbox = self.export_outbox()?;
         // Keys are big-endian numbers, so tree order is version order.
         snap.catalog = Self::all(&self.catalog)?;
         let mut attachments = Vec::new();

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use postgres::types::Json;
 
 use super::PgStore;
-use crate::store::notices::{Notice, NoticeState, NoticeStore};
+use crate::store::notices::{Notice, NoticeState, NoticeStore, Outbox};
 use crate::store::{Rating, StoreError};
 
 /// The schema of this module's tables (one versioned migration in `pg.rs`).
@@ -39,6 +39,36 @@ fn write(tx: &mut postgres::Transaction<'_>, n: &Notice) -> Result<(), StoreErro
             &n.created_at,
             &Json(n),
         ],
+    )?;
+    Ok(())
+}
+
+/// Writes a snapshot's outbox inside `migrate`'s transaction.
+pub(super) fn import(tx: &mut postgres::Transaction<'_>, o: &Outbox) -> Result<(), StoreError> {
+    for n in &o.notices {
+        write(tx, n)?;
+    }
+    for (code, case) in &o.links {
+        tx.execute(
+            "INSERT INTO resident_links (code, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[code, case],
+        )?;
+    }
+    for h in &o.opt_outs {
+        tx.execute(
+            "INSERT INTO sms_opt_outs (phone_hash) VALUES ($1) ON CONFLICT DO NOTHING",
+            &[h],
+        )?;
+    }
+    for r in &o.on_site_ratings {
+        tx.execute(
+            "INSERT INTO on_site_ratings (case_id, village, record) VALUES ($1, $2, $3)",
+            &[&r.case_id, &r.village, &Json(r)],
+        )?;
+    }
+    tx.execute(
+        "UPDATE notice_cursor SET seq = $1 WHERE id = 1",
+        &[&(o.cursor as i64)],
     )?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 use super::{json, parse, SledStore};
-use crate::store::notices::{Notice, NoticeState, NoticeStore};
+use crate::store::notices::{Notice, NoticeState, NoticeStore, Outbox};
 use crate::store::{Rating, StoreError};
 
 const CURSOR: &[u8] = b"notice_cursor";
@@ -70,6 +70,54 @@ impl SledStore {
                 Ok::<(), ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx_error)
+    }
+}
+
+impl SledStore {
+    /// Every outbox record (`migrate`, `backup`).
+    pub(super) fn export_outbox(&self) -> Result<Outbox, StoreError> {
+        let t = &self.outbox;
+        Ok(Outbox {
+            cursor: self.notice_cursor()?,
+            notices: self.all_notices()?,
+            links: t
+                .links
+                .iter()
+                .map(|kv| {
+                    let (k, v) = kv?;
+                    Ok((
+                        String::from_utf8_lossy(&k).into_owned(),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?,
+            opt_outs: t
+                .opt_outs
+                .iter()
+                .keys()
+                .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+                .collect::<Result<_, StoreError>>()?,
+            on_site_ratings: self.on_site_ratings()?,
+        })
+    }
+
+    /// Writes a snapshot's outbox into this (empty) store; the caller syncs.
+    pub(super) fn import_outbox(&self, o: &Outbox) -> Result<(), StoreError> {
+        let t = &self.outbox;
+        for n in &o.notices {
+            self.write_notice(n)?;
+        }
+        for (code, case) in &o.links {
+            t.links.insert(code.as_bytes(), case.as_bytes())?;
+        }
+        for h in &o.opt_outs {
+            t.opt_outs.insert(h.as_bytes(), &[])?;
+        }
+        for r in &o.on_site_ratings {
+            t.on_site.insert(r.case_id.as_bytes(), json(r))?;
+        }
+        t.meta.insert(CURSOR, &o.cursor.to_be_bytes())?;
+        Ok(())
     }
 }
 
