@@ -73,7 +73,7 @@ pub fn shared_phones(cases: &[StoredCase]) -> Vec<SharedPhone> {
             cases: n,
         })
         .collect();
-    out.sort_by(|a, b| b.applicants.cmp(&a.applicants));
+    out.sort_by_key(|w| std::cmp::Reverse(w.applicants));
     out
 }
 
