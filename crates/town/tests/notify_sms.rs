@@ -370,7 +370,7 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
     let mut ratings = town.store.ratings().unwrap();
     ratings.extend(town.store.notices().on_site_ratings().unwrap());
     let f = figures(
-        &town.state.divisions,
+        &town.state.divisions(),
         &town.store.cases().unwrap(),
         &ratings,
         &town.store.rectifications().unwrap(),

@@ -305,7 +305,7 @@ impl Notifier {
         let logged = self.provider.is_none();
         off_thread(move || {
             let villages: Vec<String> = st
-                .divisions
+                .divisions()
                 .towns
                 .iter()
                 .flat_map(|t| t.villages.iter().map(|v| v.code.clone()))
