@@ -351,8 +351,9 @@ struct SmsArgs {
     sms_every_secs: u64,
 }
 
-/// Starts the notifier when a public URL is set; refuses settings that cannot work.
-fn start_notifier(state: &AppState, sms: &SmsArgs) -> Result<Option<tokio::task::JoinHandle<()>>> {
+/// The notifier, when a public URL is set; refuses settings that cannot work (before `serve`
+/// listens).
+fn notifier(state: &AppState, sms: &SmsArgs) -> Result<Option<bianmin_town::notify::Notifier>> {
     use bianmin_town::notify::{aliyun, Notifier, NotifyConfig, SmsProvider};
     let Some(url) = sms
         .public_url
@@ -389,10 +390,12 @@ fn start_notifier(state: &AppState, sms: &SmsArgs) -> Result<Option<tokio::task:
             None
         }
     };
-    let notifier = Notifier::new(state.clone(), config, provider, timeout * 3);
-    Ok(Some(
-        notifier.spawn(Duration::from_secs(sms.sms_every_secs.max(1))),
-    ))
+    Ok(Some(Notifier::new(
+        state.clone(),
+        config,
+        provider,
+        timeout * 3,
+    )))
 }
 
 fn serve(
@@ -433,6 +436,7 @@ fn serve(
         );
     }
     tracing::info!(attachments = %state.objects.describe(), "attachment store");
+    let notifier = notifier(&state, sms)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let acceptor = match &tls {
@@ -454,7 +458,7 @@ fn serve(
         out.flush()?;
         tracing::info!(%addr, tls = acceptor.is_some(), "town centre listening");
         bianmin_town::feedback::warm_up();
-        let notifier = start_notifier(&state, sms)?;
+        let notifier = notifier.map(|n| n.spawn(Duration::from_secs(sms.sms_every_secs.max(1))));
         let anchors = data.join(ANCHOR_FILE);
         anchor_now(&state, &anchors).await;
         let periodic = {

@@ -294,7 +294,8 @@ fn render_case(
         } @else {
             div.card { p.muted { "办结后可在此页面对本次服务进行评价。" } }
         }
-        p.muted { "监督电话请见回执。本页面不显示完整个人信息。" }
+        (crate::resident_link::supervision(state, sc))
+        p.muted { "本页面不显示完整个人信息。" }
     }
 }
 

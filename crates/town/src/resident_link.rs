@@ -93,7 +93,9 @@ pub async fn page(State(state): State<AppState>, Path(code): Path<String>) -> Re
     )
 }
 
-fn supervision(state: &AppState, sc: &StoredCase) -> Markup {
+/// The county's supervision phone for the case's item, as a tap-to-call link; a plain statement
+/// when the county has not published the number (never a made-up one).
+pub(crate) fn supervision(state: &AppState, sc: &StoredCase) -> Markup {
     let catalog = &state.catalogs.for_case(sc.case.catalog_version).catalog;
     let key = catalog
         .item(&sc.case.item)

@@ -674,3 +674,43 @@ fn the_outbox_moves_with_backup_and_migration() {
         println!("outbox moved intact to {name}");
     }
 }
+
+#[test]
+fn serve_refuses_sms_settings_that_cannot_work_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bianmin-town"));
+        cmd.arg("--data")
+            .arg(dir.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("BIANMIN_DATABASE_URL")
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // A public address too long for the message to fit one SMS.
+    let out = run(
+        &[
+            "--public-url",
+            "https://bianmin-service.example-county.gov.cn",
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("limit 70"), "{stderr}");
+    assert!(out.stdout.is_empty(), "it never listened");
+    // A provider without its credentials.
+    let out = run(
+        &["--public-url", "https://bm.example.cn"],
+        &[("BIANMIN_SMS_PROVIDER", "aliyun")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("needs --sms-access-key-id"), "{stderr}");
+    assert!(!stderr.contains("stand-in-secret"));
+}

@@ -56,6 +56,8 @@ async fn the_page_shows_the_timeline_and_bad_tokens_are_refused() {
         "提交评价",
         "非常不满意",
         "服务态度",
+        "县政务服务监督电话",
+        "县里还没有公布号码",
     ] {
         assert!(body.contains(want), "page lacks {want}");
     }
