@@ -526,10 +526,15 @@ pub async fn get_case(
     Extension(AuthDevice(d)): Extension<AuthDevice>,
     Path(id): Path<String>,
 ) -> Result<Json<Case>, ApiError> {
-    let sc = load_visible(&state, &d, &id).await?;
+    let mut sc = load_visible(&state, &d, &id).await?;
     let audit = AuditDraft::new(&d.id, "view_case", Some(&id), "personal data");
     let st = state.clone();
     blocking(move || st.store.commit(None, &[], vec![audit])).await?;
+    // A village phone keeps its own copy of what it submitted; the number that receives the
+    // resident's rating link is not handed back to it (or to another phone of the village).
+    if d.role == DeviceRole::Agent {
+        sc.case.applicant.phone = crate::warning_signs::mask_phone(&sc.case.applicant.phone);
+    }
     Ok(Json(sc.case))
 }
 

@@ -318,6 +318,11 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
     let code_a = link_a.trim_start_matches("/s/");
     let (_, case_json) = send(&r, agent.get(&format!("/v1/cases/{a}"))).await;
     assert!(!case_json.contains(code_a));
+    // Nor the full number that receives it: a village phone reads the case back masked; the town
+    // tablet, which may need to call the resident, reads it whole.
+    assert!(case_json.contains("138****8000") && !case_json.contains("13800138000"));
+    let (_, staff_json) = send(&r, staff.get(&format!("/v1/cases/{a}"))).await;
+    assert!(staff_json.contains("13800138000"));
 
     // The resident of the refused case rates it through the SMS link: 非常不满意, which opens
     // the bad-review loop; the case stays refused.
