@@ -210,7 +210,8 @@ async fn notices_arrive_once_despite_an_outage_and_only_the_residents_rating_cou
             access_key_secret: SECRET.into(),
             sign_name: "便民服务".into(),
             template_code: TEMPLATE.into(),
-            timeout: Duration::from_millis(500),
+            // Long enough that only the silent faults time out, even on a loaded machine.
+            timeout: Duration::from_secs(2),
         })
         .unwrap(),
     );

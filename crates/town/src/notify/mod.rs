@@ -254,11 +254,21 @@ impl Notifier {
         let Some(provider) = self.provider.clone() else {
             return Ok(pass);
         };
-        let st = self.state.clone();
-        let lease_until = now + chrono::Duration::from_std(self.lease).unwrap_or_default();
-        let due =
-            off_thread(move || st.store.notices().claim_notices(now, lease_until, 50)).await?;
-        for mut n in due {
+        let lease = chrono::Duration::from_std(self.lease).unwrap_or_default();
+        // One notice claimed at a time: its lease has to outlast one request only, however many
+        // wait behind it, and it runs from the clock at the claim (a long pass does not leave later
+        // claims with leases already over). A claimed or retried notice is not due again at `now`,
+        // so this ends.
+        loop {
+            let lease_until = now.max(Utc::now()) + lease;
+            let st = self.state.clone();
+            let Some(mut n) =
+                off_thread(move || st.store.notices().claim_notices(now, lease_until, 1))
+                    .await?
+                    .pop()
+            else {
+                break;
+            };
             let msg = SmsMessage {
                 phone: n.phone.clone(),
                 params: n.params.clone(),
