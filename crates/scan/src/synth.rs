@@ -402,14 +402,14 @@ pub fn render_corpus() -> Vec<SynthPhoto> {
 
 // ---------------------------------------------------------------- page drawing
 
-struct Canvas {
-    w: usize,
-    h: usize,
-    px: Vec<[f32; 3]>,
+pub(crate) struct Canvas {
+    pub(crate) w: usize,
+    pub(crate) h: usize,
+    pub(crate) px: Vec<[f32; 3]>,
 }
 
 impl Canvas {
-    fn new(w: usize, h: usize, c: [f32; 3]) -> Self {
+    pub(crate) fn new(w: usize, h: usize, c: [f32; 3]) -> Self {
         Canvas {
             w,
             h,
@@ -417,14 +417,14 @@ impl Canvas {
         }
     }
     /// Multiplies a pixel toward `ink` by coverage `a` (ink on paper darkens, like real ink).
-    fn ink(&mut self, x: usize, y: usize, ink: [f32; 3], a: f32) {
+    pub(crate) fn ink(&mut self, x: usize, y: usize, ink: [f32; 3], a: f32) {
         let p = &mut self.px[y * self.w + x];
         for k in 0..3 {
             let target = p[k] * ink[k] / 255.0;
             p[k] += (target - p[k]) * a;
         }
     }
-    fn fill_rect(&mut self, x0: f32, y0: f32, x1: f32, y1: f32, c: [f32; 3]) {
+    pub(crate) fn fill_rect(&mut self, x0: f32, y0: f32, x1: f32, y1: f32, c: [f32; 3]) {
         for y in (y0.max(0.0) as usize)..(y1.min(self.h as f32) as usize) {
             for x in (x0.max(0.0) as usize)..(x1.min(self.w as f32) as usize) {
                 self.px[y * self.w + x] = c;
@@ -432,7 +432,7 @@ impl Canvas {
         }
     }
     /// Anti-aliased thick line segment.
-    fn segment(&mut self, a: (f32, f32), b: (f32, f32), thick: f32, ink: [f32; 3]) {
+    pub(crate) fn segment(&mut self, a: (f32, f32), b: (f32, f32), thick: f32, ink: [f32; 3]) {
         let r = thick / 2.0;
         let x0 = (a.0.min(b.0) - r - 1.0).max(0.0) as usize;
         let x1 = ((a.0.max(b.0) + r + 2.0) as usize).min(self.w);
@@ -466,7 +466,7 @@ impl Canvas {
         }
     }
     /// A glyph-like character: 3–8 strokes (horizontal, vertical, slanting, dots) in a square cell.
-    fn glyph(&mut self, rng: &mut StdRng, x: f32, y: f32, size: f32, ink: [f32; 3]) {
+    pub(crate) fn glyph(&mut self, rng: &mut StdRng, x: f32, y: f32, size: f32, ink: [f32; 3]) {
         let pad = size * 0.12;
         let (lo, hi) = (pad, size - pad);
         let thick = (size / 11.0).max(1.6);
@@ -563,7 +563,7 @@ impl Canvas {
             }
         }
     }
-    fn into_raster(self) -> Raster {
+    pub(crate) fn into_raster(self) -> Raster {
         let data = self
             .px
             .iter()
@@ -602,7 +602,7 @@ impl Writer<'_> {
     }
 }
 
-const INK: [f32; 3] = [30.0, 30.0, 36.0];
+pub(crate) const INK: [f32; 3] = [30.0, 30.0, 36.0];
 const RED: [f32; 3] = [215.0, 35.0, 40.0];
 const PAPER: [f32; 3] = [246.0, 244.0, 238.0];
 
@@ -935,7 +935,11 @@ pub fn render_with(spec: &Spec, face: Option<&dyn TextFace>) -> SynthPhoto {
         cache: Default::default(),
     };
     let page = draw_page(spec.kind, &mut writer);
-    let text = writer.text;
+    photograph(spec, page, writer.text)
+}
+
+/// Photographs a drawn page (or card) as `spec` says: placement, lighting, damage, EXIF, JPEG.
+pub(crate) fn photograph(spec: &Spec, page: Raster, text: String) -> SynthPhoto {
     // Placement and lighting draw from their own stream, so page content cannot move the page.
     let mut rng =
         StdRng::seed_from_u64(spec.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x00DD_BA11);
