@@ -10,6 +10,8 @@ BIANMIN_APT_PACKAGES=(
   xvfb xauth
   # Chinese glyphs for the UI and screenshots.
   fonts-noto-cjk
+  # DejaVu Sans Mono draws the digits of the synthetic ID-card photos (crates/scan idsynth tests).
+  fonts-dejavu-core
   # Resident pages are tested in real headless Chromium.
   chromium chromium-driver
   # Screenshots of the real window.

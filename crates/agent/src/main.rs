@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use bianmin_agent::{cases, receipt_cmd, scan_cmd, sync_cmd};
+use bianmin_agent::{cases, read_id_cmd, receipt_cmd, scan_cmd, sync_cmd};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,8 @@ enum Command {
     Receipt(receipt_cmd::ReceiptArgs),
     /// Turns phone photos into clean page or ID-card scans (perspective, shadows, size).
     Scan(scan_cmd::ScanArgs),
+    /// Reads the ID number from photos of ID-card fronts: `PHOTO<TAB>NUMBER`, or `-` when unsure.
+    ReadId(read_id_cmd::ReadIdArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Correct(a) => sync_cmd::correct(&cli.data, &a),
         Command::Receipt(a) => receipt_cmd::receipt(&cli.data, &a),
         Command::Scan(a) => scan_cmd::scan(&a),
+        Command::ReadId(a) => read_id_cmd::read_id(&a),
     };
     match result {
         Ok(code) => code,

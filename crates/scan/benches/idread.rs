@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf";
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let verbose = args.iter().any(|a| a == "-v");
     let args: Vec<&String> = args.iter().filter(|a| *a != "-v").collect();
     let set = args.first().map_or("held-out", |s| s.as_str());
@@ -62,9 +65,8 @@ fn main() {
                 .filter_map(|(i, c)| {
                     let a = c.alternatives.first()?;
                     let b = c.alternatives.get(1)?;
-                    (a.1 - b.1 < 0.12 || a.1 < 0.5).then(|| {
-                        format!("{i}:{}{:.2}/{}{:.2}", a.0, a.1, b.0, b.1)
-                    })
+                    (a.1 - b.1 < 0.12 || a.1 < 0.5)
+                        .then(|| format!("{i}:{}{:.2}/{}{:.2}", a.0, a.1, b.0, b.1))
                 })
                 .collect();
             println!(

@@ -4,6 +4,11 @@
 
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK: &[u8; 11] = b"10X98765432";
+/// Province-level codes (GB/T 2260) a number's first two digits can take.
+pub const PROVINCES: [u32; 35] = [
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+];
 
 /// The check character for the first 17 characters (ASCII digits), or None if they are not.
 pub fn check_char(first17: &[u8]) -> Option<char> {
@@ -29,7 +34,7 @@ pub fn days_in_month(year: u32, month: u32) -> u32 {
 }
 
 /// Whether `s` is a well-formed 18-character number: digits, a correct check character, a
-/// province code that exists (first digit 1-8), and a birth date from 1900 to 2099.
+/// province code that exists, and a birth date from 1900 to 2099.
 pub fn is_plausible(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() != 18 || check_char(&b[..17]) != Some(b[17] as char) {
@@ -37,7 +42,7 @@ pub fn is_plausible(s: &str) -> bool {
     }
     let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(0);
     let (y, m, d) = (num(6..10), num(10..12), num(12..14));
-    (b'1'..=b'8').contains(&b[0])
+    PROVINCES.contains(&num(0..2))
         && (1900..=2099).contains(&y)
         && (1..=12).contains(&m)
         && d >= 1
@@ -57,7 +62,11 @@ mod tests {
         assert!(!is_plausible("110105194912310021"));
         // A correct check character but 31 February.
         let body = b"11010519490231002";
-        let s = format!("{}{}", std::str::from_utf8(body).unwrap(), check_char(body).unwrap());
+        let s = format!(
+            "{}{}",
+            std::str::from_utf8(body).unwrap(),
+            check_char(body).unwrap()
+        );
         assert!(!is_plausible(&s));
     }
 }

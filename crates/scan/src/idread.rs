@@ -29,7 +29,7 @@ const ALT_MARGIN: f32 = 0.12;
 /// The accepted reading's worst character must correlate at least this well with its template.
 const MIN_CHAR_SCORE: f32 = 0.45;
 /// A second passing reading within this total score of the best makes the answer unsure.
-const RIVAL_GAP: f32 = 0.25;
+const RIVAL_GAP: f32 = 0.15;
 /// Give up enumerating when the alternatives multiply beyond this.
 const MAX_COMBINATIONS: usize = 50_000;
 
@@ -254,7 +254,11 @@ fn read_band(img: &[u8], w: usize, h: usize, verify: &dyn Fn(&str) -> bool) -> I
     // Ink near a boundary counts too (a boundary belongs in the middle of a gap).
     let rad = (bh / 4).max(1);
     let smooth: Vec<f32> = (0..w)
-        .map(|x| cols[x.saturating_sub(rad)..(x + rad + 1).min(w)].iter().sum())
+        .map(|x| {
+            cols[x.saturating_sub(rad)..(x + rad + 1).min(w)]
+                .iter()
+                .sum()
+        })
         .collect();
     let at = |x: f32| -> f32 {
         let i = x.round();
@@ -326,7 +330,13 @@ fn cell_glyph(
 }
 
 /// Samples the box (x0..=x1, y0..=y1) of an ink map into the comparison grid, blurred a little.
-fn normalise(map: &dyn Fn(usize, usize) -> f32, x0: usize, x1: usize, y0: usize, y1: usize) -> Vec<f32> {
+fn normalise(
+    map: &dyn Fn(usize, usize) -> f32,
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+) -> Vec<f32> {
     let bw = (x1 + 1 - x0) as f32;
     let bh = (y1 + 1 - y0) as f32;
     let s = GH as f32 / bh;
@@ -341,7 +351,10 @@ fn normalise(map: &dyn Fn(usize, usize) -> f32, x0: usize, x1: usize, y0: usize,
                 continue;
             }
             // Area average over the source pixels this grid cell covers.
-            let (fx0, fx1) = (x0 as f32 + (gx - 0.5).max(0.0) * sx, x0 as f32 + (gx + 0.5).min(gw) * sx);
+            let (fx0, fx1) = (
+                x0 as f32 + (gx - 0.5).max(0.0) * sx,
+                x0 as f32 + (gx + 0.5).min(gw) * sx,
+            );
             let (fy0, fy1) = (y0 as f32 + j as f32 / s, y0 as f32 + (j + 1) as f32 / s);
             let (mut acc, mut n) = (0.0, 0.0);
             let mut y = fy0.floor() as usize;
@@ -506,9 +519,21 @@ fn strokes() -> Vec<(char, Vec<Vec<(f32, f32)>>)> {
     let nine = flip(&six);
     vec![
         ('0', vec![arc(5.0, 8.0, 4.0, 7.5, 0.0, 360.0)]),
-        ('0', vec![arc(5.0, 8.0, 4.0, 7.5, 0.0, 360.0), vec![(4.2, 6.5), (5.8, 9.5)]]),
+        (
+            '0',
+            vec![
+                arc(5.0, 8.0, 4.0, 7.5, 0.0, 360.0),
+                vec![(4.2, 6.5), (5.8, 9.5)],
+            ],
+        ),
         ('1', vec![vec![(2.0, 3.5), (5.5, 0.5), (5.5, 15.5)]]),
-        ('1', vec![vec![(2.0, 3.5), (5.5, 0.5), (5.5, 15.5)], vec![(2.0, 15.5), (9.0, 15.5)]]),
+        (
+            '1',
+            vec![
+                vec![(2.0, 3.5), (5.5, 0.5), (5.5, 15.5)],
+                vec![(2.0, 15.5), (9.0, 15.5)],
+            ],
+        ),
         (
             '2',
             vec![cat(&[
@@ -524,7 +549,10 @@ fn strokes() -> Vec<(char, Vec<Vec<(f32, f32)>>)> {
                 arc(5.0, 11.6, 4.2, 3.9, 270.0, 520.0),
             ],
         ),
-        ('4', vec![vec![(7.0, 15.5), (7.0, 0.5), (0.6, 11.0), (9.5, 11.0)]]),
+        (
+            '4',
+            vec![vec![(7.0, 15.5), (7.0, 0.5), (0.6, 11.0), (9.5, 11.0)]],
+        ),
         (
             '5',
             vec![cat(&[
@@ -536,10 +564,16 @@ fn strokes() -> Vec<(char, Vec<Vec<(f32, f32)>>)> {
         ('7', vec![vec![(0.8, 0.5), (9.2, 0.5), (3.8, 15.5)]]),
         (
             '8',
-            vec![arc(5.0, 4.1, 3.6, 3.6, 0.0, 360.0), arc(5.0, 11.6, 4.2, 3.9, 0.0, 360.0)],
+            vec![
+                arc(5.0, 4.1, 3.6, 3.6, 0.0, 360.0),
+                arc(5.0, 11.6, 4.2, 3.9, 0.0, 360.0),
+            ],
         ),
         ('9', nine),
-        ('X', vec![vec![(0.8, 0.5), (9.2, 15.5)], vec![(9.2, 0.5), (0.8, 15.5)]]),
+        (
+            'X',
+            vec![vec![(0.8, 0.5), (9.2, 15.5)], vec![(9.2, 0.5), (0.8, 15.5)]],
+        ),
     ]
 }
 

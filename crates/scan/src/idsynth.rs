@@ -31,7 +31,8 @@ const ID_HELD_OUT_SEED: u64 = 120_000_000;
 /// A random valid ID number: a region code, a birth date 1930..2015, a sequence and the
 /// GB 11643 check character.
 pub fn random_number(r: &mut StdRng) -> String {
-    let region = r.gen_range(110_000..660_000u32);
+    let province = idnumber::PROVINCES[r.gen_range(0..idnumber::PROVINCES.len())];
+    let region = province * 10_000 + r.gen_range(1..20u32) * 100 + r.gen_range(1..30u32);
     let year = r.gen_range(1930..2016u32);
     let month = r.gen_range(1..=12u32);
     let day = r.gen_range(1..=idnumber::days_in_month(year, month));
@@ -129,19 +130,20 @@ pub fn render_id_front(f: &IdFront, digits: &dyn TextFace) -> SynthPhoto {
     // Faint background pattern (the real card has a guilloche print).
     for k in 0..14 {
         let y = 40.0 + k as f32 * 44.0;
-        c.segment(
-            (0.0, y),
-            (w as f32, y + 30.0),
-            1.5,
-            [205.0, 215.0, 228.0],
-        );
+        c.segment((0.0, y), (w as f32, y + 30.0), 1.5, [205.0, 215.0, 228.0]);
     }
     // Fields: 姓名, 性别/民族, 出生, 住址 (two lines), each a label and a value.
     let rows = [(60.0, 3), (130.0, 6), (200.0, 8), (270.0, 10), (330.0, 10)];
     for (i, &(y, n)) in rows.iter().enumerate() {
         if i != 4 {
             for g in 0..2 {
-                c.glyph(&mut rng, 60.0 + g as f32 * 34.0, y, 30.0, [60.0, 110.0, 170.0]);
+                c.glyph(
+                    &mut rng,
+                    60.0 + g as f32 * 34.0,
+                    y,
+                    30.0,
+                    [60.0, 110.0, 170.0],
+                );
             }
         }
         for g in 0..n {
@@ -160,7 +162,13 @@ pub fn render_id_front(f: &IdFront, digits: &dyn TextFace) -> SynthPhoto {
     }
     // 公民身份号码 label.
     for g in 0..6 {
-        c.glyph(&mut rng, 60.0 + g as f32 * 40.0, 540.0, 34.0, [60.0, 110.0, 170.0]);
+        c.glyph(
+            &mut rng,
+            60.0 + g as f32 * 40.0,
+            540.0,
+            34.0,
+            [60.0, 110.0, 170.0],
+        );
     }
     // The number.
     for (i, ch) in f.number.chars().enumerate() {
