@@ -232,10 +232,7 @@ fn read_band(img: &[u8], w: usize, h: usize, verify: &dyn Fn(&str) -> bool) -> I
         .collect();
     let mut words: Vec<(usize, usize)> = Vec::new();
     let gap_max = bh * 9 / 10;
-    for x in 0..w {
-        if cols[x] < 1.0 {
-            continue;
-        }
+    for (x, _) in cols.iter().enumerate().filter(|(_, &c)| c >= 1.0) {
         match words.last_mut() {
             Some(wd) if x - wd.1 <= gap_max => wd.1 = x,
             _ => words.push((x, x)),
@@ -491,9 +488,12 @@ fn decide(chars: Vec<CharReading>, verify: &dyn Fn(&str) -> bool) -> IdReading {
     out
 }
 
+/// A stroke of a template glyph, in the 10 x 16 glyph box.
+type Polyline = Vec<(f32, f32)>;
+
 /// Glyph outlines of 0-9 and X as polylines in a 10 x 16 box (y down), drawn after the open
 /// shapes of the OCR-B-like face printed on the card; some characters have two forms.
-fn strokes() -> Vec<(char, Vec<Vec<(f32, f32)>>)> {
+fn strokes() -> Vec<(char, Vec<Polyline>)> {
     let arc = |cx: f32, cy: f32, rx: f32, ry: f32, a0: f32, a1: f32| -> Vec<(f32, f32)> {
         let n = 24;
         (0..=n)
