@@ -690,3 +690,94 @@ fn the_tablet_checks_a_received_case_again_and_offers_one_correction_for_all_gap
     assert!(html.contains("还缺"), "{html}");
     assert!(html.contains("id=\"check-to-correction\""), "{html}");
 }
+
+// ---------------------------------------------------------------- ID number read from the card
+
+use bianmin::capture::id_offer::{self, IdNumberOffer, IdOffer};
+
+#[derive(Props, Clone)]
+struct OfferHarness {
+    book: Book,
+    case: Case,
+    offer: Option<IdOffer>,
+}
+
+impl PartialEq for OfferHarness {
+    fn eq(&self, other: &OfferHarness) -> bool {
+        self.book == other.book && self.offer == other.offer
+    }
+}
+
+/// The offer as the ID card's material card shows it, with the app's services.
+#[allow(non_snake_case)]
+fn OfferWrapper(h: OfferHarness) -> Element {
+    provide_services(
+        Arc::new(Catalog::embedded().unwrap()),
+        h.book.clone(),
+        Arc::new(Originals::new(ORIGINALS_BUDGET)),
+    );
+    let case = use_signal(|| Some(h.case.clone()));
+    let offer = use_signal(|| h.offer.clone());
+    rsx! { IdNumberOffer { case, offer } }
+}
+
+fn render_offer(book: &Book, case: &Case, offer: Option<IdOffer>) -> String {
+    let mut dom = VirtualDom::new_with_props(
+        OfferWrapper,
+        OfferHarness {
+            book: book.clone(),
+            case: case.clone(),
+            offer,
+        },
+    );
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+#[test]
+fn a_number_read_from_the_card_is_shown_for_confirmation_and_written_only_on_accept() {
+    let (_dir, book, e) = enrolled();
+    let case = new_case(
+        &book,
+        &e,
+        Applicant {
+            name: "王小明".into(),
+            ..Default::default()
+        },
+    );
+    let number = valid_id();
+    let html = render_offer(&book, &case, Some(IdOffer::Read(number.clone())));
+    assert!(html.contains("从身份证照片读出号码"), "{html}");
+    assert!(html.contains(&number), "{html}");
+    assert!(
+        html.contains("填入身份证号码") && html.contains("不填"),
+        "{html}"
+    );
+    // Shown, not written: the applicant's field is still empty.
+    assert_eq!(book.get(&case.id).unwrap().field(id_offer::ID_FIELD), "");
+
+    // The agent's 填入 writes it, and the form then shows it in the field.
+    let saved = id_offer::accept(&book, &case.id, &number).unwrap();
+    assert_eq!(saved.field(id_offer::ID_FIELD), number);
+    assert_eq!(
+        book.get(&case.id).unwrap().field(id_offer::ID_FIELD),
+        number
+    );
+    let form = render(&book, case_route(&case.id));
+    assert!(form.contains(&number), "the form shows the accepted number");
+}
+
+#[test]
+fn an_unsure_reading_says_so_and_offers_nothing() {
+    let (_dir, book, e) = enrolled();
+    let case = new_case(&book, &e, Applicant::default());
+    let html = render_offer(&book, &case, Some(IdOffer::Unsure));
+    assert!(
+        html.contains("没能从这张照片可靠地读出身份证号码"),
+        "{html}"
+    );
+    assert!(!html.contains("填入身份证号码"), "{html}");
+    assert_eq!(book.get(&case.id).unwrap().field(id_offer::ID_FIELD), "");
+    // No photo read yet: nothing at all.
+    assert!(!render_offer(&book, &case, None).contains("身份证号码"));
+}

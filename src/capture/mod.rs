@@ -12,6 +12,7 @@
 
 use dioxus::prelude::*;
 
+pub mod id_offer;
 pub mod pipeline;
 mod scanning;
 

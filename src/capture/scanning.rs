@@ -12,6 +12,7 @@ use bianmin_engine::catalog::Material;
 use bianmin_scan::{CancelToken, Point};
 use dioxus::prelude::*;
 
+use super::id_offer::{self, IdNumberOffer, IdOffer};
 use super::pipeline::{self, CaptureError, EditorView, Originals, RETAKE_TO_ADJUST};
 use super::{CaptureButton, Photo};
 use crate::components::corner_editor::CornerEditor;
@@ -63,6 +64,7 @@ pub fn ScanCapture(
     let originals = use_originals();
     let mut busy = use_signal(|| None::<CancelToken>);
     let mut note = use_signal(|| None::<Note>);
+    let mut offer = use_signal(|| None::<IdOffer>);
 
     let on_photo = {
         let material = material.clone();
@@ -91,18 +93,34 @@ pub fn ScanCapture(
             let services = services.clone();
             let originals = originals.clone();
             let material = material.clone();
+            offer.set(None);
             spawn(async move {
                 let m = material.clone();
+                // The applicant's ID card is also read for its number, on the same worker after
+                // the page is stored (only then: a failed capture offers nothing).
+                let read = m.key == id_offer::ID_CARD_MATERIAL;
                 let result = pipeline::off_thread(move || {
-                    pipeline::capture_page(&book, &originals, &id, &m, slot, photo.bytes, &token)
+                    let card = read.then(|| photo.bytes.clone());
+                    let got = pipeline::capture_page(
+                        &book,
+                        &originals,
+                        &id,
+                        &m,
+                        slot,
+                        photo.bytes,
+                        &token,
+                    )?;
+                    let number = card.map(|b| id_offer::read_offer(&b, &token));
+                    Ok((got, number))
                 })
                 .await
                 .unwrap_or(Err(CaptureError::Worker));
                 busy.set(None);
                 match result {
-                    Ok(got) => {
+                    Ok((got, number)) => {
                         retake.set(None);
                         reload(&services, case);
+                        offer.set(number);
                         // The page's 调整边角 opens the editor by itself for an unsure crop.
                         if let Some(why) = got.check {
                             note.set(Some(Note {
@@ -141,6 +159,7 @@ pub fn ScanCapture(
         if let Some(n) = shown {
             p { class: if n.error { "mat-note error" } else { "mat-note" }, "data-note": "{material.key}", "{n.text}" }
         }
+        IdNumberOffer { case, offer }
     }
 }
 
