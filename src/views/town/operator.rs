@@ -58,10 +58,9 @@ pub fn OperatorGate(children: Element) -> Element {
     let enrolment = use_enrolment();
     let mut operator = use_operator();
     let people = use_resource(move || async move {
-        staff_transport(&enrolment.read())?
-            .staff_members()
-            .await
-            .map_err(|e| e.staff_message())
+        // Bound first: no borrow of the enrolment may live across the await (sync writes it).
+        let t = staff_transport(&enrolment.read())?;
+        t.staff_members().await.map_err(|e| e.staff_message())
     });
     // Auto-lock: checked every few seconds, so an idle tablet locks within the minute.
     use_future(move || async move {
@@ -132,7 +131,8 @@ fn WhoIsWorking(people: Vec<StaffMember>) -> Element {
                 name: name.clone(),
                 pin: typed.clone(),
             };
-            let r = match staff_transport(&enrolment.read()) {
+            let t = staff_transport(&enrolment.read());
+            let r = match t {
                 Ok(t) => t.unlock_staff(&req).await.map_err(|e| e.staff_message()),
                 Err(e) => Err(e),
             };
