@@ -115,6 +115,7 @@ fn device_row(csrf: &str, d: &DeviceRecord, revoked: bool, open: Option<usize>) 
 }
 
 fn render(state: &AppState, who: &str, csrf: &str, towns: &BTreeMap<String, TownRoster>) -> Markup {
+    let divisions = state.divisions();
     html! {
         div.card {
             h1 { "人员与设备" }
@@ -124,7 +125,7 @@ fn render(state: &AppState, who: &str, csrf: &str, towns: &BTreeMap<String, Town
         @if towns.is_empty() { div.card { p.muted { "尚无登记的人员或设备。" } } }
         @for (code, t) in towns {
             div.card id={ "town-" (code) } {
-                h2 { (state.divisions.town(code).map(|t| t.name.as_str()).unwrap_or(code)) "（" (code) "）" }
+                h2 { (divisions.town(code).map(|t| t.name.as_str()).unwrap_or(code)) "（" (code) "）" }
                 h2 { "镇便民服务中心工作人员" }
                 @if t.staff.is_empty() { p.muted { "未设工作人员账号：平板上的操作只记录登记平板的人。" } }
                 @else {
@@ -142,7 +143,7 @@ fn render(state: &AppState, who: &str, csrf: &str, towns: &BTreeMap<String, Town
                 h2 { "村代办员" }
                 @if t.villages.is_empty() { p.muted { "无" } }
                 @for (v, ds) in &t.villages {
-                    p { strong { (state.divisions.village_full_name(v).unwrap_or_else(|| v.clone())) } }
+                    p { strong { (divisions.village_full_name(v).unwrap_or_else(|| v.clone())) } }
                     table { tr { th { "代办员" } th { "设备" } th { "登记时间" } th { "在办件" } th { "状态" } }
                         @for (d, r, n) in ds { (device_row(csrf, d, *r, Some(*n))) }
                     }
