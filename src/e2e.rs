@@ -35,6 +35,9 @@ pub const CORRECTION_NOTE: &str = "照片不清楚，请重拍一张";
 pub const RESULT: &str = "已批准，低保证明随件邮寄";
 pub const CARRIER: &str = "中国邮政EMS";
 pub const TRACKING: &str = "1151234567890";
+/// The town's two staff accounts (name, PIN): the first asks for the correction, the second
+/// takes the tablet over (换人) and accepts and completes the case.
+pub const STAFF: [(&str, &str); 2] = [("张窗口", "204816"), ("李窗口", "580317")];
 
 /// The material the town asks to be corrected: the scenario item's first required one.
 pub fn correction_material() -> Result<String, String> {
@@ -706,6 +709,10 @@ async fn town_scenario() -> Step {
     fill("#enrol-code", &code).await?;
     fill("#enrol-person", "镇窗口张").await?;
     click("#enrol-submit").await?;
+    // 谁在办理: the shared tablet asks who is working before anything else.
+    wait_el(&format!("[data-person='{}']", STAFF[0].0)).await?;
+    both_sizes("town-pin").await?;
+    sign_in(STAFF[0]).await?;
     wait_el("#inbox-refresh").await?;
 
     // The village files and syncs in its own time.
@@ -796,6 +803,18 @@ async fn town_scenario() -> Step {
             "expected the same single case after the resubmission, found {rows} rows"
         ));
     }
+    // A colleague takes the tablet over: 换人, their name, their PIN.
+    click("#operator-switch").await?;
+    sign_in(STAFF[1]).await?;
+    wait_for(
+        &format!(
+            "document.querySelector('#operator-name') && document.querySelector('#operator-name').innerText.includes({})",
+            lit(STAFF[1].0)
+        ),
+        "the colleague signed in",
+    )
+    .await?;
+    both_sizes("town-pin-switch").await?;
     click(v2).await?;
     wait_el("#case-state[data-state='received'][data-version='2']").await?;
     pages_loaded().await?;
@@ -818,6 +837,14 @@ async fn town_scenario() -> Step {
     wait_el("#case-state[data-state='delivered']").await?;
     both_sizes("town-delivered").await?;
     Ok(())
+}
+
+/// Picks `person` on the 谁在办理 screen and enters their PIN (two taps and the digits).
+async fn sign_in(person: (&str, &str)) -> Step {
+    click(&format!("[data-person='{}']", person.0)).await?;
+    fill("#pin", person.1).await?;
+    click("#pin-ok").await?;
+    wait_el("#operator-name").await
 }
 
 /// The stylesheet applied: the top bar has the accent colour, not the browser's default.

@@ -17,6 +17,7 @@ use crate::views::items::ItemList;
 use crate::views::outbox::Outbox;
 use crate::views::receipt::ReceiptScreen;
 use crate::views::town::case::TownCase;
+use crate::views::town::operator::OperatorGate;
 use crate::views::town::TownInbox;
 
 /// Every screen of the app.
@@ -94,6 +95,13 @@ fn Shell() -> Element {
         return rsx! {};
     }
     use_platform_back();
+    crate::views::town::operator::provide_operator();
+    if matches!(route, Route::TownInbox {} | Route::TownCase { .. }) {
+        // A shared tablet: who is working comes first.
+        return rsx! {
+            div { class: "app", OperatorGate { Outlet::<Route> {} } }
+        };
+    }
     rsx! {
         div { class: "app", Outlet::<Route> {} }
     }

@@ -145,6 +145,9 @@ fn village_case_with_correction_from_form_to_receipt() {
     let (server, town) = start_town(&town_dir);
     let agent_code = ticket(&town_dir, DeviceRole::Agent, Some(VILLAGE));
     let tablet_code = ticket(&town_dir, DeviceRole::Staff, None);
+    for (name, pin) in bianmin::e2e::STAFF {
+        bianmin_town::staff::add_staff(town.admin.as_ref(), TOWN, name, pin).unwrap();
+    }
     let enrolled = |role: DeviceRole| town.store.devices().unwrap().iter().any(|d| d.role == role);
 
     // The village phone first; the tablet once the phone has enrolled, so the two `xvfb-run -a`
@@ -241,10 +244,17 @@ fn village_case_with_correction_from_form_to_receipt() {
         }
         other => panic!("expected completion by mail, got {other:?}"),
     }
+    // Each decision names the person who unlocked the tablet with their PIN, and the tablet.
+    let [(first, _), (second, _)] = bianmin::e2e::STAFF;
     let by_tablet = |to: CaseState| {
+        let who = if to == CaseState::CorrectionRequested {
+            first
+        } else {
+            second
+        };
         c.history
             .iter()
-            .any(|h| h.to == to && h.by.contains(&tablet_dev.id))
+            .any(|h| h.to == to && h.by == format!("{who} ({})", tablet_dev.id))
     };
     for to in [
         CaseState::CorrectionRequested,
@@ -262,7 +272,7 @@ fn village_case_with_correction_from_form_to_receipt() {
     let audit = town.store.audit_log().unwrap();
     assert!(
         audit.iter().any(|a| a.draft.action == "request_correction"
-            && a.draft.actor == tablet_dev.id
+            && a.draft.actor == format!("{first} ({})", tablet_dev.id)
             && a.draft.detail.contains(&material)
             && a.draft.detail.contains(bianmin::e2e::CORRECTION_NOTE)),
         "the tablet's 补正 names the picked material and its note"
@@ -272,6 +282,19 @@ fn village_case_with_correction_from_form_to_receipt() {
             .iter()
             .any(|a| a.draft.action == "view_attachment" && a.draft.actor == tablet_dev.id),
         "the tablet downloaded pages"
+    );
+    let unlocks: Vec<&str> = audit
+        .iter()
+        .filter(|a| a.draft.action == "staff_unlock")
+        .map(|a| a.draft.actor.as_str())
+        .collect();
+    assert_eq!(
+        unlocks,
+        [
+            format!("{first} ({})", tablet_dev.id),
+            format!("{second} ({})", tablet_dev.id)
+        ],
+        "one sign-in per person, in order"
     );
 
     for name in [
@@ -283,6 +306,8 @@ fn village_case_with_correction_from_form_to_receipt() {
         "outbox",
         "correction",
         "case-completed",
+        "town-pin",
+        "town-pin-switch",
         "town-inbox",
         "town-case",
         "town-material",

@@ -103,6 +103,7 @@ impl PendingDelivery {
             action: TownAction::Deliver { note },
             staff: self.person.clone(),
             expected_version: None,
+            pin: None,
         }
     }
 }

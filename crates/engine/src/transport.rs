@@ -14,8 +14,9 @@ use std::time::Duration;
 use bianmin_protocol::sync::{
     signing_string, ActionRequest, ActionResult, CatalogManifest, CatalogPartsRequest,
     CatalogPartsResponse, ChangesPage, EnrolRequest, EnrolResponse, ErrorBody, InboxRow, Receipt,
-    SignedParts, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256, H_DEVICE, H_ERROR, H_NONCE,
-    H_SERVER_TIME, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
+    SignedParts, StaffMember, StaffUnlock, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256, H_DEVICE,
+    H_ERROR, H_NONCE, H_SERVER_TIME, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
+    UNSIGNED_PAYLOAD,
 };
 use bianmin_protocol::CaseSubmission;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -129,6 +130,10 @@ impl TransportError {
                 throttled_message(*retry_after_secs)
             }
             (TransportError::ClockSkew { offset_secs }, _) => clock_message(*offset_secs),
+            (_, "wrong_pin") => {
+                "姓名和密码不匹配，或该账号已停用。请重新选择办理人并输入密码。".to_string()
+            }
+            (_, "pin_required") => "本镇已启用个人账号：请先选择办理人并输入密码。".to_string(),
             (TransportError::Rejected { status: 401, .. }, _) => {
                 "本平板的登记已失效或已被停用。请管理员用 bianmin-town enroll 重新登记。"
                     .to_string()
@@ -836,6 +841,18 @@ impl Transport {
         Ok(bytes)
     }
 
+    /// `GET /v1/staff`: the active people of the tablet's town (谁在办理).
+    pub async fn staff_members(&self) -> Result<Vec<StaffMember>, TransportError> {
+        self.call(Method::GET, "/v1/staff", None).await
+    }
+
+    /// `POST /v1/staff/unlock`: checks a person's PIN when they take the tablet over.
+    pub async fn unlock_staff(&self, req: &StaffUnlock) -> Result<StaffMember, TransportError> {
+        let body = serde_json::to_vec(req).expect("unlock requests serialize");
+        self.call(Method::POST, "/v1/staff/unlock", Some(body))
+            .await
+    }
+
     /// `POST /v1/cases/{id}/actions` for town staff.
     pub async fn act(&self, id: &str, req: &ActionRequest) -> Result<ActionResult, TransportError> {
         let body = serde_json::to_vec(req).expect("actions serialize");
@@ -879,6 +896,8 @@ mod tests {
             (422, "missing_tracking"),
             (422, "unknown_key"),
             (422, "no_promised_days"),
+            (403, "wrong_pin"),
+            (403, "pin_required"),
         ] {
             let m = rejected(status, code).staff_message();
             assert_ne!(m, generic, "{code}");

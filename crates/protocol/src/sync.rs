@@ -193,12 +193,31 @@ pub enum TownAction {
 pub struct ActionRequest {
     #[serde(flatten)]
     pub action: TownAction,
-    /// The staff member's name, recorded with the decision.
+    /// The staff member's name, recorded with the decision. On a staff tablet it counts only with
+    /// `pin`: the server checks the person's PIN, so a timeline never names someone on the
+    /// device's word alone.
     #[serde(default)]
     pub staff: String,
+    /// The PIN of `staff`, entered on the tablet when that person took it over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
     /// If given, the action is refused (409) unless the case is at this version.
     #[serde(default)]
     pub expected_version: Option<u32>,
+}
+
+/// A town staff member signing in on a shared tablet (`POST /v1/staff/unlock`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffUnlock {
+    pub name: String,
+    pub pin: String,
+}
+
+/// A town staff member as the tablet's 谁在办理 screen lists them (`GET /v1/staff`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffMember {
+    pub name: String,
+    pub town: String,
 }
 
 /// The outcome of a staff action.
@@ -264,6 +283,7 @@ mod tests {
             },
             staff: "王".into(),
             expected_version: None,
+            pin: None,
         };
         let v = serde_json::to_value(&req).unwrap();
         assert_eq!(v["action"], "refuse");

@@ -23,8 +23,10 @@ pub mod page;
 pub mod ratelimit;
 pub mod resident;
 pub mod resident_link;
+pub mod roster;
 pub mod routes;
 pub mod server;
+pub mod staff;
 pub mod store;
 pub mod time;
 pub mod tls;
@@ -265,6 +267,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/changes", get(routes::changes))
         .route("/v1/catalog", get(catalog::manifest))
         .route("/v1/catalog/parts", post(catalog::parts))
+        .merge(staff::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

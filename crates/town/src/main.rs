@@ -124,6 +124,36 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SupervisorCmd,
     },
+    /// Town staff accounts: each person signs in on the shared tablets with a PIN.
+    Staff {
+        #[command(subcommand)]
+        cmd: StaffCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCmd {
+    /// Create an account (or give it a new PIN); reads the 6-digit PIN from the first line of
+    /// standard input, so it never shows in the process list or the shell history.
+    Add {
+        /// The town's 9-digit division code.
+        #[arg(long)]
+        town: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Disable an account (the person left): their PIN unlocks nothing from now on.
+    Disable {
+        #[arg(long)]
+        town: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the accounts (no PINs).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -296,7 +326,48 @@ fn main() -> Result<()> {
             eprintln!("supervisor {name} created; log in at /county/login (the password is shown only now)");
             Ok(())
         }
+        Cmd::Staff { cmd } => staff(&backend, cmd),
     }
+}
+
+fn staff(backend: &Backend, cmd: StaffCmd) -> Result<()> {
+    let admin = backend.admin()?;
+    match cmd {
+        StaffCmd::Add { town, name } => {
+            let mut pin = String::new();
+            std::io::stdin()
+                .read_line(&mut pin)
+                .context("reading the PIN from standard input")?;
+            let a = bianmin_town::staff::add_staff(admin.as_ref(), &town, &name, pin.trim())?;
+            eprintln!(
+                "staff account {} of town {} is ready; they sign in on the town tablets with the PIN",
+                a.name, a.town
+            );
+        }
+        StaffCmd::Disable { town, name } => {
+            bianmin_town::staff::disable_staff(admin.as_ref(), &town, &name)?;
+            eprintln!("staff account {name} of town {town} is disabled");
+        }
+        StaffCmd::List { json } => {
+            let all = admin.staff_accounts()?;
+            if json {
+                let rows: Vec<_> = all
+                    .iter()
+                    .map(|a| {
+                        serde_json::json!({"town": a.town, "name": a.name, "active": a.active,
+                            "created_at": a.created_at})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for a in &all {
+                    let state = if a.active { "active" } else { "disabled" };
+                    println!("{}\t{}\t{state}", a.town, a.name);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes an anchor of the audit head, logging (not failing on) errors: a full disk must not stop

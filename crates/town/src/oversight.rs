@@ -65,6 +65,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     public
         .merge(county)
         .merge(crate::county_catalog::routes(&state_for_catalog))
+        .merge(crate::roster::routes(&state_for_catalog))
         .merge(staff)
 }
 
@@ -318,7 +319,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         html! {
             div.card {
                 h1 { "好差评与督办 · 县级监管" }
-                p.muted { "当前用户：" (name) "　日期：" (today) "　" a href="/county/catalog" { "事项清单管理" } }
+                p.muted { "当前用户：" (name) "　日期：" (today) "　" a href="/county/catalog" { "事项清单管理" } "　" a href="/county/roster" { "人员与设备" } }
                 form method="post" action="/county/logout" { input type="hidden" name="csrf" value=(csrf); button.narrow type="submit" { "退出" } }
             }
             div.card {

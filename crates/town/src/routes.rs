@@ -1075,11 +1075,7 @@ pub async fn act(
         }));
     }
     let decision = decide(&state, &sc, &req.action)?;
-    let by = if req.staff.trim().is_empty() {
-        d.id.clone()
-    } else {
-        format!("{} ({})", req.staff.trim(), d.id)
-    };
+    let by = crate::staff::acting_person(&state, &d, &req.staff, req.pin.as_deref()).await?;
     let now = Utc::now();
     sc.case
         .apply(CaseEvent::Town(decision.clone()), &by, now)
@@ -1110,7 +1106,7 @@ pub async fn act(
         TownAction::Deliver { .. } => "deliver",
     };
     let audit = AuditDraft::new(
-        &d.id,
+        &by,
         name,
         Some(&id),
         serde_json::to_string(&decision).unwrap_or_default(),

@@ -23,6 +23,7 @@ fn action(a: TownAction) -> ActionRequest {
         action: a,
         staff: "王镇办".into(),
         expected_version: None,
+        pin: None,
     }
 }
 

@@ -63,6 +63,7 @@ async fn sync_through_a_faulty_proxy_loses_and_duplicates_nothing() {
             action: bianmin_protocol::sync::TownAction::Accept,
             staff: String::new(),
             expected_version: None,
+            pin: None,
         };
         let (st, body) = send(
             &town.router(),

@@ -231,6 +231,7 @@ async fn enrol_submit_correct_resubmit_accept_complete_through_faults() {
                 action: a,
                 staff: "王镇办".into(),
                 expected_version: None,
+                pin: None,
             },
         )
     };

@@ -45,6 +45,7 @@ async fn an_embedded_town_moves_to_postgres_and_s3_intact() {
         action: TownAction::Accept,
         staff: "王镇办".into(),
         expected_version: None,
+        pin: None,
     };
     let (st, body) = send(
         &r,

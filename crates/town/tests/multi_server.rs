@@ -181,6 +181,7 @@ async fn two_servers_over_one_database_behave_as_one() {
             action: TownAction::Accept,
             staff: String::new(),
             expected_version: None,
+            pin: None,
         };
         let (st, body) = send(
             &router,

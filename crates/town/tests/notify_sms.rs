@@ -139,6 +139,7 @@ fn act(staff: &Device, id: &str, action: TownAction) -> axum::http::Request<axum
             action,
             staff: "王镇办".into(),
             expected_version: None,
+            pin: None,
         },
     )
 }

@@ -578,6 +578,7 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
         action: bianmin_protocol::sync::TownAction::Accept,
         staff: "王镇办".into(),
         expected_version: None,
+        pin: None,
     };
     assert_eq!(
         send(

@@ -226,6 +226,7 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
         action: a,
         staff: "王镇办".into(),
         expected_version: None,
+        pin: None,
     };
     staff.act(&id, &act(TownAction::Accept)).await?;
     let done = TownAction::Complete {

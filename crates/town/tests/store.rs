@@ -579,3 +579,58 @@ fn an_embedded_town_of_the_earlier_layout_is_imported_on_open() {
     assert!(dir.path().join("feedback-db.imported").exists());
     assert!(dir.path().join("holders.imported").exists());
 }
+
+#[test]
+fn staff_accounts_are_stored_replaced_and_listed_per_town() {
+    use bianmin_town::store::StaffAccount;
+    each(|b| {
+        let a = &b.admin;
+        assert!(a.staff_account("140423100", "王芳").unwrap().is_none());
+        assert!(a.staff_accounts().unwrap().is_empty());
+        let wang = StaffAccount {
+            town: "140423100".into(),
+            name: "王芳".into(),
+            pin_hash: "h1".into(),
+            created_at: Utc::now(),
+            active: true,
+        };
+        a.put_staff(&wang).unwrap();
+        // The same name in another town is another person.
+        a.put_staff(&StaffAccount {
+            town: "140423101".into(),
+            ..wang.clone()
+        })
+        .unwrap();
+        a.put_staff(&StaffAccount {
+            name: "李强".into(),
+            ..wang.clone()
+        })
+        .unwrap();
+        a.put_staff(&StaffAccount {
+            pin_hash: "h2".into(),
+            active: false,
+            ..wang.clone()
+        })
+        .unwrap();
+        let got = a.staff_account("140423100", "王芳").unwrap().unwrap();
+        assert_eq!((got.pin_hash.as_str(), got.active), ("h2", false));
+        let all: Vec<(String, String)> = a
+            .staff_accounts()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.town, s.name))
+            .collect();
+        assert_eq!(all.len(), 3, "{}", b.name);
+        for want in [
+            ("140423100", "王芳"),
+            ("140423100", "李强"),
+            ("140423101", "王芳"),
+        ] {
+            assert!(
+                all.contains(&(want.0.to_string(), want.1.to_string())),
+                "{}: {want:?}",
+                b.name
+            );
+        }
+    });
+}

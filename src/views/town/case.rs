@@ -42,6 +42,7 @@ pub fn TownCase(id: String) -> Element {
     use_page_downloads(id.clone(), case, pages);
     let mut message = use_signal(|| None::<(bool, String)>);
     let mut busy = use_signal(|| false);
+    let operator = super::operator::use_operator();
     let act_id = id.clone();
     // Every action goes the same way: one request, the server's answer, the case re-read.
     let act = use_callback(move |(action, version): (TownAction, u32)| {
@@ -51,11 +52,13 @@ pub fn TownCase(id: String) -> Element {
         busy.set(true);
         let id = act_id.clone();
         spawn(async move {
-            let staff = enrolment.read().as_ref().map(|e| e.person.clone());
+            // The person who unlocked the tablet, with their PIN for the server to check.
+            let (staff, pin) = super::operator::credentials(&operator.read());
             let req = ActionRequest {
                 action,
-                staff: staff.unwrap_or_default(),
+                staff,
                 expected_version: Some(version),
+                pin,
             };
             let r = match staff_transport(&enrolment.read()) {
                 Ok(t) => t.act(&id, &req).await.map_err(|e| e.staff_message()),

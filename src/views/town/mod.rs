@@ -22,6 +22,7 @@ mod actions;
 pub mod case;
 pub mod check;
 mod materials;
+pub mod operator;
 pub mod pages;
 mod viewer;
 

@@ -162,5 +162,6 @@ pub fn staff_act(
         action,
         staff: "王镇办".into(),
         expected_version: None,
+        pin: None,
     }
 }

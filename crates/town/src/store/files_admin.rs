@@ -15,7 +15,8 @@ use ed25519_dalek::SigningKey;
 use rand::RngCore;
 
 use super::{
-    enrol_code_hash, new_enrol_code, AdminStore, StoreError, Supervisor, Ticket, TicketError,
+    enrol_code_hash, new_enrol_code, AdminStore, StaffAccount, StoreError, Supervisor, Ticket,
+    TicketError,
 };
 use crate::digest::write_atomic;
 
@@ -50,6 +51,20 @@ impl FileAdmin {
             Err(e) => Err(e.into()),
         }
     }
+
+    fn staff_path(&self) -> PathBuf {
+        self.root.join("staff.json")
+    }
+
+    /// Staff accounts keyed by `town/name`.
+    fn staff_map(&self) -> Result<BTreeMap<String, StaffAccount>, StoreError> {
+        match fs::read(self.staff_path()) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| StoreError::Corrupt(format!("staff.json: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 impl FileAdmin {
@@ -66,6 +81,7 @@ impl FileAdmin {
             Err(e) => return Err(e.into()),
         };
         snap.supervisors = self.supervisors()?.into_values().collect();
+        snap.staff = self.staff_map()?.into_values().collect();
         snap.tickets = Vec::new();
         if let Ok(d) = fs::read_dir(self.root.join("enrolment")) {
             for e in d.flatten() {
@@ -93,6 +109,9 @@ impl FileAdmin {
         }
         for s in &snap.supervisors {
             self.put_supervisor(s)?;
+        }
+        for s in &snap.staff {
+            self.put_staff(s)?;
         }
         create_dir_durable(&self.root.join("enrolment"))?;
         for (hash, t) in &snap.tickets {
@@ -173,6 +192,25 @@ impl AdminStore for FileAdmin {
     fn supervisor(&self, name: &str) -> Result<Option<Supervisor>, StoreError> {
         // Read fresh each time, so an account added by the CLI works at once.
         Ok(self.supervisors()?.remove(name))
+    }
+
+    fn put_staff(&self, s: &StaffAccount) -> Result<(), StoreError> {
+        let mut all = self.staff_map()?;
+        all.insert(format!("{}/{}", s.town, s.name), s.clone());
+        write_atomic(
+            &self.staff_path(),
+            &serde_json::to_vec_pretty(&all).expect("staff accounts serialize"),
+        )?;
+        Ok(())
+    }
+
+    fn staff_account(&self, town: &str, name: &str) -> Result<Option<StaffAccount>, StoreError> {
+        // Read fresh each time, so an account added or disabled by the CLI counts at once.
+        Ok(self.staff_map()?.remove(&format!("{town}/{name}")))
+    }
+
+    fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError> {
+        Ok(self.staff_map()?.into_values().collect())
     }
 
     fn server_key(&self) -> Result<SigningKey, StoreError> {

@@ -10,7 +10,7 @@
 //! bad-review loops, county sessions, phone-digit lockouts and rate-limit buckets live here too.
 //!
 //! [`AdminStore`] holds what the administration commands write (enrolment tickets,
-//! revocations, supervisor accounts, the server key). The embedded backend keeps those as files
+//! revocations, supervisor and town staff accounts, the server key). The embedded backend keeps those as files
 //! in the data directory ([`crate::Files`]), because `enroll` and `supervisor add` must work
 //! while `serve` holds sled's lock; PostgreSQL keeps them in tables.
 
@@ -34,7 +34,8 @@ pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
     CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating, RatingVia,
-    Rectification, Step, StepKind, StoredCase, Supervisor, Ticket, TicketError, VersionRecord,
+    Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket, TicketError,
+    VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
 
@@ -83,6 +84,8 @@ pub enum StepError {
 pub enum BucketKind {
     Enrolment,
     Public,
+    /// Wrong staff PINs, per town and person.
+    Pin,
 }
 
 impl BucketKind {
@@ -90,6 +93,7 @@ impl BucketKind {
         match self {
             BucketKind::Enrolment => "enrol",
             BucketKind::Public => "public",
+            BucketKind::Pin => "pin",
         }
     }
 }
@@ -262,6 +266,12 @@ pub trait AdminStore: Send + Sync + 'static {
     /// Creates or replaces a supervisor account.
     fn put_supervisor(&self, s: &Supervisor) -> Result<(), StoreError>;
     fn supervisor(&self, name: &str) -> Result<Option<Supervisor>, StoreError>;
+    /// Creates or replaces a town staff account (a new PIN, or marking it inactive).
+    fn put_staff(&self, s: &StaffAccount) -> Result<(), StoreError>;
+    /// The account of `name` in `town`, active or not.
+    fn staff_account(&self, town: &str, name: &str) -> Result<Option<StaffAccount>, StoreError>;
+    /// Every staff account, by town then name.
+    fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError>;
     /// The server's receipt-signing key, created on first use. Every server of one database signs
     /// with the same key, so a receipt from one verifies against the key any of them publishes.
     fn server_key(&self) -> Result<SigningKey, StoreError>;
@@ -282,6 +292,9 @@ pub struct Snapshot {
     pub phone_failures: Vec<(String, u32)>,
     pub revoked: Vec<String>,
     pub supervisors: Vec<Supervisor>,
+    /// Town staff accounts (PIN hashes).
+    #[serde(default)]
+    pub staff: Vec<StaffAccount>,
     /// Unused enrolment tickets by code hash.
     pub tickets: Vec<(String, Ticket)>,
     pub server_key: Option<[u8; 32]>,

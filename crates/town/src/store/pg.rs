@@ -23,8 +23,8 @@ use rand::RngCore;
 
 use super::{
     enrol_code_hash, new_enrol_code, AdminStore, BucketKind, CatalogState, CatalogStoreError,
-    CatalogVersion, DeviceRecord, Rating, Rectification, Step, StepError, StoreError, StoredCase,
-    Supervisor, Ticket, TicketError, TownStore,
+    CatalogVersion, DeviceRecord, Rating, Rectification, StaffAccount, Step, StepError, StoreError,
+    StoredCase, Supervisor, Ticket, TicketError, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
@@ -120,6 +120,18 @@ CREATE TABLE catalog_versions (
     ),
     // The SMS outbox, resident links, opt-outs and on-site ratings (`pg/notices.rs`).
     (4, notices::MIGRATION),
+    (
+        5,
+        r#"
+-- Town staff accounts: a PIN (Argon2 hash) per person, for the shared tablets.
+CREATE TABLE staff (
+    town text NOT NULL,
+    name text NOT NULL,
+    record jsonb NOT NULL,
+    PRIMARY KEY (town, name)
+);
+"#,
+    ),
 ];
 
 /// Any key: every server that opens the database takes this advisory lock while migrating.
@@ -404,6 +416,12 @@ impl PgStore {
             tx.execute(
                 "INSERT INTO supervisors (name, record) VALUES ($1, $2)",
                 &[&s.name, &Json(s)],
+            )?;
+        }
+        for s in &snap.staff {
+            tx.execute(
+                "INSERT INTO staff (town, name, record) VALUES ($1, $2, $3)",
+                &[&s.town, &s.name, &Json(s)],
             )?;
         }
         for (hash, t) in &snap.tickets {
@@ -968,6 +986,29 @@ impl AdminStore for PgStore {
 
     fn supervisor(&self, name: &str) -> Result<Option<Supervisor>, StoreError> {
         self.record("SELECT record FROM supervisors WHERE name = $1", &[&name])
+    }
+
+    fn put_staff(&self, s: &StaffAccount) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "INSERT INTO staff (town, name, record) VALUES ($1, $2, $3)
+             ON CONFLICT (town, name) DO UPDATE SET record = EXCLUDED.record",
+            &[&s.town, &s.name, &Json(s)],
+        )?;
+        Ok(())
+    }
+
+    fn staff_account(&self, town: &str, name: &str) -> Result<Option<StaffAccount>, StoreError> {
+        self.record(
+            "SELECT record FROM staff WHERE town = $1 AND name = $2",
+            &[&town, &name],
+        )
+    }
+
+    fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError> {
+        self.records(
+            "SELECT record FROM staff ORDER BY town, name COLLATE \"C\"",
+            &[],
+        )
     }
 
     fn server_key(&self) -> Result<SigningKey, StoreError> {

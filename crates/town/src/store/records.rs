@@ -214,6 +214,26 @@ pub struct Supervisor {
     pub created_at: DateTime<Utc>,
 }
 
+/// A town staff member's personal account (镇便民服务中心工作人员): who signs in on a shared,
+/// enrolled tablet with a PIN, so every action names the person and not only the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffAccount {
+    /// The town (9-digit division code) whose tablets this person may use.
+    pub town: String,
+    /// The person's name, unique within the town; shown on the tablet and in timelines.
+    pub name: String,
+    /// Argon2id PHC string of the PIN.
+    pub pin_hash: String,
+    pub created_at: DateTime<Utc>,
+    /// `false` once the person has left: the PIN no longer unlocks anything.
+    #[serde(default = "default_true")]
+    pub active: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// What an enrolment code grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {

@@ -104,6 +104,7 @@ pub async fn completed_case(r: &Router, agent: &Device, staff: &Device) -> Strin
                 action: a,
                 staff: "王镇办".into(),
                 expected_version: None,
+                pin: None,
             },
         )
     };
