@@ -31,10 +31,10 @@ pub fn TownCase(id: String) -> Element {
         let id = case_id.clone();
         async move {
             let _ = refresh();
-            staff_transport(&enrolment.read())?
-                .case(&id)
-                .await
-                .map_err(|e| e.staff_message())
+            // The enrolment is read and released before the await: the sync loop may write it
+            // meanwhile, and a borrow held across the await would panic (AlreadyBorrowed).
+            let t = staff_transport(&enrolment.read())?;
+            t.case(&id).await.map_err(|e| e.staff_message())
         }
     });
     // Pages by SHA-256, memory only; dropped when the case view closes.
@@ -60,7 +60,9 @@ pub fn TownCase(id: String) -> Element {
                 expected_version: Some(version),
                 pin,
             };
-            let r = match staff_transport(&enrolment.read()) {
+            // Released before the await, as above.
+            let t = staff_transport(&enrolment.read());
+            let r = match t {
                 Ok(t) => t.act(&id, &req).await.map_err(|e| e.staff_message()),
                 Err(e) => Err(e),
             };
