@@ -388,7 +388,7 @@ async fn axe(screen: &str) -> Step {
     let found = read(
         "const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] });
          return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-           .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' — ' + (n.failureSummary || '').replace(/\s+/g, ' ')).join(' | '));",
+           .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' — ' + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | '));",
     )
     .await?;
     match found.as_array() {
@@ -411,7 +411,10 @@ async fn fits(screen: &str) -> Step {
         "return Array.from(document.querySelectorAll('body *')).filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > window.innerWidth + 1 && getComputedStyle(e).position !== 'fixed' && !e.closest('.viewer-stage, .ce-area, table.rows'); }).slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
     )
     .await?;
-    if wide != Value::Array(vec![]) || read("return document.documentElement.scrollWidth <= window.innerWidth;").await? != Value::Bool(true) {
+    if wide != Value::Array(vec![])
+        || read("return document.documentElement.scrollWidth <= window.innerWidth;").await?
+            != Value::Bool(true)
+    {
         return Err(format!("{screen} is wider than the phone screen: {wide}"));
     }
     Ok(())
@@ -699,10 +702,7 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
         return Err("the photos just taken should be kept in memory for the corner editor".into());
     }
     click("#seal").await?;
-    record_effort(
-        &format!("{ITEM} household ({MEMBERS} members)"),
-        filing,
-    )?;
+    record_effort(&format!("{ITEM} household ({MEMBERS} members)"), filing)?;
 
     // The receipt is shown at once (signed on the phone, before any upload).
     wait_el("#receipt .qr svg").await?;
@@ -937,16 +937,31 @@ async fn town_scenario() -> Step {
     .await?;
     // Every row shows when it was received and its countdown; the clerk filters by village name
     // (not a 12-digit code) and finds a case by its number or the applicant's name.
-    let today = Local::now().date_naive().format("%Y-%m-%d").to_string();
-    let row_text = text(v1).await?;
-    if !(row_text.contains(&format!("收件 {today}")) && row_text.contains("未受理")) {
-        return Err(format!("the inbox row lacks its received date or countdown: {row_text}"));
-    }
-    let case_id = read(&format!("return document.querySelector(\"{v1}\").dataset.case;"))
-        .await?
-        .as_str()
-        .unwrap_or_default()
+    // Received dates are shown in China time, whatever the test machine's zone.
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let today = chrono::Utc::now()
+        .with_timezone(&china)
+        .format("%Y-%m-%d")
         .to_string();
+    let row_text = read(&format!(
+        "return document.querySelector(\"{v1}\").textContent;"
+    ))
+    .await?
+    .as_str()
+    .unwrap_or_default()
+    .to_string();
+    if !(row_text.contains(&format!("收件 {today}")) && row_text.contains("未受理")) {
+        return Err(format!(
+            "the inbox row lacks its received date or countdown: {row_text}"
+        ));
+    }
+    let case_id = read(&format!(
+        "return document.querySelector(\"{v1}\").dataset.case;"
+    ))
+    .await?
+    .as_str()
+    .unwrap_or_default()
+    .to_string();
     let rows = "document.querySelectorAll('.town .case-row').length";
     fill("#filter-village", "北关村").await?;
     wait_for(&format!("{rows} === 0"), "no case from 北关村").await?;
@@ -955,11 +970,23 @@ async fn town_scenario() -> Step {
     fill("#inbox-search", &case_id[case_id.len() - 8..]).await?;
     wait_for(&format!("{rows} === 1"), "the case found by its number").await?;
     fill("#inbox-search", "李四").await?;
-    wait_for("document.querySelector('.town .empty')", "nobody called 李四").await?;
+    wait_for(
+        "document.querySelector('.town .empty')",
+        "nobody called 李四",
+    )
+    .await?;
     fill("#inbox-search", member_name(0)).await?;
-    wait_for(v1, "the case found by the applicant's name").await?;
+    wait_for(
+        &format!("document.querySelector(\"{v1}\")"),
+        "the case found by the applicant's name",
+    )
+    .await?;
     fill("#inbox-sort", "deadline").await?;
-    wait_for(v1, "sorted by deadline").await?;
+    wait_for(
+        &format!("document.querySelector(\"{v1}\")"),
+        "sorted by deadline",
+    )
+    .await?;
     both_sizes("town-inbox").await?;
     fill("#inbox-search", "").await?;
     fill("#filter-village", "").await?;

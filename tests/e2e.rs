@@ -128,7 +128,8 @@ fn launch(
 
 /// axe-core as `tools/deps.sh` installs it (project-local, pinned).
 fn axe_script() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/npm/node_modules/axe-core/axe.min.js");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/npm/node_modules/axe-core/axe.min.js");
     assert!(
         p.exists(),
         "axe-core is missing at {}: run tools/deps.sh",

@@ -228,9 +228,7 @@ impl Book {
                 | CaseState::Accepted
                 | CaseState::Forwarded => c.at_town += 1,
                 CaseState::Refused => c.refused += 1,
-                CaseState::Completed
-                | CaseState::Delivered
-                | CaseState::Rated => c.done += 1,
+                CaseState::Completed | CaseState::Delivered | CaseState::Rated => c.done += 1,
             }
             // A 已送达 mark not yet at the town is something waiting to go, like a queued case.
             if case.delivery_waiting {

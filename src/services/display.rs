@@ -130,7 +130,10 @@ mod tests {
         assert!(Display::load(dir.path()).large_text);
         std::fs::write(dir.path().join("display.json"), b"{not json").unwrap();
         assert_eq!(Display::load(dir.path()), Display::default());
-        assert_eq!(root_style(Display { large_text: true }), "html { font-size: 130%; }");
+        assert_eq!(
+            root_style(Display { large_text: true }),
+            "html { font-size: 130%; }"
+        );
         assert_eq!(root_style(Display::default()), "");
     }
 }

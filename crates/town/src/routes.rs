@@ -867,12 +867,11 @@ pub async fn inbox(
         ),
         None => None,
     };
-    let search = q
-        .q
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let search =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
     let st = state.clone();
     let villages = match &q.village {
         Some(v) => vec![v.clone()],
@@ -887,9 +886,9 @@ pub async fn inbox(
         .filter(|sc| want_state.is_none_or(|s| sc.case.state == s))
         .filter(|sc| q.overdue.is_none_or(|o| sc.case.is_overdue(today) == o))
         .filter(|sc| {
-            search.as_deref().is_none_or(|s| {
-                sc.case.id.contains(s) || sc.case.applicant.name.contains(s)
-            })
+            search
+                .as_deref()
+                .is_none_or(|s| sc.case.id.contains(s) || sc.case.applicant.name.contains(s))
         })
         .map(|sc| InboxRow {
             village_name: state

@@ -587,7 +587,11 @@ async fn correction_resubmission_acceptance_and_completion() {
     let (_, body) = send(&r, s.get("/v1/inbox?q=%E5%BC%A0%E4%B8%89")).await;
     let rows = found(&body);
     assert_eq!(rows.len(), 1, "by the applicant's name 张三");
-    assert!(!rows[0].applicant.contains('三'), "still masked: {}", rows[0].applicant);
+    assert!(
+        !rows[0].applicant.contains('三'),
+        "still masked: {}",
+        rows[0].applicant
+    );
     let (_, body) = send(&r, s.get("/v1/inbox?q=%E6%9D%8E%E5%9B%9B")).await;
     assert!(found(&body).is_empty(), "李四 filed nothing");
 

@@ -14,7 +14,12 @@ type Pending = Signal<Option<(TownAction, String)>>;
 
 /// The question under the buttons: 确认受理？ with 确认 and 取消.
 #[component]
-fn ConfirmBar(pending: Pending, version: u32, act: Callback<(TownAction, u32)>, busy: bool) -> Element {
+fn ConfirmBar(
+    pending: Pending,
+    version: u32,
+    act: Callback<(TownAction, u32)>,
+    busy: bool,
+) -> Element {
     let Some((action, label)) = pending() else {
         return rsx! {};
     };

@@ -105,11 +105,19 @@ pub fn arrange(mut rows: Vec<InboxRow>, village_name: &str, order: InboxOrder) -
     let name = village_name.trim();
     rows.retain(|r| name.is_empty() || r.village_name.contains(name));
     match order {
-        InboxOrder::Oldest => rows.sort_by(|a, b| (a.received_at, &a.case_id).cmp(&(b.received_at, &b.case_id))),
-        InboxOrder::Newest => rows.sort_by(|a, b| (b.received_at, &b.case_id).cmp(&(a.received_at, &a.case_id))),
+        InboxOrder::Oldest => {
+            rows.sort_by(|a, b| (a.received_at, &a.case_id).cmp(&(b.received_at, &b.case_id)))
+        }
+        InboxOrder::Newest => {
+            rows.sort_by(|a, b| (b.received_at, &b.case_id).cmp(&(a.received_at, &a.case_id)))
+        }
         InboxOrder::Deadline => rows.sort_by(|a, b| {
-            (a.deadline.is_none(), a.deadline, a.received_at, &a.case_id)
-                .cmp(&(b.deadline.is_none(), b.deadline, b.received_at, &b.case_id))
+            (a.deadline.is_none(), a.deadline, a.received_at, &a.case_id).cmp(&(
+                b.deadline.is_none(),
+                b.deadline,
+                b.received_at,
+                &b.case_id,
+            ))
         }),
     }
     rows
@@ -177,7 +185,7 @@ pub fn TownInbox() -> Element {
                                     }
                                     div { class: "muted", "{r.village_name} · {r.applicant} · 身份证尾号{r.id_number} · 第{r.version}版" }
                                     div { class: "row-dates",
-                                        span { class: "received", "收件 {r.received_at.with_timezone(&china).format(\"%Y-%m-%d %H:%M\")}" }
+                                        span { class: "received", {format!("收件 {}", r.received_at.with_timezone(&china).format("%Y-%m-%d %H:%M"))} }
                                         span { class: if r.overdue { "countdown error" } else { "countdown" }, "{countdown(r.deadline, today, &calendar)}" }
                                     }
                                     div { class: "muted case-no", "{r.case_id}" }
@@ -227,7 +235,8 @@ mod tests {
             applicant: "王*".into(),
             id_number: "1234".into(),
             responsible: Default::default(),
-            received_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, day, 1, 0, 0).unwrap(),
+            received_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, day, 1, 0, 0)
+                .unwrap(),
             deadline: deadline.map(|n| chrono::NaiveDate::from_ymd_opt(2026, 12, n).unwrap()),
             overdue: false,
         };
@@ -237,8 +246,17 @@ mod tests {
             row("c", "古韩镇南关村", 3, Some(4)),
         ];
         let ids = |v: Vec<InboxRow>| v.into_iter().map(|r| r.case_id).collect::<Vec<_>>();
-        assert_eq!(ids(arrange(rows.clone(), "南关", InboxOrder::Oldest)), ["a", "c"]);
-        assert_eq!(ids(arrange(rows.clone(), "", InboxOrder::Newest)), ["c", "a", "b"]);
-        assert_eq!(ids(arrange(rows, " ", InboxOrder::Deadline)), ["c", "b", "a"]);
+        assert_eq!(
+            ids(arrange(rows.clone(), "南关", InboxOrder::Oldest)),
+            ["a", "c"]
+        );
+        assert_eq!(
+            ids(arrange(rows.clone(), "", InboxOrder::Newest)),
+            ["c", "a", "b"]
+        );
+        assert_eq!(
+            ids(arrange(rows, " ", InboxOrder::Deadline)),
+            ["c", "b", "a"]
+        );
     }
 }
