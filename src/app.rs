@@ -10,12 +10,25 @@ use crate::capture::pipeline::{Originals, ORIGINALS_BUDGET};
 use crate::route::Route;
 use crate::services::book::Book;
 use crate::services::sync::use_sync_loop;
-use crate::services::{platform, provide_services, use_sync};
+use crate::services::{display, platform, provide_services, use_sync};
 
 /// The app's stylesheet, compiled into the binary. `asset!()` resolved it only when cargo set
 /// `CARGO_MANIFEST_DIR` (`cargo run`, `cargo test`), so `tools/run.sh` or a copied release binary
 /// showed bare HTML; inline, it applies however the app is started.
 pub const STYLE: &str = include_str!("../assets/style.css");
+
+/// The page the desktop webview loads: Dioxus's default names no language (so a screen reader
+/// and the font fallback guess at the Chinese) and forbids zooming; this one does neither.
+#[cfg(not(any(target_os = "android", target_os = "ios")))]
+const INDEX: &str = r#"<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>便民</title>
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+</head>
+<body><div id="main"></div></body>
+</html>"#;
 
 /// Starts the UI. On Linux this is a desktop window without the default menu bar.
 pub fn launch() {
@@ -27,7 +40,12 @@ pub fn launch() {
             .with_position(LogicalPosition::new(0.0, 0.0))
             .with_inner_size(LogicalSize::new(360.0, 640.0));
         dioxus::LaunchBuilder::desktop()
-            .with_cfg(Config::new().with_menu(None).with_window(window))
+            .with_cfg(
+                Config::new()
+                    .with_menu(None)
+                    .with_window(window)
+                    .with_custom_index(INDEX.to_string()),
+            )
             .launch(App);
     }
     #[cfg(any(target_os = "android", target_os = "ios"))]
@@ -78,7 +96,9 @@ fn Running(catalog: Arc<Catalog>, book: Book) -> Element {
     });
     #[cfg(any(target_os = "android", target_os = "ios"))]
     let _ = sync;
+    let display = display::provide_display(platform::data_dir().ok());
     rsx! {
+        style { id: "display-style", {display::root_style(display())} }
         Router::<Route> {}
         {e2e_driver()}
     }

@@ -9,10 +9,19 @@
 //! decision to show on its own screen. Photos go through the capture interface's test hook (a
 //! text field taking a file path), because a file input cannot be clicked from JS.
 //!
+//! Every screen it photographs is also checked with axe-core inside the same webview (no serious
+//! or critical violation) and, at phone size, for a layout that holds (nothing wider than the
+//! screen). The village side turns 大字 on after the first home screenshot, so its screens are
+//! checked and photographed at the large setting; the tablet stays at the normal size. The
+//! driver counts what the agent does to file the case (taps, fields typed, photos) and writes
+//! it to `taps.txt`.
+//!
 //! Environment: `BIANMIN_E2E_OUT` (screenshot and result dir), `BIANMIN_E2E_PHOTO` (a JPEG),
-//! `BIANMIN_SERVER` (prefills enrolment), `BIANMIN_DATA` (a fresh data dir).
+//! `BIANMIN_SERVER` (prefills enrolment), `BIANMIN_DATA` (a fresh data dir), `BIANMIN_E2E_AXE`
+//! (axe-core's `axe.min.js`, installed by `tools/deps.sh`).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bianmin_engine::catalog::{Catalog, FieldKind};
@@ -182,8 +191,57 @@ async fn wait_el(sel: &str) -> Step {
     wait_for(&format!("document.querySelector({})", lit(sel)), sel).await
 }
 
+/// What the driver did, as the agent would: taps on buttons and boxes, fields typed into (each
+/// also a tap to focus), photos taken (each a capture button and the shutter).
+static TAPS: AtomicUsize = AtomicUsize::new(0);
+static FIELDS: AtomicUsize = AtomicUsize::new(0);
+static PHOTOS_TAKEN: AtomicUsize = AtomicUsize::new(0);
+/// Off while the scenario does what an agent filing a case would not (typing a wrong ID number
+/// on purpose, the corner editor, trying the delete confirmation).
+static COUNTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+fn counting(on: bool) {
+    COUNTING.store(on, Ordering::Relaxed);
+}
+
+fn count(c: &AtomicUsize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The counters now: (taps, fields, photos).
+fn effort() -> (usize, usize, usize) {
+    (
+        TAPS.load(Ordering::Relaxed),
+        FIELDS.load(Ordering::Relaxed),
+        PHOTOS_TAKEN.load(Ordering::Relaxed),
+    )
+}
+
+/// One line of `taps.txt`: what filing `what` took between two readings of [`effort`]. The
+/// total counts a field as one tap (typing is counted apart) and a photo as two.
+fn record_effort(what: &str, from: (usize, usize, usize)) -> Result<String, String> {
+    let now = effort();
+    let (taps, fields, photos) = (now.0 - from.0, now.1 - from.1, now.2 - from.2);
+    let line = format!(
+        "{what}\ttaps={taps}\tfields={fields}\tphotos={photos}\ttotal_taps={}\n",
+        taps + fields + 2 * photos
+    );
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out_dir().join("taps.txt"))
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .map_err(|e| format!("taps.txt: {e}"))?;
+    print!("E2E EFFORT {line}");
+    Ok(line)
+}
+
 async fn click(sel: &str) -> Step {
     wait_el(sel).await?;
+    count(&TAPS);
     act(&format!("document.querySelector({}).click();", lit(sel))).await
 }
 
@@ -234,6 +292,11 @@ async fn read(js: &str) -> Result<Value, String> {
 /// Types into an input the way a keyboard does: sets the value and fires `input` (and `change`).
 async fn fill(sel: &str, value: &str) -> Step {
     wait_el(sel).await?;
+    if sel.starts_with(".capture-hook") {
+        count(&PHOTOS_TAKEN);
+    } else {
+        count(&FIELDS);
+    }
     act(&format!(
         "const el = document.querySelector({}); el.focus(); el.value = {};
          el.dispatchEvent(new Event('input', {{ bubbles: true }}));
@@ -299,9 +362,86 @@ async fn screenshot(name: &str, size: (u32, u32)) -> Step {
     Ok(())
 }
 
+/// Both screenshots, then the checks every photographed screen passes at phone size: axe-core's
+/// rules and a layout no wider than the screen.
 async fn both_sizes(name: &str) -> Step {
     screenshot(name, TABLET).await?;
-    screenshot(name, PHONE).await
+    axe(name).await?;
+    screenshot(name, PHONE).await?;
+    axe(name).await?;
+    fits(name).await
+}
+
+/// Runs axe-core (WCAG 2.x A and AA rules, colour contrast included) on the screen as it is,
+/// inside this webview, and fails on any serious or critical violation, naming rule and elements.
+async fn axe(screen: &str) -> Step {
+    if read("return typeof window.axe === 'object';").await? != Value::Bool(true) {
+        let path = std::env::var("BIANMIN_E2E_AXE")
+            .map_err(|_| "BIANMIN_E2E_AXE (axe.min.js) is not set".to_string())?;
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| format!("axe-core not readable at {path}: {e} (run tools/deps.sh)"))?;
+        // A script element runs it in the page's global scope, where it defines `window.axe`.
+        act(&format!(
+            "const s = document.createElement('script'); s.textContent = {}; document.head.appendChild(s);",
+            lit(&source)
+        ))
+        .await?;
+        wait_for("typeof window.axe === 'object'", "axe-core loaded").await?;
+    }
+    let found = read(
+        "const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }, resultTypes: ['violations'] });
+         return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+           .map(v => v.id + ' (' + v.impact + '): ' + v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' — ' + (n.failureSummary || '').replace(/\\s+/g, ' ')).join(' | '));",
+    )
+    .await?;
+    match found.as_array() {
+        Some(v) if v.is_empty() => Ok(()),
+        Some(v) => Err(format!(
+            "axe-core on {screen}: {}",
+            v.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n")
+        )),
+        None => Err(format!("axe-core on {screen} answered {found}")),
+    }
+}
+
+/// At phone size the screen scrolls only up and down: nothing is wider than the window, at the
+/// normal and the large text size alike.
+async fn fits(screen: &str) -> Step {
+    let wide = read(
+        "return Array.from(document.querySelectorAll('body *')).filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > window.innerWidth + 1 && getComputedStyle(e).position !== 'fixed' && !e.closest('.viewer-stage, .ce-area, table.rows'); }).slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));",
+    )
+    .await?;
+    if wide != Value::Array(vec![]) {
+        return Err(format!("{screen} is wider than the phone screen: {wide}"));
+    }
+    Ok(())
+}
+
+/// 大字: one tap on the home screen sets the root size to 130% (every size is in rem), and the
+/// sync button keeps its one line at phone size.
+async fn large_text_on() -> Step {
+    click("#large-text").await?;
+    let want = 16.0 * crate::services::display::LARGE_TEXT_PERCENT as f64 / 100.0;
+    wait_for(
+        &format!("Math.abs(parseFloat(getComputedStyle(document.documentElement).fontSize) - {want}) < 0.5 && parseFloat(getComputedStyle(document.body).fontSize) >= {want} - 0.5"),
+        "large text applied",
+    )
+    .await?;
+    wait_el("#large-text[aria-pressed='true']").await?;
+    resize(PHONE).await?;
+    one_line_sync_button().await
+}
+
+/// "立即同步" is one line: its text's line boxes share one top.
+async fn one_line_sync_button() -> Step {
+    let lines = read("const r = document.createRange(); r.selectNodeContents(document.querySelector('#sync-now')); return new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size;").await?;
+    if lines != 1 {
+        return Err(format!("立即同步 wraps into {lines} lines"));
+    }
+    Ok(())
 }
 
 /// How many different page photos the test provides (`page-0.jpg` ...) in `BIANMIN_E2E_PHOTO`.
@@ -447,6 +587,12 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     click("#enrol-submit").await?;
     wait_el("#go-items").await?;
     both_sizes("home").await?;
+    legible(16.0).await?;
+    one_line_sync_button().await?;
+    // 大字 on: every later village screen is checked and photographed at 130%.
+    large_text_on().await?;
+    both_sizes("home-large").await?;
+    legible(16.0 * 1.3).await?;
 
     // The platform's back (Android's back key is the webview's history.back()) leaves the item
     // list for home, as the top bar's ‹ does.
@@ -455,7 +601,9 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     read("history.back(); return 1;").await?;
     wait_el("#go-items").await?;
 
-    // Item list, searched by pinyin initials.
+    // Item list, searched by pinyin initials. From here to 提交 the driver counts what the
+    // agent does to file the case.
+    let filing = effort();
     click("#go-items").await?;
     wait_el(".item[data-code='V01']").await?;
     both_sizes("items").await?;
@@ -477,10 +625,12 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     // The form, with a validation error that is then corrected.
     wait_el("#f-applicant-name").await?;
     fill("#f-applicant-name", "王秀英").await?;
+    counting(false);
     fill("#f-applicant-id_number", &invalid_id()).await?;
     wait_el(".problem[data-for='applicant.id_number']").await?;
     read("document.querySelector(\".problem[data-for='applicant.id_number']\").scrollIntoView({block: 'center'}); return 1;").await?;
     both_sizes("case-form-error").await?;
+    counting(true);
     fill("#f-applicant-id_number", &valid_id()).await?;
     wait_for(
         "!document.querySelector(\".problem[data-for='applicant.id_number']\")",
@@ -492,8 +642,10 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     fill_item_fields(&guide.fields).await?;
 
     // 初审 before the photos lists what is missing.
+    counting(false);
     click("#precheck-run").await?;
     wait_el("#precheck").await?;
+    counting(true);
 
     // Photos of every material the screen asks for, as many as it names (both sides of a card,
     // each household member's card): the answers decide, so the screen is the source.
@@ -539,7 +691,10 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     read("document.querySelector('.materials').scrollIntoView({block: 'start'}); return 1;")
         .await?;
     both_sizes("case-form").await?;
+    counting(false);
+    delete_asks_first().await?;
     adjust_first_page().await?;
+    counting(true);
 
     click("#precheck-run").await?;
     wait_el("#precheck-ok").await?;
@@ -547,6 +702,7 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
         return Err("the photos just taken should be kept in memory for the corner editor".into());
     }
     click("#seal").await?;
+    record_effort(&format!("{ITEM} household ({MEMBERS} members)"), filing)?;
 
     // The receipt is shown at once (signed on the phone, before any upload).
     wait_el("#receipt .qr svg").await?;
@@ -586,14 +742,21 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     let keys: Vec<String> = serde_json::from_value(keys).map_err(|e| e.to_string())?;
     for key in &keys {
         let have = format!("document.querySelector(\"[data-material='{key}'] .have\").innerText");
+        // Asked for again: not a green 已拍 n/n until a new photo is taken.
+        wait_el(&format!("[data-material='{key}'].flagged")).await?;
         let before = read(&format!("return {have};")).await?;
+        if !before.as_str().is_some_and(|s| s.contains("需补正")) {
+            return Err(format!("{key} is on the 补正 list but shows {before}"));
+        }
         fill(
             &format!(".capture-hook[data-capture='{key}']"),
             &nth_photo(&photo, &mut shots),
         )
         .await?;
         wait_for(
-            &format!("{have} !== {before}"),
+            &format!(
+                "{have} !== {before} && {have}.startsWith('已拍') && !document.querySelector(\"[data-material='{key}'].flagged\")"
+            ),
             &format!("new page for {key}"),
         )
         .await?;
@@ -618,6 +781,12 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     }
     click(&row).await?;
     wait_el("#completed").await?;
+    // It opens on its outcome: above the form, inside the first screen.
+    resize(PHONE).await?;
+    let first = read("const o = document.querySelector('#outcome').getBoundingClientRect(); return o.top >= 0 && o.top < window.innerHeight / 2 && o.top < document.querySelector('.materials').getBoundingClientRect().top;").await?;
+    if first != Value::Bool(true) {
+        return Err("a finished case does not open on its result".into());
+    }
     let done = text("#completed").await?;
     if !(done.contains(RESULT) && done.contains(TRACKING)) {
         return Err(format!(
@@ -640,7 +809,54 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
         .await?;
     screenshot("receipt", TABLET).await?;
     std::fs::write(out_dir().join("receipt-url.txt"), &url).map_err(|e| e.to_string())?;
+
+    // Home counts the case by its outcome: 已办结, not 不予受理 or 退回补正.
+    click("#receipt-done").await?;
+    wait_el("#count-done").await?;
+    for (id, want) in [
+        ("count-done", "1"),
+        ("count-refused", "0"),
+        ("count-corrections", "0"),
+    ] {
+        let n = text(&format!("#{id} strong")).await?;
+        if n != want {
+            return Err(format!("home shows {n} in #{id}, expected {want}"));
+        }
+    }
+    both_sizes("home-done").await?;
     Ok(())
+}
+
+/// Every piece of text on the screen is at least `px` (16 px body text, 130% of it with 大字).
+async fn legible(px: f64) -> Step {
+    let small = read(&format!(
+        "return Array.from(document.querySelectorAll('body *')).filter(e => Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim()) && e.getClientRects().length > 0 && parseFloat(getComputedStyle(e).fontSize) < {px} - 0.5).slice(0, 5).map(e => e.tagName.toLowerCase() + '.' + e.className + ' ' + getComputedStyle(e).fontSize);"
+    ))
+    .await?;
+    if small != Value::Array(vec![]) {
+        return Err(format!("text under {px} px: {small}"));
+    }
+    Ok(())
+}
+
+/// 删除 on a page asks first: the first tap only turns it into 确认删除 (with 不删), and the page
+/// stays until that is tapped.
+async fn delete_asks_first() -> Step {
+    let pages = "document.querySelectorAll('.shot').length";
+    let before = read(&format!("return {pages};")).await?;
+    click(".shot .delete").await?;
+    wait_el(".shot .delete.confirm").await?;
+    screenshot("delete-confirm", PHONE).await?;
+    axe("delete-confirm").await?;
+    if read(&format!("return {pages};")).await? != before {
+        return Err("a page went at the first tap of 删除".into());
+    }
+    click(".shot .delete-cancel").await?;
+    wait_for(
+        &format!("!document.querySelector('.shot .delete.confirm') && {pages} === {before}"),
+        "delete cancelled, page kept",
+    )
+    .await
 }
 
 /// The corner editor on the first page: the top-left corner is dragged with pointer events as a
@@ -723,7 +939,61 @@ async fn town_scenario() -> Step {
         "version 1 in the inbox",
     )
     .await?;
+    // Every row shows when it was received and its countdown; the clerk filters by village name
+    // (not a 12-digit code) and finds a case by its number or the applicant's name.
+    // Received dates are shown in China time, whatever the test machine's zone.
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let today = chrono::Utc::now()
+        .with_timezone(&china)
+        .format("%Y-%m-%d")
+        .to_string();
+    let row_text = read(&format!(
+        "return document.querySelector(\"{v1}\").textContent;"
+    ))
+    .await?
+    .as_str()
+    .unwrap_or_default()
+    .to_string();
+    if !(row_text.contains(&format!("收件 {today}")) && row_text.contains("未受理")) {
+        return Err(format!(
+            "the inbox row lacks its received date or countdown: {row_text}"
+        ));
+    }
+    let case_id = read(&format!(
+        "return document.querySelector(\"{v1}\").dataset.case;"
+    ))
+    .await?
+    .as_str()
+    .unwrap_or_default()
+    .to_string();
+    let rows = "document.querySelectorAll('.town .case-row').length";
+    fill("#filter-village", "北关村").await?;
+    wait_for(&format!("{rows} === 0"), "no case from 北关村").await?;
+    fill("#filter-village", "南关").await?;
+    wait_for(&format!("{rows} === 1"), "the case from 南关村").await?;
+    fill("#inbox-search", &case_id[case_id.len() - 8..]).await?;
+    wait_for(&format!("{rows} === 1"), "the case found by its number").await?;
+    fill("#inbox-search", "李四").await?;
+    wait_for(
+        "document.querySelector('.town .empty')",
+        "nobody called 李四",
+    )
+    .await?;
+    fill("#inbox-search", member_name(0)).await?;
+    wait_for(
+        &format!("document.querySelector(\"{v1}\")"),
+        "the case found by the applicant's name",
+    )
+    .await?;
+    fill("#inbox-sort", "deadline").await?;
+    wait_for(
+        &format!("document.querySelector(\"{v1}\")"),
+        "sorted by deadline",
+    )
+    .await?;
     both_sizes("town-inbox").await?;
+    fill("#inbox-search", "").await?;
+    fill("#filter-village", "").await?;
     click(v1).await?;
     wait_el("#case-state[data-state='received'][data-version='1']").await?;
     // The town's own 初审 agrees with the village's: nothing missing.
@@ -761,9 +1031,10 @@ async fn town_scenario() -> Step {
     }
     click("#viewer-zoom-out").await?;
     wait_el("#viewer-img[data-zoom='100']").await?;
-    let fit = read("const i = document.querySelector('#viewer-img'); return Math.abs(i.getBoundingClientRect().width - document.querySelector('.viewer-stage').clientWidth) <= 1;").await?;
+    // The whole page at once: the picture, as drawn inside its box, fits the stage both ways.
+    let fit = read("const i = document.querySelector('#viewer-img'), s = document.querySelector('.viewer-stage'); const k = Math.min(s.clientWidth / i.naturalWidth, s.clientHeight / i.naturalHeight); const r = i.getBoundingClientRect(); return getComputedStyle(i).objectFit === 'contain' && r.width <= s.clientWidth + 1 && r.height <= s.clientHeight + 1 && (Math.abs(i.naturalWidth * k - s.clientWidth) <= 1 || Math.abs(i.naturalHeight * k - s.clientHeight) <= 1) && s.scrollHeight <= s.clientHeight + 1;").await?;
     if fit != Value::Bool(true) {
-        return Err("the full-size page is not fitted to the screen width".into());
+        return Err("the full-size page is not fitted whole to the screen".into());
     }
     both_sizes("town-material").await?;
     // Every viewer button is a touch target of at least 48 px, at phone size too.
@@ -785,6 +1056,7 @@ async fn town_scenario() -> Step {
     )
     .await?;
     click("#act-correct").await?;
+    click("#confirm-act").await?;
     wait_el("#case-state[data-state='correction_requested']").await?;
     wait_el("#open-correction").await?;
     click("#back-inbox").await?;
@@ -820,7 +1092,16 @@ async fn town_scenario() -> Step {
     pages_loaded().await?;
 
     // 受理, then 办结 by mail with a tracking number.
+    // 受理 asks once more; nothing is decided until 确认受理.
     click("#act-accept").await?;
+    wait_el("#confirm-bar").await?;
+    both_sizes("town-confirm").await?;
+    if read("return !!document.querySelector(\"#case-state[data-state='received']\");").await?
+        != Value::Bool(true)
+    {
+        return Err("受理 was sent before it was confirmed".into());
+    }
+    click("#confirm-act").await?;
     wait_el("#case-state[data-state='accepted']").await?;
     fill("#result", RESULT).await?;
     fill("#delivery", "mail").await?;
@@ -828,12 +1109,14 @@ async fn town_scenario() -> Step {
     fill("#carrier", CARRIER).await?;
     fill("#tracking", TRACKING).await?;
     click("#act-complete").await?;
+    click("#confirm-act").await?;
     wait_el("#case-state[data-state='completed']").await?;
     wait_for(&format!("document.querySelector('#completed') && document.querySelector('#completed').innerText.includes({})", lit(TRACKING)), "completion shown").await?;
     both_sizes("town-completed").await?;
 
     // The result was mailed and has arrived: 已送达, pressed on the tablet.
     click("#act-deliver").await?;
+    click("#confirm-act").await?;
     wait_el("#case-state[data-state='delivered']").await?;
     both_sizes("town-delivered").await?;
     Ok(())

@@ -8,6 +8,9 @@
 //! and completes it (mail, tracking number). The two apps meet only at the town centre. At the end
 //! the test checks the town's record (one case, every decision by the tablet), and decodes the
 //! receipt's QR code from the screenshot to check it is the resident URL the app showed.
+//! Inside the apps, every photographed screen passes axe-core (no serious or critical violation)
+//! and the village screens are checked at the 大字 setting; the village side records what filing
+//! the case took (`target/e2e/taps.txt`), which the test prints.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -112,7 +115,8 @@ fn launch(
     .env("BIANMIN_DATA", data)
     .env("BIANMIN_E2E_OUT", out)
     .env("BIANMIN_SERVER", server)
-    .env("BIANMIN_ENROLL_CODE", code);
+    .env("BIANMIN_ENROLL_CODE", code)
+    .env("BIANMIN_E2E_AXE", axe_script());
     if role == "town" {
         cmd.env("BIANMIN_E2E_ROLE", "town");
     }
@@ -120,6 +124,18 @@ fn launch(
         cmd.env("BIANMIN_E2E_PHOTO", p);
     }
     cmd.spawn().expect("xvfb-run and the app start")
+}
+
+/// axe-core as `tools/deps.sh` installs it (project-local, pinned).
+fn axe_script() -> PathBuf {
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".deps/npm/node_modules/axe-core/axe.min.js");
+    assert!(
+        p.exists(),
+        "axe-core is missing at {}: run tools/deps.sh",
+        p.display()
+    );
+    p
 }
 
 /// Polls `cond` until it holds, failing after `limit` (a deadline, not a pause).
@@ -140,6 +156,7 @@ fn village_case_with_correction_from_form_to_receipt() {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/e2e");
     std::fs::create_dir_all(&out).unwrap();
     let _ = std::fs::remove_file(out.join("receipt-url.txt"));
+    let _ = std::fs::remove_file(out.join("taps.txt"));
     let town_dir = tmp.path().join("town");
     std::fs::create_dir_all(&town_dir).unwrap();
     let (server, town) = start_town(&town_dir);
@@ -297,8 +314,17 @@ fn village_case_with_correction_from_form_to_receipt() {
         "one sign-in per person, in order"
     );
 
+    let taps = std::fs::read_to_string(out.join("taps.txt")).expect("the village recorded taps");
+    eprint!("e2e: what filing took:\n{taps}");
+    assert!(
+        taps.contains("total_taps="),
+        "taps.txt names the counts: {taps}"
+    );
+
     for name in [
         "home",
+        "home-large",
+        "home-done",
         "items",
         "guide",
         "case-form-error",
@@ -309,6 +335,7 @@ fn village_case_with_correction_from_form_to_receipt() {
         "town-pin",
         "town-pin-switch",
         "town-inbox",
+        "town-confirm",
         "town-case",
         "town-material",
         "town-completed",

@@ -77,6 +77,7 @@ pub fn CaptureButton(
                 input {
                     class: "capture-hook",
                     r#type: "text",
+                    "aria-label": "照片文件路径（测试）",
                     "data-capture": "{tag}",
                     oninput: move |e: FormEvent| {
                         let path = e.value();

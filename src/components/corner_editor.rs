@@ -184,6 +184,9 @@ fn CornerHandle(
         div {
             class: if active { "ce-handle active" } else { "ce-handle" },
             "data-corner": "{index}",
+            // A focusable handle moved by drag or arrow keys: named, with a role that allows the name.
+            role: "button",
+            "aria-roledescription": "可拖动的角",
             "aria-label": "{CORNER_NAMES[index]}",
             style: "left: {x:.2}%; top: {y:.2}%;",
             tabindex: "0",

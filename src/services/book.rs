@@ -30,7 +30,10 @@ pub struct Counts {
     pub waiting: usize,
     pub at_town: usize,
     pub corrections: usize,
+    /// 办结 (and delivered or rated afterwards): the resident got what was applied for.
     pub done: usize,
+    /// 不予受理: final, but not a success; counted apart so the agent does not read it as 办结.
+    pub refused: usize,
 }
 
 fn message(what: &str, e: StoreError) -> String {
@@ -224,10 +227,8 @@ impl Book {
                 | CaseState::Received
                 | CaseState::Accepted
                 | CaseState::Forwarded => c.at_town += 1,
-                CaseState::Refused
-                | CaseState::Completed
-                | CaseState::Delivered
-                | CaseState::Rated => c.done += 1,
+                CaseState::Refused => c.refused += 1,
+                CaseState::Completed | CaseState::Delivered | CaseState::Rated => c.done += 1,
             }
             // A 已送达 mark not yet at the town is something waiting to go, like a queued case.
             if case.delivery_waiting {

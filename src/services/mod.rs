@@ -16,6 +16,7 @@ use dioxus::prelude::*;
 use crate::capture::pipeline::Originals;
 
 pub mod book;
+pub mod display;
 pub mod keystore;
 pub mod platform;
 pub mod search;

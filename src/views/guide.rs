@@ -69,7 +69,7 @@ pub fn GuideScreen(code: String) -> Element {
                         strong { "{m.name}" }
                         " {m.form.label()}，拍：{m.pages_text()}"
                         span { class: if m.required { "need" } else { "muted" }, "（{m.need_text()}）" }
-                        if !m.note.is_empty() { p { class: "muted", "{m.note}" } }
+                        if !m.note.is_empty() { p { class: "instruction", "{m.note}" } }
                     }
                 }
             }

@@ -5,6 +5,7 @@ use dioxus::prelude::*;
 use crate::components::top_bar::{SyncPanel, TopBar};
 use crate::components::who::WhoLine;
 use crate::route::Route;
+use crate::services::display::LargeTextSwitch;
 use crate::services::{use_book, use_revision, use_sync};
 
 #[component]
@@ -19,11 +20,13 @@ pub fn Home() -> Element {
             div { class: "counts",
                 Count { label: "草稿", n: counts.drafts, id: "count-drafts" }
                 Count { label: "待上传", n: counts.waiting, id: "count-waiting" }
-                Count { label: "需补正", n: counts.corrections, id: "count-corrections" }
+                Count { label: "退回补正", n: counts.corrections, id: "count-corrections" }
                 Count { label: "镇中心办理中", n: counts.at_town, id: "count-town" }
                 Count { label: "已办结", n: counts.done, id: "count-done" }
+                Count { label: "不予受理", n: counts.refused, id: "count-refused" }
             }
             SyncPanel {}
+            LargeTextSwitch {}
             CatalogUpdated {}
             div { class: "actions",
                 button { class: "btn primary big", id: "go-items", onclick: move |_| { nav.push(Route::ItemList {}); }, "新建办件" }

@@ -113,6 +113,10 @@ pub struct Case {
     /// The open 补正 list, while the case is being corrected.
     #[serde(default)]
     pub correction: Vec<MissingItem>,
+    /// The pages (SHA-256) each material on the 补正 list had when the list arrived: a material
+    /// counts as re-photographed once it holds a page not among them.
+    #[serde(default)]
+    pub correction_pages: BTreeMap<String, Vec<String>>,
     /// Latest decision details shown on the phone (refusal reason, result, delivery).
     #[serde(default)]
     pub last_decision: Option<Decision>,
@@ -168,9 +172,25 @@ impl Case {
             accepted_on: None,
             deadline: None,
             correction: Vec::new(),
+            correction_pages: BTreeMap::new(),
             last_decision: None,
             sealed_versions: 0,
             catalog_version: 0,
+        }
+    }
+
+    /// Whether `key` is on the open 补正 list and has no page taken since the list arrived.
+    pub fn awaits_retake(&self, key: &str) -> bool {
+        if !self.correction.iter().any(|m| m.key == key) {
+            return false;
+        }
+        let before = self.correction_pages.get(key);
+        let pages = self.materials.iter().find(|p| p.key == key);
+        match (before, pages) {
+            // A list from before the pages were recorded: flagged until resealed.
+            (None, _) => true,
+            (Some(before), Some(p)) => p.pages.iter().all(|a| before.contains(&a.sha256)),
+            (Some(_), None) => true,
         }
     }
 
@@ -300,6 +320,7 @@ impl Case {
                 }
                 self.sealed_versions = self.version;
                 self.correction.clear();
+                self.correction_pages.clear();
             }
             CaseEvent::Town(decision) => {
                 match decision {
@@ -309,6 +330,18 @@ impl Case {
                     }
                     Decision::CorrectionRequested { missing, note: n } => {
                         self.correction = missing.clone();
+                        self.correction_pages = missing
+                            .iter()
+                            .map(|m| {
+                                let pages = self
+                                    .materials
+                                    .iter()
+                                    .find(|p| p.key == m.key)
+                                    .map(|p| p.pages.iter().map(|a| a.sha256.clone()).collect())
+                                    .unwrap_or_default();
+                                (m.key.clone(), pages)
+                            })
+                            .collect();
                         // The clock restarts at the next acceptance.
                         self.accepted_on = None;
                         self.deadline = None;
@@ -455,6 +488,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.correction, missing);
         assert!(c.is_editable());
+        // Flagged until a new page is taken for it; an old page left in place does not count.
+        let page = |sha: &str| bianmin_protocol::AttachmentRef {
+            name: format!("{sha}.jpg"),
+            sha256: sha.into(),
+            bytes: 1,
+            mime: "image/jpeg".into(),
+        };
+        assert!(c.awaits_retake("household_register"));
+        assert!(!c.awaits_retake("id_card"));
+        c.materials.push(bianmin_protocol::MaterialPages {
+            key: "household_register".into(),
+            pages: vec![page("new")],
+        });
+        assert!(!c.awaits_retake("household_register"));
         step(&mut c, CaseEvent::PrecheckPassed, 4).unwrap();
         step(&mut c, CaseEvent::Seal, 4).unwrap();
         assert_eq!(
@@ -462,6 +509,7 @@ mod tests {
             "a resubmission is the next version of the same case"
         );
         assert!(c.correction.is_empty());
+        assert!(c.correction_pages.is_empty());
         step(&mut c, CaseEvent::Uploaded, 4).unwrap();
         let accept = Case::accept_decision(at(9).date_naive(), 10, &WorkCalendar::weekends_only());
         step(&mut c, CaseEvent::Town(accept), 9).unwrap();

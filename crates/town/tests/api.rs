@@ -579,6 +579,23 @@ async fn correction_resubmission_acceptance_and_completion() {
     let (st, _) = send(&r, s.get("/v1/inbox?state=bogus")).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
+    // Search by part of the case number or the applicant's name (sent percent-encoded, matched
+    // unmasked on the server, answered masked).
+    let found = |body: &str| serde_json::from_str::<Vec<InboxRow>>(body).unwrap();
+    let tail = &sub.id[sub.id.len() - 6..];
+    let (_, body) = send(&r, s.get(&format!("/v1/inbox?q={tail}"))).await;
+    assert_eq!(found(&body).len(), 1, "by case number");
+    let (_, body) = send(&r, s.get("/v1/inbox?q=%E5%BC%A0%E4%B8%89")).await;
+    let rows = found(&body);
+    assert_eq!(rows.len(), 1, "by the applicant's name 张三");
+    assert!(
+        !rows[0].applicant.contains('三'),
+        "still masked: {}",
+        rows[0].applicant
+    );
+    let (_, body) = send(&r, s.get("/v1/inbox?q=%E6%9D%8E%E5%9B%9B")).await;
+    assert!(found(&body).is_empty(), "李四 filed nothing");
+
     // An empty or unknown-key correction is refused; a complete one goes through once.
     let (st, _) = send(
         &r,

@@ -47,7 +47,13 @@ pub fn MaterialRow(
     let have = pages.len();
     // Which page the next photo replaces (retake), if any.
     let mut retake = use_signal(|| None::<usize>);
-    let status_class = if have >= need {
+    // 删除 takes a second tap on the same page (确认删除), so a slip of the finger loses nothing.
+    let mut deleting = use_signal(|| None::<usize>);
+    // On the town's 补正 list and not re-photographed yet: not green, whatever the count says.
+    let flagged = c.awaits_retake(&m.key);
+    let status_class = if flagged {
+        "mat flagged"
+    } else if have >= need {
         "mat done"
     } else if required {
         "mat missing"
@@ -70,9 +76,13 @@ pub fn MaterialRow(
             div { class: "mat-head",
                 strong { "{m.name}" }
                 span { class: "muted", " {m.form.label()}，需{need}张：{shots}" if !required { "（视情提交）" } }
-                span { class: "have", "已拍 {have}/{need}" }
+                if flagged {
+                    span { class: "have flag", "需补正 · 请重拍" }
+                } else {
+                    span { class: "have", "已拍 {have}/{need}" }
+                }
             }
-            if !m.note.is_empty() { p { class: "muted", "{m.note}" } }
+            if !m.note.is_empty() { p { class: "instruction", "{m.note}" } }
             div { class: "pages",
                 for (i, p) in pages.iter().enumerate() {
                     figure { key: "{p.sha256}-{i}", class: if retake() == Some(i) { "shot retaking" } else { "shot" },
@@ -81,7 +91,10 @@ pub fn MaterialRow(
                             figcaption {
                                 button { class: "mini", onclick: move |_| retake.set(Some(i)), "重拍" }
                                 AdjustCorners { case, material: m.clone(), index: i, sha: p.sha256.clone(), retake }
-                                button { class: "mini",
+                                if deleting() != Some(i) {
+                                    button { class: "mini delete", onclick: move |_| deleting.set(Some(i)), "删除" }
+                                } else {
+                                button { class: "mini delete confirm",
                                     onclick: {
                                         let (book, originals) = (book.clone(), originals.clone());
                                         let key = m.key.clone();
@@ -94,9 +107,12 @@ pub fn MaterialRow(
                                             }
                                             // A deleted page's original is not kept in memory any longer.
                                             originals.remove(&sha);
+                                            deleting.set(None);
                                         }
                                     },
-                                    "删除"
+                                    "确认删除"
+                                }
+                                button { class: "mini delete-cancel", onclick: move |_| deleting.set(None), "不删" }
                                 }
                             }
                         }

@@ -28,7 +28,7 @@ use autosave::Autosave;
 use checks::PrecheckBar;
 use form::CaseForm;
 use materials::MaterialRow;
-use progress::{DeliverButton, Timeline};
+use progress::{DeliverButton, Outcome, Timeline};
 
 pub use form::APPLICANT;
 
@@ -130,6 +130,12 @@ pub fn CaseScreen(id: String) -> Element {
             if current.state == CaseState::CorrectionRequested {
                 CorrectionList { case: current.clone(), item: item.clone() }
             }
+            if !editable {
+                Outcome { case: current.clone() }
+                if current.agent_brings() {
+                    DeliverButton { case_id: current.id.clone() }
+                }
+            }
             if let Some(e) = error() { p { class: "error", id: "case-error", "{e}" } }
             if let Some(new_item) = newer {
                 ItemUpdated { case, old: item.clone(), new: new_item, version: newest, autosave: autosave.clone() }
@@ -147,9 +153,6 @@ pub fn CaseScreen(id: String) -> Element {
                 PrecheckBar { case, item, tried, error, autosave }
             } else {
                 Timeline { case: current.clone() }
-                if current.agent_brings() {
-                    DeliverButton { case_id: current.id.clone() }
-                }
                 div { class: "actions",
                     button { class: "btn big", id: "show-receipt",
                         onclick: { let id = current.id.clone(); move |_| { navigator().push(Route::ReceiptScreen { id: id.clone() }); } },

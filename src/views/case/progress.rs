@@ -24,12 +24,29 @@ pub fn Timeline(case: Case) -> Element {
                 }
             }
             if let Some(d) = case.deadline { p { "承诺办结日期：{d}" } }
-            if let Some(Decision::Completed { result, delivery }) = &case.last_decision {
-                p { id: "completed", "办理结果：{result}；送达方式：{delivery.label()}" }
-            }
-            if let Some(Decision::Refused { reason }) = &case.last_decision {
-                p { class: "error", "不予受理：{reason}" }
-            }
+        }
+    }
+}
+
+/// The outcome of a finished case (办结 or 不予受理), shown first when the case opens: it is
+/// what the agent opened it for; the form below is only the record of what was sent.
+#[component]
+pub fn Outcome(case: Case) -> Element {
+    rsx! {
+        match &case.last_decision {
+            Some(Decision::Completed { result, delivery }) => rsx! {
+                section { class: "outcome done", id: "outcome",
+                    h2 { "已办结" }
+                    p { id: "completed", "办理结果：{result}；送达方式：{delivery.label()}" }
+                }
+            },
+            Some(Decision::Refused { reason }) => rsx! {
+                section { class: "outcome refused", id: "outcome",
+                    h2 { "不予受理" }
+                    p { id: "refused", "理由：{reason}" }
+                }
+            },
+            _ => rsx! {},
         }
     }
 }

@@ -1,12 +1,39 @@
 //! The staff actions on a case: 受理 / 补正 / 不予受理 / 转县, 办结 with its delivery, and 已送达.
 //! Each is shown when the lifecycle allows it; whatever else the town centre requires (one 补正
 //! per case, a reason, a tracking number) it checks itself, and its refusal reaches staff as the
-//! action's message.
+//! action's message. Every decision takes one extra tap: the button only asks 确认…？, and
+//! the action is sent from that question (or dropped with 取消), so a slip does not decide a case.
 
 use bianmin_engine::case::allowed;
 use bianmin_protocol::sync::TownAction;
 use bianmin_protocol::{CaseState, Delivery, MissingItem};
 use dioxus::prelude::*;
+
+/// A decision asked for and not yet confirmed: what it sends and how the question names it.
+type Pending = Signal<Option<(TownAction, String)>>;
+
+/// The question under the buttons: 确认受理？ with 确认 and 取消.
+#[component]
+fn ConfirmBar(
+    pending: Pending,
+    version: u32,
+    act: Callback<(TownAction, u32)>,
+    busy: bool,
+) -> Element {
+    let Some((action, label)) = pending() else {
+        return rsx! {};
+    };
+    rsx! {
+        div { class: "confirm-bar", id: "confirm-bar", role: "alertdialog", "aria-label": "确认{label}",
+            p { strong { "确认{label}？" } }
+            div { class: "actions town-actions",
+                button { class: "btn primary", id: "confirm-act", disabled: busy,
+                    onclick: move |_| { pending.set(None); act.call((action.clone(), version)); }, "确认{label}" }
+                button { class: "btn", id: "confirm-cancel", onclick: move |_| pending.set(None), "取消" }
+            }
+        }
+    }
+}
 
 /// 受理, 补正 (with the picked materials), 不予受理 and 转县, with the text they share.
 #[component]
@@ -18,6 +45,7 @@ pub fn StaffActions(
     busy: bool,
 ) -> Element {
     let mut text = use_signal(String::new);
+    let mut pending: Pending = use_signal(|| None);
     let can = |to| allowed(state, to);
     if !(can(CaseState::Accepted)
         || can(CaseState::CorrectionRequested)
@@ -36,20 +64,20 @@ pub fn StaffActions(
                 note: m.note.trim().to_string(),
             })
             .collect();
-        act.call((
+        pending.set(Some((
             TownAction::RequestCorrection {
                 missing: list,
                 note: said(),
             },
-            version,
-        ))
+            "补正".to_string(),
+        )))
     };
     rsx! {
         label { class: "field", span { "意见 / 理由（补正说明、不予受理理由、转县说明）" }
             textarea { id: "staff-text", value: "{text}", oninput: move |e| text.set(e.value()) } }
         div { class: "actions town-actions",
             if can(CaseState::Accepted) {
-                button { class: "btn primary", id: "act-accept", disabled: busy, onclick: move |_| act.call((TownAction::Accept, version)), "受理" }
+                button { class: "btn primary", id: "act-accept", disabled: busy, onclick: move |_| pending.set(Some((TownAction::Accept, "受理".into()))), "受理" }
             }
             if can(CaseState::CorrectionRequested) {
                 button { class: "btn", id: "act-correct", disabled: busy, onclick: correct,
@@ -57,13 +85,14 @@ pub fn StaffActions(
             }
             if can(CaseState::Refused) {
                 button { class: "btn", id: "act-refuse", disabled: busy,
-                    onclick: move |_| act.call((TownAction::Refuse { reason: said() }, version)), "不予受理" }
+                    onclick: move |_| pending.set(Some((TownAction::Refuse { reason: said() }, "不予受理".into()))), "不予受理" }
             }
             if can(CaseState::Forwarded) {
                 button { class: "btn", id: "act-forward", disabled: busy,
-                    onclick: move |_| act.call((TownAction::Forward { note: said() }, version)), "转县" }
+                    onclick: move |_| pending.set(Some((TownAction::Forward { note: said() }, "转县".into()))), "转县" }
             }
         }
+        ConfirmBar { pending, version, act, busy }
     }
 }
 
@@ -79,6 +108,7 @@ pub fn CompleteForm(
     let mut carrier = use_signal(|| "中国邮政EMS".to_string());
     let mut tracking = use_signal(String::new);
     let mut delivery = use_signal(|| "self".to_string());
+    let mut pending: Pending = use_signal(|| None);
     if !allowed(state, CaseState::Completed) {
         return rsx! {};
     }
@@ -92,13 +122,13 @@ pub fn CompleteForm(
             _ => Delivery::SelfPickup,
         };
         let result = result.read().trim().to_string();
-        act.call((
+        pending.set(Some((
             TownAction::Complete {
                 result,
                 delivery: d,
             },
-            version,
-        ))
+            "办结".to_string(),
+        )))
     };
     rsx! {
         h2 { "办结" }
@@ -118,6 +148,7 @@ pub fn CompleteForm(
             }
         }
         button { class: "btn primary big", id: "act-complete", disabled: busy, onclick: complete, "办结" }
+        ConfirmBar { pending, version, act, busy }
     }
 }
 
@@ -129,11 +160,13 @@ pub fn DeliverAction(
     act: Callback<(TownAction, u32)>,
     busy: bool,
 ) -> Element {
+    let mut pending: Pending = use_signal(|| None);
     if !allowed(state, CaseState::Delivered) {
         return rsx! {};
     }
     rsx! {
         button { class: "btn", id: "act-deliver", disabled: busy,
-            onclick: move |_| act.call((TownAction::Deliver { note: String::new() }, version)), "已送达" }
+            onclick: move |_| pending.set(Some((TownAction::Deliver { note: String::new() }, "已送达".into()))), "已送达" }
+        ConfirmBar { pending, version, act, busy }
     }
 }

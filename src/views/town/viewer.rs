@@ -4,10 +4,12 @@ use dioxus::prelude::*;
 
 use super::pages::{PageRef, PageView};
 
-/// Viewer zoom steps, in percent of the screen width.
+/// Viewer zoom steps: 100 shows the whole page (fitted to width and height), the others are
+/// percent of the screen width.
 pub const ZOOMS: [u32; 4] = [100, 150, 200, 300];
 
-/// The full-size page viewer: fit to the screen width, zoom by buttons, keys or pinch, scroll to
+/// The full-size page viewer: the whole page first (an A4 page on a landscape tablet is not cut
+/// to its top third), zoom by buttons, keys or pinch, scroll to
 /// pan; 上一页/下一页 walk every page of the case in reading order.
 #[component]
 pub fn PageViewer(
@@ -43,7 +45,13 @@ pub fn PageViewer(
             }
             div { class: "viewer-stage",
                 match view {
-                    PageView::Ready(url) => rsx! { img { id: "viewer-img", src: "{url}", alt: "{label}", style: "width: {zoom}%;", "data-zoom": "{zoom}" } },
+                    PageView::Ready(url) => rsx! {
+                        if zoom <= ZOOMS[0] {
+                            img { id: "viewer-img", class: "fit", src: "{url}", alt: "{label}", "data-zoom": "{zoom}" }
+                        } else {
+                            img { id: "viewer-img", src: "{url}", alt: "{label}", style: "width: {zoom}%;", "data-zoom": "{zoom}" }
+                        }
+                    },
                     PageView::Loading => rsx! { p { class: "viewer-msg", id: "viewer-loading", "正在载入这一页…" } },
                     PageView::Failed(e) => rsx! {
                         div { class: "viewer-msg", id: "viewer-error",
