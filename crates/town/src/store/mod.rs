@@ -35,8 +35,7 @@ pub use self::pg::PgStore;
 pub use self::records::{
     CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, FollowUpOutcome, Rating,
     RatingVia, Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket,
-    TicketError,
-    VersionRecord,
+    TicketError, VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
 
