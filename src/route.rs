@@ -18,6 +18,7 @@ use crate::views::outbox::Outbox;
 use crate::views::receipt::ReceiptScreen;
 use crate::views::town::case::TownCase;
 use crate::views::town::operator::OperatorGate;
+use crate::views::town::reviews::TownReviews;
 use crate::views::town::TownInbox;
 
 /// Every screen of the app.
@@ -52,6 +53,9 @@ pub enum Route {
         /// Town staff: one case, its pages and the actions.
         #[route("/town/case/:id")]
         TownCase { id: String },
+        /// Town staff: the town's bad reviews and their loop (核实 → 整改 → 回访).
+        #[route("/town/reviews")]
+        TownReviews {},
 }
 
 impl Route {
@@ -68,7 +72,10 @@ impl Route {
     /// enrolment before it, no enrolment screen after it, and each role to its own screens.
     pub fn redirect(&self, enrolment: Option<&Enrolment>) -> Option<Route> {
         let role = enrolment.map(|e| e.role);
-        let town_screen = matches!(self, Route::TownInbox {} | Route::TownCase { .. });
+        let town_screen = matches!(
+            self,
+            Route::TownInbox {} | Route::TownCase { .. } | Route::TownReviews {}
+        );
         let allowed = match (role, self) {
             (None, Route::Enrol {}) => true,
             (None, _) => false,

@@ -781,3 +781,147 @@ fn an_unsure_reading_says_so_and_offers_nothing() {
     // No photo read yet: nothing at all.
     assert!(!render_offer(&book, &case, None).contains("身份证号码"));
 }
+
+#[derive(Props, Clone, PartialEq)]
+struct ReviewHarness {
+    review: bianmin_protocol::bad_review::BadReview,
+}
+
+#[allow(non_snake_case)]
+fn ReviewWrapper(h: ReviewHarness) -> Element {
+    use bianmin::views::town::reviews::ReviewCard;
+    rsx! { ReviewCard { review: h.review.clone(), person: "王镇办", busy: false, record: move |_| {} } }
+}
+
+fn render_review(review: bianmin_protocol::bad_review::BadReview) -> String {
+    let mut dom = VirtualDom::new_with_props(ReviewWrapper, ReviewHarness { review });
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+fn bad_review(
+    steps: &[(&str, Option<&str>)],
+    working_days_left: i64,
+) -> bianmin_protocol::bad_review::BadReview {
+    use bianmin_protocol::bad_review::{BadReview, ReviewStep, TimelineEntry};
+    let order = ["verify", "rectify", "follow_up"];
+    BadReview {
+        case_id: "140423100201-20261130-D1-0001".into(),
+        village_name: "古韩镇南关村".into(),
+        item_name: "城乡居民养老保险参保登记".into(),
+        applicant: "张三".into(),
+        phone: "13800138000".into(),
+        level: 1,
+        level_label: "非常不满意".into(),
+        efficiency: 2,
+        quality: 3,
+        attitude: 1,
+        comment: "跑了三趟".into(),
+        rated_at: Utc::now(),
+        deadline: Utc::now().date_naive(),
+        working_days_left,
+        timeline: vec![
+            TimelineEntry {
+                at: Utc::now(),
+                label: "已受理".into(),
+                note: String::new(),
+            },
+            TimelineEntry {
+                at: Utc::now(),
+                label: "已办结".into(),
+                note: "证明已开具".into(),
+            },
+        ],
+        steps: steps
+            .iter()
+            .zip(order)
+            .map(|((notes, outcome), kind)| ReviewStep {
+                kind: kind.into(),
+                by: "王镇办 (T1)".into(),
+                at: Utc::now(),
+                notes: notes.to_string(),
+                outcome: outcome.map(str::to_string),
+            })
+            .collect(),
+        next_step: order.get(steps.len()).map(|s| s.to_string()),
+    }
+}
+
+#[test]
+fn a_bad_review_card_shows_contact_timeline_words_and_the_working_day_clock() {
+    let html = render_review(bad_review(&[], 15));
+    for want in [
+        "城乡居民养老保险参保登记",
+        "古韩镇南关村",
+        "href=\"tel:13800138000\"",
+        "张三",
+        "非常不满意",
+        "服务态度1",
+        "群众意见：跑了三趟",
+        "已受理",
+        "已办结：证明已开具",
+        "还剩15个工作日",
+        "data-next=\"verify\"",
+        "data-step=\"verify\"",
+        "登记核实",
+        "value=\"王镇办\"",
+    ] {
+        assert!(html.contains(want), "card lacks {want}: {html}");
+    }
+    // Nothing typed yet: the step cannot be sent empty; 核实 asks for no 回访 outcome.
+    assert!(html.contains("disabled"), "{html}");
+    assert!(!html.contains("step-outcome"), "{html}");
+}
+
+#[test]
+fn the_follow_up_asks_whether_the_resident_was_reached_and_a_closed_loop_shows_its_steps() {
+    let html = render_review(bad_review(&[("已核实", None), ("已整改", None)], -2));
+    assert!(html.contains("data-step=\"follow_up\""), "{html}");
+    assert!(html.contains("class=\"step-outcome\""), "{html}");
+    assert!(html.contains("已联系申请人并告知整改结果") && html.contains("未能联系上申请人"));
+    assert!(
+        html.contains("已超期2个工作日") && html.contains("badge error clock"),
+        "{html}"
+    );
+
+    let html = render_review(bad_review(
+        &[
+            ("已核实", None),
+            ("已整改", None),
+            ("电话回访", Some("reached")),
+        ],
+        -2,
+    ));
+    assert!(
+        html.contains("已闭环") && !html.contains("badge error"),
+        "{html}"
+    );
+    assert!(!html.contains("step-submit"), "{html}");
+    assert_eq!(html.matches("data-kind=").count(), 3, "{html}");
+    assert!(
+        html.contains("已联系申请人并告知整改结果。电话回访"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn staff_reach_the_bad_review_desk_from_the_inbox_and_agents_do_not() {
+    let (_dir, book, e) = enrolled();
+    // An agent is sent away from the town's screens.
+    let mut dom = dom(&book, Route::TownReviews {});
+    let html = settle(&mut dom, |h| h.contains("id=\"count-drafts\"")).await;
+    assert!(!html.contains("reviews-refresh"), "{html}");
+
+    let mut staff = e.clone();
+    staff.role = bianmin_protocol::sync::DeviceRole::Staff;
+    book.save_enrolment(&staff).unwrap();
+    let mut dom = self::dom(&book, Route::TownInbox {});
+    settle(&mut dom, |h| h.contains("id=\"open-reviews\"")).await;
+    let mut dom = self::dom(&book, Route::TownReviews {});
+    // The tablet's server is unreachable here: the desk says so in Chinese, and nothing else breaks.
+    let html = settle(&mut dom, |h| {
+        h.contains("id=\"reviews-refresh\"") && h.contains("class=\"error\"")
+    })
+    .await;
+    assert!(html.contains("id=\"reviews-back\""), "{html}");
+}

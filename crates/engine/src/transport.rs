@@ -859,6 +859,30 @@ impl Transport {
         self.call(Method::POST, &format!("/v1/cases/{id}/actions"), Some(body))
             .await
     }
+
+    /// `GET /v1/bad-reviews` for town staff: the town's 差评 with contact and timeline (audited).
+    pub async fn bad_reviews(
+        &self,
+    ) -> Result<Vec<bianmin_protocol::bad_review::BadReview>, TransportError> {
+        self.call(Method::GET, "/v1/bad-reviews", None).await
+    }
+
+    /// `POST /v1/rectifications/{id}/steps` for town staff: records 核实, 整改 or 回访.
+    pub async fn record_review_step(
+        &self,
+        id: &str,
+        req: &bianmin_protocol::bad_review::ReviewStepRequest,
+    ) -> Result<(), TransportError> {
+        let body = serde_json::to_vec(req).expect("steps serialize");
+        let _: serde::de::IgnoredAny = self
+            .call(
+                Method::POST,
+                &format!("/v1/rectifications/{id}/steps"),
+                Some(body),
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

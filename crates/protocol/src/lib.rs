@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod bad_review;
 pub mod sync;
 
 /// A case number (办件编号), minted on the phone: `{village}-{yyyymmdd}-{device}-{seq}`.

@@ -4,7 +4,7 @@
 //! The records themselves (ratings, loops, accounts, sessions, lockouts) are the store's
 //! (`crate::store`), so that every backend, and every server over one database, sees the same.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,7 +18,9 @@ use thiserror::Error;
 
 use crate::divisions::Divisions;
 use crate::store::{AdminStore, StoreError, StoredCase};
-pub use crate::store::{Rating, Rectification, Step, StepError, StepKind, Supervisor};
+pub use crate::store::{
+    FollowUpOutcome, Rating, Rectification, Step, StepError, StepKind, Supervisor,
+};
 
 /// Default time to close a bad review (BRIEF §3).
 pub const DEFAULT_RECTIFY_WORKING_DAYS: u32 = 15;
@@ -208,9 +210,10 @@ pub struct Figures {
     pub ratings: u32,
     /// 非常满意 + 满意 + 基本满意.
     pub satisfied: u32,
-    /// Ratings whose Rated event reached the case (and so the village phone's feed).
-    pub ratings_fed_back: u32,
     pub bad: u32,
+    /// Bad reviews whose resident was reached by a 回访 and told how it was handled
+    /// (联动反馈, the national 好差评 rule: see `docs/haochaping.md`).
+    pub bad_fed_back: u32,
     pub bad_verified_and_rectified: u32,
     pub bad_followed_up: u32,
     pub bad_overdue: u32,
@@ -237,8 +240,9 @@ impl Figures {
     pub fn satisfaction(&self) -> String {
         pct_text(self.satisfied, self.ratings)
     }
+    /// 联动反馈率: bad reviews fed back to their resident over all bad reviews.
     pub fn fed_back_rate(&self) -> String {
-        pct_text(self.ratings_fed_back, self.ratings)
+        pct_text(self.bad_fed_back, self.bad)
     }
     pub fn rectified_rate(&self) -> String {
         pct_text(self.bad_verified_and_rectified, self.bad)
@@ -254,8 +258,8 @@ impl Figures {
         self.overdue_now += o.overdue_now;
         self.ratings += o.ratings;
         self.satisfied += o.satisfied;
-        self.ratings_fed_back += o.ratings_fed_back;
         self.bad += o.bad;
+        self.bad_fed_back += o.bad_fed_back;
         self.bad_verified_and_rectified += o.bad_verified_and_rectified;
         self.bad_followed_up += o.bad_followed_up;
         self.bad_overdue += o.bad_overdue;
@@ -273,10 +277,6 @@ pub fn figures(
     today: NaiveDate,
 ) -> Vec<Figures> {
     let mut per: BTreeMap<String, Figures> = BTreeMap::new();
-    let states: HashMap<&str, CaseState> = cases
-        .iter()
-        .map(|c| (c.case.id.as_str(), c.case.state))
-        .collect();
     for sc in cases {
         let f = per.entry(sc.case.village.clone()).or_default();
         f.cases += 1;
@@ -306,9 +306,6 @@ pub fn figures(
         if r.level >= 3 {
             f.satisfied += 1;
         }
-        if states.get(r.case_id.as_str()) == Some(&CaseState::Rated) {
-            f.ratings_fed_back += 1;
-        }
     }
     for l in loops {
         let f = per.entry(l.village.clone()).or_default();
@@ -318,6 +315,9 @@ pub fn figures(
         }
         if l.has(StepKind::FollowUp) {
             f.bad_followed_up += 1;
+        }
+        if l.fed_back() {
+            f.bad_fed_back += 1;
         }
         if l.is_overdue(today) {
             f.bad_overdue += 1;

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod bad_review_desk;
 pub mod bucket;
 pub mod catalog;
 pub mod county_catalog;
@@ -288,6 +289,7 @@ pub fn app(state: AppState) -> Router {
         .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))
+        .merge(bad_review_desk::routes(state.clone()))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -19,7 +19,8 @@ use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
 use crate::error::{blocking, ApiError};
 use crate::feedback::{
-    csrf_token, figures, level_label, Figures, Rectification, Step, StepError, StepKind,
+    csrf_token, figures, level_label, Figures, FollowUpOutcome, Rectification, Step, StepError,
+    StepKind,
 };
 use crate::page::{form_too_large, frame, frame_with, internal, message_page};
 use crate::server::OverTls;
@@ -325,14 +326,14 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
             div.card {
                 h2 { "三个百分百与办件指标" }
                 p.muted { "评价与满意率只计申请人通过短信链接所作的评价；在代办员手机上扫码所作的现场评价单列，不计入。" }
-                p.muted { "联动反馈率＝评价已反馈到办件和村代办员的比例；核实整改率＝差评已核实并整改的比例；回访率＝差评整改后已回访的比例。" }
+                p.muted { "联动反馈率＝差评经回访已将核实整改结果反馈给申请人的比例；核实整改率＝差评已核实并整改的比例；回访率＝差评整改后已回访（含未能联系上）的比例。" }
                 div.scroll { table id="figures" {
                     tr { th { "区域" } th { "办件" } th { "按时办结率" } th { "超期" } th { "评价" } th { "满意率" } th { "现场评价（不计入）" } th { "差评" } th { "联动反馈率" } th { "核实整改率" } th { "回访率" } }
                     @for f in &o.figures {
                         tr class=[(f.level != "village").then_some("town")] {
                             td { (f.name) } td { (f.cases) } td { (f.on_time_rate()) } td { (f.overdue_now) }
                             td { (f.ratings) } td { (f.satisfaction()) } td.onsite { (f.on_site_ratings) } td { (f.bad) }
-                            td { (f.fed_back_rate()) } td.rectified { (f.rectified_rate()) } td.followed { (f.followed_up_rate()) }
+                            td.fedback { (f.fed_back_rate()) } td.rectified { (f.rectified_rate()) } td.followed { (f.followed_up_rate()) }
                         }
                     }
                 } }
@@ -375,12 +376,17 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                         }
                         @if !l.comment.is_empty() { p { "群众意见：" (l.comment) } }
                         @if !l.steps.is_empty() {
-                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; (s.notes) } } }
+                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; @if let Some(o) = s.outcome { (o.label()) "。" } (s.notes) } } }
                         }
                         @if let Some(next) = l.next_step() {
                             form method="post" action={ "/county/rectifications/" (l.case_id) } {
                                 input type="hidden" name="csrf" value=(csrf);
                                 input type="hidden" name="step" value=(next.as_str());
+                                @if next == StepKind::FollowUp {
+                                    label { "回访结果" select name="outcome" {
+                                        @for o in FollowUpOutcome::ALL { option value=(o.as_str()) { (o.label()) } }
+                                    } }
+                                }
                                 label { "登记" (next.label()) "情况" textarea name="notes" rows="2" required maxlength="500" {} }
                                 button type="submit" { "提交" (next.label()) }
                             }
@@ -401,6 +407,9 @@ pub struct StepForm {
     step: String,
     #[serde(default)]
     notes: String,
+    /// A 回访's outcome (`reached` / `unreachable`); absent for other steps.
+    #[serde(default)]
+    outcome: String,
 }
 
 async fn county_step(
@@ -428,10 +437,22 @@ async fn county_step(
     let Some(kind) = StepKind::parse(&f.step) else {
         return message_page(StatusCode::BAD_REQUEST, "提交失败", "未知的整改步骤。");
     };
+    let outcome = match (kind, FollowUpOutcome::parse(&f.outcome)) {
+        (StepKind::FollowUp, None) => {
+            return message_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "提交失败",
+                "请选择回访结果。",
+            )
+        }
+        (StepKind::FollowUp, o) => o,
+        _ => None,
+    };
     match record_step(
         &state,
         &case_id,
         kind,
+        outcome,
         &format!("县监督员 {name}"),
         &f.notes,
         &format!("supervisor:{name}"),
@@ -448,12 +469,14 @@ async fn record_step(
     state: &AppState,
     case_id: &str,
     kind: StepKind,
+    outcome: Option<FollowUpOutcome>,
     by: &str,
     notes: &str,
     actor: &str,
 ) -> Result<Rectification, ApiError> {
     let step = Step {
         kind,
+        outcome,
         by: by.trim().chars().take(80).collect(),
         at: Utc::now(),
         notes: notes
@@ -476,6 +499,7 @@ async fn record_step(
         StepError::Closed => ApiError::conflict("loop_closed", e.to_string()),
         StepError::OutOfOrder { .. } => ApiError::conflict("step_out_of_order", e.to_string()),
         StepError::Empty => ApiError::unprocessable("empty_step", e.to_string()),
+        StepError::Outcome => ApiError::unprocessable("follow_up_outcome", e.to_string()),
         StepError::Store(s) => ApiError::from(s),
     })
 }
@@ -499,7 +523,7 @@ async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Err(r) => return r,
     };
     // A BOM so that Excel opens the UTF-8 Chinese correctly.
-    let mut out = String::from("\u{feff}level,code,name,cases,completed,completed_on_time,on_time_rate,overdue_now,ratings,satisfied,satisfaction,bad_reviews,ratings_fed_back,fed_back_rate,verified_and_rectified,rectified_rate,followed_up,followed_up_rate,bad_overdue,on_site_ratings\n");
+    let mut out = String::from("\u{feff}level,code,name,cases,completed,completed_on_time,on_time_rate,overdue_now,ratings,satisfied,satisfaction,bad_reviews,bad_fed_back,fed_back_rate,verified_and_rectified,rectified_rate,followed_up,followed_up_rate,bad_overdue,on_site_ratings\n");
     for f in &o.figures {
         let cols = [
             f.level.to_string(),
@@ -514,7 +538,7 @@ async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Respon
             f.satisfied.to_string(),
             f.satisfaction(),
             f.bad.to_string(),
-            f.ratings_fed_back.to_string(),
+            f.bad_fed_back.to_string(),
             f.fed_back_rate(),
             f.bad_verified_and_rectified.to_string(),
             f.rectified_rate(),
@@ -587,6 +611,9 @@ pub struct StepRequest {
     /// Who did it (the staff member's name).
     pub by: String,
     pub notes: String,
+    /// Required on `follow_up` (`reached` / `unreachable`), refused on the other steps.
+    #[serde(default)]
+    pub outcome: Option<FollowUpOutcome>,
 }
 
 /// POST /v1/rectifications/{case_id}/steps: 核实 / 整改 / 回访 by a town staff device.
@@ -613,7 +640,16 @@ async fn staff_step(
         return Err(ApiError::forbidden("that case is not in this town"));
     }
     let by = format!("{} ({})", req.by.trim(), d.id);
-    let r = record_step(&state, &case_id, req.step, &by, &req.notes, &d.id).await?;
+    let r = record_step(
+        &state,
+        &case_id,
+        req.step,
+        req.outcome,
+        &by,
+        &req.notes,
+        &d.id,
+    )
+    .await?;
     let today = china_today();
     Ok(Json(LoopView {
         level_label: level_label(r.level),

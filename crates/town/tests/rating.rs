@@ -288,11 +288,12 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     assert_eq!(l.next_step(), Some(StepKind::Verify));
 
     let step = |kind: &str, notes: &str| {
-        s.staff.json(
-            "POST",
-            &format!("/v1/rectifications/{}/steps", s.id),
-            &json!({"step": kind, "by": "王镇办", "notes": notes}),
-        )
+        let mut body = json!({"step": kind, "by": "王镇办", "notes": notes});
+        if kind == "follow_up" {
+            body["outcome"] = json!("reached");
+        }
+        s.staff
+            .json("POST", &format!("/v1/rectifications/{}/steps", s.id), &body)
     };
     // Out of order, empty notes, wrong device kinds and other towns are refused.
     assert_eq!(
@@ -355,8 +356,22 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     for (k, n) in [
         ("verify", "已核实：窗口排队时间长"),
         ("rectify", "增设周六窗口"),
-        ("follow_up", "电话回访，群众满意"),
     ] {
+        let (st, body) = send(&r, step(k, n)).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+    }
+    // A 回访 must say whether the resident was reached; an outcome on another step is refused.
+    for body in [
+        json!({"step": "follow_up", "by": "王镇办", "notes": "电话回访"}),
+        json!({"step": "follow_up", "by": "王镇办", "notes": "电话回访", "outcome": "maybe"}),
+    ] {
+        let (st, text) = send(&r, s.staff.json("POST", &path, &body)).await;
+        assert!(
+            st == StatusCode::UNPROCESSABLE_ENTITY || st == StatusCode::BAD_REQUEST,
+            "{st} {text}"
+        );
+    }
+    for (k, n) in [("follow_up", "电话回访，群众满意")] {
         let (st, body) = send(&r, step(k, n)).await;
         assert_eq!(st, StatusCode::OK, "{body}");
     }
@@ -370,6 +385,7 @@ async fn a_bad_review_opens_the_loop_that_staff_close_in_order() {
     assert_eq!(v[0]["steps"].as_array().unwrap().len(), 3);
     assert!(v[0]["next_step"].is_null());
     assert_eq!(v[0]["steps"][2]["by"], format!("王镇办 ({})", s.staff.id));
+    assert_eq!(v[0]["steps"][2]["outcome"], "reached");
 
     let after = figures(
         &s.town.state.divisions(),
@@ -514,6 +530,59 @@ async fn county_pages_need_a_login_and_csrf_and_export_csv() {
         county.contains("\"1\"") && county.contains("\"0.0%\""),
         "{county}"
     );
+
+    // 整改, then a 回访 that must say whether the resident was reached.
+    let step = |fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        form(&path, &all, Some(&cookie))
+    };
+    let resp = send_raw(&r, step(&[("step", "rectify"), ("notes", "窗口培训")])).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, page) = send(&r, get("/county", Some(&cookie))).await;
+    assert!(page.contains("name=\"outcome\"") && page.contains("未能联系上申请人"));
+    let (st, page) = send(&r, step(&[("step", "follow_up"), ("notes", "电话回访")])).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("请选择回访结果"));
+    let resp = send_raw(
+        &r,
+        step(&[
+            ("step", "follow_up"),
+            ("outcome", "unreachable"),
+            ("notes", "三次致电无人接听"),
+        ]),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let l = s.town.state.store.rectification(&s.id).unwrap().unwrap();
+    assert!(l.is_closed() && !l.fed_back());
+    // Followed up, but the resident was never told: 回访率 100%, 联动反馈率 0%.
+    let (_, page) = send(&r, get("/county", Some(&cookie))).await;
+    assert!(page.contains("未能联系上申请人。三次致电无人接听"));
+    let (_, csv) = send(&r, get("/county/export.csv", Some(&cookie))).await;
+    let header: Vec<&str> = csv
+        .lines()
+        .next()
+        .unwrap()
+        .trim_start_matches('\u{feff}')
+        .split(',')
+        .collect();
+    let county: Vec<String> = csv
+        .lines()
+        .find(|l| l.starts_with("\"county\""))
+        .unwrap()
+        .split(',')
+        .map(|c| c.trim_matches('"').to_string())
+        .collect();
+    let col = |name: &str| county[header.iter().position(|h| *h == name).unwrap()].clone();
+    assert_eq!(
+        (
+            col("bad_fed_back"),
+            col("fed_back_rate"),
+            col("followed_up_rate")
+        ),
+        ("0".into(), "0.0%".into(), "100.0%".into())
+    );
 }
 
 #[tokio::test]
@@ -649,4 +718,103 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
             && body.contains(&past.to_string()),
         "overdue case listed"
     );
+}
+
+/// 联动反馈率 counts bad reviews whose resident a 回访 reached with the result, over all bad
+/// reviews: an unanswered call is a 回访 but no feedback, a loop still at 整改 is neither, and
+/// good ratings (or a case merely reaching Rated) are not in it at all.
+#[test]
+fn the_feedback_rate_counts_bad_reviews_whose_resident_was_told() {
+    use bianmin_town::feedback::{FollowUpOutcome, Rating, Rectification, Step};
+    use bianmin_town::store::RatingVia;
+    use chrono::Utc;
+    let town = Town::new();
+    let step = |kind, outcome| Step {
+        kind,
+        by: "王镇办".into(),
+        at: Utc::now(),
+        notes: "记录".into(),
+        outcome,
+    };
+    let lp = |id: &str, steps: Vec<Step>| Rectification {
+        case_id: id.into(),
+        village: NANGUAN.into(),
+        level: 1,
+        comment: "慢".into(),
+        opened_at: Utc::now(),
+        deadline: china_today(),
+        steps,
+    };
+    let done = |last| {
+        vec![
+            step(StepKind::Verify, None),
+            step(StepKind::Rectify, None),
+            step(StepKind::FollowUp, last),
+        ]
+    };
+    // A loop closed before outcomes existed: stored JSON without the field.
+    let legacy: Rectification = serde_json::from_value(json!({
+        "case_id": "legacy", "village": NANGUAN, "level": 2, "comment": "",
+        "opened_at": Utc::now(), "deadline": china_today(),
+        "steps": [
+            {"kind": "verify", "by": "a", "at": Utc::now(), "notes": "n"},
+            {"kind": "rectify", "by": "a", "at": Utc::now(), "notes": "n"},
+            {"kind": "follow_up", "by": "a", "at": Utc::now(), "notes": "n"}
+        ]
+    }))
+    .unwrap();
+    let loops = vec![
+        lp("told", done(Some(FollowUpOutcome::Reached))),
+        lp("no-answer", done(Some(FollowUpOutcome::Unreachable))),
+        lp(
+            "rectifying",
+            vec![step(StepKind::Verify, None), step(StepKind::Rectify, None)],
+        ),
+        legacy,
+    ];
+    let rating = |id: &str, level| Rating {
+        case_id: id.into(),
+        village: NANGUAN.into(),
+        level,
+        efficiency: 3,
+        quality: 3,
+        attitude: 3,
+        comment: String::new(),
+        rated_at: Utc::now(),
+        token_issued: china_today(),
+        completion: None,
+        via: RatingVia::Sms,
+    };
+    let ratings: Vec<Rating> = ["good-1", "good-2", "good-3"]
+        .into_iter()
+        .map(|id| rating(id, 5))
+        .chain(loops.iter().map(|l| rating(&l.case_id, l.level)))
+        .collect();
+    let f = figures(
+        &town.state.divisions(),
+        &[],
+        &ratings,
+        &loops,
+        china_today(),
+    );
+    let v = f.iter().find(|f| f.code == NANGUAN).unwrap();
+    assert_eq!(
+        (v.ratings, v.bad, v.bad_followed_up, v.bad_fed_back),
+        (7, 4, 3, 1)
+    );
+    assert_eq!(
+        (v.fed_back_rate(), v.followed_up_rate(), v.rectified_rate()),
+        ("25.0%".into(), "75.0%".into(), "100.0%".into())
+    );
+    let county = f.last().unwrap();
+    assert_eq!((county.bad, county.bad_fed_back), (4, 1));
+    // Nothing to feed back: no rate rather than a flattering 100%.
+    let none = figures(
+        &town.state.divisions(),
+        &[],
+        &ratings[..3],
+        &[],
+        china_today(),
+    );
+    assert_eq!(none.last().unwrap().fed_back_rate(), "—");
 }

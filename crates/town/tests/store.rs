@@ -15,8 +15,8 @@ use bianmin_protocol::{AgentRef, Applicant, CaseSubmission, Decision, DecisionEv
 use bianmin_town::audit::{verify_chain, AuditDraft};
 use bianmin_town::bucket::RateConfig;
 use bianmin_town::store::{
-    BucketKind, Rating, Rectification, Step, StepError, StepKind, StoredCase, Supervisor, Ticket,
-    TicketError, TownStore,
+    BucketKind, FollowUpOutcome, Rating, Rectification, Step, StepError, StepKind, StoredCase,
+    Supervisor, Ticket, TicketError, TownStore,
 };
 use chrono::{Duration, Utc};
 use common::backends::{backends, open_pg, test_db};
@@ -249,11 +249,13 @@ fn loop_steps_come_in_order_with_their_audit_entries() {
     each(|b| {
         let s = &b.store;
         let c = case(2);
+        // A 回访 says whether the resident was reached; no other step does.
         let step = |kind, notes: &str| Step {
             kind,
             by: "王镇办".into(),
             at: Utc::now(),
             notes: notes.into(),
+            outcome: (kind == StepKind::FollowUp).then_some(FollowUpOutcome::Reached),
         };
         let audit = || AuditDraft::new("staff", "step", Some(&c.case.id), "");
         assert!(matches!(
@@ -280,15 +282,37 @@ fn loop_steps_come_in_order_with_their_audit_entries() {
             s.add_step(&c.case.id, step(StepKind::Verify, "  "), audit()),
             Err(StepError::Empty)
         ));
-        for k in StepKind::ORDER {
+        let verify_with_outcome = Step {
+            outcome: Some(FollowUpOutcome::Unreachable),
+            ..step(StepKind::Verify, "x")
+        };
+        assert!(matches!(
+            s.add_step(&c.case.id, verify_with_outcome, audit()),
+            Err(StepError::Outcome)
+        ));
+        for k in [StepKind::Verify, StepKind::Rectify] {
             s.add_step(&c.case.id, step(k, "done"), audit()).unwrap();
         }
+        let silent_follow_up = Step {
+            outcome: None,
+            ..step(StepKind::FollowUp, "x")
+        };
+        assert!(matches!(
+            s.add_step(&c.case.id, silent_follow_up, audit()),
+            Err(StepError::Outcome)
+        ));
+        assert!(!s.rectification(&c.case.id).unwrap().unwrap().fed_back());
+        s.add_step(&c.case.id, step(StepKind::FollowUp, "done"), audit())
+            .unwrap();
         assert!(matches!(
             s.add_step(&c.case.id, step(StepKind::FollowUp, "again"), audit()),
             Err(StepError::Closed)
         ));
         let stored = s.rectification(&c.case.id).unwrap().unwrap();
         assert!(stored.is_closed());
+        // The outcome survives the backend's storage.
+        assert_eq!(stored.steps[2].outcome, Some(FollowUpOutcome::Reached));
+        assert!(stored.fed_back());
         assert_eq!(
             s.audit_log().unwrap().len(),
             3,

@@ -25,6 +25,7 @@ pub mod check;
 mod materials;
 pub mod operator;
 pub mod pages;
+pub mod reviews;
 mod viewer;
 
 /// A signed client for the town centre as this tablet, or what to tell staff.
@@ -169,6 +170,7 @@ pub fn TownInbox() -> Element {
                 }
                 label { class: "check", input { r#type: "checkbox", checked: overdue(), onchange: move |e| overdue.set(e.checked()) } "只看超期" }
                 button { class: "btn", id: "inbox-refresh", onclick: move |_| reload += 1, "刷新" }
+                button { class: "btn", id: "open-reviews", onclick: move |_| { navigator().push(Route::TownReviews {}); }, "差评整改" }
             }
             match list {
                 Err(e) => rsx! { p { class: "error", "{e}" } },

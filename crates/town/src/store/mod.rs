@@ -33,9 +33,9 @@ use crate::bucket::RateConfig;
 pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
-    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating, RatingVia,
-    Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket, TicketError,
-    VersionRecord,
+    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, FollowUpOutcome, Rating,
+    RatingVia, Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket,
+    TicketError, VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
 
@@ -75,6 +75,8 @@ pub enum StepError {
     },
     #[error("a step needs the name of who did it and notes")]
     Empty,
+    #[error("a follow-up (and only a follow-up) says whether the resident was reached")]
+    Outcome,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

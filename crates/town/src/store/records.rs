@@ -133,6 +133,39 @@ impl StepKind {
     }
 }
 
+/// What a 回访 achieved: whether the resident was reached and told how the bad review was
+/// handled. Only `Reached` is rectification feedback to the resident (联动反馈).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpOutcome {
+    /// 已联系申请人并告知核实整改结果.
+    Reached,
+    /// 未能联系上申请人.
+    Unreachable,
+}
+
+impl FollowUpOutcome {
+    pub const ALL: [FollowUpOutcome; 2] = [FollowUpOutcome::Reached, FollowUpOutcome::Unreachable];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            FollowUpOutcome::Reached => "已联系申请人并告知整改结果",
+            FollowUpOutcome::Unreachable => "未能联系上申请人",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpOutcome::Reached => "reached",
+            FollowUpOutcome::Unreachable => "unreachable",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FollowUpOutcome> {
+        FollowUpOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 /// One recorded step: who, when, what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
@@ -140,6 +173,10 @@ pub struct Step {
     pub by: String,
     pub at: DateTime<Utc>,
     pub notes: String,
+    /// A 回访's outcome. Steps recorded before outcomes existed have none, and so do not count
+    /// as feedback to the resident: nobody said the resident was reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<FollowUpOutcome>,
 }
 
 /// The closed loop a bad review opens (整改记录).
@@ -169,6 +206,14 @@ impl Rectification {
         self.next_step().is_none()
     }
 
+    /// The resident was told how the bad review was handled: a 回访 that reached them
+    /// (联动反馈, see `docs/haochaping.md`).
+    pub fn fed_back(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.kind == StepKind::FollowUp && s.outcome == Some(FollowUpOutcome::Reached))
+    }
+
     /// Open past its deadline (China date).
     pub fn is_overdue(&self, today: NaiveDate) -> bool {
         !self.is_closed() && today > self.deadline
@@ -180,6 +225,10 @@ impl Rectification {
         use super::StepError;
         if step.by.trim().is_empty() || step.notes.trim().is_empty() {
             return Err(StepError::Empty);
+        }
+        // Only a 回访 has an outcome, and it must say one: the feedback rate is counted from it.
+        if (step.kind == StepKind::FollowUp) != step.outcome.is_some() {
+            return Err(StepError::Outcome);
         }
         match self.next_step() {
             None => return Err(StepError::Closed),

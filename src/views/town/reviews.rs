@@ -1,0 +1,217 @@
+//! The 差评 desk on the town tablet (reached from the inbox): the town's bad reviews, each with the
+//! item, the applicant's phone for the 回访 call, the case's timeline, the resident's words and the
+//! working-day clock, and a form for the loop's next step (核实 → 整改 → 回访 with its outcome).
+//! Notes only: photos of a rectification are not taken here.
+
+use bianmin_protocol::bad_review::{outcome_label, step_label, BadReview, ReviewStepRequest};
+use dioxus::prelude::*;
+
+use crate::components::top_bar::TopBar;
+use crate::components::who::WhoLine;
+use crate::route::Route;
+use crate::services::use_enrolment;
+use crate::views::town::staff_transport;
+
+/// "还剩3个工作日" / "今天到期" / "已超期2个工作日" / "已闭环".
+pub fn clock(review: &BadReview) -> String {
+    match (review.next_step.is_some(), review.working_days_left) {
+        (false, _) => "已闭环".to_string(),
+        (true, 0) => "今天到期".to_string(),
+        (true, n) if n > 0 => format!("还剩{n}个工作日"),
+        (true, n) => format!("已超期{}个工作日", -n),
+    }
+}
+
+/// A moment in the tablet's local time, to the minute.
+fn when(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+#[component]
+pub fn TownReviews() -> Element {
+    let enrolment = use_enrolment();
+    let mut reload = use_signal(|| 0u32);
+    let mut busy = use_signal(|| false);
+    let mut message = use_signal(|| None::<String>);
+    let reviews = use_resource(move || async move {
+        let _ = reload();
+        let t = staff_transport(&enrolment.read())?;
+        t.bad_reviews().await.map_err(|e| e.staff_message())
+    });
+    let person = enrolment
+        .read()
+        .as_ref()
+        .map(|e| e.person.clone())
+        .unwrap_or_default();
+    let record = move |(case_id, req): (String, ReviewStepRequest)| {
+        spawn(async move {
+            busy.set(true);
+            let done = async {
+                let t = staff_transport(&enrolment.read())?;
+                t.record_review_step(&case_id, &req)
+                    .await
+                    .map_err(|e| e.staff_message())
+            }
+            .await;
+            match done {
+                Ok(()) => {
+                    message.set(Some(format!("已登记{}", step_label(&req.step))));
+                    reload += 1;
+                }
+                Err(e) => message.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let list: Result<Vec<BadReview>, String> = match &*reviews.read() {
+        None => Ok(Vec::new()),
+        Some(r) => r.clone(),
+    };
+    rsx! {
+        TopBar { title: "差评整改" }
+        main { class: "page town reviews",
+            WhoLine {}
+            div { class: "actions",
+                button { class: "btn", id: "reviews-back", onclick: move |_| { navigator().push(Route::TownInbox {}); }, "返回收件箱" }
+                button { class: "btn", id: "reviews-refresh", onclick: move |_| reload += 1, "刷新" }
+            }
+            if let Some(m) = message() { p { class: "muted", id: "review-message", "{m}" } }
+            match list {
+                Err(e) => rsx! { p { class: "error", "{e}" } },
+                Ok(list) if list.is_empty() => rsx! { p { class: "empty", "本镇暂无差评。" } },
+                Ok(list) => rsx! {
+                    for r in list {
+                        ReviewCard { key: "{r.case_id}", review: r.clone(), person: person.clone(), busy: busy(), record }
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// One bad review with its loop and the form for its next step.
+#[component]
+pub fn ReviewCard(
+    review: BadReview,
+    /// Who is recording (the tablet's enrolled person), editable.
+    person: String,
+    busy: bool,
+    record: Callback<(String, ReviewStepRequest)>,
+) -> Element {
+    let mut by = use_signal(|| person.clone());
+    let mut notes = use_signal(String::new);
+    let mut outcome = use_signal(|| "reached".to_string());
+    let r = &review;
+    let overdue = r.next_step.is_some() && r.working_days_left < 0;
+    let next = r.next_step.clone();
+    let next_attr = next.clone().unwrap_or_default();
+    let submit = {
+        let (case_id, next) = (r.case_id.clone(), next.clone());
+        move |_| {
+            let Some(step) = next.clone() else { return };
+            let follow_up = step == "follow_up";
+            record.call((
+                case_id.clone(),
+                ReviewStepRequest {
+                    step,
+                    by: by.read().trim().to_string(),
+                    notes: notes.read().trim().to_string(),
+                    outcome: follow_up.then(|| outcome.read().clone()),
+                },
+            ));
+            notes.set(String::new());
+        }
+    };
+    rsx! {
+        div { class: "card review", id: "review-{r.case_id}", "data-next": "{next_attr}",
+            div { class: "row-top",
+                strong { "{r.item_name}" }
+                span { class: if overdue { "badge error clock" } else { "badge clock" }, "{clock(r)}" }
+            }
+            p { class: "muted", "{r.village_name} · 办件编号 {r.case_id} · 整改期限 {r.deadline}" }
+            p { "申请人：{r.applicant}　电话：" a { class: "phone", href: "tel:{r.phone}", "{r.phone}" } }
+            p { class: "rating",
+                strong { "{r.level_label}" }
+                "（服务效率{r.efficiency} · 服务水平{r.quality} · 服务态度{r.attitude}）"
+            }
+            if !r.comment.is_empty() { p { class: "comment", "群众意见：{r.comment}" } }
+            details { class: "timeline",
+                summary { "办件经过（{r.timeline.len()}）" }
+                ol { for t in r.timeline.iter() {
+                    li { "{when(t.at)} {t.label}"
+                        if !t.note.is_empty() { "：{t.note}" } }
+                } }
+            }
+            if !r.steps.is_empty() {
+                ol { class: "steps",
+                    for s in r.steps.iter() {
+                        li { "data-kind": "{s.kind}",
+                            strong { "{step_label(&s.kind)}" } " {s.by} {when(s.at)}"
+                            br {}
+                            if let Some(o) = &s.outcome { "{outcome_label(o)}。" }
+                            "{s.notes}"
+                        }
+                    }
+                }
+            }
+            if let Some(step) = next.clone() {
+                div { class: "step-form",
+                    label { class: "field", span { "登记人" }
+                        input { class: "step-by", value: "{by}", oninput: move |e| by.set(e.value()) } }
+                    if step == "follow_up" {
+                        label { class: "field", span { "回访结果" }
+                            select { class: "step-outcome", onchange: move |e| outcome.set(e.value()),
+                                for o in ["reached", "unreachable"] {
+                                    option { value: "{o}", selected: *outcome.read() == o, "{outcome_label(o)}" }
+                                }
+                            }
+                        }
+                    }
+                    label { class: "field", span { "{step_label(&step)}情况" }
+                        textarea { class: "step-notes", value: "{notes}", oninput: move |e| notes.set(e.value()) } }
+                    button { class: "btn primary step-submit", "data-step": "{step}",
+                        disabled: busy || notes.read().trim().is_empty() || by.read().trim().is_empty(),
+                        onclick: submit,
+                        "登记{step_label(&step)}" }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(next: Option<&str>, left: i64) -> BadReview {
+        BadReview {
+            case_id: "x".into(),
+            village_name: String::new(),
+            item_name: String::new(),
+            applicant: String::new(),
+            phone: String::new(),
+            level: 1,
+            level_label: String::new(),
+            efficiency: 1,
+            quality: 1,
+            attitude: 1,
+            comment: String::new(),
+            rated_at: chrono::Utc::now(),
+            deadline: chrono::Utc::now().date_naive(),
+            working_days_left: left,
+            timeline: vec![],
+            steps: vec![],
+            next_step: next.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_clock_in_plain_chinese() {
+        assert_eq!(clock(&review(Some("verify"), 15)), "还剩15个工作日");
+        assert_eq!(clock(&review(Some("rectify"), 0)), "今天到期");
+        assert_eq!(clock(&review(Some("follow_up"), -2)), "已超期2个工作日");
+        assert_eq!(clock(&review(None, -2)), "已闭环");
+    }
+}
