@@ -1,9 +1,10 @@
 //! ID-number reader benchmark: reads synthetic ID-card photos (DejaVu Sans Mono digits) and
 //! reports exact / unsure / wrong and the time per photo.
 //!
-//! `cargo bench -p bianmin-scan --features font --bench idread -- [tuning|held-out] [N] [WxH]`
-//! (defaults: held-out, 200 photos, 4000x3000 = a 12 MP phone photo). Only the tuning set may
-//! be looked at photo by photo (`-v` prints each photo's reading).
+//! `cargo bench -p bianmin-scan --features font --bench idread -- [SET] [N] [WxH]`
+//! with SET one of `tuning`, `held-out` (cards filling 0.3–0.5 of the frame), `tuning-large`,
+//! `held-out-large` (0.5–0.9) (defaults: held-out, 200 photos, 4000x3000 = a 12 MP phone
+//! photo). Only the tuning sets may be looked at photo by photo (`-v` prints each reading).
 
 use bianmin_scan::idread::read_id;
 use bianmin_scan::idsynth::{self, FontFace};
@@ -29,6 +30,8 @@ fn main() {
     let font = FontFace::open(std::path::Path::new(FONT)).expect("fonts-dejavu-core is installed");
     let specs = match set {
         "tuning" => idsynth::id_tuning_set(n, size),
+        "tuning-large" => idsynth::id_large_tuning_set(n, size),
+        "held-out-large" => idsynth::id_large_held_out_set(n, size),
         _ => idsynth::id_held_out_set(n, size),
     };
     let (mut exact, mut unsure, mut wrong) = (0, 0, 0);
@@ -52,7 +55,7 @@ fn main() {
                 "unsure"
             }
         };
-        if verbose && set == "tuning" {
+        if verbose && set.starts_with("tuning") {
             let best: String = r
                 .chars
                 .iter()

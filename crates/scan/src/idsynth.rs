@@ -27,6 +27,13 @@ pub struct IdFront {
 /// sets). Thresholds of the reader may be chosen by looking at the tuning set only.
 const ID_TUNING_SEED: u64 = 90_000_000;
 const ID_HELD_OUT_SEED: u64 = 120_000_000;
+/// First seeds of the large-card tuning and held-out sets: cards filling 0.5–0.9 of the frame
+/// width, as agents shoot them (added beside the original sets, whose photos keep their seeds).
+const ID_LARGE_TUNING_SEED: u64 = 150_000_000;
+const ID_LARGE_HELD_OUT_SEED: u64 = 180_000_000;
+/// Share of the frame the card fills: the original sets' narrow cards and the large ones.
+const FILL_NARROW: std::ops::Range<f32> = 0.3..0.5;
+const FILL_LARGE: std::ops::Range<f32> = 0.5..0.9;
 
 /// A random valid ID number: a region code, a birth date 1930..2015, a sequence and the
 /// GB 11643 check character.
@@ -42,8 +49,15 @@ pub fn random_number(r: &mut StdRng) -> String {
     format!("{body}{check}")
 }
 
-/// One random ID-card photo from `seed` (stored size `raw_size`).
+/// One random ID-card photo from `seed` (stored size `raw_size`), the card filling 0.3–0.5 of
+/// the frame.
 pub fn id_front(seed: u64, raw_size: (u32, u32)) -> IdFront {
+    id_front_filling(seed, raw_size, FILL_NARROW)
+}
+
+/// As [`id_front`], the card filling a share of the frame drawn from `fill` (the synthetic
+/// camera still keeps every corner inside the frame).
+pub fn id_front_filling(seed: u64, raw_size: (u32, u32), fill: std::ops::Range<f32>) -> IdFront {
     let mut r = StdRng::seed_from_u64(seed ^ 0x1D_CA4D_F0E7);
     let number = random_number(&mut r);
     let turn = r.gen_range(0..4u8);
@@ -67,7 +81,7 @@ pub fn id_front(seed: u64, raw_size: (u32, u32)) -> IdFront {
         orientation: [1, 1, 3, 6, 6, 8][r.gen_range(0..6)],
         tilt_deg: turn as f32 * 90.0 + tilt,
         perspective: r.gen_range(0.0..0.06),
-        fill: r.gen_range(0.3..0.5),
+        fill: r.gen_range(fill),
         background,
         gradient: if r.gen_bool(0.6) {
             r.gen_range(0.1..0.5)
@@ -109,6 +123,28 @@ pub fn id_held_out_set(n: usize, raw_size: (u32, u32)) -> Vec<IdFront> {
         .map(|i| {
             let mut f = id_front(ID_HELD_OUT_SEED + i * 7919, raw_size);
             f.photo.name = "id_held_out";
+            f
+        })
+        .collect()
+}
+
+/// `n` large-card ID photos for tuning (cards filling 0.5–0.9 of the frame).
+pub fn id_large_tuning_set(n: usize, raw_size: (u32, u32)) -> Vec<IdFront> {
+    (0..n as u64)
+        .map(|i| {
+            let mut f = id_front_filling(ID_LARGE_TUNING_SEED + i, raw_size, FILL_LARGE);
+            f.photo.name = "id_large";
+            f
+        })
+        .collect()
+}
+
+/// `n` held-out large-card ID photos (cards filling 0.5–0.9 of the frame): only ever scored.
+pub fn id_large_held_out_set(n: usize, raw_size: (u32, u32)) -> Vec<IdFront> {
+    (0..n as u64)
+        .map(|i| {
+            let mut f = id_front_filling(ID_LARGE_HELD_OUT_SEED + i * 7919, raw_size, FILL_LARGE);
+            f.photo.name = "id_large_held_out";
             f
         })
         .collect()
