@@ -1076,6 +1076,66 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
     }
 }
 
+/// Every plausible ID-card outline either method proposes (oriented photo coordinates, refined
+/// on the full photo, largest first), without the agreement and fail-safe rules [`detect`]
+/// applies before it may crop a photo. For a reader that checks its own result (the ID-number
+/// reader's checksum, birth date and character scores): when [`detect`] keeps the whole frame,
+/// the card is often still among these (a large card on light or busy ground, where only one
+/// method sees it or the two disagree by a few pixels). Never used to crop a scan.
+pub fn card_outlines(r: &Raster, o: Orientation) -> Vec<[Point; 4]> {
+    let Some(sm) = Small::new(r) else {
+        return Vec::new();
+    };
+    let raw_to_or = o.oriented_to_raw(r.w as u32, r.h as u32);
+    let Some(to_oriented) = raw_to_or.inverse() else {
+        return Vec::new();
+    };
+    let mode = Mode::Card;
+    let ok = |q: &[Point; 4]| {
+        let ev = side_evidence(&sm.fine, sm.w, sm.h, q);
+        plausible(q, &ev, mode, sm.w, sm.h)
+    };
+    let (plain, _) = region_quad(sm.w, sm.h, &sm.coarse);
+    let (flat, _) = region_quad(sm.w, sm.h, &flatten(sm.w, sm.h, &sm.coarse));
+    let min_area = 0.02 * (sm.w * sm.h) as f32;
+    let mut small: Vec<[Point; 4]> = [plain, flat]
+        .into_iter()
+        .flatten()
+        .filter(|q| ok(q))
+        .chain(
+            line_quads(&sm.fine, sm.w, sm.h, min_area)
+                .into_iter()
+                .filter(|(q, ev)| plausible(q, ev, mode, sm.w, sm.h))
+                .map(|(q, _)| q),
+        )
+        .collect();
+    small.sort_by(|a, b| polygon_area(b).abs().total_cmp(&polygon_area(a).abs()));
+    // Outlines within a few small-copy pixels of a larger one would read the same band.
+    let mut kept: Vec<[Point; 4]> = Vec::new();
+    for q in small {
+        if !kept
+            .iter()
+            .any(|k| k.iter().zip(&q).all(|(a, b)| a.dist(*b) < 3.0))
+        {
+            kept.push(q);
+        }
+    }
+    let s = Sampler::new(r, o);
+    let rad = (3.0 * sm.f as f32).max(8.0);
+    kept.into_iter()
+        .take(MAX_CARD_OUTLINES)
+        .map(|q| {
+            let f = order_corners(q.map(|p| to_oriented.apply_pt(sm.to_raw(p))));
+            let f = refine(&s, f, rad);
+            order_corners(refine(&s, order_corners(f), 6.0))
+        })
+        .collect()
+}
+
+/// At most this many outlines are offered by [`card_outlines`] (each costs the reader two band
+/// warps and reads).
+const MAX_CARD_OUTLINES: usize = 4;
+
 /// Ground beyond the outline at least this share of the paper's level counts as light: on the
 /// tuning set a pale table or tiles measure about 0.8-0.9 of the paper next to them, and wood,
 /// cloth, a dark desk and newsprint all stay below 0.75.

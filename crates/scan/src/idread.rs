@@ -70,23 +70,58 @@ pub fn read_id_with(
     cancel.check()?;
     let o = header.orientation;
     let det = detect::detect(&raster, o, Mode::Card);
-    if !det.detected {
-        return Ok(IdReading::default());
+    let (ow, oh) = o.oriented_size(raster.w as u32, raster.h as u32);
+    // Outlines to read, best first. When detection keeps the whole frame (it must not crop a
+    // scan on doubtful evidence), the reader may still try the card outlines either method
+    // proposed and then the whole frame itself (a card filling the frame): every reading must
+    // pass the checksum, birth date and character-score gates, so a wrong outline gives no
+    // number rather than a wrong one.
+    let outlines: Vec<[Point; 4]> = if det.detected {
+        vec![det.corners]
+    } else {
+        let mut v = detect::card_outlines(&raster, o);
+        v.push(detect::frame_corners(ow, oh));
+        v
+    };
+    let to_raw = o.oriented_to_raw(raster.w as u32, raster.h as u32);
+    let mut first: Option<IdReading> = None;
+    for q in outlines {
+        let r = read_outline(&raster, &to_raw, q, verify, cancel)?;
+        if r.number.is_some() {
+            return Ok(IdReading {
+                card_found: true,
+                ..r
+            });
+        }
+        first.get_or_insert(r);
     }
-    let mut q = det.corners;
+    Ok(IdReading {
+        card_found: det.detected,
+        ..first.unwrap_or_default()
+    })
+}
+
+/// Reads the number from the card whose corners (displayed coordinates, any start) are `q`,
+/// trying both long edges as the bottom.
+fn read_outline(
+    raster: &Raster,
+    to_raw: &Mat3,
+    mut q: [Point; 4],
+    verify: &dyn Fn(&str) -> bool,
+    cancel: &CancelToken,
+) -> Result<IdReading, ScanError> {
     let top = q[0].dist(q[1]) + q[3].dist(q[2]);
     let side = q[0].dist(q[3]) + q[1].dist(q[2]);
     if side > top {
         // The card stands upright: make a long edge the top.
         q = [q[3], q[0], q[1], q[2]];
     }
-    let to_raw = o.oriented_to_raw(raster.w as u32, raster.h as u32);
     let mut best: Option<IdReading> = None;
     let mut answers = Vec::new();
     // The card may be upside down: read the band of both long edges.
     for flip in [q, [q[2], q[3], q[0], q[1]]] {
         cancel.check()?;
-        let band = warp_band(&raster, &to_raw, &flip, cancel)?;
+        let band = warp_band(raster, to_raw, &flip, cancel)?;
         let r = read_band(&band, CARD_W, CARD_H - BAND_TOP, verify);
         if let Some(n) = &r.number {
             answers.push(n.clone());
@@ -100,7 +135,6 @@ pub fn read_id_with(
         }
     }
     let mut out = best.unwrap_or_default();
-    out.card_found = true;
     if answers.len() > 1 && answers[0] != answers[1] {
         out.number = None;
     }
