@@ -76,6 +76,11 @@ pub fn read_id_with(
     // proposed and then the whole frame itself (a card filling the frame): every reading must
     // pass the checksum, birth date and character-score gates, so a wrong outline gives no
     // number rather than a wrong one.
+    // An outline detection did not confirm may be a wrong crop (part of the card, a shadow's
+    // edge) whose cells still look like digits; there a number is taken only when nothing had to
+    // be chosen: the best class of every position already forms it, and no other combination of
+    // the close alternatives passes the checks (so the checksum was not used to pick).
+    let trusted = det.detected;
     let outlines: Vec<[Point; 4]> = if det.detected {
         vec![det.corners]
     } else {
@@ -86,7 +91,10 @@ pub fn read_id_with(
     let to_raw = o.oriented_to_raw(raster.w as u32, raster.h as u32);
     let mut first: Option<IdReading> = None;
     for q in outlines {
-        let r = read_outline(&raster, &to_raw, q, verify, cancel)?;
+        let mut r = read_outline(&raster, &to_raw, q, verify, cancel)?;
+        if !trusted && !unchosen(&r) {
+            r.number = None;
+        }
         if r.number.is_some() {
             return Ok(IdReading {
                 card_found: true,
@@ -99,6 +107,19 @@ pub fn read_id_with(
         card_found: det.detected,
         ..first.unwrap_or_default()
     })
+}
+
+/// Whether `r`'s number is its only passing candidate and each character its position's best.
+fn unchosen(r: &IdReading) -> bool {
+    let Some(n) = &r.number else {
+        return false;
+    };
+    let best: String = r
+        .chars
+        .iter()
+        .map(|c| c.alternatives.first().map_or('?', |a| a.0))
+        .collect();
+    r.candidates.len() == 1 && best == *n
 }
 
 /// Reads the number from the card whose corners (displayed coordinates, any start) are `q`,
