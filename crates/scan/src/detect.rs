@@ -1108,6 +1108,9 @@ pub fn card_outlines(r: &Raster, o: Orientation) -> Vec<[Point; 4]> {
                 .filter(|(q, ev)| plausible(q, ev, mode, sm.w, sm.h))
                 .map(|(q, _)| q),
         )
+        // A cut card (its header band or a shadowed side missing) is shorter one way: only
+        // outlines with the card's proportions, as loose as perspective needs (as in `detect`).
+        .filter(|q| (0.92..=1.08).contains(&(quad_aspect(q) / (85.6 / 53.98))))
         .collect();
     small.sort_by(|a, b| polygon_area(b).abs().total_cmp(&polygon_area(a).abs()));
     // Outlines within a few small-copy pixels of a larger one would read the same band.

@@ -70,10 +70,10 @@ pub fn read_id_with(
     cancel.check()?;
     let o = header.orientation;
     let det = detect::detect(&raster, o, Mode::Card);
-    let (ow, oh) = o.oriented_size(raster.w as u32, raster.h as u32);
     // Outlines to read, best first. When detection keeps the whole frame (it must not crop a
     // scan on doubtful evidence), the reader may still try the card outlines either method
-    // proposed and then the whole frame itself (a card filling the frame): every reading must
+    // proposed (the whole frame itself is not tried: warped to a card it squashes the glyphs,
+    // and on the tuning sets a card filling the frame is found as an outline): every reading must
     // pass the checksum, birth date and character-score gates, so a wrong outline gives no
     // number rather than a wrong one.
     // An outline detection did not confirm may be a wrong crop (part of the card, a shadow's
@@ -84,9 +84,7 @@ pub fn read_id_with(
     let outlines: Vec<[Point; 4]> = if det.detected {
         vec![det.corners]
     } else {
-        let mut v = detect::card_outlines(&raster, o);
-        v.push(detect::frame_corners(ow, oh));
-        v
+        detect::card_outlines(&raster, o)
     };
     let to_raw = o.oriented_to_raw(raster.w as u32, raster.h as u32);
     let mut first: Option<IdReading> = None;

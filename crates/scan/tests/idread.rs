@@ -58,7 +58,7 @@ fn score(set: &[IdFront], font: &Font) -> (usize, usize, Vec<String>) {
     for f in set {
         match read(f, font) {
             Some(n) if n == f.number => exact += 1,
-            Some(n) => wrong.push(format!("{}: read {n}", f.photo.describe())),
+            Some(n) => wrong.push(format!("{}: read {n}, truth {}", f.photo.describe(), f.number)),
             None => unsure += 1,
         }
     }
