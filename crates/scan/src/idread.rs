@@ -78,8 +78,8 @@ pub fn read_id_with(
     // number rather than a wrong one.
     // An outline detection did not confirm may be a wrong crop (part of the card, a shadow's
     // edge) whose cells still look like digits; there a number is taken only when nothing had to
-    // be chosen: the best class of every position already forms it, and no other combination of
-    // the close alternatives passes the checks (so the checksum was not used to pick).
+    // be chosen: the best class of every position, each clearly ahead of its second, already
+    // forms it, and no other combination passes the checks (so the checksum was not used to pick).
     let trusted = det.detected;
     let outlines: Vec<[Point; 4]> = if det.detected {
         vec![det.corners]
@@ -107,7 +107,8 @@ pub fn read_id_with(
     })
 }
 
-/// Whether `r`'s number is its only passing candidate and each character its position's best.
+/// Whether `r`'s number is its only passing candidate, each character its position's best by a
+/// clear margin.
 fn unchosen(r: &IdReading) -> bool {
     let Some(n) = &r.number else {
         return false;
@@ -117,7 +118,16 @@ fn unchosen(r: &IdReading) -> bool {
         .iter()
         .map(|c| c.alternatives.first().map_or('?', |a| a.0))
         .collect();
-    r.candidates.len() == 1 && best == *n
+    // No position had a close second class either: the checksum did not even have a choice to
+    // confirm (two compensating misreads pass it about one time in eleven).
+    let clear = r
+        .chars
+        .iter()
+        .all(|c| match (c.alternatives.first(), c.alternatives.get(1)) {
+            (Some(a), Some(b)) => a.1 - b.1 >= ALT_MARGIN,
+            _ => true,
+        });
+    r.candidates.len() == 1 && best == *n && clear
 }
 
 /// Reads the number from the card whose corners (displayed coordinates, any start) are `q`,
