@@ -864,7 +864,7 @@ fn a_bad_review_card_shows_contact_timeline_words_and_the_working_day_clock() {
         "data-next=\"verify\"",
         "data-step=\"verify\"",
         "登记核实",
-        "value=\"王镇办\"",
+        "登记人：王镇办",
     ] {
         assert!(html.contains(want), "card lacks {want}: {html}");
     }

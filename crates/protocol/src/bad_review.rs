@@ -70,6 +70,10 @@ pub struct ReviewStepRequest {
     /// Required on `follow_up`: `reached` or `unreachable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// The PIN of the person who unlocked the tablet, for the server to check (as with every
+    /// staff action); the recorded name is the checked person's, not `by`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
 }
 
 /// The Chinese name of a loop step.

@@ -614,6 +614,10 @@ pub struct StepRequest {
     /// Required on `follow_up` (`reached` / `unreachable`), refused on the other steps.
     #[serde(default)]
     pub outcome: Option<FollowUpOutcome>,
+    /// The unlocked person's PIN: who is recorded is decided by `staff::acting_person`, as for
+    /// every other staff action, never by the name alone.
+    #[serde(default)]
+    pub pin: Option<String>,
 }
 
 /// POST /v1/rectifications/{case_id}/steps: 核实 / 整改 / 回访 by a town staff device.
@@ -639,7 +643,7 @@ async fn staff_step(
     {
         return Err(ApiError::forbidden("that case is not in this town"));
     }
-    let by = format!("{} ({})", req.by.trim(), d.id);
+    let by = crate::staff::acting_person(&state, &d, &req.by, req.pin.as_deref()).await?;
     let r = record_step(
         &state,
         &case_id,

@@ -32,12 +32,16 @@ fn client(server: &str, d: &Device) -> Transport {
     .unwrap()
 }
 
+/// 王镇办's PIN: the town has personal accounts, so steps are recorded under the checked person.
+const PIN: &str = "204816";
+
 fn step(kind: &str, notes: &str, outcome: Option<&str>) -> ReviewStepRequest {
     ReviewStepRequest {
         step: kind.into(),
         by: "王镇办".into(),
         notes: notes.into(),
         outcome: outcome.map(str::to_string),
+        pin: Some(PIN.into()),
     }
 }
 
@@ -64,6 +68,9 @@ async fn staff_work_the_loop_from_the_tablet_with_contact_timeline_and_clock() {
     assert_eq!(st, axum::http::StatusCode::SEE_OTHER);
     let (st, _) = send(&r, sms_rating_post(&sms_link(&town, &good).await, 5, "")).await;
     assert_eq!(st, axum::http::StatusCode::SEE_OTHER);
+
+    // From here the town works with personal accounts (the cases above were handled before).
+    bianmin_town::staff::add_staff(town.state.admin.as_ref(), GUHAN, "王镇办", PIN).unwrap();
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!("http://{}", listener.local_addr().unwrap());
@@ -124,6 +131,16 @@ async fn staff_work_the_loop_from_the_tablet_with_contact_timeline_and_clock() {
         ),
         403
     );
+
+    // A wrong PIN, or none, records nothing: the name in the request alone never counts.
+    for pin in [Some("999999"), None] {
+        let mut req = step("verify", "冒名", None);
+        req.pin = pin.map(str::to_string);
+        assert_eq!(
+            status(tablet.record_review_step(&id, &req).await.unwrap_err()),
+            403
+        );
+    }
 
     // Out of order, and a 回访 that does not say whether the resident was reached, are refused.
     assert_eq!(

@@ -40,12 +40,21 @@ pub fn TownReviews() -> Element {
         let t = staff_transport(&enrolment.read())?;
         t.bad_reviews().await.map_err(|e| e.staff_message())
     });
-    let person = enrolment
-        .read()
-        .as_ref()
-        .map(|e| e.person.clone())
-        .unwrap_or_default();
-    let record = move |(case_id, req): (String, ReviewStepRequest)| {
+    // Who is recorded: the person who unlocked the tablet with their PIN (checked by the town
+    // centre), or on a town without personal accounts the tablet's enrolled person.
+    let operator = super::operator::use_operator();
+    let (unlocked, _) = super::operator::credentials(&operator.read());
+    let person = if unlocked.is_empty() {
+        enrolment
+            .read()
+            .as_ref()
+            .map(|e| e.person.clone())
+            .unwrap_or_default()
+    } else {
+        unlocked
+    };
+    let record = move |(case_id, mut req): (String, ReviewStepRequest)| {
+        req.pin = super::operator::credentials(&operator.read()).1;
         spawn(async move {
             busy.set(true);
             let done = async {
@@ -95,12 +104,11 @@ pub fn TownReviews() -> Element {
 #[component]
 pub fn ReviewCard(
     review: BadReview,
-    /// Who is recording (the tablet's enrolled person), editable.
+    /// Who is recorded: the unlocked person, or the tablet's enrolled person.
     person: String,
     busy: bool,
     record: Callback<(String, ReviewStepRequest)>,
 ) -> Element {
-    let mut by = use_signal(|| person.clone());
     let mut notes = use_signal(String::new);
     let mut outcome = use_signal(|| "reached".to_string());
     let r = &review;
@@ -108,7 +116,7 @@ pub fn ReviewCard(
     let next = r.next_step.clone();
     let next_attr = next.clone().unwrap_or_default();
     let submit = {
-        let (case_id, next) = (r.case_id.clone(), next.clone());
+        let (case_id, next, person) = (r.case_id.clone(), next.clone(), person.clone());
         move |_| {
             let Some(step) = next.clone() else { return };
             let follow_up = step == "follow_up";
@@ -116,9 +124,10 @@ pub fn ReviewCard(
                 case_id.clone(),
                 ReviewStepRequest {
                     step,
-                    by: by.read().trim().to_string(),
+                    by: person.clone(),
                     notes: notes.read().trim().to_string(),
                     outcome: follow_up.then(|| outcome.read().clone()),
+                    pin: None,
                 },
             ));
             notes.set(String::new());
@@ -158,8 +167,7 @@ pub fn ReviewCard(
             }
             if let Some(step) = next.clone() {
                 div { class: "step-form",
-                    label { class: "field", span { "登记人" }
-                        input { class: "step-by", value: "{by}", oninput: move |e| by.set(e.value()) } }
+                    p { class: "step-by", "登记人：{person}" }
                     if step == "follow_up" {
                         label { class: "field", span { "回访结果" }
                             select { class: "step-outcome", onchange: move |e| outcome.set(e.value()),
@@ -172,7 +180,7 @@ pub fn ReviewCard(
                     label { class: "field", span { "{step_label(&step)}情况" }
                         textarea { class: "step-notes", value: "{notes}", oninput: move |e| notes.set(e.value()) } }
                     button { class: "btn primary step-submit", "data-step": "{step}",
-                        disabled: busy || notes.read().trim().is_empty() || by.read().trim().is_empty(),
+                        disabled: busy || notes.read().trim().is_empty(),
                         onclick: submit,
                         "登记{step_label(&step)}" }
                 }
