@@ -255,7 +255,7 @@ fn corner_editor_puts_four_handles_at_the_corners_scaled_to_the_stage() {
         (3, (25, 75), "左下角"),
     ] {
         let handle = format!(
-            "data-corner=\"{i}\" aria-label=\"{name}\" style=\"left: {x}.00%; top: {y}.00%;\""
+            "data-corner=\"{i}\" role=\"button\" aria-roledescription=\"可拖动的角\" aria-label=\"{name}\" style=\"left: {x}.00%; top: {y}.00%;\""
         );
         assert!(html.contains(&handle), "handle {i} at {x}%/{y}%: {html}");
     }
