@@ -55,11 +55,7 @@ async fn list(
             continue;
         };
         let item_name = state
-            .catalogs
-            .for_case(sc.case.catalog_version)
-            .catalog
-            .item(&sc.case.item)
-            .map(|i| i.name.clone())
+            .item_name(sc.case.catalog_version, &sc.case.item)
             .unwrap_or_else(|| sc.case.item.clone());
         out.push(BadReview {
             case_id: l.case_id.clone(),

@@ -173,6 +173,16 @@ impl AppState {
         self.catalogs.latest().catalog.calendar()
     }
 
+    /// The name of item `code` in the catalog version a case was made under (`None` when that
+    /// version has no such item).
+    pub fn item_name(&self, catalog_version: u32, code: &str) -> Option<String> {
+        self.catalogs
+            .for_case(catalog_version)
+            .catalog
+            .item(code)
+            .map(|i| i.name.clone())
+    }
+
     /// The administrative tree of the newest published version (a service point opens by
     /// publishing, without a release).
     pub fn divisions(&self) -> Arc<Divisions> {

@@ -280,11 +280,7 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
                     .village_full_name(&c.case.village)
                     .unwrap_or_default(),
                 state
-                    .catalogs
-                    .for_case(c.case.catalog_version)
-                    .catalog
-                    .item(&c.case.item)
-                    .map(|i| i.name.clone())
+                    .item_name(c.case.catalog_version, &c.case.item)
                     .unwrap_or_default(),
                 c.case.deadline.map(|d| d.to_string()).unwrap_or_default(),
             )

@@ -127,11 +127,7 @@ fn render(
 ) -> Markup {
     let c = &sc.case;
     let item = state
-        .catalogs
-        .for_case(c.catalog_version)
-        .catalog
-        .item(&c.item)
-        .map(|i| i.name.clone())
+        .item_name(c.catalog_version, &c.item)
         .unwrap_or_else(|| c.item.clone());
     let state_now = if rating.is_some() && c.state == CaseState::Rated {
         "已办结"

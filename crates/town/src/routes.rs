@@ -896,11 +896,7 @@ pub async fn inbox(
                 .village_full_name(&sc.case.village)
                 .unwrap_or_default(),
             item_name: state
-                .catalogs
-                .for_case(sc.case.catalog_version)
-                .catalog
-                .item(&sc.case.item)
-                .map(|i| i.name.clone())
+                .item_name(sc.case.catalog_version, &sc.case.item)
                 .unwrap_or_default(),
             applicant: mask_name(&sc.case.applicant.name),
             id_number: mask_id_number(&sc.case.applicant.id_number),
