@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use bianmin_protocol::sync::{
     signing_string, ActionRequest, ActionResult, CatalogManifest, CatalogPartsRequest,
-    CatalogPartsResponse, ChangesPage, EnrolRequest, EnrolResponse, ErrorBody, InboxRow, Receipt,
-    SignedParts, StaffMember, StaffUnlock, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256, H_DEVICE,
-    H_ERROR, H_NONCE, H_SERVER_TIME, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
-    UNSIGNED_PAYLOAD,
+    CatalogPartsResponse, ChangesPage, EnrolRequest, EnrolResponse, ErrorBody, InboxPage, InboxRow,
+    Receipt, SignedParts, StaffMember, StaffUnlock, UploadOffset, CLOCK_SKEW, H_CONTENT_SHA256,
+    H_DEVICE, H_ERROR, H_NONCE, H_SERVER_TIME, H_SIGNATURE, H_TIMESTAMP, H_UPLOAD_LENGTH,
+    H_UPLOAD_OFFSET, UNSIGNED_PAYLOAD,
 };
 use bianmin_protocol::CaseSubmission;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -775,6 +775,18 @@ impl Transport {
             "/v1/inbox".to_string()
         } else {
             format!("/v1/inbox?{query}")
+        };
+        self.call(Method::GET, &pq, None).await
+    }
+
+    /// `GET /v1/inbox/page` for town staff: one page of the inbox. `query` takes the filters
+    /// of [`Transport::inbox`] plus `order=oldest|newest|deadline`, `village_name=`, `limit=`
+    /// and `after=` (the previous page's `next`).
+    pub async fn inbox_page(&self, query: &str) -> Result<InboxPage, TransportError> {
+        let pq = if query.is_empty() {
+            "/v1/inbox/page".to_string()
+        } else {
+            format!("/v1/inbox/page?{query}")
         };
         self.call(Method::GET, &pq, None).await
     }

@@ -251,6 +251,17 @@ pub struct InboxRow {
     pub overdue: bool,
 }
 
+/// One page of the town inbox (`GET /v1/inbox/page`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxPage {
+    pub rows: Vec<InboxRow>,
+    /// Pass as `after=` for the next page; absent on the last page.
+    #[serde(default)]
+    pub next: Option<String>,
+    /// Cases matching the filters, over all pages.
+    pub total: u64,
+}
+
 /// One stored attachment as listed by the town.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentInfo {

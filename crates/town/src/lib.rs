@@ -275,6 +275,7 @@ pub fn app(state: AppState) -> Router {
             head(routes::upload_offset).patch(routes::upload_chunk),
         )
         .route("/v1/inbox", get(routes::inbox))
+        .route("/v1/inbox/page", get(routes::inbox_page))
         .route("/v1/changes", get(routes::changes))
         .route("/v1/catalog", get(catalog::manifest))
         .route("/v1/catalog/parts", post(catalog::parts))

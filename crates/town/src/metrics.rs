@@ -144,6 +144,7 @@ pub fn route_of(path: &str) -> String {
         "actions",
         "attachments",
         "inbox",
+        "page",
         "changes",
         "enrol",
         "healthz",

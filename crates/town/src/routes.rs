@@ -17,8 +17,8 @@ use bianmin_engine::case::{Case, CaseEvent};
 use bianmin_engine::number::{check_device, CaseNumber};
 use bianmin_engine::validate::{mask_id_number, mask_name};
 use bianmin_protocol::sync::{
-    ActionRequest, ActionResult, ChangesPage, DeviceRole, EnrolRequest, EnrolResponse, InboxRow,
-    Receipt, TownAction, UploadOffset, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
+    ActionRequest, ActionResult, ChangesPage, DeviceRole, EnrolRequest, EnrolResponse, InboxPage,
+    InboxRow, Receipt, TownAction, UploadOffset, H_UPLOAD_LENGTH, H_UPLOAD_OFFSET,
 };
 use bianmin_protocol::{CaseState, CaseSubmission, Decision, DecisionEvent, Delivery};
 use chrono::Utc;
@@ -31,6 +31,7 @@ use crate::auth::AuthDevice;
 use crate::digest::is_sha256;
 use crate::error::{blocking, ApiError};
 use crate::files::{Finish, Refusal};
+use crate::store::inbox::{self, InboxCursor, InboxFilter, InboxOrder};
 use crate::store::{DeviceRecord, StoredCase, TicketError, VersionRecord};
 use crate::time::china_today;
 use crate::AppState;
@@ -840,95 +841,190 @@ pub async fn changes(
 #[derive(Debug, Deserialize)]
 pub struct InboxQuery {
     pub village: Option<String>,
+    /// Part of a village's full name (古韩镇南关村): the villages in scope whose name contains it.
+    #[serde(default)]
+    pub village_name: Option<String>,
     pub state: Option<String>,
     #[serde(default)]
     pub overdue: Option<bool>,
     /// Part of a case number or of the applicant's name (matched unmasked here, shown masked).
     #[serde(default)]
     pub q: Option<String>,
+    /// `oldest` (default), `newest` or `deadline`.
+    #[serde(default)]
+    pub order: Option<String>,
+    /// The previous page's `next`.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Rows per page, at most [`inbox::MAX_PAGE`].
+    #[serde(default)]
+    pub limit: Option<usize>,
 }
 
-/// GET /v1/inbox?village=&state=&overdue=&q=: the town's cases, personal data masked.
-pub async fn inbox(
-    State(state): State<AppState>,
-    Extension(AuthDevice(d)): Extension<AuthDevice>,
-    Query(q): Query<InboxQuery>,
-) -> Result<Json<Vec<InboxRow>>, ApiError> {
-    require(&d, DeviceRole::Staff)?;
+/// The store filter for an inbox request, checked against the device's town.
+fn inbox_filter(
+    state: &AppState,
+    d: &DeviceRecord,
+    q: &InboxQuery,
+) -> Result<(InboxFilter, InboxOrder, Option<InboxCursor>), ApiError> {
+    require(d, DeviceRole::Staff)?;
     if let Some(v) = &q.village {
-        if !may_see(&state, &d, v) {
+        if !may_see(state, d, v) {
             return Err(ApiError::forbidden("that village is not in this town"));
         }
     }
-    let want_state = match &q.state {
+    let want_state = match q.state.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(
             CaseState::parse(s)
                 .ok_or_else(|| ApiError::bad_request(format!("unknown state {s}")))?,
         ),
         None => None,
     };
-    let search =
-        q.q.as_deref()
+    let order = match q.order.as_deref().filter(|s| !s.is_empty()) {
+        Some(o) => InboxOrder::parse(o)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown order {o}")))?,
+        None => InboxOrder::Oldest,
+    };
+    let after = match q.after.as_deref().filter(|s| !s.is_empty()) {
+        Some(a) => {
+            Some(InboxCursor::decode(a).ok_or_else(|| ApiError::bad_request("malformed after="))?)
+        }
+        None => None,
+    };
+    let trimmed = |s: &Option<String>| {
+        s.as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_string);
-    let st = state.clone();
-    let villages = match &q.village {
-        Some(v) => vec![v.clone()],
-        None => scope(&state, &d),
+            .map(str::to_string)
     };
-    let all = blocking(move || st.store.cases_of(&villages)).await?;
-    let today = china_today();
-    let mut rows: Vec<InboxRow> = all
-        .into_iter()
-        .filter(|sc| may_see(&state, &d, &sc.case.village))
-        .filter(|sc| q.village.as_ref().is_none_or(|v| &sc.case.village == v))
-        .filter(|sc| want_state.is_none_or(|s| sc.case.state == s))
-        .filter(|sc| q.overdue.is_none_or(|o| sc.case.is_overdue(today) == o))
-        .filter(|sc| {
-            search
-                .as_deref()
-                .is_none_or(|s| sc.case.id.contains(s) || sc.case.applicant.name.contains(s))
-        })
-        .map(|sc| InboxRow {
-            village_name: state
-                .divisions()
-                .village_full_name(&sc.case.village)
-                .unwrap_or_default(),
-            item_name: state
-                .item_name(sc.case.catalog_version, &sc.case.item)
-                .unwrap_or_default(),
-            applicant: mask_name(&sc.case.applicant.name),
-            id_number: mask_id_number(&sc.case.applicant.id_number),
-            overdue: sc.case.is_overdue(today),
-            case_id: sc.case.id.clone(),
-            version: sc.case.version,
-            village: sc.case.village.clone(),
-            item: sc.case.item.clone(),
-            state: sc.case.state,
-            responsible: sc.case.responsible.clone(),
-            received_at: sc.received_at,
-            deadline: sc.case.deadline,
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        a.received_at
-            .cmp(&b.received_at)
-            .then(a.case_id.cmp(&b.case_id))
-    });
+    let mut villages = match &q.village {
+        Some(v) => vec![v.clone()],
+        None => scope(state, d),
+    };
+    villages.retain(|v| may_see(state, d, v));
+    if let Some(name) = trimmed(&q.village_name) {
+        let divisions = state.divisions();
+        villages.retain(|v| {
+            divisions
+                .village_full_name(v)
+                .is_some_and(|n| n.contains(&name))
+        });
+    }
+    Ok((
+        InboxFilter {
+            villages,
+            state: want_state,
+            overdue: q.overdue,
+            today: china_today(),
+            search: trimmed(&q.q),
+        },
+        order,
+        after,
+    ))
+}
+
+/// What a clerk's list shows of a case: personal data masked.
+fn inbox_row(state: &AppState, sc: &StoredCase, today: chrono::NaiveDate) -> InboxRow {
+    InboxRow {
+        village_name: state
+            .divisions()
+            .village_full_name(&sc.case.village)
+            .unwrap_or_default(),
+        item_name: state
+            .item_name(sc.case.catalog_version, &sc.case.item)
+            .unwrap_or_default(),
+        applicant: mask_name(&sc.case.applicant.name),
+        id_number: mask_id_number(&sc.case.applicant.id_number),
+        overdue: sc.case.is_overdue(today),
+        case_id: sc.case.id.clone(),
+        version: sc.case.version,
+        village: sc.case.village.clone(),
+        item: sc.case.item.clone(),
+        state: sc.case.state,
+        responsible: sc.case.responsible.clone(),
+        received_at: sc.received_at,
+        deadline: sc.case.deadline,
+    }
+}
+
+/// Records that the inbox was read: the search words may be a resident's name, so the audit
+/// notes that one was made, not what.
+async fn audit_inbox_view(
+    state: &AppState,
+    d: &DeviceRecord,
+    rows: usize,
+    searched: bool,
+) -> Result<(), ApiError> {
     let audit = AuditDraft::new(
         &d.id,
         "view_inbox",
         None,
-        // The search words may be a resident's name: the audit notes that one was made, not what.
         format!(
-            "{} rows (masked){}",
-            rows.len(),
-            if search.is_some() { ", searched" } else { "" }
+            "{rows} rows (masked){}",
+            if searched { ", searched" } else { "" }
         ),
     );
     let st = state.clone();
-    blocking(move || st.store.commit(None, &[], vec![audit])).await?;
+    blocking(move || st.store.commit(None, &[], vec![audit])).await
+}
+
+/// GET /v1/inbox/page?village=&village_name=&state=&overdue=&q=&order=&after=&limit=: one
+/// page of the town's cases, personal data masked, read through the store's index.
+pub async fn inbox_page(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<InboxPage>, ApiError> {
+    let (filter, order, after) = inbox_filter(&state, &d, &q)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, inbox::MAX_PAGE);
+    let searched = filter.search.is_some();
+    let st = state.clone();
+    let page = blocking(move || st.store.inbox(&filter, order, after.as_ref(), limit)).await?;
+    let today = china_today();
+    let rows: Vec<InboxRow> = page
+        .cases
+        .iter()
+        .map(|sc| inbox_row(&state, sc, today))
+        .collect();
+    audit_inbox_view(&state, &d, rows.len(), searched).await?;
+    Ok(Json(InboxPage {
+        rows,
+        next: page.next.map(|c| c.encode()),
+        total: page.total,
+    }))
+}
+
+/// GET /v1/inbox?village=&state=&overdue=&q=: every matching case at once, oldest first, for
+/// tablets older than `/v1/inbox/page` (walks the same index page by page).
+pub async fn inbox(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<Vec<InboxRow>>, ApiError> {
+    let (filter, order, _) = inbox_filter(&state, &d, &q)?;
+    let searched = filter.search.is_some();
+    let st = state.clone();
+    let cases = blocking(move || {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = st
+                .store
+                .inbox(&filter, order, after.as_ref(), inbox::MAX_PAGE)?;
+            all.extend(page.cases);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    })
+    .await?;
+    let today = china_today();
+    let rows: Vec<InboxRow> = cases
+        .iter()
+        .map(|sc| inbox_row(&state, sc, today))
+        .collect();
+    audit_inbox_view(&state, &d, rows.len(), searched).await?;
     Ok(Json(rows))
 }
 

@@ -458,6 +458,243 @@ fn the_inbox_query_returns_a_towns_cases_oldest_first() {
     });
 }
 
+/// The cases of the inbox tests: two villages, states and deadlines mixed, two received at the
+/// same moment (the case number breaks the tie).
+fn inbox_cases() -> Vec<StoredCase> {
+    use bianmin_protocol::CaseState;
+    let base = Utc::now() - Duration::days(30);
+    let day = |n: i64| (Utc::now() - Duration::days(20) + Duration::days(n)).date_naive();
+    (0..23u32)
+        .map(|n| {
+            let mut c = case(n);
+            if n % 4 == 3 {
+                c.case.village = "140423100202".into();
+            }
+            c.received_at = base + Duration::minutes(if n == 7 { 6 } else { n as i64 });
+            if n % 5 == 1 {
+                c.case.applicant.name = "王秀英".into();
+            }
+            (c.case.state, c.case.deadline) = match n % 6 {
+                0 => (CaseState::Received, None),
+                1 | 2 => (CaseState::Accepted, Some(day((n as i64 * 7) % 40))),
+                3 => (CaseState::CorrectionRequested, Some(day(3))),
+                4 => (CaseState::Completed, Some(day(1))),
+                _ => (CaseState::Forwarded, Some(day(n as i64))),
+            };
+            c
+        })
+        .collect()
+}
+
+/// Every page of `order` walked through the store, `limit` at a time; checks each page's total.
+fn walk(
+    s: &dyn TownStore,
+    f: &bianmin_town::store::inbox::InboxFilter,
+    order: bianmin_town::store::inbox::InboxOrder,
+    limit: usize,
+    total: usize,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.inbox(f, order, after.as_ref(), limit).unwrap();
+        assert_eq!(page.total as usize, total, "{order:?}");
+        assert!(page.cases.len() <= limit);
+        seen.extend(page.cases.into_iter().map(|c| c.case.id));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return seen,
+        }
+    }
+}
+
+#[test]
+fn inbox_pages_follow_each_order_and_filter_through_the_index() {
+    use bianmin_protocol::CaseState;
+    use bianmin_town::store::inbox::{InboxFilter, InboxOrder};
+    each(|b| {
+        let s = &*b.store;
+        let all = inbox_cases();
+        for c in &all {
+            s.commit(Some(c), &[], vec![]).unwrap();
+        }
+        let today = Utc::now().date_naive();
+        let villages = vec![NANGUAN.to_string(), "140423100202".to_string()];
+        let filters = [
+            InboxFilter {
+                villages: villages.clone(),
+                today,
+                ..Default::default()
+            },
+            InboxFilter {
+                villages: vec![NANGUAN.into()],
+                today,
+                ..Default::default()
+            },
+            InboxFilter {
+                villages: villages.clone(),
+                state: Some(CaseState::Accepted),
+                today,
+                ..Default::default()
+            },
+            InboxFilter {
+                villages: villages.clone(),
+                overdue: Some(true),
+                today,
+                ..Default::default()
+            },
+            InboxFilter {
+                villages: villages.clone(),
+                overdue: Some(false),
+                search: Some("秀英".into()),
+                today,
+                ..Default::default()
+            },
+            InboxFilter {
+                villages: villages.clone(),
+                search: Some("-0012".into()),
+                today,
+                ..Default::default()
+            },
+            InboxFilter {
+                villages: vec![],
+                today,
+                ..Default::default()
+            },
+        ];
+        for f in &filters {
+            // The reference: the engine's own rules over every case, sorted here.
+            let mut want: Vec<&StoredCase> = all
+                .iter()
+                .filter(|c| f.villages.contains(&c.case.village))
+                .filter(|c| f.state.is_none_or(|st| c.case.state == st))
+                .filter(|c| f.overdue.is_none_or(|o| c.case.is_overdue(today) == o))
+                .filter(|c| {
+                    f.search
+                        .as_deref()
+                        .is_none_or(|q| c.case.id.contains(q) || c.case.applicant.name.contains(q))
+                })
+                .collect();
+            want.sort_by_key(|c| (c.received_at, c.case.id.clone()));
+            let ids = |v: &[&StoredCase]| v.iter().map(|c| c.case.id.clone()).collect::<Vec<_>>();
+            let oldest = ids(&want);
+            let newest: Vec<String> = oldest.iter().rev().cloned().collect();
+            want.sort_by_key(|c| {
+                (
+                    c.case.deadline.is_none(),
+                    c.case.deadline,
+                    c.received_at,
+                    c.case.id.clone(),
+                )
+            });
+            let deadline = ids(&want);
+            for limit in [1, 4, 50] {
+                let n = oldest.len();
+                assert_eq!(
+                    walk(s, f, InboxOrder::Oldest, limit, n),
+                    oldest,
+                    "{} {f:?}",
+                    b.name
+                );
+                assert_eq!(
+                    walk(s, f, InboxOrder::Newest, limit, n),
+                    newest,
+                    "{} {f:?}",
+                    b.name
+                );
+                assert_eq!(
+                    walk(s, f, InboxOrder::Deadline, limit, n),
+                    deadline,
+                    "{} {f:?}",
+                    b.name
+                );
+            }
+        }
+        // The filters really select: none of them is trivially everything or nothing.
+        assert_eq!(walk(s, &filters[0], InboxOrder::Oldest, 50, 23).len(), 23);
+        for f in &filters[1..6] {
+            let n = s.inbox(f, InboxOrder::Oldest, None, 50).unwrap().total;
+            assert!(n > 0 && n < 23, "{} {f:?}: {n}", b.name);
+        }
+        // A case changed later moves with its new state and deadline.
+        let mut c = all[0].clone();
+        c.case.state = CaseState::Accepted;
+        c.case.deadline = Some(today - Duration::days(2));
+        s.commit(Some(&c), &[], vec![]).unwrap();
+        let overdue = s.inbox(&filters[3], InboxOrder::Deadline, None, 1).unwrap();
+        assert_eq!(overdue.cases[0].case.id, c.case.id, "{}", b.name);
+    });
+}
+
+#[test]
+fn an_inbox_index_is_built_for_cases_stored_before_it() {
+    use bianmin_town::store::inbox::{InboxFilter, InboxOrder};
+    let filter = InboxFilter {
+        villages: vec![NANGUAN.into(), "140423100202".into()],
+        today: Utc::now().date_naive(),
+        ..Default::default()
+    };
+    // Embedded: the index tree and its marker removed, as in a data directory of the last release.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    {
+        let s = bianmin_town::store::SledStore::open(&db).unwrap();
+        for c in inbox_cases() {
+            s.commit(Some(&c), &[], vec![]).unwrap();
+        }
+    }
+    {
+        let raw = sled::open(&db).unwrap();
+        raw.drop_tree("inbox").unwrap();
+        raw.open_tree("meta")
+            .unwrap()
+            .remove("inbox_indexed")
+            .unwrap();
+        raw.flush().unwrap();
+    }
+    let s = bianmin_town::store::SledStore::open(&db).unwrap();
+    assert_eq!(walk(&s, &filter, InboxOrder::Deadline, 7, 23).len(), 23);
+    // PostgreSQL: the columns dropped and the migration forgotten, as in a database of the last
+    // release; opening applies it again and fills the columns from the records.
+    let Some(pg) = test_db() else {
+        return;
+    };
+    let url = pg.url.clone();
+    std::thread::spawn(move || {
+        let before = bianmin_town::store::PgStore::INBOX_SCHEMA_VERSION - 1;
+        drop(bianmin_town::store::PgStore::open_at(&url, 2, before).unwrap());
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        for sc in inbox_cases() {
+            c.execute(
+                "INSERT INTO cases (id, village, state, received_at, record) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &sc.case.id,
+                    &sc.case.village,
+                    &sc.case.state.as_str(),
+                    &sc.received_at,
+                    &postgres::types::Json(&sc),
+                ],
+            )
+            .unwrap();
+        }
+        let s = open_pg(&url);
+        assert_eq!(walk(&*s, &filter, InboxOrder::Deadline, 7, 23).len(), 23);
+        let overdue = InboxFilter {
+            overdue: Some(true),
+            ..filter.clone()
+        };
+        let want = inbox_cases()
+            .iter()
+            .filter(|c| c.case.is_overdue(filter.today))
+            .count();
+        assert!(want > 0);
+        assert_eq!(s.inbox(&overdue, InboxOrder::Oldest, None, 50).unwrap().total as usize, want);
+        drop(pg);
+    })
+    .join()
+    .unwrap();
+}
+
 /// Two stores over one PostgreSQL database behave as one: the guarantees above hold across them,
 /// and what one writes (sessions, buckets, tickets) the other sees.
 #[test]

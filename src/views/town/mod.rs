@@ -82,47 +82,41 @@ pub fn countdown(
     }
 }
 
-/// How the clerk orders the inbox.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum InboxOrder {
-    /// 先收先办: oldest received first (the town centre's order).
-    Oldest,
-    Newest,
-    /// Nearest deadline first; cases not yet accepted after them, oldest first.
-    Deadline,
-}
+/// Rows per inbox page: a screenful or two; the town centre reads only these from its index.
+const PAGE_ROWS: usize = 50;
 
-impl InboxOrder {
-    fn parse(s: &str) -> InboxOrder {
-        match s {
-            "newest" => InboxOrder::Newest,
-            "deadline" => InboxOrder::Deadline,
-            _ => InboxOrder::Oldest,
-        }
-    }
-}
-
-/// The rows the clerk sees: those whose village name contains `village_name`, in `order`.
-pub fn arrange(mut rows: Vec<InboxRow>, village_name: &str, order: InboxOrder) -> Vec<InboxRow> {
+/// The inbox page query: the filters, the order (`oldest`, `newest`, `deadline`, all sorted by
+/// the town centre) and where the previous page ended.
+pub fn page_query(
+    village_name: &str,
+    state: &str,
+    overdue: bool,
+    search: &str,
+    order: &str,
+    after: Option<&str>,
+) -> String {
+    let mut q = vec![query("", state, overdue, search)];
     let name = village_name.trim();
-    rows.retain(|r| name.is_empty() || r.village_name.contains(name));
-    match order {
-        InboxOrder::Oldest => {
-            rows.sort_by(|a, b| (a.received_at, &a.case_id).cmp(&(b.received_at, &b.case_id)))
-        }
-        InboxOrder::Newest => {
-            rows.sort_by(|a, b| (b.received_at, &b.case_id).cmp(&(a.received_at, &a.case_id)))
-        }
-        InboxOrder::Deadline => rows.sort_by(|a, b| {
-            (a.deadline.is_none(), a.deadline, a.received_at, &a.case_id).cmp(&(
-                b.deadline.is_none(),
-                b.deadline,
-                b.received_at,
-                &b.case_id,
-            ))
-        }),
+    if !name.is_empty() {
+        q.push(format!("village_name={}", percent(name)));
     }
-    rows
+    if !order.is_empty() {
+        q.push(format!("order={}", percent(order)));
+    }
+    q.push(format!("limit={PAGE_ROWS}"));
+    if let Some(a) = after {
+        q.push(format!("after={}", percent(a)));
+    }
+    q.retain(|p| !p.is_empty());
+    q.join("&")
+}
+
+/// The pages loaded so far.
+#[derive(Clone, Default, PartialEq)]
+struct Listing {
+    rows: Vec<InboxRow>,
+    next: Option<String>,
+    total: u64,
 }
 
 #[component]
@@ -130,23 +124,69 @@ pub fn TownInbox() -> Element {
     let enrolment = use_enrolment();
     let mut village_name = use_signal(String::new);
     let mut search = use_signal(String::new);
-    let mut order = use_signal(|| InboxOrder::Oldest);
+    let mut order = use_signal(|| "oldest".to_string());
     let mut state = use_signal(String::new);
     let mut overdue = use_signal(|| false);
     let mut reload = use_signal(|| 0u32);
-    let rows = use_resource(move || async move {
+    let mut listing = use_signal(Listing::default);
+    let mut more_error = use_signal(|| None::<String>);
+    // The first page whenever a filter changes; later pages are appended by 加载更多.
+    let first = use_resource(move || async move {
         let _ = reload();
+        let q = page_query(
+            &village_name(),
+            &state(),
+            overdue(),
+            &search(),
+            &order(),
+            None,
+        );
         let t = staff_transport(&enrolment.read())?;
-        t.inbox(&query("", &state(), overdue(), &search()))
-            .await
-            .map_err(|e| e.staff_message())
+        let page = t.inbox_page(&q).await.map_err(|e| e.staff_message())?;
+        more_error.set(None);
+        listing.set(Listing {
+            rows: page.rows,
+            next: page.next,
+            total: page.total,
+        });
+        Ok::<(), String>(())
     });
+    let load_more = move |_| {
+        let Some(after) = listing.read().next.clone() else {
+            return;
+        };
+        let q = page_query(
+            &village_name(),
+            &state(),
+            overdue(),
+            &search(),
+            &order(),
+            Some(&after),
+        );
+        spawn(async move {
+            let page = match staff_transport(&enrolment.read()) {
+                Ok(t) => t.inbox_page(&q).await.map_err(|e| e.staff_message()),
+                Err(e) => Err(e),
+            };
+            match page {
+                Ok(p) => listing.with_mut(|l| {
+                    // Only onto the pages it continues: a filter changed meanwhile starts anew.
+                    if l.next.as_deref() == Some(after.as_str()) {
+                        l.rows.extend(p.rows);
+                        l.next = p.next;
+                        l.total = p.total;
+                    }
+                }),
+                Err(e) => more_error.set(Some(e)),
+            }
+        });
+    };
     let today = Local::now().date_naive();
     let calendar = use_hook(WorkCalendar::shipped);
     let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    let list: Result<Vec<InboxRow>, String> = match &*rows.read() {
-        None => Ok(Vec::new()),
-        Some(r) => r.clone().map(|r| arrange(r, &village_name(), order())),
+    let list: Result<Listing, String> = match &*first.read() {
+        None => Ok(Listing::default()),
+        Some(r) => r.clone().map(|()| listing()),
     };
     rsx! {
         TopBar { title: "镇中心收件箱" }
@@ -163,7 +203,7 @@ pub fn TownInbox() -> Element {
                         option { value: "{s.as_str()}", "{s.label()}" }
                     }
                 }
-                select { id: "inbox-sort", "aria-label": "排序", onchange: move |e| order.set(InboxOrder::parse(&e.value())),
+                select { id: "inbox-sort", "aria-label": "排序", onchange: move |e| order.set(e.value()),
                     option { value: "oldest", "先收先办" }
                     option { value: "newest", "最新收件在前" }
                     option { value: "deadline", "期限最近在前" }
@@ -174,9 +214,11 @@ pub fn TownInbox() -> Element {
             }
             match list {
                 Err(e) => rsx! { p { class: "error", "{e}" } },
-                Ok(rows) if rows.is_empty() => rsx! { p { class: "empty", "没有符合条件的办件。" } },
-                Ok(rows) => rsx! {
-                    p { class: "count", id: "inbox-count", "共 {rows.len()} 件" }
+                Ok(l) if l.rows.is_empty() => rsx! { p { class: "empty", "没有符合条件的办件。" } },
+                Ok(Listing { rows, next, total }) => rsx! {
+                    p { class: "count", id: "inbox-count", "data-total": "{total}", "data-shown": "{rows.len()}",
+                        if (rows.len() as u64) < total { "共 {total} 件，已显示 {rows.len()} 件" } else { "共 {total} 件" }
+                    }
                     ul { class: "cases",
                         for r in rows {
                             li { key: "{r.case_id}",
@@ -195,6 +237,12 @@ pub fn TownInbox() -> Element {
                                 }
                             }
                         }
+                    }
+                    if next.is_some() {
+                        button { class: "btn wide", id: "inbox-more", onclick: load_more, "加载更多" }
+                    }
+                    if let Some(e) = more_error() {
+                        p { class: "error", role: "alert", "{e}" }
                     }
                 },
             }
@@ -226,40 +274,11 @@ mod tests {
     }
 
     #[test]
-    fn the_clerk_filters_by_village_name_and_sorts() {
-        let row = |id: &str, village: &str, day: u32, deadline: Option<u32>| InboxRow {
-            case_id: id.into(),
-            version: 1,
-            village: "140423100201".into(),
-            village_name: village.into(),
-            item: "V11".into(),
-            item_name: "低保".into(),
-            state: CaseState::Received,
-            applicant: "王*".into(),
-            id_number: "1234".into(),
-            responsible: Default::default(),
-            received_at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, day, 1, 0, 0)
-                .unwrap(),
-            deadline: deadline.map(|n| chrono::NaiveDate::from_ymd_opt(2026, 12, n).unwrap()),
-            overdue: false,
-        };
-        let rows = vec![
-            row("a", "古韩镇南关村", 2, None),
-            row("b", "古韩镇北关村", 1, Some(9)),
-            row("c", "古韩镇南关村", 3, Some(4)),
-        ];
-        let ids = |v: Vec<InboxRow>| v.into_iter().map(|r| r.case_id).collect::<Vec<_>>();
+    fn a_page_query_carries_filters_order_and_cursor() {
+        assert_eq!(page_query("", "", false, "", "", None), "limit=50");
         assert_eq!(
-            ids(arrange(rows.clone(), "南关", InboxOrder::Oldest)),
-            ["a", "c"]
-        );
-        assert_eq!(
-            ids(arrange(rows.clone(), "", InboxOrder::Newest)),
-            ["c", "a", "b"]
-        );
-        assert_eq!(
-            ids(arrange(rows, " ", InboxOrder::Deadline)),
-            ["c", "b", "a"]
+            page_query(" 南关 ", "accepted", true, "", "deadline", Some("-.1.14 x")),
+            "state=accepted&overdue=true&village_name=%E5%8D%97%E5%85%B3&order=deadline&limit=50&after=-.1.14%20x"
         );
     }
 }

@@ -15,6 +15,7 @@
 //! while `serve` holds sled's lock; PostgreSQL keeps them in tables.
 
 pub mod files_admin;
+pub mod inbox;
 pub mod notices;
 pub mod pg;
 mod pg_tls;
@@ -112,6 +113,15 @@ pub trait TownStore: Send + Sync + 'static {
     fn cases(&self) -> Result<Vec<StoredCase>, StoreError>;
     /// Cases of `villages`, oldest received first (the inbox; an index in PostgreSQL).
     fn cases_of(&self, villages: &[String]) -> Result<Vec<StoredCase>, StoreError>;
+    /// One page of the inbox in `order`, after `after` (the previous page's `next`), read
+    /// through an index: the backend does not read the records of cases off the page.
+    fn inbox(
+        &self,
+        filter: &inbox::InboxFilter,
+        order: inbox::InboxOrder,
+        after: Option<&inbox::InboxCursor>,
+        limit: usize,
+    ) -> Result<inbox::InboxPage, StoreError>;
     /// Atomically stores `case` (if any), appends `events` to the changes feed and `audit` to the
     /// audit chain, then makes it durable. Of concurrent commits (from any number of servers)
     /// each feed entry gets its own sequence number and the audit chain keeps a single head.

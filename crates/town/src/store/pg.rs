@@ -21,6 +21,7 @@ use postgres::types::Json;
 use postgres::Transaction;
 use rand::RngCore;
 
+use super::inbox::{CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage, MAX_PAGE};
 use super::{
     enrol_code_hash, new_enrol_code, AdminStore, BucketKind, CatalogState, CatalogStoreError,
     CatalogVersion, DeviceRecord, Rating, Rectification, StaffAccount, Step, StepError, StoreError,
@@ -132,7 +133,23 @@ CREATE TABLE staff (
 );
 "#,
     ),
+    (
+        INBOX_COLUMNS,
+        r#"
+-- What the inbox filters and orders by, out of the record so a page reads an index, not every
+-- case. `due` is the deadline while the working-day clock runs (the engine's rule, filled in by
+-- the server after this migration and on every write): overdue means `due < today`.
+ALTER TABLE cases ADD COLUMN deadline date, ADD COLUMN due date,
+    ADD COLUMN applicant text NOT NULL DEFAULT '';
+CREATE INDEX cases_received ON cases (received_at, id);
+CREATE INDEX cases_deadline_order ON cases ((coalesce(deadline, 'infinity'::date)), received_at, id);
+CREATE INDEX cases_due ON cases (due) WHERE due IS NOT NULL;
+"#,
+    ),
 ];
+
+/// The migration that adds the inbox columns; the server fills them in from the records.
+const INBOX_COLUMNS: i32 = 6;
 
 /// Any key: every server that opens the database takes this advisory lock while migrating.
 const MIGRATION_LOCK: i64 = 0x6269_616e_6d69_6e01;
@@ -162,11 +179,21 @@ impl PgStore {
     /// migrations and keeps a pool of up to `max_connections`. `sslmode=require` (with
     /// `sslrootcert=FILE` for a private CA) gives TLS that verifies the server (`pg_tls`).
     pub fn open(url: &str, max_connections: u32) -> Result<PgStore, StoreError> {
+        PgStore::open_at(url, max_connections, PgStore::SCHEMA_VERSION)
+    }
+
+    /// Opens with the migrations up to `version` only: the schema an earlier release left, for
+    /// tests of what the later migrations do to its data.
+    #[doc(hidden)]
+    pub fn open_at(url: &str, max_connections: u32, version: i32) -> Result<PgStore, StoreError> {
         let pool = Pool::open(url, max_connections)?;
         let store = PgStore { pool: Some(pool) };
-        store.migrate()?;
+        store.migrate(version)?;
         Ok(store)
     }
+
+    /// The migration that moved the inbox's filter and sort keys out of the record.
+    pub const INBOX_SCHEMA_VERSION: i32 = INBOX_COLUMNS;
 
     fn conn(&self) -> Result<Conn, StoreError> {
         self.pool
@@ -183,7 +210,7 @@ impl PgStore {
     /// The schema version after the migrations this build knows.
     pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
-    fn migrate(&self) -> Result<(), StoreError> {
+    fn migrate(&self, upto: i32) -> Result<(), StoreError> {
         let mut c = self.conn()?;
         c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
         let result = (|| {
@@ -203,9 +230,12 @@ impl PgStore {
                     PgStore::SCHEMA_VERSION
                 )));
             }
-            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done) {
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > done && *v <= upto) {
                 let mut tx = c.transaction()?;
                 tx.batch_execute(sql)?;
+                if *version == INBOX_COLUMNS {
+                    PgStore::fill_inbox_columns(&mut tx)?;
+                }
                 tx.execute(
                     "INSERT INTO schema_migrations (version) VALUES ($1)",
                     &[version],
@@ -217,6 +247,44 @@ impl PgStore {
         })();
         c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
         result
+    }
+
+    /// Writes a case with the columns the inbox reads.
+    fn put_case(tx: &mut Transaction<'_>, c: &StoredCase) -> Result<(), StoreError> {
+        let s = CaseSummary::of(c);
+        tx.execute(
+            "INSERT INTO cases (id, village, state, received_at, record, deadline, due, applicant)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET village = EXCLUDED.village,
+                state = EXCLUDED.state, received_at = EXCLUDED.received_at,
+                record = EXCLUDED.record, deadline = EXCLUDED.deadline, due = EXCLUDED.due,
+                applicant = EXCLUDED.applicant",
+            &[
+                &s.id,
+                &s.village,
+                &s.state.as_str(),
+                &s.received_at,
+                &Json(c),
+                &s.deadline,
+                &s.due,
+                &s.applicant,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Fills the inbox columns of the cases stored before they existed (migration 6).
+    fn fill_inbox_columns(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+        let rows = tx.query("SELECT record FROM cases", &[])?;
+        for r in rows {
+            let Json(c): Json<StoredCase> = r.get(0);
+            let s = CaseSummary::of(&c);
+            tx.execute(
+                "UPDATE cases SET deadline = $2, due = $3, applicant = $4 WHERE id = $1",
+                &[&s.id, &s.deadline, &s.due, &s.applicant],
+            )?;
+        }
+        Ok(())
     }
 
     /// Appends events and audit entries, and stores the case, inside `tx`. Locks the counters
@@ -256,20 +324,7 @@ impl PgStore {
                     return Err(StoreError::Conflict(c.case.id.clone()));
                 }
             }
-            tx.execute(
-                "INSERT INTO cases (id, village, state, received_at, record)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (id) DO UPDATE SET village = EXCLUDED.village,
-                    state = EXCLUDED.state, received_at = EXCLUDED.received_at,
-                    record = EXCLUDED.record",
-                &[
-                    &c.case.id,
-                    &c.case.village,
-                    &c.case.state.as_str(),
-                    &c.received_at,
-                    &Json(c),
-                ],
-            )?;
+            PgStore::put_case(tx, c)?;
         }
         let village = case.map(|c| c.case.village.clone()).unwrap_or_default();
         for ev in events {
@@ -352,10 +407,7 @@ impl PgStore {
             )?;
         }
         for sc in &snap.cases {
-            tx.execute(
-                "INSERT INTO cases (id, village, state, received_at, record) VALUES ($1, $2, $3, $4, $5)",
-                &[&sc.case.id, &sc.case.village, &sc.case.state.as_str(), &sc.received_at, &Json(sc)],
-            )?;
+            PgStore::put_case(&mut tx, sc)?;
         }
         for e in &snap.feed {
             tx.execute(
@@ -533,6 +585,75 @@ impl TownStore for PgStore {
             "SELECT record FROM cases WHERE village = ANY($1) ORDER BY received_at, id",
             &[&villages],
         )
+    }
+
+    fn inbox(
+        &self,
+        f: &InboxFilter,
+        order: InboxOrder,
+        after: Option<&InboxCursor>,
+        limit: usize,
+    ) -> Result<InboxPage, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        // Fixed parameter positions, unused ones NULL: one statement per order, prepared once.
+        const FILTER: &str = "village = ANY($1)
+            AND ($2::text IS NULL OR state = $2)
+            AND ($3::bool IS NULL OR (due IS NOT NULL AND due < $4) = $3)
+            AND ($5::text IS NULL OR strpos(id, $5) > 0 OR strpos(applicant, $5) > 0)";
+        let (keyset, order_by) = match order {
+            InboxOrder::Oldest => ("(received_at, id) > ($6, $7)", "received_at, id"),
+            InboxOrder::Newest => ("(received_at, id) < ($6, $7)", "received_at DESC, id DESC"),
+            InboxOrder::Deadline => (
+                "(coalesce(deadline, 'infinity'::date), received_at, id)
+                    > (coalesce($9::date, 'infinity'::date), $6, $7)",
+                "coalesce(deadline, 'infinity'::date), received_at, id",
+            ),
+        };
+        let state = f.state.map(|s| s.as_str());
+        let mut c = self.conn()?;
+        let total: i64 = c
+            .query_one(
+                &format!("SELECT count(*) FROM cases WHERE {FILTER}"),
+                &[&f.villages, &state, &f.overdue, &f.today, &f.search],
+            )?
+            .get(0);
+        let page_sql = format!(
+            "SELECT record FROM cases WHERE {FILTER}
+                AND ($6::timestamptz IS NULL OR {keyset})
+             ORDER BY {order_by} LIMIT $8"
+        );
+        let (at, id, deadline) = (
+            after.map(|a| a.received_at),
+            after.map(|a| a.id.as_str()),
+            after.and_then(|a| a.deadline),
+        );
+        let take = limit as i64 + 1;
+        let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &f.villages,
+            &state,
+            &f.overdue,
+            &f.today,
+            &f.search,
+            &at,
+            &id,
+            &take,
+        ];
+        if order == InboxOrder::Deadline {
+            params.push(&deadline);
+        }
+        let rows = c.query(&page_sql, &params)?;
+        let mut cases: Vec<StoredCase> = rows
+            .into_iter()
+            .map(|r| r.get::<_, Json<StoredCase>>(0).0)
+            .collect();
+        let more = cases.len() > limit;
+        cases.truncate(limit);
+        let next = more.then(|| cases.last().map(InboxCursor::after)).flatten();
+        Ok(InboxPage {
+            cases,
+            next,
+            total: total as u64,
+        })
     }
 
     fn commit(

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::inbox::{self, CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage};
 use super::{
     BucketKind, CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating,
     Rectification, Step, StepError, StoreError, StoredCase, TownStore,
@@ -117,6 +118,9 @@ pub struct SledStore {
     holders: sled::Tree,
     /// Catalog version, big-endian u32 → [`CatalogVersion`].
     catalog: sled::Tree,
+    /// The inbox index: `received_at \0 id` ([`inbox::index_key`]) → [`CaseSummary`], written
+    /// with its case in one transaction.
+    inbox: sled::Tree,
     /// The notification outbox (`notices.rs`).
     outbox: notices::Trees,
     /// Serialises commits (see the module comment).
@@ -135,6 +139,8 @@ const META_AUDIT_HEAD: &[u8] = b"audit_head";
 /// The newest published catalog version: asked on every manifest request, so not found by
 /// parsing version records (each holds a whole catalog).
 const META_CATALOG_HEAD: &[u8] = b"catalog_head";
+/// Present once the inbox index holds every case.
+const META_INBOX_INDEXED: &[u8] = b"inbox_indexed";
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("store records serialize")
@@ -206,6 +212,7 @@ impl SledStore {
             attachments: sled.open_tree("attachments")?,
             holders: sled.open_tree("holders")?,
             catalog: sled.open_tree("catalog")?,
+            inbox: sled.open_tree("inbox")?,
             outbox: notices::Trees::open(sled)?,
             write: Mutex::new(()),
             buckets: Mutex::default(),
@@ -215,7 +222,31 @@ impl SledStore {
             store.import_legacy_feedback(&parent.join("feedback-db"))?;
             store.import_legacy_holders(parent)?;
         }
+        store.index_inbox()?;
         Ok(store)
+    }
+
+    /// Builds the inbox index of a store written before it existed (once: a marker in `meta`
+    /// says it is complete; later writes keep it in step inside their transactions).
+    fn index_inbox(&self) -> Result<(), StoreError> {
+        if self.meta.contains_key(META_INBOX_INDEXED)? {
+            return Ok(());
+        }
+        let _guard = self.lock();
+        self.inbox.clear()?;
+        let mut n = 0usize;
+        for v in self.cases.iter().values() {
+            let sc: StoredCase = parse(&v?)?;
+            let s = CaseSummary::of(&sc);
+            self.inbox.insert(s.index_key(), s.encode())?;
+            n += 1;
+        }
+        self.meta.insert(META_INBOX_INDEXED, &[])?;
+        self.db.sync()?;
+        if n > 0 {
+            tracing::info!(cases = n, "inbox index built");
+        }
+        Ok(())
     }
 
     /// Which village sent which page was once kept as empty files `holders/xx/{sha}.{village}`
@@ -286,6 +317,8 @@ impl SledStore {
         }
         for c in &snap.cases {
             self.cases.insert(c.case.id.as_bytes(), json(c))?;
+            let s = CaseSummary::of(c);
+            self.inbox.insert(s.index_key(), s.encode())?;
         }
         for e in &snap.feed {
             self.feed.insert(feed_key(&e.village, e.seq), json(e))?;
@@ -422,6 +455,11 @@ impl SledStore {
                 }),
             ));
         }
+        // A case's received time never changes, so its index key does not either.
+        let summary = case.map(|c| {
+            let s = CaseSummary::of(c);
+            (s.index_key(), s.encode())
+        });
         let res: Result<(), TransactionError<()>> = (
             &self.devices,
             &self.cases,
@@ -431,8 +469,9 @@ impl SledStore {
             &self.ratings,
             &self.rectifications,
             &self.catalog,
+            &self.inbox,
         )
-            .transaction(|(td, tc, tf, ta, tm, tr, tx, tk)| {
+            .transaction(|(td, tc, tf, ta, tm, tr, tx, tk, ti)| {
                 if let Some(v) = extra.catalog_remove {
                     tk.remove(&v.to_be_bytes())?;
                 }
@@ -453,6 +492,9 @@ impl SledStore {
                 }
                 if let Some(c) = case {
                     tc.insert(c.case.id.as_bytes(), json(c))?;
+                }
+                if let Some((k, v)) = &summary {
+                    ti.insert(k.as_slice(), v.as_slice())?;
                 }
                 for (k, v) in &feed_rows {
                     tf.insert(k.as_slice(), v.as_slice())?;
@@ -565,6 +607,34 @@ impl TownStore for SledStore {
             .collect();
         out.sort_by(|a, b| (a.received_at, &a.case.id).cmp(&(b.received_at, &b.case.id)));
         Ok(out)
+    }
+
+    fn inbox(
+        &self,
+        f: &InboxFilter,
+        order: InboxOrder,
+        after: Option<&InboxCursor>,
+        limit: usize,
+    ) -> Result<InboxPage, StoreError> {
+        let summaries = self
+            .inbox
+            .iter()
+            .values()
+            .map(|v| {
+                let v = v?;
+                CaseSummary::decode(&v)
+                    .ok_or_else(|| StoreError::Corrupt("inbox index entry".into()))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let (page, next, total) = inbox::pick(summaries.into_iter(), f, order, after, limit);
+        let cases = page
+            .iter()
+            .map(|s| {
+                self.case(&s.id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("inbox index names {}", s.id)))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(InboxPage { cases, next, total })
     }
 
     fn commit(
