@@ -824,7 +824,73 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
         }
     }
     both_sizes("home-done").await?;
+
+    // A simple item, filed the same way and counted by the same rules.
+    file_simple_case(&photo, &mut shots).await?;
     Ok(())
+}
+
+/// The simple item the driver also files and counts: 城乡参保信息和领取养老金信息查询 (the ID
+/// card, and two materials only when someone else asks on the applicant's behalf).
+pub const SIMPLE_ITEM: &str = "V27";
+
+/// Photographs, in the catalog's order, every page the screen still asks for (a required
+/// material that is not complete), waiting for each to be stored.
+async fn photograph_missing(
+    guide: &bianmin_engine::catalog::Guide,
+    photo: &str,
+    shots: &mut usize,
+) -> Step {
+    for m in guide.materials.iter() {
+        let need = read(&format!(
+            "const h = document.querySelector(\"[data-material='{}'].missing .have\"); return h ? parseInt(h.innerText.split('/')[1]) : 0;",
+            m.key
+        ))
+        .await?
+        .as_u64()
+        .unwrap_or(0);
+        for n in 1..=need {
+            fill(
+                &format!(".capture-hook[data-capture='{}']", m.key),
+                &nth_photo(photo, shots),
+            )
+            .await?;
+            wait_for(
+                &format!(
+                    "document.querySelector(\"[data-material='{}'] .have\").innerText.startsWith('已拍 {n}/')",
+                    m.key
+                ),
+                &format!("photo {n} of {}", m.key),
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Files [`SIMPLE_ITEM`] from the home screen to its receipt, counting what the agent does.
+async fn file_simple_case(photo: &str, shots: &mut usize) -> Step {
+    let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
+    let item = catalog.item(SIMPLE_ITEM).ok_or("simple item missing")?;
+    let guide = item.guide.clone().ok_or("simple item has no guide")?;
+    let filing = effort();
+    click("#go-items").await?;
+    click(&format!(".item[data-code='{SIMPLE_ITEM}']")).await?;
+    click("#start-case").await?;
+    wait_el("#f-applicant-name").await?;
+    fill("#f-applicant-name", member_name(1)).await?;
+    fill("#f-applicant-id_number", &member_id(1)).await?;
+    fill("#f-applicant-phone", "13900139000").await?;
+    fill("#f-applicant-address", "襄垣县古韩镇某村").await?;
+    fill_item_fields(&guide.fields).await?;
+    photograph_missing(&guide, photo, shots).await?;
+    click("#precheck-run").await?;
+    wait_el("#precheck-ok").await?;
+    click("#seal").await?;
+    record_effort(&format!("{SIMPLE_ITEM} simple"), filing)?;
+    wait_el("#receipt .qr svg").await?;
+    click("#receipt-done").await?;
+    wait_el("#go-items").await
 }
 
 /// Every piece of text on the screen is at least `px` (16 px body text, 130% of it with 大字).
