@@ -246,9 +246,9 @@ fn village_case_with_correction_from_form_to_receipt() {
         .collect();
     assert_eq!(scenario.len(), 1, "the resubmission is the same case");
     assert!(
-        cases
-            .iter()
-            .all(|c| [bianmin::e2e::ITEM, bianmin::e2e::SIMPLE_ITEM].contains(&c.case.item.as_str())),
+        cases.iter().all(
+            |c| [bianmin::e2e::ITEM, bianmin::e2e::SIMPLE_ITEM].contains(&c.case.item.as_str())
+        ),
         "only the scenario's two items were filed"
     );
     let c = &scenario[0].case;
