@@ -940,8 +940,9 @@ fn simple_case(book: &Book, e: &Enrolment) -> Case {
     book.get(&case.id).unwrap()
 }
 
-fn add_pages(book: &Book, case: &Case, key: &str, n: u8) {
-    for p in 0..n {
+/// Adds pages `from..to` of a material (each a different picture: a photo taken twice is kept once).
+fn add_pages(book: &Book, case: &Case, key: &str, from: u8, to: u8) {
+    for p in from..to {
         let photo = [0xFF, 0xD8, 0xFF, 0xE0, key.len() as u8, p];
         book.add_page(&case.id, key, None, "p.jpg", &photo).unwrap();
     }
@@ -1005,11 +1006,11 @@ fn the_case_screen_stands_on_the_next_missing_material_and_ends_with_what_is_mis
         "another can be taken first"
     );
     // One side of the card: still the card (its other side); both: the household register.
-    add_pages(&book, &case, "id_card", 1);
+    add_pages(&book, &case, "id_card", 0, 1);
     let html = render(&book, case_route(&case.id));
     assert!(html.contains(r#"class="mat missing current" data-material="id_card""#));
     assert!(html.contains("拍：反面"), "{html}");
-    add_pages(&book, &case, "id_card", 1);
+    add_pages(&book, &case, "id_card", 1, 2);
     let html = render(&book, case_route(&case.id));
     assert!(
         html.contains(r#"class="mat missing current" data-material="household_register""#),
@@ -1041,7 +1042,7 @@ fn a_complete_simple_case_has_no_current_material_and_says_it_can_be_submitted()
         html.contains(r#"class="mat missing current" data-material="id_card""#),
         "{html}"
     );
-    add_pages(&book, &case, "id_card", 2);
+    add_pages(&book, &case, "id_card", 0, 2);
     let html = render(&book, case_route(&case.id));
     assert!(!html.contains(" current\""), "the walk has ended: {html}");
     assert!(html.contains(r#"id="walk-ready""#), "{html}");
