@@ -925,3 +925,142 @@ async fn staff_reach_the_bad_review_desk_from_the_inbox_and_agents_do_not() {
     .await;
     assert!(html.contains("id=\"reviews-back\""), "{html}");
 }
+
+/// A V27 query case (one material, two more only when someone else asks) with the applicant filled.
+fn simple_case(book: &Book, e: &Enrolment) -> Case {
+    let catalog = Catalog::embedded().unwrap();
+    let case = bianmin::views::case::known::start_case(book, &catalog, "V27", e).unwrap();
+    for (k, v) in [
+        ("applicant.name", "王秀英".to_string()),
+        ("applicant.id_number", valid_id()),
+        ("applicant.phone", "13934561234".to_string()),
+    ] {
+        book.set_field(&case.id, k, &v).unwrap();
+    }
+    book.get(&case.id).unwrap()
+}
+
+/// Adds pages `from..to` of a material (each a different picture: a photo taken twice is kept once).
+fn add_pages(book: &Book, case: &Case, key: &str, from: u8, to: u8) {
+    for p in from..to {
+        let photo = [0xFF, 0xD8, 0xFF, 0xE0, key.len() as u8, p];
+        book.add_page(&case.id, key, None, "p.jpg", &photo).unwrap();
+    }
+}
+
+#[test]
+fn a_new_case_starts_with_the_phone_s_village_as_the_applicant_s_address() {
+    use bianmin::views::case::known::{start_case, ADDRESS_FIELD};
+    let (_dir, book, e) = enrolled();
+    let catalog = Catalog::embedded().unwrap();
+    // The test phone is enrolled for 王桥镇王桥村 (140423101201).
+    let case = start_case(&book, &catalog, "V11", &e).unwrap();
+    assert_eq!(case.applicant.address, "襄垣县王桥镇王桥村");
+    assert_eq!(
+        book.get(&case.id).unwrap().field(ADDRESS_FIELD),
+        "襄垣县王桥镇王桥村"
+    );
+    let html = render(&book, case_route(&case.id));
+    assert!(
+        html.contains(r#"id="f-applicant-address""#) && html.contains("襄垣县王桥镇王桥村"),
+        "the address is on the form, to complete or correct: {html}"
+    );
+    // A village the divisions do not know: nothing is guessed.
+    let elsewhere = Enrolment::offline(
+        book.outbox(),
+        "http://127.0.0.1:9",
+        "140423109999",
+        "李代办",
+        Utc::now(),
+    )
+    .unwrap();
+    let case = start_case(&book, &catalog, "V11", &elsewhere).unwrap();
+    assert_eq!(case.applicant.address, "");
+    // An item filed for the village itself has no applicant block to fill.
+    let village_item = catalog
+        .items()
+        .iter()
+        .find(|i| !i.applicant.is_resident())
+        .expect("the catalog has an item the village files");
+    let case = start_case(&book, &catalog, &village_item.code, &e).unwrap();
+    assert_eq!(case.applicant.address, "");
+}
+
+#[test]
+fn the_case_screen_stands_on_the_next_missing_material_and_ends_with_what_is_missing_and_submit() {
+    let (_dir, book, e) = enrolled();
+    let catalog = Catalog::embedded().unwrap();
+    let case = bianmin::views::case::known::start_case(&book, &catalog, "V11", &e).unwrap();
+    let html = render(&book, case_route(&case.id));
+    assert!(
+        html.contains(r#"class="mat missing current" data-material="id_card""#),
+        "the walk starts on the first material: {html}"
+    );
+    assert!(html.contains("逐项拍照：第1项"), "{html}");
+    assert!(
+        !html.contains(r#"id="walk-prev""#),
+        "nothing before the first"
+    );
+    assert!(
+        html.contains(r#"id="walk-skip""#),
+        "another can be taken first"
+    );
+    // One side of the card: still the card (its other side); both: the household register.
+    add_pages(&book, &case, "id_card", 0, 1);
+    let html = render(&book, case_route(&case.id));
+    assert!(html.contains(r#"class="mat missing current" data-material="id_card""#));
+    assert!(html.contains("拍：反面"), "{html}");
+    add_pages(&book, &case, "id_card", 1, 2);
+    let html = render(&book, case_route(&case.id));
+    assert!(
+        html.contains(r#"class="mat missing current" data-material="household_register""#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="walk-prev""#),
+        "the way back to the card"
+    );
+    // The end lists what is still missing, photos and answers, and offers 提交.
+    assert!(html.contains(r#"id="walk-end""#) && html.contains(r#"id="submit""#));
+    assert!(html.contains("缺少材料：全体家庭成员户口簿"), "{html}");
+    assert!(html.contains("申请人姓名"), "{html}");
+    assert!(!html.contains(r#"id="walk-ready""#));
+}
+
+#[test]
+fn a_complete_simple_case_has_no_current_material_and_says_it_can_be_submitted() {
+    let (_dir, book, e) = enrolled();
+    let case = simple_case(&book, &e);
+    let catalog = Catalog::embedded().unwrap();
+    let guide = catalog.item("V27").unwrap().guide.clone().unwrap();
+    for f in guide.fields.iter() {
+        book.set_answer(&case.id, &f.key, Some(f.sample_answer(&valid_id())))
+            .unwrap();
+    }
+    let html = render(&book, case_route(&case.id));
+    assert!(
+        html.contains(r#"class="mat missing current" data-material="id_card""#),
+        "{html}"
+    );
+    add_pages(&book, &case, "id_card", 0, 2);
+    let html = render(&book, case_route(&case.id));
+    assert!(!html.contains(" current\""), "the walk has ended: {html}");
+    assert!(html.contains(r#"id="walk-ready""#), "{html}");
+    assert!(html.contains(r#"id="submit""#));
+}
+
+#[test]
+fn a_material_that_depends_on_an_answer_is_hidden_until_it_applies() {
+    let (_dir, book, e) = enrolled();
+    let case = simple_case(&book, &e);
+    // V27: the authorisation and the agent's card only when someone else asks (委托他人代查).
+    let html = render(&book, case_route(&case.id));
+    assert!(html.contains(r#"data-material="id_card""#));
+    assert!(!html.contains(r#"data-material="authorization""#), "{html}");
+    assert!(!html.contains(r#"data-material="agent_id""#));
+    book.set_field(&case.id, "query_by", "委托他人代查")
+        .unwrap();
+    let html = render(&book, case_route(&case.id));
+    assert!(html.contains(r#"data-material="authorization""#), "{html}");
+    assert!(html.contains(r#"data-material="agent_id""#));
+}

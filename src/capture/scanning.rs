@@ -53,12 +53,15 @@ fn reload(book: &Book, mut case: Signal<Option<Case>>) {
 
 /// The capture button of a material; while a photo is scanned, the progress and 取消 instead.
 /// `retake` is the page the next photo replaces (set by the card's 重拍), cleared once stored.
+/// `on_stored` hears the material's key once a page is stored and the case re-read (the walk
+/// moves on), except while an ID number read from the card waits to be confirmed here.
 #[component]
 pub fn ScanCapture(
     case: Signal<Option<Case>>,
     material: Material,
     label: String,
     retake: Signal<Option<usize>>,
+    #[props(default)] on_stored: Option<EventHandler<String>>,
 ) -> Element {
     let services = use_book();
     let originals = use_originals();
@@ -120,7 +123,13 @@ pub fn ScanCapture(
                     Ok((got, number)) => {
                         retake.set(None);
                         reload(&services, case);
+                        // The agent is asked to confirm a number read from the card on this
+                        // card: the walk waits rather than scroll the question away.
+                        let asks = matches!(number, Some(IdOffer::Read(_)));
                         offer.set(number);
+                        if let (Some(h), false) = (on_stored, asks) {
+                            h.call(material.key.clone());
+                        }
                         // The page's 调整边角 opens the editor by itself for an unsure crop.
                         if let Some(why) = got.check {
                             note.set(Some(Note {

@@ -26,12 +26,13 @@ pub fn GuideScreen(code: String) -> Element {
     let notice = guide.notice(&item, contact.as_ref());
     let phone = contact_text(contact.as_ref());
     let start = {
-        let code = code.clone();
+        let (code, catalog) = (code.clone(), catalog.clone());
         move |_| {
             let Some(e) = enrolment.read().clone() else {
                 return;
             };
-            match book.create(&code, &e) {
+            // What the phone knows (the village) is written in as the case starts.
+            match crate::views::case::known::start_case(&book, &catalog, &code, &e) {
                 // The guide is not a step to go back to once the case exists.
                 Ok(case) => {
                     navigator().replace(Route::CaseScreen { id: case.id });

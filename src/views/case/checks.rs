@@ -1,8 +1,9 @@
-//! 初审 and sealing: the list of what is still missing, or 封存 once everything is there.
+//! The end of the case screen: what is still missing (worked out live, as the agent types and
+//! photographs), and 提交, which runs 初审 and, when it passes, seals the case in the same tap.
 
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Item;
-use bianmin_protocol::CaseState;
+use bianmin_engine::validate;
 use dioxus::prelude::*;
 
 use super::autosave::Autosave;
@@ -20,39 +21,64 @@ pub fn PrecheckBar(
     let book = use_book();
     let sync = use_sync();
     let originals = use_originals();
-    let mut lines = use_signal(Vec::<String>::new);
-    let ready = case.read().as_ref().map(|c| c.state) == Some(CaseState::Ready);
-    // 初审 and sealing read the book: what was typed last must be in it first.
-    let run_precheck = {
-        let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
-        move |_| {
-            let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
-                return;
-            };
-            tried.set(true);
-            let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
-            spawn(async move {
-                autosave.settled().await;
-                match book.precheck(&id, &item) {
-                    Ok(checked) => {
-                        lines.set(Vec::new());
-                        error.set(None);
-                        case.set(Some(checked));
-                    }
-                    Err(problems) => lines.set(problems),
-                }
-            });
-        }
-    };
+    // A 提交 was refused: the list below is then headed as 初审's answer.
+    let mut refused = use_signal(|| false);
+    // What 提交 would still refuse, from the case as shown (typed text included).
+    let live = case
+        .read()
+        .as_ref()
+        .map(|c| {
+            let today = chrono::Local::now().date_naive();
+            let mut lines =
+                validate::precheck(&item, &c.applicant, &c.answers, &c.materials, today).lines();
+            // A page the town asked to be redone counts as missing until it is re-photographed.
+            lines.extend(
+                validate::material_needs(&item, &c.applicant, &c.answers, today)
+                    .iter()
+                    .filter(|n| c.awaits_retake(&n.key))
+                    .map(|n| format!("需补正：{}，请重拍", n.name)),
+            );
+            lines
+        })
+        .unwrap_or_default();
+    let failed = refused();
     let nav = navigator();
-    let seal = move |_| {
+    // 初审 and sealing read the book: what was typed last must be in it first. A failed 初审
+    // lists every problem and marks every field; a passed one seals at once.
+    let submit = move |_| {
         let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
             return;
         };
+        tried.set(true);
         let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
         let originals = originals.clone();
         spawn(async move {
             autosave.settled().await;
+            match book.precheck(&id, &item) {
+                Ok(checked) => {
+                    refused.set(false);
+                    error.set(None);
+                    case.set(Some(checked));
+                }
+                Err(problems) => {
+                    // Not a gap the screen lists (the book could not be read or written): shown
+                    // as the case's error, as a failed seal is.
+                    let listed = book.get(&id).is_some_and(|c| {
+                        !validate::precheck(
+                            &item,
+                            &c.applicant,
+                            &c.answers,
+                            &c.materials,
+                            chrono::Local::now().date_naive(),
+                        )
+                        .passed()
+                    });
+                    if !listed {
+                        error.set(Some(problems.join("；")));
+                    }
+                    return refused.set(true);
+                }
+            }
             match book.seal(&id, &item) {
                 Ok(sealed) => {
                     // A sealed case cannot be re-cut, so its photos (several MB each, showing
@@ -69,19 +95,20 @@ pub fn PrecheckBar(
         });
     };
     rsx! {
-        if !lines.read().is_empty() {
-            section { class: "precheck", id: "precheck",
-                h2 { "初审未通过，请处理：" }
-                ul { for l in lines.read().iter() { li { "{l}" } } }
-            }
-        }
-        div { class: "actions",
-            if ready {
-                p { class: "ok", id: "precheck-ok", "初审通过，材料齐全。" }
-                button { class: "btn primary big", id: "seal", onclick: seal, "封存并放入发件箱" }
+        section { class: "walk-end", id: "walk-end",
+            if live.is_empty() {
+                p { class: "ok", id: "walk-ready", "材料已拍齐，信息已填全，可以提交。" }
             } else {
-                button { class: "btn primary big", id: "precheck-run", onclick: run_precheck, "初审" }
+                // After a refused 提交 the same list, kept up to date as things are fixed.
+                div { class: if failed { "precheck" } else { "still" }, id: if failed { "precheck" } else { "still" },
+                    h2 { if failed { "初审未通过，请处理：" } else { "还缺{live.len()}项：" } }
+                    ul { id: "still-missing", for l in live.iter() { li { "{l}" } } }
+                }
             }
+            div { class: "actions",
+                button { class: "btn primary big", id: "submit", onclick: submit, "提交" }
+            }
+            p { class: "muted", "提交时先初审，通过即封存放入发件箱，有网络时自动上传。" }
         }
     }
 }

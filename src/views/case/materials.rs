@@ -5,6 +5,7 @@ use bianmin_engine::catalog::Material;
 use bianmin_engine::validate::MaterialNeed;
 use dioxus::prelude::*;
 
+use super::walk::{Place, WalkHead};
 use crate::capture::{AdjustCorners, ScanCapture};
 use crate::services::{use_book, use_originals};
 
@@ -19,7 +20,8 @@ fn PageThumb(page: bianmin_protocol::AttachmentRef) -> Element {
     }
 }
 
-/// One material of the checklist: its pages, retake/delete, and the capture button.
+/// One material of the checklist: its pages, retake/delete, and the capture button. `place` is
+/// set on the material the walk stands on (逐项拍照), which shows the walk's controls.
 #[component]
 pub fn MaterialRow(
     case: Signal<Option<Case>>,
@@ -27,6 +29,9 @@ pub fn MaterialRow(
     need: MaterialNeed,
     editable: bool,
     error: Signal<Option<String>>,
+    place: Option<Place>,
+    walk: Signal<Option<String>>,
+    on_stored: EventHandler<String>,
 ) -> Element {
     let book = use_book();
     let originals = use_originals();
@@ -51,7 +56,7 @@ pub fn MaterialRow(
     let mut deleting = use_signal(|| None::<usize>);
     // On the town's 补正 list and not re-photographed yet: not green, whatever the count says.
     let flagged = c.awaits_retake(&m.key);
-    let status_class = if flagged {
+    let status = if flagged {
         "mat flagged"
     } else if have >= need {
         "mat done"
@@ -59,6 +64,11 @@ pub fn MaterialRow(
         "mat missing"
     } else {
         "mat"
+    };
+    let status_class = if place.is_some() {
+        format!("{status} current")
+    } else {
+        status.to_string()
     };
     let label = match retake() {
         Some(i) => format!(
@@ -73,6 +83,9 @@ pub fn MaterialRow(
     };
     rsx! {
         div { class: "{status_class}", "data-material": "{m.key}",
+            if let Some(p) = place {
+                WalkHead { position: p.position, missing: p.missing, walk, prev: p.prev, skip: p.skip }
+            }
             div { class: "mat-head",
                 strong { "{m.name}" }
                 span { class: "muted", " {m.form.label()}，需{need}张：{shots}" if !required { "（视情提交）" } }
@@ -120,7 +133,7 @@ pub fn MaterialRow(
                 }
             }
             if editable {
-                ScanCapture { case, material: m.clone(), label, retake }
+                ScanCapture { case, material: m.clone(), label, retake, on_stored }
             }
         }
     }

@@ -21,8 +21,10 @@ use crate::services::{use_book, use_catalog_version, use_catalogs, use_revision}
 mod autosave;
 mod checks;
 mod form;
+pub mod known;
 mod materials;
 mod progress;
+pub mod walk;
 
 use autosave::Autosave;
 use checks::PrecheckBar;
@@ -101,6 +103,32 @@ pub fn CaseScreen(id: String) -> Element {
     });
     // After a failed 初审 every problem is shown, also for fields not touched yet.
     let tried = use_signal(|| false);
+    // 逐项拍照: the material the agent chose to stand on (上一项, 先拍下一项); otherwise the walk
+    // stands on the first one still missing.
+    let mut walk = use_signal(|| None::<String>);
+    // A page was stored: stay for the material's next page, or go on to the next one missing
+    // (the end of the screen, with 提交, when none is).
+    let on_stored = {
+        let catalogs = catalogs.clone();
+        use_callback(move |key: String| {
+            let Some(fresh) = case.peek().clone() else {
+                return;
+            };
+            let Some(item) = catalogs
+                .version(fresh.catalog_version)
+                .and_then(|c| c.item(&fresh.item).cloned())
+            else {
+                return;
+            };
+            let today = chrono::Local::now().date_naive();
+            let needs = validate::material_needs(&item, &fresh.applicant, &fresh.answers, today);
+            let next = walk::next_missing(&needs, &fresh, Some(&key));
+            if next.as_deref() != Some(key.as_str()) {
+                walk::show(next.as_deref());
+            }
+            walk.set(next);
+        })
+    };
     let Some(current) = case.read().clone() else {
         return rsx! { TopBar { title: "办件" } p { class: "error", "找不到这个办件，可能已被删除。请返回。" } };
     };
@@ -115,6 +143,11 @@ pub fn CaseScreen(id: String) -> Element {
     let editable = current.is_editable();
     let today = chrono::Local::now().date_naive();
     let needs = validate::material_needs(&item, &current.applicant, &current.answers, today);
+    let here = if editable {
+        walk::current(&needs, &current, walk().as_deref())
+    } else {
+        None
+    };
     let newer = (editable && newest > current.catalog_version)
         .then(|| catalogs.version(newest))
         .flatten()
@@ -145,7 +178,7 @@ pub fn CaseScreen(id: String) -> Element {
                 h2 { "材料（逐项拍照）" }
                 for need in needs.iter().cloned() {
                     if let Some(m) = guide.materials.iter().find(|m| m.key == need.key).cloned() {
-                        MaterialRow { key: "{m.key}", case, material: m, need, editable, error }
+                        MaterialRow { key: "{m.key}", case, material: m, place: walk::place(&needs, &current, here.as_deref(), &need.key), need: need.clone(), editable, error, walk, on_stored }
                     }
                 }
             }
