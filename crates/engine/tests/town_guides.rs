@@ -43,8 +43,16 @@ fn texts(item: &Item) -> Vec<String> {
     out.extend(g.legal_basis.iter().cloned());
     out.extend(g.procedure.iter().cloned());
     out.extend(g.to_confirm.iter().cloned());
-    out.extend(g.materials.iter().flat_map(|m| [m.name.clone(), m.note.clone()]));
-    out.extend(g.fields.iter().flat_map(|f| [f.label.clone(), f.help.clone()]));
+    out.extend(
+        g.materials
+            .iter()
+            .flat_map(|m| [m.name.clone(), m.note.clone()]),
+    );
+    out.extend(
+        g.fields
+            .iter()
+            .flat_map(|f| [f.label.clone(), f.help.clone()]),
+    );
     out.extend(g.checks.iter().map(|c| c.message.clone()));
     out
 }
@@ -67,14 +75,20 @@ fn town_guides_are_complete_drafts_citing_their_rules() {
     for code in GUIDED {
         let item = cat.item(code).unwrap();
         let g = item.guide.as_ref().unwrap();
-        assert!(g.draft, "{code}: stays a draft until the county confirms it");
+        assert!(
+            g.draft,
+            "{code}: stays a draft until the county confirms it"
+        );
         assert!(
             !g.to_confirm.is_empty(),
             "{code}: names what the county must confirm"
         );
         assert!(g.summary.chars().count() >= 30, "{code}: summary");
         assert!(
-            !g.conditions.is_empty() && g.conditions.iter().all(|c| c.contains('（') && (c.contains('《') || c.contains('〔'))),
+            !g.conditions.is_empty()
+                && g.conditions
+                    .iter()
+                    .all(|c| c.contains('（') && (c.contains('《') || c.contains('〔'))),
             "{code}: every condition cites the national or provincial rule it comes from"
         );
         assert!(
@@ -98,7 +112,10 @@ fn town_guides_are_complete_drafts_citing_their_rules() {
         assert!(g.materials.iter().any(|m| m.required), "{code}");
         assert!(!g.fields.is_empty(), "{code}: fields");
         for c in &g.checks {
-            assert!(c.message.contains('《') || c.message.contains('〔'), "{code}: check cites");
+            assert!(
+                c.message.contains('《') || c.message.contains('〔'),
+                "{code}: check cites"
+            );
         }
         // The 一次性告知 notice lists every material, as for village items.
         let n = g.notice(item, cat.contact(&g.contact));
@@ -158,13 +175,11 @@ fn the_age_check_of_the_old_age_subsidy_runs_at_precheck() {
     let cat = catalog();
     let item = cat.item("T01").unwrap();
     let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-    let answers: BTreeMap<String, Answer> = [
-        ("account_type", "社会保障卡"),
-        ("applied_by", "老人本人"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), Answer::Text(v.to_string())))
-    .collect();
+    let answers: BTreeMap<String, Answer> =
+        [("account_type", "社会保障卡"), ("applied_by", "老人本人")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Answer::Text(v.to_string())))
+            .collect();
     let applicant = |id: String| Applicant {
         name: "王秀英".into(),
         id_number: id,
