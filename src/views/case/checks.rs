@@ -7,7 +7,7 @@ use dioxus::prelude::*;
 
 use super::autosave::Autosave;
 use crate::route::Route;
-use crate::services::{use_book, use_originals, use_sync};
+use crate::services::{use_book, use_enrolment, use_originals, use_sync};
 
 #[component]
 pub fn PrecheckBar(
@@ -16,10 +16,16 @@ pub fn PrecheckBar(
     tried: Signal<bool>,
     error: Signal<Option<String>>,
     autosave: Autosave,
+    /// A town window case: once 初审 passes it goes to the town's store, not the outbox.
+    #[props(default)]
+    window: bool,
 ) -> Element {
     let book = use_book();
     let sync = use_sync();
     let originals = use_originals();
+    let enrolment = use_enrolment();
+    let operator = crate::views::town::operator::use_operator();
+    let mut sending = use_signal(|| false);
     let mut lines = use_signal(Vec::<String>::new);
     let ready = case.read().as_ref().map(|c| c.state) == Some(CaseState::Ready);
     // 初审 and sealing read the book: what was typed last must be in it first.
@@ -45,6 +51,31 @@ pub fn PrecheckBar(
         }
     };
     let nav = navigator();
+    let send_to_town = {
+        let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
+        move |_| {
+            let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
+                return;
+            };
+            if *sending.peek() {
+                return;
+            }
+            sending.set(true);
+            let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
+            let e = enrolment.peek().clone();
+            let op = operator.peek().clone();
+            spawn(async move {
+                autosave.settled().await;
+                match crate::views::town::window::send(&book, &e, &op, &id, &item).await {
+                    Ok(()) => {
+                        nav.replace(Route::TownCase { id });
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+                sending.set(false);
+            });
+        }
+    };
     let seal = move |_| {
         let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
             return;
@@ -76,7 +107,12 @@ pub fn PrecheckBar(
             }
         }
         div { class: "actions",
-            if ready {
+            if ready && window {
+                p { class: "ok", id: "precheck-ok", "初审通过，材料齐全。" }
+                button { class: "btn primary big", id: "window-send", disabled: sending(), onclick: send_to_town,
+                    if sending() { "正在提交镇中心…" } else { "提交镇中心收件" }
+                }
+            } else if ready {
                 p { class: "ok", id: "precheck-ok", "初审通过，材料齐全。" }
                 button { class: "btn primary big", id: "seal", onclick: seal, "封存并放入发件箱" }
             } else {
