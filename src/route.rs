@@ -19,6 +19,7 @@ use crate::views::receipt::ReceiptScreen;
 use crate::views::town::case::TownCase;
 use crate::views::town::operator::OperatorGate;
 use crate::views::town::reviews::TownReviews;
+use crate::views::town::window::{TownWindow, WindowCase, WindowGuide};
 use crate::views::town::TownInbox;
 
 /// Every screen of the app.
@@ -56,6 +57,15 @@ pub enum Route {
         /// Town staff: the town's bad reviews and their loop (核实 → 整改 → 回访).
         #[route("/town/reviews")]
         TownReviews {},
+        /// Town staff: 窗口收件, the applicant's village and the item.
+        #[route("/town/window")]
+        TownWindow {},
+        /// Town staff: an item's guide at the window, told to the resident before starting.
+        #[route("/town/window-guide/:village/:code")]
+        WindowGuide { village: String, code: String },
+        /// Town staff: a case being taken in at the window (form, materials, 初审, send).
+        #[route("/town/window-case/:id")]
+        WindowCase { id: String },
 }
 
 impl Route {
@@ -74,7 +84,12 @@ impl Route {
         let role = enrolment.map(|e| e.role);
         let town_screen = matches!(
             self,
-            Route::TownInbox {} | Route::TownCase { .. } | Route::TownReviews {}
+            Route::TownInbox {}
+                | Route::TownCase { .. }
+                | Route::TownReviews {}
+                | Route::TownWindow {}
+                | Route::WindowGuide { .. }
+                | Route::WindowCase { .. }
         );
         let allowed = match (role, self) {
             (None, Route::Enrol {}) => true,
@@ -103,7 +118,14 @@ fn Shell() -> Element {
     }
     use_platform_back();
     crate::views::town::operator::provide_operator();
-    if matches!(route, Route::TownInbox {} | Route::TownCase { .. }) {
+    if matches!(
+        route,
+        Route::TownInbox {}
+            | Route::TownCase { .. }
+            | Route::TownWindow {}
+            | Route::WindowGuide { .. }
+            | Route::WindowCase { .. }
+    ) {
         // A shared tablet: who is working comes first.
         return rsx! {
             div { class: "app", OperatorGate { Outlet::<Route> {} } }

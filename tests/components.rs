@@ -1064,3 +1064,129 @@ fn a_material_that_depends_on_an_answer_is_hidden_until_it_applies() {
     assert!(html.contains(r#"data-material="authorization""#), "{html}");
     assert!(html.contains(r#"data-material="agent_id""#));
 }
+
+/// A town tablet's book: enrolled as staff of 古韩镇 (the town's 9-digit code is its place).
+fn tablet() -> (tempfile::TempDir, Book, Enrolment) {
+    let (dir, book, mut e) = enrolled();
+    e.role = bianmin_protocol::sync::DeviceRole::Staff;
+    e.place = "140423100".into();
+    e.person = "古韩镇窗口平板".into();
+    book.save_enrolment(&e).unwrap();
+    (dir, book, e)
+}
+
+#[tokio::test]
+async fn the_town_window_offers_the_towns_villages_and_guided_items_first() {
+    let (_dir, book, _) = tablet();
+    let mut dom = dom(&book, Route::TownInbox {});
+    settle(&mut dom, |h| h.contains("id=\"open-window\"")).await;
+    let mut dom = self::dom(&book, Route::TownWindow {});
+    let html = settle(&mut dom, |h| h.contains("id=\"window-items\"")).await;
+    // 南关村 is a village of 古韩镇; 善福村 (善福镇) is not.
+    assert!(html.contains("value=\"140423100201\""), "{html}");
+    assert!(!html.contains("value=\"140423108201\""), "{html}");
+    let first = html.find("data-code=\"T01\"").unwrap();
+    let village = html.find("data-code=\"V01\"").unwrap();
+    let bare = html.find("data-code=\"T03\"").unwrap();
+    assert!(
+        first < village && village < bare,
+        "guided town items, village items, then the rest"
+    );
+    assert_eq!(
+        html.matches("办事指南草稿，待县级确认").count(),
+        93,
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_window_guide_tells_everything_and_an_unwritten_one_is_marked_a_draft() {
+    let (_dir, book, _) = tablet();
+    let guide = |code: &str| Route::WindowGuide {
+        village: "140423100201".into(),
+        code: code.into(),
+    };
+    let mut dom = dom(&book, guide("T01"));
+    let html = settle(&mut dom, |h| h.contains("id=\"start-case\"")).await;
+    assert!(
+        html.contains("一次性告知书") && html.contains("老人户口簿"),
+        "{html}"
+    );
+    assert!(
+        html.contains("本指南为草稿") && html.contains("待县里确认"),
+        "{html}"
+    );
+    let mut dom = self::dom(&book, guide("T03"));
+    let html = settle(&mut dom, |h| h.contains("id=\"guide-missing\"")).await;
+    assert!(html.contains("办事指南草稿，待县级确认"), "{html}");
+    assert!(!html.contains("id=\"start-case\""), "{html}");
+    // The village phone's guide says the same for such an item.
+    let (_dir2, phone, _) = enrolled();
+    let mut dom = self::dom(&phone, Route::GuideScreen { code: "T03".into() });
+    settle(&mut dom, |h| h.contains("id=\"guide-missing\"")).await;
+}
+
+#[tokio::test]
+async fn a_window_case_uses_the_phones_form_and_sends_to_the_town_instead_of_sealing() {
+    let (_dir, book, e) = tablet();
+    let catalog = Catalog::embedded().unwrap();
+    let item = catalog.item("T01").unwrap();
+    let case = book
+        .create_for(
+            "T01",
+            bianmin_protocol::AgentRef {
+                device_id: e.device_code.clone(),
+                name: "王窗口".into(),
+                village: "140423100201".into(),
+            },
+        )
+        .unwrap();
+    assert!(case.id.starts_with("140423100201-"), "{}", case.id);
+    let mut dom = dom(
+        &book,
+        Route::WindowCase {
+            id: case.id.clone(),
+        },
+    );
+    let html = settle(&mut dom, |h| h.contains("id=\"window-send\"")).await;
+    assert!(
+        html.contains("补贴发放账户") && html.contains("老人居民身份证"),
+        "{html}"
+    );
+    // Filled and photographed as the guide asks, and prechecked: the tablet offers to send it
+    // to the town, never to seal it into an outbox.
+    let first17 = "14042319400101123";
+    let id = format!("{first17}{}", checksum_char(first17.as_bytes()));
+    for (k, v) in [
+        ("applicant.name", "赵桂兰"),
+        ("applicant.id_number", id.as_str()),
+        ("applicant.phone", "13934561234"),
+        ("applicant.address", "古韩镇南关村"),
+    ] {
+        book.set_field(&case.id, k, v).unwrap();
+    }
+    for (k, v) in [("account_type", "社会保障卡"), ("applied_by", "老人本人")] {
+        book.set_answer(&case.id, k, Some(bianmin_protocol::Answer::Text(v.into())))
+            .unwrap();
+    }
+    for (n, (key, pages)) in [("id_card", 2), ("household_register", 2), ("bank_card", 1)]
+        .into_iter()
+        .enumerate()
+    {
+        for p in 0..pages {
+            let photo = [0xFF, 0xD8, 0xFF, 0xE0, n as u8, p as u8];
+            book.add_page(&case.id, key, None, "p.jpg", &photo).unwrap();
+        }
+    }
+    book.precheck(&case.id, item).unwrap();
+    let mut dom = self::dom(
+        &book,
+        Route::WindowCase {
+            id: case.id.clone(),
+        },
+    );
+    let html = settle(&mut dom, |h| h.contains("id=\"window-send\"")).await;
+    assert!(html.contains("提交镇中心收件"), "{html}");
+    assert!(!html.contains("id=\"submit\""), "{html}");
+    assert_eq!(book.outbox().queued(), 0, "nothing waits in an outbox");
+}

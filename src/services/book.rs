@@ -19,7 +19,7 @@ use bianmin_engine::enrolment::{Enrolment, EnrolmentError};
 use bianmin_engine::outbox::{CaseSummary, DeliveryMark, InstalledCatalog, Outbox, StoreError};
 use bianmin_engine::sync::{PendingDelivery, StoreFailure, SyncStore};
 use bianmin_protocol::sync::{CatalogManifest, Receipt};
-use bianmin_protocol::{Answer, AttachmentRef, CaseState, CaseSubmission, DecisionEvent};
+use bianmin_protocol::{AgentRef, Answer, AttachmentRef, CaseState, CaseSubmission, DecisionEvent};
 use chrono::Utc;
 use tokio::sync::watch;
 
@@ -127,6 +127,13 @@ impl Book {
     pub fn create(&self, item: &str, enrolment: &Enrolment) -> Result<Case, String> {
         self.write(|o| o.create_draft(item, Default::default(), enrolment.agent(), Utc::now()))
             .map_err(|e| message("create case", e))
+    }
+
+    /// Starts a case for `item` with `responsible` as the person who took it in: a town window
+    /// case names the tablet, the clerk and the applicant's village (the case number's village).
+    pub fn create_for(&self, item: &str, responsible: AgentRef) -> Result<Case, String> {
+        self.write(|o| o.create_draft(item, Default::default(), responsible, Utc::now()))
+            .map_err(|e| message("create window case", e))
     }
 
     pub fn get(&self, id: &str) -> Option<Case> {

@@ -1,30 +1,19 @@
 //! The item's service guide (办事指南) with the printable 一次性告知 notice, and "start a case".
+//! The village phone and the town window (`views/town/window.rs`) show the same guide; only what
+//! 开始办理 does differs.
 
 use dioxus::prelude::*;
 
 use crate::components::top_bar::TopBar;
 use crate::route::Route;
 use crate::services::{use_book, use_catalog, use_enrolment};
-use bianmin_engine::catalog::contact_text;
+use bianmin_engine::catalog::{contact_text, Item};
 
 #[component]
 pub fn GuideScreen(code: String) -> Element {
     let book = use_book();
     let enrolment = use_enrolment();
     let mut error = use_signal(|| None::<String>);
-    let catalog = use_catalog();
-    let Some(item) = catalog.item(&code).cloned() else {
-        return rsx! { TopBar { title: "事项" } p { class: "error", "找不到事项 {code}，请返回重新选择。" } };
-    };
-    let Some(guide) = item.guide.clone() else {
-        return rsx! {
-            TopBar { title: "{item.name}" }
-            p { class: "error", "该事项的办事指南尚未发布，请联系镇中心。" }
-        };
-    };
-    let contact = catalog.contact(&guide.contact).cloned();
-    let notice = guide.notice(&item, contact.as_ref());
-    let phone = contact_text(contact.as_ref());
     let start = {
         let (code, catalog) = (code.clone(), catalog.clone());
         move |_| {
@@ -41,6 +30,25 @@ pub fn GuideScreen(code: String) -> Element {
             }
         }
     };
+    rsx! { GuideView { code, on_start: start, error: error() } }
+}
+
+/// The guide of item `code`, with 开始办理 calling `on_start`.
+#[component]
+pub fn GuideView(code: String, on_start: EventHandler<()>, error: Option<String>) -> Element {
+    let catalog = use_catalog();
+    let Some(item) = catalog.item(&code).cloned() else {
+        return rsx! { TopBar { title: "事项" } p { class: "error", "找不到事项 {code}，请返回重新选择。" } };
+    };
+    let Some(guide) = item.guide.clone() else {
+        return rsx! {
+            TopBar { title: "{item.name}" }
+            GuideMissing { item }
+        };
+    };
+    let contact = catalog.contact(&guide.contact).cloned();
+    let notice = guide.notice(&item, contact.as_ref());
+    let phone = contact_text(contact.as_ref());
     rsx! {
         TopBar { title: "{item.name}" }
         main { class: "page guide",
@@ -76,9 +84,9 @@ pub fn GuideScreen(code: String) -> Element {
             }
             h2 { "办理流程" }
             ol { for (i, p) in guide.procedure.iter().enumerate() { li { key: "{i}", "{p}" } } }
-            if let Some(e) = error() { p { class: "error", "{e}" } }
+            if let Some(e) = error { p { class: "error", "{e}" } }
             div { class: "actions",
-                button { class: "btn primary big", id: "start-case", onclick: start, "开始办理" }
+                button { class: "btn primary big", id: "start-case", onclick: move |_| on_start.call(()), "开始办理" }
                 button { class: "btn", id: "print-notice",
                     onclick: move |_| { document::eval("window.print()"); },
                     "打印一次性告知书"
@@ -90,6 +98,21 @@ pub fn GuideScreen(code: String) -> Element {
             }
             h2 { "一次性告知书" }
             pre { class: "notice", id: "notice", "{notice}" }
+        }
+    }
+}
+
+/// An item whose guide is not written yet (most town items, see `assets/catalog/town.toml`):
+/// marked as a draft awaiting the county, and no case can be started from it.
+#[component]
+fn GuideMissing(item: Item) -> Element {
+    rsx! {
+        main { class: "page guide",
+            p { class: "draft", id: "guide-missing", "办事指南草稿，待县级确认：该事项的材料清单和办理要求尚未发布，暂不能在系统中办理，请联系镇中心。" }
+            dl { class: "facts",
+                dt { "事项类型" } dd { "{item.kind}" }
+                if !item.method.is_empty() { dt { "办理方式" } dd { "{item.method}" } }
+            }
         }
     }
 }

@@ -15,3 +15,4 @@ pub mod receipt;
 pub mod sync;
 pub mod transport;
 pub mod validate;
+pub mod window;

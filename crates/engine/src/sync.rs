@@ -294,7 +294,7 @@ async fn changes_retry(
 /// Largest chunk per PATCH: bounds memory on a cheap phone and the time one request takes.
 pub const CHUNK: usize = 1024 * 1024;
 
-async fn upload_attachment(
+pub(crate) async fn upload_attachment(
     store: &dyn SyncStore,
     t: &Transport,
     sha: &str,

@@ -735,6 +735,20 @@ impl Transport {
             .await
     }
 
+    /// `PUT /v1/window/cases/{id}`: a town tablet's window case with its clerk; answers the receipt.
+    pub async fn submit_window(
+        &self,
+        intake: &bianmin_protocol::window::WindowIntake,
+    ) -> Result<Receipt, TransportError> {
+        let body = serde_json::to_vec(intake).expect("window intakes serialize");
+        self.call(
+            Method::PUT,
+            &format!("/v1/window/cases/{}", intake.submission.id),
+            Some(body),
+        )
+        .await
+    }
+
     /// `GET /v1/changes?cursor=N`.
     pub async fn changes(&self, cursor: u64) -> Result<ChangesPage, TransportError> {
         self.call(Method::GET, &format!("/v1/changes?cursor={cursor}"), None)

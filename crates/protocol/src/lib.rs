@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod bad_review;
 pub mod sync;
+pub mod window;
 
 /// A case number (办件编号), minted on the phone: `{village}-{yyyymmdd}-{device}-{seq}`.
 ///

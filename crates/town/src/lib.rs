@@ -33,6 +33,7 @@ pub mod time;
 pub mod tls;
 pub mod uploads;
 pub mod warning_signs;
+pub mod window;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -280,6 +281,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/catalog", get(catalog::manifest))
         .route("/v1/catalog/parts", post(catalog::parts))
         .merge(staff::routes())
+        .merge(window::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

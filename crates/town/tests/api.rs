@@ -450,21 +450,14 @@ async fn authorization_matrix_covers_every_route() {
             if matches!(who, Owner) { 200 } else { 403 },
             "{who:?} put case"
         );
-        // HEAD/PATCH attachments: agents only.
+        // HEAD/PATCH attachments: every device, each into its own holder (an agent's village, a
+        // tablet's town for window cases), so one never completes another's upload.
         let (st, _) = send(
             &r,
             d.request("HEAD", &format!("/v1/attachments/{sha}"), vec![], None),
         )
         .await;
-        assert_eq!(
-            n(st),
-            if matches!(who, Owner | Neighbour) {
-                200
-            } else {
-                403
-            },
-            "{who:?} head upload"
-        );
+        assert_eq!(n(st), 200, "{who:?} head upload");
         let (st, _) = send(
             &r,
             d.request(
@@ -475,15 +468,20 @@ async fn authorization_matrix_covers_every_route() {
             ),
         )
         .await;
-        assert_eq!(
-            n(st),
-            if matches!(who, Owner | Neighbour) {
-                200
-            } else {
-                403
-            },
-            "{who:?} patch upload"
-        );
+        assert_eq!(n(st), 200, "{who:?} patch upload");
+        // PUT /v1/window/cases/{id}: a village case is nobody's window case (agents may not use
+        // the window; the case's number names the agent's phone, not a tablet).
+        let window = bianmin_protocol::window::WindowIntake {
+            submission: sub.clone(),
+            staff: String::new(),
+            pin: None,
+        };
+        let (st, _) = send(
+            &r,
+            d.json("PUT", &format!("/v1/window/cases/{}", sub.id), &window),
+        )
+        .await;
+        assert_eq!(n(st), 403, "{who:?} window intake");
         // GET /v1/inbox: staff only, own town's villages only.
         let (st, _) = send(&r, d.get("/v1/inbox")).await;
         assert_eq!(
@@ -532,6 +530,7 @@ async fn authorization_matrix_covers_every_route() {
         ("GET", format!("{case}/attachments/{sha}")),
         ("HEAD", format!("/v1/attachments/{sha}")),
         ("PATCH", format!("/v1/attachments/{sha}")),
+        ("PUT", format!("/v1/window/cases/{}", sub.id)),
         ("GET", "/v1/inbox".to_string()),
         ("GET", "/v1/changes".to_string()),
     ] {

@@ -1,5 +1,6 @@
 //! The end of the case screen: what is still missing (worked out live, as the agent types and
-//! photographs), and 提交, which runs 初审 and, when it passes, seals the case in the same tap.
+//! photographs), and 提交, which runs 初审 and, when it passes, seals the case in the same tap (or,
+//! for a town window case, sends it to the town's store instead of the outbox).
 
 use bianmin_engine::case::Case;
 use bianmin_engine::catalog::Item;
@@ -8,7 +9,7 @@ use dioxus::prelude::*;
 
 use super::autosave::Autosave;
 use crate::route::Route;
-use crate::services::{use_book, use_originals, use_sync};
+use crate::services::{use_book, use_enrolment, use_originals, use_sync};
 
 #[component]
 pub fn PrecheckBar(
@@ -17,10 +18,16 @@ pub fn PrecheckBar(
     tried: Signal<bool>,
     error: Signal<Option<String>>,
     autosave: Autosave,
+    /// A town window case: once 初审 passes it goes to the town's store, not the outbox.
+    #[props(default)]
+    window: bool,
 ) -> Element {
     let book = use_book();
     let sync = use_sync();
     let originals = use_originals();
+    let enrolment = use_enrolment();
+    let operator = crate::views::town::operator::use_operator();
+    let mut sending = use_signal(|| false);
     // A 提交 was refused: the list below is then headed as 初审's answer.
     let mut refused = use_signal(|| false);
     // What 提交 would still refuse, from the case as shown (typed text included).
@@ -49,9 +56,13 @@ pub fn PrecheckBar(
         let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else {
             return;
         };
+        if *sending.peek() {
+            return;
+        }
         tried.set(true);
         let (book, item, autosave) = (book.clone(), item.clone(), autosave.clone());
         let originals = originals.clone();
+        let (e, op) = (enrolment.peek().clone(), operator.peek().clone());
         spawn(async move {
             autosave.settled().await;
             match book.precheck(&id, &item) {
@@ -78,6 +89,16 @@ pub fn PrecheckBar(
                     }
                     return refused.set(true);
                 }
+            }
+            if window {
+                sending.set(true);
+                match crate::views::town::window::send(&book, &e, &op, &id, &item).await {
+                    Ok(()) => {
+                        nav.replace(Route::TownCase { id });
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+                return sending.set(false);
             }
             match book.seal(&id, &item) {
                 Ok(sealed) => {
@@ -106,9 +127,19 @@ pub fn PrecheckBar(
                 }
             }
             div { class: "actions",
-                button { class: "btn primary big", id: "submit", onclick: submit, "提交" }
+                if window {
+                    button { class: "btn primary big", id: "window-send", disabled: sending(), onclick: submit,
+                        if sending() { "正在提交镇中心…" } else { "提交镇中心收件" }
+                    }
+                } else {
+                    button { class: "btn primary big", id: "submit", onclick: submit, "提交" }
+                }
             }
-            p { class: "muted", "提交时先初审，通过即封存放入发件箱，有网络时自动上传。" }
+            if window {
+                p { class: "muted", "提交时先初审，通过即送镇中心收件，不放入发件箱。" }
+            } else {
+                p { class: "muted", "提交时先初审，通过即封存放入发件箱，有网络时自动上传。" }
+            }
         }
     }
 }

@@ -78,6 +78,13 @@ fn guide_or_empty(item: &Item) -> Guide {
 
 #[component]
 pub fn CaseScreen(id: String) -> Element {
+    rsx! { CaseView { id, window: false } }
+}
+
+/// One case in the book. `window`: a case a town clerk takes in at the window on the tablet,
+/// sent to the town's store when 初审 passes instead of being sealed into a village outbox.
+#[component]
+pub fn CaseView(id: String, window: bool) -> Element {
     let book = use_book();
     let revision = use_revision();
     let catalogs = use_catalogs();
@@ -183,7 +190,7 @@ pub fn CaseScreen(id: String) -> Element {
                 }
             }
             if editable {
-                PrecheckBar { case, item, tried, error, autosave }
+                PrecheckBar { case, item, tried, error, autosave, window }
             } else {
                 Timeline { case: current.clone() }
                 div { class: "actions",

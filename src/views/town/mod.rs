@@ -4,7 +4,8 @@
 //! Everything is read from and written to the town centre through the engine's transport with
 //! the tablet's enrolled key. Pages are downloaded only while their case is open, checked against
 //! their SHA-256 by the transport, and held in memory as `data:` URLs that are dropped with the
-//! case view: the tablet keeps no copy of residents' data on disk.
+//! case view: the tablet keeps no copy of residents' data on disk, except the cases a clerk takes
+//! in at the window (`window`), which are made in the tablet's encrypted book as on a phone.
 
 use bianmin_engine::deadline::WorkCalendar;
 use bianmin_engine::enrolment::Enrolment;
@@ -27,6 +28,7 @@ pub mod operator;
 pub mod pages;
 pub mod reviews;
 mod viewer;
+pub mod window;
 
 /// A signed client for the town centre as this tablet, or what to tell staff.
 pub fn staff_transport(enrolment: &Option<Enrolment>) -> Result<Transport, String> {
@@ -211,6 +213,7 @@ pub fn TownInbox() -> Element {
                 label { class: "check", input { r#type: "checkbox", checked: overdue(), onchange: move |e| overdue.set(e.checked()) } "只看超期" }
                 button { class: "btn", id: "inbox-refresh", onclick: move |_| reload += 1, "刷新" }
                 button { class: "btn", id: "open-reviews", onclick: move |_| { navigator().push(Route::TownReviews {}); }, "差评整改" }
+                button { class: "btn primary", id: "open-window", onclick: move |_| { navigator().push(Route::TownWindow {}); }, "窗口收件" }
             }
             match list {
                 Err(e) => rsx! { p { class: "error", "{e}" } },
