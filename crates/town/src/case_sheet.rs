@@ -158,7 +158,8 @@ async fn export(
     let divisions = state.divisions();
     let villages = match &q.village {
         Some(v) => {
-            if !divisions.village(v).is_some_and(|(t, _)| t.code == d.town) {
+            let in_town = divisions.village(v).is_some_and(|(t, _)| t.code == d.town);
+            if !in_town {
                 return Err(ApiError::forbidden("that village is not in this town"));
             }
             vec![v.clone()]
