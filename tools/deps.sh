@@ -8,7 +8,7 @@ BIANMIN_APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libxdo-dev libssl-dev pkg-config
   # A headless X server for the app's end-to-end tests and for running without a display.
   xvfb xauth
-  # Chinese glyphs for the UI and screenshots.
+  # Chinese glyphs for the UI and screenshots, and the font the town embeds (subset) in printed notices.
   fonts-noto-cjk
   # DejaVu Sans Mono draws the digits of the synthetic ID-card photos (crates/scan idsynth tests).
   fonts-dejavu-core
@@ -31,6 +31,8 @@ BIANMIN_APT_PACKAGES=(
   openssl
   # The catalog spreadsheet test edits an exported workbook with Python's openpyxl (below).
   python3 python3-pip
+  # The printed-notice tests read the PDFs' text (pdftotext) and render a page (pdftoppm).
+  poppler-utils
   # The scan benchmark's legibility score (OCR of the scans), not needed by the tests.
   tesseract-ocr tesseract-ocr-chi-sim
 )

@@ -28,6 +28,9 @@ use thiserror::Error;
 
 use crate::case::Case;
 
+mod documents;
+pub use documents::{NoticeKind, MAX_DOCUMENT};
+
 /// A classified transport failure.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TransportError {
@@ -153,6 +156,13 @@ impl TransportError {
             (_, "empty_result") => "请填写办理结果。".to_string(),
             (_, "missing_tracking") => "邮寄送达需要填写快递公司和运单号。".to_string(),
             (_, "unknown_key") => "勾选的材料不属于这个事项，请刷新后重新选择。".to_string(),
+            (_, "notice_font_missing") => {
+                "镇中心服务器缺少中文字体，无法生成通知书。请管理员安装 fonts-noto-cjk 字体包后再试。"
+                    .to_string()
+            }
+            (_, "notice_not_applicable") => {
+                "办件当前的状态不适用这份文书（可能同事刚处理过）。请刷新后再试。".to_string()
+            }
             (_, "no_promised_days") => {
                 "这个事项没有承诺办结时限，无法受理。请联系管理员检查事项目录。".to_string()
             }
@@ -575,8 +585,11 @@ impl Transport {
                 .and_then(|v| v.trim().parse().ok());
             return Err(TransportError::Throttled { retry_after_secs });
         }
+        // A server without the notice font stays without it until an administrator installs
+        // it: trying again later does not help, and the staff are told what is missing.
+        let lasting = header(H_ERROR).as_deref() == Some("notice_font_missing");
         let text = resp.text().await.unwrap_or_default();
-        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+        if !lasting && (status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT) {
             return Err(TransportError::Retryable(format!(
                 "server answered {status}"
             )));

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backup;
 pub mod bad_review_desk;
 pub mod bucket;
+pub mod case_sheet;
 pub mod catalog;
 pub mod county_catalog;
 pub mod digest;
@@ -17,6 +18,7 @@ pub mod error;
 pub mod feedback;
 pub mod files;
 pub mod metrics;
+pub mod notice_pdf;
 pub mod notify;
 pub mod objects;
 pub mod oversight;
@@ -303,6 +305,8 @@ pub fn app(state: AppState) -> Router {
         .merge(authed)
         .merge(oversight::routes(state.clone()))
         .merge(bad_review_desk::routes(state.clone()))
+        .merge(notice_pdf::routes(state.clone()))
+        .merge(case_sheet::routes(state.clone()))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
