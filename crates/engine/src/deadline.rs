@@ -11,6 +11,8 @@
 //! deadline reaching into it is provisional ([`WorkCalendar::is_provisional`]) and errs early,
 //! never counting a statutory day off as a working day.
 
+pub mod clock;
+
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};

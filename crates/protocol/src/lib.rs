@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod bad_review;
+pub mod clock;
 pub mod sync;
 
 /// A case number (办件编号), minted on the phone: `{village}-{yyyymmdd}-{device}-{seq}`.

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod bad_review_desk;
 pub mod bucket;
 pub mod catalog;
+pub mod clock;
 pub mod county_catalog;
 pub mod digest;
 pub mod divisions;
@@ -104,6 +105,8 @@ pub enum StartError {
     Catalog(#[from] bianmin_engine::catalog::CatalogError),
     #[error(transparent)]
     Feedback(#[from] feedback::FeedbackConfigError),
+    #[error(transparent)]
+    Clock(#[from] clock::ClockConfigError),
     #[error("catalog versions: {0}")]
     Catalogs(#[from] catalog::CatalogOpError),
 }
@@ -153,6 +156,8 @@ pub struct Inner {
     pub limits: Limits,
     /// 好差评 settings (the loop's deadline).
     pub feedback: feedback::Feedback,
+    /// Clock settings (when a case waiting in 已接收 is flagged).
+    pub clock: clock::ClockSettings,
 }
 
 /// Shared state of the API.
@@ -238,6 +243,7 @@ impl AppState {
             objects: objects::Objects::local(files.clone()),
             admin_token: files.admin_token()?,
             feedback: feedback::Feedback::open(data)?,
+            clock: clock::ClockSettings::open(data)?,
             files,
         })))
     }
@@ -279,6 +285,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/catalog", get(catalog::manifest))
         .route("/v1/catalog/parts", post(catalog::parts))
         .merge(staff::routes())
+        .merge(clock::device_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -300,6 +307,7 @@ pub fn app(state: AppState) -> Router {
         .merge(authed)
         .merge(oversight::routes(state.clone()))
         .merge(bad_review_desk::routes(state.clone()))
+        .merge(clock::county_routes(&state))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

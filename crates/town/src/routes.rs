@@ -361,6 +361,8 @@ pub async fn submit_case(
                     versions,
                     corrections: 0,
                     town_check: town_check.clone(),
+                    clock: Default::default(),
+                    pressed: Vec::new(),
                 },
                 "submit",
             )
@@ -495,7 +497,7 @@ fn resubmitted(
     Ok(c)
 }
 
-async fn load_visible(
+pub(crate) async fn load_visible(
     state: &AppState,
     d: &DeviceRecord,
     id: &str,
@@ -879,12 +881,13 @@ pub async fn inbox(
     };
     let all = blocking(move || st.store.cases_of(&villages)).await?;
     let today = china_today();
+    let cal = state.calendar();
     let mut rows: Vec<InboxRow> = all
         .into_iter()
         .filter(|sc| may_see(&state, &d, &sc.case.village))
         .filter(|sc| q.village.as_ref().is_none_or(|v| &sc.case.village == v))
         .filter(|sc| want_state.is_none_or(|s| sc.case.state == s))
-        .filter(|sc| q.overdue.is_none_or(|o| sc.case.is_overdue(today) == o))
+        .filter(|sc| q.overdue.is_none_or(|o| crate::clock::overdue(sc, today, &cal) == o))
         .filter(|sc| {
             search
                 .as_deref()
@@ -900,7 +903,14 @@ pub async fn inbox(
                 .unwrap_or_default(),
             applicant: mask_name(&sc.case.applicant.name),
             id_number: mask_id_number(&sc.case.applicant.id_number),
-            overdue: sc.case.is_overdue(today),
+            overdue: crate::clock::overdue(&sc, today, &cal),
+            working_days_left: crate::clock::countdown(&sc, today, &cal).map(|c| c.left()),
+            paused: crate::clock::paused(&sc),
+            extension_pending: sc.case.clock_running() && sc.clock.pending_extension().is_some(),
+            waiting_too_long: crate::clock::waiting_too_long(&sc, today, &cal, &state.clock),
+            // A 催办 concerns the open case; once decided it stays on the timeline only.
+            pressed: crate::clock::countdown(&sc, today, &cal)
+                .and_then(|_| crate::clock::pressed(&sc)),
             case_id: sc.case.id.clone(),
             version: sc.case.version,
             village: sc.case.village.clone(),
@@ -1097,6 +1107,7 @@ pub async fn act(
     if matches!(decision, Decision::CorrectionRequested { .. }) {
         sc.corrections += 1;
     }
+    crate::clock::on_decision(&mut sc, &by);
     // The decision carries no details; the note (an agent's phone puts the real handover time
     // there, as it may send the mark hours later) stays on the town's timeline.
     if let TownAction::Deliver { note } = &req.action {

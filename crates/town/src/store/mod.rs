@@ -34,7 +34,7 @@ pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
     CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, FollowUpOutcome, Rating,
-    RatingVia, Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket,
+    Press, RatingVia, Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket,
     TicketError, VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
