@@ -281,8 +281,7 @@ async fn act(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<ClockView>, ApiError> {
-    let req: ClockRequest =
-        serde_json::from_slice(&body).map_err(ApiError::malformed_json)?;
+    let req: ClockRequest = serde_json::from_slice(&body).map_err(ApiError::malformed_json)?;
     if d.role != DeviceRole::Staff {
         return Err(ApiError::forbidden("only a town staff device may do this"));
     }
@@ -318,14 +317,20 @@ async fn act(
                 .map_err(clock_error)?;
             sc.case.deadline = Some(dl);
             let note: String = note.trim().chars().take(200).collect();
-            ("clock_resume", format!("moved by {days} working days to {dl}; {note}"))
+            (
+                "clock_resume",
+                format!("moved by {days} working days to {dl}; {note}"),
+            )
         }
         ClockAction::RequestExtension { days, reason } => {
             let reason: String = reason.trim().chars().take(200).collect();
             sc.clock
                 .request_extension(*days, &reason, &by, now)
                 .map_err(clock_error)?;
-            ("request_extension", format!("{days} working days: {reason}"))
+            (
+                "request_extension",
+                format!("{days} working days: {reason}"),
+            )
         }
     };
     let audit = AuditDraft::new(&by, name, Some(&id), detail);
@@ -520,9 +525,9 @@ async fn decide_extension(
         let Some(mut deadline) = sc.case.deadline.filter(|_| sc.case.clock_running()) else {
             return Ok(Err(StatusCode::CONFLICT));
         };
-        let Ok(days) = sc
-            .clock
-            .decide_extension(&mut deadline, approved, &note, &name, Utc::now(), &cal)
+        let Ok(days) =
+            sc.clock
+                .decide_extension(&mut deadline, approved, &note, &name, Utc::now(), &cal)
         else {
             return Ok(Err(StatusCode::CONFLICT));
         };

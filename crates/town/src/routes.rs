@@ -887,7 +887,10 @@ pub async fn inbox(
         .filter(|sc| may_see(&state, &d, &sc.case.village))
         .filter(|sc| q.village.as_ref().is_none_or(|v| &sc.case.village == v))
         .filter(|sc| want_state.is_none_or(|s| sc.case.state == s))
-        .filter(|sc| q.overdue.is_none_or(|o| crate::clock::overdue(sc, today, &cal) == o))
+        .filter(|sc| {
+            q.overdue
+                .is_none_or(|o| crate::clock::overdue(sc, today, &cal) == o)
+        })
         .filter(|sc| {
             search
                 .as_deref()

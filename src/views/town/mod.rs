@@ -242,6 +242,11 @@ mod tests {
                 .unwrap(),
             deadline: deadline.map(|n| chrono::NaiveDate::from_ymd_opt(2026, 12, n).unwrap()),
             overdue: false,
+            working_days_left: None,
+            paused: None,
+            extension_pending: false,
+            waiting_too_long: false,
+            pressed: None,
         };
         let rows = vec![
             row("a", "古韩镇南关村", 2, None),
