@@ -354,15 +354,20 @@ async fn pauses_extensions_and_presses_move_and_show_the_clock() {
 
         // The other case waits in 已接收: flagged once more than one working day has passed.
         assert!(!inbox_row(addr, &tablet, &waiting).await.waiting_too_long);
+        // A case that arrived ten days ago (a new record: a stored case's timeline is never
+        // rewritten, and PostgreSQL refuses a write that does not extend it).
+        let old_id = phone.next_case_id();
         off(|| {
             let mut sc = state.store.case(&waiting).unwrap().unwrap();
             let long_ago = chrono::Utc::now() - Duration::days(10);
+            sc.case.id = old_id.clone();
             for h in &mut sc.case.history {
                 h.at = long_ago;
             }
             sc.received_at = long_ago;
             state.store.commit(Some(&sc), &[], Vec::new()).unwrap();
         });
+        let waiting = old_id;
         let row = inbox_row(addr, &tablet, &waiting).await;
         assert!(row.waiting_too_long, "{}", b.name);
         assert!(row.working_days_left.is_none() && row.paused.is_none());
