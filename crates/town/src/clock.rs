@@ -305,7 +305,14 @@ async fn act(
                 })?;
             let note: String = note.trim().chars().take(200).collect();
             sc.clock
-                .pause(deadline, reason, &note, &by, now, today, &cal)
+                .pause(
+                    reason,
+                    &note,
+                    &by,
+                    now,
+                    today,
+                    cal.working_days_between(today, deadline),
+                )
                 .map_err(clock_error)?;
             ("clock_pause", format!("{}: {note}", reason.as_str()))
         }

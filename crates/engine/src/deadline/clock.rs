@@ -240,16 +240,16 @@ impl CaseClock {
         }
     }
 
-    /// Stops the clock on `today` for an outside step.
+    /// Stops the clock on `today` for an outside step, with `left` working days left then
+    /// (`WorkCalendar::working_days_between(today, deadline)`), which the countdown keeps.
     pub fn pause(
         &mut self,
-        deadline: NaiveDate,
         reason: PauseReason,
         note: &str,
         by: &str,
         at: DateTime<Utc>,
         today: NaiveDate,
-        cal: &WorkCalendar,
+        left: i64,
     ) -> Result<(), ClockError> {
         if self.open_pause().is_some() {
             return Err(ClockError::AlreadyPaused);
@@ -263,7 +263,7 @@ impl CaseClock {
             by: by.to_string(),
             on: today,
             at,
-            left: cal.working_days_between(today, deadline),
+            left,
             ended: None,
         });
         Ok(())
@@ -406,13 +406,12 @@ mod tests {
         // Paused on Tuesday 2026-09-29 for 公示 (the day it began counts).
         clock
             .pause(
-                deadline,
                 PauseReason::Publicity,
                 "公示5个工作日",
                 "王芳",
                 at(),
                 d(2026, 9, 29),
-                &cal,
+                cal.working_days_between(d(2026, 9, 29), deadline),
             )
             .unwrap();
         let left_then = cal.working_days_between(d(2026, 9, 29), first);
@@ -431,13 +430,12 @@ mod tests {
         }
         assert_eq!(
             clock.pause(
-                deadline,
                 PauseReason::Hearing,
                 "x",
                 "王芳",
                 at(),
                 d(2026, 9, 30),
-                &cal
+                cal.working_days_between(d(2026, 9, 30), deadline)
             ),
             Err(ClockError::AlreadyPaused)
         );
@@ -515,13 +513,12 @@ mod tests {
         assert!(clock.countdown(deadline, d(2026, 11, 4), &cal).overdue());
         clock
             .pause(
-                deadline,
                 PauseReason::County,
                 "等县住建局意见",
                 "王芳",
                 at(),
                 d(2026, 11, 4),
-                &cal,
+                cal.working_days_between(d(2026, 11, 4), deadline),
             )
             .unwrap();
         let c = clock.countdown(deadline, d(2026, 11, 20), &cal);
