@@ -12,6 +12,7 @@ use bianmin_engine::catalog::{contact_text, Item};
 #[component]
 pub fn GuideScreen(code: String) -> Element {
     let book = use_book();
+    let catalog = use_catalog();
     let enrolment = use_enrolment();
     let mut error = use_signal(|| None::<String>);
     let start = {

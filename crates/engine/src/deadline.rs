@@ -11,6 +11,8 @@
 //! deadline reaching into it is provisional ([`WorkCalendar::is_provisional`]) and errs early,
 //! never counting a statutory day off as a working day.
 
+pub mod clock;
+
 use std::collections::BTreeSet;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
@@ -130,6 +132,20 @@ impl WorkCalendar {
     pub fn is_provisional(&self, from: NaiveDate, to: NaiveDate) -> bool {
         let (a, b) = if from <= to { (from, to) } else { (to, from) };
         (a.year()..=b.year()).any(|y| self.beyond_table(y))
+    }
+
+    /// The latest working day on or before `day`: a deadline before it has had a working day
+    /// pass since, which is what overdue means (`working_days_between(day, deadline) < 0`).
+    pub fn last_working_day(&self, day: NaiveDate) -> NaiveDate {
+        let mut d = day;
+        // A year has far fewer than 366 days off in a row; the bound only guards a broken table.
+        for _ in 0..366 {
+            if self.is_working_day(d) {
+                return d;
+            }
+            d = d - Days::new(1);
+        }
+        day
     }
 
     /// The `days`-th working day after `start` (not counting `start` itself).

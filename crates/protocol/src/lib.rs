@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod bad_review;
+pub mod clock;
 pub mod sync;
 pub mod window;
 

@@ -249,6 +249,21 @@ pub struct InboxRow {
     pub received_at: DateTime<Utc>,
     pub deadline: Option<NaiveDate>,
     pub overdue: bool,
+    /// Working days left, frozen while the clock is paused; `None` when no clock runs.
+    #[serde(default)]
+    pub working_days_left: Option<i64>,
+    /// The clock's stop in progress (补正, 公示, 鉴定, …).
+    #[serde(default)]
+    pub paused: Option<crate::clock::ClockPause>,
+    /// An extension request waits for the county.
+    #[serde(default)]
+    pub extension_pending: bool,
+    /// Waiting in 已接收 longer than the town's setting allows.
+    #[serde(default)]
+    pub waiting_too_long: bool,
+    /// The county's latest 催办.
+    #[serde(default)]
+    pub pressed: Option<crate::clock::PressNote>,
 }
 
 /// One page of the town inbox (`GET /v1/inbox/page`).

@@ -332,6 +332,8 @@ async fn pages_at_scale(
             versions: Default::default(),
             corrections: 0,
             town_check: Vec::new(),
+            clock: Default::default(),
+            pressed: Vec::new(),
         });
     }
     let t0 = Instant::now();

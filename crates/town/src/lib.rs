@@ -10,6 +10,7 @@ pub mod bad_review_desk;
 pub mod bucket;
 pub mod case_sheet;
 pub mod catalog;
+pub mod clock;
 pub mod county_catalog;
 pub mod digest;
 pub mod divisions;
@@ -107,6 +108,8 @@ pub enum StartError {
     Catalog(#[from] bianmin_engine::catalog::CatalogError),
     #[error(transparent)]
     Feedback(#[from] feedback::FeedbackConfigError),
+    #[error(transparent)]
+    Clock(#[from] clock::ClockConfigError),
     #[error("catalog versions: {0}")]
     Catalogs(#[from] catalog::CatalogOpError),
 }
@@ -156,6 +159,8 @@ pub struct Inner {
     pub limits: Limits,
     /// 好差评 settings (the loop's deadline).
     pub feedback: feedback::Feedback,
+    /// Clock settings (when a case waiting in 已接收 is flagged).
+    pub clock: clock::ClockSettings,
 }
 
 /// Shared state of the API.
@@ -241,6 +246,7 @@ impl AppState {
             objects: objects::Objects::local(files.clone()),
             admin_token: files.admin_token()?,
             feedback: feedback::Feedback::open(data)?,
+            clock: clock::ClockSettings::open(data)?,
             files,
         })))
     }
@@ -284,6 +290,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/catalog/parts", post(catalog::parts))
         .merge(staff::routes())
         .merge(window::routes())
+        .merge(clock::device_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -307,6 +314,7 @@ pub fn app(state: AppState) -> Router {
         .merge(bad_review_desk::routes(state.clone()))
         .merge(notice_pdf::routes(state.clone()))
         .merge(case_sheet::routes(state.clone()))
+        .merge(clock::county_routes(&state))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -316,7 +316,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
         html! {
             div.card {
                 h1 { "好差评与督办 · 县级监管" }
-                p.muted { "当前用户：" (name) "　日期：" (today) "　" a href="/county/catalog" { "事项清单管理" } "　" a href="/county/roster" { "人员与设备" } }
+                p.muted { "当前用户：" (name) "　日期：" (today) "　" a href="/county/catalog" { "事项清单管理" } "　" a href="/county/roster" { "人员与设备" } "　" a href="/county/supervision" { "督办（延期审批、催办）" } }
                 form method="post" action="/county/logout" { input type="hidden" name="csrf" value=(csrf); button.narrow type="submit" { "退出" } }
             }
             div.card {

@@ -244,6 +244,7 @@ fn render_case(
                 "受理地点：" (village) "便民服务点" br;
                 "当前状态：" strong { (c.state.label()) }
             }
+            @if let Some(n) = crate::clock::resident_note(sc) { p.clock-note { (n) } }
         }
         div.card {
             h2 { "办理进度" }

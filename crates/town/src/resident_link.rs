@@ -140,7 +140,8 @@ fn render(
             p { "申请人：" (mask_name(&c.applicant.name)) }
             p { "办件编号：" span.muted { (c.id) } }
             p { "现在：" strong { (state_now) } }
-            @if c.is_overdue(china_today()) { p.bad { "已超过承诺办结日期。" } }
+            @if crate::clock::overdue(sc, china_today(), &state.calendar()) { p.bad { "已超过承诺办结日期。" } }
+            @if let Some(n) = crate::clock::resident_note(sc) { p.clock-note { (n) } }
         }
         @if let Some(r) = rating {
             div.card.big {

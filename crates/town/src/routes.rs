@@ -367,6 +367,8 @@ pub async fn submit_case(
                     versions,
                     corrections: 0,
                     town_check: town_check.clone(),
+                    clock: Default::default(),
+                    pressed: Vec::new(),
                 },
                 "submit",
             )
@@ -501,7 +503,7 @@ fn resubmitted(
     Ok(c)
 }
 
-async fn load_visible(
+pub(crate) async fn load_visible(
     state: &AppState,
     d: &DeviceRecord,
     id: &str,
@@ -919,7 +921,7 @@ fn inbox_filter(
             villages,
             state: want_state,
             overdue: q.overdue,
-            today: china_today(),
+            today: state.calendar().last_working_day(china_today()),
             search: trimmed(&q.q),
         },
         order,
@@ -928,7 +930,12 @@ fn inbox_filter(
 }
 
 /// What a clerk's list shows of a case: personal data masked.
-fn inbox_row(state: &AppState, sc: &StoredCase, today: chrono::NaiveDate) -> InboxRow {
+fn inbox_row(
+    state: &AppState,
+    sc: &StoredCase,
+    today: chrono::NaiveDate,
+    cal: &bianmin_engine::deadline::WorkCalendar,
+) -> InboxRow {
     InboxRow {
         village_name: state
             .divisions()
@@ -939,7 +946,13 @@ fn inbox_row(state: &AppState, sc: &StoredCase, today: chrono::NaiveDate) -> Inb
             .unwrap_or_default(),
         applicant: mask_name(&sc.case.applicant.name),
         id_number: mask_id_number(&sc.case.applicant.id_number),
-        overdue: sc.case.is_overdue(today),
+        overdue: crate::clock::overdue(sc, today, cal),
+        working_days_left: crate::clock::countdown(sc, today, cal).map(|c| c.left()),
+        paused: crate::clock::paused(sc),
+        extension_pending: sc.case.clock_running() && sc.clock.pending_extension().is_some(),
+        waiting_too_long: crate::clock::waiting_too_long(sc, today, cal, &state.clock),
+        // A 催办 concerns the open case; once decided it stays on the timeline only.
+        pressed: crate::clock::countdown(sc, today, cal).and_then(|_| crate::clock::pressed(sc)),
         case_id: sc.case.id.clone(),
         version: sc.case.version,
         village: sc.case.village.clone(),
@@ -984,11 +997,11 @@ pub async fn inbox_page(
     let searched = filter.search.is_some();
     let st = state.clone();
     let page = blocking(move || st.store.inbox(&filter, order, after.as_ref(), limit)).await?;
-    let today = china_today();
+    let (today, cal) = (china_today(), state.calendar());
     let rows: Vec<InboxRow> = page
         .cases
         .iter()
-        .map(|sc| inbox_row(&state, sc, today))
+        .map(|sc| inbox_row(&state, sc, today, &cal))
         .collect();
     audit_inbox_view(&state, &d, rows.len(), searched).await?;
     Ok(Json(InboxPage {
@@ -1023,10 +1036,10 @@ pub async fn inbox(
         }
     })
     .await?;
-    let today = china_today();
+    let (today, cal) = (china_today(), state.calendar());
     let rows: Vec<InboxRow> = cases
         .iter()
-        .map(|sc| inbox_row(&state, sc, today))
+        .map(|sc| inbox_row(&state, sc, today, &cal))
         .collect();
     audit_inbox_view(&state, &d, rows.len(), searched).await?;
     Ok(Json(rows))
@@ -1197,6 +1210,7 @@ pub async fn act(
     if matches!(decision, Decision::CorrectionRequested { .. }) {
         sc.corrections += 1;
     }
+    crate::clock::on_decision(&mut sc, &by);
     // The decision carries no details; the note (an agent's phone puts the real handover time
     // there, as it may send the mark hours later) stays on the town's timeline.
     if let TownAction::Deliver { note } = &req.action {

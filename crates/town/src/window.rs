@@ -231,6 +231,8 @@ pub async fn intake(
         )]),
         corrections: 0,
         town_check: town_check.clone(),
+        clock: Default::default(),
+        pressed: Vec::new(),
     };
     let event = DecisionEvent {
         case_id: id.clone(),

@@ -50,6 +50,8 @@ fn case(n: u32) -> StoredCase {
         versions: Default::default(),
         corrections: 0,
         town_check: Vec::new(),
+        clock: Default::default(),
+        pressed: Vec::new(),
     }
 }
 

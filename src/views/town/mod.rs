@@ -223,7 +223,7 @@ pub fn TownInbox() -> Element {
                         if (rows.len() as u64) < total { "共 {total} 件，已显示 {rows.len()} 件" } else { "共 {total} 件" }
                     }
                     ul { class: "cases",
-                        for r in rows {
+                        for r in rows.iter() {
                             li { key: "{r.case_id}",
                                 button { class: "case-row", "data-case": "{r.case_id}", "data-state": "{r.state.as_str()}", "data-version": "{r.version}",
                                     onclick: { let id = r.case_id.clone(); move |_| { navigator().push(Route::TownCase { id: id.clone() }); } },

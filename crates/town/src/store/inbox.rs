@@ -44,8 +44,11 @@ pub struct InboxFilter {
     /// The villages in scope (already checked against the device's town).
     pub villages: Vec<String>,
     pub state: Option<CaseState>,
-    /// Only cases overdue on `today` (`Some(true)`), or only those that are not.
+    /// Only overdue cases (`Some(true)`), or only those that are not: overdue means the
+    /// deadline is before `today`.
     pub overdue: Option<bool>,
+    /// The last working day up to the China date (`WorkCalendar::last_working_day`), so that a
+    /// deadline on a Friday is not overdue over the weekend, as the clock's countdown says.
     pub today: NaiveDate,
     /// Part of a case number or of the applicant's name.
     pub search: Option<String>,
@@ -211,9 +214,12 @@ impl CaseSummary {
     }
 }
 
-/// The deadline that makes a case overdue once passed: only while its clock runs.
+/// The deadline that makes a case overdue once passed: only while its clock runs unpaused.
 pub fn due(sc: &StoredCase) -> Option<NaiveDate> {
-    sc.case.deadline.filter(|_| sc.case.clock_running())
+    // A clock paused for an outside step (公示, 鉴定…) is not overdue whatever the date.
+    sc.case
+        .deadline
+        .filter(|_| sc.case.clock_running() && sc.clock.open_pause().is_none())
 }
 
 /// `received_at` as big-endian bytes that sort like the time (sign bit flipped), then the id.

@@ -34,7 +34,7 @@ use crate::bucket::RateConfig;
 pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
-    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, FollowUpOutcome, Rating,
+    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, FollowUpOutcome, Press, Rating,
     RatingVia, Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket,
     TicketError, VersionRecord,
 };

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use bianmin_engine::case::Case;
+use bianmin_engine::deadline::clock::CaseClock;
 use bianmin_protocol::sync::{DeviceRole, Receipt};
 use bianmin_protocol::Decision;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -50,6 +51,27 @@ pub struct StoredCase {
     /// outdated or altered client, and the staff see it before they accept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub town_check: Vec<String>,
+    /// Pauses of the working-day clock and extensions of the deadline (`crate::clock`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub clock: CaseClock,
+    /// 催办 by the county, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pressed: Vec<Press>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// A county supervisor's 催办 on an overdue case: who, when, what they asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Press {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[serde(default)]
+    pub note: String,
+    /// The deadline the case was overdue against.
+    pub deadline: NaiveDate,
 }
 
 /// A resident's rating of one case.
