@@ -332,6 +332,7 @@ async fn pages_at_scale(
             versions: Default::default(),
             corrections: 0,
             town_check: Vec::new(),
+            county: None,
         });
     }
     let t0 = Instant::now();

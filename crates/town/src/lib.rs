@@ -10,6 +10,7 @@ pub mod bad_review_desk;
 pub mod bucket;
 pub mod catalog;
 pub mod county_catalog;
+pub mod county_inbox;
 pub mod digest;
 pub mod divisions;
 pub mod edge;
@@ -299,6 +300,7 @@ pub fn app(state: AppState) -> Router {
         .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))
+        .merge(county_inbox::routes(&state))
         .merge(bad_review_desk::routes(state.clone()))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(

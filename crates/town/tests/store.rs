@@ -50,6 +50,7 @@ fn case(n: u32) -> StoredCase {
         versions: Default::default(),
         corrections: 0,
         town_check: Vec::new(),
+        county: None,
     }
 }
 
