@@ -6,8 +6,9 @@ use std::io::Cursor;
 use std::path::Path;
 
 use bianmin_engine::catalog::{
-    ApplicantKind, CaptureKind, Catalog, CatalogError, CatalogMeta, Check, Contact, County, Receiver,
-    Divisions, FieldDef, FieldKind, Guide, Item, ListKind, Material, MaterialForm, Town, Village,
+    ApplicantKind, CaptureKind, Catalog, CatalogError, CatalogMeta, Check, Contact, County,
+    Divisions, FieldDef, FieldKind, Guide, Item, ListKind, Material, MaterialForm, Receiver, Town,
+    Village,
 };
 use bianmin_engine::deadline::HolidayYear;
 use bianmin_engine::form::Expr;

@@ -78,7 +78,9 @@ fn an_item_given_to_a_county_office_on_the_receivers_sheet_goes_there() {
     let c = embedded();
     let mut rows = rows(&c);
     let r = rows.sheet("receivers");
-    let justice = r.iter_mut().find(|row| matches!(&row[0], Cell::Text(k) if k == "justice"));
+    let justice = r
+        .iter_mut()
+        .find(|row| matches!(&row[0], Cell::Text(k) if k == "justice"));
     justice.unwrap()[4] = Cell::Text("V01，V02".into());
     let back = import_bytes("F.xlsx", &workbook(&rows).unwrap()).unwrap();
     assert_eq!(back.receiver_for("V02").unwrap().key, "justice");

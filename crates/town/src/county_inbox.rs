@@ -283,15 +283,14 @@ async fn login(
         return refused();
     }
     let (st, n) = (state.clone(), name.clone());
-    let account = match tokio::task::spawn_blocking(move || {
-        check_staff(st.admin.as_ref(), &n, &f.password)
-    })
-    .await
-    {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => return internal(e),
-        Err(e) => return internal(e),
-    };
+    let account =
+        match tokio::task::spawn_blocking(move || check_staff(st.admin.as_ref(), &n, &f.password))
+            .await
+        {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return internal(e),
+            Err(e) => return internal(e),
+        };
     let audit = AuditDraft::new(
         &format!("county-staff:{name}"),
         if account.is_some() {
@@ -322,7 +321,11 @@ async fn login(
         crate::feedback::SESSION_TTL.as_secs(),
         secure_attr(tls)
     );
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/county/inbox")).into_response()
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/county/inbox"),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -477,7 +480,12 @@ async fn case_page(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let audit = AuditDraft::new(&person.label(), "county_view_case", Some(&id), "personal data");
+    let audit = AuditDraft::new(
+        &person.label(),
+        "county_view_case",
+        Some(&id),
+        "personal data",
+    );
     let st = state.clone();
     if let Err(e) = blocking(move || st.store.commit(None, &[], vec![audit])).await {
         return internal(e);
@@ -600,7 +608,11 @@ async fn page_image(
         .find(|p| p.sha256 == sha)
         .cloned()
     else {
-        return message_page(StatusCode::NOT_FOUND, "没有这页材料", "这个办件没有这页材料。");
+        return message_page(
+            StatusCode::NOT_FOUND,
+            "没有这页材料",
+            "这个办件没有这页材料。",
+        );
     };
     let stream = match state.objects.open(&sha).await {
         Ok(Some(s)) => s,
@@ -714,10 +726,7 @@ async fn decide(
         }
         "request_more" => {
             if text.is_empty() {
-                return refused(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "请写明需要补正的内容。",
-                );
+                return refused(StatusCode::UNPROCESSABLE_ENTITY, "请写明需要补正的内容。");
             }
             if h.request.is_some() {
                 return refused(StatusCode::CONFLICT, "已经要求补正，等待镇里重新报送。");
@@ -816,7 +825,10 @@ pub fn handling_for(
 /// Whether the town may take `action` on a case: once forwarded, the county office decides
 /// (受理 / 补正 / 办结 / 不予受理); the town may only send it up again after the county asked for
 /// more.
-pub fn town_may(sc: &StoredCase, action: &bianmin_protocol::sync::TownAction) -> Result<(), ApiError> {
+pub fn town_may(
+    sc: &StoredCase,
+    action: &bianmin_protocol::sync::TownAction,
+) -> Result<(), ApiError> {
     use bianmin_protocol::sync::TownAction;
     let Some(h) = sc.county.as_ref() else {
         return Ok(());
@@ -828,7 +840,10 @@ pub fn town_may(sc: &StoredCase, action: &bianmin_protocol::sync::TownAction) ->
         TownAction::Forward { .. } if h.request.is_some() => Ok(()),
         TownAction::Forward { .. } => Err(ApiError::conflict(
             "already_forwarded",
-            format!("the case is with {}; it has asked for nothing", h.receiver_name),
+            format!(
+                "the case is with {}; it has asked for nothing",
+                h.receiver_name
+            ),
         )),
         _ => Err(ApiError::forbidden(format!(
             "the case was forwarded to {}: that office decides it",

@@ -92,7 +92,10 @@ fn status_of(e: &TransportError) -> (u16, String) {
 }
 
 /// Status, `Set-Cookie` and body of one request to the county pages.
-async fn call(r: &Router, req: axum::http::Request<axum::body::Body>) -> (StatusCode, String, Vec<u8>) {
+async fn call(
+    r: &Router,
+    req: axum::http::Request<axum::body::Body>,
+) -> (StatusCode, String, Vec<u8>) {
     let resp = r.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let cookie = resp
@@ -100,7 +103,13 @@ async fn call(r: &Router, req: axum::http::Request<axum::body::Body>) -> (Status
         .get("set-cookie")
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string())
         .unwrap_or_default();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     (status, cookie, body)
 }
 
@@ -125,7 +134,10 @@ fn text(b: &[u8]) -> String {
 
 /// The CSRF token a county page's forms carry.
 fn csrf(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
     page[at..at + 64].to_string()
 }
 
@@ -204,7 +216,10 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
         let list = text(&body);
         assert_eq!(st, StatusCode::OK, "{}", b.name);
         assert!(list.contains(&id) && list.contains("张*"), "{list}");
-        assert!(!list.contains("张三") && !list.contains("14042319800101001X"), "{list}");
+        assert!(
+            !list.contains("张三") && !list.contains("14042319800101001X"),
+            "{list}"
+        );
         assert!(list.contains("待受理"), "{list}");
 
         // Another office sees nothing of it and cannot act on it.
@@ -257,7 +272,10 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
         let (st, _, body) = call(&router, get(&format!("/county/inbox/{id}"), Some(&centre))).await;
         let case_page = text(&body);
         assert_eq!(st, StatusCode::OK);
-        assert!(case_page.contains("张三") && case_page.contains("请县里审批"), "{case_page}");
+        assert!(
+            case_page.contains("张三") && case_page.contains("请县里审批"),
+            "{case_page}"
+        );
         assert!(case_page.contains(&format!("/county/inbox/{id}/pages/{sha}")));
         let (st, _, bytes) = call(
             &router,
@@ -359,7 +377,9 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
         let done = feed
             .entries
             .iter()
-            .find(|e| e.event.case_id == id && matches!(e.event.decision, Decision::Completed { .. }))
+            .find(|e| {
+                e.event.case_id == id && matches!(e.event.decision, Decision::Completed { .. })
+            })
             .expect("the county's 办结 is in the village feed");
         assert_eq!(done.event.by, "襄垣县行政审批服务中心·赵审批");
         assert!(matches!(&done.event.decision,
@@ -369,7 +389,10 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
         let (st, _, body) = call(&router, get(&path, None)).await;
         let resident = text(&body);
         assert_eq!(st, StatusCode::OK);
-        assert!(resident.contains("已办结") && resident.contains("准予办理，证照已制作"), "{resident}");
+        assert!(
+            resident.contains("已办结") && resident.contains("准予办理，证照已制作"),
+            "{resident}"
+        );
 
         // Every step is in the audit chain, naming the person.
         let log = off(|| b.store.audit_log().unwrap());
@@ -378,7 +401,12 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
                 .find(|e| e.draft.action == action && e.draft.case_id.as_deref() == Some(&id))
                 .map(|e| e.draft.actor.clone())
         };
-        for a in ["county_accept", "county_request_more", "county_complete", "county_view_case"] {
+        for a in [
+            "county_accept",
+            "county_request_more",
+            "county_complete",
+            "county_view_case",
+        ] {
             assert_eq!(
                 actor(a).as_deref(),
                 Some("襄垣县行政审批服务中心·赵审批"),
@@ -402,7 +430,11 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
                 s.from.label(),
                 s.to.label(),
                 s.by,
-                if s.note.is_empty() { String::new() } else { format!("：{}", s.note) }
+                if s.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("：{}", s.note)
+                }
             );
         }
     }

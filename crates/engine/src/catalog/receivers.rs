@@ -127,7 +127,10 @@ mod tests {
         let c = c
             .with_receivers(
                 "t",
-                vec![office("centre", true, &[]), office("justice", false, &[&code])],
+                vec![
+                    office("centre", true, &[]),
+                    office("justice", false, &[&code]),
+                ],
             )
             .unwrap();
         assert_eq!(c.receiver_for(&code).unwrap().key, "justice");

@@ -15,8 +15,8 @@ use ed25519_dalek::SigningKey;
 use rand::RngCore;
 
 use super::{
-    enrol_code_hash, new_enrol_code, AdminStore, CountyStaff, StaffAccount, StoreError, Supervisor, Ticket,
-    TicketError,
+    enrol_code_hash, new_enrol_code, AdminStore, CountyStaff, StaffAccount, StoreError, Supervisor,
+    Ticket, TicketError,
 };
 use crate::digest::write_atomic;
 

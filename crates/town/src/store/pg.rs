@@ -23,8 +23,8 @@ use rand::RngCore;
 
 use super::{
     enrol_code_hash, new_enrol_code, AdminStore, BucketKind, CatalogState, CatalogStoreError,
-    CatalogVersion, DeviceRecord, Rating, Rectification, CountyStaff, StaffAccount, Step, StepError, StoreError,
-    StoredCase, Supervisor, Ticket, TicketError, TownStore,
+    CatalogVersion, CountyStaff, DeviceRecord, Rating, Rectification, StaffAccount, Step,
+    StepError, StoreError, StoredCase, Supervisor, Ticket, TicketError, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
