@@ -93,6 +93,9 @@ pub(crate) const SHEETS: &[(&str, &[&str])] = &[
         "divisions",
         &["level", "code", "name", "pilot", "confirmed"],
     ),
+    // One row per county office receiving forwarded cases (转县); `items` lists item codes,
+    // separated by commas.
+    ("receivers", &["key", "name", "phone", "default", "items"]),
 ];
 
 /// The guide's line lists in sheet `texts`.

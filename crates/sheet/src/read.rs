@@ -7,7 +7,8 @@ use std::path::Path;
 
 use bianmin_engine::catalog::{
     ApplicantKind, CaptureKind, Catalog, CatalogError, CatalogMeta, Check, Contact, County,
-    Divisions, FieldDef, FieldKind, Guide, Item, ListKind, Material, MaterialForm, Town, Village,
+    Divisions, FieldDef, FieldKind, Guide, Item, ListKind, Material, MaterialForm, Receiver, Town,
+    Village,
 };
 use bianmin_engine::deadline::HolidayYear;
 use bianmin_engine::form::Expr;
@@ -599,6 +600,27 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Catalog, SheetError> {
         });
     }
 
+    let mut receivers = Vec::new();
+    for row in rows_of("receivers") {
+        let key = imp.word(&row, "key");
+        if key.is_empty() {
+            imp.problem(&row, "key is empty");
+        }
+        receivers.push(Receiver {
+            key,
+            name: imp.required(&row, "name"),
+            phone: imp.word(&row, "phone"),
+            default: imp.flag(&row, "default"),
+            items: imp
+                .text(&row, "items")
+                .split([',', '，', '、', ' '])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string)
+                .collect(),
+        });
+    }
+
     let mut years: Vec<HolidayYear> = Vec::new();
     for row in rows_of("holidays") {
         let Some(year) = imp.number::<i32>(&row, "year") else {
@@ -695,6 +717,7 @@ pub fn import_bytes(file: &str, bytes: &[u8]) -> Result<Catalog, SheetError> {
     Catalog::new(file, lists, items, contacts)
         .and_then(|c| c.with_holidays(file, years))
         .and_then(|c| c.with_divisions(file, divisions))
+        .and_then(|c| c.with_receivers(file, receivers))
         .map_err(|e| {
             let rows = Rows {
                 items: &item_rows,
@@ -782,6 +805,7 @@ fn locate(file: &str, e: &CatalogError, rows: &Rows) -> Problem {
         }
         CatalogError::BadContact { .. } => (("contacts", None), None),
         CatalogError::BadDivisions { .. } => (("divisions", None), None),
+        CatalogError::BadReceivers { .. } => (("receivers", None), None),
         CatalogError::Parse { .. } => (("holidays", None), None),
         _ => (("settings", None), None),
     };

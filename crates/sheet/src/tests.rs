@@ -69,6 +69,30 @@ fn the_built_in_catalog_survives_a_round_trip_unchanged() {
     assert!(fields.iter().any(|f| !f.choices.is_empty()));
     assert!(!c.holidays().is_empty());
     assert!(c.divisions().is_some_and(|d| d.towns.len() == 9));
+    assert_eq!(back.receivers(), c.receivers());
+    assert!(!c.receivers().is_empty());
+}
+
+#[test]
+fn an_item_given_to_a_county_office_on_the_receivers_sheet_goes_there() {
+    let c = embedded();
+    let mut rows = rows(&c);
+    let r = rows.sheet("receivers");
+    let justice = r
+        .iter_mut()
+        .find(|row| matches!(&row[0], Cell::Text(k) if k == "justice"));
+    justice.unwrap()[4] = Cell::Text("V01，V02".into());
+    let back = import_bytes("F.xlsx", &workbook(&rows).unwrap()).unwrap();
+    assert_eq!(back.receiver_for("V02").unwrap().key, "justice");
+    assert_eq!(back.receiver_for("V03").unwrap().key, "approval_centre");
+
+    // An unknown item code is placed on the sheet.
+    let mut broken = crate::write::rows(&c);
+    let r = broken.sheet("receivers");
+    r[0][4] = Cell::Text("X77".into());
+    let e = import_bytes("F.xlsx", &workbook(&broken).unwrap()).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("receivers") && text.contains("X77"), "{text}");
 }
 
 #[test]

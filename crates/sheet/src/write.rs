@@ -226,6 +226,15 @@ pub(crate) fn rows(catalog: &Catalog) -> Rows {
             c.phone.as_str().into(),
         ]);
     }
+    for r in catalog.receivers() {
+        rows.sheet("receivers").push(vec![
+            r.key.as_str().into(),
+            r.name.as_str().into(),
+            r.phone.as_str().into(),
+            yes(r.default),
+            r.items.join(",").into(),
+        ]);
+    }
     for y in catalog.holidays() {
         for (kind, dates) in [("off", &y.off), ("work", &y.work)] {
             for d in dates {

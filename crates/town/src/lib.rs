@@ -12,6 +12,7 @@ pub mod case_sheet;
 pub mod catalog;
 pub mod clock;
 pub mod county_catalog;
+pub mod county_inbox;
 pub mod digest;
 pub mod divisions;
 pub mod edge;
@@ -311,6 +312,7 @@ pub fn app(state: AppState) -> Router {
         .merge(enrol)
         .merge(authed)
         .merge(oversight::routes(state.clone()))
+        .merge(county_inbox::routes(&state))
         .merge(bad_review_desk::routes(state.clone()))
         .merge(notice_pdf::routes(state.clone()))
         .merge(case_sheet::routes(state.clone()))

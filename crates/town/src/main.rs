@@ -129,6 +129,27 @@ enum Cmd {
         #[command(subcommand)]
         cmd: StaffCmd,
     },
+    /// County staff accounts for the county inbox (转县), each working one county office's cases.
+    CountyStaff {
+        #[command(subcommand)]
+        cmd: CountyStaffCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CountyStaffCmd {
+    /// Create an account (or reset its password) for one county office; prints the new password
+    /// once on standard output.
+    Add {
+        /// The office's key in the published catalog's receivers (e.g. approval_centre).
+        #[arg(long)]
+        receiver: String,
+        name: String,
+    },
+    /// Disable an account: it can no longer sign in and its sessions stop working.
+    Disable { name: String },
+    /// List accounts (name, office, active or disabled).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -327,7 +348,43 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Staff { cmd } => staff(&backend, cmd),
+        Cmd::CountyStaff { cmd } => county_staff(&backend, cmd),
     }
+}
+
+fn county_staff(backend: &Backend, cmd: CountyStaffCmd) -> Result<()> {
+    let admin = backend.admin()?;
+    match cmd {
+        CountyStaffCmd::Add { receiver, name } => {
+            let store = backend.store()?;
+            let head = bianmin_town::catalog::head_catalog(store.as_ref())?;
+            let catalog = match head {
+                Some((_, c)) => c,
+                None => bianmin_engine::catalog::Catalog::embedded()?,
+            };
+            let password = bianmin_town::county_inbox::add_staff(
+                admin.as_ref(),
+                catalog.receivers(),
+                &name,
+                &receiver,
+            )?;
+            println!("{password}");
+            eprintln!(
+                "county staff {name} of {receiver} created; sign in at /county/inbox/login (the password is shown only now)"
+            );
+        }
+        CountyStaffCmd::Disable { name } => {
+            bianmin_town::county_inbox::disable_staff(admin.as_ref(), &name)?;
+            eprintln!("county staff account {name} is disabled");
+        }
+        CountyStaffCmd::List => {
+            for a in admin.county_staff_list()? {
+                let state = if a.active { "active" } else { "disabled" };
+                println!("{}\t{}\t{state}", a.name, a.receiver);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn staff(backend: &Backend, cmd: StaffCmd) -> Result<()> {

@@ -92,6 +92,8 @@ pub(crate) async fn session(
     let name = blocking(move || st.store.session(&hash, Utc::now()))
         .await
         .map_err(internal)?
+        // A county staff session (of the county inbox) is not a supervisor's.
+        .filter(|n| !n.starts_with(crate::county_inbox::SESSION_PREFIX))
         .ok_or_else(to_login)?;
     Ok((name, token))
 }

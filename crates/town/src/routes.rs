@@ -369,6 +369,7 @@ pub async fn submit_case(
                     town_check: town_check.clone(),
                     clock: Default::default(),
                     pressed: Vec::new(),
+                    county: None,
                 },
                 "submit",
             )
@@ -1201,9 +1202,31 @@ pub async fn act(
             deadline: sc.case.deadline,
         }));
     }
+    crate::county_inbox::town_may(&sc, &req.action)?;
+    if let (CaseState::Forwarded, TownAction::Forward { note }) = (sc.case.state, &req.action) {
+        // The county asked for more (要求补正) and the town sends the case up again: no new state.
+        let by = crate::staff::acting_person(&state, &d, &req.staff, req.pin.as_deref()).await?;
+        crate::county_inbox::send_up_again(&mut sc, &by, note, Utc::now());
+        let audit = AuditDraft::new(&by, "forward_again", Some(&id), note.clone());
+        let result = ActionResult {
+            case_id: id.clone(),
+            version: sc.case.version,
+            state: sc.case.state,
+            decision: Decision::Forwarded { note: note.clone() },
+            deadline: sc.case.deadline,
+        };
+        let st = state.clone();
+        blocking(move || st.store.commit(Some(&sc), &[], vec![audit])).await?;
+        return Ok(Json(result));
+    }
     let decision = decide(&state, &sc, &req.action)?;
     let by = crate::staff::acting_person(&state, &d, &req.staff, req.pin.as_deref()).await?;
     let now = Utc::now();
+    if let Decision::Forwarded { note } = &decision {
+        sc.county = Some(crate::county_inbox::handling_for(
+            &state, &sc, &by, note, now,
+        )?);
+    }
     sc.case
         .apply(CaseEvent::Town(decision.clone()), &by, now)
         .map_err(|e| ApiError::conflict("invalid_transition", e.to_string()))?;

@@ -52,6 +52,7 @@ fn case(n: u32) -> StoredCase {
         town_check: Vec::new(),
         clock: Default::default(),
         pressed: Vec::new(),
+        county: None,
     }
 }
 
@@ -621,7 +622,8 @@ fn inbox_pages_follow_each_order_and_filter_through_the_index() {
         // A case changed later moves with its new state and deadline.
         let mut c = all[0].clone();
         c.case.state = CaseState::Accepted;
-        c.case.deadline = Some(today - Duration::days(2));
+        // Earlier than every other deadline: first of the overdue cases by deadline.
+        c.case.deadline = Some(today - Duration::days(60));
         s.commit(Some(&c), &[], vec![]).unwrap();
         let overdue = s.inbox(&filters[3], InboxOrder::Deadline, None, 1).unwrap();
         assert_eq!(overdue.cases[0].case.id, c.case.id, "{}", b.name);

@@ -75,6 +75,8 @@ pub enum Change {
     /// The administrative tree changed: one line per town or village added, renamed, changed or
     /// removed (empty when a version carries the tree for the first time).
     Divisions(Vec<String>),
+    /// The county offices that receive forwarded cases (转县) or the items each receives changed.
+    Receivers,
 }
 
 impl fmt::Display for Change {
@@ -89,6 +91,7 @@ impl fmt::Display for Change {
                 write!(f, "行政区划（乡镇、村）随清单发布")
             }
             Change::Divisions(lines) => write!(f, "行政区划有更新：{}", lines.join("；")),
+            Change::Receivers => write!(f, "转县接收单位有更新"),
         }
     }
 }
@@ -132,6 +135,9 @@ pub fn changes(old: &Catalog, new: &Catalog) -> Vec<Change> {
         (Some(a), Some(b)) if a != b => out.push(Change::Divisions(b.changes_from(a))),
         (None, Some(_)) => out.push(Change::Divisions(Vec::new())),
         _ => {}
+    }
+    if old.receivers() != new.receivers() {
+        out.push(Change::Receivers);
     }
     out
 }

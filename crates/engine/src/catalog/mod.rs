@@ -19,11 +19,13 @@ mod diff;
 pub mod divisions;
 mod notice;
 mod parts;
+pub mod receivers;
 
 pub use diff::{changes, item_changes, Change, ItemChange};
 pub use divisions::{County, Divisions, Town, Village};
 pub use notice::contact_text;
 pub use parts::content_hash;
+pub use receivers::Receiver;
 
 /// Which list a file belongs to; decides the code prefix and whether a guide is mandatory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -347,6 +349,8 @@ pub enum CatalogError {
     },
     #[error("{file}: invalid TOML: {message}")]
     Parse { file: String, message: String },
+    #[error("{file}: county receivers: {reason}")]
+    BadReceivers { file: String, reason: String },
     #[error("{file}: divisions: {reason}")]
     BadDivisions { file: String, reason: String },
     #[error("{file}: no catalog files (*.toml) found")]
@@ -446,6 +450,9 @@ struct CatalogFile {
     county: Option<County>,
     #[serde(default)]
     town: Vec<Town>,
+    /// The county offices that receive forwarded cases (`[[receiver]]`, in `county.toml`).
+    #[serde(default)]
+    receiver: Vec<Receiver>,
 }
 
 /// All items of one or more lists with the county's reference data (contacts, the holiday table),
@@ -462,6 +469,10 @@ pub struct Catalog {
     /// so their hash, stays as it was); the town then uses its own file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     divisions: Option<Divisions>,
+    /// Absent (and so not in the canonical JSON) in versions published before the county offices
+    /// were reference data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    receivers: Vec<Receiver>,
 }
 
 const EMBEDDED: [(&str, &str); 5] = [
@@ -499,6 +510,7 @@ impl Catalog {
             contacts,
             holidays: Vec::new(),
             divisions: None,
+            receivers: Vec::new(),
         };
         c.sort();
         check::catalog(source, &c)?;
@@ -509,7 +521,8 @@ impl Catalog {
     pub fn with_items(&self, source: &str, items: Vec<Item>) -> Result<Catalog, CatalogError> {
         Catalog::new(source, self.lists.clone(), items, self.contacts.clone())?
             .with_holidays(source, self.holidays.clone())?
-            .with_divisions(source, self.divisions.clone())
+            .with_divisions(source, self.divisions.clone())?
+            .with_receivers(source, self.receivers.clone())
     }
 
     /// This catalog with `divisions` as its administrative tree (checked: codes nest, none twice).
@@ -576,6 +589,7 @@ impl Catalog {
         let mut contacts = Vec::new();
         let mut years = Vec::new();
         let mut divisions: Option<(String, County, Vec<Town>)> = None;
+        let mut receivers = Vec::new();
         let mut names = Vec::new();
         for (name, text) in files {
             let parsed: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Parse {
@@ -609,6 +623,7 @@ impl Catalog {
             items.extend(parsed.item);
             contacts.extend(parsed.contact);
             years.extend(parsed.year);
+            receivers.extend(parsed.receiver);
             match (parsed.county, &divisions) {
                 (Some(_), Some((first, _, _))) => {
                     return Err(CatalogError::BadDivisions {
@@ -633,7 +648,8 @@ impl Catalog {
         let divisions = divisions.map(|(_, county, towns)| Divisions { county, towns });
         Catalog::new(&source, lists, items, contacts)?
             .with_holidays(&source, years)?
-            .with_divisions(&source, divisions)
+            .with_divisions(&source, divisions)?
+            .with_receivers(&source, receivers)
     }
 
     /// Parses and validates the JSON form a published version is stored and delivered in.
@@ -644,7 +660,8 @@ impl Catalog {
         })?;
         Catalog::new(source, c.lists, c.items, c.contacts)?
             .with_holidays(source, c.holidays)?
-            .with_divisions(source, c.divisions)
+            .with_divisions(source, c.divisions)?
+            .with_receivers(source, c.receivers)
     }
 
     /// The canonical JSON of this catalog: what is hashed, signed, stored and delivered.

@@ -4,7 +4,7 @@
 use bianmin_protocol::sync::{CatalogPart, CatalogPartRef};
 use sha2::{Digest, Sha256};
 
-use super::{Catalog, CatalogError, CatalogMeta, Contact, Divisions, Item};
+use super::{Catalog, CatalogError, CatalogMeta, Contact, Divisions, Item, Receiver};
 use crate::deadline::HolidayYear;
 
 /// Lower-case hex SHA-256 of `bytes`.
@@ -41,6 +41,12 @@ impl Catalog {
                 body: json(d),
             });
         }
+        if !self.receivers.is_empty() {
+            out.push(CatalogPart {
+                name: "receivers".into(),
+                body: json(&self.receivers),
+            });
+        }
         out.extend(self.items.iter().map(|i| CatalogPart {
             name: format!("item/{}", i.code),
             body: json(i),
@@ -70,6 +76,7 @@ impl Catalog {
         let mut items: Vec<Item> = Vec::new();
         let mut holidays: Vec<HolidayYear> = Vec::new();
         let mut divisions: Option<Divisions> = None;
+        let mut receivers: Vec<Receiver> = Vec::new();
         for p in parts {
             match p.name.as_str() {
                 "lists" => {
@@ -85,6 +92,9 @@ impl Catalog {
                     divisions =
                         Some(serde_json::from_str(&p.body).map_err(|e| parse_err(&p.name, e))?)
                 }
+                "receivers" => {
+                    receivers = serde_json::from_str(&p.body).map_err(|e| parse_err(&p.name, e))?
+                }
                 n if n.starts_with("item/") => {
                     items.push(serde_json::from_str(&p.body).map_err(|e| parse_err(n, e))?)
                 }
@@ -98,7 +108,8 @@ impl Catalog {
         }
         Catalog::new(source, lists, items, contacts)?
             .with_holidays(source, holidays)?
-            .with_divisions(source, divisions)
+            .with_divisions(source, divisions)?
+            .with_receivers(source, receivers)
     }
 }
 
@@ -118,9 +129,10 @@ mod tests {
         assert_eq!(back, c);
         assert_eq!(back.hash(), c.hash());
         let refs = c.part_refs();
-        assert_eq!(refs.len(), 4 + c.items().len());
+        assert_eq!(refs.len(), 5 + c.items().len());
         assert_eq!(refs[3].name, "divisions");
-        assert_eq!(refs[4].name, format!("item/{}", c.items()[0].code));
+        assert_eq!(refs[4].name, "receivers");
+        assert_eq!(refs[5].name, format!("item/{}", c.items()[0].code));
         assert!(!back.holidays().is_empty());
         assert_eq!(back.divisions().unwrap().county.name, "襄垣县");
     }

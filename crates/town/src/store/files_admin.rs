@@ -15,8 +15,8 @@ use ed25519_dalek::SigningKey;
 use rand::RngCore;
 
 use super::{
-    enrol_code_hash, new_enrol_code, AdminStore, StaffAccount, StoreError, Supervisor, Ticket,
-    TicketError,
+    enrol_code_hash, new_enrol_code, AdminStore, CountyStaff, StaffAccount, StoreError, Supervisor,
+    Ticket, TicketError,
 };
 use crate::digest::write_atomic;
 
@@ -68,6 +68,22 @@ impl FileAdmin {
 }
 
 impl FileAdmin {
+    fn county_staff_path(&self) -> PathBuf {
+        self.root.join("county_staff.json")
+    }
+
+    /// County staff accounts keyed by name.
+    fn county_staff_map(&self) -> Result<BTreeMap<String, CountyStaff>, StoreError> {
+        match fs::read(self.county_staff_path()) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map_err(|e| StoreError::Corrupt(format!("county_staff.json: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl FileAdmin {
     /// Adds the administration records to `snap` (`migrate`): revocations, supervisors, unused
     /// enrolment tickets, the server key.
     pub fn export_into(&self, snap: &mut super::Snapshot) -> Result<(), StoreError> {
@@ -82,6 +98,7 @@ impl FileAdmin {
         };
         snap.supervisors = self.supervisors()?.into_values().collect();
         snap.staff = self.staff_map()?.into_values().collect();
+        snap.county_staff = self.county_staff_map()?.into_values().collect();
         snap.tickets = Vec::new();
         if let Ok(d) = fs::read_dir(self.root.join("enrolment")) {
             for e in d.flatten() {
@@ -112,6 +129,9 @@ impl FileAdmin {
         }
         for s in &snap.staff {
             self.put_staff(s)?;
+        }
+        for s in &snap.county_staff {
+            self.put_county_staff(s)?;
         }
         create_dir_durable(&self.root.join("enrolment"))?;
         for (hash, t) in &snap.tickets {
@@ -211,6 +231,25 @@ impl AdminStore for FileAdmin {
 
     fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError> {
         Ok(self.staff_map()?.into_values().collect())
+    }
+
+    fn put_county_staff(&self, s: &CountyStaff) -> Result<(), StoreError> {
+        let mut all = self.county_staff_map()?;
+        all.insert(s.name.clone(), s.clone());
+        write_atomic(
+            &self.county_staff_path(),
+            &serde_json::to_vec_pretty(&all).expect("county staff accounts serialize"),
+        )?;
+        Ok(())
+    }
+
+    fn county_staff(&self, name: &str) -> Result<Option<CountyStaff>, StoreError> {
+        // Read fresh each time, so an account added or disabled by the CLI counts at once.
+        Ok(self.county_staff_map()?.remove(name))
+    }
+
+    fn county_staff_list(&self) -> Result<Vec<CountyStaff>, StoreError> {
+        Ok(self.county_staff_map()?.into_values().collect())
     }
 
     fn server_key(&self) -> Result<SigningKey, StoreError> {

@@ -14,6 +14,7 @@
 //! in the data directory ([`crate::Files`]), because `enroll` and `supervisor add` must work
 //! while `serve` holds sled's lock; PostgreSQL keeps them in tables.
 
+pub mod county;
 pub mod files_admin;
 pub mod inbox;
 pub mod notices;
@@ -31,6 +32,7 @@ use thiserror::Error;
 use crate::audit::{AuditDraft, AuditEntry};
 use crate::bucket::RateConfig;
 
+pub use self::county::{CountyHandling, CountyStaff, CountyStep};
 pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
@@ -284,6 +286,12 @@ pub trait AdminStore: Send + Sync + 'static {
     fn staff_account(&self, town: &str, name: &str) -> Result<Option<StaffAccount>, StoreError>;
     /// Every staff account, by town then name.
     fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError>;
+    /// Creates or replaces a county staff account (a new password, or marking it inactive).
+    fn put_county_staff(&self, s: &CountyStaff) -> Result<(), StoreError>;
+    /// The county staff account of `name`, active or not.
+    fn county_staff(&self, name: &str) -> Result<Option<CountyStaff>, StoreError>;
+    /// Every county staff account, by name.
+    fn county_staff_list(&self) -> Result<Vec<CountyStaff>, StoreError>;
     /// The server's receipt-signing key, created on first use. Every server of one database signs
     /// with the same key, so a receipt from one verifies against the key any of them publishes.
     fn server_key(&self) -> Result<SigningKey, StoreError>;
@@ -307,6 +315,9 @@ pub struct Snapshot {
     /// Town staff accounts (PIN hashes).
     #[serde(default)]
     pub staff: Vec<StaffAccount>,
+    /// County staff accounts (password hashes).
+    #[serde(default)]
+    pub county_staff: Vec<CountyStaff>,
     /// Unused enrolment tickets by code hash.
     pub tickets: Vec<(String, Ticket)>,
     pub server_key: Option<[u8; 32]>,

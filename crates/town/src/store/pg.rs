@@ -24,8 +24,8 @@ use rand::RngCore;
 use super::inbox::{CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage, MAX_PAGE};
 use super::{
     enrol_code_hash, new_enrol_code, AdminStore, BucketKind, CatalogState, CatalogStoreError,
-    CatalogVersion, DeviceRecord, Rating, Rectification, StaffAccount, Step, StepError, StoreError,
-    StoredCase, Supervisor, Ticket, TicketError, TownStore,
+    CatalogVersion, CountyStaff, DeviceRecord, Rating, Rectification, StaffAccount, Step,
+    StepError, StoreError, StoredCase, Supervisor, Ticket, TicketError, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
@@ -144,6 +144,13 @@ ALTER TABLE cases ADD COLUMN deadline date, ADD COLUMN due date,
 CREATE INDEX cases_received ON cases (received_at, id);
 CREATE INDEX cases_deadline_order ON cases ((coalesce(deadline, 'infinity'::date)), received_at, id);
 CREATE INDEX cases_due ON cases (due) WHERE due IS NOT NULL;
+"#,
+    ),
+    (
+        7,
+        r#"
+-- County staff accounts (password as an Argon2 hash), each working one county office's inbox.
+CREATE TABLE county_staff (name text PRIMARY KEY, record jsonb NOT NULL);
 "#,
     ),
 ];
@@ -474,6 +481,12 @@ impl PgStore {
             tx.execute(
                 "INSERT INTO staff (town, name, record) VALUES ($1, $2, $3)",
                 &[&s.town, &s.name, &Json(s)],
+            )?;
+        }
+        for s in &snap.county_staff {
+            tx.execute(
+                "INSERT INTO county_staff (name, record) VALUES ($1, $2)",
+                &[&s.name, &Json(s)],
             )?;
         }
         for (hash, t) in &snap.tickets {
@@ -1128,6 +1141,26 @@ impl AdminStore for PgStore {
     fn staff_accounts(&self) -> Result<Vec<StaffAccount>, StoreError> {
         self.records(
             "SELECT record FROM staff ORDER BY town, name COLLATE \"C\"",
+            &[],
+        )
+    }
+
+    fn put_county_staff(&self, s: &CountyStaff) -> Result<(), StoreError> {
+        self.conn()?.execute(
+            "INSERT INTO county_staff (name, record) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+            &[&s.name, &Json(s)],
+        )?;
+        Ok(())
+    }
+
+    fn county_staff(&self, name: &str) -> Result<Option<CountyStaff>, StoreError> {
+        self.record("SELECT record FROM county_staff WHERE name = $1", &[&name])
+    }
+
+    fn county_staff_list(&self) -> Result<Vec<CountyStaff>, StoreError> {
+        self.records(
+            "SELECT record FROM county_staff ORDER BY name COLLATE \"C\"",
             &[],
         )
     }

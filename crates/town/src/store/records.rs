@@ -51,6 +51,10 @@ pub struct StoredCase {
     /// outdated or altered client, and the staff see it before they accept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub town_check: Vec<String>,
+    /// Where the case went when the town forwarded it to the county (转县), and what the county
+    /// office has done with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub county: Option<super::county::CountyHandling>,
     /// Pauses of the working-day clock and extensions of the deadline (`crate::clock`).
     #[serde(default, skip_serializing_if = "is_default")]
     pub clock: CaseClock,
