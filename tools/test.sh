@@ -35,9 +35,9 @@ xvfb-run -a -s "-screen 0 1600x1000x24" cargo test --workspace --features bianmi
 # exercise: the scan crate's unit tests (each vectorised loop against its plain reference), its
 # corpus, error and held-out tests (SCAN_HELD_OUT_N photos of each held-out range instead of 200:
 # emulation is slow) and the engine crate's tests run again as aarch64 Linux binaries under
-# qemu-user. Measured 2026-12-01 on the shared 2-core VM: build about 4.7 CPU-minutes (33 min wall
-# at load 15), runs of the engine suites 2.1 min and the scan suites 14.7 min at load 14 (see the
-# scan crate's README for the idle figures).
+# qemu-user. Measured 2026-12-01 on the shared 2-core VM at load 1.5-2: scan runs 5.3 min (corpus
+# 188 s, held-out 86 s, errors 44 s), engine runs 9 s; building the engine's dependencies for
+# aarch64 took 4.7 CPU-minutes (scan crate's README).
 echo "== cargo test --target aarch64-unknown-linux-gnu under qemu-user (scan and engine)" >&2
 if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$' \
    || rustup target add aarch64-unknown-linux-gnu >&2; then
