@@ -312,11 +312,18 @@ fn box_blur(w: usize, h: usize, src: &[f32], rad: usize) -> Vec<f32> {
 }
 
 fn otsu(v: &[f32]) -> f32 {
+    otsu_above(v, f32::MIN)
+}
+
+/// Otsu's threshold among the values above `floor` only.
+fn otsu_above(v: &[f32], floor: f32) -> f32 {
     let mut hist = [0u32; 256];
-    for &x in v {
+    let mut n = 0usize;
+    for &x in v.iter().filter(|&&x| x > floor) {
         hist[x.clamp(0.0, 255.0) as usize] += 1;
+        n += 1;
     }
-    let total = v.len() as f64;
+    let total = n as f64;
     let sum_all: f64 = hist
         .iter()
         .enumerate()
@@ -587,9 +594,70 @@ impl Small {
 /// A segmented region's page quad (small coordinates) and how much of the frame's border the
 /// region touches (0..1).
 fn region_quad(w: usize, h: usize, img: &[f32]) -> (Option<[Point; 4]>, f32) {
-    let t = otsu(img);
+    region_quad_above(w, h, img, otsu(img))
+}
+
+/// [`region_quad`] of the region brighter than `t`.
+fn region_quad_above(w: usize, h: usize, img: &[f32], t: f32) -> (Option<[Point; 4]>, f32) {
     let mask: Vec<bool> = img.iter().map(|&v| v > t).collect();
-    let (area, pts) = largest_component(w, h, &mask);
+    mask_quad(w, h, &mask)
+}
+
+/// [`region_quad`] with the region's holes filled: a printed frame (a certificate's border, a
+/// form's box) splits the paper into the ring of margin outside it and the field inside, and the
+/// largest bright component is then the field, an outline the margin beyond rules out. Filled,
+/// ring, frame and field are one region, the page.
+fn filled_region_quad(w: usize, h: usize, img: &[f32]) -> Option<[Point; 4]> {
+    let t = otsu(img);
+    let mut mask: Vec<bool> = img.iter().map(|&v| v > t).collect();
+    // Dark pixels reached from the frame's border are ground; every other dark pixel is a hole.
+    let mut ground = vec![false; w * h];
+    let mut stack: Vec<usize> = Vec::new();
+    for x in 0..w {
+        stack.push(x);
+        stack.push((h - 1) * w + x);
+    }
+    for y in 0..h {
+        stack.push(y * w);
+        stack.push(y * w + w - 1);
+    }
+    while let Some(i) = stack.pop() {
+        if mask[i] || ground[i] {
+            continue;
+        }
+        ground[i] = true;
+        let (x, y) = (i % w, i / w);
+        if x > 0 {
+            stack.push(i - 1);
+        }
+        if x + 1 < w {
+            stack.push(i + 1);
+        }
+        if y > 0 {
+            stack.push(i - w);
+        }
+        if y + 1 < h {
+            stack.push(i + w);
+        }
+    }
+    let mut holes = 0usize;
+    for (m, g) in mask.iter_mut().zip(&ground) {
+        if !*m && !*g {
+            *m = true;
+            holes += 1;
+        }
+    }
+    // Without holes the plain outline is the same.
+    if holes == 0 {
+        return None;
+    }
+    mask_quad(w, h, &mask).0
+}
+
+/// The page quad of the largest component of `mask`, and how much of the frame's border that
+/// component touches (0..1).
+fn mask_quad(w: usize, h: usize, mask: &[bool]) -> (Option<[Point; 4]>, f32) {
+    let (area, pts) = largest_component(w, h, mask);
     let border = pts
         .iter()
         .filter(|p| p.x < 0.5 || p.y < 0.5 || p.x > w as f32 - 1.5 || p.y > h as f32 - 1.5)
@@ -881,7 +949,19 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
 
     // Candidates in small coordinates, each already checked for plausibility.
     let (plain, touch) = region_quad(sm.w, sm.h, &sm.coarse);
-    let (flat, _) = region_quad(sm.w, sm.h, &flatten(sm.w, sm.h, &sm.coarse));
+    let flat_img = flatten(sm.w, sm.h, &sm.coarse);
+    let (flat, _) = region_quad(sm.w, sm.h, &flat_img);
+    // On ground nearly as light as the paper (a pale table, tiles) Otsu puts the ground with the
+    // paper, and the bright region runs off the frame: no contour outline, so nothing for the
+    // line method's outline to agree with. The paper is then the brighter part of that region:
+    // split it once more, with the lighting plane divided out.
+    let lighter = (touch > 0.08)
+        .then(|| {
+            let t = otsu(&flat_img);
+            region_quad_above(sm.w, sm.h, &flat_img, otsu_above(&flat_img, t)).0
+        })
+        .flatten();
+    let filled = filled_region_quad(sm.w, sm.h, &flat_img);
     // A printed frame (a certificate's border) has the page's margin beyond it; a page edge
     // has the background. Searched as far out as a border sits from the edge of a page filling
     // most of the photo.
@@ -912,7 +992,9 @@ pub fn detect(r: &Raster, o: Orientation, mode: Mode) -> Detection {
     // The flattened copy usually segments the same outline; refine it only when it differs.
     let same = |a: &[Point; 4], b: &[Point; 4]| a.iter().zip(b).all(|(p, q)| p.dist(*q) < 1.5);
     let flat = flat.filter(|f| plain.map(|p| !same(&p, f)).unwrap_or(true));
-    for q in [plain, flat].into_iter().flatten() {
+    let lighter = lighter.filter(|l| [plain, flat].iter().flatten().all(|p| !same(p, l)));
+    let filled = filled.filter(|l| [plain, flat, lighter].iter().flatten().all(|p| !same(p, l)));
+    for q in [plain, flat, lighter, filled].into_iter().flatten() {
         let (f, rs) = refined(&q);
         if let Some(e) = check(&rs) {
             // Remember the full-resolution corners: refining them again would change nothing.

@@ -147,6 +147,21 @@ fn check_set(name: &str, specs: &[synth::Spec]) {
         *reasons.entry(r.reason).or_default() += 1;
     }
     println!("reasons: {reasons:?}");
+    // The needless flags by reason: where the agent is asked to check a page that was whole.
+    let mut needless: BTreeMap<String, usize> = BTreeMap::new();
+    for r in res.iter().filter(|r| r.flagged && !flag_needed(r)) {
+        let key = format!(
+            "{} {} {:?}",
+            r.reason,
+            r.spec.kind.label(),
+            r.spec.background
+        );
+        *needless.entry(r.reason.to_string()).or_default() += 1;
+        *needless.entry(key).or_default() += 1;
+    }
+    println!(
+        "flagged though whole, by reason (and by reason, page type, background): {needless:#?}"
+    );
     for r in res.iter().filter(|r| r.lost > LOST_ZERO) {
         println!(
             "lost {:.4} {} ({}, flagged {})",
