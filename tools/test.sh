@@ -33,11 +33,12 @@ xvfb-run -a -s "-screen 0 1600x1000x24" cargo test --workspace --features bianmi
 
 # Phones run the portable loops (NEON by the compiler), never the x86 SIMD builds the tests above
 # exercise: the scan crate's unit tests (each vectorised loop against its plain reference), its
-# corpus, error and held-out tests (SCAN_HELD_OUT_N photos of each held-out range instead of 200:
+# error and held-out tests (SCAN_HELD_OUT_N photos of each held-out range instead of 200:
 # emulation is slow) and the engine crate's tests run again as aarch64 Linux binaries under
-# qemu-user. Measured 2026-12-01 on the shared 2-core VM at load 1.5-2: scan runs 5.3 min (corpus
-# 188 s, held-out 86 s, errors 44 s), engine runs 9 s; building the engine's dependencies for
-# aarch64 took 4.7 CPU-minutes (scan crate's README).
+# qemu-user. Measured 2026-12-01 on the shared 2-core VM at load 1.5-2: held-out 86 s, errors 44 s,
+# engine 9 s; building the engine's dependencies for aarch64 took 4.7 CPU-minutes (scan crate's
+# README). The corpus test (188 s under emulation) is left to the x86 run above: it checks the same
+# loops as held-out, on photos the detector was tuned on, and would put this step over its budget.
 echo "== cargo test --target aarch64-unknown-linux-gnu under qemu-user (scan and engine)" >&2
 if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$' \
    || rustup target add aarch64-unknown-linux-gnu >&2; then
@@ -46,7 +47,7 @@ if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-
     CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc \
     AR_aarch64_unknown_linux_gnu=aarch64-linux-gnu-ar
   SCAN_HELD_OUT_N=20 cargo test --target aarch64-unknown-linux-gnu -p bianmin-scan --lib \
-    --test corpus --test held_out --test errors -- --nocapture
+    --test held_out --test errors -- --nocapture
   cargo test --target aarch64-unknown-linux-gnu -p bianmin-engine
 else
   echo "error: the aarch64-unknown-linux-gnu target could not be installed" >&2
