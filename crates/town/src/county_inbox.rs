@@ -374,7 +374,7 @@ fn cases_of_office(
             Some((sc, h))
         })
         .collect();
-    out.sort_by(|a, b| b.1.forwarded_at.cmp(&a.1.forwarded_at));
+    out.sort_by_key(|o| std::cmp::Reverse(o.1.forwarded_at));
     Ok(out)
 }
 
