@@ -334,6 +334,7 @@ async fn pages_at_scale(
             town_check: Vec::new(),
             clock: Default::default(),
             pressed: Vec::new(),
+            revision: Default::default(),
             county: None,
         });
     }

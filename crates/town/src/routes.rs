@@ -369,6 +369,7 @@ pub async fn submit_case(
                     town_check: town_check.clone(),
                     clock: Default::default(),
                     pressed: Vec::new(),
+                    revision: Default::default(),
                     county: None,
                 },
                 "submit",

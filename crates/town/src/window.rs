@@ -233,6 +233,7 @@ pub async fn intake(
         town_check: town_check.clone(),
         clock: Default::default(),
         pressed: Vec::new(),
+        revision: Default::default(),
         county: None,
     };
     let event = DecisionEvent {

@@ -52,6 +52,7 @@ fn case(n: u32) -> StoredCase {
         town_check: Vec::new(),
         clock: Default::default(),
         pressed: Vec::new(),
+        revision: Default::default(),
         county: None,
     }
 }
@@ -753,6 +754,50 @@ fn two_postgres_stores_over_one_database_agree() {
         hundred_ratings(&[one.clone(), two.clone()]);
         nonces_once(&[one, two]);
         drop(url);
+    })
+    .join()
+    .unwrap();
+}
+
+/// Two servers change one case from copies read at the same revision: a 催办 on one and a
+/// county handling on the other change no timeline step, yet the second write is refused as
+/// stale, and after reading again both changes are kept.
+#[test]
+fn a_change_from_a_copy_another_server_replaced_is_refused() {
+    let Some(db) = test_db() else {
+        eprintln!("no PostgreSQL test server (BIANMIN_TEST_DATABASE_URL): sled cannot be shared, nothing to test");
+        return;
+    };
+    let url = db.url.clone();
+    std::thread::spawn(move || {
+        let (one, two) = (open_pg(&url), open_pg(&url));
+        let c = case(1);
+        one.commit(Some(&c), &[], vec![]).unwrap();
+        let id = c.case.id.clone();
+        let mut on_one = one.case(&id).unwrap().unwrap();
+        let mut on_two = two.case(&id).unwrap().unwrap();
+        assert_eq!(on_one.revision.0, 1);
+        on_one.pressed.push(bianmin_town::store::Press {
+            by: "县督办".into(),
+            at: Utc::now(),
+            note: "请加快办理".into(),
+            deadline: Utc::now().date_naive(),
+        });
+        one.commit(Some(&on_one), &[], vec![]).unwrap();
+        on_two.town_check = vec!["缺少户口簿".into()];
+        match two.commit(Some(&on_two), &[], vec![]) {
+            Err(bianmin_town::store::StoreError::Conflict(stale)) => assert_eq!(stale, id),
+            other => panic!("a stale write must be refused, got {other:?}"),
+        }
+        // Nothing of the refused write is stored; read again, the change goes through.
+        let mut again = two.case(&id).unwrap().unwrap();
+        assert_eq!(again.pressed.len(), 1);
+        assert!(again.town_check.is_empty());
+        again.town_check = vec!["缺少户口簿".into()];
+        two.commit(Some(&again), &[], vec![]).unwrap();
+        let last = one.case(&id).unwrap().unwrap();
+        assert_eq!((last.pressed.len(), last.town_check.len()), (1, 1));
+        assert_eq!(last.revision.0, 3);
     })
     .join()
     .unwrap();

@@ -37,8 +37,8 @@ pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
     CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, FollowUpOutcome, Press, Rating,
-    RatingVia, Rectification, StaffAccount, Step, StepKind, StoredCase, Supervisor, Ticket,
-    TicketError, VersionRecord,
+    RatingVia, Rectification, Revision, StaffAccount, Step, StepKind, StoredCase, Supervisor,
+    Ticket, TicketError, VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
 

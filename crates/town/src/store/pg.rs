@@ -24,7 +24,7 @@ use rand::RngCore;
 use super::inbox::{CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage, MAX_PAGE};
 use super::{
     enrol_code_hash, new_enrol_code, AdminStore, BucketKind, CatalogState, CatalogStoreError,
-    CatalogVersion, CountyStaff, DeviceRecord, Rating, Rectification, StaffAccount, Step,
+    CatalogVersion, CountyStaff, DeviceRecord, Rating, Rectification, Revision, StaffAccount, Step,
     StepError, StoreError, StoredCase, Supervisor, Ticket, TicketError, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
@@ -311,27 +311,40 @@ impl PgStore {
         let audit_hash: Option<String> = row.get(2);
         if let Some(c) = case {
             // Handlers read, change and commit a case under a lock of their own process; another
-            // server may have committed in between. Every legitimate change extends the case's
-            // timeline, so a stored timeline that is not a prefix of the new one means this
-            // write was made from a stale read: refused, and the client retries.
+            // server may have committed in between. A copy read here carries the revision it was
+            // read at: any other revision stored now means this write was made from a stale read
+            // (a clock pause, a 催办 or a county step changes no timeline, so the revision is what
+            // catches those). Refused, and the client retries.
             let stored: Option<Json<StoredCase>> = tx
                 .query_opt(
                     "SELECT record FROM cases WHERE id = $1 FOR UPDATE",
                     &[&c.case.id],
                 )?
                 .map(|r| r.get(0));
-            if let Some(Json(old)) = stored {
-                let (old_h, new_h) = (&old.case.history, &c.case.history);
-                let extends = old_h.len() <= new_h.len()
-                    && old_h
-                        .iter()
-                        .zip(new_h)
-                        .all(|(a, b)| a.at == b.at && a.to == b.to);
-                if !extends {
-                    return Err(StoreError::Conflict(c.case.id.clone()));
+            let next = match stored {
+                Some(Json(old)) => {
+                    let stale = if c.revision.is_unset() {
+                        // Not read from this store (an import, a record from before revisions):
+                        // every legitimate change at least extends the case's timeline.
+                        let (old_h, new_h) = (&old.case.history, &c.case.history);
+                        !(old_h.len() <= new_h.len()
+                            && old_h
+                                .iter()
+                                .zip(new_h)
+                                .all(|(a, b)| a.at == b.at && a.to == b.to))
+                    } else {
+                        c.revision.0 != old.revision.0
+                    };
+                    if stale {
+                        return Err(StoreError::Conflict(c.case.id.clone()));
+                    }
+                    old.revision.0 + 1
                 }
-            }
-            PgStore::put_case(tx, c)?;
+                None => 1,
+            };
+            let mut c = c.clone();
+            c.revision = Revision(next);
+            PgStore::put_case(tx, &c)?;
         }
         let village = case.map(|c| c.case.village.clone()).unwrap_or_default();
         for ev in events {

@@ -61,7 +61,33 @@ pub struct StoredCase {
     /// 催办 by the county, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pressed: Vec<Press>,
+    /// How often a shared store has written the case: what a handler read, so that a write made
+    /// from a copy another server has since replaced is refused (`StoreError::Conflict`).
+    #[serde(default, skip_serializing_if = "Revision::is_unset")]
+    pub revision: Revision,
 }
+
+/// A case's write count in a store shared by several servers (PostgreSQL). Bookkeeping, not
+/// content: two records that say the same are equal whatever their revisions, so comparing what
+/// was written with what is read back stays meaningful. 0 means "not read from such a store"
+/// (a new case, an import, a record from before revisions).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Revision(pub u64);
+
+impl Revision {
+    pub fn is_unset(&self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl PartialEq for Revision {
+    fn eq(&self, _: &Revision) -> bool {
+        true
+    }
+}
+
+impl Eq for Revision {}
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
