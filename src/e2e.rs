@@ -1165,6 +1165,28 @@ async fn town_scenario() -> Step {
     }
     click("#confirm-act").await?;
     wait_el("#case-state[data-state='accepted']").await?;
+    // 受理 started the working-day clock: a 公示 stops it (asked once more) and 恢复计时
+    // starts it again, each recorded on the clock's own timeline.
+    wait_el("#clock[data-paused='false'] #clock-pause").await?;
+    fill("#clock-note", "低保名单在村务公开栏公示7天").await?;
+    click("#clock-pause").await?;
+    wait_el("#clock-confirm").await?;
+    click("#clock-confirm-ok").await?;
+    wait_el("#clock[data-paused='true'] #clock-paused").await?;
+    wait_for(
+        "document.querySelector('#clock-label').innerText.includes('暂停计时')",
+        "the clock shows its pause",
+    )
+    .await?;
+    both_sizes("town-clock-paused").await?;
+    click("#clock-resume").await?;
+    click("#clock-confirm-ok").await?;
+    wait_el("#clock[data-paused='false'] #clock-pause").await?;
+    wait_for(
+        "document.querySelectorAll('.clock-entries li').length >= 2",
+        "the pause and the resumption on the clock's timeline",
+    )
+    .await?;
     fill("#result", RESULT).await?;
     fill("#delivery", "mail").await?;
     wait_el("#tracking").await?;

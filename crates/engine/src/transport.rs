@@ -899,6 +899,27 @@ impl Transport {
             .await
     }
 
+    /// `GET /v1/cases/{id}/clock`: the case's working-day clock as the tablet shows it.
+    pub async fn clock(
+        &self,
+        id: &str,
+    ) -> Result<bianmin_protocol::clock::ClockView, TransportError> {
+        self.call(Method::GET, &format!("/v1/cases/{id}/clock"), None)
+            .await
+    }
+
+    /// `POST /v1/cases/{id}/clock` for town staff: pause for an outside step, resume, or ask
+    /// the county for an extension. Answers with the clock as it is afterwards.
+    pub async fn clock_action(
+        &self,
+        id: &str,
+        req: &bianmin_protocol::clock::ClockRequest,
+    ) -> Result<bianmin_protocol::clock::ClockView, TransportError> {
+        let body = serde_json::to_vec(req).expect("clock requests serialize");
+        self.call(Method::POST, &format!("/v1/cases/{id}/clock"), Some(body))
+            .await
+    }
+
     /// `GET /v1/bad-reviews` for town staff: the town's 差评 with contact and timeline (audited).
     pub async fn bad_reviews(
         &self,

@@ -12,6 +12,7 @@ use dioxus::prelude::*;
 
 use super::actions::{CompleteForm, DeliverAction, StaffActions};
 use super::check::TownCheck;
+use super::clock::ClockPanel;
 use super::materials::TownMaterials;
 use super::pages::{load_pages, review_layout, PageView};
 use super::staff_transport;
@@ -207,6 +208,7 @@ fn TownCaseView(
                 }
             }
             if let Some(d) = case.deadline { p { "承诺办结日期：{d}" } }
+            ClockPanel { key: "{s.as_str()}-{v}", case_id: case.id.clone() }
             dl { class: "facts",
                 dt { "申请人" } dd { "{case.applicant.name}" }
                 dt { "身份证号码" } dd { "{case.applicant.id_number}" }

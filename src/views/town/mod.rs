@@ -23,6 +23,7 @@ use crate::services::use_enrolment;
 mod actions;
 pub mod case;
 pub mod check;
+mod clock;
 mod materials;
 pub mod operator;
 pub mod pages;
@@ -81,6 +82,24 @@ pub fn countdown(
         None => "未受理".to_string(),
         Some(d) if d >= today => format!("还剩{}个工作日", calendar.working_days_between(today, d)),
         Some(d) => format!("已超期{}个工作日", calendar.working_days_between(d, today)),
+    }
+}
+
+/// A row's clock in words: the town's own countdown (pauses and extensions included) when the
+/// clock runs, else the promised date counted here (older servers send no countdown).
+pub fn row_clock(r: &InboxRow, today: chrono::NaiveDate, calendar: &WorkCalendar) -> String {
+    match (&r.paused, r.working_days_left) {
+        (Some(p), _) => format!("暂停计时（{}）", p.label),
+        (None, Some(left)) if left >= 0 => format!("还剩{left}个工作日"),
+        (None, Some(left)) => format!("已超期{}个工作日", -left),
+        (None, None)
+            if r.deadline.is_none()
+                || matches!(r.state, CaseState::Accepted | CaseState::Forwarded) =>
+        {
+            countdown(r.deadline, today, calendar)
+        }
+        // Decided: the clock has stopped for good.
+        (None, None) => String::new(),
     }
 }
 
@@ -234,7 +253,10 @@ pub fn TownInbox() -> Element {
                                     div { class: "muted", "{r.village_name} · {r.applicant} · 身份证尾号{r.id_number} · 第{r.version}版" }
                                     div { class: "row-dates",
                                         span { class: "received", {format!("收件 {}", r.received_at.with_timezone(&china).format("%Y-%m-%d %H:%M"))} }
-                                        span { class: if r.overdue { "countdown error" } else { "countdown" }, "{countdown(r.deadline, today, &calendar)}" }
+                                        span { class: if r.overdue { "countdown error" } else { "countdown" }, "{row_clock(r, today, &calendar)}" }
+                                        if r.pressed.is_some() { span { class: "badge error", "县级催办" } }
+                                        if r.extension_pending { span { class: "badge", "延期待批" } }
+                                        if r.waiting_too_long { span { class: "badge error", "待受理超时" } }
                                     }
                                     div { class: "muted case-no", "{r.case_id}" }
                                 }
@@ -274,6 +296,49 @@ mod tests {
         assert_eq!(countdown(Some(d(30)), d(27), &cal), "还剩1个工作日");
         assert_eq!(countdown(Some(d(25)), d(27), &cal), "已超期2个工作日");
         assert_eq!(countdown(None, d(27), &cal), "未受理");
+    }
+
+    #[test]
+    fn a_row_shows_the_towns_countdown_and_its_pause() {
+        let cal = WorkCalendar::weekends_only();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let mut r = InboxRow {
+            case_id: "a".into(),
+            version: 1,
+            village: "140423100201".into(),
+            village_name: "古韩镇南关村".into(),
+            item: "V11".into(),
+            item_name: "低保".into(),
+            state: CaseState::Accepted,
+            applicant: "王*".into(),
+            id_number: "1234".into(),
+            responsible: Default::default(),
+            received_at: chrono::Utc::now(),
+            deadline: Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()),
+            overdue: false,
+            working_days_left: Some(4),
+            paused: None,
+            extension_pending: false,
+            waiting_too_long: false,
+            pressed: None,
+        };
+        // The town's count (an extension moved it) wins over the date counted here.
+        assert_eq!(row_clock(&r, today, &cal), "还剩4个工作日");
+        r.working_days_left = Some(-2);
+        assert_eq!(row_clock(&r, today, &cal), "已超期2个工作日");
+        r.paused = Some(bianmin_protocol::clock::ClockPause {
+            reason: "publicity".into(),
+            label: "公示".into(),
+            since: today,
+            by: "李四".into(),
+        });
+        assert_eq!(row_clock(&r, today, &cal), "暂停计时（公示）");
+        // An older town sends no countdown: the promised date is counted here.
+        r.paused = None;
+        r.working_days_left = None;
+        assert_eq!(row_clock(&r, today, &cal), "还剩1个工作日");
+        r.state = CaseState::Completed;
+        assert_eq!(row_clock(&r, today, &cal), "");
     }
 
     #[test]
