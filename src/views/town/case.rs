@@ -208,7 +208,7 @@ fn TownCaseView(
                 }
             }
             if let Some(d) = case.deadline { p { "承诺办结日期：{d}" } }
-            ClockPanel { key: "{s.as_str()}-{v}", case_id: case.id.clone() }
+            ClockPanel { case_id: case.id.clone(), stage: format!("{}-{v}", s.as_str()) }
             dl { class: "facts",
                 dt { "申请人" } dd { "{case.applicant.name}" }
                 dt { "身份证号码" } dd { "{case.applicant.id_number}" }

@@ -29,10 +29,10 @@ fn refusal(e: &TransportError) -> String {
     }
 }
 
-/// The clock box of a case. The case view keys it by state and version, so a decision (受理
-/// starts the clock, 补正 stops it) mounts it afresh and it reads the clock again.
+/// The clock box of a case. `stage` is the case's state and version as the case view last read
+/// them: a decision (受理 starts the clock, 补正 stops it) changes it, and the clock is read again.
 #[component]
-pub fn ClockPanel(case_id: String) -> Element {
+pub fn ClockPanel(case_id: String, stage: ReadSignal<String>) -> Element {
     let enrolment = use_enrolment();
     let operator = super::operator::use_operator();
     let mut refresh = use_signal(|| 0u32);
@@ -40,7 +40,7 @@ pub fn ClockPanel(case_id: String) -> Element {
     let shown = use_resource(move || {
         let id = id.clone();
         async move {
-            let _ = refresh();
+            let _ = (refresh(), stage());
             // Released before the await: the sync loop may write the enrolment meanwhile.
             let t = staff_transport(&enrolment.read())?;
             t.clock(&id).await.map_err(|e| refusal(&e))
