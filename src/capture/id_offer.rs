@@ -69,6 +69,7 @@ pub fn IdNumberOffer(case: Signal<Option<Case>>, offer: Signal<Option<IdOffer>>)
                     p { "请与证件逐位核对，无误再填入。" }
                     button {
                         class: "primary",
+                        id: "id-offer-accept",
                         onclick: move |_| {
                             let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else { return };
                             match accept(&book, &id, &n) {
