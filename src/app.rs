@@ -97,9 +97,8 @@ fn Running(catalog: Arc<Catalog>, book: Book) -> Element {
     #[cfg(any(target_os = "android", target_os = "ios"))]
     let _ = sync;
     let display = display::provide_display(platform::data_dir().ok());
-    let platform_scale = use_hook(display::platform_text_scale);
     rsx! {
-        style { id: "display-style", {display::root_style(display(), platform_scale)} }
+        style { id: "display-style", {display::root_style(display())} }
         Router::<Route> {}
         {e2e_driver()}
     }

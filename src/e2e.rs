@@ -324,14 +324,22 @@ async fn resize(size: (u32, u32)) -> Step {
         size.0 as f64,
         size.1 as f64,
     ));
-    wait_for(
+    // At a platform text scale the webview zooms the page: its CSS viewport is the window's size
+    // divided by the scale.
+    let scale = text_scale();
+    if let Err(e) = wait_for(
         &format!(
-            "window.innerWidth === {} && window.innerHeight === {}",
-            size.0, size.1
+            "Math.abs(window.innerWidth - {}) <= 1 && Math.abs(window.innerHeight - {}) <= 1",
+            (size.0 as f64 / scale).floor(),
+            (size.1 as f64 / scale).floor()
         ),
         "window resize",
     )
-    .await?;
+    .await
+    {
+        let got = read("return [window.innerWidth, window.innerHeight, window.devicePixelRatio, getComputedStyle(document.documentElement).fontSize];").await?;
+        return Err(format!("{e} (the window is {got})"));
+    }
     read("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;")
         .await
         .map(|_| ())
@@ -360,6 +368,21 @@ async fn screenshot(name: &str, size: (u32, u32)) -> Step {
         return Err(format!("import failed for {}", path.display()));
     }
     Ok(())
+}
+
+/// [`both_sizes`] with `sel` scrolled into view at each size (a resize moves the scroll).
+async fn both_sizes_showing(name: &str, sel: &str) -> Step {
+    for size in [TABLET, PHONE] {
+        resize(size).await?;
+        read(&format!(
+            "document.querySelector({}).scrollIntoView({{block: 'center'}}); await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;",
+            lit(sel)
+        ))
+        .await?;
+        screenshot(name, size).await?;
+        axe(name).await?;
+    }
+    fits(name).await
 }
 
 /// Both screenshots, then the checks every photographed screen passes at phone size: axe-core's
@@ -436,21 +459,29 @@ async fn large_text_on() -> Step {
 }
 
 /// The test starts the tablet with the platform's text scale at 130% (`GDK_DPI_SCALE=1.3`,
-/// `BIANMIN_E2E_TEXT_SCALE` tells the driver): the root font size follows it, and every tablet
-/// screen is then checked and photographed at that scale.
+/// `BIANMIN_E2E_TEXT_SCALE` tells the driver): the page follows it, and every tablet screen is
+/// then checked and photographed at that scale.
 async fn platform_scale_followed() -> Step {
-    let Some(scale) = std::env::var("BIANMIN_E2E_TEXT_SCALE")
-        .ok()
-        .and_then(|v| v.parse::<f64>().ok())
-    else {
+    let scale = text_scale();
+    if scale == 1.0 {
         return Ok(());
-    };
-    let want = 16.0 * scale;
+    }
+    // The webview zooms the whole page (resize checks the viewport), and the app adds nothing
+    // of its own: the root stays at 16 CSS px, drawn at 16 × scale.
+    resize(TABLET).await?;
     wait_for(
-        &format!("Math.abs(parseFloat(getComputedStyle(document.documentElement).fontSize) - {want}) < 0.5"),
-        "the root font size at the platform's scale",
+        "Math.abs(parseFloat(getComputedStyle(document.documentElement).fontSize) - 16) < 0.5",
+        "the root font size left to the webview's zoom",
     )
     .await
+}
+
+/// The platform text scale the test started this app with (`BIANMIN_E2E_TEXT_SCALE`, 1 when unset).
+fn text_scale() -> f64 {
+    std::env::var("BIANMIN_E2E_TEXT_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(1.0)
 }
 
 /// "立即同步" is one line: its text's line boxes share one top.
@@ -942,8 +973,7 @@ async fn read_card_number() -> Result<String, String> {
     if offered != want {
         return Err(format!("the card offered {offered}, the card says {want}"));
     }
-    read("document.querySelector(\"[data-id-offer='read']\").scrollIntoView({block: 'center'}); return 1;").await?;
-    both_sizes("id-read").await?;
+    both_sizes_showing("id-read", "[data-id-offer='read']").await?;
     click("#id-offer-accept").await?;
     wait_for(
         &format!(
@@ -998,12 +1028,11 @@ async fn applicant_as_member() -> Step {
         "the offer gone once the applicant is listed",
     )
     .await?;
-    read(&format!(
-        "document.querySelector({}).scrollIntoView({{block: 'start'}}); return 1;",
-        lit(row)
-    ))
+    both_sizes_showing(
+        "case-applicant-member",
+        "[data-derived='members.0.id_number']",
+    )
     .await?;
-    both_sizes("case-applicant-member").await?;
     Ok(())
 }
 
@@ -1218,8 +1247,10 @@ async fn town_scenario() -> Step {
         return Err("the full-size page is not fitted whole to the screen".into());
     }
     both_sizes("town-material").await?;
-    // Every viewer button is a touch target of at least 48 px, at phone size too.
-    let small = read("return Array.from(document.querySelectorAll('#viewer button, .thumb, .town-case .btn')).filter(b => { const r = b.getBoundingClientRect(); return r.width > 0 && (r.width < 48 || r.height < 48); }).map(b => b.id || b.className);").await?;
+    // Every viewer button is a touch target of at least 48 px on the screen, at phone size too
+    // (under the platform's text scale the webview draws each CSS px `scale` screen px).
+    let min_css = 48.0 / text_scale();
+    let small = read(&format!("return Array.from(document.querySelectorAll('#viewer button, .thumb, .town-case .btn')).filter(b => {{ const r = b.getBoundingClientRect(); return r.width > 0 && (r.width < {min_css} - 0.5 || r.height < {min_css} - 0.5); }}).map(b => b.id || b.className);")).await?;
     if small != Value::Array(vec![]) {
         return Err(format!("touch targets under 48 px at phone size: {small}"));
     }
@@ -1307,7 +1338,9 @@ async fn town_scenario() -> Step {
 async fn sign_in(person: (&str, &str)) -> Step {
     click(&format!("[data-person='{}']", person.0)).await?;
     fill("#pin", person.1).await?;
-    click("#pin-ok").await?;
+    // 确定 is enabled once the six digits are in (the typed value reaches the screen's state
+    // after the input event).
+    click("#pin-ok:not([disabled])").await?;
     wait_el("#operator-name").await
 }
 

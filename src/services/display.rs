@@ -73,41 +73,18 @@ pub fn provide_display(dir: Option<PathBuf>) -> Signal<Display> {
     settings
 }
 
-/// The text scale the platform asks for beyond what the webview already applies, read once at
-/// start: on Linux desktops `GDK_DPI_SCALE`, GTK's setting for scaling text (WebKitGTK does not
-/// carry it into the page's CSS). On Android the WebView's `textZoom` follows the system's
-/// `fontScale` by itself and on iOS the stylesheet's `-apple-system-body` does, so there the
-/// app adds nothing (1.0).
-pub fn platform_text_scale() -> f64 {
-    if cfg!(target_os = "linux") {
-        text_scale_from(std::env::var("GDK_DPI_SCALE").ok().as_deref())
+/// The style that applies the settings to the whole app (rendered once, at the root).
+///
+/// The platform's own text scale is not added here: the webview applies it to the whole page
+/// already, and 大字 multiplies it. WebKitGTK zooms the page by GTK's text scale
+/// (`GDK_DPI_SCALE`; the e2e runs the tablet at 1.3 and finds the page's CSS viewport 1/1.3 of
+/// the window with the root still at 16 px), Android's WebView sets its `textZoom` from the
+/// system's `fontScale`, and on iOS the stylesheet's `-apple-system-body` follows Dynamic Type.
+pub fn root_style(d: Display) -> String {
+    if d.large_text {
+        format!("html {{ font-size: {LARGE_TEXT_PERCENT}%; }}")
     } else {
-        1.0
-    }
-}
-
-/// `GDK_DPI_SCALE`'s value as a scale: a number between 0.5 and 3 (GTK's own sensible range);
-/// anything else, or nothing, is 1.0 rather than an unreadable or vanishing screen.
-pub fn text_scale_from(gdk_dpi_scale: Option<&str>) -> f64 {
-    gdk_dpi_scale
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| (0.5..=3.0).contains(s))
-        .unwrap_or(1.0)
-}
-
-/// The style that applies the settings to the whole app (rendered once, at the root): the
-/// platform's scale, times 130% with 大字.
-pub fn root_style(d: Display, platform_scale: f64) -> String {
-    let large = if d.large_text {
-        f64::from(LARGE_TEXT_PERCENT) / 100.0
-    } else {
-        1.0
-    };
-    let percent = (100.0 * platform_scale * large).round();
-    if percent == 100.0 {
         String::new()
-    } else {
-        format!("html {{ font-size: {percent}%; }}")
     }
 }
 
@@ -160,27 +137,9 @@ mod tests {
         std::fs::write(dir.path().join("display.json"), b"{not json").unwrap();
         assert_eq!(Display::load(dir.path()), Display::default());
         assert_eq!(
-            root_style(Display { large_text: true }, 1.0),
+            root_style(Display { large_text: true }),
             "html { font-size: 130%; }"
         );
-        assert_eq!(root_style(Display::default(), 1.0), "");
-    }
-
-    #[test]
-    fn the_platform_scale_sizes_the_root_and_large_text_multiplies_it() {
-        assert_eq!(text_scale_from(None), 1.0);
-        assert_eq!(text_scale_from(Some("1.3")), 1.3);
-        assert_eq!(text_scale_from(Some(" 1.25 ")), 1.25);
-        for bad in ["", "abc", "0", "-1", "12", "NaN"] {
-            assert_eq!(text_scale_from(Some(bad)), 1.0, "{bad:?}");
-        }
-        assert_eq!(
-            root_style(Display::default(), 1.3),
-            "html { font-size: 130%; }"
-        );
-        assert_eq!(
-            root_style(Display { large_text: true }, 1.3),
-            "html { font-size: 169%; }"
-        );
+        assert_eq!(root_style(Display::default()), "");
     }
 }
