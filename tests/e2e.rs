@@ -9,7 +9,9 @@
 //! the test checks the town's record (one case, every decision by the tablet), and decodes the
 //! receipt's QR code from the screenshot to check it is the resident URL the app showed.
 //! Inside the apps, every photographed screen passes axe-core (no serious or critical violation)
-//! and the village screens are checked at the 大字 setting; the village side records what filing
+//! and the village screens are checked at the 大字 setting, the tablet's at the platform's text scale
+//! of 1.3 (`GDK_DPI_SCALE`); the village reads the simple case's ID number from a generated card
+//! photo and lists the applicant as a V32 member with one tap; the village side records what filing
 //! the case took (`target/e2e/taps.txt`), which the test prints.
 
 use std::path::{Path, PathBuf};
