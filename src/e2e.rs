@@ -324,14 +324,22 @@ async fn resize(size: (u32, u32)) -> Step {
         size.0 as f64,
         size.1 as f64,
     ));
-    wait_for(
+    // At a platform text scale the webview zooms the page: its CSS viewport is the window's size
+    // divided by the scale.
+    let scale = text_scale();
+    if let Err(e) = wait_for(
         &format!(
-            "window.innerWidth === {} && window.innerHeight === {}",
-            size.0, size.1
+            "Math.abs(window.innerWidth - {}) <= 1 && Math.abs(window.innerHeight - {}) <= 1",
+            (size.0 as f64 / scale).floor(),
+            (size.1 as f64 / scale).floor()
         ),
         "window resize",
     )
-    .await?;
+    .await
+    {
+        let got = read("return [window.innerWidth, window.innerHeight, window.devicePixelRatio, getComputedStyle(document.documentElement).fontSize];").await?;
+        return Err(format!("{e} (the window is {got})"));
+    }
     read("await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;")
         .await
         .map(|_| ())
@@ -360,6 +368,21 @@ async fn screenshot(name: &str, size: (u32, u32)) -> Step {
         return Err(format!("import failed for {}", path.display()));
     }
     Ok(())
+}
+
+/// [`both_sizes`] with `sel` scrolled into view at each size (a resize moves the scroll).
+async fn both_sizes_showing(name: &str, sel: &str) -> Step {
+    for size in [TABLET, PHONE] {
+        resize(size).await?;
+        read(&format!(
+            "document.querySelector({}).scrollIntoView({{block: 'center'}}); await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))); return 1;",
+            lit(sel)
+        ))
+        .await?;
+        screenshot(name, size).await?;
+        axe(name).await?;
+    }
+    fits(name).await
 }
 
 /// Both screenshots, then the checks every photographed screen passes at phone size: axe-core's
@@ -433,6 +456,32 @@ async fn large_text_on() -> Step {
     wait_el("#large-text[aria-pressed='true']").await?;
     resize(PHONE).await?;
     one_line_sync_button().await
+}
+
+/// The test starts the tablet with the platform's text scale at 130% (`GDK_DPI_SCALE=1.3`,
+/// `BIANMIN_E2E_TEXT_SCALE` tells the driver): the page follows it, and every tablet screen is
+/// then checked and photographed at that scale.
+async fn platform_scale_followed() -> Step {
+    let scale = text_scale();
+    if scale == 1.0 {
+        return Ok(());
+    }
+    // The webview zooms the whole page (resize checks the viewport), and the app adds nothing
+    // of its own: the root stays at 16 CSS px, drawn at 16 × scale.
+    resize(TABLET).await?;
+    wait_for(
+        "Math.abs(parseFloat(getComputedStyle(document.documentElement).fontSize) - 16) < 0.5",
+        "the root font size left to the webview's zoom",
+    )
+    .await
+}
+
+/// The platform text scale the test started this app with (`BIANMIN_E2E_TEXT_SCALE`, 1 when unset).
+fn text_scale() -> f64 {
+    std::env::var("BIANMIN_E2E_TEXT_SCALE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(1.0)
 }
 
 /// "立即同步" is one line: its text's line boxes share one top.
@@ -806,6 +855,8 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
 
     // A simple item, filed the same way and counted by the same rules.
     file_simple_case(&photo, &mut shots).await?;
+    // The applicant listed among the household's insured people with one tap.
+    applicant_as_member().await?;
     Ok(())
 }
 
@@ -837,14 +888,14 @@ async fn photograph_missing(
     shots: &mut usize,
 ) -> Step {
     for m in guide.materials.iter() {
-        let need = read(&format!(
-            "const h = document.querySelector(\"[data-material='{}'].missing .have\"); return h ? parseInt(h.innerText.split('/')[1]) : 0;",
+        let have_need = read(&format!(
+            "const h = document.querySelector(\"[data-material='{}'].missing .have\"); return h ? h.innerText.replace('已拍', '').trim().split('/').map(x => parseInt(x)) : [0, 0];",
             m.key
         ))
-        .await?
-        .as_u64()
-        .unwrap_or(0);
-        for n in 1..=need {
+        .await?;
+        let at = |i: usize| have_need.get(i).and_then(Value::as_u64).unwrap_or(0);
+        let (have, need) = (at(0), at(1));
+        for n in have + 1..=need {
             // 逐项拍照: after each stored page the walk already stands on the material to
             // photograph next, in order, with no tap to get there.
             wait_el(&format!(".mat.current[data-material='{}']", m.key)).await?;
@@ -877,16 +928,112 @@ async fn file_simple_case(photo: &str, shots: &mut usize) -> Step {
     click("#start-case").await?;
     wait_el("#f-applicant-name").await?;
     fill("#f-applicant-name", member_name(1)).await?;
-    fill("#f-applicant-id_number", &member_id(1)).await?;
+    // The ID number is read from the photo of the card's front and filled with one tap (填入),
+    // not typed; birth date and sex follow from it under the field.
+    let number = read_card_number().await?;
     fill("#f-applicant-phone", "13900139000").await?;
     prefilled_address().await?;
+    if !text("[data-derived='applicant.id_number']")
+        .await?
+        .starts_with("按身份证号码：")
+    {
+        return Err("no birth date and sex under the ID number read from the card".into());
+    }
     fill_item_fields(&guide.fields).await?;
     photograph_missing(&guide, photo, shots).await?;
     click("#submit").await?;
-    record_effort(&format!("{SIMPLE_ITEM} simple"), filing)?;
+    record_effort(
+        &format!("{SIMPLE_ITEM} simple (ID number read from the card)"),
+        filing,
+    )?;
     wait_el("#receipt .qr svg").await?;
     click("#receipt-done").await?;
-    wait_el("#go-items").await
+    wait_el("#go-items").await?;
+    tracing::info!(%number, "e2e: simple case filed with the number read from the card");
+    Ok(())
+}
+
+/// Photographs the front of the applicant's ID card (`BIANMIN_E2E_CARD`, a generated card the
+/// test knows the reader reads), waits for the number offered on the card's material, takes the
+/// screenshots of the offer and taps 填入; returns the number now in the applicant's field.
+async fn read_card_number() -> Result<String, String> {
+    let card =
+        std::env::var("BIANMIN_E2E_CARD").map_err(|_| "BIANMIN_E2E_CARD is not set".to_string())?;
+    let want = std::env::var("BIANMIN_E2E_CARD_NUMBER")
+        .map_err(|_| "BIANMIN_E2E_CARD_NUMBER is not set".to_string())?;
+    wait_el(".mat.current[data-material='id_card']").await?;
+    fill(".capture-hook[data-capture='id_card']", &card).await?;
+    wait_for(
+        "document.querySelector(\"[data-material='id_card'] .have\").innerText.startsWith('已拍 1/')",
+        "the card's front stored",
+    )
+    .await?;
+    wait_el("[data-id-offer='read'] #id-offer-accept").await?;
+    let offered = text("[data-id-offer='read'] .id-read").await?;
+    if offered != want {
+        return Err(format!("the card offered {offered}, the card says {want}"));
+    }
+    both_sizes_showing("id-read", "[data-id-offer='read']").await?;
+    click("#id-offer-accept").await?;
+    wait_for(
+        &format!(
+            "document.querySelector('#f-applicant-id_number').value === {}",
+            lit(&want)
+        ),
+        "the number read from the card filled in",
+    )
+    .await?;
+    Ok(want)
+}
+
+/// The item whose household list includes the applicant (V32 本户参保人员（含申请人本人）):
+/// one tap lists the applicant first, with 本人 derived as the relation.
+pub const SELF_MEMBER_ITEM: &str = "V32";
+
+/// Starts a [`SELF_MEMBER_ITEM`] case, taps 申请人本人, checks the row and photographs it. The
+/// case stays a draft on the phone (nothing is submitted).
+async fn applicant_as_member() -> Step {
+    click("#go-items").await?;
+    click(&format!(".item[data-code='{SELF_MEMBER_ITEM}']")).await?;
+    click("#start-case").await?;
+    wait_el("#f-applicant-name").await?;
+    fill("#f-applicant-name", member_name(0)).await?;
+    fill("#f-applicant-id_number", &member_id(0)).await?;
+    click("#add-self-members").await?;
+    let row = "#group-members .group-row[data-row='0']";
+    wait_el(row).await?;
+    for (sel, want) in [
+        ("#f-members-0-name", member_name(0).to_string()),
+        ("#f-members-0-id_number", member_id(0)),
+        (
+            "#f-members-0-relation",
+            crate::views::case::household::SELF_RELATION.to_string(),
+        ),
+    ] {
+        wait_for(
+            &format!(
+                "document.querySelector({}).value === {}",
+                lit(sel),
+                lit(&want)
+            ),
+            &format!("{sel} copied from the applicant"),
+        )
+        .await?;
+    }
+    wait_el("[data-derived='members.0.id_number']").await?;
+    wait_el("[data-derived='members.0.relation']").await?;
+    // Listed once: the offer is gone.
+    wait_for(
+        "!document.querySelector('#add-self-members')",
+        "the offer gone once the applicant is listed",
+    )
+    .await?;
+    both_sizes_showing(
+        "case-applicant-member",
+        "[data-derived='members.0.id_number']",
+    )
+    .await?;
+    Ok(())
 }
 
 /// Every piece of text on the screen is at least `px` (16 px body text, 130% of it with 大字).
@@ -989,6 +1136,7 @@ async fn town_scenario() -> Step {
     click("#enrol-submit").await?;
     // 谁在办理: the shared tablet asks who is working before anything else.
     wait_el(&format!("[data-person='{}']", STAFF[0].0)).await?;
+    platform_scale_followed().await?;
     both_sizes("town-pin").await?;
     sign_in(STAFF[0]).await?;
     wait_el("#inbox-refresh").await?;
@@ -1099,8 +1247,10 @@ async fn town_scenario() -> Step {
         return Err("the full-size page is not fitted whole to the screen".into());
     }
     both_sizes("town-material").await?;
-    // Every viewer button is a touch target of at least 48 px, at phone size too.
-    let small = read("return Array.from(document.querySelectorAll('#viewer button, .thumb, .town-case .btn')).filter(b => { const r = b.getBoundingClientRect(); return r.width > 0 && (r.width < 48 || r.height < 48); }).map(b => b.id || b.className);").await?;
+    // Every viewer button is a touch target of at least 48 px on the screen, at phone size too
+    // (under the platform's text scale the webview draws each CSS px `scale` screen px).
+    let min_css = 48.0 / text_scale();
+    let small = read(&format!("return Array.from(document.querySelectorAll('#viewer button, .thumb, .town-case .btn')).filter(b => {{ const r = b.getBoundingClientRect(); return r.width > 0 && (r.width < {min_css} - 0.5 || r.height < {min_css} - 0.5); }}).map(b => b.id || b.className);")).await?;
     if small != Value::Array(vec![]) {
         return Err(format!("touch targets under 48 px at phone size: {small}"));
     }
@@ -1210,7 +1360,9 @@ async fn town_scenario() -> Step {
 async fn sign_in(person: (&str, &str)) -> Step {
     click(&format!("[data-person='{}']", person.0)).await?;
     fill("#pin", person.1).await?;
-    click("#pin-ok").await?;
+    // 确定 is enabled once the six digits are in (the typed value reaches the screen's state
+    // after the input event).
+    click("#pin-ok:not([disabled])").await?;
     wait_el("#operator-name").await
 }
 

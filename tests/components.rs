@@ -1065,6 +1065,84 @@ fn a_material_that_depends_on_an_answer_is_hidden_until_it_applies() {
     assert!(html.contains(r#"data-material="agent_id""#));
 }
 
+#[test]
+fn a_household_that_includes_the_applicant_offers_them_as_the_first_member() {
+    use std::collections::BTreeMap;
+    let (_dir, book, e) = enrolled();
+    let catalog = Catalog::embedded().unwrap();
+    // V32 本户参保人员（含申请人本人）: offered once the applicant is known.
+    let case = bianmin::views::case::known::start_case(&book, &catalog, "V32", &e).unwrap();
+    let html = render(&book, case_route(&case.id));
+    assert!(
+        !html.contains(r#"id="add-self-members""#),
+        "nothing to copy yet"
+    );
+    book.set_field(&case.id, "applicant.name", "王秀英")
+        .unwrap();
+    book.set_field(&case.id, "applicant.id_number", &valid_id())
+        .unwrap();
+    let html = render(&book, case_route(&case.id));
+    assert!(html.contains(r#"id="add-self-members""#), "{html}");
+    assert!(html.contains("＋ 申请人本人"));
+    // The applicant's ID number already says sex, birth date and age: shown, not asked.
+    assert!(
+        html.contains(r#"data-derived="applicant.id_number""#)
+            && html.contains("按身份证号码：男，1980年1月1日出生"),
+        "{html}"
+    );
+    // The row the button writes, as the screen then shows it: copied, 本人 derived, offer gone.
+    let group = catalog
+        .item("V32")
+        .unwrap()
+        .guide
+        .as_ref()
+        .unwrap()
+        .fields
+        .iter()
+        .find(|f| f.key == "members")
+        .unwrap()
+        .clone();
+    let stored = book.get(&case.id).unwrap();
+    let row = bianmin::views::case::household::offer(&group, &[], &stored.applicant).unwrap();
+    book.set_answer(
+        &case.id,
+        "members",
+        Some(bianmin_protocol::Answer::Rows(vec![row, BTreeMap::new()])),
+    )
+    .unwrap();
+    let html = render(&book, case_route(&case.id));
+    assert!(
+        !html.contains(r#"id="add-self-members""#),
+        "listed once: {html}"
+    );
+    assert!(html.contains("第1人（申请人本人）"), "{html}");
+    assert!(html.contains(r#"data-derived="members.0.relation""#));
+    assert!(html.contains(r#"data-derived="members.0.id_number""#));
+    assert!(html.contains("按申请人本人带入，可修改"));
+    assert!(!html.contains("第2人（申请人本人）"));
+
+    // V11 counts the household without the applicant (不含申请人): never offered.
+    let case = new_case(
+        &book,
+        &e,
+        Applicant {
+            name: "王秀英".into(),
+            id_number: valid_id(),
+            phone: "13934561234".into(),
+            address: String::new(),
+        },
+    );
+    book.set_answer(
+        &case.id,
+        "members",
+        Some(bianmin_protocol::Answer::Rows(vec![BTreeMap::new()])),
+    )
+    .unwrap();
+    let html = render(&book, case_route(&case.id));
+    assert!(html.contains(r#"id="add-members""#), "{html}");
+    assert!(!html.contains(r#"id="add-self-members""#), "{html}");
+}
+
 /// A town tablet's book: enrolled as staff of 古韩镇 (the town's 9-digit code is its place).
 fn tablet() -> (tempfile::TempDir, Book, Enrolment) {
     let (dir, book, mut e) = enrolled();

@@ -9,7 +9,9 @@
 //! the test checks the town's record (one case, every decision by the tablet), and decodes the
 //! receipt's QR code from the screenshot to check it is the resident URL the app showed.
 //! Inside the apps, every photographed screen passes axe-core (no serious or critical violation)
-//! and the village screens are checked at the 大字 setting; the village side records what filing
+//! and the village screens are checked at the 大字 setting, the tablet's at the platform's text scale
+//! of 1.3 (`GDK_DPI_SCALE`); the village reads the simple case's ID number from a generated card
+//! photo and lists the applicant as a V32 member with one tap; the village side records what filing
 //! the case took (`target/e2e/taps.txt`), which the test prints.
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,32 @@ fn sample_photo(dir: &Path) -> PathBuf {
             .expect("write sample photo");
     }
     pages
+}
+
+/// A generated photo of an ID card's front that the reader reads exactly (the first of the
+/// seeded tuning cards it reads: the e2e shows the offer, not the reader's hit rate, which
+/// `crates/scan/tests/idread.rs` measures); returns its path and number.
+fn card_photo(dir: &Path) -> (PathBuf, String) {
+    use bianmin_scan::idsynth::{self, FontFace};
+    let font = FontFace::open(Path::new(
+        "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+    ))
+    .expect("fonts-dejavu-core installed (tools/deps.sh)");
+    let today = chrono::Local::now().date_naive();
+    let verify = |s: &str| bianmin_engine::validate::IdNumber::parse(s, today).is_ok();
+    for f in idsynth::id_tuning_set(12, (2000, 1500)) {
+        let jpeg = idsynth::render_id_front(&f, &font).jpeg;
+        let read =
+            bianmin_scan::idread::read_id_with(&jpeg, &verify, &bianmin_scan::CancelToken::new())
+                .ok()
+                .and_then(|r| r.number);
+        if read.as_deref() == Some(f.number.as_str()) {
+            let path = dir.join("card.jpg");
+            std::fs::write(&path, jpeg).expect("write card photo");
+            return (path, f.number);
+        }
+    }
+    panic!("none of 12 generated cards was read exactly");
 }
 
 /// The pilot village 古韩镇南关村 and its town.
@@ -96,6 +124,7 @@ fn launch(
     server: &str,
     code: &str,
     photo: Option<&Path>,
+    extra_env: &[(&str, String)],
 ) -> Child {
     let mut cmd = Command::new("xvfb-run");
     // Started as `tools/run.sh` starts it: without cargo's environment, so nothing (the
@@ -122,6 +151,9 @@ fn launch(
     }
     if let Some(p) = photo {
         cmd.env("BIANMIN_E2E_PHOTO", p);
+    }
+    for (k, v) in extra_env {
+        cmd.env(k, v);
     }
     cmd.spawn().expect("xvfb-run and the app start")
 }
@@ -169,6 +201,7 @@ fn village_case_with_correction_from_form_to_receipt() {
 
     // The village phone first; the tablet once the phone has enrolled, so the two `xvfb-run -a`
     // never race for the same free display number.
+    let (card, card_number) = card_photo(tmp.path());
     let mut village = launch(
         "village",
         &tmp.path().join("data"),
@@ -176,6 +209,10 @@ fn village_case_with_correction_from_form_to_receipt() {
         &server,
         &agent_code,
         Some(&photo),
+        &[
+            ("BIANMIN_E2E_CARD", card.display().to_string()),
+            ("BIANMIN_E2E_CARD_NUMBER", card_number),
+        ],
     );
     let start = Instant::now();
     poll(
@@ -190,6 +227,11 @@ fn village_case_with_correction_from_form_to_receipt() {
         &server,
         &tablet_code,
         None,
+        // The tablet runs with the platform's text at 130%, as a desktop set to large text.
+        &[
+            ("GDK_DPI_SCALE", "1.3".to_string()),
+            ("BIANMIN_E2E_TEXT_SCALE", "1.3".to_string()),
+        ],
     );
 
     // Each app ends with its own verdict; every step inside has its own bounded wait.

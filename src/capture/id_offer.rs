@@ -68,7 +68,8 @@ pub fn IdNumberOffer(case: Signal<Option<Case>>, offer: Signal<Option<IdOffer>>)
                     p { "从身份证照片读出号码：" strong { class: "id-read", "{number}" } }
                     p { "请与证件逐位核对，无误再填入。" }
                     button {
-                        class: "primary",
+                        class: "btn primary",
+                        id: "id-offer-accept",
                         onclick: move |_| {
                             let Some(id) = case.peek().as_ref().map(|c| c.id.clone()) else { return };
                             match accept(&book, &id, &n) {
@@ -81,7 +82,7 @@ pub fn IdNumberOffer(case: Signal<Option<Case>>, offer: Signal<Option<IdOffer>>)
                         },
                         "填入身份证号码"
                     }
-                    button { class: "mini", onclick: move |_| offer.set(None), "不填" }
+                    button { class: "btn", id: "id-offer-dismiss", onclick: move |_| offer.set(None), "不填" }
                     if let Some(e) = error() { p { class: "mat-note error", "{e}" } }
                 }
             }

@@ -74,6 +74,12 @@ pub fn provide_display(dir: Option<PathBuf>) -> Signal<Display> {
 }
 
 /// The style that applies the settings to the whole app (rendered once, at the root).
+///
+/// The platform's own text scale is not added here: the webview applies it to the whole page
+/// already, and 大字 multiplies it. WebKitGTK zooms the page by GTK's text scale
+/// (`GDK_DPI_SCALE`; the e2e runs the tablet at 1.3 and finds the page's CSS viewport 1/1.3 of
+/// the window with the root still at 16 px), Android's WebView sets its `textZoom` from the
+/// system's `fontScale`, and on iOS the stylesheet's `-apple-system-body` follows Dynamic Type.
 pub fn root_style(d: Display) -> String {
     if d.large_text {
         format!("html {{ font-size: {LARGE_TEXT_PERCENT}%; }}")

@@ -11,6 +11,7 @@ use chrono::Local;
 use dioxus::prelude::*;
 
 use super::autosave::Autosave;
+use super::household;
 use super::{form_problems, guide_or_empty};
 use crate::services::use_book;
 
@@ -49,8 +50,9 @@ pub fn CaseForm(
             .get(&key)
             .filter(|_| tried() || !value.trim().is_empty())
             .map(|p| p.message.clone());
+        let derived = derived_from_id(&key, def.as_ref(), &value, today);
         rsx! {
-            FieldRow { key: "{key}", case, field: key.clone(), label, kind, def, required, value, problem, editable, autosave: autosave.clone() }
+            FieldRow { key: "{key}", case, field: key.clone(), label, kind, def, required, value, problem, derived, editable, autosave: autosave.clone() }
         }
     };
     let resident = item.applicant.is_resident();
@@ -126,15 +128,24 @@ fn GroupRows(
     };
     let problems = form_problems(&item, &current, item_today);
     let env = validate::case_env(&item, &current.applicant, &current.answers, item_today);
+    let self_offer = editable
+        .then(|| household::offer(&def, &rows, &current.applicant))
+        .flatten();
+    let self_col = household::self_relation_column(&def).map(|c| c.key.clone());
+    let self_col = self_col.as_deref();
+    let is_self_row = |r: &BTreeMap<String, String>| {
+        self_col.is_some_and(|k| r.get(k).is_some_and(|v| v == household::SELF_RELATION))
+    };
     rsx! {
         fieldset { class: "group", id: "group-{def.key}",
             legend { "{def.label}" if required { b { class: "req", " *" } } span { class: "muted", "（共{rows.len()}人）" } }
             if !def.help.is_empty() { small { class: "muted", "{def.help}" } }
             for (i, r) in rows.iter().enumerate() {
                 div { key: "{def.key}-{i}", class: "group-row", "data-row": "{i}",
-                    h3 { "第{i + 1}人" }
+                    h3 { "第{i + 1}人" if is_self_row(r) { "（申请人本人）" } }
                     for col in def.fields.iter().cloned() {
                         {
+                            let is_self = is_self_row(r);
                             let renv = validate::row_env(&env, &def, r, item_today);
                             let (shown, col_required) = validate::field_state(&col, &renv);
                             let key = format!("{}.{i}.{}", def.key, col.key);
@@ -142,8 +153,10 @@ fn GroupRows(
                             let problem = problems.get(&key)
                                 .filter(|_| tried() || !value.trim().is_empty())
                                 .map(|p| p.message.clone());
+                            let derived = derived_from_id(&key, Some(&col), &value, item_today)
+                                .or_else(|| (is_self && Some(col.key.as_str()) == self_col).then(|| "按申请人本人带入，可修改".to_string()));
                             if shown {
-                                rsx! { FieldRow { key: "{key}", case, field: key.clone(), label: col.label.clone(), kind: "text", def: Some(col.clone()), required: col_required, value, problem, editable, autosave: autosave.clone() } }
+                                rsx! { FieldRow { key: "{key}", case, field: key.clone(), label: col.label.clone(), kind: "text", def: Some(col.clone()), required: col_required, value, problem, derived, editable, autosave: autosave.clone() } }
                             } else {
                                 rsx! {}
                             }
@@ -159,6 +172,17 @@ fn GroupRows(
                             "删除第{i + 1}人"
                         }
                     }
+                }
+            }
+            if let Some(me) = self_offer.filter(|_| can_add) {
+                // One tap lists the applicant first, copied from the applicant block.
+                button { class: "btn", id: "add-self-{def.key}",
+                    onclick: {
+                        let mut rows = rows.clone();
+                        let change_rows = change_rows.clone();
+                        move |_| { rows.insert(0, me.clone()); change_rows(rows.clone()); }
+                    },
+                    "＋ 申请人本人"
                 }
             }
             if can_add {
@@ -239,6 +263,7 @@ fn FieldRow(
     required: bool,
     value: String,
     problem: Option<String>,
+    derived: Option<String>,
     editable: bool,
     autosave: Autosave,
 ) -> Element {
@@ -261,10 +286,28 @@ fn FieldRow(
         label { class,
             span { "{label}" if required { b { class: "req", " *" } } }
             {field_input(&field, kind, def.as_ref(), value, editable, on_value)}
+            if let Some(d) = derived { small { class: "derived", "data-derived": "{field}", "{d}" } }
             if !help.is_empty() { small { class: "muted", "{help}" } }
             if let Some(p) = problem { small { class: "problem", "data-for": "{field}", "{p}" } }
         }
     }
+}
+
+/// Under a valid ID number, what follows from it (sex, birth date, age), so the form never asks
+/// it: the catalog's conditions read the same facts from the number (`applicant.age`,
+/// `row.id_number_age`).
+fn derived_from_id(
+    field: &str,
+    def: Option<&FieldDef>,
+    value: &str,
+    today: chrono::NaiveDate,
+) -> Option<String> {
+    let is_id =
+        field == "applicant.id_number" || def.is_some_and(|d| d.kind == FieldKind::IdNumber);
+    if !is_id {
+        return None;
+    }
+    household::id_facts(value, today).map(|f| format!("按身份证号码：{f}"))
 }
 
 /// The input for a field kind; choice and yes/no become selects so nothing can be mistyped.

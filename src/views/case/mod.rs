@@ -21,6 +21,7 @@ use crate::services::{use_book, use_catalog_version, use_catalogs, use_revision}
 mod autosave;
 mod checks;
 mod form;
+pub mod household;
 pub mod known;
 mod materials;
 mod progress;
