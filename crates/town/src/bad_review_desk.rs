@@ -72,7 +72,8 @@ async fn list(
             quality: r.quality,
             attitude: r.attitude,
             comment: l.comment.clone(),
-            rated_at: r.rated_at,
+            // A 追加差评's loop dates from the addition, not the first (good) rating.
+            rated_at: r.added.as_ref().map_or(r.rated_at, |a| a.at),
             deadline: l.deadline,
             working_days_left: calendar.working_days_between(today, l.deadline),
             timeline: sc

@@ -42,6 +42,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/s/{code}", get(crate::resident_link::page))
         .route("/s/{code}/rate", post(crate::resident_link::rate))
+        .route("/s/{code}/add-bad", post(crate::resident_link::add_bad))
         .route("/s/{code}/opt-out", post(crate::resident_link::opt_out))
         .route("/county/login", get(login_page).post(login))
         .route_layer(axum::middleware::from_fn_with_state(

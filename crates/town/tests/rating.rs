@@ -787,6 +787,7 @@ fn the_feedback_rate_counts_bad_reviews_whose_resident_was_told() {
         token_issued: china_today(),
         completion: None,
         via: RatingVia::Sms,
+        added: None,
     };
     let ratings: Vec<Rating> = ["good-1", "good-2", "good-3"]
         .into_iter()

@@ -79,6 +79,7 @@ fn rating(case_id: &str, level: u8) -> Rating {
         token_issued: Utc::now().date_naive(),
         completion: None,
         via: bianmin_town::store::RatingVia::Sms,
+        added: None,
     }
 }
 

@@ -102,6 +102,63 @@ pub struct Rating {
     /// agent's on-screen QR.
     #[serde(default)]
     pub via: RatingVia,
+    /// A 追加差评: the resident who rated 满意 or better may turn it into a bad review once,
+    /// within the county's window. From then on it is the case's rating in the figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<AddedBadReview>,
+}
+
+/// A bad review added after a good rating (追加差评).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedBadReview {
+    /// 不满意 (2) or 非常不满意 (1).
+    pub level: u8,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a 追加差评 was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AddBadError {
+    #[error("the case has no rating through the resident's own link")]
+    NotRated,
+    #[error("only a good rating (基本满意 or better) may have a bad review added")]
+    NotGood,
+    #[error("a bad review was already added")]
+    AlreadyAdded,
+    #[error("an added review must be 不满意 or 非常不满意")]
+    NotBad,
+    #[error("the window for adding a bad review closed on {0}")]
+    WindowClosed(NaiveDate),
+    #[error(transparent)]
+    Store(#[from] super::StoreError),
+}
+
+impl Rating {
+    /// The level the figures count: the added bad review's, if any, else the first rating's.
+    pub fn counted_level(&self) -> u8 {
+        self.added.as_ref().map_or(self.level, |a| a.level)
+    }
+
+    /// Records a 追加差评 (a pure check, so every backend applies the same rule inside its own
+    /// transaction): once, on a good rating that counts, with a bad level. The window is the
+    /// caller's: it depends only on `rated_at`, which never changes.
+    pub fn add_bad(&mut self, added: AddedBadReview) -> Result<(), AddBadError> {
+        if !self.via.counts() {
+            return Err(AddBadError::NotRated);
+        }
+        if self.added.is_some() {
+            return Err(AddBadError::AlreadyAdded);
+        }
+        if self.level <= 2 {
+            return Err(AddBadError::NotGood);
+        }
+        if !(1..=2).contains(&added.level) {
+            return Err(AddBadError::NotBad);
+        }
+        self.added = Some(added);
+        Ok(())
+    }
 }
 
 /// The credential a rating came through.
