@@ -841,9 +841,12 @@ fn bad_review(
                 at: Utc::now(),
                 notes: notes.to_string(),
                 outcome: outcome.map(str::to_string),
+                follow_up_on: None,
             })
             .collect(),
         next_step: order.get(steps.len()).map(|s| s.to_string()),
+        follow_up_due: None,
+        follow_up_days_left: None,
     }
 }
 
@@ -871,6 +874,45 @@ fn a_bad_review_card_shows_contact_timeline_words_and_the_working_day_clock() {
     // Nothing typed yet: the step cannot be sent empty; 核实 asks for no 回访 outcome.
     assert!(html.contains("disabled"), "{html}");
     assert!(!html.contains("step-outcome"), "{html}");
+}
+
+#[test]
+fn a_rectification_asks_for_the_follow_up_day_and_the_card_shows_it_due_or_overdue() {
+    // 整改 is next: a date field for the 回访, and nothing can be sent without notes and a day.
+    let html = render_review(bad_review(&[("已核实", None)], 10));
+    assert!(html.contains("data-step=\"rectify\""), "{html}");
+    assert!(
+        html.contains("class=\"step-follow-up\"") && html.contains("type=\"date\""),
+        "{html}"
+    );
+    assert!(html.contains("回访日期（工作日）"), "{html}");
+    assert!(html.contains("disabled"), "{html}");
+    assert!(
+        !html.contains("follow-up badge"),
+        "nothing scheduled yet: {html}"
+    );
+
+    // 整改 recorded with a 回访 day: the card says 待回访 with the day, then 回访逾期 once the
+    // town centre counts a working day past it.
+    let due = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+    let mut r = bad_review(&[("已核实", None), ("已整改", None)], 8);
+    r.steps[1].follow_up_on = Some(due);
+    r.follow_up_due = Some(due);
+    r.follow_up_days_left = Some(1);
+    let html = render_review(r.clone());
+    assert!(html.contains("待回访（2026-12-04）"), "{html}");
+    assert!(html.contains("约定回访：2026-12-04"), "{html}");
+    assert!(!html.contains("follow-up badge error"), "{html}");
+    assert!(
+        !html.contains("step-follow-up"),
+        "the 回访 form asks no day: {html}"
+    );
+    r.follow_up_days_left = Some(-1);
+    let html = render_review(r);
+    assert!(
+        html.contains("回访逾期（应于2026-12-04回访）") && html.contains("follow-up badge error"),
+        "{html}"
+    );
 }
 
 #[test]

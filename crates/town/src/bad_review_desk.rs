@@ -95,9 +95,14 @@ async fn list(
                     at: s.at,
                     notes: s.notes.clone(),
                     outcome: s.outcome.map(|o| o.as_str().to_string()),
+                    follow_up_on: s.follow_up_on,
                 })
                 .collect(),
             next_step: l.next_step().map(|k| k.as_str().to_string()),
+            follow_up_due: l.follow_up_due(),
+            follow_up_days_left: l
+                .follow_up_due()
+                .map(|d| calendar.working_days_between(today, d)),
         });
     }
     out.sort_by(|a, b| {

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
 use bianmin_protocol::sync::DeviceRole;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
@@ -312,6 +312,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     };
     let csrf = csrf_token(&token);
     let today = china_today();
+    let calendar = state.calendar();
     let open = o.loops.iter().filter(|l| !l.is_closed()).count();
     let page = frame_with(
         "好差评监管",
@@ -371,11 +372,11 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                             strong { (state.divisions().village_full_name(&l.village).unwrap_or_default()) } "　" (level_label(l.level)) br;
                             "办件编号：" (l.case_id) br;
                             "整改期限：" (l.deadline) "　状态："
-                            @if l.is_overdue(today) { span.flag.status { (l.status_label(today)) } } @else { span.status { (l.status_label(today)) } }
+                            @if l.is_overdue(today) || l.follow_up_overdue(&calendar, today) { span.flag.status { (l.status_label(&calendar, today)) } } @else { span.status { (l.status_label(&calendar, today)) } }
                         }
                         @if !l.comment.is_empty() { p { "群众意见：" (l.comment) } }
                         @if !l.steps.is_empty() {
-                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; @if let Some(o) = s.outcome { (o.label()) "。" } (s.notes) } } }
+                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; @if let Some(o) = s.outcome { (o.label()) "。" } (s.notes) @if let Some(d) = s.follow_up_on { br; "约定回访：" (d.format("%Y-%m-%d")) } } } }
                         }
                         @if let Some(next) = l.next_step() {
                             form method="post" action={ "/county/rectifications/" (l.case_id) } {
@@ -385,6 +386,9 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                                     label { "回访结果" select name="outcome" {
                                         @for o in FollowUpOutcome::ALL { option value=(o.as_str()) { (o.label()) } }
                                     } }
+                                }
+                                @if next == StepKind::Rectify {
+                                    label { "回访日期（工作日）" input type="date" name="follow_up_on" min=(today.format("%Y-%m-%d").to_string()); }
                                 }
                                 label { "登记" (next.label()) "情况" textarea name="notes" rows="2" required maxlength="500" {} }
                                 button type="submit" { "提交" (next.label()) }
@@ -409,6 +413,9 @@ pub struct StepForm {
     /// A 回访's outcome (`reached` / `unreachable`); absent for other steps.
     #[serde(default)]
     outcome: String,
+    /// With a 整改: the 回访 date (`YYYY-MM-DD`), optional.
+    #[serde(default)]
+    follow_up_on: String,
 }
 
 async fn county_step(
@@ -447,11 +454,26 @@ async fn county_step(
         (StepKind::FollowUp, o) => o,
         _ => None,
     };
+    // An empty date field schedules nothing; a malformed one is refused, not dropped.
+    let follow_up_on = match f.follow_up_on.trim() {
+        "" => None,
+        d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return message_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "提交失败",
+                    "回访日期格式不正确。",
+                )
+            }
+        },
+    };
     match record_step(
         &state,
         &case_id,
         kind,
         outcome,
+        follow_up_on,
         &format!("县监督员 {name}"),
         &f.notes,
         &format!("supervisor:{name}"),
@@ -469,13 +491,30 @@ async fn record_step(
     case_id: &str,
     kind: StepKind,
     outcome: Option<FollowUpOutcome>,
+    follow_up_on: Option<NaiveDate>,
     by: &str,
     notes: &str,
     actor: &str,
 ) -> Result<Rectification, ApiError> {
+    if let Some(d) = follow_up_on {
+        // A 回访 is a phone call during office hours: on a working day, not in the past.
+        if d < china_today() {
+            return Err(ApiError::unprocessable(
+                "follow_up_date",
+                "follow-up date: the day has passed",
+            ));
+        }
+        if !state.calendar().is_working_day(d) {
+            return Err(ApiError::unprocessable(
+                "follow_up_date",
+                "follow-up date: not a working day",
+            ));
+        }
+    }
     let step = Step {
         kind,
         outcome,
+        follow_up_on,
         by: by.trim().chars().take(80).collect(),
         at: Utc::now(),
         notes: notes
@@ -499,6 +538,7 @@ async fn record_step(
         StepError::OutOfOrder { .. } => ApiError::conflict("step_out_of_order", e.to_string()),
         StepError::Empty => ApiError::unprocessable("empty_step", e.to_string()),
         StepError::Outcome => ApiError::unprocessable("follow_up_outcome", e.to_string()),
+        StepError::FollowUpDate(_) => ApiError::unprocessable("follow_up_date", e.to_string()),
         StepError::Store(s) => ApiError::from(s),
     })
 }
@@ -613,6 +653,9 @@ pub struct StepRequest {
     /// Required on `follow_up` (`reached` / `unreachable`), refused on the other steps.
     #[serde(default)]
     pub outcome: Option<FollowUpOutcome>,
+    /// With a 整改: the day the 回访 is scheduled for (a working day, not in the past).
+    #[serde(default)]
+    pub follow_up_on: Option<NaiveDate>,
     /// The unlocked person's PIN: who is recorded is decided by `staff::acting_person`, as for
     /// every other staff action, never by the name alone.
     #[serde(default)]
@@ -648,6 +691,7 @@ async fn staff_step(
         &case_id,
         req.step,
         req.outcome,
+        req.follow_up_on,
         &by,
         &req.notes,
         &d.id,

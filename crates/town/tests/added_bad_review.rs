@@ -7,11 +7,10 @@
 mod common;
 mod haochaping;
 
-use std::net::SocketAddr;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bianmin_protocol::bad_review::BadReview;
-use bianmin_protocol::sync::{DeviceRole, EnrolRequest};
+use bianmin_protocol::sync::DeviceRole;
 use bianmin_town::feedback::{figures, AddBadError, AddedBadReview, Rectification};
 use bianmin_town::store::{Rating, RatingVia};
 use bianmin_town::time::china_today;
@@ -19,72 +18,8 @@ use bianmin_town::{app, AppState};
 use chrono::{Duration, Utc};
 use common::backends::backends;
 use common::*;
+use haochaping::loopback::{enrol, http, off, sms_link};
 use haochaping::{completed_case, form, get, sms_rating_post};
-use http_body_util::{BodyExt, Full};
-
-/// Runs blocking store work (the PostgreSQL client starts its own runtime) off the async thread.
-fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| s.spawn(f).join().unwrap())
-}
-
-/// Sends a request built for the router to the real server at `addr`.
-async fn http(addr: SocketAddr, req: Request<Body>) -> (StatusCode, String) {
-    let (mut parts, body) = req.into_parts();
-    let bytes = body.collect().await.unwrap().to_bytes();
-    parts.uri = format!("http://{addr}{}", parts.uri.path_and_query().unwrap())
-        .parse()
-        .unwrap();
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let resp = client
-        .request(Request::from_parts(parts, Full::new(bytes)))
-        .await
-        .unwrap();
-    let st = resp.status();
-    let body = resp.into_body().collect().await.unwrap().to_bytes();
-    (st, String::from_utf8_lossy(&body).to_string())
-}
-
-async fn enrol(addr: SocketAddr, state: &AppState, role: DeviceRole, village: &str) -> Device {
-    let dev = Device::fresh(village);
-    let v = (!village.is_empty()).then(|| village.to_string());
-    let code = off(|| {
-        state
-            .admin
-            .issue_ticket(&bianmin_town::store::Ticket {
-                role,
-                village: v,
-                town: GUHAN.into(),
-                expires_at: Utc::now() + Duration::minutes(10),
-            })
-            .unwrap()
-    });
-    let req = EnrolRequest {
-        code,
-        device_id: dev.id.clone(),
-        public_key: hex::encode(dev.key.verifying_key().to_bytes()),
-        person: "测试".into(),
-    };
-    let (st, body) = http(addr, post_json("/v1/enrol", &req)).await;
-    assert_eq!(st, StatusCode::OK, "{body}");
-    dev
-}
-
-/// The `/s/{code}` link of a case, after a notifier pass without a provider queued it.
-async fn sms_link(state: &AppState, case_id: &str) -> String {
-    use bianmin_town::notify::{resident_link, Notifier, NotifyConfig};
-    let config = NotifyConfig::new("https://bm.example.cn", "便民服务").unwrap();
-    Notifier::new(
-        state.clone(),
-        config,
-        None,
-        std::time::Duration::from_secs(60),
-    )
-    .pass(Utc::now())
-    .await
-    .unwrap();
-    format!("/s/{}", resident_link(&state.server_key, case_id))
-}
 
 fn add_bad(link: &str, level: &str, comment: &str) -> Request<Body> {
     form(
@@ -398,7 +333,9 @@ fn the_window_is_a_county_setting() {
     )
     .unwrap();
     assert_eq!(
-        Feedback::open(dir.path()).unwrap().add_bad_until(&cal, rated),
+        Feedback::open(dir.path())
+            .unwrap()
+            .add_bad_until(&cal, rated),
         None
     );
     std::fs::write(

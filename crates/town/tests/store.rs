@@ -260,6 +260,7 @@ fn loop_steps_come_in_order_with_their_audit_entries() {
             at: Utc::now(),
             notes: notes.into(),
             outcome: (kind == StepKind::FollowUp).then_some(FollowUpOutcome::Reached),
+            follow_up_on: None,
         };
         let audit = || AuditDraft::new("staff", "step", Some(&c.case.id), "");
         assert!(matches!(

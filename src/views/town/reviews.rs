@@ -1,7 +1,8 @@
 //! The 差评 desk on the town tablet (reached from the inbox): the town's bad reviews, each with the
 //! item, the applicant's phone for the 回访 call, the case's timeline, the resident's words and the
 //! working-day clock, and a form for the loop's next step (核实 → 整改 → 回访 with its outcome).
-//! Notes only: photos of a rectification are not taken here.
+//! 整改 sets the day of the 回访 call; the card then shows 待回访 (date) or 回访逾期, counted in
+//! working days by the town centre. Notes only: photos of a rectification are not taken here.
 
 use bianmin_protocol::bad_review::{outcome_label, step_label, BadReview, ReviewStepRequest};
 use dioxus::prelude::*;
@@ -20,6 +21,16 @@ pub fn clock(review: &BadReview) -> String {
         (true, n) if n > 0 => format!("还剩{n}个工作日"),
         (true, n) => format!("已超期{}个工作日", -n),
     }
+}
+
+/// "待回访（2026-12-03）" / "回访逾期（应于2026-12-03回访）" while a scheduled 回访 is still to be
+/// made; the town centre counts the working days, so a weekend does not make it overdue.
+pub fn follow_up(review: &BadReview) -> Option<String> {
+    let due = review.follow_up_due?;
+    Some(match review.follow_up_days_left {
+        Some(n) if n < 0 => format!("回访逾期（应于{due}回访）"),
+        _ => format!("待回访（{due}）"),
+    })
 }
 
 /// A moment in the tablet's local time, to the minute.
@@ -111,6 +122,8 @@ pub fn ReviewCard(
 ) -> Element {
     let mut notes = use_signal(String::new);
     let mut outcome = use_signal(|| "reached".to_string());
+    // The 回访 day, set with the 整改 (an <input type=date> value, YYYY-MM-DD).
+    let mut follow_up_on = use_signal(String::new);
     let r = &review;
     let overdue = r.next_step.is_some() && r.working_days_left < 0;
     let next = r.next_step.clone();
@@ -120,6 +133,9 @@ pub fn ReviewCard(
         move |_| {
             let Some(step) = next.clone() else { return };
             let follow_up = step == "follow_up";
+            let on = (step == "rectify")
+                .then(|| chrono::NaiveDate::parse_from_str(&follow_up_on.read(), "%Y-%m-%d").ok())
+                .flatten();
             record.call((
                 case_id.clone(),
                 ReviewStepRequest {
@@ -127,10 +143,12 @@ pub fn ReviewCard(
                     by: person.clone(),
                     notes: notes.read().trim().to_string(),
                     outcome: follow_up.then(|| outcome.read().clone()),
+                    follow_up_on: on,
                     pin: None,
                 },
             ));
             notes.set(String::new());
+            follow_up_on.set(String::new());
         }
     };
     rsx! {
@@ -138,6 +156,9 @@ pub fn ReviewCard(
             div { class: "row-top",
                 strong { "{r.item_name}" }
                 span { class: if overdue { "badge error clock" } else { "badge clock" }, "{clock(r)}" }
+            }
+            if let Some(f) = follow_up(r) {
+                p { class: if r.follow_up_days_left.is_some_and(|n| n < 0) { "follow-up badge error" } else { "follow-up badge" }, "{f}" }
             }
             p { class: "muted", "{r.village_name} · 办件编号 {r.case_id} · 整改期限 {r.deadline}" }
             p { "申请人：{r.applicant}　电话：" a { class: "phone", href: "tel:{r.phone}", "{r.phone}" } }
@@ -161,6 +182,7 @@ pub fn ReviewCard(
                             br {}
                             if let Some(o) = &s.outcome { "{outcome_label(o)}。" }
                             "{s.notes}"
+                            if let Some(d) = s.follow_up_on { br {} "约定回访：{d}" }
                         }
                     }
                 }
@@ -177,10 +199,17 @@ pub fn ReviewCard(
                             }
                         }
                     }
+                    if step == "rectify" {
+                        label { class: "field", span { "回访日期（工作日）" }
+                            input { class: "step-follow-up", r#type: "date", value: "{follow_up_on}",
+                                oninput: move |e| follow_up_on.set(e.value()) } }
+                    }
                     label { class: "field", span { "{step_label(&step)}情况" }
                         textarea { class: "step-notes", value: "{notes}", oninput: move |e| notes.set(e.value()) } }
                     button { class: "btn primary step-submit", "data-step": "{step}",
-                        disabled: busy || notes.read().trim().is_empty(),
+                        // A 整改 is recorded with the day of its 回访.
+                        disabled: busy || notes.read().trim().is_empty()
+                            || (step == "rectify" && follow_up_on.read().is_empty()),
                         onclick: submit,
                         "登记{step_label(&step)}" }
                 }
@@ -212,6 +241,8 @@ mod tests {
             timeline: vec![],
             steps: vec![],
             next_step: next.map(str::to_string),
+            follow_up_due: None,
+            follow_up_days_left: None,
         }
     }
 
@@ -221,5 +252,17 @@ mod tests {
         assert_eq!(clock(&review(Some("rectify"), 0)), "今天到期");
         assert_eq!(clock(&review(Some("follow_up"), -2)), "已超期2个工作日");
         assert_eq!(clock(&review(None, -2)), "已闭环");
+    }
+
+    #[test]
+    fn a_scheduled_follow_up_in_plain_chinese() {
+        let mut r = review(Some("follow_up"), 10);
+        assert_eq!(follow_up(&r), None);
+        let due = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+        r.follow_up_due = Some(due);
+        r.follow_up_days_left = Some(0);
+        assert_eq!(follow_up(&r).unwrap(), "待回访（2026-12-04）");
+        r.follow_up_days_left = Some(-1);
+        assert_eq!(follow_up(&r).unwrap(), "回访逾期（应于2026-12-04回访）");
     }
 }

@@ -80,6 +80,9 @@ pub enum StepError {
     Empty,
     #[error("a follow-up (and only a follow-up) says whether the resident was reached")]
     Outcome,
+    /// The 回访 date given with a step is not acceptable (why).
+    #[error("follow-up date: {0}")]
+    FollowUpDate(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

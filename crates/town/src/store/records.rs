@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use bianmin_engine::case::Case;
 use bianmin_engine::deadline::clock::CaseClock;
+use bianmin_engine::deadline::WorkCalendar;
 use bianmin_protocol::sync::{DeviceRole, Receipt};
 use bianmin_protocol::Decision;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -260,6 +261,9 @@ pub struct Step {
     /// as feedback to the resident: nobody said the resident was reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<FollowUpOutcome>,
+    /// The day the 回访 is scheduled for, set with a 整改 (and only there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_on: Option<NaiveDate>,
 }
 
 /// The closed loop a bad review opens (整改记录).
@@ -297,6 +301,25 @@ impl Rectification {
             .any(|s| s.kind == StepKind::FollowUp && s.outcome == Some(FollowUpOutcome::Reached))
     }
 
+    /// The scheduled 回访 day while the 回访 is the next step.
+    pub fn follow_up_due(&self) -> Option<NaiveDate> {
+        if self.next_step() != Some(StepKind::FollowUp) {
+            return None;
+        }
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.kind == StepKind::Rectify)
+            .and_then(|s| s.follow_up_on)
+    }
+
+    /// A scheduled 回访 not made by the end of its day, counted in working days (回访逾期):
+    /// a 回访 due on a Friday is overdue from Monday, not over the weekend.
+    pub fn follow_up_overdue(&self, calendar: &WorkCalendar, today: NaiveDate) -> bool {
+        self.follow_up_due()
+            .is_some_and(|d| calendar.working_days_between(today, d) < 0)
+    }
+
     /// Open past its deadline (China date).
     pub fn is_overdue(&self, today: NaiveDate) -> bool {
         !self.is_closed() && today > self.deadline
@@ -313,6 +336,12 @@ impl Rectification {
         if (step.kind == StepKind::FollowUp) != step.outcome.is_some() {
             return Err(StepError::Outcome);
         }
+        // A 回访 is scheduled when the 整改 is recorded, not on other steps.
+        if step.follow_up_on.is_some() && step.kind != StepKind::Rectify {
+            return Err(StepError::FollowUpDate(
+                "only a rectification schedules a follow-up".into(),
+            ));
+        }
         match self.next_step() {
             None => return Err(StepError::Closed),
             Some(k) if k != step.kind => {
@@ -328,10 +357,18 @@ impl Rectification {
     }
 
     /// Short status text for pages.
-    pub fn status_label(&self, today: NaiveDate) -> String {
+    pub fn status_label(&self, calendar: &WorkCalendar, today: NaiveDate) -> String {
         match self.next_step() {
             None => "已闭环".to_string(),
+            Some(_) if self.follow_up_overdue(calendar, today) => format!(
+                "回访逾期（应于{}回访）",
+                self.follow_up_due().unwrap_or(today).format("%Y-%m-%d")
+            ),
             Some(k) if self.is_overdue(today) => format!("待{}（已超期）", k.label()),
+            Some(_) if self.follow_up_due().is_some() => format!(
+                "待回访（{}）",
+                self.follow_up_due().unwrap_or(today).format("%Y-%m-%d")
+            ),
             Some(k) => format!("待{}", k.label()),
         }
     }
