@@ -66,6 +66,9 @@ pub struct ReviewStep {
     /// With a 整改: the day the 回访 was scheduled for.
     #[serde(default)]
     pub follow_up_on: Option<NaiveDate>,
+    /// SHA-256 of each photo (`GET /v1/rectifications/{case_id}/photos/{sha}[?size=thumb]`).
+    #[serde(default)]
+    pub photos: Vec<String>,
 }
 
 /// `POST /v1/rectifications/{case_id}/steps`.
@@ -82,6 +85,9 @@ pub struct ReviewStepRequest {
     /// With `rectify`: the day the 回访 is scheduled for (a working day, not in the past).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up_on: Option<NaiveDate>,
+    /// Photos uploaded first through `PATCH /v1/attachments/{sha}`, named by their SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<String>,
     /// The PIN of the person who unlocked the tablet, for the server to check (as with every
     /// staff action); the recorded name is the checked person's, not `by`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

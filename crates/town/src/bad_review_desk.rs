@@ -96,6 +96,7 @@ async fn list(
                     notes: s.notes.clone(),
                     outcome: s.outcome.map(|o| o.as_str().to_string()),
                     follow_up_on: s.follow_up_on,
+                    photos: s.photos.clone(),
                 })
                 .collect(),
             next_step: l.next_step().map(|k| k.as_str().to_string()),

@@ -68,6 +68,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(county)
         .merge(crate::county_catalog::routes(&state_for_catalog))
         .merge(crate::roster::routes(&state_for_catalog))
+        .merge(crate::rectification_photos::county_routes())
+        .merge(crate::rectification_photos::staff_routes(
+            state_for_catalog.clone(),
+        ))
         .merge(staff)
 }
 
@@ -376,7 +380,13 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                         }
                         @if !l.comment.is_empty() { p { "群众意见：" (l.comment) } }
                         @if !l.steps.is_empty() {
-                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; @if let Some(o) = s.outcome { (o.label()) "。" } (s.notes) @if let Some(d) = s.follow_up_on { br; "约定回访：" (d.format("%Y-%m-%d")) } } } }
+                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; @if let Some(o) = s.outcome { (o.label()) "。" } (s.notes) @if let Some(d) = s.follow_up_on { br; "约定回访：" (d.format("%Y-%m-%d")) }
+                                @if !s.photos.is_empty() { br; span.photos { @for (i, p) in s.photos.iter().enumerate() {
+                                    a href={ "/county/rectifications/" (l.case_id) "/photos/" (p) } {
+                                        img.thumb src={ "/county/rectifications/" (l.case_id) "/photos/" (p) "?size=thumb" } alt={ (s.kind.label()) "照片" (i + 1) } width="96" height="96";
+                                    }
+                                } } }
+                            } } }
                         }
                         @if let Some(next) = l.next_step() {
                             form method="post" action={ "/county/rectifications/" (l.case_id) } {
@@ -474,6 +484,7 @@ async fn county_step(
         kind,
         outcome,
         follow_up_on,
+        Vec::new(),
         &format!("县监督员 {name}"),
         &f.notes,
         &format!("supervisor:{name}"),
@@ -492,6 +503,7 @@ async fn record_step(
     kind: StepKind,
     outcome: Option<FollowUpOutcome>,
     follow_up_on: Option<NaiveDate>,
+    photos: Vec<String>,
     by: &str,
     notes: &str,
     actor: &str,
@@ -515,6 +527,7 @@ async fn record_step(
         kind,
         outcome,
         follow_up_on,
+        photos,
         by: by.trim().chars().take(80).collect(),
         at: Utc::now(),
         notes: notes
@@ -692,6 +705,7 @@ async fn staff_step(
         req.step,
         req.outcome,
         req.follow_up_on,
+        req.photos,
         &by,
         &req.notes,
         &d.id,

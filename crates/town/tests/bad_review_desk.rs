@@ -42,6 +42,7 @@ fn step(kind: &str, notes: &str, outcome: Option<&str>) -> ReviewStepRequest {
         notes: notes.into(),
         outcome: outcome.map(str::to_string),
         follow_up_on: None,
+        photos: Vec::new(),
         pin: Some(PIN.into()),
     }
 }

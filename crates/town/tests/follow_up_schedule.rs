@@ -27,6 +27,7 @@ fn step(kind: &str, on: Option<NaiveDate>) -> ReviewStepRequest {
         notes: format!("{kind} 记录"),
         outcome: (kind == "follow_up").then(|| "reached".to_string()),
         follow_up_on: on,
+        photos: Vec::new(),
         pin: None,
     }
 }
@@ -130,6 +131,7 @@ async fn the_follow_up_day_is_set_with_the_rectification_and_shown_due_or_overdu
                 notes: "已处理".into(),
                 outcome: None,
                 follow_up_on: on,
+                photos: Vec::new(),
             };
             let lp = Rectification {
                 case_id: lid.clone(),

@@ -742,6 +742,7 @@ fn the_feedback_rate_counts_bad_reviews_whose_resident_was_told() {
         notes: "记录".into(),
         outcome,
         follow_up_on: None,
+        photos: Vec::new(),
     };
     let lp = |id: &str, steps: Vec<Step>| Rectification {
         case_id: id.into(),

@@ -261,6 +261,7 @@ fn loop_steps_come_in_order_with_their_audit_entries() {
             notes: notes.into(),
             outcome: (kind == StepKind::FollowUp).then_some(FollowUpOutcome::Reached),
             follow_up_on: None,
+            photos: Vec::new(),
         };
         let audit = || AuditDraft::new("staff", "step", Some(&c.case.id), "");
         assert!(matches!(

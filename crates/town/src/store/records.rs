@@ -264,6 +264,9 @@ pub struct Step {
     /// The day the 回访 is scheduled for, set with a 整改 (and only there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up_on: Option<NaiveDate>,
+    /// Photos of what was found or done (SHA-256 of each, stored like case pages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<String>,
 }
 
 /// The closed loop a bad review opens (整改记录).
