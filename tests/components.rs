@@ -918,10 +918,8 @@ fn verify_and_rectify_take_photos_and_recorded_photos_show_as_thumbnails() {
     let (_dir, book, _e) = enrolled();
     let mut r = bad_review(&[("已核实", None)], 10);
     r.steps[0].photos = vec!["ab".repeat(32), "cd".repeat(32)];
-    let mut dom = VirtualDom::new_with_props(
-        ServedReviewWrapper,
-        ServedReviewHarness { book, review: r },
-    );
+    let mut dom =
+        VirtualDom::new_with_props(ServedReviewWrapper, ServedReviewHarness { book, review: r });
     dom.rebuild_in_place();
     let html = dioxus_ssr::render(&dom);
     assert!(

@@ -669,6 +669,9 @@ pub struct StepRequest {
     /// With a 整改: the day the 回访 is scheduled for (a working day, not in the past).
     #[serde(default)]
     pub follow_up_on: Option<NaiveDate>,
+    /// Photos uploaded by this town's tablets, by SHA-256 (`rectification_photos::check`).
+    #[serde(default)]
+    pub photos: Vec<String>,
     /// The unlocked person's PIN: who is recorded is decided by `staff::acting_person`, as for
     /// every other staff action, never by the name alone.
     #[serde(default)]

@@ -103,7 +103,10 @@ pub fn TownReviews() -> Element {
                 let t = staff_transport(&enrolment.read())?;
                 // Photos first (resumable, hash-checked); the step names them by hash.
                 for p in photos {
-                    let sha = t.upload_bytes(p.bytes).await.map_err(|e| e.staff_message())?;
+                    let sha = t
+                        .upload_bytes(p.bytes)
+                        .await
+                        .map_err(|e| e.staff_message())?;
                     req.photos.push(sha);
                 }
                 t.record_review_step(&case_id, &req)
@@ -364,7 +367,9 @@ mod tests {
         );
         let mut big = vec![0xFF, 0xD8, 0xFF];
         big.resize(MAX_STEP_PHOTO_BYTES + 1, 0);
-        assert!(add_photo(&mut ps, photo(&big)).unwrap_err().contains("照片太大"));
+        assert!(add_photo(&mut ps, photo(&big))
+            .unwrap_err()
+            .contains("照片太大"));
         while ps.len() < MAX_STEP_PHOTOS {
             ps.push(photo(&[0xFF, 0xD8, 0xFF]));
         }
