@@ -702,6 +702,8 @@ async fn staff_step(
         return Err(ApiError::forbidden("that case is not in this town"));
     }
     let by = crate::staff::acting_person(&state, &d, &req.by, req.pin.as_deref()).await?;
+    crate::rectification_photos::check(&state, &crate::window::upload_holder(&d), &req.photos)
+        .await?;
     let r = record_step(
         &state,
         &case_id,

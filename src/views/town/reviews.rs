@@ -159,19 +159,30 @@ pub fn ReviewCard(
     busy: bool,
     record: Callback<(String, ReviewStepRequest, Vec<Photo>)>,
 ) -> Element {
-    // Photos taken for the next step, kept in memory until it is recorded.
-    let mut photos = use_signal(Vec::<Photo>::new);
+    // Photos taken for the next step (by its number), kept in memory until it is recorded: a
+    // failed upload or refusal keeps them for another try, a recorded step leaves them behind.
+    let mut photos = use_signal(|| (0usize, Vec::<Photo>::new()));
     let mut photo_error = use_signal(|| None::<String>);
     let mut notes = use_signal(String::new);
     let mut outcome = use_signal(|| "reached".to_string());
     // The 回访 day, set with the 整改 (an <input type=date> value, YYYY-MM-DD).
     let mut follow_up_on = use_signal(String::new);
     let r = &review;
+    let step_no = r.steps.len();
+    let pending: Vec<Photo> = {
+        let p = photos.read();
+        if p.0 == step_no {
+            p.1.clone()
+        } else {
+            Vec::new()
+        }
+    };
     let overdue = r.next_step.is_some() && r.working_days_left < 0;
     let next = r.next_step.clone();
     let next_attr = next.clone().unwrap_or_default();
     let submit = {
         let (case_id, next, person) = (r.case_id.clone(), next.clone(), person.clone());
+        let pending = pending.clone();
         move |_| {
             let Some(step) = next.clone() else { return };
             let follow_up = step == "follow_up";
@@ -189,9 +200,8 @@ pub fn ReviewCard(
                     photos: Vec::new(),
                     pin: None,
                 },
-                photos.read().clone(),
+                pending.clone(),
             ));
-            photos.set(Vec::new());
             photo_error.set(None);
             notes.set(String::new());
             follow_up_on.set(String::new());
@@ -261,18 +271,22 @@ pub fn ReviewCard(
                         div { class: "step-photo-form",
                             CaptureButton { label: "拍照片", tag: "review-photo",
                                 on_photo: move |p: Result<Photo, String>| {
-                                    let added = p.and_then(|p| add_photo(&mut photos.write(), p));
+                                    let mut w = photos.write();
+                                    if w.0 != step_no {
+                                        *w = (step_no, Vec::new());
+                                    }
+                                    let added = p.and_then(|p| add_photo(&mut w.1, p));
                                     photo_error.set(added.err());
                                 }
                             }
                             if let Some(e) = photo_error() { p { class: "error photo-error", "{e}" } }
                             div { class: "step-photos pending",
-                                for (i, p) in photos.read().iter().enumerate() {
+                                for (i, p) in pending.iter().enumerate() {
                                     span { class: "pending-photo", key: "{i}",
                                         img { class: "thumb", alt: "待上传照片{i + 1}",
                                             src: "data:{p.mime};base64,{STANDARD.encode(&p.bytes)}" }
                                         button { class: "btn small remove-photo",
-                                            onclick: move |_| { photos.write().remove(i); },
+                                            onclick: move |_| { photos.write().1.remove(i); },
                                             "移除" }
                                     }
                                 }
