@@ -481,10 +481,12 @@ async fn county_step(
     match record_step(
         &state,
         &case_id,
-        kind,
-        outcome,
-        follow_up_on,
-        Vec::new(),
+        StepFacts {
+            kind,
+            outcome,
+            follow_up_on,
+            photos: Vec::new(),
+        },
         &format!("县监督员 {name}"),
         &f.notes,
         &format!("supervisor:{name}"),
@@ -496,18 +498,29 @@ async fn county_step(
     }
 }
 
-/// Records a loop step and audits it.
-async fn record_step(
-    state: &AppState,
-    case_id: &str,
+/// What a step says besides who wrote it and the notes.
+struct StepFacts {
     kind: StepKind,
     outcome: Option<FollowUpOutcome>,
     follow_up_on: Option<NaiveDate>,
     photos: Vec<String>,
+}
+
+/// Records a loop step and audits it.
+async fn record_step(
+    state: &AppState,
+    case_id: &str,
+    facts: StepFacts,
     by: &str,
     notes: &str,
     actor: &str,
 ) -> Result<Rectification, ApiError> {
+    let StepFacts {
+        kind,
+        outcome,
+        follow_up_on,
+        photos,
+    } = facts;
     if let Some(d) = follow_up_on {
         // A 回访 is a phone call during office hours: on a working day, not in the past.
         if d < china_today() {
@@ -707,10 +720,12 @@ async fn staff_step(
     let r = record_step(
         &state,
         &case_id,
-        req.step,
-        req.outcome,
-        req.follow_up_on,
-        req.photos,
+        StepFacts {
+            kind: req.step,
+            outcome: req.outcome,
+            follow_up_on: req.follow_up_on,
+            photos: req.photos,
+        },
         &by,
         &req.notes,
         &d.id,

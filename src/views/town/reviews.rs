@@ -322,7 +322,8 @@ fn StepPhoto(case_id: String, sha: String, alt: String) -> Element {
             Ok::<String, String>(format!("data:image/jpeg;base64,{}", STANDARD.encode(bytes)))
         }
     });
-    match &*thumb.read() {
+    let shown = thumb.read().clone();
+    match shown {
         Some(Ok(src)) => rsx! { img { class: "thumb", alt: "{alt}", src: "{src}" } },
         Some(Err(_)) => rsx! { span { class: "thumb missing", "{alt}未能载入" } },
         None => rsx! { span { class: "thumb loading", "{alt}载入中" } },
