@@ -841,9 +841,13 @@ fn bad_review(
                 at: Utc::now(),
                 notes: notes.to_string(),
                 outcome: outcome.map(str::to_string),
+                follow_up_on: None,
+                photos: Vec::new(),
             })
             .collect(),
         next_step: order.get(steps.len()).map(|s| s.to_string()),
+        follow_up_due: None,
+        follow_up_days_left: None,
     }
 }
 
@@ -871,6 +875,98 @@ fn a_bad_review_card_shows_contact_timeline_words_and_the_working_day_clock() {
     // Nothing typed yet: the step cannot be sent empty; 核实 asks for no 回访 outcome.
     assert!(html.contains("disabled"), "{html}");
     assert!(!html.contains("step-outcome"), "{html}");
+}
+
+#[derive(Props, Clone)]
+struct ServedReviewHarness {
+    book: Book,
+    review: bianmin_protocol::bad_review::BadReview,
+}
+
+impl PartialEq for ServedReviewHarness {
+    fn eq(&self, other: &ServedReviewHarness) -> bool {
+        self.book == other.book && self.review == other.review
+    }
+}
+
+/// The card with the app's services, as the desk shows it (stored photos fetch thumbnails).
+#[allow(non_snake_case)]
+fn ServedReviewWrapper(h: ServedReviewHarness) -> Element {
+    use bianmin::views::town::reviews::ReviewCard;
+    provide_services(
+        Arc::new(Catalog::embedded().unwrap()),
+        h.book.clone(),
+        Arc::new(Originals::new(ORIGINALS_BUDGET)),
+    );
+    rsx! { ReviewCard { review: h.review.clone(), person: "王镇办", busy: false, record: move |_| {} } }
+}
+
+#[test]
+fn verify_and_rectify_take_photos_and_recorded_photos_show_as_thumbnails() {
+    // 核实 next: the capture button (camera or file picker), nothing pending yet.
+    let html = render_review(bad_review(&[], 15));
+    assert!(
+        html.contains("data-capture=\"review-photo\"") && html.contains("拍照片"),
+        "{html}"
+    );
+    assert!(!html.contains("pending-photo"), "{html}");
+    // 回访 next: a phone call, no photos.
+    let html = render_review(bad_review(&[("已核实", None), ("已整改", None)], 5));
+    assert!(!html.contains("review-photo"), "{html}");
+
+    // A recorded 核实 with two photos: a thumbnail place for each, fetched from the town centre.
+    let (_dir, book, _e) = enrolled();
+    let mut r = bad_review(&[("已核实", None)], 10);
+    r.steps[0].photos = vec!["ab".repeat(32), "cd".repeat(32)];
+    let mut dom =
+        VirtualDom::new_with_props(ServedReviewWrapper, ServedReviewHarness { book, review: r });
+    dom.rebuild_in_place();
+    let html = dioxus_ssr::render(&dom);
+    assert!(
+        html.contains("class=\"step-photos\"")
+            && html.contains("核实照片1")
+            && html.contains("核实照片2"),
+        "{html}"
+    );
+}
+
+#[test]
+fn a_rectification_asks_for_the_follow_up_day_and_the_card_shows_it_due_or_overdue() {
+    // 整改 is next: a date field for the 回访, and nothing can be sent without notes and a day.
+    let html = render_review(bad_review(&[("已核实", None)], 10));
+    assert!(html.contains("data-step=\"rectify\""), "{html}");
+    assert!(
+        html.contains("class=\"step-follow-up\"") && html.contains("type=\"date\""),
+        "{html}"
+    );
+    assert!(html.contains("回访日期（工作日）"), "{html}");
+    assert!(html.contains("disabled"), "{html}");
+    assert!(
+        !html.contains("follow-up badge"),
+        "nothing scheduled yet: {html}"
+    );
+
+    // 整改 recorded with a 回访 day: the card says 待回访 with the day, then 回访逾期 once the
+    // town centre counts a working day past it.
+    let due = chrono::NaiveDate::from_ymd_opt(2026, 12, 4).unwrap();
+    let mut r = bad_review(&[("已核实", None), ("已整改", None)], 8);
+    r.steps[1].follow_up_on = Some(due);
+    r.follow_up_due = Some(due);
+    r.follow_up_days_left = Some(1);
+    let html = render_review(r.clone());
+    assert!(html.contains("待回访（2026-12-04）"), "{html}");
+    assert!(html.contains("约定回访：2026-12-04"), "{html}");
+    assert!(!html.contains("follow-up badge error"), "{html}");
+    assert!(
+        !html.contains("step-follow-up"),
+        "the 回访 form asks no day: {html}"
+    );
+    r.follow_up_days_left = Some(-1);
+    let html = render_review(r);
+    assert!(
+        html.contains("回访逾期（应于2026-12-04回访）") && html.contains("follow-up badge error"),
+        "{html}"
+    );
 }
 
 #[test]

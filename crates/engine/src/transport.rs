@@ -927,6 +927,87 @@ impl Transport {
         self.call(Method::GET, "/v1/bad-reviews", None).await
     }
 
+    /// Uploads a small file held in memory (a tablet's photo of a 核实/整改) through the same
+    /// resumable attachment upload, from wherever the server got to; its SHA-256.
+    pub async fn upload_bytes(&self, bytes: Vec<u8>) -> Result<String, TransportError> {
+        let sha = sha256_hex(&bytes);
+        let at = self.upload_offset(&sha).await?;
+        if !at.complete {
+            let from = (at.offset as usize).min(bytes.len());
+            let len = bytes.len() as u64;
+            let done = self
+                .upload_chunk(&sha, from as u64, len, bytes[from..].to_vec())
+                .await?;
+            if !done.complete {
+                return Err(TransportError::Retryable(
+                    "the photo upload stopped before its end".into(),
+                ));
+            }
+        }
+        Ok(sha)
+    }
+
+    /// `GET /v1/rectifications/{id}/photos/{sha}` for town staff: a photo of a 核实/整改 step, or
+    /// with `thumb` its small JPEG. A full photo is checked against its hash; a thumbnail (made
+    /// by the server) only against the size bound.
+    pub async fn rectification_photo(
+        &self,
+        case_id: &str,
+        sha256: &str,
+        thumb: bool,
+    ) -> Result<Vec<u8>, TransportError> {
+        let bad = |what: &str| TransportError::Rejected {
+            status: 0,
+            code: "bad_request".into(),
+            message: what.to_string(),
+            missing: vec![],
+            upload_offset: None,
+        };
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(bad("photo id must be a lower-case hex SHA-256"));
+        }
+        if case_id.is_empty()
+            || !case_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(bad("case id may only hold letters, digits and '-'"));
+        }
+        let query = if thumb { "?size=thumb" } else { "" };
+        let path = format!("/v1/rectifications/{case_id}/photos/{sha256}{query}");
+        let too_big = || TransportError::Corrupt {
+            sha256: sha256.to_string(),
+            got: "(larger than any attachment)".into(),
+        };
+        let mut resp = self
+            .exchange(|| self.signed(Method::GET, &path, &sha256_hex(b""), None))
+            .await?;
+        if resp.content_length().is_some_and(|n| n > MAX_ATTACHMENT) {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+            if bytes.len() as u64 + chunk.len() as u64 > MAX_ATTACHMENT {
+                return Err(too_big());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if !thumb {
+            let got = sha256_hex(&bytes);
+            if got != sha256 {
+                return Err(TransportError::Corrupt {
+                    sha256: sha256.to_string(),
+                    got,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+
     /// `POST /v1/rectifications/{id}/steps` for town staff: records 核实, 整改 or 回访.
     pub async fn record_review_step(
         &self,

@@ -35,6 +35,12 @@ pub struct BadReview {
     pub steps: Vec<ReviewStep>,
     /// `verify`, `rectify`, `follow_up`, or `None` once the loop is closed.
     pub next_step: Option<String>,
+    /// The day the 回访 was scheduled for (with the 整改), while it is still to be made.
+    #[serde(default)]
+    pub follow_up_due: Option<NaiveDate>,
+    /// Working days from today to `follow_up_due`; negative once past it (回访逾期).
+    #[serde(default)]
+    pub follow_up_days_left: Option<i64>,
 }
 
 /// A state change of the case, in words.
@@ -57,6 +63,12 @@ pub struct ReviewStep {
     /// A 回访's outcome: `reached` or `unreachable`.
     #[serde(default)]
     pub outcome: Option<String>,
+    /// With a 整改: the day the 回访 was scheduled for.
+    #[serde(default)]
+    pub follow_up_on: Option<NaiveDate>,
+    /// SHA-256 of each photo (`GET /v1/rectifications/{case_id}/photos/{sha}[?size=thumb]`).
+    #[serde(default)]
+    pub photos: Vec<String>,
 }
 
 /// `POST /v1/rectifications/{case_id}/steps`.
@@ -70,6 +82,12 @@ pub struct ReviewStepRequest {
     /// Required on `follow_up`: `reached` or `unreachable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// With `rectify`: the day the 回访 is scheduled for (a working day, not in the past).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_on: Option<NaiveDate>,
+    /// Photos uploaded first through `PATCH /v1/attachments/{sha}`, named by their SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<String>,
     /// The PIN of the person who unlocked the tablet, for the server to check (as with every
     /// staff action); the recorded name is the checked person's, not `by`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -72,7 +72,8 @@ async fn list(
             quality: r.quality,
             attitude: r.attitude,
             comment: l.comment.clone(),
-            rated_at: r.rated_at,
+            // A 追加差评's loop dates from the addition, not the first (good) rating.
+            rated_at: r.added.as_ref().map_or(r.rated_at, |a| a.at),
             deadline: l.deadline,
             working_days_left: calendar.working_days_between(today, l.deadline),
             timeline: sc
@@ -94,9 +95,15 @@ async fn list(
                     at: s.at,
                     notes: s.notes.clone(),
                     outcome: s.outcome.map(|o| o.as_str().to_string()),
+                    follow_up_on: s.follow_up_on,
+                    photos: s.photos.clone(),
                 })
                 .collect(),
             next_step: l.next_step().map(|k| k.as_str().to_string()),
+            follow_up_due: l.follow_up_due(),
+            follow_up_days_left: l
+                .follow_up_due()
+                .map(|d| calendar.working_days_between(today, d)),
         });
     }
     out.sort_by(|a, b| {

@@ -17,13 +17,17 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::divisions::Divisions;
-use crate::store::{AdminStore, StoreError, StoredCase};
 pub use crate::store::{
-    FollowUpOutcome, Rating, Rectification, Step, StepError, StepKind, Supervisor,
+    AddBadError, AddedBadReview, FollowUpOutcome, Rating, Rectification, Step, StepError, StepKind,
+    Supervisor,
 };
+use crate::store::{AdminStore, StoreError, StoredCase};
 
 /// Default time to close a bad review (BRIEF §3).
 pub const DEFAULT_RECTIFY_WORKING_DAYS: u32 = 15;
+/// Default window for a 追加差评, in working days after the first rating. No national or Shanxi
+/// rule giving a number was found (see `docs/haochaping.md`): a county setting, 待县级确认.
+pub const DEFAULT_ADD_BAD_WORKING_DAYS: u32 = 10;
 /// Longest comment a resident may leave, in characters.
 pub const MAX_COMMENT_CHARS: usize = 500;
 /// Wrong phone digits tolerated per case before the form locks (4 digits are guessable otherwise).
@@ -136,16 +140,26 @@ pub fn check_supervisor(
 pub struct Feedback {
     /// Working days to close a bad review (`rectify_working_days = 15`).
     pub rectify_days: u32,
+    /// Working days after a good rating during which the resident may add one 差评
+    /// (`add_bad_review_working_days = 10`; 0 turns additions off). A county setting.
+    pub add_bad_days: u32,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FeedbackFile {
     #[serde(default = "default_days")]
     rectify_working_days: u32,
+    #[serde(default = "default_add_bad_days")]
+    add_bad_review_working_days: u32,
 }
 
 fn default_days() -> u32 {
     DEFAULT_RECTIFY_WORKING_DAYS
+}
+
+fn default_add_bad_days() -> u32 {
+    DEFAULT_ADD_BAD_WORKING_DAYS
 }
 
 /// `feedback.toml` could not be read.
@@ -156,16 +170,31 @@ pub struct FeedbackConfigError(String);
 impl Feedback {
     /// Reads the optional `DATA/feedback.toml`.
     pub fn open(data: &Path) -> Result<Feedback, FeedbackConfigError> {
-        let rectify_days = match std::fs::read_to_string(data.join("feedback.toml")) {
-            Ok(t) => {
-                toml::from_str::<FeedbackFile>(&t)
-                    .map_err(|e| FeedbackConfigError(e.to_string()))?
-                    .rectify_working_days
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_RECTIFY_WORKING_DAYS,
+        let file = match std::fs::read_to_string(data.join("feedback.toml")) {
+            Ok(t) => toml::from_str::<FeedbackFile>(&t)
+                .map_err(|e| FeedbackConfigError(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FeedbackFile {
+                rectify_working_days: DEFAULT_RECTIFY_WORKING_DAYS,
+                add_bad_review_working_days: DEFAULT_ADD_BAD_WORKING_DAYS,
+            },
             Err(e) => return Err(FeedbackConfigError(e.to_string())),
         };
-        Ok(Feedback { rectify_days })
+        Ok(Feedback {
+            rectify_days: file.rectify_working_days,
+            add_bad_days: file.add_bad_review_working_days,
+        })
+    }
+
+    /// The last China date on which a 追加差评 may be added to a rating made at `rated_at`
+    /// (inclusive); `None` when the county turned additions off.
+    pub fn add_bad_until(
+        &self,
+        calendar: &WorkCalendar,
+        rated_at: DateTime<Utc>,
+    ) -> Option<NaiveDate> {
+        (self.add_bad_days > 0).then(|| {
+            calendar.add_working_days(crate::time::china_date(rated_at), self.add_bad_days)
+        })
     }
 
     /// The loop's deadline for a bad review opened on `opened_on`.
@@ -303,7 +332,8 @@ pub fn figures(
             continue;
         }
         f.ratings += 1;
-        if r.level >= 3 {
+        // A 追加差评 replaces the first rating as the case's rating: one rating per case.
+        if r.counted_level() >= 3 {
             f.satisfied += 1;
         }
     }

@@ -26,6 +26,7 @@ pub mod objects;
 pub mod oversight;
 pub mod page;
 pub mod ratelimit;
+pub mod rectification_photos;
 pub mod resident;
 pub mod resident_link;
 pub mod roster;

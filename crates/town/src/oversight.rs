@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
 use bianmin_protocol::sync::DeviceRole;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/s/{code}", get(crate::resident_link::page))
         .route("/s/{code}/rate", post(crate::resident_link::rate))
+        .route("/s/{code}/add-bad", post(crate::resident_link::add_bad))
         .route("/s/{code}/opt-out", post(crate::resident_link::opt_out))
         .route("/county/login", get(login_page).post(login))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -67,6 +68,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(county)
         .merge(crate::county_catalog::routes(&state_for_catalog))
         .merge(crate::roster::routes(&state_for_catalog))
+        .merge(crate::rectification_photos::county_routes())
+        .merge(crate::rectification_photos::staff_routes(
+            state_for_catalog.clone(),
+        ))
         .merge(staff)
 }
 
@@ -311,6 +316,7 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
     };
     let csrf = csrf_token(&token);
     let today = china_today();
+    let calendar = state.calendar();
     let open = o.loops.iter().filter(|l| !l.is_closed()).count();
     let page = frame_with(
         "好差评监管",
@@ -370,11 +376,17 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                             strong { (state.divisions().village_full_name(&l.village).unwrap_or_default()) } "　" (level_label(l.level)) br;
                             "办件编号：" (l.case_id) br;
                             "整改期限：" (l.deadline) "　状态："
-                            @if l.is_overdue(today) { span.flag.status { (l.status_label(today)) } } @else { span.status { (l.status_label(today)) } }
+                            @if l.is_overdue(today) || l.follow_up_overdue(&calendar, today) { span.flag.status { (l.status_label(&calendar, today)) } } @else { span.status { (l.status_label(&calendar, today)) } }
                         }
                         @if !l.comment.is_empty() { p { "群众意见：" (l.comment) } }
                         @if !l.steps.is_empty() {
-                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; @if let Some(o) = s.outcome { (o.label()) "。" } (s.notes) } } }
+                            ol.tl { @for s in &l.steps { li { strong { (s.kind.label()) } " " (s.by) " " span.muted { (china_time(s.at)) } br; @if let Some(o) = s.outcome { (o.label()) "。" } (s.notes) @if let Some(d) = s.follow_up_on { br; "约定回访：" (d.format("%Y-%m-%d")) }
+                                @if !s.photos.is_empty() { br; span.photos { @for (i, p) in s.photos.iter().enumerate() {
+                                    a href={ "/county/rectifications/" (l.case_id) "/photos/" (p) } {
+                                        img.thumb src={ "/county/rectifications/" (l.case_id) "/photos/" (p) "?size=thumb" } alt={ (s.kind.label()) "照片" (i + 1) } width="96" height="96";
+                                    }
+                                } } }
+                            } } }
                         }
                         @if let Some(next) = l.next_step() {
                             form method="post" action={ "/county/rectifications/" (l.case_id) } {
@@ -384,6 +396,9 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                                     label { "回访结果" select name="outcome" {
                                         @for o in FollowUpOutcome::ALL { option value=(o.as_str()) { (o.label()) } }
                                     } }
+                                }
+                                @if next == StepKind::Rectify {
+                                    label { "回访日期（工作日）" input type="date" name="follow_up_on" min=(today.format("%Y-%m-%d").to_string()); }
                                 }
                                 label { "登记" (next.label()) "情况" textarea name="notes" rows="2" required maxlength="500" {} }
                                 button type="submit" { "提交" (next.label()) }
@@ -408,6 +423,9 @@ pub struct StepForm {
     /// A 回访's outcome (`reached` / `unreachable`); absent for other steps.
     #[serde(default)]
     outcome: String,
+    /// With a 整改: the 回访 date (`YYYY-MM-DD`), optional.
+    #[serde(default)]
+    follow_up_on: String,
 }
 
 async fn county_step(
@@ -446,11 +464,29 @@ async fn county_step(
         (StepKind::FollowUp, o) => o,
         _ => None,
     };
+    // An empty date field schedules nothing; a malformed one is refused, not dropped.
+    let follow_up_on = match f.follow_up_on.trim() {
+        "" => None,
+        d => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return message_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "提交失败",
+                    "回访日期格式不正确。",
+                )
+            }
+        },
+    };
     match record_step(
         &state,
         &case_id,
-        kind,
-        outcome,
+        StepFacts {
+            kind,
+            outcome,
+            follow_up_on,
+            photos: Vec::new(),
+        },
         &format!("县监督员 {name}"),
         &f.notes,
         &format!("supervisor:{name}"),
@@ -462,19 +498,49 @@ async fn county_step(
     }
 }
 
+/// What a step says besides who wrote it and the notes.
+struct StepFacts {
+    kind: StepKind,
+    outcome: Option<FollowUpOutcome>,
+    follow_up_on: Option<NaiveDate>,
+    photos: Vec<String>,
+}
+
 /// Records a loop step and audits it.
 async fn record_step(
     state: &AppState,
     case_id: &str,
-    kind: StepKind,
-    outcome: Option<FollowUpOutcome>,
+    facts: StepFacts,
     by: &str,
     notes: &str,
     actor: &str,
 ) -> Result<Rectification, ApiError> {
+    let StepFacts {
+        kind,
+        outcome,
+        follow_up_on,
+        photos,
+    } = facts;
+    if let Some(d) = follow_up_on {
+        // A 回访 is a phone call during office hours: on a working day, not in the past.
+        if d < china_today() {
+            return Err(ApiError::unprocessable(
+                "follow_up_date",
+                "follow-up date: the day has passed",
+            ));
+        }
+        if !state.calendar().is_working_day(d) {
+            return Err(ApiError::unprocessable(
+                "follow_up_date",
+                "follow-up date: not a working day",
+            ));
+        }
+    }
     let step = Step {
         kind,
         outcome,
+        follow_up_on,
+        photos,
         by: by.trim().chars().take(80).collect(),
         at: Utc::now(),
         notes: notes
@@ -498,6 +564,7 @@ async fn record_step(
         StepError::OutOfOrder { .. } => ApiError::conflict("step_out_of_order", e.to_string()),
         StepError::Empty => ApiError::unprocessable("empty_step", e.to_string()),
         StepError::Outcome => ApiError::unprocessable("follow_up_outcome", e.to_string()),
+        StepError::FollowUpDate(_) => ApiError::unprocessable("follow_up_date", e.to_string()),
         StepError::Store(s) => ApiError::from(s),
     })
 }
@@ -612,6 +679,12 @@ pub struct StepRequest {
     /// Required on `follow_up` (`reached` / `unreachable`), refused on the other steps.
     #[serde(default)]
     pub outcome: Option<FollowUpOutcome>,
+    /// With a 整改: the day the 回访 is scheduled for (a working day, not in the past).
+    #[serde(default)]
+    pub follow_up_on: Option<NaiveDate>,
+    /// Photos uploaded by this town's tablets, by SHA-256 (`rectification_photos::check`).
+    #[serde(default)]
+    pub photos: Vec<String>,
     /// The unlocked person's PIN: who is recorded is decided by `staff::acting_person`, as for
     /// every other staff action, never by the name alone.
     #[serde(default)]
@@ -642,11 +715,17 @@ async fn staff_step(
         return Err(ApiError::forbidden("that case is not in this town"));
     }
     let by = crate::staff::acting_person(&state, &d, &req.by, req.pin.as_deref()).await?;
+    crate::rectification_photos::check(&state, &crate::window::upload_holder(&d), &req.photos)
+        .await?;
     let r = record_step(
         &state,
         &case_id,
-        req.step,
-        req.outcome,
+        StepFacts {
+            kind: req.step,
+            outcome: req.outcome,
+            follow_up_on: req.follow_up_on,
+            photos: req.photos,
+        },
         &by,
         &req.notes,
         &d.id,

@@ -506,6 +506,7 @@ pub async fn rate(
             .clone()
             .filter(|d| matches!(d, Decision::Completed { .. })),
         via: RatingVia::Receipt,
+        added: None,
     };
     let st = state.clone();
     let stored = match blocking(move || st.store.notices().rate_on_site(&rating)).await {

@@ -21,7 +21,10 @@ use serde::Deserialize;
 
 use crate::audit::AuditDraft;
 use crate::error::blocking;
-use crate::feedback::{is_bad, level_label, Rating, Rectification, LEVELS, MAX_COMMENT_CHARS};
+use crate::feedback::{
+    is_bad, level_label, AddBadError, AddedBadReview, Rating, Rectification, LEVELS,
+    MAX_COMMENT_CHARS,
+};
 use crate::notify::{phone_hash, resident_link, LINK_CODE_LEN};
 use crate::page::{form_too_large, frame, internal, message_page, no_store};
 use crate::resident::{level_of, step_text};
@@ -147,7 +150,13 @@ fn render(
             div.card.big {
                 h2.ok { "您的评价已收到，谢谢" }
                 p { "您的评价：" strong { (level_label(r.level)) } }
-                @if is_bad(r.level) { p { "相关部门会在" (state.feedback.rectify_days) "个工作日内核实整改，并打电话回访您。" } }
+                @if let Some(a) = &r.added {
+                    p { "您追加的差评：" strong { (level_label(a.level)) } " " span.muted { (china_time(a.at)) } }
+                }
+                @if is_bad(r.counted_level()) { p { "相关部门会在" (state.feedback.rectify_days) "个工作日内核实整改，并打电话回访您。" } }
+            }
+            @if let Some(until) = add_bad_open(state, r) {
+                (add_bad_form(code, until, error))
             }
         } @else if rateable(c.state) {
             (form(code, error))
@@ -176,6 +185,39 @@ fn render(
         div.card {
             form method="post" action={ "/s/" (code) "/opt-out" } {
                 button.quiet type="submit" { "以后不再给我发短信" }
+            }
+        }
+    }
+}
+
+/// The last day a 追加差评 may still be added to `r`, if it may be added today.
+fn add_bad_open(state: &AppState, r: &Rating) -> Option<chrono::NaiveDate> {
+    if !r.via.counts() || r.added.is_some() || is_bad(r.level) {
+        return None;
+    }
+    let until = state
+        .feedback
+        .add_bad_until(&state.calendar(), r.rated_at)?;
+    (china_today() <= until).then_some(until)
+}
+
+/// The 追加差评 form: the two bad levels and an optional comment, no JavaScript.
+fn add_bad_form(code: &str, until: chrono::NaiveDate, error: Option<&str>) -> Markup {
+    html! {
+        div.card.big {
+            form method="post" action={ "/s/" (code) "/add-bad" } {
+                fieldset.levels {
+                    legend { h2 { "后来又不满意了？可以追加差评" } }
+                    p { "在" (until.format("%Y年%m月%d日")) "前可以追加一次差评，相关部门会核实整改并回访您。" }
+                    @if let Some(e) = error { p.bad { (e) } }
+                    @for (v, l) in LEVELS.iter().filter(|(v, _)| is_bad(*v)) {
+                        label { input type="radio" name="level" value=(v) required; (l) }
+                    }
+                }
+                label { "哪里不满意（可不填，最多" (MAX_COMMENT_CHARS) "字）"
+                    textarea name="comment" rows="3" maxlength=(MAX_COMMENT_CHARS) {}
+                }
+                button type="submit" { "追加差评" }
             }
         }
     }
@@ -307,6 +349,7 @@ pub async fn rate(
             .clone()
             .filter(|d| matches!(d, Decision::Completed { .. })),
         via: RatingVia::Sms,
+        added: None,
     };
     let loop_record = is_bad(level).then(|| Rectification {
         case_id: case_id.clone(),
@@ -366,6 +409,150 @@ pub async fn rate(
         );
     }
     tracing::info!(case = %case_id, level, "resident rating stored (SMS link)");
+    Redirect::to(&format!("/s/{code}")).into_response()
+}
+
+/// The 追加差评 form's fields, all text, so a malformed post gets a Chinese page.
+#[derive(Debug, Deserialize)]
+pub struct AddBadForm {
+    #[serde(default)]
+    pub level: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+fn add_bad_refused(e: &AddBadError, rectify_days: u32) -> Response {
+    let (title, text) = match e {
+        AddBadError::NotRated => (
+            "还不能追加",
+            "这件办件还没有评价。请先在本页评价，评价后可以追加差评。".to_string(),
+        ),
+        AddBadError::AlreadyAdded => (
+            "已追加过差评",
+            "这件办件已经追加过差评，每件办件只能追加一次。相关部门会核实整改并回访您。"
+                .to_string(),
+        ),
+        AddBadError::NotGood => (
+            "已是差评",
+            format!("您的评价已经是差评，相关部门会在{rectify_days}个工作日内核实整改并回访您。"),
+        ),
+        AddBadError::WindowClosed(until) => (
+            "追加期限已过",
+            format!(
+                "追加差评的期限是{}，已经过了。如有问题，请拨打本页的监督电话。",
+                until.format("%Y年%m月%d日")
+            ),
+        ),
+        AddBadError::NotBad | AddBadError::Store(_) => ("提交失败", "请返回重新填写。".to_string()),
+    };
+    message_page(StatusCode::CONFLICT, title, &text)
+}
+
+/// POST /s/{code}/add-bad: one 追加差评 after a good rating, within the county's window. It
+/// opens the bad-review loop like a first 差评 and becomes the case's rating in the figures.
+pub async fn add_bad(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    form: Result<Form<AddBadForm>, FormRejection>,
+) -> Response {
+    let f = match form {
+        Ok(Form(f)) => f,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return form_too_large(),
+        Err(_) => {
+            return message_page(
+                StatusCode::BAD_REQUEST,
+                "提交失败",
+                "评价内容格式不正确，请返回重新填写。",
+            )
+        }
+    };
+    let sc = match case_of(&state, &code).await {
+        Ok(sc) => sc,
+        Err(r) => return r,
+    };
+    let case_id = sc.case.id.clone();
+    let _g = state.locks.lock(&format!("case/{case_id}")).await;
+    let st = state.clone();
+    let id = case_id.clone();
+    let rating = match blocking(move || st.store.rating(&id)).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let rd = state.feedback.rectify_days;
+    let Some(rating) = rating else {
+        return add_bad_refused(&AddBadError::NotRated, rd);
+    };
+    // The same rule the store applies, checked first for a clear answer before the form's.
+    if let Err(e) = rating.clone().add_bad(AddedBadReview {
+        level: 1,
+        comment: String::new(),
+        at: Utc::now(),
+    }) {
+        return add_bad_refused(&e, rd);
+    }
+    let today = china_today();
+    let until = state
+        .feedback
+        .add_bad_until(&state.calendar(), rating.rated_at);
+    match until {
+        Some(u) if today <= u => {}
+        Some(u) => return add_bad_refused(&AddBadError::WindowClosed(u), rd),
+        // Additions turned off by the county: the window closed on the day of the rating.
+        None => {
+            return add_bad_refused(
+                &AddBadError::WindowClosed(crate::time::china_date(rating.rated_at)),
+                rd,
+            )
+        }
+    }
+    let again = |msg: &str| {
+        no_store(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            frame(
+                "办件查询",
+                render(&state, &sc, Some(&rating), &code, Some(msg)),
+            ),
+        )
+    };
+    let Some(level) = level_of(&f.level).filter(|l| is_bad(*l)) else {
+        return again("请先选一项：不满意 或 非常不满意。");
+    };
+    let comment = f.comment.trim().to_string();
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return again(&format!("意见最多{MAX_COMMENT_CHARS}字，请删减后再提交。"));
+    }
+    let now = Utc::now();
+    let added = AddedBadReview {
+        level,
+        comment: comment.clone(),
+        at: now,
+    };
+    let loop_record = Rectification {
+        case_id: case_id.clone(),
+        village: sc.case.village.clone(),
+        level,
+        comment,
+        opened_at: now,
+        deadline: state.feedback.deadline(&state.calendar(), today),
+        steps: Vec::new(),
+    };
+    let audit = AuditDraft::new(
+        "resident",
+        "rate_add_bad",
+        Some(&case_id),
+        format!("level {level} added via SMS link, bad review opened"),
+    );
+    let st = state.clone();
+    let id = case_id.clone();
+    let stored =
+        blocking(move || Ok(st.store.add_bad_review(&id, added, &loop_record, audit))).await;
+    match stored {
+        Ok(Ok(_)) => {}
+        Ok(Err(AddBadError::Store(e))) => return internal(e),
+        Ok(Err(e)) => return add_bad_refused(&e, rd),
+        Err(e) => return internal(e),
+    }
+    tracing::info!(case = %case_id, level, "added bad review stored (SMS link)");
     Redirect::to(&format!("/s/{code}")).into_response()
 }
 

@@ -41,6 +41,8 @@ fn step(kind: &str, notes: &str, outcome: Option<&str>) -> ReviewStepRequest {
         by: "王镇办".into(),
         notes: notes.into(),
         outcome: outcome.map(str::to_string),
+        follow_up_on: None,
+        photos: Vec::new(),
         pin: Some(PIN.into()),
     }
 }

@@ -70,6 +70,7 @@ async fn an_embedded_town_moves_to_postgres_and_s3_intact() {
         token_issued: now.date_naive(),
         completion: None,
         via: bianmin_town::store::RatingVia::Sms,
+        added: None,
     };
     let l = Rectification {
         case_id: rated.clone(),

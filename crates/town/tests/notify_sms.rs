@@ -546,6 +546,7 @@ fn the_outbox_behaves_alike_on_every_backend() {
             token_issued: china_today(),
             completion: None,
             via: RatingVia::Receipt,
+            added: None,
         };
         assert!(s.rate_on_site(&rating).unwrap());
         assert!(!s.rate_on_site(&rating).unwrap());

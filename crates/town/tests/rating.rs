@@ -676,7 +676,10 @@ async fn overdue_cases_and_overdue_loops_are_flagged_to_the_county() {
     let mut l = s.town.state.store.rectification(&s.id).unwrap().unwrap();
     l.deadline = past;
     assert!(l.is_overdue(china_today()));
-    assert_eq!(l.status_label(china_today()), "待核实（已超期）");
+    assert_eq!(
+        l.status_label(&s.town.state.calendar(), china_today()),
+        "待核实（已超期）"
+    );
 
     let f = figures(
         &s.town.state.divisions(),
@@ -738,6 +741,8 @@ fn the_feedback_rate_counts_bad_reviews_whose_resident_was_told() {
         at: Utc::now(),
         notes: "记录".into(),
         outcome,
+        follow_up_on: None,
+        photos: Vec::new(),
     };
     let lp = |id: &str, steps: Vec<Step>| Rectification {
         case_id: id.into(),
@@ -787,6 +792,7 @@ fn the_feedback_rate_counts_bad_reviews_whose_resident_was_told() {
         token_issued: china_today(),
         completion: None,
         via: RatingVia::Sms,
+        added: None,
     };
     let ratings: Vec<Rating> = ["good-1", "good-2", "good-3"]
         .into_iter()

@@ -441,3 +441,87 @@ async fn resident_rates_in_chromium_and_the_county_sees_the_loop_close() -> Resu
     );
     Ok(())
 }
+
+/// The 追加差评 form in Chromium, without JavaScript: a resident who rated 满意 through the SMS
+/// link sees the second form (axe-core: nothing serious or critical at phone and desktop sizes),
+/// adds 非常不满意 with words, and the page shows the addition and offers no second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resident_adds_a_bad_review_after_a_good_rating_in_chromium() -> Result<()> {
+    let town = Town::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = town
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = format!("http://{addr}");
+    let r = town.router();
+    let agent = town.agent(NANGUAN).await;
+    let staff = town.staff(GUHAN).await;
+    let id = haochaping::completed_case(&r, &agent, &staff).await;
+    let link = format!("{server}{}", haochaping::sms_link(&town, &id).await);
+
+    let driver = start_chromedriver()?;
+    let profile = tempfile::tempdir()?;
+    let c = browser(&driver, profile.path()).await?;
+    let result = async {
+        c.set_window_size(390, 844).await?;
+        c.goto(&link).await?;
+        c.find(Locator::XPath(
+            "//label[contains(., '满意') and not(contains(., '不')) and not(contains(., '非常')) and not(contains(., '基本'))]",
+        ))
+        .await?
+        .click()
+        .await?;
+        c.find(Locator::Css("form[action$='/rate'] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::Css("h2.ok")).await?;
+        let src = c.source().await?;
+        assert!(src.contains("后来又不满意了？可以追加差评"), "addition offered");
+        assert!(!src.contains("<script"));
+        let phone = axe(&c, "追加差评 form, phone 390×844").await?;
+        shot(&c, "resident-add-bad-form.png").await?;
+        c.set_window_size(1280, 900).await?;
+        let desk = axe(&c, "追加差评 form, desktop 1280×900").await?;
+        c.set_window_size(390, 844).await?;
+        // The bad levels are whole rows of at least 48 px, like the first question's.
+        let choice = c
+            .find(Locator::XPath(
+                "//form[contains(@action, '/add-bad')]//label[contains(., '非常不满意')]",
+            ))
+            .await?;
+        let (_, _, w, h) = choice.rectangle().await?;
+        assert!(h >= 48.0 && w >= 0.7 * 390.0, "choice is {w}×{h}");
+        choice.click().await?;
+        c.find(Locator::Css("form[action$='/add-bad'] textarea[name=comment]"))
+            .await?
+            .send_keys("证明上的名字写错了")
+            .await?;
+        c.find(Locator::Css("form[action$='/add-bad'] button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.wait()
+            .for_element(Locator::XPath("//p[contains(., '您追加的差评')]"))
+            .await?;
+        assert!(c
+            .find_all(Locator::Css("form[action$='/add-bad']"))
+            .await?
+            .is_empty());
+        let after = axe(&c, "page after 追加差评, phone 390×844").await?;
+        shot(&c, "resident-add-bad-after.png").await?;
+        println!(
+            "axe-core {AXE_VERSION} 追加差评: serious/critical violations phone {phone}+{after} desktop {desk}"
+        );
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    c.close().await?;
+    result?;
+    let stored = town.state.store.rating(&id)?.context("rating stored")?;
+    assert_eq!((stored.level, stored.counted_level()), (4, 1));
+    assert!(town.state.store.rectification(&id)?.is_some());
+    Ok(())
+}

@@ -80,6 +80,7 @@ fn rating(case_id: &str, level: u8) -> Rating {
         token_issued: Utc::now().date_naive(),
         completion: None,
         via: bianmin_town::store::RatingVia::Sms,
+        added: None,
     }
 }
 
@@ -260,6 +261,8 @@ fn loop_steps_come_in_order_with_their_audit_entries() {
             at: Utc::now(),
             notes: notes.into(),
             outcome: (kind == StepKind::FollowUp).then_some(FollowUpOutcome::Reached),
+            follow_up_on: None,
+            photos: Vec::new(),
         };
         let audit = || AuditDraft::new("staff", "step", Some(&c.case.id), "");
         assert!(matches!(

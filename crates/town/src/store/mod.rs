@@ -36,9 +36,9 @@ pub use self::county::{CountyHandling, CountyStaff, CountyStep};
 pub use self::files_admin::FileAdmin;
 pub use self::pg::PgStore;
 pub use self::records::{
-    CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, FollowUpOutcome, Press, Rating,
-    RatingVia, Rectification, Revision, StaffAccount, Step, StepKind, StoredCase, Supervisor,
-    Ticket, TicketError, VersionRecord,
+    AddBadError, AddedBadReview, CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord,
+    FollowUpOutcome, Press, Rating, RatingVia, Rectification, Revision, StaffAccount, Step,
+    StepKind, StoredCase, Supervisor, Ticket, TicketError, VersionRecord,
 };
 pub use self::sled::{DurableSled, SledStore};
 
@@ -80,6 +80,9 @@ pub enum StepError {
     Empty,
     #[error("a follow-up (and only a follow-up) says whether the resident was reached")]
     Outcome,
+    /// The 回访 date given with a step is not acceptable (why).
+    #[error("follow-up date: {0}")]
+    FollowUpDate(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -176,6 +179,16 @@ pub trait TownStore: Send + Sync + 'static {
         audit: Vec<AuditDraft>,
     ) -> Result<bool, StoreError>;
     fn rating(&self, case_id: &str) -> Result<Option<Rating>, StoreError>;
+    /// Adds a 追加差评 to a case's rating ([`Rating::add_bad`]) and stores the bad-review loop it
+    /// opens, with its audit entry, in one transaction; the rating as stored after. Of concurrent
+    /// calls for one case exactly one succeeds.
+    fn add_bad_review(
+        &self,
+        case_id: &str,
+        added: AddedBadReview,
+        loop_record: &Rectification,
+        audit: AuditDraft,
+    ) -> Result<Rating, AddBadError>;
     fn ratings(&self) -> Result<Vec<Rating>, StoreError>;
     fn rectification(&self, case_id: &str) -> Result<Option<Rectification>, StoreError>;
     fn rectifications(&self) -> Result<Vec<Rectification>, StoreError>;

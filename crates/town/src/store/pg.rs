@@ -23,9 +23,10 @@ use rand::RngCore;
 
 use super::inbox::{CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage, MAX_PAGE};
 use super::{
-    enrol_code_hash, new_enrol_code, AdminStore, BucketKind, CatalogState, CatalogStoreError,
-    CatalogVersion, CountyStaff, DeviceRecord, Rating, Rectification, Revision, StaffAccount, Step,
-    StepError, StoreError, StoredCase, Supervisor, Ticket, TicketError, TownStore,
+    enrol_code_hash, new_enrol_code, AddBadError, AddedBadReview, AdminStore, BucketKind,
+    CatalogState, CatalogStoreError, CatalogVersion, CountyStaff, DeviceRecord, Rating,
+    Rectification, Revision, StaffAccount, Step, StepError, StoreError, StoredCase, Supervisor,
+    Ticket, TicketError, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
@@ -820,6 +821,44 @@ impl TownStore for PgStore {
 
     fn ratings(&self) -> Result<Vec<Rating>, StoreError> {
         self.records("SELECT record FROM ratings ORDER BY case_id", &[])
+    }
+
+    fn add_bad_review(
+        &self,
+        case_id: &str,
+        added: AddedBadReview,
+        loop_record: &Rectification,
+        audit: AuditDraft,
+    ) -> Result<Rating, AddBadError> {
+        let mut c = self.conn()?;
+        let mut tx = c.transaction().map_err(StoreError::from)?;
+        // The row lock makes a concurrent second addition wait, then see the first.
+        let mut r: Rating = tx
+            .query_opt(
+                "SELECT record FROM ratings WHERE case_id = $1 FOR UPDATE",
+                &[&case_id],
+            )
+            .map_err(StoreError::from)?
+            .map(|row| row.get::<_, Json<Rating>>(0).0)
+            .ok_or(AddBadError::NotRated)?;
+        r.add_bad(added)?;
+        tx.execute(
+            "UPDATE ratings SET record = $2 WHERE case_id = $1",
+            &[&case_id, &Json(&r)],
+        )
+        .map_err(StoreError::from)?;
+        tx.execute(
+            "INSERT INTO rectifications (case_id, village, record) VALUES ($1, $2, $3)",
+            &[
+                &loop_record.case_id,
+                &loop_record.village,
+                &Json(loop_record),
+            ],
+        )
+        .map_err(StoreError::from)?;
+        PgStore::append(&mut tx, None, &[], vec![audit])?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(r)
     }
 
     fn rectification(&self, case_id: &str) -> Result<Option<Rectification>, StoreError> {

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use bianmin_engine::case::Case;
 use bianmin_engine::deadline::clock::CaseClock;
+use bianmin_engine::deadline::WorkCalendar;
 use bianmin_protocol::sync::{DeviceRole, Receipt};
 use bianmin_protocol::Decision;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -128,6 +129,63 @@ pub struct Rating {
     /// agent's on-screen QR.
     #[serde(default)]
     pub via: RatingVia,
+    /// A 追加差评: the resident who rated 满意 or better may turn it into a bad review once,
+    /// within the county's window. From then on it is the case's rating in the figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<AddedBadReview>,
+}
+
+/// A bad review added after a good rating (追加差评).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedBadReview {
+    /// 不满意 (2) or 非常不满意 (1).
+    pub level: u8,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a 追加差评 was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AddBadError {
+    #[error("the case has no rating through the resident's own link")]
+    NotRated,
+    #[error("only a good rating (基本满意 or better) may have a bad review added")]
+    NotGood,
+    #[error("a bad review was already added")]
+    AlreadyAdded,
+    #[error("an added review must be 不满意 or 非常不满意")]
+    NotBad,
+    #[error("the window for adding a bad review closed on {0}")]
+    WindowClosed(NaiveDate),
+    #[error(transparent)]
+    Store(#[from] super::StoreError),
+}
+
+impl Rating {
+    /// The level the figures count: the added bad review's, if any, else the first rating's.
+    pub fn counted_level(&self) -> u8 {
+        self.added.as_ref().map_or(self.level, |a| a.level)
+    }
+
+    /// Records a 追加差评 (a pure check, so every backend applies the same rule inside its own
+    /// transaction): once, on a good rating that counts, with a bad level. The window is the
+    /// caller's: it depends only on `rated_at`, which never changes.
+    pub fn add_bad(&mut self, added: AddedBadReview) -> Result<(), AddBadError> {
+        if !self.via.counts() {
+            return Err(AddBadError::NotRated);
+        }
+        if self.added.is_some() {
+            return Err(AddBadError::AlreadyAdded);
+        }
+        if self.level <= 2 {
+            return Err(AddBadError::NotGood);
+        }
+        if !(1..=2).contains(&added.level) {
+            return Err(AddBadError::NotBad);
+        }
+        self.added = Some(added);
+        Ok(())
+    }
 }
 
 /// The credential a rating came through.
@@ -229,6 +287,12 @@ pub struct Step {
     /// as feedback to the resident: nobody said the resident was reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<FollowUpOutcome>,
+    /// The day the 回访 is scheduled for, set with a 整改 (and only there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_on: Option<NaiveDate>,
+    /// Photos of what was found or done (SHA-256 of each, stored like case pages).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<String>,
 }
 
 /// The closed loop a bad review opens (整改记录).
@@ -266,6 +330,25 @@ impl Rectification {
             .any(|s| s.kind == StepKind::FollowUp && s.outcome == Some(FollowUpOutcome::Reached))
     }
 
+    /// The scheduled 回访 day while the 回访 is the next step.
+    pub fn follow_up_due(&self) -> Option<NaiveDate> {
+        if self.next_step() != Some(StepKind::FollowUp) {
+            return None;
+        }
+        self.steps
+            .iter()
+            .rev()
+            .find(|s| s.kind == StepKind::Rectify)
+            .and_then(|s| s.follow_up_on)
+    }
+
+    /// A scheduled 回访 not made by the end of its day, counted in working days (回访逾期):
+    /// a 回访 due on a Friday is overdue from Monday, not over the weekend.
+    pub fn follow_up_overdue(&self, calendar: &WorkCalendar, today: NaiveDate) -> bool {
+        self.follow_up_due()
+            .is_some_and(|d| calendar.working_days_between(today, d) < 0)
+    }
+
     /// Open past its deadline (China date).
     pub fn is_overdue(&self, today: NaiveDate) -> bool {
         !self.is_closed() && today > self.deadline
@@ -282,6 +365,12 @@ impl Rectification {
         if (step.kind == StepKind::FollowUp) != step.outcome.is_some() {
             return Err(StepError::Outcome);
         }
+        // A 回访 is scheduled when the 整改 is recorded, not on other steps.
+        if step.follow_up_on.is_some() && step.kind != StepKind::Rectify {
+            return Err(StepError::FollowUpDate(
+                "only a rectification schedules a follow-up".into(),
+            ));
+        }
         match self.next_step() {
             None => return Err(StepError::Closed),
             Some(k) if k != step.kind => {
@@ -297,10 +386,18 @@ impl Rectification {
     }
 
     /// Short status text for pages.
-    pub fn status_label(&self, today: NaiveDate) -> String {
+    pub fn status_label(&self, calendar: &WorkCalendar, today: NaiveDate) -> String {
         match self.next_step() {
             None => "已闭环".to_string(),
+            Some(_) if self.follow_up_overdue(calendar, today) => format!(
+                "回访逾期（应于{}回访）",
+                self.follow_up_due().unwrap_or(today).format("%Y-%m-%d")
+            ),
             Some(k) if self.is_overdue(today) => format!("待{}（已超期）", k.label()),
+            Some(_) if self.follow_up_due().is_some() => format!(
+                "待回访（{}）",
+                self.follow_up_due().unwrap_or(today).format("%Y-%m-%d")
+            ),
             Some(k) => format!("待{}", k.label()),
         }
     }

@@ -20,8 +20,8 @@ use sled::Transactional;
 
 use super::inbox::{self, CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage};
 use super::{
-    BucketKind, CatalogState, CatalogStoreError, CatalogVersion, DeviceRecord, Rating,
-    Rectification, Step, StepError, StoreError, StoredCase, TownStore,
+    AddBadError, AddedBadReview, BucketKind, CatalogState, CatalogStoreError, CatalogVersion,
+    DeviceRecord, Rating, Rectification, Step, StepError, StoreError, StoredCase, TownStore,
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 
@@ -783,6 +783,34 @@ impl TownStore for SledStore {
 
     fn rating(&self, case_id: &str) -> Result<Option<Rating>, StoreError> {
         Self::get(&self.ratings, case_id)
+    }
+
+    fn add_bad_review(
+        &self,
+        case_id: &str,
+        added: AddedBadReview,
+        loop_record: &Rectification,
+        audit: AuditDraft,
+    ) -> Result<Rating, AddBadError> {
+        let r = {
+            // Ratings are written under the write lock, so read, check and write are one step.
+            let _guard = self.lock();
+            let mut r: Rating = Self::get(&self.ratings, case_id)?.ok_or(AddBadError::NotRated)?;
+            r.add_bad(added)?;
+            self.tx_commit_locked(
+                Extra {
+                    rating: Some(&r),
+                    rectification: Some(loop_record),
+                    ..Extra::default()
+                },
+                None,
+                &[],
+                vec![audit],
+            )?;
+            r
+        };
+        self.db.sync()?;
+        Ok(r)
     }
 
     fn ratings(&self) -> Result<Vec<Rating>, StoreError> {

@@ -10,6 +10,8 @@ use bianmin_protocol::Delivery;
 
 use crate::common::*;
 
+pub mod loopback;
+
 pub const TRACKING: &str = "1180000000002";
 
 /// Percent-encodes one form value (application/x-www-form-urlencoded).
