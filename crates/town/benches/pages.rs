@@ -27,8 +27,11 @@ use axum::Router;
 use bianmin_engine::case::{Case, StateChange};
 use bianmin_protocol::sync::DeviceRole;
 use bianmin_protocol::CaseState;
+use bianmin_town::divisions::Divisions;
 use bianmin_town::store::inbox::InboxCursor;
-use bianmin_town::store::{CountyHandling, Rating, RatingVia, Snapshot, StoredCase, TownStore};
+use bianmin_town::store::{
+    CountyHandling, PgStore, Rating, RatingVia, SledStore, Snapshot, StoredCase, TownStore,
+};
 use bianmin_town::AppState;
 use chrono::{Duration as Days, Utc};
 use common::*;
@@ -55,8 +58,7 @@ const GIVEN: [&str; 16] = [
 ];
 
 /// `n` cases (and the ratings of a fifth of the finished ones) over every village of the county.
-fn town_of(state: &AppState, n: usize) -> Snapshot {
-    let divisions = state.divisions();
+fn town_of(divisions: &Divisions, n: usize) -> Snapshot {
     let villages: Vec<String> = divisions
         .towns
         .iter()
@@ -244,18 +246,18 @@ struct Row {
     n: usize,
 }
 
-/// Fills `state` with `n` cases through `import`, then measures every page.
+/// Writes `n` cases into an empty store through `import` (which opens the town on it), then
+/// measures every page.
 async fn pages(
     backend: &str,
-    state: AppState,
+    divisions: Arc<Divisions>,
     n: usize,
-    import: impl FnOnce(&Snapshot) + Send + 'static,
+    import: impl FnOnce(&Snapshot) -> AppState + Send + 'static,
 ) -> Vec<Row> {
-    let st = state.clone();
-    let snap = off(move || town_of(&st, n)).await;
+    let d = divisions.clone();
+    let snap = off(move || town_of(&d, n)).await;
     // The deep page starts halfway down the staff's town in the oldest-first order.
-    let town_villages: Vec<String> = state
-        .divisions()
+    let town_villages: Vec<String> = divisions
         .towns
         .iter()
         .find(|t| t.code == GUHAN)
@@ -273,7 +275,7 @@ async fn pages(
     let deep = InboxCursor::after(mine[mine.len() / 2]).encode();
     let in_town = mine.len();
     let t0 = Instant::now();
-    off(move || import(&snap)).await;
+    let state = off(move || import(&snap)).await;
     println!(
         "{backend}, {n} cases ({in_town} in the staff's town): loaded in {:.1?}",
         t0.elapsed()
@@ -299,7 +301,10 @@ async fn pages(
         public_key: hex::encode(staff.key.verifying_key().to_bytes()),
         person: "王镇办".into(),
     };
-    assert_eq!(send(&r, post_json("/v1/enrol", &req)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(&r, post_json("/v1/enrol", &req)).await.0,
+        StatusCode::OK
+    );
 
     let st = state.clone();
     let (supervisor_pw, office_pw) = off(move || {
@@ -343,7 +348,10 @@ async fn pages(
     let inbox_pages: [(&'static str, &str); 6] = [
         ("inbox page, oldest first", "/v1/inbox/page?order=oldest"),
         ("inbox page, newest first", "/v1/inbox/page?order=newest"),
-        ("inbox page, nearest deadline", "/v1/inbox/page?order=deadline"),
+        (
+            "inbox page, nearest deadline",
+            "/v1/inbox/page?order=deadline",
+        ),
         (
             "inbox page, overdue only",
             "/v1/inbox/page?overdue=true&order=deadline",
@@ -391,6 +399,56 @@ async fn pages(
         p99,
         n,
     });
+    // The dashboard's figures the old way (every case read and parsed, then counted) and through
+    // the store's index, both without the HTML.
+    let divs = state.divisions();
+    let (p50, p99, n) = measure(|| {
+        let (store, divs) = (store.clone(), divs.clone());
+        async move {
+            off(move || {
+                let cases = store.cases().unwrap();
+                let ratings = store.ratings().unwrap();
+                let loops = store.rectifications().unwrap();
+                let f = bianmin_town::feedback::figures(&divs, &cases, &ratings, &loops, today);
+                let phones = bianmin_town::warning_signs::shared_phones(&cases);
+                let quick = bianmin_town::warning_signs::quick_ratings(&cases, &ratings);
+                let overdue = cases.iter().filter(|c| c.case.is_overdue(today)).count();
+                assert!(!f.is_empty() && overdue > 0);
+                (phones.len(), quick.len())
+            })
+            .await;
+        }
+    })
+    .await;
+    rows.push(Row {
+        what: "baseline: county figures from every case",
+        p50,
+        p99,
+        n,
+    });
+    let (p50, p99, n) = measure(|| {
+        let (store, divs) = (store.clone(), divs.clone());
+        async move {
+            off(move || {
+                let counts = store.village_counts(today).unwrap();
+                let ratings = store.ratings().unwrap();
+                let loops = store.rectifications().unwrap();
+                let f = bianmin_town::feedback::figures_of(&divs, &counts, &ratings, &loops, today);
+                let phones = store.shared_phones(3).unwrap();
+                let overdue = store.overdue_cases(today).unwrap();
+                assert!(!f.is_empty() && !overdue.is_empty());
+                phones.len()
+            })
+            .await;
+        }
+    })
+    .await;
+    rows.push(Row {
+        what: "county figures from the index (store)",
+        p50,
+        p99,
+        n,
+    });
     let county: [(&'static str, &str, &str); 5] = [
         ("county dashboard (/county)", "/county", &supervisor),
         (
@@ -398,9 +456,21 @@ async fn pages(
             "/county/supervision",
             &supervisor,
         ),
-        ("county roster (/county/roster)", "/county/roster", &supervisor),
-        ("county export (/county/export.csv)", "/county/export.csv", &supervisor),
-        ("county office inbox (/county/inbox)", "/county/inbox", &office),
+        (
+            "county roster (/county/roster)",
+            "/county/roster",
+            &supervisor,
+        ),
+        (
+            "county export (/county/export.csv)",
+            "/county/export.csv",
+            &supervisor,
+        ),
+        (
+            "county office inbox (/county/inbox)",
+            "/county/inbox",
+            &office,
+        ),
     ];
     for (what, uri, cookie) in county {
         let (p50, p99, n) = measure(|| get_ok(&r, cookie_get(uri, cookie))).await;
@@ -445,26 +515,29 @@ fn main() {
     let pg_url = std::env::var("BIANMIN_BENCH_DATABASE_URL").ok();
     let mut table = Vec::new();
     rt.block_on(async {
+        // The county's divisions, from a town opened on the embedded catalog.
+        let divisions = Town::new().state.divisions();
         for &n in &counts {
             {
-                let town = Town::new();
-                let sled = town.store.clone();
-                let rows = pages("sled", town.state.clone(), n, move |s| sled.import(s).unwrap())
-                    .await;
+                let dir = tempfile::tempdir().unwrap();
+                let d = dir.path().to_path_buf();
+                let rows = pages("sled", divisions.clone(), n, move |s| {
+                    let store = Arc::new(SledStore::open(&d.join("db")).unwrap());
+                    store.import(s).unwrap();
+                    AppState::with_store(&d, store).unwrap()
+                })
+                .await;
                 table.push(("sled", n, rows));
             }
             if let Some(url) = &pg_url {
                 let dir = tempfile::tempdir().unwrap();
                 let (u, d) = (url.clone(), dir.path().to_path_buf());
-                let (pg, state) = off(move || {
-                    let pg = Arc::new(
-                        bianmin_town::store::PgStore::open(&bench_db(&u), 8).unwrap(),
-                    );
-                    let state = AppState::with_stores(&d, pg.clone(), pg.clone()).unwrap();
-                    (pg, state)
+                let rows = pages("PostgreSQL", divisions.clone(), n, move |s| {
+                    let pg = Arc::new(PgStore::open(&bench_db(&u), 8).unwrap());
+                    pg.import(s).unwrap();
+                    AppState::with_stores(&d, pg.clone(), pg).unwrap()
                 })
                 .await;
-                let rows = pages("PostgreSQL", state, n, move |s| pg.import(s).unwrap()).await;
                 table.push(("PostgreSQL", n, rows));
             }
         }
@@ -487,17 +560,18 @@ fn main() {
     println!("Ratios (baseline p50 / page p50):");
     for (backend, n, rows) in &table {
         let p50 = |w: &str| rows.iter().find(|r| r.what == w).map(|r| r.p50);
-        if let (Some(base), Some(whole), Some(first), Some(overdue)) = (
-            p50("baseline: overdue page from cases_of"),
-            p50("baseline: whole inbox (/v1/inbox)"),
-            p50("inbox page, oldest first"),
-            p50("inbox page, overdue only"),
-        ) {
-            println!(
-                "{backend} {n}: whole inbox / first page {:.1}x; cases_of overdue / indexed overdue page {:.1}x",
-                whole.as_secs_f64() / first.as_secs_f64(),
-                base.as_secs_f64() / overdue.as_secs_f64()
-            );
-        }
+        let ratio = |a: &str, b: &str| match (p50(a), p50(b)) {
+            (Some(a), Some(b)) => format!("{:.1}x", a.as_secs_f64() / b.as_secs_f64()),
+            _ => "-".into(),
+        };
+        println!(
+            "{backend} {n}: whole inbox / first page {}; cases_of overdue / indexed overdue page {}; figures from every case / from the index {}",
+            ratio("baseline: whole inbox (/v1/inbox)", "inbox page, oldest first"),
+            ratio("baseline: overdue page from cases_of", "inbox page, overdue only"),
+            ratio(
+                "baseline: county figures from every case",
+                "county figures from the index (store)"
+            ),
+        );
     }
 }

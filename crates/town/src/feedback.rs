@@ -191,7 +191,6 @@ pub fn completed_at(sc: &StoredCase) -> Option<DateTime<Utc>> {
         .map(|h| h.at)
 }
 
-
 /// Counters of one village, town or the county.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Figures {

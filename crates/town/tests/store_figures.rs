@@ -116,10 +116,7 @@ fn reference_counts(all: &[StoredCase], today: NaiveDate) -> Vec<VillageCounts> 
             CaseState::Completed | CaseState::Delivered | CaseState::Rated
         ) {
             f.completed += 1;
-            let on_time = match (
-                bianmin_town::feedback::completed_at(sc),
-                sc.case.deadline,
-            ) {
+            let on_time = match (bianmin_town::feedback::completed_at(sc), sc.case.deadline) {
                 (Some(at), Some(dl)) => bianmin_town::time::china_date(at) <= dl,
                 _ => true,
             };
@@ -145,7 +142,10 @@ fn check(store: &dyn TownStore, all: &[StoredCase], name: &str) {
         Utc::now().date_naive() - Duration::days(12),
     ] {
         let want = reference_counts(all, today);
-        assert!(want.iter().any(|v| v.overdue_now > 0), "overdue cases exist");
+        assert!(
+            want.iter().any(|v| v.overdue_now > 0),
+            "overdue cases exist"
+        );
         assert!(
             want.iter().any(|v| v.completed_on_time < v.completed),
             "late cases exist"
