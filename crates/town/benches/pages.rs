@@ -14,6 +14,37 @@
 //! the real router (axum `oneshot`, signed requests and session cookies as a browser or a tablet
 //! sends them); each figure is the median and the 99th percentile of at least five requests (at
 //! most 40, or two seconds' worth).
+//!
+//! Figures (2026-12-01, the 2-core machine shared with other builds: load average 7–8 during the
+//! run, so absolute times are pessimistic; release build; PostgreSQL 15 from `tools/services.sh`,
+//! fsync off, sled fsyncs). p50 / p99 (of 5–40 requests). A staff inbox request also commits an
+//! audit entry (`view_inbox`). The staff's town holds a third of the cases (3,334 and 33,334).
+//!
+//! | page | sled 10k | sled 100k | PostgreSQL 10k | PostgreSQL 100k |
+//! |---|---|---|---|---|
+//! | inbox page, oldest first | 31 ms / 72 ms | 629 ms / 828 ms | 9 ms / 13 ms | 162 ms / 290 ms |
+//! | inbox page, newest first | 27 ms / 64 ms | 270 ms / 368 ms | 10 ms / 14 ms | 149 ms / 249 ms |
+//! | inbox page, nearest deadline | 36 ms / 78 ms | 352 ms / 387 ms | 12 ms / 19 ms | 167 ms / 257 ms |
+//! | inbox page, overdue only | 28 ms / 128 ms | 284 ms / 357 ms | 6 ms / 11 ms | 68 ms / 168 ms |
+//! | inbox page, name search | 34 ms / 68 ms | 188 ms / 323 ms | 8 ms / 21 ms | 144 ms / 434 ms |
+//! | inbox deep page (cursor) | 28 ms / 84 ms | 212 ms / 289 ms | 14 ms / 31 ms | 173 ms / 191 ms |
+//! | baseline: whole inbox (/v1/inbox) | 407 ms / 491 ms | 76.39 s / 93.37 s | 270 ms / 282 ms | 3.09 s / 50.28 s |
+//! | baseline: overdue page from cases_of | 101 ms / 172 ms | 1.55 s / 2.03 s | 77 ms / 110 ms | 978 ms / 1.18 s |
+//! | baseline: county figures from every case | 136 ms / 266 ms | 1.90 s / 1.97 s | 222 ms / 361 ms | 3.03 s / 3.46 s |
+//! | county figures from the index (store) | 72 ms / 201 ms | 1.51 s / 1.68 s | 82 ms / 148 ms | 1.11 s / 1.22 s |
+//! | county dashboard (/county) | 307 ms / 494 ms | 1.77 s / 2.06 s | 158 ms / 350 ms | 1.82 s / 2.76 s |
+//! | county supervision (/county/supervision) | 110 ms / 221 ms | 1.60 s / 1.71 s | 329 ms / 538 ms | 3.08 s / 3.74 s |
+//! | county roster (/county/roster) | 93 ms / 476 ms | 1.34 s / 1.43 s | 201 ms / 289 ms | 2.75 s / 3.37 s |
+//! | county export (/county/export.csv) | 73 ms / 145 ms | 1.85 s / 2.07 s | 129 ms / 253 ms | 2.05 s / 3.11 s |
+//! | county office inbox (/county/inbox) | 90 ms / 254 ms | 1.36 s / 1.43 s | 199 ms / 292 ms | 2.86 s / 3.22 s |
+//!
+//! Ratios of p50 (old way / index): whole inbox / first page 13× and 121× on sled (10k, 100k),
+//! 30× and 19× on PostgreSQL; the overdue page from `cases_of` / through the index 3.6× and 5.4× on
+//! sled, 14× and 14× on PostgreSQL; the dashboard's figures from every case / from the index 1.9×
+//! and 1.3× on sled, 2.7× and 2.7× on PostgreSQL. What remains of the figures' time at 100k is the
+//! overdue list, which reads each overdue case whole (18% of these cases are overdue: 18,000 rows
+//! on the page), and on sled decoding every summary (three passes). `/county/supervision`,
+//! `/county/roster`, `/county/export.csv`'s loops and `/county/inbox` still read every case.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
