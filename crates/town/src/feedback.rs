@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::divisions::Divisions;
+use crate::store::figures::VillageCounts;
+use crate::store::inbox::CaseSummary;
 pub use crate::store::{
     AddBadError, AddedBadReview, FollowUpOutcome, Rating, Rectification, Step, StepError, StepKind,
     Supervisor,
@@ -218,13 +220,6 @@ pub fn completed_at(sc: &StoredCase) -> Option<DateTime<Utc>> {
         .map(|h| h.at)
 }
 
-fn is_done(s: CaseState) -> bool {
-    matches!(
-        s,
-        CaseState::Completed | CaseState::Delivered | CaseState::Rated
-    )
-}
-
 /// Counters of one village, town or the county.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Figures {
@@ -305,24 +300,26 @@ pub fn figures(
     loops: &[Rectification],
     today: NaiveDate,
 ) -> Vec<Figures> {
+    let summaries: Vec<CaseSummary> = cases.iter().map(CaseSummary::of).collect();
+    let counts = crate::store::figures::village_counts(&summaries, today);
+    figures_of(divisions, &counts, ratings, loops, today)
+}
+
+/// [`figures`] from the case counts the store computed ([`crate::store::TownStore::village_counts`]).
+pub fn figures_of(
+    divisions: &Divisions,
+    counts: &[VillageCounts],
+    ratings: &[Rating],
+    loops: &[Rectification],
+    today: NaiveDate,
+) -> Vec<Figures> {
     let mut per: BTreeMap<String, Figures> = BTreeMap::new();
-    for sc in cases {
-        let f = per.entry(sc.case.village.clone()).or_default();
-        f.cases += 1;
-        if sc.case.is_overdue(today) {
-            f.overdue_now += 1;
-        }
-        if is_done(sc.case.state) {
-            f.completed += 1;
-            let on_time = match (completed_at(sc), sc.case.deadline) {
-                (Some(at), Some(dl)) => crate::time::china_date(at) <= dl,
-                // No promised deadline recorded: nothing to be late against.
-                _ => true,
-            };
-            if on_time {
-                f.completed_on_time += 1;
-            }
-        }
+    for c in counts {
+        let f = per.entry(c.village.clone()).or_default();
+        f.cases += c.cases;
+        f.overdue_now += c.overdue_now;
+        f.completed += c.completed;
+        f.completed_on_time += c.completed_on_time;
     }
     for r in ratings {
         let f = per.entry(r.village.clone()).or_default();

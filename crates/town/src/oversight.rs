@@ -19,7 +19,7 @@ use crate::audit::AuditDraft;
 use crate::auth::AuthDevice;
 use crate::error::{blocking, ApiError};
 use crate::feedback::{
-    csrf_token, figures, level_label, Figures, FollowUpOutcome, Rectification, Step, StepError,
+    csrf_token, figures_of, level_label, Figures, FollowUpOutcome, Rectification, Step, StepError,
     StepKind,
 };
 use crate::page::{form_too_large, frame, frame_with, internal, message_page};
@@ -259,26 +259,33 @@ struct Overview {
 
 async fn overview(state: &AppState) -> Result<Overview, Response> {
     let st = state.clone();
-    let (cases, ratings, mut loops) = blocking(move || {
+    let today = china_today();
+    // Counts and warnings come from the store's case index; only the overdue cases and the
+    // rated ones are read whole.
+    let (counts, phones, overdue_cases, rated, ratings, mut loops) = blocking(move || {
+        let mut ratings = st.store.ratings()?;
+        ratings.extend(st.store.notices().on_site_ratings()?);
+        let mut rated = Vec::with_capacity(ratings.len());
+        for r in &ratings {
+            rated.extend(st.store.case(&r.case_id)?);
+        }
         Ok((
-            st.store.cases()?,
-            {
-                let mut r = st.store.ratings()?;
-                r.extend(st.store.notices().on_site_ratings()?);
-                r
-            },
+            st.store.village_counts(today)?,
+            st.store
+                .shared_phones(crate::warning_signs::SHARED_PHONE_APPLICANTS as u32)?,
+            st.store.overdue_cases(today)?,
+            rated,
+            ratings,
             st.store.rectifications()?,
         ))
     })
     .await
     .map_err(internal)?;
-    let today = china_today();
-    let figures = figures(&state.divisions(), &cases, &ratings, &loops, today);
-    let shared_phones = crate::warning_signs::shared_phones(&cases);
-    let quick_ratings = crate::warning_signs::quick_ratings(&cases, &ratings);
-    let mut overdue: Vec<_> = cases
+    let figures = figures_of(&state.divisions(), &counts, &ratings, &loops, today);
+    let shared_phones = crate::warning_signs::shared_phones_of(phones);
+    let quick_ratings = crate::warning_signs::quick_ratings(&rated, &ratings);
+    let mut overdue: Vec<_> = overdue_cases
         .iter()
-        .filter(|c| c.case.is_overdue(today))
         .map(|c| {
             (
                 c.case.id.clone(),

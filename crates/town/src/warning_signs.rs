@@ -77,6 +77,23 @@ pub fn shared_phones(cases: &[StoredCase]) -> Vec<SharedPhone> {
     out
 }
 
+/// The warnings of the phone uses the store found ([`crate::store::TownStore::shared_phones`]),
+/// the numbers masked: the same as [`shared_phones`] over every case.
+pub fn shared_phones_of(uses: Vec<crate::store::figures::PhoneUse>) -> Vec<SharedPhone> {
+    let mut out: Vec<SharedPhone> = uses
+        .into_iter()
+        .map(|u| SharedPhone {
+            agent: u.agent,
+            device: u.device,
+            phone: mask_phone(&u.phone),
+            applicants: u.applicants as usize,
+            cases: u.cases as usize,
+        })
+        .collect();
+    out.sort_by_key(|w| std::cmp::Reverse(w.applicants));
+    out
+}
+
 /// Ratings (counted or on-site) made within [`QUICK_RATING_MINUTES`] of the town receiving the
 /// case, soonest first.
 pub fn quick_ratings(cases: &[StoredCase], ratings: &[Rating]) -> Vec<QuickRating> {

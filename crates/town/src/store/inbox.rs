@@ -137,6 +137,15 @@ pub struct CaseSummary {
     /// know which states stop the clock.
     pub due: Option<NaiveDate>,
     pub applicant: String,
+    /// The China date the case was last 办结, for the county's on-time figures.
+    pub completed_on: Option<NaiveDate>,
+    /// The responsible agent's device and name, and the applicant's phone and ID number as
+    /// given (trimmed; the ID number upper-cased): the county's shared-phone warning groups by
+    /// them. Empty in an index entry written before they were kept (the index is rebuilt then).
+    pub device: String,
+    pub agent: String,
+    pub phone: String,
+    pub id_number: String,
 }
 
 impl CaseSummary {
@@ -149,6 +158,11 @@ impl CaseSummary {
             deadline: sc.case.deadline,
             due: due(sc),
             applicant: sc.case.applicant.name.clone(),
+            completed_on: crate::feedback::completed_at(sc).map(crate::time::china_date),
+            device: sc.case.responsible.device_id.clone(),
+            agent: sc.case.responsible.name.clone(),
+            phone: sc.case.applicant.phone.trim().to_string(),
+            id_number: sc.case.applicant.id_number.trim().to_ascii_uppercase(),
         }
     }
 
@@ -186,6 +200,16 @@ impl CaseSummary {
         out.extend_from_slice(&self.received_at.timestamp_micros().to_be_bytes());
         out.extend_from_slice(&day(self.deadline).to_be_bytes());
         out.extend_from_slice(&day(self.due).to_be_bytes());
+        // Appended later: an older entry ends here and decodes with these empty.
+        out.extend_from_slice(&day(self.completed_on).to_be_bytes());
+        let mut field = |b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+            out.extend_from_slice(b);
+        };
+        field(self.device.as_bytes());
+        field(self.agent.as_bytes());
+        field(self.phone.as_bytes());
+        field(self.id_number.as_bytes());
         out
     }
 
@@ -201,8 +225,8 @@ impl CaseSummary {
         let (id, village, state, applicant) = (field()?, field()?, field()?, field()?);
         let (micros, tail) = rest.split_first_chunk::<8>()?;
         let (deadline, tail) = tail.split_first_chunk::<4>()?;
-        let (due, _) = tail.split_first_chunk::<4>()?;
-        Some(CaseSummary {
+        let (due, tail) = tail.split_first_chunk::<4>()?;
+        let mut s = CaseSummary {
             id,
             village,
             state: CaseState::parse(&state)?,
@@ -210,7 +234,27 @@ impl CaseSummary {
             received_at: DateTime::from_timestamp_micros(i64::from_be_bytes(*micros))?,
             deadline: undate(i32::from_be_bytes(*deadline)),
             due: undate(i32::from_be_bytes(*due)),
-        })
+            completed_on: None,
+            device: String::new(),
+            agent: String::new(),
+            phone: String::new(),
+            id_number: String::new(),
+        };
+        if tail.is_empty() {
+            return Some(s);
+        }
+        let (completed_on, tail) = tail.split_first_chunk::<4>()?;
+        s.completed_on = undate(i32::from_be_bytes(*completed_on));
+        rest = tail;
+        let mut field = || -> Option<String> {
+            let (len, tail) = rest.split_first_chunk::<2>()?;
+            let len = u16::from_be_bytes(*len) as usize;
+            let (v, tail) = (tail.get(..len)?, tail.get(len..)?);
+            rest = tail;
+            String::from_utf8(v.to_vec()).ok()
+        };
+        (s.device, s.agent, s.phone, s.id_number) = (field()?, field()?, field()?, field()?);
+        Some(s)
     }
 }
 
@@ -294,6 +338,11 @@ mod tests {
             deadline: deadline.map(|d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap()),
             due: deadline.map(|d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap()),
             applicant: "王秀英".into(),
+            completed_on: None,
+            device: "DEV1".into(),
+            agent: "李代办".into(),
+            phone: "13800138000".into(),
+            id_number: "14042319800101001X".into(),
         }
     }
 
@@ -304,6 +353,11 @@ mod tests {
         let none = summary("x", 4, None);
         assert_eq!(CaseSummary::decode(&none.encode()), Some(none.clone()));
         assert!(CaseSummary::decode(&s.encode()[..10]).is_none());
+        // An entry written before the county fields were kept still decodes, with them empty.
+        let old_len = s.encode().len() - 4 - [4, 9, 11, 18].iter().map(|n| 2 + n).sum::<usize>();
+        let old = CaseSummary::decode(&s.encode()[..old_len]).unwrap();
+        assert_eq!((old.id.as_str(), old.device.as_str()), (s.id.as_str(), ""));
+        assert!(CaseSummary::decode(&s.encode()[..old_len + 6]).is_none());
         let before = DateTime::from_timestamp_micros(-5).unwrap();
         assert!(index_key(before, "z") < s.index_key());
         assert!(s.index_key() < none.index_key());

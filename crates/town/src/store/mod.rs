@@ -15,6 +15,7 @@
 //! while `serve` holds sled's lock; PostgreSQL keeps them in tables.
 
 pub mod county;
+pub mod figures;
 pub mod files_admin;
 pub mod inbox;
 pub mod notices;
@@ -25,7 +26,7 @@ pub mod sled;
 
 use bianmin_protocol::sync::ChangeEntry;
 use bianmin_protocol::DecisionEvent;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use thiserror::Error;
 
@@ -127,6 +128,15 @@ pub trait TownStore: Send + Sync + 'static {
         after: Option<&inbox::InboxCursor>,
         limit: usize,
     ) -> Result<inbox::InboxPage, StoreError>;
+    /// Each village's case counts for the county figures on `today` (China date), computed over
+    /// the case index ([`figures::village_counts`]'s rules) without reading the case records.
+    fn village_counts(&self, today: NaiveDate) -> Result<Vec<figures::VillageCounts>, StoreError>;
+    /// Phone numbers one agent gave for at least `min_applicants` applicants
+    /// ([`figures::shared_phones`]), computed over the case index.
+    fn shared_phones(&self, min_applicants: u32) -> Result<Vec<figures::PhoneUse>, StoreError>;
+    /// The cases overdue on `today` ([`figures::overdue`]) by case number, found through the
+    /// index: only their records are read.
+    fn overdue_cases(&self, today: NaiveDate) -> Result<Vec<StoredCase>, StoreError>;
     /// Atomically stores `case` (if any), appends `events` to the changes feed and `audit` to the
     /// audit chain, then makes it durable. Of concurrent commits (from any number of servers)
     /// each feed entry gets its own sequence number and the audit chain keeps a single head.

@@ -15,12 +15,13 @@
 
 use bianmin_protocol::sync::ChangeEntry;
 use bianmin_protocol::DecisionEvent;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use ed25519_dalek::SigningKey;
 use postgres::types::Json;
 use postgres::Transaction;
 use rand::RngCore;
 
+use super::figures::{PhoneUse, VillageCounts};
 use super::inbox::{CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage, MAX_PAGE};
 use super::{
     enrol_code_hash, new_enrol_code, AddBadError, AddedBadReview, AdminStore, BucketKind,
@@ -154,7 +155,23 @@ CREATE INDEX cases_due ON cases (due) WHERE due IS NOT NULL;
 CREATE TABLE county_staff (name text PRIMARY KEY, record jsonb NOT NULL);
 "#,
     ),
+    (
+        COUNTY_COLUMNS,
+        r#"
+-- What the county figures group and count by, out of the record so the county pages aggregate
+-- columns (`GROUP BY`) instead of reading every case; filled in by the server after this
+-- migration and on every write, like the inbox columns.
+ALTER TABLE cases ADD COLUMN completed_on date,
+    ADD COLUMN device text NOT NULL DEFAULT '', ADD COLUMN agent text NOT NULL DEFAULT '',
+    ADD COLUMN phone text NOT NULL DEFAULT '', ADD COLUMN id_number text NOT NULL DEFAULT '';
+-- The overdue list: cases whose clock runs, by deadline.
+CREATE INDEX cases_clock_deadline ON cases (deadline) WHERE state IN ('accepted', 'forwarded');
+"#,
+    ),
 ];
+
+/// The migration that adds the county figures' columns; the server fills them in from the records.
+const COUNTY_COLUMNS: i32 = 8;
 
 /// The migration that adds the inbox columns; the server fills them in from the records.
 const INBOX_COLUMNS: i32 = 6;
@@ -244,6 +261,9 @@ impl PgStore {
                 if *version == INBOX_COLUMNS {
                     PgStore::fill_inbox_columns(&mut tx)?;
                 }
+                if *version == COUNTY_COLUMNS {
+                    PgStore::fill_county_columns(&mut tx)?;
+                }
                 tx.execute(
                     "INSERT INTO schema_migrations (version) VALUES ($1)",
                     &[version],
@@ -261,12 +281,15 @@ impl PgStore {
     fn put_case(tx: &mut Transaction<'_>, c: &StoredCase) -> Result<(), StoreError> {
         let s = CaseSummary::of(c);
         tx.execute(
-            "INSERT INTO cases (id, village, state, received_at, record, deadline, due, applicant)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO cases (id, village, state, received_at, record, deadline, due, applicant,
+                completed_on, device, agent, phone, id_number)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (id) DO UPDATE SET village = EXCLUDED.village,
                 state = EXCLUDED.state, received_at = EXCLUDED.received_at,
                 record = EXCLUDED.record, deadline = EXCLUDED.deadline, due = EXCLUDED.due,
-                applicant = EXCLUDED.applicant",
+                applicant = EXCLUDED.applicant, completed_on = EXCLUDED.completed_on,
+                device = EXCLUDED.device, agent = EXCLUDED.agent, phone = EXCLUDED.phone,
+                id_number = EXCLUDED.id_number",
             &[
                 &s.id,
                 &s.village,
@@ -276,6 +299,11 @@ impl PgStore {
                 &s.deadline,
                 &s.due,
                 &s.applicant,
+                &s.completed_on,
+                &s.device,
+                &s.agent,
+                &s.phone,
+                &s.id_number,
             ],
         )?;
         Ok(())
@@ -290,6 +318,28 @@ impl PgStore {
             tx.execute(
                 "UPDATE cases SET deadline = $2, due = $3, applicant = $4 WHERE id = $1",
                 &[&s.id, &s.deadline, &s.due, &s.applicant],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Fills the county columns of the cases stored before they existed (migration 8).
+    fn fill_county_columns(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+        let rows = tx.query("SELECT record FROM cases", &[])?;
+        for r in rows {
+            let Json(c): Json<StoredCase> = r.get(0);
+            let s = CaseSummary::of(&c);
+            tx.execute(
+                "UPDATE cases SET completed_on = $2, device = $3, agent = $4, phone = $5,
+                    id_number = $6 WHERE id = $1",
+                &[
+                    &s.id,
+                    &s.completed_on,
+                    &s.device,
+                    &s.agent,
+                    &s.phone,
+                    &s.id_number,
+                ],
             )?;
         }
         Ok(())
@@ -681,6 +731,58 @@ impl TownStore for PgStore {
             next,
             total: total as u64,
         })
+    }
+
+    fn village_counts(&self, today: NaiveDate) -> Result<Vec<VillageCounts>, StoreError> {
+        // The same rules as `figures::village_counts`, in SQL over the columns.
+        let rows = self.conn()?.query(
+            "SELECT village, count(*),
+                count(*) FILTER (WHERE state IN ('completed', 'delivered', 'rated')),
+                count(*) FILTER (WHERE state IN ('completed', 'delivered', 'rated')
+                    AND NOT coalesce(completed_on > deadline, false)),
+                count(*) FILTER (WHERE state IN ('accepted', 'forwarded') AND deadline < $1)
+             FROM cases GROUP BY village ORDER BY village",
+            &[&today],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| VillageCounts {
+                village: r.get(0),
+                cases: r.get::<_, i64>(1) as u32,
+                completed: r.get::<_, i64>(2) as u32,
+                completed_on_time: r.get::<_, i64>(3) as u32,
+                overdue_now: r.get::<_, i64>(4) as u32,
+            })
+            .collect())
+    }
+
+    fn shared_phones(&self, min_applicants: u32) -> Result<Vec<PhoneUse>, StoreError> {
+        let rows = self.conn()?.query(
+            "SELECT device, min(agent), phone, count(DISTINCT id_number), count(*)
+             FROM cases WHERE phone <> '' GROUP BY device, phone
+             HAVING count(DISTINCT id_number) >= $1",
+            &[&(min_applicants as i64)],
+        )?;
+        let mut out: Vec<PhoneUse> = rows
+            .into_iter()
+            .map(|r| PhoneUse {
+                device: r.get(0),
+                agent: r.get(1),
+                phone: r.get(2),
+                applicants: r.get::<_, i64>(3) as u32,
+                cases: r.get::<_, i64>(4) as u32,
+            })
+            .collect();
+        super::figures::sort_phone_uses(&mut out);
+        Ok(out)
+    }
+
+    fn overdue_cases(&self, today: NaiveDate) -> Result<Vec<StoredCase>, StoreError> {
+        self.records(
+            "SELECT record FROM cases
+             WHERE state IN ('accepted', 'forwarded') AND deadline < $1 ORDER BY id",
+            &[&today],
+        )
     }
 
     fn commit(

@@ -13,11 +13,12 @@ use std::sync::Mutex;
 
 use bianmin_protocol::sync::ChangeEntry;
 use bianmin_protocol::DecisionEvent;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::figures::{self, PhoneUse, VillageCounts};
 use super::inbox::{self, CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage};
 use super::{
     AddBadError, AddedBadReview, BucketKind, CatalogState, CatalogStoreError, CatalogVersion,
@@ -139,8 +140,11 @@ const META_AUDIT_HEAD: &[u8] = b"audit_head";
 /// The newest published catalog version: asked on every manifest request, so not found by
 /// parsing version records (each holds a whole catalog).
 const META_CATALOG_HEAD: &[u8] = b"catalog_head";
-/// Present once the inbox index holds every case.
+/// Present once the inbox index holds every case; its value is the summary's version
+/// ([`INBOX_INDEX_VERSION`]).
 const META_INBOX_INDEXED: &[u8] = b"inbox_indexed";
+/// 2: summaries carry the county figures' fields. An index of an older version is rebuilt.
+const INBOX_INDEX_VERSION: &[u8] = b"2";
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("store records serialize")
@@ -229,7 +233,7 @@ impl SledStore {
     /// Builds the inbox index of a store written before it existed (once: a marker in `meta`
     /// says it is complete; later writes keep it in step inside their transactions).
     fn index_inbox(&self) -> Result<(), StoreError> {
-        if self.meta.contains_key(META_INBOX_INDEXED)? {
+        if self.meta.get(META_INBOX_INDEXED)?.as_deref() == Some(INBOX_INDEX_VERSION) {
             return Ok(());
         }
         let _guard = self.lock();
@@ -241,7 +245,7 @@ impl SledStore {
             self.inbox.insert(s.index_key(), s.encode())?;
             n += 1;
         }
-        self.meta.insert(META_INBOX_INDEXED, &[])?;
+        self.meta.insert(META_INBOX_INDEXED, INBOX_INDEX_VERSION)?;
         self.db.sync()?;
         if n > 0 {
             tracing::info!(cases = n, "inbox index built");
@@ -301,6 +305,19 @@ impl SledStore {
         std::fs::rename(legacy, legacy.with_extension("imported"))?;
         tracing::info!(from = %legacy.display(), "ratings and loops imported from the old feedback database");
         Ok(())
+    }
+
+    /// Every case's summary from the inbox index, oldest received first.
+    fn summaries(&self) -> Result<Vec<CaseSummary>, StoreError> {
+        self.inbox
+            .iter()
+            .values()
+            .map(|v| {
+                let v = v?;
+                CaseSummary::decode(&v)
+                    .ok_or_else(|| StoreError::Corrupt("inbox index entry".into()))
+            })
+            .collect()
     }
 
     /// Writes a whole town into this empty store (`restore`), feed sequence and audit head
@@ -616,16 +633,7 @@ impl TownStore for SledStore {
         after: Option<&InboxCursor>,
         limit: usize,
     ) -> Result<InboxPage, StoreError> {
-        let summaries = self
-            .inbox
-            .iter()
-            .values()
-            .map(|v| {
-                let v = v?;
-                CaseSummary::decode(&v)
-                    .ok_or_else(|| StoreError::Corrupt("inbox index entry".into()))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let summaries = self.summaries()?;
         let (page, next, total) = inbox::pick(summaries.into_iter(), f, order, after, limit);
         let cases = page
             .iter()
@@ -635,6 +643,30 @@ impl TownStore for SledStore {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(InboxPage { cases, next, total })
+    }
+
+    fn village_counts(&self, today: NaiveDate) -> Result<Vec<VillageCounts>, StoreError> {
+        Ok(figures::village_counts(&self.summaries()?, today))
+    }
+
+    fn shared_phones(&self, min_applicants: u32) -> Result<Vec<PhoneUse>, StoreError> {
+        Ok(figures::shared_phones(&self.summaries()?, min_applicants))
+    }
+
+    fn overdue_cases(&self, today: NaiveDate) -> Result<Vec<StoredCase>, StoreError> {
+        let mut ids: Vec<String> = self
+            .summaries()?
+            .into_iter()
+            .filter(|s| figures::overdue(s, today))
+            .map(|s| s.id)
+            .collect();
+        ids.sort();
+        ids.iter()
+            .map(|id| {
+                self.case(id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("inbox index names {id}")))
+            })
+            .collect()
     }
 
     fn commit(
