@@ -187,6 +187,7 @@ fn town_of(divisions: &Divisions, n: usize) -> Snapshot {
                 } else {
                     RatingVia::Sms
                 },
+                added: None,
             });
         }
         snap.cases.push(StoredCase {
@@ -198,6 +199,7 @@ fn town_of(divisions: &Divisions, n: usize) -> Snapshot {
             clock: Default::default(),
             pressed: Vec::new(),
             county,
+            revision: Default::default(),
         });
     }
     snap

@@ -95,6 +95,7 @@ fn cases() -> Vec<StoredCase> {
                 town_check: Vec::new(),
                 clock: Default::default(),
                 pressed: Vec::new(),
+                revision: Default::default(),
                 county: None,
             }
         })
