@@ -134,8 +134,8 @@ pub fn ClockPanel(case_id: String, stage: ReadSignal<String>) -> Element {
     rsx! {
         section { class: "clock", id: "clock", "data-paused": "{v.paused.is_some()}",
             h3 { "办理时限" }
-            p { id: "clock-label", class: if overdue { "error" } else { "" }, strong { "{v.label}" }
-                if let Some(d) = v.deadline { "（承诺办结日期：{d}）" } }
+            // The promised date is on the case view just above; this says where the count stands.
+            p { id: "clock-label", class: if overdue { "error" } else { "" }, strong { "{v.label}" } }
             if let Some(p) = &v.paused {
                 p { id: "clock-paused", "自{p.since}起暂停计时（{p.label}），经办人：{p.by}" }
             }
