@@ -260,6 +260,8 @@ struct Overview {
 async fn overview(state: &AppState) -> Result<Overview, Response> {
     let st = state.clone();
     let today = china_today();
+    // Overdue means a working day has passed since the deadline (the clock's rule).
+    let overdue_on = state.calendar().last_working_day(today);
     // Counts and warnings come from the store's case index; only the overdue cases and the
     // rated ones are read whole.
     let (counts, phones, overdue_cases, rated, ratings, mut loops) = blocking(move || {
@@ -270,10 +272,10 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
             rated.extend(st.store.case(&r.case_id)?);
         }
         Ok((
-            st.store.village_counts(today)?,
+            st.store.village_counts(overdue_on)?,
             st.store
                 .shared_phones(crate::warning_signs::SHARED_PHONE_APPLICANTS as u32)?,
-            st.store.overdue_cases(today)?,
+            st.store.overdue_cases(overdue_on)?,
             rated,
             ratings,
             st.store.rectifications()?,

@@ -87,19 +87,42 @@ fn cases() -> Vec<StoredCase> {
                     note: String::new(),
                 });
             }
+            // Some running clocks stand still for a 公示: never overdue while paused.
+            let mut clock = bianmin_engine::deadline::clock::CaseClock::default();
+            if n % 7 == 1 && case.clock_running() {
+                clock
+                    .pause(
+                        bianmin_engine::deadline::clock::PauseReason::Publicity,
+                        "公示7天",
+                        "王镇办",
+                        received_at + Duration::days(3),
+                        (received_at + Duration::days(3)).date_naive(),
+                        10,
+                    )
+                    .unwrap();
+            }
             StoredCase {
                 case,
                 received_at,
                 versions: Default::default(),
                 corrections: 0,
                 town_check: Vec::new(),
-                clock: Default::default(),
+                clock,
                 pressed: Vec::new(),
                 revision: Default::default(),
                 county: None,
             }
         })
         .collect()
+}
+
+/// The clock's own rule (`clock::overdue`, the tablet's countdown) on the China date `today`.
+fn clock_overdue(sc: &StoredCase, today: NaiveDate) -> bool {
+    bianmin_town::clock::overdue(
+        sc,
+        today,
+        &bianmin_engine::deadline::WorkCalendar::shipped(),
+    )
 }
 
 /// The counts by the engine's rules over every case (as the dashboard computed them before).
@@ -109,7 +132,7 @@ fn reference_counts(all: &[StoredCase], today: NaiveDate) -> Vec<VillageCounts> 
         let f = per.entry(sc.case.village.clone()).or_default();
         f.village = sc.case.village.clone();
         f.cases += 1;
-        if sc.case.is_overdue(today) {
+        if clock_overdue(sc, today) {
             f.overdue_now += 1;
         }
         if matches!(
@@ -151,16 +174,18 @@ fn check(store: &dyn TownStore, all: &[StoredCase], name: &str) {
             want.iter().any(|v| v.completed_on_time < v.completed),
             "late cases exist"
         );
-        assert_eq!(store.village_counts(today).unwrap(), want, "{name} {today}");
+        // The store is asked with the last working day up to the date, as the dashboard asks.
+        let last = bianmin_engine::deadline::WorkCalendar::shipped().last_working_day(today);
+        assert_eq!(store.village_counts(last).unwrap(), want, "{name} {today}");
         let overdue: Vec<String> = store
-            .overdue_cases(today)
+            .overdue_cases(last)
             .unwrap()
             .into_iter()
             .map(|c| c.case.id)
             .collect();
         let mut want: Vec<String> = all
             .iter()
-            .filter(|c| c.case.is_overdue(today))
+            .filter(|c| clock_overdue(c, today))
             .map(|c| c.case.id.clone())
             .collect();
         want.sort();
@@ -261,8 +286,9 @@ fn the_index_of_an_older_store_gets_the_county_fields() {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         for sc in &all {
             c.execute(
-                "INSERT INTO cases (id, village, state, received_at, record, deadline)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                // As a schema-7 server wrote them: the inbox columns of migration 6 included.
+                "INSERT INTO cases (id, village, state, received_at, record, deadline, due)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 &[
                     &sc.case.id,
                     &sc.case.village,
@@ -270,6 +296,7 @@ fn the_index_of_an_older_store_gets_the_county_fields() {
                     &sc.received_at,
                     &postgres::types::Json(sc),
                     &sc.case.deadline,
+                    &bianmin_town::store::inbox::due(sc),
                 ],
             )
             .unwrap();

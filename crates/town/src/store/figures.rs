@@ -19,7 +19,7 @@ pub struct VillageCounts {
     pub completed: u32,
     /// Of those, finished by their deadline (or with no deadline to be late against).
     pub completed_on_time: u32,
-    /// Accepted or forwarded with the deadline passed (`Case::is_overdue`).
+    /// Accepted or forwarded, the clock not paused, and a working day past the deadline.
     pub overdue_now: u32,
 }
 
@@ -44,15 +44,11 @@ pub fn is_done(state: CaseState) -> bool {
     )
 }
 
-/// Whether the clock runs in `state` (`Case::clock_running`).
-pub fn clock_runs(state: CaseState) -> bool {
-    matches!(state, CaseState::Accepted | CaseState::Forwarded)
-}
-
-/// Whether the case is overdue on `today` as the county counts it: its clock runs and the deadline
-/// is before `today`.
+/// Whether the case is overdue as the county counts it: its clock runs unpaused (`due`) and the
+/// deadline is before `today`, the last working day up to the China date
+/// (`WorkCalendar::last_working_day`), so the count agrees with the clock's own countdown.
 pub fn overdue(s: &CaseSummary, today: NaiveDate) -> bool {
-    clock_runs(s.state) && s.deadline.is_some_and(|d| d < today)
+    s.due.is_some_and(|d| d < today)
 }
 
 /// The per-village counts, by village code.

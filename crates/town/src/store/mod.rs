@@ -128,7 +128,8 @@ pub trait TownStore: Send + Sync + 'static {
         after: Option<&inbox::InboxCursor>,
         limit: usize,
     ) -> Result<inbox::InboxPage, StoreError>;
-    /// Each village's case counts for the county figures on `today` (China date), computed over
+    /// Each village's case counts for the county figures on `today` (the last working day up to
+    /// the China date, as for [`inbox::InboxFilter::today`]), computed over
     /// the case index ([`figures::village_counts`]'s rules) without reading the case records.
     fn village_counts(&self, today: NaiveDate) -> Result<Vec<figures::VillageCounts>, StoreError>;
     /// Phone numbers one agent gave for at least `min_applicants` applicants

@@ -740,7 +740,7 @@ impl TownStore for PgStore {
                 count(*) FILTER (WHERE state IN ('completed', 'delivered', 'rated')),
                 count(*) FILTER (WHERE state IN ('completed', 'delivered', 'rated')
                     AND NOT coalesce(completed_on > deadline, false)),
-                count(*) FILTER (WHERE state IN ('accepted', 'forwarded') AND deadline < $1)
+                count(*) FILTER (WHERE due < $1)
              FROM cases GROUP BY village ORDER BY village",
             &[&today],
         )?;
@@ -780,7 +780,7 @@ impl TownStore for PgStore {
     fn overdue_cases(&self, today: NaiveDate) -> Result<Vec<StoredCase>, StoreError> {
         self.records(
             "SELECT record FROM cases
-             WHERE state IN ('accepted', 'forwarded') AND deadline < $1 ORDER BY id",
+             WHERE due < $1 ORDER BY id",
             &[&today],
         )
     }
