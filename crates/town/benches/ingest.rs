@@ -6,6 +6,9 @@
 //! With `BIANMIN_BENCH_DATABASE_URL` set to a PostgreSQL server's admin URL (for example the one
 //! `tools/services.sh` prints), the throughput run is repeated on PostgreSQL with one server and
 //! with two servers over the same database (agents split between them), each on a fresh database.
+//! With `BIANMIN_TEST_S3_BIN` set as well (`tools/services.sh` sets it), it is repeated once more
+//! with the pages (and the unfinished uploads) in an S3-compatible bucket (`s3s-fs`).
+//! `BIANMIN_BENCH_THROUGHPUT_ONLY=1` stops after the throughput runs.
 //!
 //! Figures (2026-11-30, the 2-core CI-class machine, release build, everything on one host:
 //! agents, servers and PostgreSQL 15 with fsync on share the two cores; sled fsyncs too):
@@ -475,6 +478,44 @@ fn main() {
                 );
                 throughput(&label, &states, agents, cases).await;
             }
+        }
+        if let (Some(url), true) = (&pg_url, std::env::var("BIANMIN_TEST_S3_BIN").is_ok()) {
+            for servers in [1, 2] {
+                let s3 = common::s3::start().expect("the S3 test server");
+                let objects = bianmin_town::objects::Objects::from_url(
+                    &format!("s3://{}", common::s3::BUCKET),
+                    &s3.options(),
+                )
+                .unwrap();
+                let dirs: Vec<tempfile::TempDir> =
+                    (0..servers).map(|_| tempfile::tempdir().unwrap()).collect();
+                let paths: Vec<std::path::PathBuf> =
+                    dirs.iter().map(|d| d.path().to_path_buf()).collect();
+                let u = url.clone();
+                // Each server its own pool and data directory, as separate processes would have.
+                let states = tokio::task::spawn_blocking(move || {
+                    let db = bench_db(&u);
+                    paths
+                        .iter()
+                        .map(|d| {
+                            let pg = Arc::new(bianmin_town::store::PgStore::open(&db, 32).unwrap());
+                            AppState::with_stores(d, pg.clone(), pg)
+                                .unwrap()
+                                .with_objects(objects.clone())
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .unwrap();
+                let label = format!(
+                    "PostgreSQL + S3, {servers} server{}",
+                    if servers > 1 { "s" } else { "" }
+                );
+                throughput(&label, &states, agents, cases).await;
+            }
+        }
+        if std::env::var("BIANMIN_BENCH_THROUGHPUT_ONLY").as_deref() == Ok("1") {
+            return;
         }
         {
             let town = Town::new();

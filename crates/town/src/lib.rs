@@ -31,6 +31,7 @@ pub mod resident;
 pub mod resident_link;
 pub mod roster;
 pub mod routes;
+pub mod segments;
 pub mod server;
 pub mod staff;
 pub mod store;

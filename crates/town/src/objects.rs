@@ -50,7 +50,7 @@ pub enum Objects {
 }
 
 /// Part size of uploads to an object store: S3's minimum for all but the last part.
-const PART: usize = 5 * 1024 * 1024;
+pub(crate) const PART: usize = 5 * 1024 * 1024;
 
 /// A page's object key: two levels like the local layout, so listings stay small.
 pub fn key(sha: &str) -> ObjectPath {
@@ -96,7 +96,8 @@ impl Objects {
         })
     }
 
-    /// Moves `village`'s complete partial upload of `sha` into the store, verified.
+    /// Moves `village`'s complete local partial file of `sha` into the store, verified. (The
+    /// server's own uploads to a bucket are kept there from the first byte: `segments`.)
     pub async fn finish(
         &self,
         files: &Files,
@@ -176,6 +177,15 @@ impl Objects {
         }
     }
 
+    /// The bucket, when pages go to one: unfinished uploads are then kept there too (`segments`),
+    /// so that every server resumes them.
+    pub fn bucket(&self) -> Option<Arc<dyn ObjectStore>> {
+        match self {
+            Objects::Local(_) => None,
+            Objects::Remote { store, .. } => Some(store.clone()),
+        }
+    }
+
     /// For logs: where the bytes go.
     pub fn describe(&self) -> String {
         match self {
@@ -204,7 +214,7 @@ async fn upload(store: &dyn ObjectStore, path: &Path, sha: &str) -> Result<(), O
 }
 
 /// Reads the object back and checks its SHA-256 against its name.
-async fn verify_remote(store: &dyn ObjectStore, sha: &str) -> Result<(), ObjectsError> {
+pub(crate) async fn verify_remote(store: &dyn ObjectStore, sha: &str) -> Result<(), ObjectsError> {
     let mut stream = store.get(&key(sha)).await?.into_stream();
     let mut h = Sha256::new();
     while let Some(chunk) = stream.next().await {

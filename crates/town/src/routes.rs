@@ -31,6 +31,8 @@ use crate::auth::AuthDevice;
 use crate::digest::is_sha256;
 use crate::error::{blocking, ApiError};
 use crate::files::{Finish, Refusal};
+use crate::segments::{self, SegmentWriter};
+use crate::store::partials::{Advance, Begin};
 use crate::store::inbox::{self, InboxCursor, InboxFilter, InboxOrder};
 use crate::store::{DeviceRecord, StoredCase, TicketError, VersionRecord};
 use crate::time::china_today;
@@ -617,7 +619,14 @@ async fn current_offset(
                 });
             }
         }
-        let (offset, length) = st.files.partial_state(&v, &s);
+        let (offset, length) = if st.objects.bucket().is_some() {
+            st.store
+                .partials()
+                .partial(&v, &s)?
+                .map_or((0, None), |p| (p.offset, Some(p.length)))
+        } else {
+            st.files.partial_state(&v, &s)
+        };
         Ok(UploadOffset {
             sha256: s,
             offset,
@@ -685,7 +694,30 @@ pub async fn upload_chunk(
         upload_headers(&mut resp, &before);
         return Ok(resp);
     }
-    let begun = {
+    let bucket = state.objects.bucket();
+    let begun = if let Some(bucket) = &bucket {
+        if before.length.is_none() {
+            sweep_partials(&state, bucket.as_ref()).await?;
+        }
+        let (st, v, s, dev) = (state.clone(), village.clone(), sha.clone(), d.id.clone());
+        let now = Utc::now().timestamp();
+        match blocking(move || {
+            st.store.partials().begin_partial(
+                &v,
+                &s,
+                length,
+                &dev,
+                st.limits.open_uploads_per_device,
+                now,
+            )
+        })
+        .await?
+        {
+            Begin::Open(_) => Ok(()),
+            Begin::LengthMismatch(l) => Err(Refusal::LengthMismatch(l)),
+            Begin::TooManyOpen(n) => Err(Refusal::TooManyOpen(n)),
+        }
+    } else {
         // One device's new uploads are counted one at a time, so parallel requests cannot
         // all slip under its limit.
         let _device = state.locks.lock(&format!("uploads-of/{}", d.id)).await;
@@ -734,7 +766,11 @@ pub async fn upload_chunk(
             return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(offset));
         }
     }
-    let mut file = state.files.open_partial(&village, &sha)?;
+    // Into the local partial file, or into a segment object of its own when pages go to a bucket.
+    let mut sink = match &bucket {
+        Some(b) => Sink::Segment(SegmentWriter::new(b.clone(), &village, &sha, offset)),
+        None => Sink::File(state.files.open_partial(&village, &sha)?),
+    };
     let mut written = offset;
     let mut stream = body.into_data_stream();
     let mut broken: Option<String> = None;
@@ -769,8 +805,19 @@ pub async fn upload_chunk(
                     broken = Some("a newer attempt for this page took over".into());
                     break;
                 }
-                // Blocking write of one frame (at most a few hundred KiB); appends are in order.
-                file.write_all(&bytes)?;
+                let failed = match &mut sink {
+                    // Blocking write of one frame (at most a few hundred KiB); appends are in order.
+                    Sink::File(file) => {
+                        file.write_all(&bytes)?;
+                        None
+                    }
+                    Sink::Segment(w) => w.write(&bytes).await.err(),
+                };
+                if let Some(e) = failed {
+                    // Nothing of this request is committed: the phone resumes where it began.
+                    sink.abort().await;
+                    return Err(ApiError::internal(e).with_offset(offset));
+                }
                 written += bytes.len() as u64;
                 crate::metrics::METRICS
                     .upload_bytes
@@ -783,8 +830,13 @@ pub async fn upload_chunk(
         }
     }
     // Whatever arrived is kept: the client resumes at the byte where the connection broke.
-    file.sync_data()?;
-    drop(file);
+    match sink {
+        Sink::File(file) => file.sync_data()?,
+        Sink::Segment(w) => {
+            let b = bucket.as_ref().expect("segments only with a bucket");
+            commit_segment(&state, b.as_ref(), &village, &sha, w).await?;
+        }
+    }
     if let Some(e) = broken {
         tracing::info!(%sha, offset = written, reason = %e, "upload interrupted; kept received bytes");
         return Err(ApiError::bad_request("request body was cut off").with_offset(written));
@@ -793,17 +845,27 @@ pub async fn upload_chunk(
         return Err(ApiError::too_large("chunk goes past Upload-Length").with_offset(written));
     }
     if written == length {
-        let finished = state
-            .objects
-            .finish(&state.files, &village, &sha)
-            .await
-            .map_err(ApiError::internal)?;
+        let finished = match &bucket {
+            Some(b) => finish_segments(&state, b.as_ref(), &village, &sha).await?,
+            None => state
+                .objects
+                .finish(&state.files, &village, &sha)
+                .await
+                .map_err(ApiError::internal)?,
+        };
         match finished {
             Finish::Stored => {
                 // Known to the database only once the store holds the verified bytes.
                 let (st, s, v) = (state.clone(), sha.clone(), village.clone());
                 blocking(move || st.store.add_attachment(&s, length, &v)).await?;
                 tracing::info!(%sha, bytes = length, "attachment stored");
+                if let Some(b) = &bucket {
+                    // Stored and known: its segments are no longer needed by any server.
+                    let (st, s, v) = (state.clone(), sha.clone(), village.clone());
+                    if let Some(p) = blocking(move || st.store.partials().remove_partial(&v, &s)).await? {
+                        segments::delete(b.as_ref(), &p.village, &p.sha, &p.segments).await;
+                    }
+                }
             }
             Finish::HashMismatch => {
                 return Err(ApiError::unprocessable(
@@ -818,6 +880,109 @@ pub async fn upload_chunk(
     let mut resp = Json(after.clone()).into_response();
     upload_headers(&mut resp, &after);
     Ok(resp)
+}
+
+/// Where an upload request's bytes go.
+enum Sink {
+    File(std::fs::File),
+    Segment(SegmentWriter),
+}
+
+impl Sink {
+    async fn abort(self) {
+        if let Sink::Segment(w) = self {
+            w.abort().await;
+        }
+    }
+}
+
+/// Stores the segment a request wrote from `start` and commits it in the store. A request that
+/// lost the race to another (on this server or another) deletes its segment and answers the
+/// offset that won, where the phone resumes.
+async fn commit_segment(
+    state: &AppState,
+    bucket: &dyn object_store::ObjectStore,
+    village: &str,
+    sha: &str,
+    w: SegmentWriter,
+) -> Result<(), ApiError> {
+    let segment = w.finish().await.map_err(ApiError::internal)?;
+    let start = segment.start;
+    if segment.len == 0 {
+        return Ok(());
+    }
+    let (st, v, s, seg) = (
+        state.clone(),
+        village.to_string(),
+        sha.to_string(),
+        segment.clone(),
+    );
+    let now = Utc::now().timestamp();
+    let advanced = blocking(move || st.store.partials().advance_partial(&v, &s, &seg, now)).await;
+    let at = match advanced {
+        Ok(Advance::Won(_)) => return Ok(()),
+        Ok(Advance::Lost(at)) => at,
+        Ok(Advance::Gone) => current_offset(state, sha, village).await?.offset,
+        Err(e) => {
+            // Not known to be committed: the object stays for the expiry sweep to find.
+            return Err(e.with_offset(start));
+        }
+    };
+    segments::delete(bucket, village, sha, std::slice::from_ref(&segment)).await;
+    tracing::info!(%sha, start, committed = at, "another request committed these bytes first");
+    Err(ApiError::conflict(
+        "offset_mismatch",
+        format!("the server holds {at} bytes; resume there"),
+    )
+    .with_offset(at))
+}
+
+/// Completes a page from its committed segments; a mismatch forgets the upload and its segments.
+async fn finish_segments(
+    state: &AppState,
+    bucket: &dyn object_store::ObjectStore,
+    village: &str,
+    sha: &str,
+) -> Result<Finish, ApiError> {
+    let (st, v, s) = (state.clone(), village.to_string(), sha.to_string());
+    let Some(p) = blocking(move || st.store.partials().partial(&v, &s)).await? else {
+        // Finished by another request meanwhile, or expired: say where it stands.
+        let now = current_offset(state, sha, village).await?;
+        if now.complete {
+            return Ok(Finish::Stored);
+        }
+        return Err(ApiError::conflict(
+            "offset_mismatch",
+            format!("the server holds {} bytes; resume there", now.offset),
+        )
+        .with_offset(now.offset));
+    };
+    let finished = segments::finish(bucket, &p)
+        .await
+        .map_err(ApiError::internal)?;
+    if finished == Finish::HashMismatch {
+        let (st, v, s) = (state.clone(), village.to_string(), sha.to_string());
+        blocking(move || st.store.partials().remove_partial(&v, &s)).await?;
+        segments::delete(bucket, &p.village, &p.sha, &p.segments).await;
+    }
+    Ok(finished)
+}
+
+/// Forgets unfinished uploads untouched for the upload expiry, and deletes their segments.
+async fn sweep_partials(
+    state: &AppState,
+    bucket: &dyn object_store::ObjectStore,
+) -> Result<(), ApiError> {
+    let before = Utc::now().timestamp() - state.limits.upload_max_age.as_secs() as i64;
+    let st = state.clone();
+    let stale = blocking(move || st.store.partials().take_stale_partials(before)).await?;
+    for p in &stale {
+        segments::delete(bucket, &p.village, &p.sha, &p.segments).await;
+    }
+    if !stale.is_empty() {
+        tracing::info!(swept = stale.len(), "expired partial uploads removed");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]

@@ -833,7 +833,7 @@ fn migrations_apply_once_and_a_newer_schema_is_refused() {
             .query_one("SELECT count(*) FROM schema_migrations", &[])
             .unwrap()
             .get(0);
-        assert_eq!(n, bianmin_town::store::PgStore::SCHEMA_VERSION as i64);
+        assert_eq!(n, bianmin_town::store::PgStore::MIGRATION_COUNT as i64);
         c.execute("INSERT INTO schema_migrations (version) VALUES (9999)", &[])
             .unwrap();
         let e = bianmin_town::store::PgStore::open(&url, 2)

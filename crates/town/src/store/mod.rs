@@ -19,6 +19,7 @@ pub mod figures;
 pub mod files_admin;
 pub mod inbox;
 pub mod notices;
+pub mod partials;
 pub mod pg;
 mod pg_tls;
 pub mod records;
@@ -231,6 +232,9 @@ pub trait TownStore: Send + Sync + 'static {
 
     /// The notification outbox, resident links, opt-outs and on-site ratings.
     fn notices(&self) -> &dyn notices::NoticeStore;
+
+    /// Unfinished uploads whose bytes are in an object store, shared by every server.
+    fn partials(&self) -> &dyn partials::PartialStore;
 
     /// Every record, read consistently while the store keeps serving (`backup`); the
     /// administration records are the [`AdminStore`]'s. PostgreSQL is backed up with its own

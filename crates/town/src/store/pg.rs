@@ -33,6 +33,7 @@ use crate::audit::{chain, AuditDraft, AuditEntry};
 use crate::bucket::{Bucket, RateConfig};
 
 mod notices;
+mod partials;
 
 /// Versioned schema changes, applied in order at open; never edit one that has shipped.
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -168,6 +169,8 @@ ALTER TABLE cases ADD COLUMN completed_on date,
 CREATE INDEX cases_clock_deadline ON cases (deadline) WHERE state IN ('accepted', 'forwarded');
 "#,
     ),
+    // Unfinished uploads shared by every server (`pg/partials.rs`).
+    (10, partials::MIGRATION),
 ];
 
 /// The migration that adds the county figures' columns; the server fills them in from the records.
@@ -234,6 +237,11 @@ impl PgStore {
 
     /// The schema version after the migrations this build knows.
     pub const SCHEMA_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+    /// How many migrations this build knows (versions need not be consecutive: each change
+    /// takes its own number when it is written).
+    #[doc(hidden)]
+    pub const MIGRATION_COUNT: usize = MIGRATIONS.len();
 
     fn migrate(&self, upto: i32) -> Result<(), StoreError> {
         let mut c = self.conn()?;
@@ -1049,6 +1057,10 @@ impl TownStore for PgStore {
     }
 
     fn notices(&self) -> &dyn super::notices::NoticeStore {
+        self
+    }
+
+    fn partials(&self) -> &dyn super::partials::PartialStore {
         self
     }
 

@@ -27,6 +27,7 @@ use super::{
 use crate::audit::{chain, AuditDraft, AuditEntry};
 
 mod notices;
+mod partials;
 use crate::bucket::{Bucket, RateConfig};
 
 /// A sled database whose acknowledged writes survive a power cut.
@@ -124,6 +125,8 @@ pub struct SledStore {
     inbox: sled::Tree,
     /// The notification outbox (`notices.rs`).
     outbox: notices::Trees,
+    /// Unfinished uploads whose bytes are in an object store (`partials.rs`).
+    partials: partials::Tree,
     /// Serialises commits (see the module comment).
     write: Mutex<()>,
     buckets: Mutex<HashMap<(BucketKind, String), Bucket>>,
@@ -218,6 +221,7 @@ impl SledStore {
             catalog: sled.open_tree("catalog")?,
             inbox: sled.open_tree("inbox")?,
             outbox: notices::Trees::open(sled)?,
+            partials: partials::Tree::open(sled)?,
             write: Mutex::new(()),
             buckets: Mutex::default(),
             db,
@@ -931,6 +935,10 @@ impl TownStore for SledStore {
     }
 
     fn notices(&self) -> &dyn super::notices::NoticeStore {
+        self
+    }
+
+    fn partials(&self) -> &dyn super::partials::PartialStore {
         self
     }
 
