@@ -107,8 +107,7 @@ impl SegmentWriter {
 /// them; completes it only if the bytes hash to the page's name, then reads it back and hashes it
 /// again. A missing segment (its object lost) counts as a mismatch: the page must come again.
 pub async fn finish(store: &dyn ObjectStore, p: &Partial) -> Result<Finish, ObjectsError> {
-    let mut w =
-        WriteMultipart::new_with_chunk_size(store.put_multipart(&key(&p.sha)).await?, PART);
+    let mut w = WriteMultipart::new_with_chunk_size(store.put_multipart(&key(&p.sha)).await?, PART);
     let mut h = Sha256::new();
     let mut total = 0u64;
     for s in &p.segments {

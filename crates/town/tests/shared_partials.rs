@@ -168,7 +168,10 @@ async fn an_upload_begun_on_one_server_is_finished_on_another() {
 
     // The other server knows where the upload stands.
     let u = tb.upload_offset(&sha).await.unwrap();
-    assert_eq!((u.offset, u.length, u.complete), (cut as u64, Some(len), false));
+    assert_eq!(
+        (u.offset, u.length, u.complete),
+        (cut as u64, Some(len), false)
+    );
     // A stale resend from 0 on it is told where to resume, and stores nothing.
     let e = tb
         .upload_chunk(&sha, 0, len, data[..cut].to_vec())
@@ -257,7 +260,11 @@ fn eight_racers_on_one_offset_exactly_one_wins() {
         for (_, a) in &outcomes {
             match a {
                 Advance::Won(p) => assert_eq!((p.offset, p.segments.len()), (winner, 1)),
-                Advance::Lost(at) => assert_eq!(*at, winner, "{}: the loser learns the offset that won", b.name),
+                Advance::Lost(at) => assert_eq!(
+                    *at, winner,
+                    "{}: the loser learns the offset that won",
+                    b.name
+                ),
                 Advance::Gone => panic!("{}: the upload vanished", b.name),
             }
         }
@@ -270,7 +277,10 @@ fn eight_racers_on_one_offset_exactly_one_wins() {
             len: 1001 - winner,
         };
         assert_eq!(
-            store.partials().advance_partial(NANGUAN, &sha, &long, 102).unwrap(),
+            store
+                .partials()
+                .advance_partial(NANGUAN, &sha, &long, 102)
+                .unwrap(),
             Advance::Lost(winner),
             "{}",
             b.name
@@ -285,25 +295,41 @@ fn eight_racers_on_one_offset_exactly_one_wins() {
             Advance::Won(p) if p.offset == 1000
         ));
         assert_eq!(
-            store.partials().begin_partial(NANGUAN, &sha, 999, "DEV1", 8, 103).unwrap(),
+            store
+                .partials()
+                .begin_partial(NANGUAN, &sha, 999, "DEV1", 8, 103)
+                .unwrap(),
             Begin::LengthMismatch(1000)
         );
-        assert!(store.partials().remove_partial(NANGUAN, &sha).unwrap().is_some());
+        assert!(store
+            .partials()
+            .remove_partial(NANGUAN, &sha)
+            .unwrap()
+            .is_some());
         assert_eq!(
-            store.partials().advance_partial(NANGUAN, &sha, &rest, 104).unwrap(),
+            store
+                .partials()
+                .advance_partial(NANGUAN, &sha, &rest, 104)
+                .unwrap(),
             Advance::Gone
         );
         // A device may hold only so many; stale ones are taken away for their segments to go.
         for i in 0..2u8 {
             let s = bianmin_town::files::sha256_hex(&[i]);
             assert!(matches!(
-                store.partials().begin_partial(NANGUAN, &s, 10, "DEV2", 2, 200 + i as i64).unwrap(),
+                store
+                    .partials()
+                    .begin_partial(NANGUAN, &s, 10, "DEV2", 2, 200 + i as i64)
+                    .unwrap(),
                 Begin::Open(_)
             ));
         }
         let third = bianmin_town::files::sha256_hex(b"third");
         assert_eq!(
-            store.partials().begin_partial(NANGUAN, &third, 10, "DEV2", 2, 300).unwrap(),
+            store
+                .partials()
+                .begin_partial(NANGUAN, &third, 10, "DEV2", 2, 300)
+                .unwrap(),
             Begin::TooManyOpen(2)
         );
         let stale = store.partials().take_stale_partials(201).unwrap();
@@ -406,7 +432,11 @@ async fn a_wrong_hash_is_refused_and_nothing_references_it() {
     })
     .await;
     assert_eq!((size, held, partial), (None, false, None));
-    assert_eq!(ta.upload_offset(&sha).await.unwrap().offset, 0, "start again at 0");
+    assert_eq!(
+        ta.upload_offset(&sha).await.unwrap().offset,
+        0,
+        "start again at 0"
+    );
     // A case naming it is refused: the store holds no such page.
     let mut sub = p.dev.submission(&p.dev.next_case_id(), 1, &[&data]);
     sub.materials[0].pages[0].sha256 = sha.clone();
@@ -490,7 +520,10 @@ async fn the_embedded_store_resumes_after_a_restart() {
             assert!(stored == data);
             assert!(segments_in_bucket(s3, NANGUAN, &sha).is_empty());
         } else {
-            assert_eq!(std::fs::read(state.files.attachment_path(&sha)).unwrap(), data);
+            assert_eq!(
+                std::fs::read(state.files.attachment_path(&sha)).unwrap(),
+                data
+            );
         }
     }
 }

@@ -106,10 +106,15 @@ impl PartialStore for PgStore {
             &[&village, &sha, &(length as i64), &device, &now],
         )?;
         // Another device of the village opened the same page meanwhile: continue that one.
-        let p = existing(&mut tx)?
-            .ok_or_else(|| StoreError::Corrupt(format!("partial upload {village}/{sha} vanished")))?;
+        let p = existing(&mut tx)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("partial upload {village}/{sha} vanished"))
+        })?;
         tx.commit()?;
-        Ok(if inserted == 1 { Begin::Open(p) } else { found(p) })
+        Ok(if inserted == 1 {
+            Begin::Open(p)
+        } else {
+            found(p)
+        })
     }
 
     fn advance_partial(
@@ -129,14 +134,7 @@ impl PartialStore for PgStore {
                     AND committed + $4 <= length
                  RETURNING {COLUMNS}"
             ),
-            &[
-                &village,
-                &sha,
-                &start,
-                &len,
-                &Json(vec![segment]),
-                &now,
-            ],
+            &[&village, &sha, &start, &len, &Json(vec![segment]), &now],
         )?;
         if let Some(r) = won {
             return Ok(Advance::Won(row(&r)));
