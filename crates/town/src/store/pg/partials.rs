@@ -128,10 +128,10 @@ impl PartialStore for PgStore {
         let (start, len) = (segment.start as i64, segment.len as i64);
         let won = c.query_opt(
             &format!(
-                "UPDATE partial_uploads SET committed = committed + $4,
+                "UPDATE partial_uploads SET committed = committed + $4::bigint,
                     segments = segments || $5, touched = $6
-                 WHERE village = $1 AND sha = $2 AND committed = $3 AND $4 > 0
-                    AND committed + $4 <= length
+                 WHERE village = $1 AND sha = $2 AND committed = $3::bigint AND $4::bigint > 0
+                    AND committed + $4::bigint <= length
                  RETURNING {COLUMNS}"
             ),
             &[&village, &sha, &start, &len, &Json(vec![segment]), &now],
