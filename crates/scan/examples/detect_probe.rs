@@ -1,9 +1,10 @@
 //! Development probe for detection alone, so a profiler counts detection and nothing else:
 //! `detect_probe write DIR N` writes the first N A4 photos of the first held-out range at 12 MP
-//! (4000×3000) as JPEG files; `detect_probe DIR` decodes each (luma) and runs page detection on
-//! it RUNS times (default 1), printing reason, corners and the median detection time. Under
-//! `valgrind --tool=callgrind --toggle-collect='*detect6detect*'` the instruction count is
-//! detection's own, repeatable on a busy machine.
+//! (4000×3000) as JPEG files; `detect_probe DIR` decodes each (luma) and runs page detection
+//! (MODE=card: card detection) on it RUNS times (default 1), printing reason, corners and the
+//! median detection time. Under `valgrind --tool=callgrind
+//! --toggle-collect='bianmin_scan::detect::detect'` the instruction count is detection's own,
+//! repeatable on a busy machine.
 use bianmin_scan::detect::detect;
 use bianmin_scan::synth::{self, Kind};
 use bianmin_scan::{decode, Mode};
@@ -38,6 +39,12 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
         .collect();
     files.sort();
+    // MODE=card detects ID cards.
+    let mode = if std::env::var("MODE").as_deref() == Ok("card") {
+        Mode::Card
+    } else {
+        Mode::Page
+    };
     let mut total = 0.0;
     for f in &files {
         let bytes = std::fs::read(f).expect("read");
@@ -47,7 +54,7 @@ fn main() {
         let mut last = None;
         for _ in 0..runs {
             let t0 = Instant::now();
-            last = Some(detect(&raster, header.orientation, Mode::Page));
+            last = Some(detect(&raster, header.orientation, mode));
             t.push(t0.elapsed().as_secs_f64() * 1e3);
         }
         t.sort_by(f64::total_cmp);

@@ -146,6 +146,9 @@ pub struct Sampler<'a> {
     /// Oriented-to-stored map; EXIF orientations are axis swaps and flips, so it is affine:
     /// x' = m[0] x + m[1] y + m[2], y' = m[3] x + m[4] y + m[5] (exact in f32 for photo sizes).
     m: [f32; 6],
+    /// The largest column and row, as the clamps need them.
+    xmax: f32,
+    ymax: f32,
 }
 
 impl<'a> Sampler<'a> {
@@ -161,6 +164,8 @@ impl<'a> Sampler<'a> {
                 a[4] as f32,
                 a[5] as f32,
             ],
+            xmax: (r.w - 1) as f32,
+            ymax: (r.h - 1) as f32,
         }
     }
     #[inline]
@@ -174,12 +179,23 @@ impl<'a> Sampler<'a> {
     }
     pub fn get(&self, p: Point) -> f32 {
         let m = &self.m;
-        let x = (m[0] * p.x + m[1] * p.y + m[2]).clamp(0.0, (self.r.w - 1) as f32);
-        let y = (m[3] * p.x + m[4] * p.y + m[5]).clamp(0.0, (self.r.h - 1) as f32);
-        // Truncation is the floor here: both are clamped to be non-negative.
-        let (x0, y0) = (x as usize, y as usize);
+        let x = (m[0] * p.x + m[1] * p.y + m[2]).clamp(0.0, self.xmax);
+        let y = (m[3] * p.x + m[4] * p.y + m[5]).clamp(0.0, self.ymax);
+        // Truncation is the floor here: both are clamped to be non-negative. Through i32 (photo
+        // sizes are far below 2^24, so every value is exact): the conversions to and from usize
+        // cost several instructions each, and this is the inner loop of edge refinement.
+        let (xi, yi) = (x as i32, y as i32);
+        let (fx, fy) = (x - xi as f32, y - yi as f32);
+        let (x0, y0) = (xi as usize, yi as usize);
         let (x1, y1) = ((x0 + 1).min(self.r.w - 1), (y0 + 1).min(self.r.h - 1));
-        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        if self.r.ch == 1 {
+            // Luma (every grayscale scan): the same sums, without the per-pixel channel test.
+            let (d, w) = (&self.r.data, self.r.w);
+            let px = |x: usize, y: usize| d[y * w + x] as f32;
+            let a = px(x0, y0) * (1.0 - fx) + px(x1, y0) * fx;
+            let b = px(x0, y1) * (1.0 - fx) + px(x1, y1) * fx;
+            return a * (1.0 - fy) + b * fy;
+        }
         let a = self.px(x0, y0) * (1.0 - fx) + self.px(x1, y0) * fx;
         let b = self.px(x0, y1) * (1.0 - fx) + self.px(x1, y1) * fx;
         a * (1.0 - fy) + b * fy

@@ -11,6 +11,7 @@
 //! paper (or tile) on both sides and give no step, so they cannot pass for a page edge.
 
 use crate::geom::{is_convex, order_corners, polygon_area, Point};
+use crate::simd::multiversion;
 
 /// A line `x cos(phi) + y sin(phi) = rho`, `phi` pointing from its dark side to its bright side.
 #[derive(Clone, Copy, Debug)]
@@ -283,22 +284,44 @@ impl LineProfile {
     }
 }
 
+multiversion! {
+/// Sobel gradient and its magnitude at every pixel but the outermost ring (left as it is), row
+/// by row over whole slices so the loop is a straight vector loop; the sums are in the order of
+/// [`tests::sobel_reference`], so the values are the same.
+fn sobel(img: &[f32], w: usize, h: usize, mag: &mut [f32], gxs: &mut [f32], gys: &mut [f32]) {
+    if w < 3 {
+        return;
+    }
+    let n = w - 2;
+    for y in 1..h.saturating_sub(1) {
+        let (up, mid, dn) = (
+            &img[(y - 1) * w..y * w],
+            &img[y * w..(y + 1) * w],
+            &img[(y + 1) * w..(y + 2) * w],
+        );
+        let (ul, uc, ur) = (&up[..n], &up[1..n + 1], &up[2..n + 2]);
+        let (ml, mr) = (&mid[..n], &mid[2..n + 2]);
+        let (dl, dc, dr) = (&dn[..n], &dn[1..n + 1], &dn[2..n + 2]);
+        let row = y * w + 1..y * w + 1 + n;
+        let (m, gx, gy) = (&mut mag[row.clone()], &mut gxs[row.clone()], &mut gys[row]);
+        for i in 0..n {
+            let a = (ur[i] + 2.0 * mr[i] + dr[i]) - (ul[i] + 2.0 * ml[i] + dl[i]);
+            let b = (dl[i] + 2.0 * dc[i] + dr[i]) - (ul[i] + 2.0 * uc[i] + ur[i]);
+            m[i] = (a * a + b * b).sqrt();
+            gx[i] = a;
+            gy[i] = b;
+        }
+    }
+}
+}
+
 /// Edge pixels thinned along their gradient, with the gradient's direction.
 fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
     let mut mag = vec![0f32; w * h];
     // Gradient components; the angle is taken only where an edge is kept (atan2 is dear).
-    let mut grad = vec![(0f32, 0f32); w * h];
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let p = |dx: isize, dy: isize| {
-                img[(y as isize + dy) as usize * w + (x as isize + dx) as usize]
-            };
-            let gx = (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
-            let gy = (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
-            mag[y * w + x] = (gx * gx + gy * gy).sqrt();
-            grad[y * w + x] = (gx, gy);
-        }
-    }
+    let mut gxs = vec![0f32; w * h];
+    let mut gys = vec![0f32; w * h];
+    sobel(img, w, h, &mut mag, &mut gxs, &mut gys);
     // The threshold follows the photo: a quiet page on a plain table has weak edges only.
     // The 99th percentile from a histogram of whole levels (a sort of every pixel took longer
     // than the rest of this function).
@@ -327,7 +350,7 @@ fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
             if m < thr {
                 continue;
             }
-            let (gx, gy) = grad[y * w + x];
+            let (gx, gy) = (gxs[y * w + x], gys[y * w + x]);
             // Neighbour along the gradient: each unit component rounded to -1, 0 or 1.
             let step = |v: f32| (v > 0.5) as isize - (v < -0.5) as isize;
             let (sx, sy) = (step(gx / m), step(gy / m));
@@ -366,7 +389,21 @@ pub fn hough_lines(img: &[f32], w: usize, h: usize) -> Vec<Line> {
     let min_votes = (0.06 * w.min(h) as f32) as u32;
     let mut peaks: Vec<(u32, usize, usize)> = Vec::new();
     for bin in 0..BINS {
+        let row = &acc[bin * nr..(bin + 1) * nr];
+        let mut skip = 0;
         for r in 0..nr {
+            // Most cells hold a few votes at most: whole runs of 16 below the floor are passed
+            // over after one comparison of all 16.
+            if r >= skip
+                && r % 16 == 0
+                && r + 16 <= nr
+                && (row[r..r + 16].iter().fold(0, |m, &c| m.max(c)) as u32) < min_votes
+            {
+                skip = r + 16;
+            }
+            if r < skip {
+                continue;
+            }
             let v = acc[bin * nr + r] as u32;
             // Local maxima only (angle wraps round): a line's neighbouring cells are no new line.
             if v >= min_votes && r > 0 && r + 1 < nr {
@@ -400,8 +437,9 @@ pub fn hough_lines(img: &[f32], w: usize, h: usize) -> Vec<Line> {
     lines
 }
 
-fn intersect(a: &Line, b: &Line) -> Option<Point> {
-    let (ca, sa, cb, sb) = (a.phi.cos(), a.phi.sin(), b.phi.cos(), b.phi.sin());
+/// Where lines `a` and `b` cross, given each line's `(cos phi, sin phi)` (worked out once per
+/// line: the quadrilateral search intersects every line with many others).
+fn intersect(a: &Line, b: &Line, (ca, sa): (f32, f32), (cb, sb): (f32, f32)) -> Option<Point> {
     let det = ca * sb - sa * cb;
     if det.abs() < 1e-4 {
         return None;
@@ -423,6 +461,12 @@ fn angle_between(a: f32, b: f32) -> f32 {
 /// small image.
 pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point; 4], [f32; 4])> {
     let lines = hough_lines(img, w, h);
+    let cs: Vec<(f32, f32)> = lines.iter().map(|l| (l.phi.cos(), l.phi.sin())).collect();
+    // Angles between every two lines, once: the search below asks for them per combination.
+    let ang: Vec<Vec<f32>> = lines
+        .iter()
+        .map(|a| lines.iter().map(|b| angle_between(a.phi, b.phi)).collect())
+        .collect();
     // Profiles are made on first use: many lines never make a quad that passes the cheap tests.
     let mut profiles: Vec<Option<LineProfile>> = (0..lines.len()).map(|_| None).collect();
     let pi = std::f32::consts::PI;
@@ -430,7 +474,7 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
     let mut pairs = Vec::new();
     for i in 0..lines.len() {
         for j in i + 1..lines.len() {
-            if angle_between(lines[i].phi, lines[j].phi) > pi - 30f32.to_radians() {
+            if ang[i][j] > pi - 30f32.to_radians() {
                 pairs.push((i, j));
             }
         }
@@ -438,15 +482,19 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
     let mut out = Vec::new();
     for (pi_, &(a, b)) in pairs.iter().enumerate() {
         for &(c, d) in &pairs[pi_ + 1..] {
-            let t = angle_between(lines[a].phi, lines[c].phi);
+            let t = ang[a][c];
             if !(50f32.to_radians()..=130f32.to_radians()).contains(&t) {
                 continue;
             }
-            let ls = [lines[a], lines[c], lines[b], lines[d]];
-            let pts: Option<Vec<Point>> = (0..4)
-                .map(|k| intersect(&ls[k], &ls[(k + 1) % 4]))
-                .collect();
-            let Some(pts) = pts else { continue };
+            let idx = [a, c, b, d];
+            let pts: [Option<Point>; 4] = std::array::from_fn(|k| {
+                let (i, j) = (idx[k], idx[(k + 1) % 4]);
+                intersect(&lines[i], &lines[j], cs[i], cs[j])
+            });
+            let [Some(p0), Some(p1), Some(p2), Some(p3)] = pts else {
+                continue;
+            };
+            let pts = [p0, p1, p2, p3];
             let q = order_corners([pts[0], pts[1], pts[2], pts[3]]);
             if !is_convex(&q)
                 || q.iter().any(|p| {
@@ -463,15 +511,14 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
                 q.iter().map(|p| p.x).sum::<f32>() / 4.0,
                 q.iter().map(|p| p.y).sum::<f32>() / 4.0,
             );
-            if ls
+            if idx
                 .iter()
-                .any(|l| m.x * l.phi.cos() + m.y * l.phi.sin() - l.rho <= 0.0)
+                .any(|&i| m.x * cs[i].0 + m.y * cs[i].1 - lines[i].rho <= 0.0)
             {
                 continue;
             }
             // Line k + 1 runs from corner k to corner k + 1. Only quads that can pass the
             // plausibility check (half of every side) are kept.
-            let idx = [a, c, b, d];
             let mut ev = [0f32; 4];
             for k in 0..4 {
                 let li = idx[(k + 1) % 4];
@@ -498,6 +545,47 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-pixel Sobel loop [`sobel`] replaced, kept as its reference.
+    pub(super) fn sobel_reference(img: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<(f32, f32)>) {
+        let mut mag = vec![0f32; w * h];
+        let mut grad = vec![(0f32, 0f32); w * h];
+        for y in 1..h - 1 {
+            for x in 1..w - 1 {
+                let p = |dx: isize, dy: isize| {
+                    img[(y as isize + dy) as usize * w + (x as isize + dx) as usize]
+                };
+                let gx =
+                    (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
+                let gy =
+                    (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
+                mag[y * w + x] = (gx * gx + gy * gy).sqrt();
+                grad[y * w + x] = (gx, gy);
+            }
+        }
+        (mag, grad)
+    }
+
+    #[test]
+    fn sobel_matches_its_reference() {
+        let (img, w, h, _) = scene();
+        // Noise on top of the scene, so no two neighbourhoods sum alike by chance.
+        let img: Vec<f32> = img
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v + ((i * 2_654_435_761usize) >> 20) as f32 % 7.0 * 0.37)
+            .collect();
+        for (w, h) in [(w, h), (3, 3), (17, 5)] {
+            let img = &img[..w * h];
+            let (mag, grad) = sobel_reference(img, w, h);
+            let (mut m, mut gx, mut gy) = (vec![0f32; w * h], vec![0f32; w * h], vec![0f32; w * h]);
+            sobel(img, w, h, &mut m, &mut gx, &mut gy);
+            for i in 0..w * h {
+                assert_eq!(m[i].to_bits(), mag[i].to_bits(), "{w}x{h} at {i}");
+                assert_eq!((gx[i], gy[i]), grad[i], "{w}x{h} at {i}");
+            }
+        }
+    }
 
     /// The per-offset step test [`step_at`] replaced, kept as its reference.
     pub(super) fn step_at_reference(img: &[f32], w: usize, h: usize, c: Point, n: Point) -> bool {
