@@ -472,9 +472,9 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
     let pi = std::f32::consts::PI;
     // Opposite sides: normals about 180 degrees apart (bright sides facing each other).
     let mut pairs = Vec::new();
-    for i in 0..lines.len() {
-        for j in i + 1..lines.len() {
-            if ang[i][j] > pi - 30f32.to_radians() {
+    for (i, row) in ang.iter().enumerate() {
+        for (j, &a) in row.iter().enumerate().skip(i + 1) {
+            if a > pi - 30f32.to_radians() {
                 pairs.push((i, j));
             }
         }
@@ -619,7 +619,7 @@ mod tests {
         for y in (0..h).step_by(2) {
             for x in (0..w).step_by(2) {
                 for (k, frac) in [(0usize, 0.0f32), (3, 0.37), (5, 0.71)] {
-                    let a = (k as f32 * 0.785_398_2 + frac).sin_cos();
+                    let a = (k as f32 * std::f32::consts::FRAC_PI_4 + frac).sin_cos();
                     let n = Point::new(a.1, a.0);
                     let c = Point::new(x as f32 + frac, y as f32 + frac * 0.5);
                     let r = step_at_reference(&img, w, h, c, n);
