@@ -11,6 +11,7 @@
 //! paper (or tile) on both sides and give no step, so they cannot pass for a page edge.
 
 use crate::geom::{is_convex, order_corners, polygon_area, Point};
+use crate::simd::multiversion;
 
 /// A line `x cos(phi) + y sin(phi) = rho`, `phi` pointing from its dark side to its bright side.
 #[derive(Clone, Copy, Debug)]
@@ -84,48 +85,64 @@ pub fn side_evidence_above(
 /// page's own, but the page's margin lies beyond it; past a real page edge lies the background,
 /// darker than the paper (or another document, which makes the crop doubtful as well).
 pub fn paper_beyond(img: &[f32], w: usize, h: usize, q: &[Point; 4], reach: f32) -> [f32; 4] {
+    std::array::from_fn(|i| paper_beyond_side(img, w, h, q[i], q[(i + 1) % 4], reach))
+}
+
+/// Whether every side of `q` has paper beyond it along less than `limit` of its samples: the
+/// same test as `paper_beyond(..).iter().all(|&b| b < limit)`, stopping at the first side that
+/// fails (most candidates that fail it do so on their first or second side).
+pub fn nothing_beyond(
+    img: &[f32],
+    w: usize,
+    h: usize,
+    q: &[Point; 4],
+    reach: f32,
+    limit: f32,
+) -> bool {
+    (0..4).all(|i| paper_beyond_side(img, w, h, q[i], q[(i + 1) % 4], reach) < limit)
+}
+
+/// [`paper_beyond`] of the side from `a` to `b`.
+fn paper_beyond_side(img: &[f32], w: usize, h: usize, a: Point, b: Point, reach: f32) -> f32 {
     const SAMPLES: usize = 24;
-    let mut out = [0f32; 4];
-    for (i, o) in out.iter_mut().enumerate() {
-        let (a, b) = (q[i], q[(i + 1) % 4]);
-        let len = a.dist(b);
-        if len < 8.0 {
+    let len = a.dist(b);
+    if len < 8.0 {
+        return 0.0;
+    }
+    let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
+    let n = Point::new(d.y, -d.x);
+    let (mut seen, mut back) = (0usize, 0usize);
+    for k in 0..SAMPLES {
+        let t = 0.1 + 0.8 * k as f32 / (SAMPLES - 1) as f32;
+        let c = Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
+        let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+        // Paper just inside; the brightest of a few samples, so a text stroke does not count.
+        let Some(paper) = [-3.0f32, -4.0, -5.0, -6.0]
+            .iter()
+            .filter_map(|&s| at(s))
+            .reduce(f32::max)
+        else {
             continue;
-        }
-        let d = Point::new((b.x - a.x) / len, (b.y - a.y) / len);
-        let n = Point::new(d.y, -d.x);
-        let (mut seen, mut back) = (0usize, 0usize);
-        for k in 0..SAMPLES {
-            let t = 0.1 + 0.8 * k as f32 / (SAMPLES - 1) as f32;
-            let c = Point::new(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t);
-            let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
-            // Paper just inside; the brightest of a few samples, so a text stroke does not count.
-            let Some(paper) = [-3.0f32, -4.0, -5.0, -6.0]
-                .iter()
-                .filter_map(|&s| at(s))
-                .reduce(f32::max)
-            else {
-                continue;
-            };
-            seen += 1;
-            let mut dark = f32::MAX;
-            let mut s = 0.0;
-            while s <= reach {
-                let Some(v) = at(s) else { break };
-                dark = dark.min(v);
-                // Bright again after a dip: paper (or another sheet) beyond the side.
-                if dark < 0.85 * paper && v >= 0.93 * paper {
-                    back += 1;
-                    break;
-                }
-                s += 1.0;
+        };
+        seen += 1;
+        let mut dark = f32::MAX;
+        let mut s = 0.0;
+        while s <= reach {
+            let Some(v) = at(s) else { break };
+            dark = dark.min(v);
+            // Bright again after a dip: paper (or another sheet) beyond the side.
+            if dark < 0.85 * paper && v >= 0.93 * paper {
+                back += 1;
+                break;
             }
-        }
-        if seen > 0 {
-            *o = back as f32 / seen as f32;
+            s += 1.0;
         }
     }
-    out
+    if seen > 0 {
+        back as f32 / seen as f32
+    } else {
+        0.0
+    }
 }
 
 /// How light the ground just beyond the outline `q` is, as a share of the paper just inside it:
@@ -180,24 +197,30 @@ pub fn ground_ratio(img: &[f32], w: usize, h: usize, q: &[Point; 4], reach: f32)
 
 /// Whether a step edge crosses point `c` of a side whose outward normal is `n`: dark outside,
 /// bright inside, dark all the way out (not a thin line) and sharp (not a soft shadow's edge).
+///
+/// The five offsets tried read 17 distinct points along the normal (-5..=11 px); each is sampled
+/// once here instead of up to seven times per offset, with the same coordinates and arithmetic as
+/// [`tests::step_at_reference`], so the answer is the same.
 fn step_at(img: &[f32], w: usize, h: usize, c: Point, n: Point) -> bool {
-    let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+    // v[i] is the sample at distance i - 5 along the normal (None outside the image).
+    let mut v = [None; 17];
+    for (i, o) in v.iter_mut().enumerate() {
+        let s = i as f32 - 5.0;
+        *o = sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+    }
     // The side may sit a pixel or two off the true edge at this scale.
-    [-2.0f32, -1.0, 0.0, 1.0, 2.0].iter().any(|&s| {
-        let (Some(i1), Some(i2), Some(o1), Some(o2), Some(o3)) = (
-            at(s - 2.0),
-            at(s - 3.0),
-            at(s + 2.0),
-            at(s + 3.0),
-            at(s + 5.0),
-        ) else {
+    (3usize..=7).any(|k| {
+        // k = s + 5 for the offset s of the reference: s - 3 is v[k - 3], s + 9 is v[k + 9].
+        let (Some(i1), Some(i2), Some(o1), Some(o2), Some(o3)) =
+            (v[k - 2], v[k - 3], v[k + 2], v[k + 3], v[k + 5])
+        else {
             return false;
         };
         // Dark all the way out: a thin dark line has light on its far side again.
         let (inside, outside) = ((i1 + i2) / 2.0, o1.max(o2).max(o3));
         let step = inside - outside;
         // And sharp: past a soft shadow's edge the ground keeps getting darker.
-        let far = match (at(s + 7.0), at(s + 9.0)) {
+        let far = match (v[k + 7], v[k + 9]) {
             (Some(a), Some(b)) => (a + b) / 2.0,
             _ => outside,
         };
@@ -261,22 +284,44 @@ impl LineProfile {
     }
 }
 
+multiversion! {
+/// Sobel gradient and its magnitude at every pixel but the outermost ring (left as it is), row
+/// by row over whole slices so the loop is a straight vector loop; the sums are in the order of
+/// [`tests::sobel_reference`], so the values are the same.
+fn sobel(img: &[f32], w: usize, h: usize, mag: &mut [f32], gxs: &mut [f32], gys: &mut [f32]) {
+    if w < 3 {
+        return;
+    }
+    let n = w - 2;
+    for y in 1..h.saturating_sub(1) {
+        let (up, mid, dn) = (
+            &img[(y - 1) * w..y * w],
+            &img[y * w..(y + 1) * w],
+            &img[(y + 1) * w..(y + 2) * w],
+        );
+        let (ul, uc, ur) = (&up[..n], &up[1..n + 1], &up[2..n + 2]);
+        let (ml, mr) = (&mid[..n], &mid[2..n + 2]);
+        let (dl, dc, dr) = (&dn[..n], &dn[1..n + 1], &dn[2..n + 2]);
+        let row = y * w + 1..y * w + 1 + n;
+        let (m, gx, gy) = (&mut mag[row.clone()], &mut gxs[row.clone()], &mut gys[row]);
+        for i in 0..n {
+            let a = (ur[i] + 2.0 * mr[i] + dr[i]) - (ul[i] + 2.0 * ml[i] + dl[i]);
+            let b = (dl[i] + 2.0 * dc[i] + dr[i]) - (ul[i] + 2.0 * uc[i] + ur[i]);
+            m[i] = (a * a + b * b).sqrt();
+            gx[i] = a;
+            gy[i] = b;
+        }
+    }
+}
+}
+
 /// Edge pixels thinned along their gradient, with the gradient's direction.
 fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
     let mut mag = vec![0f32; w * h];
     // Gradient components; the angle is taken only where an edge is kept (atan2 is dear).
-    let mut grad = vec![(0f32, 0f32); w * h];
-    for y in 1..h - 1 {
-        for x in 1..w - 1 {
-            let p = |dx: isize, dy: isize| {
-                img[(y as isize + dy) as usize * w + (x as isize + dx) as usize]
-            };
-            let gx = (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
-            let gy = (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
-            mag[y * w + x] = (gx * gx + gy * gy).sqrt();
-            grad[y * w + x] = (gx, gy);
-        }
-    }
+    let mut gxs = vec![0f32; w * h];
+    let mut gys = vec![0f32; w * h];
+    sobel(img, w, h, &mut mag, &mut gxs, &mut gys);
     // The threshold follows the photo: a quiet page on a plain table has weak edges only.
     // The 99th percentile from a histogram of whole levels (a sort of every pixel took longer
     // than the rest of this function).
@@ -305,7 +350,7 @@ fn edges(img: &[f32], w: usize, h: usize) -> Vec<(u16, u16, f32)> {
             if m < thr {
                 continue;
             }
-            let (gx, gy) = grad[y * w + x];
+            let (gx, gy) = (gxs[y * w + x], gys[y * w + x]);
             // Neighbour along the gradient: each unit component rounded to -1, 0 or 1.
             let step = |v: f32| (v > 0.5) as isize - (v < -0.5) as isize;
             let (sx, sy) = (step(gx / m), step(gy / m));
@@ -344,7 +389,21 @@ pub fn hough_lines(img: &[f32], w: usize, h: usize) -> Vec<Line> {
     let min_votes = (0.06 * w.min(h) as f32) as u32;
     let mut peaks: Vec<(u32, usize, usize)> = Vec::new();
     for bin in 0..BINS {
+        let row = &acc[bin * nr..(bin + 1) * nr];
+        let mut skip = 0;
         for r in 0..nr {
+            // Most cells hold a few votes at most: whole runs of 16 below the floor are passed
+            // over after one comparison of all 16.
+            if r >= skip
+                && r % 16 == 0
+                && r + 16 <= nr
+                && (row[r..r + 16].iter().fold(0, |m, &c| m.max(c)) as u32) < min_votes
+            {
+                skip = r + 16;
+            }
+            if r < skip {
+                continue;
+            }
             let v = acc[bin * nr + r] as u32;
             // Local maxima only (angle wraps round): a line's neighbouring cells are no new line.
             if v >= min_votes && r > 0 && r + 1 < nr {
@@ -378,8 +437,9 @@ pub fn hough_lines(img: &[f32], w: usize, h: usize) -> Vec<Line> {
     lines
 }
 
-fn intersect(a: &Line, b: &Line) -> Option<Point> {
-    let (ca, sa, cb, sb) = (a.phi.cos(), a.phi.sin(), b.phi.cos(), b.phi.sin());
+/// Where lines `a` and `b` cross, given each line's `(cos phi, sin phi)` (worked out once per
+/// line: the quadrilateral search intersects every line with many others).
+fn intersect(a: &Line, b: &Line, (ca, sa): (f32, f32), (cb, sb): (f32, f32)) -> Option<Point> {
     let det = ca * sb - sa * cb;
     if det.abs() < 1e-4 {
         return None;
@@ -401,14 +461,20 @@ fn angle_between(a: f32, b: f32) -> f32 {
 /// small image.
 pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point; 4], [f32; 4])> {
     let lines = hough_lines(img, w, h);
+    let cs: Vec<(f32, f32)> = lines.iter().map(|l| (l.phi.cos(), l.phi.sin())).collect();
+    // Angles between every two lines, once: the search below asks for them per combination.
+    let ang: Vec<Vec<f32>> = lines
+        .iter()
+        .map(|a| lines.iter().map(|b| angle_between(a.phi, b.phi)).collect())
+        .collect();
     // Profiles are made on first use: many lines never make a quad that passes the cheap tests.
     let mut profiles: Vec<Option<LineProfile>> = (0..lines.len()).map(|_| None).collect();
     let pi = std::f32::consts::PI;
     // Opposite sides: normals about 180 degrees apart (bright sides facing each other).
     let mut pairs = Vec::new();
-    for i in 0..lines.len() {
-        for j in i + 1..lines.len() {
-            if angle_between(lines[i].phi, lines[j].phi) > pi - 30f32.to_radians() {
+    for (i, row) in ang.iter().enumerate() {
+        for (j, &a) in row.iter().enumerate().skip(i + 1) {
+            if a > pi - 30f32.to_radians() {
                 pairs.push((i, j));
             }
         }
@@ -416,15 +482,19 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
     let mut out = Vec::new();
     for (pi_, &(a, b)) in pairs.iter().enumerate() {
         for &(c, d) in &pairs[pi_ + 1..] {
-            let t = angle_between(lines[a].phi, lines[c].phi);
+            let t = ang[a][c];
             if !(50f32.to_radians()..=130f32.to_radians()).contains(&t) {
                 continue;
             }
-            let ls = [lines[a], lines[c], lines[b], lines[d]];
-            let pts: Option<Vec<Point>> = (0..4)
-                .map(|k| intersect(&ls[k], &ls[(k + 1) % 4]))
-                .collect();
-            let Some(pts) = pts else { continue };
+            let idx = [a, c, b, d];
+            let pts: [Option<Point>; 4] = std::array::from_fn(|k| {
+                let (i, j) = (idx[k], idx[(k + 1) % 4]);
+                intersect(&lines[i], &lines[j], cs[i], cs[j])
+            });
+            let [Some(p0), Some(p1), Some(p2), Some(p3)] = pts else {
+                continue;
+            };
+            let pts = [p0, p1, p2, p3];
             let q = order_corners([pts[0], pts[1], pts[2], pts[3]]);
             if !is_convex(&q)
                 || q.iter().any(|p| {
@@ -441,15 +511,14 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
                 q.iter().map(|p| p.x).sum::<f32>() / 4.0,
                 q.iter().map(|p| p.y).sum::<f32>() / 4.0,
             );
-            if ls
+            if idx
                 .iter()
-                .any(|l| m.x * l.phi.cos() + m.y * l.phi.sin() - l.rho <= 0.0)
+                .any(|&i| m.x * cs[i].0 + m.y * cs[i].1 - lines[i].rho <= 0.0)
             {
                 continue;
             }
             // Line k + 1 runs from corner k to corner k + 1. Only quads that can pass the
             // plausibility check (half of every side) are kept.
-            let idx = [a, c, b, d];
             let mut ev = [0f32; 4];
             for k in 0..4 {
                 let li = idx[(k + 1) % 4];
@@ -476,6 +545,92 @@ pub fn line_quads(img: &[f32], w: usize, h: usize, min_area: f32) -> Vec<([Point
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-pixel Sobel loop [`sobel`] replaced, kept as its reference.
+    pub(super) fn sobel_reference(img: &[f32], w: usize, h: usize) -> (Vec<f32>, Vec<(f32, f32)>) {
+        let mut mag = vec![0f32; w * h];
+        let mut grad = vec![(0f32, 0f32); w * h];
+        for y in 1..h - 1 {
+            for x in 1..w - 1 {
+                let p = |dx: isize, dy: isize| {
+                    img[(y as isize + dy) as usize * w + (x as isize + dx) as usize]
+                };
+                let gx =
+                    (p(1, -1) + 2.0 * p(1, 0) + p(1, 1)) - (p(-1, -1) + 2.0 * p(-1, 0) + p(-1, 1));
+                let gy =
+                    (p(-1, 1) + 2.0 * p(0, 1) + p(1, 1)) - (p(-1, -1) + 2.0 * p(0, -1) + p(1, -1));
+                mag[y * w + x] = (gx * gx + gy * gy).sqrt();
+                grad[y * w + x] = (gx, gy);
+            }
+        }
+        (mag, grad)
+    }
+
+    #[test]
+    fn sobel_matches_its_reference() {
+        let (img, w, h, _) = scene();
+        // Noise on top of the scene, so no two neighbourhoods sum alike by chance.
+        let img: Vec<f32> = img
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| v + ((i * 2_654_435_761usize) >> 20) as f32 % 7.0 * 0.37)
+            .collect();
+        for (w, h) in [(w, h), (3, 3), (17, 5)] {
+            let img = &img[..w * h];
+            let (mag, grad) = sobel_reference(img, w, h);
+            let (mut m, mut gx, mut gy) = (vec![0f32; w * h], vec![0f32; w * h], vec![0f32; w * h]);
+            sobel(img, w, h, &mut m, &mut gx, &mut gy);
+            for i in 0..w * h {
+                assert_eq!(m[i].to_bits(), mag[i].to_bits(), "{w}x{h} at {i}");
+                assert_eq!((gx[i], gy[i]), grad[i], "{w}x{h} at {i}");
+            }
+        }
+    }
+
+    /// The per-offset step test [`step_at`] replaced, kept as its reference.
+    pub(super) fn step_at_reference(img: &[f32], w: usize, h: usize, c: Point, n: Point) -> bool {
+        let at = |s: f32| sample(img, w, h, c.x + n.x * s, c.y + n.y * s);
+        [-2.0f32, -1.0, 0.0, 1.0, 2.0].iter().any(|&s| {
+            let (Some(i1), Some(i2), Some(o1), Some(o2), Some(o3)) = (
+                at(s - 2.0),
+                at(s - 3.0),
+                at(s + 2.0),
+                at(s + 3.0),
+                at(s + 5.0),
+            ) else {
+                return false;
+            };
+            let (inside, outside) = ((i1 + i2) / 2.0, o1.max(o2).max(o3));
+            let step = inside - outside;
+            let far = match (at(s + 7.0), at(s + 9.0)) {
+                (Some(a), Some(b)) => (a + b) / 2.0,
+                _ => outside,
+            };
+            step >= (0.08 * inside).max(6.0) && (o1 + o2) / 2.0 - far < 0.5 * step
+        })
+    }
+
+    #[test]
+    fn step_test_matches_its_reference() {
+        // Every pixel and a few sub-pixel points of the scene (edges, the rule, the ground, the
+        // image border), in eight directions.
+        let (img, w, h, _) = scene();
+        let mut hits = 0;
+        for y in (0..h).step_by(2) {
+            for x in (0..w).step_by(2) {
+                for (k, frac) in [(0usize, 0.0f32), (3, 0.37), (5, 0.71)] {
+                    let a = (k as f32 * std::f32::consts::FRAC_PI_4 + frac).sin_cos();
+                    let n = Point::new(a.1, a.0);
+                    let c = Point::new(x as f32 + frac, y as f32 + frac * 0.5);
+                    let r = step_at_reference(&img, w, h, c, n);
+                    assert_eq!(step_at(&img, w, h, c, n), r, "at {c:?} normal {n:?}");
+                    hits += r as usize;
+                }
+            }
+        }
+        // The scene has edges: both answers occur.
+        assert!(hits > 50, "{hits}");
+    }
 
     /// A bright tilted rectangle on a dark ground, with a thin dark rule inside it.
     fn scene() -> (Vec<f32>, usize, usize, [Point; 4]) {

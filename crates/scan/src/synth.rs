@@ -203,8 +203,11 @@ pub fn varied(seed: u64, raw_size: (u32, u32)) -> Spec {
     } else {
         0.0
     };
+    // Cards from small in the frame to nearly filling it: an agent photographing an ID card
+    // up close is as common as one at arm's length (a single draw either way, so the other
+    // photos of every seed range stay as they were).
     let fill = if card {
-        r.gen_range(0.3..0.6)
+        r.gen_range(0.3..0.9)
     } else if second_doc {
         r.gen_range(0.55..0.72)
     } else {
