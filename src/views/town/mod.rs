@@ -24,6 +24,7 @@ mod actions;
 pub mod case;
 pub mod check;
 mod clock;
+pub mod county;
 mod materials;
 pub mod operator;
 pub mod pages;
