@@ -206,8 +206,11 @@ fn start_chromedriver() -> anyhow::Result<ChromeDriver> {
     let mut lines = std::io::BufReader::new(out).lines();
     loop {
         match lines.next() {
-            Some(line) if line?.contains("started successfully") => break,
-            Some(_) => {}
+            Some(line) => {
+                if line?.contains("started successfully") {
+                    break;
+                }
+            }
             None => anyhow::bail!("chromedriver exited before it was ready"),
         }
     }
