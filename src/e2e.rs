@@ -44,6 +44,13 @@ pub const CORRECTION_NOTE: &str = "照片不清楚，请重拍一张";
 pub const RESULT: &str = "已批准，低保证明随件邮寄";
 pub const CARRIER: &str = "中国邮政EMS";
 pub const TRACKING: &str = "1151234567890";
+/// The chain to the county: the town forwards the simple case with this note, the county office
+/// (the test drives its pages in Chromium) asks for this, the tablet answers with the reply, and
+/// the county completes it with this result, which the phone and the resident page show.
+pub const COUNTY_NOTE: &str = "材料齐全，请县里审批";
+pub const COUNTY_REQUEST: &str = "请补充申请人户口簿本人页";
+pub const COUNTY_REPLY: &str = "户口簿本人页已补交，请核对";
+pub const COUNTY_RESULT: &str = "准予办理，县里已出具证明";
 /// The town's two staff accounts (name, PIN): the first asks for the correction, the second
 /// takes the tablet over (换人) and accepts and completes the case.
 pub const STAFF: [(&str, &str); 2] = [("张窗口", "204816"), ("李窗口", "580317")];
@@ -854,7 +861,9 @@ async fn scenario(originals: std::sync::Arc<crate::capture::pipeline::Originals>
     both_sizes("home-done").await?;
 
     // A simple item, filed the same way and counted by the same rules.
-    file_simple_case(&photo, &mut shots).await?;
+    let simple = file_simple_case(&photo, &mut shots).await?;
+    // The town forwards it to the county, which decides it; the result comes back here.
+    county_result(&simple).await?;
     // The applicant listed among the household's insured people with one tap.
     applicant_as_member().await?;
     Ok(())
@@ -918,7 +927,7 @@ async fn photograph_missing(
 }
 
 /// Files [`SIMPLE_ITEM`] from the home screen to its receipt, counting what the agent does.
-async fn file_simple_case(photo: &str, shots: &mut usize) -> Step {
+async fn file_simple_case(photo: &str, shots: &mut usize) -> Result<String, String> {
     let catalog = Catalog::embedded().map_err(|e| e.to_string())?;
     let item = catalog.item(SIMPLE_ITEM).ok_or("simple item missing")?;
     let guide = item.guide.clone().ok_or("simple item has no guide")?;
@@ -947,10 +956,39 @@ async fn file_simple_case(photo: &str, shots: &mut usize) -> Step {
         filing,
     )?;
     wait_el("#receipt .qr svg").await?;
+    let case_id = text("#receipt-case").await?;
     click("#receipt-done").await?;
     wait_el("#go-items").await?;
     tracing::info!(%number, "e2e: simple case filed with the number read from the card");
-    Ok(())
+    Ok(case_id)
+}
+
+/// The simple case went to the county (转县), which asked the town for more and then completed
+/// it: the phone shows the county's result, and writes the case's resident link for the test to
+/// open in Chromium. Ends on the home screen.
+async fn county_result(case_id: &str) -> Step {
+    click("#go-outbox").await?;
+    let row = format!(".case-row[data-case='{case_id}']");
+    wait_el(&row).await?;
+    sync_until(
+        &format!("document.querySelector(\"{row}\").dataset.state === 'completed'"),
+        "the county's 办结 arrives",
+    )
+    .await?;
+    click(&row).await?;
+    wait_el("#completed").await?;
+    let done = text("#completed").await?;
+    if !done.contains(COUNTY_RESULT) {
+        return Err(format!("the county's result is not shown: {done}"));
+    }
+    both_sizes("case-county").await?;
+    click("#show-receipt").await?;
+    wait_el("#receipt .qr svg").await?;
+    let url = read("return document.querySelector('#receipt .qr').dataset.url;").await?;
+    let url = url.as_str().ok_or("no receipt url")?.to_string();
+    std::fs::write(out_dir().join("county-receipt-url.txt"), &url).map_err(|e| e.to_string())?;
+    click("#receipt-done").await?;
+    wait_el("#go-items").await
 }
 
 /// Photographs the front of the applicant's ID card (`BIANMIN_E2E_CARD`, a generated card the
@@ -1353,7 +1391,84 @@ async fn town_scenario() -> Step {
     click("#confirm-act").await?;
     wait_el("#case-state[data-state='delivered']").await?;
     both_sizes("town-delivered").await?;
-    Ok(())
+    county_chain().await?;
+    window_intake().await
+}
+
+/// 转县: the village's simple case is accepted and forwarded to the county office; the county
+/// (driven by the test in Chromium) asks for more, which the inbox flags and the case's county box
+/// shows; the tablet answers it (重新报送县里) and sees the county's 办结 come back.
+async fn county_chain() -> Step {
+    click("#back-inbox").await?;
+    let received = ".town .case-row[data-state='received'][data-version='1']";
+    press_until(
+        "#inbox-refresh",
+        &format!("document.querySelector(\"{received}\")"),
+        "the simple case in the inbox",
+    )
+    .await?;
+    let case_id = read(&format!(
+        "return document.querySelector(\"{received}\").dataset.case;"
+    ))
+    .await?
+    .as_str()
+    .unwrap_or_default()
+    .to_string();
+    let row = format!(".town .case-row[data-case='{case_id}']");
+    click(&row).await?;
+    wait_el("#case-state[data-state='received']").await?;
+    click("#act-accept").await?;
+    click("#confirm-act").await?;
+    wait_el("#case-state[data-state='accepted']").await?;
+    fill("#staff-text", COUNTY_NOTE).await?;
+    click("#act-forward").await?;
+    click("#confirm-act").await?;
+    wait_el("#case-state[data-state='forwarded']").await?;
+    wait_el("#county[data-status='待受理']").await?;
+    click("#back-inbox").await?;
+
+    // The county's 要求补正: a badge on the row, the request in the case's county box.
+    press_until(
+        "#inbox-refresh",
+        &format!("document.querySelector(\"{row} .county-request\")"),
+        "the county's 要求补正 on the inbox row",
+    )
+    .await?;
+    click(&row).await?;
+    wait_el("#county-request").await?;
+    let asked = text("#county-request-note").await?;
+    if asked != COUNTY_REQUEST {
+        return Err(format!("the county's request is not shown: {asked}"));
+    }
+    both_sizes_showing("town-county-request", "#county-request").await?;
+    // An empty reply is not sent; the reply is, after 确认.
+    click("#county-resend").await?;
+    wait_el("#county-reply-empty").await?;
+    fill("#county-reply", COUNTY_REPLY).await?;
+    click("#county-resend").await?;
+    click("#county-confirm-ok").await?;
+    wait_el("#county-message.ok").await?;
+    wait_el("#county[data-status='县已受理']").await?;
+
+    // The county completes it: the row and the box show the decision.
+    click("#back-inbox").await?;
+    press_until(
+        "#inbox-refresh",
+        &format!("document.querySelector(\"{row}[data-state='completed']\")"),
+        "the county's 办结 in the inbox",
+    )
+    .await?;
+    click(&row).await?;
+    wait_el("#county-decided").await?;
+    click("#back-inbox").await?;
+    wait_el("#open-window").await
+}
+
+/// 窗口收件: the screen where a clerk takes in a case from a resident at the counter.
+async fn window_intake() -> Step {
+    click("#open-window").await?;
+    wait_el("#window-items .item-row").await?;
+    both_sizes("town-window-intake").await
 }
 
 /// Picks `person` on the 谁在办理 screen and enters their PIN (two taps and the digits).

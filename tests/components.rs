@@ -1364,3 +1364,80 @@ async fn a_window_case_uses_the_phones_form_and_sends_to_the_town_instead_of_sea
     assert!(!html.contains("id=\"submit\""), "{html}");
     assert_eq!(book.outbox().queued(), 0, "nothing waits in an outbox");
 }
+
+#[derive(Props, Clone, PartialEq)]
+struct CountyHarness {
+    view: bianmin_protocol::county::CountyView,
+}
+
+#[allow(non_snake_case)]
+fn CountyWrapper(h: CountyHarness) -> Element {
+    use bianmin::views::town::county::CountyBox;
+    rsx! { CountyBox { view: h.view.clone(), busy: false, message: None, send: move |_| {} } }
+}
+
+fn render_county(view: bianmin_protocol::county::CountyView) -> String {
+    let mut dom = VirtualDom::new_with_props(CountyWrapper, CountyHarness { view });
+    dom.rebuild_in_place();
+    dioxus_ssr::render(&dom)
+}
+
+fn county_view() -> bianmin_protocol::county::CountyView {
+    use bianmin_protocol::county::{CountyStepView, CountyView};
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-30T02:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    let step = |by: &str, note: &str| CountyStepView {
+        by: by.into(),
+        at,
+        note: note.into(),
+    };
+    CountyView {
+        office: "approval_centre".into(),
+        office_name: "襄垣县行政审批服务中心".into(),
+        forwarded: step("李窗口 (T1)", "材料齐全，请县里审批"),
+        accepted: Some(step("襄垣县行政审批服务中心·赵审批", "")),
+        deadline: chrono::NaiveDate::from_ymd_opt(2026, 12, 14),
+        request: Some(step("襄垣县行政审批服务中心·赵审批", "请补充户口簿本人页")),
+        decided: None,
+        status: "待镇里补正".into(),
+    }
+}
+
+#[test]
+fn the_county_box_shows_the_countys_request_and_asks_for_a_reply() {
+    let html = render_county(county_view());
+    for want in [
+        "襄垣县行政审批服务中心",
+        "待镇里补正",
+        "转县：李窗口 (T1)，2026-11-30 10:00；说明：材料齐全，请县里审批",
+        "办结期限 2026-12-14",
+        "id=\"county-request\"",
+        "县要求补正",
+        "请补充户口簿本人页",
+        "id=\"county-reply\"",
+        "重新报送县里",
+    ] {
+        assert!(html.contains(want), "county box lacks {want}: {html}");
+    }
+    assert!(!html.contains("county-decided"), "{html}");
+
+    // Answered and decided: no request, no reply form, the decision with its author.
+    let mut v = county_view();
+    v.request = None;
+    v.decided = Some(bianmin_protocol::county::CountyStepView {
+        by: "襄垣县行政审批服务中心·赵审批".into(),
+        at: v.forwarded.at,
+        note: "准予办理".into(),
+    });
+    v.status = "已办结".into();
+    let html = render_county(v);
+    assert!(
+        html.contains("县里的决定：襄垣县行政审批服务中心·赵审批") && html.contains("准予办理"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("county-reply") && !html.contains("county-request"),
+        "{html}"
+    );
+}

@@ -13,6 +13,13 @@
 //! of 1.3 (`GDK_DPI_SCALE`); the village reads the simple case's ID number from a generated card
 //! photo and lists the applicant as a V32 member with one tap; the village side records what filing
 //! the case took (`target/e2e/taps.txt`), which the test prints.
+//!
+//! Three levels: the tablet forwards the village's second (simple) case to the county office
+//! (转县); the test plays the county in headless Chromium (chromedriver, as the town's browser
+//! tests do): it signs in to the office's inbox, accepts the case and asks for 补正; the tablet sees
+//! the request (flagged in its inbox, shown in the case's county box) and answers it; the county
+//! completes the case, which reaches the phone and the resident page (opened in Chromium). The
+//! case's whole timeline (village agent, town person by PIN, county person) is printed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -170,6 +177,187 @@ fn axe_script() -> PathBuf {
     p
 }
 
+/// chromedriver on a free loopback port, killed on drop.
+struct ChromeDriver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_chromedriver() -> anyhow::Result<ChromeDriver> {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut child = Command::new("/usr/bin/chromedriver")
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    // Ready when it says so on stdout: no sleeping.
+    let out = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(out).lines();
+    loop {
+        match lines.next() {
+            Some(line) => {
+                if line?.contains("started successfully") {
+                    break;
+                }
+            }
+            None => anyhow::bail!("chromedriver exited before it was ready"),
+        }
+    }
+    // Keep draining its stdout so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(ChromeDriver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// The county office's side of the chain, in headless Chromium: waits for the forwarded case,
+/// signs in as `name`, accepts it and asks for 补正, waits for the tablet's reply, completes it,
+/// then opens the resident page the phone wrote (`county-receipt-url.txt`). Screenshots
+/// `county-inbox.png`, `county-case.png` and `resident-county.png`. Returns the case number.
+async fn county_office(
+    server: &str,
+    town: &bianmin_town::AppState,
+    name: &str,
+    password: &str,
+    out: &Path,
+) -> anyhow::Result<String> {
+    use fantoccini::{ClientBuilder, Locator};
+    let forwarded = |done: &dyn Fn(&bianmin_town::store::CountyHandling) -> bool| {
+        let mut found = None;
+        poll("the case at the county", Duration::from_secs(900), || {
+            found = town
+                .store
+                .cases()
+                .unwrap()
+                .into_iter()
+                .find(|c| c.county.as_ref().is_some_and(done))
+                .map(|c| c.case.id);
+            found.is_some()
+        });
+        found.expect("polled until found")
+    };
+    let id = forwarded(&|_: &bianmin_town::store::CountyHandling| true);
+    let driver = start_chromedriver()?;
+    let profile = tempfile::tempdir()?;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync",
+                "--disable-dev-shm-usage", "--lang=zh-CN", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }),
+    );
+    let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await?;
+    let shot = |file: &'static str| {
+        let c = c.clone();
+        async move {
+            std::fs::write(out.join(file), c.screenshot().await?)?;
+            anyhow::Ok(())
+        }
+    };
+    let decide = |action: &'static str, text: &'static str| {
+        let c = c.clone();
+        async move {
+            let form = c
+                .find(Locator::Css(&format!(
+                    "form:has(input[name=action][value={action}])"
+                )))
+                .await?;
+            if !text.is_empty() {
+                form.find(Locator::Css("textarea[name=text]"))
+                    .await?
+                    .send_keys(text)
+                    .await?;
+            }
+            form.find(Locator::Css("button[type=submit]"))
+                .await?
+                .click()
+                .await?;
+            anyhow::Ok(())
+        }
+    };
+    let result = async {
+        c.goto(&format!("{server}/county/inbox")).await?;
+        c.wait()
+            .for_element(Locator::Css("input[name=password]"))
+            .await?;
+        c.find(Locator::Css("input[name=name]"))
+            .await?
+            .send_keys(name)
+            .await?;
+        c.find(Locator::Css("input[name=password]"))
+            .await?
+            .send_keys(password)
+            .await?;
+        c.find(Locator::Css("button[type=submit]"))
+            .await?
+            .click()
+            .await?;
+        c.wait().for_element(Locator::LinkText(&id)).await?;
+        shot("county-inbox.png").await?;
+        c.find(Locator::LinkText(&id)).await?.click().await?;
+        c.wait().for_element(Locator::Css("#accept")).await?;
+        shot("county-case.png").await?;
+        decide("accept", "").await?;
+        c.wait().for_element(Locator::Css("#complete")).await?;
+        decide("request_more", bianmin::e2e::COUNTY_REQUEST).await?;
+        c.wait().for_element(Locator::Css("p.bad")).await?;
+        // The tablet answers (重新报送县里): the request is closed with its reply as the note.
+        forwarded(&|h: &bianmin_town::store::CountyHandling| {
+            h.request.is_none() && h.note == bianmin::e2e::COUNTY_REPLY
+        });
+        c.refresh().await?;
+        c.wait().for_element(Locator::Css("#complete")).await?;
+        c.find(Locator::Css("#complete select[name=delivery]"))
+            .await?
+            .select_by_value("agent_delivery")
+            .await?;
+        decide("complete", bianmin::e2e::COUNTY_RESULT).await?;
+        c.wait()
+            .for_element(Locator::XPath("//strong[@id='state' and text()='已办结']"))
+            .await?;
+        // The resident page of the case, from the link the phone shows once the result is in.
+        let link = out.join("county-receipt-url.txt");
+        poll(
+            "the phone to show the county's result",
+            Duration::from_secs(600),
+            || link.exists(),
+        );
+        c.set_window_size(390, 844).await?;
+        c.goto(&std::fs::read_to_string(&link)?).await?;
+        let page = c.source().await?;
+        anyhow::ensure!(
+            page.contains("已办结") && page.contains(bianmin::e2e::COUNTY_RESULT),
+            "the resident page lacks the county's result"
+        );
+        shot("resident-county.png").await?;
+        anyhow::Ok(())
+    }
+    .await;
+    c.close().await?;
+    result.map(|()| id)
+}
+
 /// Polls `cond` until it holds, failing after `limit` (a deadline, not a pause).
 fn poll(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -189,6 +377,14 @@ fn village_case_with_correction_from_form_to_receipt() {
     std::fs::create_dir_all(&out).unwrap();
     let _ = std::fs::remove_file(out.join("receipt-url.txt"));
     let _ = std::fs::remove_file(out.join("taps.txt"));
+    for stale in [
+        "county-receipt-url.txt",
+        "county-inbox.png",
+        "county-case.png",
+        "resident-county.png",
+    ] {
+        let _ = std::fs::remove_file(out.join(stale));
+    }
     let town_dir = tmp.path().join("town");
     std::fs::create_dir_all(&town_dir).unwrap();
     let (server, town) = start_town(&town_dir);
@@ -198,6 +394,35 @@ fn village_case_with_correction_from_form_to_receipt() {
         bianmin_town::staff::add_staff(town.admin.as_ref(), TOWN, name, pin).unwrap();
     }
     let enrolled = |role: DeviceRole| town.store.devices().unwrap().iter().any(|d| d.role == role);
+    // The county office the simple item goes to, with one staff account; it works in Chromium,
+    // on its own thread, for as long as the apps take.
+    let catalog = bianmin_engine::catalog::Catalog::embedded().unwrap();
+    let office = catalog
+        .receiver_for(bianmin::e2e::SIMPLE_ITEM)
+        .expect("the catalog names a county office")
+        .clone();
+    const COUNTY_PERSON: &str = "赵审批";
+    let password = bianmin_town::county_inbox::add_staff(
+        town.admin.as_ref(),
+        catalog.receivers(),
+        COUNTY_PERSON,
+        &office.key,
+    )
+    .unwrap();
+    let county = {
+        let (server, town, out) = (server.clone(), town.clone(), out.clone());
+        std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .unwrap()
+                .block_on(county_office(
+                    &server,
+                    &town,
+                    COUNTY_PERSON,
+                    &password,
+                    &out,
+                ))
+        })
+    };
 
     // The village phone first; the tablet once the phone has enrolled, so the two `xvfb-run -a`
     // never race for the same free display number.
@@ -280,8 +505,8 @@ fn village_case_with_correction_from_form_to_receipt() {
         "only the phone and the tablet are enrolled"
     );
     let cases = town.store.cases().unwrap();
-    // The driver also files a simple item at the end (to count its taps); that case may or
-    // may not have been uploaded yet when the phone exits.
+    // The driver also files a simple item (to count its taps), which the town forwards to the
+    // county.
     let scenario: Vec<_> = cases
         .iter()
         .filter(|c| c.case.item == bianmin::e2e::ITEM)
@@ -292,6 +517,55 @@ fn village_case_with_correction_from_form_to_receipt() {
             |c| [bianmin::e2e::ITEM, bianmin::e2e::SIMPLE_ITEM].contains(&c.case.item.as_str())
         ),
         "only the scenario's two items were filed"
+    );
+    // The county's side ran to the end, and its case went all the way: the whole timeline.
+    let county_case = county
+        .join()
+        .expect("the county thread")
+        .expect("the county office in Chromium");
+    let sc = town
+        .store
+        .case(&county_case)
+        .unwrap()
+        .expect("the county's case");
+    assert_eq!(sc.case.item, bianmin::e2e::SIMPLE_ITEM);
+    assert_eq!(sc.case.state, CaseState::Completed);
+    let county_person = format!("{}·{COUNTY_PERSON}", office.name);
+    eprintln!("e2e: timeline of {county_case} (village → town → county → village):");
+    for s in &sc.case.history {
+        eprintln!(
+            "  {} {} → {} · {}{}",
+            bianmin_town::time::china_time(s.at),
+            s.from.label(),
+            s.to.label(),
+            s.by,
+            if s.note.is_empty() {
+                String::new()
+            } else {
+                format!("：{}", s.note)
+            }
+        );
+    }
+    let [_, (town_person, _)] = bianmin::e2e::STAFF;
+    for (who, what) in [
+        (format!("{town_person} ({})", tablet_dev.id), "转县"),
+        (county_person.clone(), "县要求补正"),
+        (
+            format!("{town_person} ({})", tablet_dev.id),
+            "补正后重新报送县里",
+        ),
+        (county_person.clone(), "办结"),
+    ] {
+        assert!(
+            sc.case.history.iter().any(|h| h.by == who
+                && (h.note.contains(what)
+                    || (what == "办结" && h.to == CaseState::Completed)
+                    || (what == "转县" && h.to == CaseState::Forwarded))),
+            "no {what} by {who} in the timeline"
+        );
+    }
+    assert!(
+        matches!(&sc.case.last_decision, Some(Decision::Completed { result, .. }) if result == bianmin::e2e::COUNTY_RESULT)
     );
     let c = &scenario[0].case;
     assert_eq!((c.version, c.state), (2, CaseState::Delivered));
@@ -394,11 +668,19 @@ fn village_case_with_correction_from_form_to_receipt() {
         "town-material",
         "town-completed",
         "town-delivered",
+        "town-county-request",
+        "town-window-intake",
+        "case-county",
     ] {
         for size in ["phone", "tablet"] {
             let p = out.join(format!("{name}-{size}.png"));
             assert!(p.exists(), "missing screenshot {}", p.display());
         }
+    }
+
+    for name in ["county-inbox", "county-case", "resident-county"] {
+        let p = out.join(format!("{name}.png"));
+        assert!(p.exists(), "missing screenshot {}", p.display());
     }
 
     let url = std::fs::read_to_string(out.join("receipt-url.txt")).unwrap();

@@ -908,6 +908,16 @@ impl Transport {
             .await
     }
 
+    /// `GET /v1/cases/{id}/county` for town staff: the county side of a forwarded case (office,
+    /// 县受理, an open 要求补正, the decision). A case never forwarded is `not_forwarded` (404).
+    pub async fn county(
+        &self,
+        id: &str,
+    ) -> Result<bianmin_protocol::county::CountyView, TransportError> {
+        self.call(Method::GET, &format!("/v1/cases/{id}/county"), None)
+            .await
+    }
+
     /// `POST /v1/cases/{id}/clock` for town staff: pause for an outside step, resume, or ask
     /// the county for an extension. Answers with the clock as it is afterwards.
     pub async fn clock_action(

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod bad_review;
 pub mod clock;
+pub mod county;
 pub mod sync;
 pub mod window;
 

@@ -264,6 +264,9 @@ pub struct InboxRow {
     /// The county's latest 催办.
     #[serde(default)]
     pub pressed: Option<crate::clock::PressNote>,
+    /// The county office has asked the town for more (县要求补正) and waits for its reply.
+    #[serde(default)]
+    pub county_request: bool,
 }
 
 /// One page of the town inbox (`GET /v1/inbox/page`).

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod clock;
 pub mod county_catalog;
 pub mod county_inbox;
+pub mod county_status;
 pub mod digest;
 pub mod divisions;
 pub mod edge;
@@ -294,6 +295,7 @@ pub fn app(state: AppState) -> Router {
         .merge(staff::routes())
         .merge(window::routes())
         .merge(clock::device_routes())
+        .merge(county_status::device_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

@@ -1120,6 +1120,11 @@ fn inbox_row(
         waiting_too_long: crate::clock::waiting_too_long(sc, today, cal, &state.clock),
         // A 催办 concerns the open case; once decided it stays on the timeline only.
         pressed: crate::clock::countdown(sc, today, cal).and_then(|_| crate::clock::pressed(sc)),
+        county_request: sc.case.state == CaseState::Forwarded
+            && sc
+                .county
+                .as_ref()
+                .is_some_and(|h| h.request.is_some() && h.decided.is_none()),
         case_id: sc.case.id.clone(),
         version: sc.case.version,
         village: sc.case.village.clone(),
@@ -1371,6 +1376,13 @@ pub async fn act(
     crate::county_inbox::town_may(&sc, &req.action)?;
     if let (CaseState::Forwarded, TownAction::Forward { note }) = (sc.case.state, &req.action) {
         // The county asked for more (要求补正) and the town sends the case up again: no new state.
+        // The reply is what the county reads of the town's 补正, so it may not be empty.
+        if note.trim().is_empty() {
+            return Err(ApiError::unprocessable(
+                "empty_reply",
+                "请写明补正了什么（回复县里的内容）",
+            ));
+        }
         let by = crate::staff::acting_person(&state, &d, &req.staff, req.pin.as_deref()).await?;
         crate::county_inbox::send_up_again(&mut sc, &by, note, Utc::now());
         let audit = AuditDraft::new(&by, "forward_again", Some(&id), note.clone());

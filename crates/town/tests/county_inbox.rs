@@ -173,6 +173,8 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
 
         // Town: 受理, then 转县 with a note; the item goes to the default office.
         town.act(&id, &act(TownAction::Accept)).await.unwrap();
+        let e = town.county(&id).await.unwrap_err();
+        assert_eq!(status_of(&e), (404, "not_forwarded".to_string()));
         let fwd = town
             .act(
                 &id,
@@ -335,6 +337,42 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
         let last = seen.history.last().unwrap();
         assert!(last.note.contains("请补充户口簿本人页"), "{last:?}");
         assert_eq!(last.by, "襄垣县行政审批服务中心·赵审批");
+        // The tablet reads the county side: office, 县受理, the open request naming its author,
+        // and an inbox row flagged 县要求补正; a village phone may not read it.
+        let cv = town.county(&id).await.unwrap();
+        assert_eq!(
+            (cv.office.as_str(), cv.status.as_str()),
+            ("approval_centre", "待镇里补正"),
+            "{}",
+            b.name
+        );
+        assert_eq!(cv.forwarded.note, "申请人户籍在本镇，材料齐全，请县里审批");
+        assert_eq!(cv.deadline, Some(deadline));
+        let request = cv.request.clone().expect("the open 要求补正");
+        assert_eq!(
+            (request.note.as_str(), request.by.as_str()),
+            ("请补充户口簿本人页", "襄垣县行政审批服务中心·赵审批")
+        );
+        assert!(cv.accepted.is_some() && cv.decided.is_none());
+        let row = |rows: Vec<bianmin_protocol::sync::InboxRow>| {
+            rows.into_iter()
+                .find(|r| r.case_id == id)
+                .expect("the case is listed")
+        };
+        assert!(row(town.inbox_page("").await.unwrap().rows).county_request);
+        let e = agent.county(&id).await.unwrap_err();
+        assert_eq!(status_of(&e).0, 403, "{}", b.name);
+        // An empty reply is refused: the county must read what was supplied.
+        let e = town
+            .act(&id, &act(TownAction::Forward { note: "  ".into() }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status_of(&e),
+            (422, "empty_reply".to_string()),
+            "{}",
+            b.name
+        );
         town.act(
             &id,
             &act(TownAction::Forward {
@@ -343,6 +381,11 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
         )
         .await
         .unwrap();
+        let cv = town.county(&id).await.unwrap();
+        assert_eq!(cv.status, "县已受理", "{}", b.name);
+        assert!(cv.request.is_none());
+        assert_eq!(cv.forwarded.note, "户口簿本人页已由代办员补交");
+        assert!(!row(town.inbox_page("").await.unwrap().rows).county_request);
         let (_, _, body) = call(&router, get("/county/inbox", Some(&centre))).await;
         assert!(text(&body).contains("县已受理"), "{}", b.name);
 
@@ -366,6 +409,15 @@ async fn a_forwarded_case_goes_to_the_county_and_its_decision_comes_back() {
         assert_eq!(st, StatusCode::CONFLICT);
 
         // The tablet sees the county's decision.
+        let cv = town.county(&id).await.unwrap();
+        assert_eq!(cv.status, "已办结", "{}", b.name);
+        assert_eq!(
+            cv.decided.map(|d| (d.by, d.note)),
+            Some((
+                "襄垣县行政审批服务中心·赵审批".to_string(),
+                "准予办理，证照已制作".to_string()
+            ))
+        );
         let seen = town.case(&id).await.unwrap();
         assert_eq!(seen.state, CaseState::Completed, "{}", b.name);
         assert_eq!(

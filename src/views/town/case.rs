@@ -13,6 +13,7 @@ use dioxus::prelude::*;
 use super::actions::{CompleteForm, DeliverAction, StaffActions};
 use super::check::TownCheck;
 use super::clock::ClockPanel;
+use super::county::CountyPanel;
 use super::materials::TownMaterials;
 use super::pages::{load_pages, review_layout, PageView};
 use super::staff_transport;
@@ -209,6 +210,9 @@ fn TownCaseView(
             }
             if let Some(d) = case.deadline { p { "承诺办结日期：{d}" } }
             ClockPanel { case_id: case.id.clone(), stage: format!("{}-{v}", s.as_str()) }
+            if case.history.iter().any(|h| h.to == bianmin_protocol::CaseState::Forwarded) {
+                CountyPanel { case_id: case.id.clone(), version: v, stage: format!("{}-{v}", s.as_str()) }
+            }
             dl { class: "facts",
                 dt { "申请人" } dd { "{case.applicant.name}" }
                 dt { "身份证号码" } dd { "{case.applicant.id_number}" }

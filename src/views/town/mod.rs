@@ -24,6 +24,7 @@ mod actions;
 pub mod case;
 pub mod check;
 mod clock;
+pub mod county;
 mod materials;
 pub mod operator;
 pub mod pages;
@@ -257,6 +258,7 @@ pub fn TownInbox() -> Element {
                                         if r.pressed.is_some() { span { class: "badge error", "县级催办" } }
                                         if r.extension_pending { span { class: "badge", "延期待批" } }
                                         if r.waiting_too_long { span { class: "badge error", "待受理超时" } }
+                                        if r.county_request { span { class: "badge error county-request", "县要求补正" } }
                                     }
                                     div { class: "muted case-no", "{r.case_id}" }
                                 }
@@ -321,6 +323,7 @@ mod tests {
             extension_pending: false,
             waiting_too_long: false,
             pressed: None,
+            county_request: false,
         };
         // The town's count (an extension moved it) wins over the date counted here.
         assert_eq!(row_clock(&r, today, &cal), "还剩4个工作日");
