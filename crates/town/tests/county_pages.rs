@@ -25,7 +25,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 /// More rows than one page of every list (50), so each list needs its 更多 link.
-const N: usize = 240;
+const N: usize = 320;
 
 /// Runs blocking store work (the PostgreSQL client starts its own runtime) off the async thread.
 fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
@@ -90,7 +90,7 @@ fn town() -> Snapshot {
                 .unwrap();
         }
         let county = (case.state == CaseState::Forwarded).then(|| CountyHandling {
-            receiver: if i % 8 == 2 {
+            receiver: if i % 12 != 6 {
                 "approval_centre"
             } else {
                 "justice"

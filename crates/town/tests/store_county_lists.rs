@@ -150,6 +150,12 @@ fn reference(all: &[StoredCase], list: &CountyList, today: NaiveDate) -> Vec<Str
                 .as_ref()
                 .map(|h| h.forwarded_at)
                 .unwrap_or_default();
+            // Only the office list orders by forward time.
+            let at = if matches!(list, CountyList::Office(_)) {
+                at
+            } else {
+                DateTime::<Utc>::default()
+            };
             let day = if matches!(list, CountyList::Overdue { .. }) {
                 day
             } else {
