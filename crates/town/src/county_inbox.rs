@@ -371,13 +371,16 @@ pub struct InboxQuery {
     after: Option<String>,
 }
 
+/// A forwarded case and its county handling, as the office inbox lists it.
+type OfficeRow = (StoredCase, CountyHandling);
+
 /// One page of the forwarded cases of `receiver`, newest forward first, read through the
 /// store's index; and the cursor of the next page.
 fn cases_of_office(
     state: &AppState,
     receiver: &str,
     after: Option<&ListCursor>,
-) -> Result<(Vec<(StoredCase, CountyHandling)>, Option<ListCursor>), StoreError> {
+) -> Result<(Vec<OfficeRow>, Option<ListCursor>), StoreError> {
     let page =
         state
             .store
