@@ -5,7 +5,7 @@
 //! Pages are found by keyset pagination as in the town inbox ([`super::inbox`]): the cursor is
 //! the sort key of the last row shown, so no page repeats or skips a case whatever is written
 //! between two requests, and a backend reads only the records of the cases on the page.
-//! [`matches`] and [`sort_key`] are the rules both backends follow (the embedded backend's
+//! [`matches()`] and [`sort_key`] are the rules both backends follow (the embedded backend's
 //! secondary keys, PostgreSQL's partial indexes) and what the store tests compare them with.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -72,7 +72,7 @@ pub fn matches(s: &CaseSummary, list: &CountyList) -> bool {
     }
 }
 
-/// The sort key of a case on `list` (only meaningful when it [`matches`]). The office list is
+/// The sort key of a case on `list` (only meaningful when it [`matches()`]). The office list is
 /// newest first, so its order is this key descending; the others ascending.
 pub fn sort_key(s: &CaseSummary, list: &CountyList) -> ListCursor {
     let key = match list {
