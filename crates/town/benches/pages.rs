@@ -3,7 +3,7 @@
 //! old way of reading every case of the villages and filtering and sorting in memory.
 //!
 //! Run: `cargo bench -p bianmin-town --bench pages` (optional args: case counts, default
-//! `10000 100000`). For PostgreSQL, from a script: `set -euo pipefail; . tools/services.sh;
+//! `10000 100000`; `--no-baselines` leaves out the old ways, which take minutes at 100,000). For PostgreSQL, from a script: `set -euo pipefail; . tools/services.sh;
 //! BIANMIN_BENCH_DATABASE_URL=$BIANMIN_TEST_DATABASE_URL cargo bench -p bianmin-town --bench pages`.
 //!
 //! The cases are spread over every village of every town of the county, in every state a town
@@ -285,6 +285,7 @@ async fn pages(
     backend: &str,
     divisions: Arc<Divisions>,
     n: usize,
+    baselines: bool,
     import: impl FnOnce(&Snapshot) -> AppState + Send + 'static,
 ) -> Vec<Row> {
     let d = divisions.clone();
@@ -396,6 +397,10 @@ async fn pages(
         let (p50, p99, n) = measure(|| get_ok(&r, staff.get(uri))).await;
         rows.push(Row { what, p50, p99, n });
     }
+    if !baselines {
+        county_pages(&r, &supervisor, &office, &mut rows).await;
+        return rows;
+    }
     // The old way, twice: the whole-inbox route, and the store read it stood on (every case of
     // the town's villages, filtered and sorted in memory) for the overdue page.
     let (p50, p99, n) = measure(|| get_ok(&r, staff.get("/v1/inbox"))).await;
@@ -482,34 +487,39 @@ async fn pages(
         p99,
         n,
     });
+    county_pages(&r, &supervisor, &office, &mut rows).await;
+    rows
+}
+
+/// The county pages, each requested through the router with its session cookie.
+async fn county_pages(r: &Router, supervisor: &str, office: &str, rows: &mut Vec<Row>) {
     let county: [(&'static str, &str, &str); 5] = [
-        ("county dashboard (/county)", "/county", &supervisor),
+        ("county dashboard (/county)", "/county", supervisor),
         (
             "county supervision (/county/supervision)",
             "/county/supervision",
-            &supervisor,
+            supervisor,
         ),
         (
             "county roster (/county/roster)",
             "/county/roster",
-            &supervisor,
+            supervisor,
         ),
         (
             "county export (/county/export.csv)",
             "/county/export.csv",
-            &supervisor,
+            supervisor,
         ),
         (
             "county office inbox (/county/inbox)",
             "/county/inbox",
-            &office,
+            office,
         ),
     ];
     for (what, uri, cookie) in county {
-        let (p50, p99, n) = measure(|| get_ok(&r, cookie_get(uri, cookie))).await;
+        let (p50, p99, n) = measure(|| get_ok(r, cookie_get(uri, cookie))).await;
         rows.push(Row { what, p50, p99, n });
     }
-    rows
 }
 
 /// A fresh database on the benchmark's PostgreSQL server.
@@ -541,6 +551,8 @@ fn main() {
     } else {
         counts
     };
+    // `--no-baselines`: only the pages as served, not the old ways (minutes at 100,000 cases).
+    let baselines = !std::env::args().any(|a| a == "--no-baselines");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -554,7 +566,7 @@ fn main() {
             {
                 let dir = tempfile::tempdir().unwrap();
                 let d = dir.path().to_path_buf();
-                let rows = pages("sled", divisions.clone(), n, move |s| {
+                let rows = pages("sled", divisions.clone(), n, baselines, move |s| {
                     let store = Arc::new(SledStore::open(&d.join("db")).unwrap());
                     store.import(s).unwrap();
                     AppState::with_store(&d, store).unwrap()
@@ -565,7 +577,7 @@ fn main() {
             if let Some(url) = &pg_url {
                 let dir = tempfile::tempdir().unwrap();
                 let (u, d) = (url.clone(), dir.path().to_path_buf());
-                let rows = pages("PostgreSQL", divisions.clone(), n, move |s| {
+                let rows = pages("PostgreSQL", divisions.clone(), n, baselines, move |s| {
                     let pg = Arc::new(PgStore::open(&bench_db(&u), 8).unwrap());
                     pg.import(s).unwrap();
                     AppState::with_stores(&d, pg.clone(), pg).unwrap()

@@ -7,7 +7,7 @@
 use std::path::Path as FsPath;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -30,6 +30,7 @@ use crate::error::{blocking, ApiError};
 use crate::feedback::csrf_token;
 use crate::oversight::session;
 use crate::page::{frame_with, internal, message_page};
+use crate::store::county_lists::{CountyList, ListCursor};
 use crate::store::{Press, StoredCase};
 use crate::time::{china_date, china_time, china_today};
 use crate::AppState;
@@ -356,17 +357,82 @@ struct Row {
     sc: StoredCase,
 }
 
-async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// Rows of one page of each list on the 督办 page.
+const LIST_PAGE: usize = 50;
+
+/// Where each list of the 督办 page continues (its cursor), if not at its start.
+#[derive(Debug, Default, Deserialize)]
+pub struct SupervisionQuery {
+    #[serde(default)]
+    ext: Option<String>,
+    #[serde(default)]
+    late: Option<String>,
+    #[serde(default)]
+    paused: Option<String>,
+}
+
+impl SupervisionQuery {
+    fn cursor(s: &Option<String>) -> Option<ListCursor> {
+        s.as_deref().and_then(ListCursor::decode)
+    }
+
+    /// The link to this page with list `which` continued at `next`, the others where they are.
+    fn more(&self, which: &str, next: &ListCursor) -> String {
+        let mut parts = Vec::new();
+        for (name, value) in [
+            ("ext", &self.ext),
+            ("late", &self.late),
+            ("paused", &self.paused),
+        ] {
+            if name == which {
+                parts.push(format!("{name}={}", next.encode()));
+            } else if let Some(v) = value {
+                parts.push(format!("{name}={v}"));
+            }
+        }
+        format!("/county/supervision?{}", parts.join("&"))
+    }
+}
+
+async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SupervisionQuery>,
+) -> Response {
     let (name, token) = match session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let st = state.clone();
-    let cases = match blocking(move || st.store.cases()).await {
-        Ok(c) => c,
+    let (today, cal) = (china_today(), state.calendar());
+    // Each list is a page read through the store's index, never every case.
+    let overdue_on = cal.last_working_day(today);
+    let (st, after) = (
+        state.clone(),
+        [
+            SupervisionQuery::cursor(&q.ext),
+            SupervisionQuery::cursor(&q.late),
+            SupervisionQuery::cursor(&q.paused),
+        ],
+    );
+    let lists = blocking(move || {
+        let [ext, late, paused] = after;
+        Ok((
+            st.store
+                .county_list(&CountyList::Extensions, ext.as_ref(), LIST_PAGE)?,
+            st.store.county_list(
+                &CountyList::Overdue { today: overdue_on },
+                late.as_ref(),
+                LIST_PAGE,
+            )?,
+            st.store
+                .county_list(&CountyList::Paused, paused.as_ref(), LIST_PAGE)?,
+        ))
+    })
+    .await;
+    let (ext_page, late_page, paused_page) = match lists {
+        Ok(l) => l,
         Err(e) => return internal(e),
     };
-    let (today, cal) = (china_today(), state.calendar());
     let row = |sc: &StoredCase| Row {
         id: sc.case.id.clone(),
         village: state
@@ -378,24 +444,10 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
             .unwrap_or_default(),
         sc: sc.clone(),
     };
-    let mut pending: Vec<Row> = cases
-        .iter()
-        .filter(|sc| sc.case.clock_running() && sc.clock.pending_extension().is_some())
-        .map(row)
-        .collect();
-    pending.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut late: Vec<Row> = cases
-        .iter()
-        .filter(|sc| overdue(sc, today, &cal))
-        .map(row)
-        .collect();
-    late.sort_by_key(|r| (r.sc.case.deadline, r.id.clone()));
-    let mut stopped: Vec<Row> = cases
-        .iter()
-        .filter(|sc| paused(sc).is_some())
-        .map(row)
-        .collect();
-    stopped.sort_by(|a, b| a.id.cmp(&b.id));
+    // In the index's order: by case number; the overdue by deadline, then case number.
+    let pending: Vec<Row> = ext_page.cases.iter().map(row).collect();
+    let late: Vec<Row> = late_page.cases.iter().map(row).collect();
+    let stopped: Vec<Row> = paused_page.cases.iter().map(row).collect();
     let csrf = csrf_token(&token);
     let page = frame_with(
         "督办",
@@ -425,6 +477,7 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
                         }
                     }
                 }
+                @if let Some(next) = &ext_page.next { p { a.more href=(q.more("ext", next)) { "更多" } } }
             }
             div.card id="overdue" {
                 h2 { "超期办件（催办）" }
@@ -443,6 +496,7 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
                         }
                     }
                 }
+                @if let Some(next) = &late_page.next { p { a.more href=(q.more("late", next)) { "更多" } } }
             }
             div.card id="paused" {
                 h2 { "暂停计时的办件" }
@@ -454,6 +508,7 @@ async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
                         } }
                     }
                 }
+                @if let Some(next) = &paused_page.next { p { a.more href=(q.more("paused", next)) { "更多" } } }
             }
         },
     );

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -32,6 +32,7 @@ use crate::error::{blocking, ApiError};
 use crate::feedback::csrf_token;
 use crate::page::{form_too_large, frame, frame_with, internal, message_page, no_store};
 use crate::server::OverTls;
+use crate::store::county_lists::{CountyList, ListCursor};
 use crate::store::{
     session_hash, AdminStore, CountyHandling, CountyStaff, CountyStep, StoreError, StoredCase,
 };
@@ -360,27 +361,50 @@ async fn logout(
         .into_response()
 }
 
-/// The forwarded cases of `receiver`, newest forward first.
+/// Rows of one page of the county office inbox.
+const INBOX_PAGE: usize = 50;
+
+/// Where the office inbox continues (the previous page's cursor).
+#[derive(Debug, Default, Deserialize)]
+pub struct InboxQuery {
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// A forwarded case and its county handling, as the office inbox lists it.
+type OfficeRow = (StoredCase, CountyHandling);
+
+/// One page of the forwarded cases of `receiver`, newest forward first, read through the
+/// store's index; and the cursor of the next page.
 fn cases_of_office(
     state: &AppState,
     receiver: &str,
-) -> Result<Vec<(StoredCase, CountyHandling)>, StoreError> {
-    let mut out: Vec<_> = state
-        .store
-        .cases()?
+    after: Option<&ListCursor>,
+) -> Result<(Vec<OfficeRow>, Option<ListCursor>), StoreError> {
+    let page =
+        state
+            .store
+            .county_list(&CountyList::Office(receiver.to_string()), after, INBOX_PAGE)?;
+    let rows = page
+        .cases
         .into_iter()
         .filter_map(|sc| {
             let h = sc.county.clone().filter(|h| h.receiver == receiver)?;
             Some((sc, h))
         })
         .collect();
-    out.sort_by_key(|o| std::cmp::Reverse(o.1.forwarded_at));
-    Ok(out)
+    Ok((rows, page.next))
 }
 
-async fn inbox(State(state): State<AppState>, person: CountyPerson) -> Response {
+async fn inbox(
+    State(state): State<AppState>,
+    person: CountyPerson,
+    Query(q): Query<InboxQuery>,
+) -> Response {
     let (st, receiver) = (state.clone(), person.account.receiver.clone());
-    let rows = match blocking(move || cases_of_office(&st, &receiver)).await {
+    let after = q.after.as_deref().and_then(ListCursor::decode);
+    let (rows, next) = match blocking(move || cases_of_office(&st, &receiver, after.as_ref())).await
+    {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -423,6 +447,9 @@ async fn inbox(State(state): State<AppState>, person: CountyPerson) -> Response 
                         }
                     }
                 }
+            }
+            @if let Some(next) = &next {
+                p { a.more href={ "/county/inbox?after=" (next.encode()) } { "更多" } }
             }
         }
     };

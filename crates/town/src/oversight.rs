@@ -5,7 +5,7 @@
 //! staff tablets use for 核实 / 整改 / 回访 with the existing device authentication.
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,7 @@ use crate::feedback::{
 };
 use crate::page::{form_too_large, frame, frame_with, internal, message_page};
 use crate::server::OverTls;
+use crate::store::county_lists::{CountyList, ListCursor, ListPage};
 use crate::store::session_hash;
 use crate::time::{china_time, china_today};
 use crate::AppState;
@@ -254,17 +255,35 @@ struct Overview {
     shared_phones: Vec<crate::warning_signs::SharedPhone>,
     quick_ratings: Vec<crate::warning_signs::QuickRating>,
     overdue: Vec<(String, String, String, String)>,
+    /// The cursor of the overdue list's next page (更多), when there is one.
+    overdue_next: Option<ListCursor>,
     loops: Vec<Rectification>,
 }
 
-async fn overview(state: &AppState) -> Result<Overview, Response> {
+/// Rows of one page of the overdue list on /county.
+const OVERDUE_PAGE: usize = 50;
+
+/// The query of /county: where the overdue list continues.
+#[derive(Debug, Default, Deserialize)]
+pub struct DashboardQuery {
+    #[serde(default)]
+    overdue_after: Option<String>,
+}
+
+/// The figures and lists of /county; the overdue list's page after `overdue_after` when
+/// `with_overdue` (the CSV export has no use for it).
+async fn overview(
+    state: &AppState,
+    with_overdue: bool,
+    overdue_after: Option<ListCursor>,
+) -> Result<Overview, Response> {
     let st = state.clone();
     let today = china_today();
     // Overdue means a working day has passed since the deadline (the clock's rule).
     let overdue_on = state.calendar().last_working_day(today);
-    // Counts and warnings come from the store's case index; only the overdue cases and the
-    // rated ones are read whole.
-    let (counts, phones, overdue_cases, rated, ratings, mut loops) = blocking(move || {
+    // Counts and warnings come from the store's case index; only the overdue cases on the page
+    // and the rated ones are read whole.
+    let (counts, phones, overdue_page, rated, ratings, mut loops) = blocking(move || {
         let mut ratings = st.store.ratings()?;
         ratings.extend(st.store.notices().on_site_ratings()?);
         let mut rated = Vec::with_capacity(ratings.len());
@@ -275,7 +294,15 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
             st.store.village_counts(overdue_on)?,
             st.store
                 .shared_phones(crate::warning_signs::SHARED_PHONE_APPLICANTS as u32)?,
-            st.store.overdue_cases(overdue_on)?,
+            if with_overdue {
+                st.store.county_list(
+                    &CountyList::Overdue { today: overdue_on },
+                    overdue_after.as_ref(),
+                    OVERDUE_PAGE,
+                )?
+            } else {
+                ListPage::default()
+            },
             rated,
             ratings,
             st.store.rectifications()?,
@@ -286,7 +313,9 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
     let figures = figures_of(&state.divisions(), &counts, &ratings, &loops, today);
     let shared_phones = crate::warning_signs::shared_phones_of(phones);
     let quick_ratings = crate::warning_signs::quick_ratings(&rated, &ratings);
-    let mut overdue: Vec<_> = overdue_cases
+    // Most overdue first, as the index orders them.
+    let overdue: Vec<_> = overdue_page
+        .cases
         .iter()
         .map(|c| {
             (
@@ -302,7 +331,6 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
             )
         })
         .collect();
-    overdue.sort();
     // Open loops first, the most overdue on top.
     loops.sort_by_key(|l| (l.is_closed(), l.deadline, l.case_id.clone()));
     Ok(Overview {
@@ -310,16 +338,22 @@ async fn overview(state: &AppState) -> Result<Overview, Response> {
         shared_phones,
         quick_ratings,
         overdue,
+        overdue_next: overdue_page.next,
         loops,
     })
 }
 
-async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn dashboard(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<DashboardQuery>,
+) -> Response {
     let (name, token) = match session(&state, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let o = match overview(&state).await {
+    let after = q.overdue_after.as_deref().and_then(ListCursor::decode);
+    let o = match overview(&state, true, after).await {
         Ok(o) => o,
         Err(r) => return r,
     };
@@ -352,13 +386,16 @@ async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Respons
                 } }
                 p { a href="/county/export.csv" { "导出CSV" } }
             }
-            div.card {
+            div.card id="overdue" {
                 h2 { "超期办件（督办）" }
                 @if o.overdue.is_empty() { p.muted { "暂无超期办件。" } }
                 @else {
                     table { tr { th { "办件编号" } th { "村" } th { "事项" } th { "承诺日期" } }
                         @for (id, v, item, dl) in &o.overdue { tr { td { (id) } td { (v) } td { (item) } td { span.flag { "超期" } " " (dl) } } }
                     }
+                }
+                @if let Some(next) = &o.overdue_next {
+                    p { a.more href={ "/county?overdue_after=" (next.encode()) "#overdue" } { "更多" } }
                 }
             }
             div.card id="warnings" {
@@ -592,7 +629,7 @@ async fn export_csv(State(state): State<AppState>, headers: HeaderMap) -> Respon
     if let Err(r) = session(&state, &headers).await {
         return r;
     }
-    let o = match overview(&state).await {
+    let o = match overview(&state, false, None).await {
         Ok(o) => o,
         Err(r) => return r,
     };

@@ -259,10 +259,14 @@ fn the_index_of_an_older_store_gets_the_county_fields() {
             let (k, v) = row.unwrap();
             let s = bianmin_town::store::inbox::CaseSummary::decode(&v).unwrap();
             // The old entry: everything up to and including `due`.
-            let extra = 4 + [&s.device, &s.agent, &s.phone, &s.id_number]
-                .iter()
-                .map(|f| 2 + f.len())
-                .sum::<usize>();
+            // (and the county lists' flags, forward time and office after them).
+            let extra = 4
+                + 11
+                + s.office.len()
+                + [&s.device, &s.agent, &s.phone, &s.id_number]
+                    .iter()
+                    .map(|f| 2 + f.len())
+                    .sum::<usize>();
             inbox.insert(k, &v[..v.len() - extra]).unwrap();
         }
         raw.open_tree("meta")

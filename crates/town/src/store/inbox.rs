@@ -146,6 +146,15 @@ pub struct CaseSummary {
     pub agent: String,
     pub phone: String,
     pub id_number: String,
+    /// The county lists' fields ([`super::county_lists`]): an extension request waits for the
+    /// county; the clock is stopped (补正 or an outside step); not finished (the roster's open
+    /// cases); and the county office the case was forwarded to (empty if none), and when.
+    /// False/empty in an entry written before they were kept (the index is rebuilt then).
+    pub extension_waiting: bool,
+    pub paused: bool,
+    pub open: bool,
+    pub office: String,
+    pub forwarded_at: Option<DateTime<Utc>>,
 }
 
 impl CaseSummary {
@@ -163,6 +172,15 @@ impl CaseSummary {
             agent: sc.case.responsible.name.clone(),
             phone: sc.case.applicant.phone.trim().to_string(),
             id_number: sc.case.applicant.id_number.trim().to_ascii_uppercase(),
+            extension_waiting: sc.case.clock_running() && sc.clock.pending_extension().is_some(),
+            paused: crate::clock::paused(sc).is_some(),
+            open: !sc.case.is_final(),
+            office: sc
+                .county
+                .as_ref()
+                .map(|h| h.receiver.clone())
+                .unwrap_or_default(),
+            forwarded_at: sc.county.as_ref().map(|h| h.forwarded_at),
         }
     }
 
@@ -210,6 +228,16 @@ impl CaseSummary {
         field(self.agent.as_bytes());
         field(self.phone.as_bytes());
         field(self.id_number.as_bytes());
+        // Appended later still (index version 3).
+        let flags = u8::from(self.extension_waiting)
+            | (u8::from(self.paused) << 1)
+            | (u8::from(self.open) << 2)
+            | (u8::from(self.forwarded_at.is_some()) << 3);
+        out.push(flags);
+        let at = self.forwarded_at.map(|t| t.timestamp_micros()).unwrap_or(0);
+        out.extend_from_slice(&at.to_be_bytes());
+        out.extend_from_slice(&(self.office.len() as u16).to_be_bytes());
+        out.extend_from_slice(self.office.as_bytes());
         out
     }
 
@@ -239,6 +267,11 @@ impl CaseSummary {
             agent: String::new(),
             phone: String::new(),
             id_number: String::new(),
+            extension_waiting: false,
+            paused: false,
+            open: false,
+            office: String::new(),
+            forwarded_at: None,
         };
         if tail.is_empty() {
             return Some(s);
@@ -254,6 +287,22 @@ impl CaseSummary {
             String::from_utf8(v.to_vec()).ok()
         };
         (s.device, s.agent, s.phone, s.id_number) = (field()?, field()?, field()?, field()?);
+        let Some((&flags, tail)) = rest.split_first() else {
+            return Some(s);
+        };
+        let (at, tail) = tail.split_first_chunk::<8>()?;
+        let (len, tail) = tail.split_first_chunk::<2>()?;
+        let office = tail.get(..u16::from_be_bytes(*len) as usize)?;
+        if office.len() != tail.len() {
+            return None;
+        }
+        s.extension_waiting = flags & 1 != 0;
+        s.paused = flags & 2 != 0;
+        s.open = flags & 4 != 0;
+        if flags & 8 != 0 {
+            s.forwarded_at = Some(DateTime::from_timestamp_micros(i64::from_be_bytes(*at))?);
+        }
+        s.office = String::from_utf8(office.to_vec()).ok()?;
         Some(s)
     }
 }
@@ -343,18 +392,31 @@ mod tests {
             agent: "李代办".into(),
             phone: "13800138000".into(),
             id_number: "14042319800101001X".into(),
+            extension_waiting: false,
+            paused: false,
+            open: true,
+            office: String::new(),
+            forwarded_at: None,
         }
     }
 
     #[test]
     fn a_summary_round_trips_and_its_key_sorts_by_time() {
-        let s = summary("1404-2026-0001", 3, Some(9));
+        let mut s = summary("1404-2026-0001", 3, Some(9));
         assert_eq!(CaseSummary::decode(&s.encode()), Some(s.clone()));
+        let plain = s.encode();
+        s.office = "县民政局".into();
+        s.forwarded_at = DateTime::from_timestamp_micros(1_700_000_000_000_001);
+        (s.paused, s.extension_waiting, s.open) = (true, true, false);
+        assert_eq!(CaseSummary::decode(&s.encode()), Some(s.clone()));
+        // An entry of index version 2 (before the county lists' fields) decodes with them unset.
+        let v2 = CaseSummary::decode(&plain[..plain.len() - 11]).unwrap();
+        assert_eq!((v2.open, v2.office.as_str()), (false, ""));
         let none = summary("x", 4, None);
         assert_eq!(CaseSummary::decode(&none.encode()), Some(none.clone()));
         assert!(CaseSummary::decode(&s.encode()[..10]).is_none());
         // An entry written before the county fields were kept still decodes, with them empty.
-        let old_len = s.encode().len() - 4 - [4, 9, 11, 18].iter().map(|n| 2 + n).sum::<usize>();
+        let old_len = plain.len() - 11 - 4 - [4, 9, 11, 18].iter().map(|n| 2 + n).sum::<usize>();
         let old = CaseSummary::decode(&s.encode()[..old_len]).unwrap();
         assert_eq!((old.id.as_str(), old.device.as_str()), (s.id.as_str(), ""));
         assert!(CaseSummary::decode(&s.encode()[..old_len + 6]).is_none());

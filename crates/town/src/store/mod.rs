@@ -15,6 +15,7 @@
 //! while `serve` holds sled's lock; PostgreSQL keeps them in tables.
 
 pub mod county;
+pub mod county_lists;
 pub mod figures;
 pub mod files_admin;
 pub mod inbox;
@@ -139,6 +140,17 @@ pub trait TownStore: Send + Sync + 'static {
     /// The cases overdue on `today` ([`figures::overdue`]) by case number, found through the
     /// index: only their records are read.
     fn overdue_cases(&self, today: NaiveDate) -> Result<Vec<StoredCase>, StoreError>;
+    /// One page of a county list ([`county_lists::CountyList`]) after `after` (the previous
+    /// page's `next`), found through an index: only the records on the page are read.
+    fn county_list(
+        &self,
+        list: &county_lists::CountyList,
+        after: Option<&county_lists::ListCursor>,
+        limit: usize,
+    ) -> Result<county_lists::ListPage, StoreError>;
+    /// The number of open (unfinished) cases of each responsible device that has any, kept as
+    /// counters or counted over an index rather than by reading the cases.
+    fn open_cases_by_device(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError>;
     /// Atomically stores `case` (if any), appends `events` to the changes feed and `audit` to the
     /// audit chain, then makes it durable. Of concurrent commits (from any number of servers)
     /// each feed entry gets its own sequence number and the audit chain keeps a single head.

@@ -21,6 +21,9 @@ use postgres::types::Json;
 use postgres::Transaction;
 use rand::RngCore;
 
+use std::collections::BTreeMap;
+
+use super::county_lists::{self, CountyList, ListCursor, ListPage};
 use super::figures::{PhoneUse, VillageCounts};
 use super::inbox::{CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage, MAX_PAGE};
 use super::{
@@ -169,9 +172,30 @@ ALTER TABLE cases ADD COLUMN completed_on date,
 CREATE INDEX cases_clock_deadline ON cases (deadline) WHERE state IN ('accepted', 'forwarded');
 "#,
     ),
+    (
+        COUNTY_LIST_COLUMNS,
+        r#"
+-- What the county lists select and order by (`store/county_lists.rs`), out of the record so each
+-- list reads one partial index a page at a time; filled in by the server after this migration
+-- and on every write. `unfinished` is the roster's open case (not refused, not rated).
+ALTER TABLE cases ADD COLUMN ext_waiting boolean NOT NULL DEFAULT false,
+    ADD COLUMN paused boolean NOT NULL DEFAULT false,
+    ADD COLUMN unfinished boolean NOT NULL DEFAULT true,
+    ADD COLUMN office text NOT NULL DEFAULT '', ADD COLUMN forwarded_at timestamptz;
+CREATE INDEX cases_due_id ON cases (due, id) WHERE due IS NOT NULL;
+CREATE INDEX cases_ext_waiting ON cases (id) WHERE ext_waiting;
+CREATE INDEX cases_paused ON cases (id) WHERE paused;
+CREATE INDEX cases_office_forwarded ON cases (office, forwarded_at, id)
+    WHERE forwarded_at IS NOT NULL;
+CREATE INDEX cases_unfinished_device ON cases (device) WHERE unfinished;
+"#,
+    ),
     // Unfinished uploads shared by every server (`pg/partials.rs`).
     (10, partials::MIGRATION),
 ];
+
+/// The migration that adds the county lists' columns; the server fills them in from the records.
+const COUNTY_LIST_COLUMNS: i32 = 9;
 
 /// The migration that adds the county figures' columns; the server fills them in from the records.
 const COUNTY_COLUMNS: i32 = 8;
@@ -272,6 +296,9 @@ impl PgStore {
                 if *version == COUNTY_COLUMNS {
                     PgStore::fill_county_columns(&mut tx)?;
                 }
+                if *version == COUNTY_LIST_COLUMNS {
+                    PgStore::fill_county_list_columns(&mut tx)?;
+                }
                 tx.execute(
                     "INSERT INTO schema_migrations (version) VALUES ($1)",
                     &[version],
@@ -290,14 +317,18 @@ impl PgStore {
         let s = CaseSummary::of(c);
         tx.execute(
             "INSERT INTO cases (id, village, state, received_at, record, deadline, due, applicant,
-                completed_on, device, agent, phone, id_number)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                completed_on, device, agent, phone, id_number, ext_waiting, paused, unfinished,
+                office, forwarded_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                $17, $18)
              ON CONFLICT (id) DO UPDATE SET village = EXCLUDED.village,
                 state = EXCLUDED.state, received_at = EXCLUDED.received_at,
                 record = EXCLUDED.record, deadline = EXCLUDED.deadline, due = EXCLUDED.due,
                 applicant = EXCLUDED.applicant, completed_on = EXCLUDED.completed_on,
                 device = EXCLUDED.device, agent = EXCLUDED.agent, phone = EXCLUDED.phone,
-                id_number = EXCLUDED.id_number",
+                id_number = EXCLUDED.id_number, ext_waiting = EXCLUDED.ext_waiting,
+                paused = EXCLUDED.paused, unfinished = EXCLUDED.unfinished,
+                office = EXCLUDED.office, forwarded_at = EXCLUDED.forwarded_at",
             &[
                 &s.id,
                 &s.village,
@@ -312,8 +343,35 @@ impl PgStore {
                 &s.agent,
                 &s.phone,
                 &s.id_number,
+                &s.extension_waiting,
+                &s.paused,
+                &s.open,
+                &s.office,
+                &s.forwarded_at,
             ],
         )?;
+        Ok(())
+    }
+
+    /// Fills the county lists' columns of the cases stored before they existed (migration 9).
+    fn fill_county_list_columns(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+        let rows = tx.query("SELECT record FROM cases", &[])?;
+        for r in rows {
+            let Json(c): Json<StoredCase> = r.get(0);
+            let s = CaseSummary::of(&c);
+            tx.execute(
+                "UPDATE cases SET ext_waiting = $2, paused = $3, unfinished = $4, office = $5,
+                    forwarded_at = $6 WHERE id = $1",
+                &[
+                    &s.id,
+                    &s.extension_waiting,
+                    &s.paused,
+                    &s.open,
+                    &s.office,
+                    &s.forwarded_at,
+                ],
+            )?;
+        }
         Ok(())
     }
 
@@ -791,6 +849,66 @@ impl TownStore for PgStore {
              WHERE due < $1 ORDER BY id",
             &[&today],
         )
+    }
+
+    fn county_list(
+        &self,
+        list: &CountyList,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        let limit = limit.clamp(1, county_lists::MAX_LIST_PAGE);
+        let take = limit as i64 + 1;
+        let after_id = after.map(|a| a.id.as_str());
+        // Each query walks one partial index from the cursor (`$n IS NULL` for the first page).
+        let mut cases: Vec<StoredCase> = match list {
+            CountyList::Overdue { today } => {
+                let day = after.and_then(|a| county_lists::key_day(a.key));
+                self.records(
+                    "SELECT record FROM cases WHERE due IS NOT NULL AND due < $1
+                        AND ($2::date IS NULL OR (due, id) > ($2, $3))
+                     ORDER BY due, id LIMIT $4",
+                    &[today, &day, &after_id, &take],
+                )?
+            }
+            CountyList::Extensions => self.records(
+                "SELECT record FROM cases WHERE ext_waiting AND ($1::text IS NULL OR id > $1)
+                 ORDER BY id LIMIT $2",
+                &[&after_id, &take],
+            )?,
+            CountyList::Paused => self.records(
+                "SELECT record FROM cases WHERE paused AND ($1::text IS NULL OR id > $1)
+                 ORDER BY id LIMIT $2",
+                &[&after_id, &take],
+            )?,
+            CountyList::Office(office) => {
+                let at = after.and_then(|a| county_lists::key_time(a.key));
+                self.records(
+                    "SELECT record FROM cases WHERE forwarded_at IS NOT NULL AND office = $1
+                        AND ($2::timestamptz IS NULL OR (forwarded_at, id) < ($2, $3))
+                     ORDER BY forwarded_at DESC, id DESC LIMIT $4",
+                    &[office, &at, &after_id, &take],
+                )?
+            }
+        };
+        let more = cases.len() > limit;
+        cases.truncate(limit);
+        let next = more
+            .then(|| cases.last())
+            .flatten()
+            .map(|c| county_lists::sort_key(&CaseSummary::of(c), list));
+        Ok(ListPage { cases, next })
+    }
+
+    fn open_cases_by_device(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let rows = self.conn()?.query(
+            "SELECT device, count(*) FROM cases WHERE unfinished GROUP BY device",
+            &[],
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+            .collect())
     }
 
     fn commit(

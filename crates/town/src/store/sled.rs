@@ -7,7 +7,7 @@
 //! process, so the rate-limit buckets, which need no durability, are kept in that process's
 //! memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::county_lists::{self, CountyList, ListCursor, ListPage};
 use super::figures::{self, PhoneUse, VillageCounts};
 use super::inbox::{self, CaseSummary, InboxCursor, InboxFilter, InboxOrder, InboxPage};
 use super::{
@@ -26,6 +27,7 @@ use super::{
 };
 use crate::audit::{chain, AuditDraft, AuditEntry};
 
+mod index_keys;
 mod notices;
 mod partials;
 use crate::bucket::{Bucket, RateConfig};
@@ -123,6 +125,8 @@ pub struct SledStore {
     /// The inbox index: `received_at \0 id` ([`inbox::index_key`]) → [`CaseSummary`], written
     /// with its case in one transaction.
     inbox: sled::Tree,
+    /// The county lists' secondary keys ([`index_keys`]), written with the inbox summary.
+    county_ix: sled::Tree,
     /// The notification outbox (`notices.rs`).
     outbox: notices::Trees,
     /// Unfinished uploads whose bytes are in an object store (`partials.rs`).
@@ -146,8 +150,9 @@ const META_CATALOG_HEAD: &[u8] = b"catalog_head";
 /// Present once the inbox index holds every case; its value is the summary's version
 /// ([`INBOX_INDEX_VERSION`]).
 const META_INBOX_INDEXED: &[u8] = b"inbox_indexed";
-/// 2: summaries carry the county figures' fields. An index of an older version is rebuilt.
-const INBOX_INDEX_VERSION: &[u8] = b"2";
+/// 2: summaries carry the county figures' fields; 3: the county lists' fields, their secondary
+/// keys and the open-case counters. An index of an older version is rebuilt.
+const INBOX_INDEX_VERSION: &[u8] = b"3";
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("store records serialize")
@@ -220,6 +225,7 @@ impl SledStore {
             holders: sled.open_tree("holders")?,
             catalog: sled.open_tree("catalog")?,
             inbox: sled.open_tree("inbox")?,
+            county_ix: sled.open_tree("county_ix")?,
             outbox: notices::Trees::open(sled)?,
             partials: partials::Tree::open(sled)?,
             write: Mutex::new(()),
@@ -242,13 +248,18 @@ impl SledStore {
         }
         let _guard = self.lock();
         self.inbox.clear()?;
+        self.county_ix.clear()?;
+        for k in self.meta.scan_prefix(index_keys::COUNTER_PREFIX).keys() {
+            self.meta.remove(k?)?;
+        }
+        let mut open: HashMap<Vec<u8>, u64> = HashMap::new();
         let mut n = 0usize;
         for v in self.cases.iter().values() {
             let sc: StoredCase = parse(&v?)?;
-            let s = CaseSummary::of(&sc);
-            self.inbox.insert(s.index_key(), s.encode())?;
+            self.index_untransacted(&CaseSummary::of(&sc), &mut open)?;
             n += 1;
         }
+        self.write_open_counts(&open)?;
         self.meta.insert(META_INBOX_INDEXED, INBOX_INDEX_VERSION)?;
         self.db.sync()?;
         if n > 0 {
@@ -311,6 +322,82 @@ impl SledStore {
         Ok(())
     }
 
+    /// Writes a case's summary and secondary keys outside a transaction (rebuild, restore: the
+    /// caller holds the write lock), counting its open case into `open`.
+    fn index_untransacted(
+        &self,
+        s: &CaseSummary,
+        open: &mut HashMap<Vec<u8>, u64>,
+    ) -> Result<(), StoreError> {
+        self.inbox.insert(s.index_key(), s.encode())?;
+        for k in index_keys::keys(s) {
+            self.county_ix.insert(k, &[])?;
+        }
+        if s.open {
+            *open.entry(index_keys::open_key(&s.device)).or_default() += 1;
+        }
+        *open.entry(index_keys::village_key(&s.village)).or_default() += 1;
+        Ok(())
+    }
+
+    /// A page of the inbox in received order with no filter but the villages: the index walked
+    /// from the cursor, stopping a row after the page, the total from the per-village counters.
+    fn inbox_walk(
+        &self,
+        f: &InboxFilter,
+        order: InboxOrder,
+        after: Option<&InboxCursor>,
+        limit: usize,
+    ) -> Result<(Vec<CaseSummary>, Option<InboxCursor>, u64), StoreError> {
+        let limit = limit.clamp(1, inbox::MAX_PAGE);
+        let from = after.map(|c| inbox::index_key(c.received_at, &c.id));
+        let rows: Box<dyn Iterator<Item = sled::Result<sled::IVec>>> = match (order, from) {
+            (InboxOrder::Newest, Some(k)) => Box::new(self.inbox.range(..k).values().rev()),
+            (InboxOrder::Newest, None) => Box::new(self.inbox.iter().values().rev()),
+            (_, Some(mut k)) => {
+                k.push(0);
+                Box::new(self.inbox.range(k..).values())
+            }
+            (_, None) => Box::new(self.inbox.iter().values()),
+        };
+        let mut page = Vec::with_capacity(limit + 1);
+        for v in rows {
+            let s = CaseSummary::decode(&v?)
+                .ok_or_else(|| StoreError::Corrupt("inbox index entry".into()))?;
+            if f.villages.contains(&s.village) {
+                page.push(s);
+                if page.len() > limit {
+                    break;
+                }
+            }
+        }
+        let more = page.len() > limit;
+        page.truncate(limit);
+        let next = more.then(|| page.last()).flatten().map(|s| InboxCursor {
+            deadline: s.deadline,
+            received_at: s.received_at,
+            id: s.id.clone(),
+        });
+        let mut villages = f.villages.clone();
+        villages.sort();
+        villages.dedup();
+        let mut total = 0;
+        for v in &villages {
+            total += self
+                .meta
+                .get(index_keys::village_key(v))?
+                .map_or(0, |b| Self::count64(&b));
+        }
+        Ok((page, next, total))
+    }
+
+    fn write_open_counts(&self, open: &HashMap<Vec<u8>, u64>) -> Result<(), StoreError> {
+        for (key, n) in open {
+            self.meta.insert(key.as_slice(), &n.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
     /// Every case's summary from the inbox index, oldest received first.
     fn summaries(&self) -> Result<Vec<CaseSummary>, StoreError> {
         self.inbox
@@ -336,11 +423,12 @@ impl SledStore {
         for d in &snap.devices {
             self.devices.insert(d.id.as_bytes(), json(d))?;
         }
+        let mut open: HashMap<Vec<u8>, u64> = HashMap::new();
         for c in &snap.cases {
             self.cases.insert(c.case.id.as_bytes(), json(c))?;
-            let s = CaseSummary::of(c);
-            self.inbox.insert(s.index_key(), s.encode())?;
+            self.index_untransacted(&CaseSummary::of(c), &mut open)?;
         }
+        self.write_open_counts(&open)?;
         for e in &snap.feed {
             self.feed.insert(feed_key(&e.village, e.seq), json(e))?;
         }
@@ -479,7 +567,7 @@ impl SledStore {
         // A case's received time never changes, so its index key does not either.
         let summary = case.map(|c| {
             let s = CaseSummary::of(c);
-            (s.index_key(), s.encode())
+            (s.index_key(), s.encode(), s)
         });
         let res: Result<(), TransactionError<()>> = (
             &self.devices,
@@ -491,8 +579,9 @@ impl SledStore {
             &self.rectifications,
             &self.catalog,
             &self.inbox,
+            &self.county_ix,
         )
-            .transaction(|(td, tc, tf, ta, tm, tr, tx, tk, ti)| {
+            .transaction(|(td, tc, tf, ta, tm, tr, tx, tk, ti, tix)| {
                 if let Some(v) = extra.catalog_remove {
                     tk.remove(&v.to_be_bytes())?;
                 }
@@ -514,8 +603,49 @@ impl SledStore {
                 if let Some(c) = case {
                     tc.insert(c.case.id.as_bytes(), json(c))?;
                 }
-                if let Some((k, v)) = &summary {
-                    ti.insert(k.as_slice(), v.as_slice())?;
+                if let Some((k, v, new)) = &summary {
+                    // The entry it replaces says which secondary keys and counter to undo.
+                    let old = match ti.insert(k.as_slice(), v.as_slice())? {
+                        Some(b) => Some(
+                            CaseSummary::decode(&b)
+                                .ok_or(ConflictableTransactionError::Abort(()))?,
+                        ),
+                        None => None,
+                    };
+                    let (old_keys, old_open, old_village) = match &old {
+                        Some(o) => (
+                            index_keys::keys(o),
+                            o.open.then(|| index_keys::open_key(&o.device)),
+                            Some(index_keys::village_key(&o.village)),
+                        ),
+                        None => (Vec::new(), None, None),
+                    };
+                    let new_keys = index_keys::keys(new);
+                    for k in old_keys.iter().filter(|k| !new_keys.contains(k)) {
+                        tix.remove(k.as_slice())?;
+                    }
+                    for k in new_keys.iter().filter(|k| !old_keys.contains(k)) {
+                        tix.insert(k.as_slice(), &[])?;
+                    }
+                    // The counters: open cases per device, cases per village.
+                    let bump = |key: &[u8], up: bool| {
+                        let n = tm.get(key)?.map_or(0, |b| Self::count64(&b));
+                        let n = if up { n + 1 } else { n.saturating_sub(1) };
+                        tm.insert(key, &n.to_be_bytes())?;
+                        Ok::<(), ConflictableTransactionError<()>>(())
+                    };
+                    let new_village = Some(index_keys::village_key(&new.village));
+                    let new_open = new.open.then(|| index_keys::open_key(&new.device));
+                    for (old, new) in [(old_open, new_open), (old_village, new_village)] {
+                        if old != new {
+                            if let Some(k) = old {
+                                bump(&k, false)?;
+                            }
+                            if let Some(k) = new {
+                                bump(&k, true)?;
+                            }
+                        }
+                    }
                 }
                 for (k, v) in &feed_rows {
                     tf.insert(k.as_slice(), v.as_slice())?;
@@ -561,6 +691,12 @@ impl SledStore {
 
     fn all<T: for<'de> Deserialize<'de>>(tree: &sled::Tree) -> Result<Vec<T>, StoreError> {
         tree.iter().values().map(|v| parse(&v?)).collect()
+    }
+
+    fn count64(bytes: &[u8]) -> u64 {
+        <[u8; 8]>::try_from(bytes)
+            .map(u64::from_be_bytes)
+            .unwrap_or(0)
     }
 
     fn count(bytes: Option<&[u8]>) -> u32 {
@@ -637,8 +773,12 @@ impl TownStore for SledStore {
         after: Option<&InboxCursor>,
         limit: usize,
     ) -> Result<InboxPage, StoreError> {
-        let summaries = self.summaries()?;
-        let (page, next, total) = inbox::pick(summaries.into_iter(), f, order, after, limit);
+        let plain = f.state.is_none() && f.overdue.is_none() && f.search.is_none();
+        let (page, next, total) = if plain && order != InboxOrder::Deadline {
+            self.inbox_walk(f, order, after, limit)?
+        } else {
+            inbox::pick(self.summaries()?.into_iter(), f, order, after, limit)
+        };
         let cases = page
             .iter()
             .map(|s| {
@@ -671,6 +811,55 @@ impl TownStore for SledStore {
                     .ok_or_else(|| StoreError::Corrupt(format!("inbox index names {id}")))
             })
             .collect()
+    }
+
+    fn county_list(
+        &self,
+        list: &CountyList,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<ListPage, StoreError> {
+        let limit = limit.clamp(1, county_lists::MAX_LIST_PAGE);
+        let (start, end, reverse) = index_keys::range(list, after);
+        if start >= end {
+            return Ok(ListPage::default());
+        }
+        let range = self.county_ix.range(start..end);
+        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut cases = Vec::with_capacity(limit + 1);
+        for kv in keys.take(limit + 1) {
+            let (k, _) = kv?;
+            let id = index_keys::id_of(list, &k)
+                .ok_or_else(|| StoreError::Corrupt("county index key".into()))?;
+            cases.push(
+                self.case(&id)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("county index names {id}")))?,
+            );
+        }
+        let more = cases.len() > limit;
+        cases.truncate(limit);
+        let next = more
+            .then(|| cases.last())
+            .flatten()
+            .map(|c| county_lists::sort_key(&CaseSummary::of(c), list));
+        Ok(ListPage { cases, next })
+    }
+
+    fn open_cases_by_device(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut out = BTreeMap::new();
+        for kv in self.meta.scan_prefix(index_keys::OPEN_PREFIX) {
+            let (k, v) = kv?;
+            let n = Self::count64(&v);
+            if n > 0 {
+                let device = String::from_utf8_lossy(&k[index_keys::OPEN_PREFIX.len()..]);
+                out.insert(device.into_owned(), n);
+            }
+        }
+        Ok(out)
     }
 
     fn commit(
