@@ -163,6 +163,14 @@ impl TransportError {
             (_, "notice_not_applicable") => {
                 "办件当前的状态不适用这份文书（可能同事刚处理过）。请刷新后再试。".to_string()
             }
+            (_, "printer_not_configured") => {
+                "镇中心服务器还没有为本镇配置打印机，无法打印。请管理员在 printers.toml 中配置后再试。"
+                    .to_string()
+            }
+            (_, "printer_failed") => {
+                "镇中心打印机没有打印成功：请检查打印机是否开机、有纸、没有卡纸，再点一次打印。仍不行请联系管理员查看服务器日志。"
+                    .to_string()
+            }
             (_, "no_promised_days") => {
                 "这个事项没有承诺办结时限，无法受理。请联系管理员检查事项目录。".to_string()
             }
@@ -586,8 +594,13 @@ impl Transport {
             return Err(TransportError::Throttled { retry_after_secs });
         }
         // A server without the notice font stays without it until an administrator installs
-        // it: trying again later does not help, and the staff are told what is missing.
-        let lasting = header(H_ERROR).as_deref() == Some("notice_font_missing");
+        // it, and a town without a printer, or whose printer failed, until someone sees to it:
+        // trying again by itself does not help (a printer that failed might print twice), and
+        // the staff are told what is wrong.
+        let lasting = matches!(
+            header(H_ERROR).as_deref(),
+            Some("notice_font_missing" | "printer_not_configured" | "printer_failed")
+        );
         let text = resp.text().await.unwrap_or_default();
         if !lasting && (status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT) {
             return Err(TransportError::Retryable(format!(
@@ -1073,6 +1086,8 @@ mod tests {
             (422, "no_promised_days"),
             (403, "wrong_pin"),
             (403, "pin_required"),
+            (503, "printer_not_configured"),
+            (502, "printer_failed"),
         ] {
             let m = rejected(status, code).staff_message();
             assert_ne!(m, generic, "{code}");

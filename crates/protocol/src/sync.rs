@@ -220,6 +220,29 @@ pub struct StaffMember {
     pub town: String,
 }
 
+/// A printed notice to print on the town centre's own printer
+/// (`POST /v1/cases/{id}/notices/{kind}/print`): who asks, checked by PIN as for an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrintRequest {
+    /// The staff member printing; counts only with `pin` (as [`ActionRequest::staff`]).
+    #[serde(default)]
+    pub staff: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+/// A notice the town's print command took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrintedNotice {
+    pub case_id: String,
+    /// `acceptance`, `correction`, `refusal` or `packet`.
+    pub kind: String,
+    /// Size of the PDF sent to the printer.
+    pub bytes: u64,
+    /// Who printed it, as the audit log names them.
+    pub by: String,
+}
+
 /// The outcome of a staff action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {

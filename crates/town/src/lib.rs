@@ -26,6 +26,7 @@ pub mod notify;
 pub mod objects;
 pub mod oversight;
 pub mod page;
+pub mod printers;
 pub mod ratelimit;
 pub mod rectification_photos;
 pub mod resident;
@@ -116,6 +117,8 @@ pub enum StartError {
     Clock(#[from] clock::ClockConfigError),
     #[error("catalog versions: {0}")]
     Catalogs(#[from] catalog::CatalogOpError),
+    #[error(transparent)]
+    Printers(#[from] printers::PrintersError),
 }
 
 /// Per-key async locks: one upload per attachment, one writer per case.
@@ -165,6 +168,8 @@ pub struct Inner {
     pub feedback: feedback::Feedback,
     /// Clock settings (when a case waiting in 已接收 is flagged).
     pub clock: clock::ClockSettings,
+    /// Each town's print command for printed notices (`DATA/printers.toml`).
+    pub printers: printers::Printers,
 }
 
 /// Shared state of the API.
@@ -251,6 +256,7 @@ impl AppState {
             admin_token: files.admin_token()?,
             feedback: feedback::Feedback::open(data)?,
             clock: clock::ClockSettings::open(data)?,
+            printers: printers::Printers::open(data)?,
             files,
         })))
     }
@@ -260,6 +266,13 @@ impl AppState {
         let inner = Arc::try_unwrap(self.0)
             .unwrap_or_else(|_| panic!("with_objects before the state is shared"));
         AppState(Arc::new(Inner { objects, ..inner }))
+    }
+
+    /// Uses these print commands instead of the data directory's `printers.toml`.
+    pub fn with_printers(self, printers: printers::Printers) -> AppState {
+        let inner = Arc::try_unwrap(self.0)
+            .unwrap_or_else(|_| panic!("with_printers before the state is shared"));
+        AppState(Arc::new(Inner { printers, ..inner }))
     }
 
     /// Changes the limits (tests of the limits).

@@ -493,3 +493,218 @@ fn rows_received_on(town: &Town, id: &str) -> String {
         .format("%Y-%m-%d")
         .to_string()
 }
+
+/// A town of `printers.toml` (none when `None`), served, with an accepted case of Nanguan: its
+/// tablet's client and the case.
+async fn town_with_printers(printers: Option<&str>) -> (Town, Transport, String) {
+    let town = Town::new();
+    let town = match printers {
+        Some(toml) => {
+            std::fs::write(town.dir.path().join("printers.toml"), toml).unwrap();
+            let p = bianmin_town::printers::Printers::open(town.dir.path()).unwrap();
+            let Town { dir, state, store } = town;
+            Town {
+                dir,
+                state: state.with_printers(p),
+                store,
+            }
+        }
+        None => town,
+    };
+    let url = format!("http://{}", town.serve().await);
+    let agent = town.agent(NANGUAN).await;
+    let staff = town.staff(GUHAN).await;
+    let id = file_case(&town, &agent, "张三丰", "14042319800101001X").await;
+    act(&town, &staff, &id, TownAction::Accept).await;
+    (town, client(&url, &staff), id)
+}
+
+/// An executable shell script in `dir` standing in for `lp`.
+fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn paper_prints(town: &Town) -> Vec<(String, String)> {
+    town.store
+        .audit_log()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.draft.action == "print_notice_paper")
+        .map(|e| (e.draft.actor, e.draft.detail))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_prints_on_the_towns_own_printer_and_the_refusals_say_why() {
+    use bianmin_protocol::sync::PrintRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let printed = dir.path().join("printed.pdf");
+    let args = dir.path().join("args.txt");
+    // Writes its arguments and its standard input where the test can read them, as `lp` would
+    // hand them to CUPS.
+    let lp = script(
+        dir.path(),
+        "lp",
+        &format!(
+            "printf '%s\\n' \"$@\" > '{}'\ncat > '{}'",
+            args.display(),
+            printed.display()
+        ),
+    );
+    let toml = format!(
+        "[towns]\n\"{GUHAN}\" = [{:?}, \"-d\", \"古韩 front desk; rm -rf /\"]\n",
+        lp.to_str().unwrap()
+    );
+    let (town, tablet, id) = town_with_printers(Some(&toml)).await;
+    bianmin_town::staff::add_staff(town.state.admin.as_ref(), GUHAN, "王芳", "204816").unwrap();
+
+    // The town has personal accounts: a print names its person, checked by PIN.
+    let nobody = PrintRequest {
+        staff: String::new(),
+        pin: None,
+    };
+    let (st, code) = refused(
+        tablet
+            .print_notice(&id, NoticeKind::Acceptance, &nobody)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((st, code.as_str()), (403, "pin_required"));
+    let wrong = PrintRequest {
+        staff: "王芳".into(),
+        pin: Some("204817".into()),
+    };
+    let (st, code) = refused(
+        tablet
+            .print_notice(&id, NoticeKind::Acceptance, &wrong)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((st, code.as_str()), (403, "wrong_pin"));
+    assert!(
+        !printed.exists(),
+        "nothing printed before the PIN was right"
+    );
+
+    let wang = PrintRequest {
+        staff: "王芳".into(),
+        pin: Some("204816".into()),
+    };
+    let done = tablet
+        .print_notice(&id, NoticeKind::Acceptance, &wang)
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.case_id.as_str(), done.kind.as_str()),
+        (id.as_str(), "acceptance")
+    );
+    assert!(done.by.starts_with("王芳 ("), "{}", done.by);
+    // The printer got the whole PDF, with the arguments as written (no shell split them).
+    let pdf = std::fs::read(&printed).unwrap();
+    assert_eq!(pdf.len() as u64, done.bytes);
+    let text = pdf_text(&save(dir.path(), "printed-acceptance.pdf", &pdf));
+    for want in [id.as_str(), "受理通知书", "张三丰", "予以受理"] {
+        assert!(text.contains(want), "{want} missing from: {text}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&args).unwrap(),
+        "-d\n古韩 front desk; rm -rf /\n"
+    );
+    // The packet too, through the same renderer as the download.
+    let packet = tablet
+        .print_notice(&id, NoticeKind::Packet, &wang)
+        .await
+        .unwrap();
+    let text = pdf_text(&save(
+        dir.path(),
+        "printed-packet.pdf",
+        &std::fs::read(&printed).unwrap(),
+    ));
+    assert!(
+        text.contains("14042319800101001X") && text.contains("申请人户口簿第1页/共1页"),
+        "{text}"
+    );
+
+    // A notice the case's state does not support is refused before anything is printed.
+    std::fs::remove_file(&printed).unwrap();
+    let (st, code) = refused(
+        tablet
+            .print_notice(&id, NoticeKind::Refusal, &wang)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((st, code.as_str()), (409, "notice_not_applicable"));
+    assert!(!printed.exists());
+
+    // Another town's tablet and a village phone print nothing of this town's cases.
+    let url = tablet.server().to_string();
+    let other = client(&url, &town.staff("140423101").await);
+    let (st, _) = refused(
+        other
+            .print_notice(&id, NoticeKind::Acceptance, &nobody)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(st, 403);
+    let phone = client(&url, &town.agent(NANGUAN).await);
+    let (st, _) = refused(
+        phone
+            .print_notice(&id, NoticeKind::Acceptance, &nobody)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(st, 403);
+    assert!(!printed.exists());
+
+    // Who printed what: the person, not the tablet alone.
+    let prints = paper_prints(&town);
+    assert_eq!(prints.len(), 2, "{prints:?}");
+    assert!(prints.iter().all(|(by, _)| by == &done.by), "{prints:?}");
+    assert!(prints[0]
+        .1
+        .starts_with(&format!("acceptance ({} bytes)", done.bytes)));
+    assert!(prints[1]
+        .1
+        .starts_with(&format!("packet ({} bytes)", packet.bytes)));
+
+    // A town with no printer configured: 503, said in Chinese, not retried by itself.
+    let (bare, tablet, id) = town_with_printers(None).await;
+    let e = tablet
+        .print_notice(&id, NoticeKind::Acceptance, &nobody)
+        .await
+        .unwrap_err();
+    assert!(!e.is_transient(), "{e:?}");
+    assert!(
+        e.staff_message().contains("没有为本镇配置打印机"),
+        "{}",
+        e.staff_message()
+    );
+    assert_eq!(refused(e), (503, "printer_not_configured".to_string()));
+    assert!(paper_prints(&bare).is_empty());
+
+    // A print command that fails (a CUPS queue that does not exist): 502, and nothing audited.
+    let failing = script(
+        dir.path(),
+        "lp-broken",
+        "cat > /dev/null\necho 'lp: The printer or class does not exist.' >&2\nexit 1",
+    );
+    let toml = format!("[towns]\n\"{GUHAN}\" = [{:?}]\n", failing.to_str().unwrap());
+    let (broken, tablet, id) = town_with_printers(Some(&toml)).await;
+    let e = tablet
+        .print_notice(&id, NoticeKind::Acceptance, &nobody)
+        .await
+        .unwrap_err();
+    assert!(!e.is_transient(), "{e:?}");
+    assert!(
+        e.staff_message().contains("打印机没有打印成功"),
+        "{}",
+        e.staff_message()
+    );
+    let (st, code) = refused(e);
+    assert_eq!((st, code.as_str()), (502, "printer_failed"));
+    assert!(paper_prints(&broken).is_empty());
+}

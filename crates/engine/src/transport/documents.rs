@@ -1,7 +1,10 @@
 //! Documents the town renders for its staff tablets: printed notices of a case as PDF and the
 //! town's case list as `.xlsx`. The bytes stay in memory, as attachments do; the caller decides
-//! where they go (the tablet hands them to the system's viewer or printer).
+//! where they go. A tablet does not keep or hand them on (a notice names a resident, and nothing
+//! of a case may leave the app's encrypted store): it asks the town to print a notice on the
+//! town centre's own printer instead ([`Transport::print_notice`]).
 
+use bianmin_protocol::sync::{PrintRequest, PrintedNotice};
 use reqwest::Method;
 
 use super::{classify, sha256_hex, Transport, TransportError};
@@ -55,19 +58,44 @@ fn bad(what: &str) -> TransportError {
     }
 }
 
+/// The id ends up in the URL path: refuse anything that could change the path's meaning.
+fn check_case_id(case_id: &str) -> Result<(), TransportError> {
+    if case_id.is_empty()
+        || !case_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(bad("case id may only hold letters, digits and '-'"));
+    }
+    Ok(())
+}
+
 impl Transport {
     /// `GET /v1/cases/{id}/notices/{kind}`: a printed notice as PDF (audited by the server).
     pub async fn notice(&self, case_id: &str, kind: NoticeKind) -> Result<Vec<u8>, TransportError> {
-        // The id ends up in the URL path: refuse anything that could change the path's meaning.
-        if case_id.is_empty()
-            || !case_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(bad("case id may only hold letters, digits and '-'"));
-        }
+        check_case_id(case_id)?;
         self.download(&format!("/v1/cases/{case_id}/notices/{}", kind.as_str()))
             .await
+    }
+
+    /// `POST /v1/cases/{id}/notices/{kind}/print`: prints a notice on the town centre's own
+    /// printer, as the person in `req` (audited by the server). A town without a printer
+    /// (`printer_not_configured`) and a printer that failed (`printer_failed`) are refusals,
+    /// not retried by themselves: someone has to look at the printer first.
+    pub async fn print_notice(
+        &self,
+        case_id: &str,
+        kind: NoticeKind,
+        req: &PrintRequest,
+    ) -> Result<PrintedNotice, TransportError> {
+        check_case_id(case_id)?;
+        let body = serde_json::to_vec(req).expect("print requests serialize");
+        self.call(
+            Method::POST,
+            &format!("/v1/cases/{case_id}/notices/{}/print", kind.as_str()),
+            Some(body),
+        )
+        .await
     }
 
     /// `GET /v1/cases.xlsx?{query}`: the town's case list for re-keying, full names and ID

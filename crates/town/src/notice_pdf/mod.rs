@@ -6,6 +6,12 @@
 //! notice names the applicant in full (it goes to that resident) and the packet carries every page.
 //! A notice the case's state does not support is refused with 409 `notice_not_applicable`; a
 //! server without a CJK font answers 503 `notice_font_missing` (the tablet says so in Chinese).
+//!
+//! `POST /v1/cases/{id}/notices/{kind}/print` renders the same PDF and pipes it to the town's
+//! own print command (`DATA/printers.toml`, [`crate::printers`]), so the document never lands on
+//! the tablet; the person whose PIN came with the request is audited as the one who printed it.
+//! A town without a printer answers 503 `printer_not_configured`, a failed or stuck print
+//! command 502 `printer_failed` (the detail is in the server log, not the answer).
 
 pub mod content;
 pub mod font;
@@ -15,10 +21,10 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use bianmin_engine::catalog::Item;
-use bianmin_protocol::sync::DeviceRole;
+use bianmin_protocol::sync::{DeviceRole, PrintRequest, PrintedNotice};
 use bianmin_protocol::{Answer, CaseState, Decision};
 use futures_util::StreamExt;
 use krilla::image::Image;
@@ -36,6 +42,7 @@ use layout::Sheet;
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/cases/{id}/notices/{kind}", get(notice))
+        .route("/v1/cases/{id}/notices/{kind}/print", post(print))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             crate::auth::authenticate,
@@ -206,19 +213,12 @@ async fn read_object(state: &AppState, sha: &str) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-/// GET /v1/cases/{id}/notices/{kind}: the notice as PDF.
-async fn notice(
-    State(state): State<AppState>,
-    Extension(AuthDevice(d)): Extension<AuthDevice>,
-    Path((id, kind)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let kind = NoticeKind::parse(&kind)
-        .ok_or_else(|| ApiError::not_found(format!("no notice of kind {kind}")))?;
-    let sc = town_case(&state, &d, &id).await?;
+/// The notice of `kind` for a case as PDF: the one renderer behind the download and the print.
+async fn render(state: &AppState, sc: &StoredCase, kind: NoticeKind) -> Result<Vec<u8>, ApiError> {
     let published = state.catalogs.for_case(sc.case.catalog_version);
     let item = published.catalog.item(&sc.case.item).cloned();
     let item = item.as_ref();
-    let f = facts(&state, &sc, item);
+    let f = facts(state, sc, item);
     let font = font::cjk_font().map_err(|e| {
         tracing::error!(error = %e, "printed notice without a font");
         ApiError::new(
@@ -255,7 +255,7 @@ async fn notice(
                     note: m.note.clone(),
                 })
                 .collect();
-            let on = entered_on(&sc, CaseState::CorrectionRequested);
+            let on = entered_on(sc, CaseState::CorrectionRequested);
             content::correction(&mut sheet, &f, on, &lines, &note);
         }
         NoticeKind::Refusal => {
@@ -275,7 +275,7 @@ async fn notice(
             if reason.trim().is_empty() {
                 return Err(not_applicable(kind, c.state));
             }
-            let on = entered_on(&sc, CaseState::Refused);
+            let on = entered_on(sc, CaseState::Refused);
             content::refusal(&mut sheet, &f, on, &reason);
         }
         NoticeKind::Packet => {
@@ -344,7 +344,7 @@ async fn notice(
                 let name = material_name(&m.key);
                 for (i, p) in m.pages.iter().enumerate() {
                     let caption = format!("{name} 第{}页 / 共{}页", i + 1, m.pages.len());
-                    let bytes = read_object(&state, &p.sha256).await?;
+                    let bytes = read_object(state, &p.sha256).await?;
                     match page_image(bytes) {
                         Some(img) => sheet.image_page(&caption, img),
                         None => {
@@ -365,9 +365,24 @@ async fn notice(
         }
     }
     // Subsetting the font and compressing the pages is CPU work: off the async workers.
-    let pdf = tokio::task::spawn_blocking(move || sheet.finish())
+    tokio::task::spawn_blocking(move || sheet.finish())
         .await?
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::internal)
+}
+
+fn notice_kind(kind: &str) -> Result<NoticeKind, ApiError> {
+    NoticeKind::parse(kind).ok_or_else(|| ApiError::not_found(format!("no notice of kind {kind}")))
+}
+
+/// GET /v1/cases/{id}/notices/{kind}: the notice as PDF.
+async fn notice(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path((id, kind)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let kind = notice_kind(&kind)?;
+    let sc = town_case(&state, &d, &id).await?;
+    let pdf = render(&state, &sc, kind).await?;
     let audit = AuditDraft::new(
         &d.id,
         "print_notice",
@@ -386,10 +401,66 @@ async fn notice(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(v) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}-{}.pdf\"",
-        f.case_id,
+        sc.case.id,
         kind.as_str()
     )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
+}
+
+fn printer_not_configured(town: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "printer_not_configured",
+        format!("town {town} has no printer in this server's printers.toml"),
+    )
+}
+
+/// POST /v1/cases/{id}/notices/{kind}/print: the notice on the town centre's own printer.
+async fn print(
+    State(state): State<AppState>,
+    Extension(AuthDevice(d)): Extension<AuthDevice>,
+    Path((id, kind)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<PrintedNotice>, ApiError> {
+    let kind = notice_kind(&kind)?;
+    let req: PrintRequest = serde_json::from_slice(&body).map_err(ApiError::malformed_json)?;
+    let sc = town_case(&state, &d, &id).await?;
+    // Before the PIN's Argon2 and the rendering: without a printer neither is of use.
+    if state.printers.command(&d.town).is_none() {
+        return Err(printer_not_configured(&d.town));
+    }
+    let by = crate::staff::acting_person(&state, &d, &req.staff, req.pin.as_deref()).await?;
+    let pdf = render(&state, &sc, kind).await?;
+    state
+        .printers
+        .print(&d.town, &pdf)
+        .await
+        .map_err(|e| match e {
+            crate::printers::PrintError::NotConfigured(town) => printer_not_configured(&town),
+            e => {
+                tracing::error!(case = %id, kind = kind.as_str(), error = %e, "printing a notice failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "printer_failed",
+                    "the town's print command did not print the notice (the server log says why)",
+                )
+            }
+        })?;
+    let detail = format!(
+        "{} ({} bytes) on the town's printer",
+        kind.as_str(),
+        pdf.len()
+    );
+    let audit = AuditDraft::new(&by, "print_notice_paper", Some(&id), detail);
+    let st = state.clone();
+    blocking(move || st.store.commit(None, &[], vec![audit])).await?;
+    tracing::info!(case = %id, kind = kind.as_str(), bytes = pdf.len(), by = %by, "notice sent to the printer");
+    Ok(Json(PrintedNotice {
+        case_id: sc.case.id.to_string(),
+        kind: kind.as_str().to_string(),
+        bytes: pdf.len() as u64,
+        by,
+    }))
 }
