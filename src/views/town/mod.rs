@@ -27,6 +27,7 @@ mod clock;
 mod materials;
 pub mod operator;
 pub mod pages;
+pub mod print;
 pub mod reviews;
 mod viewer;
 pub mod window;
