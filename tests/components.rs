@@ -1441,3 +1441,99 @@ fn the_county_box_shows_the_countys_request_and_asks_for_a_reply() {
         "{html}"
     );
 }
+
+// ---------------------------------------------------------------- printed notices on the tablet
+
+#[derive(Props, Clone)]
+struct PrintHarness {
+    book: Book,
+    case: Case,
+}
+
+impl PartialEq for PrintHarness {
+    fn eq(&self, other: &PrintHarness) -> bool {
+        self.book == other.book && self.case == other.case
+    }
+}
+
+/// The print box as the tablet's case view shows it, with the app's services and 谁在办理.
+#[allow(non_snake_case)]
+fn PrintWrapper(h: PrintHarness) -> Element {
+    use bianmin::views::town::print::NoticePrint;
+    provide_services(
+        Arc::new(Catalog::embedded().unwrap()),
+        h.book.clone(),
+        Arc::new(Originals::new(ORIGINALS_BUDGET)),
+    );
+    bianmin::views::town::operator::provide_operator();
+    rsx! { NoticePrint { case: h.case.clone() } }
+}
+
+fn print_buttons(book: &Book, case: Case) -> (String, Vec<String>) {
+    let mut dom = VirtualDom::new_with_props(
+        PrintWrapper,
+        PrintHarness {
+            book: book.clone(),
+            case,
+        },
+    );
+    dom.rebuild_in_place();
+    let html = dioxus_ssr::render(&dom);
+    let kinds = html
+        .split("data-kind=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect();
+    (html, kinds)
+}
+
+#[test]
+fn the_tablet_offers_to_print_each_notice_the_case_s_state_supports_on_the_town_s_printer() {
+    use bianmin_protocol::{CaseState, Decision, MissingItem};
+    let (_dir, book, e) = enrolled();
+    let mut case = sealed_case(&book, &e);
+
+    // Just received: only the packet for the county.
+    case.state = CaseState::Received;
+    let (html, kinds) = print_buttons(&book, case.clone());
+    assert_eq!(kinds, ["packet"], "{html}");
+    assert!(html.contains("打印县级案卷"), "{html}");
+    // Printed at the town centre: the tablet keeps nothing.
+    assert!(html.contains("在镇中心的打印机上打印"), "{html}");
+    assert!(!html.contains("print-message"), "{html}");
+
+    // Accepted: the 受理通知书 too.
+    case.state = CaseState::Accepted;
+    case.accepted_on = Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+    let (html, kinds) = print_buttons(&book, case.clone());
+    assert_eq!(kinds, ["acceptance", "packet"], "{html}");
+    assert!(html.contains("打印受理通知书"), "{html}");
+
+    // 补正 with a list: the 补正材料通知书; without one there is nothing to tell at once.
+    case.accepted_on = None;
+    case.state = CaseState::CorrectionRequested;
+    case.last_decision = Some(Decision::CorrectionRequested {
+        missing: vec![MissingItem {
+            key: "household_register".into(),
+            note: "缺本人页".into(),
+        }],
+        note: String::new(),
+    });
+    let (html, kinds) = print_buttons(&book, case.clone());
+    assert_eq!(kinds, ["correction", "packet"], "{html}");
+    assert!(html.contains("打印补正材料通知书"), "{html}");
+    case.last_decision = Some(Decision::CorrectionRequested {
+        missing: vec![],
+        note: String::new(),
+    });
+    assert_eq!(print_buttons(&book, case.clone()).1, ["packet"]);
+
+    // 不予受理: the refusal notice with its appeal route.
+    case.state = CaseState::Refused;
+    case.last_decision = Some(Decision::Refused {
+        reason: "不属于本镇受理范围".into(),
+    });
+    let (html, kinds) = print_buttons(&book, case);
+    assert_eq!(kinds, ["refusal", "packet"], "{html}");
+    assert!(html.contains("打印不予受理通知书"), "{html}");
+}

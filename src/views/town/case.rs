@@ -16,6 +16,7 @@ use super::clock::ClockPanel;
 use super::county::CountyPanel;
 use super::materials::TownMaterials;
 use super::pages::{load_pages, review_layout, PageView};
+use super::print::NoticePrint;
 use super::staff_transport;
 use super::viewer::{PageViewer, ZOOMS};
 use crate::components::top_bar::TopBar;
@@ -259,6 +260,7 @@ fn TownCaseView(
                 p { id: "completed", "办理结果：{result}；送达方式：{delivery.label()}" }
             }
             DeliverAction { state: s, version: v, act, busy }
+            NoticePrint { case: case.clone() }
         }
         if let Some((i, p)) = viewed {
             PageViewer { index: i, total, page: p.clone(), view: pages.read().get(&p.page.sha256).cloned().unwrap_or(PageView::Loading),

@@ -28,6 +28,7 @@ pub mod county;
 mod materials;
 pub mod operator;
 pub mod pages;
+pub mod print;
 pub mod reviews;
 mod viewer;
 pub mod window;
