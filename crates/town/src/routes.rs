@@ -768,7 +768,12 @@ pub async fn upload_chunk(
     }
     // Into the local partial file, or into a segment object of its own when pages go to a bucket.
     let mut sink = match &bucket {
-        Some(b) => Sink::Segment(SegmentWriter::new(b.clone(), &village, &sha, offset)),
+        Some(b) => Sink::Segment(Box::new(SegmentWriter::new(
+            b.clone(),
+            &village,
+            &sha,
+            offset,
+        ))),
         None => Sink::File(state.files.open_partial(&village, &sha)?),
     };
     let mut written = offset;
@@ -834,7 +839,7 @@ pub async fn upload_chunk(
         Sink::File(file) => file.sync_data()?,
         Sink::Segment(w) => {
             let b = bucket.as_ref().expect("segments only with a bucket");
-            commit_segment(&state, b.as_ref(), &village, &sha, w).await?;
+            commit_segment(&state, b.as_ref(), &village, &sha, *w).await?;
         }
     }
     if let Some(e) = broken {
@@ -885,13 +890,14 @@ pub async fn upload_chunk(
 /// Where an upload request's bytes go.
 enum Sink {
     File(std::fs::File),
-    Segment(SegmentWriter),
+    // Boxed: the writer carries its hasher and buffers, the file variant a descriptor.
+    Segment(Box<SegmentWriter>),
 }
 
 impl Sink {
     async fn abort(self) {
         if let Sink::Segment(w) = self {
-            w.abort().await;
+            (*w).abort().await;
         }
     }
 }
