@@ -45,6 +45,28 @@
 //! overdue list, which reads each overdue case whole (18% of these cases are overdue: 18,000 rows
 //! on the page), and on sled decoding every summary (three passes). `/county/supervision`,
 //! `/county/roster`, `/county/export.csv`'s loops and `/county/inbox` still read every case.
+//!
+//! After the county lists moved to their own index (sled `county_ix` keys and `ix/` counters,
+//! PostgreSQL migration 9), 2026-12-01, 100,000 cases, `-- 100000 --no-baselines`, release build,
+//! the bench niced under a concurrent CI run on the same 2 cores (so the slow rows are pessimistic).
+//! p50 / p99; the "before" column is the table above.
+//!
+//! | page | sled before | sled after | PostgreSQL before | PostgreSQL after |
+//! |---|---|---|---|---|
+//! | inbox page, oldest first | 629 ms | 2.4 ms / 6.6 ms | 162 ms | 90 ms / 131 ms |
+//! | inbox page, newest first | 270 ms | 2.0 ms / 4.1 ms | 149 ms | 100 ms / 105 ms |
+//! | inbox page, nearest deadline | 352 ms | 318 ms / 354 ms | 167 ms | 88 ms / 109 ms |
+//! | inbox page, overdue only | 284 ms | 248 ms / 302 ms | 68 ms | 42 ms / 58 ms |
+//! | inbox page, name search | 188 ms | 276 ms / 291 ms | 144 ms | 109 ms / 137 ms |
+//! | inbox deep page (cursor) | 212 ms | 2.6 ms / 5.1 ms | 173 ms | 132 ms / 150 ms |
+//! | county dashboard (/county) | 1.77 s | 905 ms / 969 ms | 1.82 s | 816 ms / 855 ms |
+//! | county supervision | 1.60 s | 1.8 ms / 3.6 ms | 3.08 s | 2.5 ms / 3.2 ms |
+//! | county roster | 1.34 s | 0.1 ms / 1.4 ms | 2.75 s | 118 ms / 154 ms |
+//! | county export (csv) | 1.85 s | 820 ms / 832 ms | 2.05 s | 812 ms / 910 ms |
+//! | county office inbox | 1.36 s | 2.5 ms / 12.8 ms | 2.86 s | 2.6 ms / 3.8 ms |
+//!
+//! On sled a filtered inbox page (state, overdue, search) or one in deadline order still decodes
+//! every summary; `/county` and its export still go over every summary and read the rated cases.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
